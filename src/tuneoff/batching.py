@@ -1,0 +1,66 @@
+"""Tokenise once, then cut batches: length-bucketed for training, sorted for evaluation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Token ids of every sentence (unpadded) and their labels."""
+
+    ids: tuple[tuple[int, ...], ...]
+    labels: tuple[int, ...]
+    pad_id: int
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def lengths(self) -> np.ndarray:
+        return np.fromiter((len(x) for x in self.ids), dtype=np.int64, count=len(self.ids))
+
+
+def encode(tokenizer, texts, labels, max_len: int) -> Encoded:
+    ids = tokenizer(list(texts), truncation=True, max_length=max_len)["input_ids"]
+    return Encoded(tuple(tuple(x) for x in ids), tuple(labels), tokenizer.pad_token_id or 0)
+
+
+def train_batches(lengths: np.ndarray, batch_size: int, bucket: int, seed: int) -> list[np.ndarray]:
+    """Shuffle, sort by length within chunks of ``bucket`` batches, then shuffle the batches.
+
+    Sentences of similar length share a batch, so dynamic padding wastes little,
+    while the batch order stays random. bucket=1 gives plain random batches.
+    """
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(lengths))
+    chunk = batch_size * bucket
+    batches = []
+    for start in range(0, len(order), chunk):
+        part = order[start : start + chunk]
+        if bucket > 1:
+            part = part[np.argsort(lengths[part], kind="stable")]
+        batches.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+def eval_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Longest first, so the padding is minimal and a memory problem shows at once."""
+    order = np.argsort(-lengths, kind="stable")
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def collate(data: Encoded, index: np.ndarray) -> dict[str, torch.Tensor]:
+    """Pad to the longest sentence of this batch (dynamic padding)."""
+    rows = [data.ids[i] for i in index]
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), data.pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r)
+        mask[i, : len(r)] = 1
+    labels = torch.tensor([data.labels[i] for i in index], dtype=torch.long)
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}

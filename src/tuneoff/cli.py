@@ -1,0 +1,146 @@
+"""Command line: tuneoff run | data | leaderboard | report | predict."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+
+def cmd_run(args, console: Console) -> int:
+    from . import tournament
+    from .config import load_config
+
+    config = load_config(args.config, args.set)
+    out = Path(args.out or Path("runs") / config.tournament.name)
+    console.print(f"tournament [bold]{config.tournament.name}[/]: {len(config.players)} players -> {out}")
+    board = tournament.run(config, out, args.data_dir, tuple(args.only), console, str(args.config))
+    if not args.no_report:
+        from .report import build_report
+
+        paths = build_report(out)
+        console.print(f"report: {paths['html']}  {paths['md']}")
+    return 0 if not board["unranked"] else 1
+
+
+def cmd_data(args, console: Console) -> int:
+    from .data import EXPECTED_COUNTS, EXPECTED_SHA256, LABELS, load_sst5
+
+    dataset = load_sst5(args.data_dir, verify=False)
+    console.print(f"SST-5 from {dataset.root} ({dataset.source})")
+    for split in dataset.splits():
+        ok_sum = split.sha256 == EXPECTED_SHA256[split.name]
+        ok_n = len(split) == EXPECTED_COUNTS[split.name]
+        counts = split.class_counts()
+        dist = ", ".join(f"{LABELS[i]} {c} ({c / len(split):.1%})" for i, c in enumerate(counts))
+        console.print(
+            f"{split.name:>5}: {len(split):>5} sentences {'[green]ok[/]' if ok_n else '[red]UNEXPECTED COUNT[/]'}; "
+            f"sha256 {'[green]matches[/]' if ok_sum else '[red]DIFFERS[/]'}\n       {dist}"
+        )
+    return 0 if dataset.checksums_ok() else 1
+
+
+def cmd_leaderboard(args, console: Console) -> int:
+    from . import leaderboard
+    from .results import load_results
+
+    run_dir = Path(args.run_dir)
+    config = json.loads((run_dir / "tournament.json").read_text())["config"]["tournament"]
+    board = leaderboard.build(load_results(run_dir), config["fastest_bonus"], config["speed_metric"])
+    leaderboard.write(board, run_dir)
+    console.print(leaderboard.rich_table(board))
+    return 0
+
+
+def cmd_report(args, console: Console) -> int:
+    from .report import build_report
+
+    paths = build_report(Path(args.run_dir))
+    console.print(f"report: {paths['html']}  {paths['md']}")
+    return 0
+
+
+def cmd_predict(args, console: Console) -> int:
+    from .predict import predict
+
+    for text, probs in zip(args.texts, predict(Path(args.run_dir), args.player, args.texts)):
+        best = max(probs, key=probs.get)
+        shown = "  ".join(f"{label} {p:.2f}" for label, p in probs.items())
+        console.print(f"[bold]{best}[/]  <- {text!r}\n    {shown}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="tuneoff", description=__doc__)
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="train every player of a config and score the tournament")
+    run.add_argument("config", help="a TOML file, or a shipped config name (offline, seed)")
+    run.add_argument("--out", help="run folder (default runs/<tournament name>)")
+    run.add_argument("--data-dir", help="folder with SST-5's train.txt, dev.txt, test.txt")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a config value, e.g. protocol.epochs=1 or players.host.strategy.r=16")
+    run.add_argument("--only", action="append", default=[], metavar="PLAYER", help="run only this player")
+    run.add_argument("--no-report", action="store_true", help="skip writing report.html / report.md")
+    run.set_defaults(func=cmd_run)
+
+    data = sub.add_parser("data", help="SST-5 counts, class distribution and checksums")
+    data.add_argument("--data-dir")
+    data.set_defaults(func=cmd_data)
+
+    board = sub.add_parser("leaderboard", help="rebuild and print the leaderboard of a run folder")
+    board.add_argument("run_dir")
+    board.set_defaults(func=cmd_leaderboard)
+
+    report = sub.add_parser("report", help="write report.html and report.md from a run folder's results")
+    report.add_argument("run_dir")
+    report.set_defaults(func=cmd_report)
+
+    predict = sub.add_parser("predict", help="label sentences with a player's best checkpoint")
+    predict.add_argument("run_dir")
+    predict.add_argument("--player", required=True)
+    predict.add_argument("texts", nargs="+")
+    predict.set_defaults(func=cmd_predict)
+    return ap
+
+
+def quiet_libraries() -> None:
+    """Our own progress bars and messages replace transformers' per-call chatter."""
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command in ("run", "predict"):
+        quiet_libraries()
+    console = Console(stderr=False)
+    from .config import ConfigError
+    from .data import DataError
+    from .results import ResultsError
+
+    try:
+        return args.func(args, console)
+    except (ConfigError, DataError, ResultsError, ValueError, FileNotFoundError) as err:
+        from rich.markup import escape
+
+        console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False)
+        return 2
+    except KeyboardInterrupt:
+        console.print("[red]interrupted[/]")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

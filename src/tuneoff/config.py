@@ -1,0 +1,250 @@
+"""Tournament config: frozen, validated data loaded from TOML; unknown keys are errors.
+
+A tournament file has a ``[tournament]`` block (rules), one shared ``[protocol]``
+(every player trains under it), a ``[data]`` block and ``[[players]]``. A player
+may override only the protocol keys that ``tournament.overridable`` lists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .models import SOURCES, ModelSource
+from .strategies import STRATEGIES, Strategy
+
+
+class ConfigError(ValueError):
+    """A config that cannot run; the message names the file, line and key."""
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Protocol(Frozen):
+    """What every player shares. Units are in the names or descriptions."""
+
+    epochs: int = Field(3, ge=1, le=1000, description="passes over the training split")
+    learning_rate: float = Field(1e-4, gt=0, le=1.0, description="peak AdamW learning rate")
+    batch_size: int = Field(32, ge=1, le=8192, description="training sentences per step")
+    eval_batch_size: int = Field(128, ge=1, le=65536, description="sentences per evaluation batch")
+    max_seq_len: int = Field(128, ge=8, le=4096, description="tokens, [CLS] and [SEP] included")
+    warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0, description="share of steps with linear warm-up")
+    weight_decay: float = Field(0.01, ge=0.0, le=1.0, description="AdamW decoupled decay (not on biases, norms)")
+    max_grad_norm: float = Field(1.0, ge=0.0, description="gradient clipping; 0 disables")
+    seed: int = Field(42, ge=0, description="seeds weights of new layers, dropout and batch order")
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    threads: int = Field(0, ge=0, le=1024, description="torch intra-op threads; 0 keeps torch's default")
+    precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16 = autocast on the forward pass")
+    bucket_batches: int = Field(
+        20, ge=1, le=10000, description="sort lengths within chunks of this many batches (1 = random order)"
+    )
+
+
+class Tournament(Frozen):
+    name: str = Field(min_length=1)
+    description: str = ""
+    fastest_bonus: float = Field(10.0, ge=0.0, description="points for the fastest non-collapsed player")
+    speed_metric: Literal["train_seconds", "samples_per_second"] = "train_seconds"
+    overridable: tuple[str, ...] = Field((), description="protocol keys a player may override")
+
+    @field_validator("overridable")
+    @classmethod
+    def _known(cls, keys):
+        bad = [k for k in keys if k not in Protocol.model_fields]
+        if bad:
+            raise ValueError(f"unknown protocol keys {bad}; choices: {sorted(Protocol.model_fields)}")
+        return keys
+
+
+class Data(Frozen):
+    dir: str | None = Field(None, description="folder with train/dev/test.txt; --data-dir wins")
+    verify: bool = Field(True, description="require the canonical sha256 sums and sizes")
+    max_train: int = Field(0, ge=0, description="use only the first N training sentences (0 = all)")
+    max_eval: int = Field(0, ge=0, description="use only the first N dev and test sentences (0 = all)")
+
+
+def _registry_entry(value: Any, registry: dict, key: str, what: str):
+    if isinstance(value, BaseModel):
+        return value
+    if not isinstance(value, dict) or key not in value:
+        raise ValueError(f"{what} needs a table with '{key}' (one of {sorted(registry)})")
+    if value[key] not in registry:
+        raise ValueError(f"unknown {what} {value[key]!r}; choices: {sorted(registry)}")
+    return registry[value[key]].model_validate(value)
+
+
+class Player(Frozen):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="also the folder name of its results")
+    description: str = ""
+    model: SerializeAsAny[ModelSource]
+    strategy: SerializeAsAny[Strategy]
+    protocol: dict[str, Any] = Field(default_factory=dict, description="overrides of the shared protocol")
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _model(cls, v):
+        return _registry_entry(v, SOURCES, "kind", "model kind")
+
+    @field_validator("strategy", mode="before")
+    @classmethod
+    def _strategy(cls, v):
+        return _registry_entry(v, STRATEGIES, "name", "strategy")
+
+
+class Config(Frozen):
+    tournament: Tournament
+    protocol: Protocol = Protocol()
+    data: Data = Data()
+    players: tuple[Player, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _players(self):
+        names = [p.name for p in self.players]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"player names must be unique; repeated: {dupes}")
+        for p in self.players:
+            bad = sorted(set(p.protocol) - set(self.tournament.overridable))
+            if bad:
+                raise ValueError(
+                    f"player {p.name!r} overrides {bad}, which tournament.overridable "
+                    f"does not allow (allowed: {list(self.tournament.overridable)})"
+                )
+            self.protocol_for(p)  # validates the override values
+        return self
+
+    def protocol_for(self, player: Player) -> Protocol:
+        return Protocol.model_validate({**self.protocol.model_dump(), **player.protocol})
+
+
+def job_hash(config: Config, player: Player) -> str:
+    """Identity of one player job: what it trains on, with what; resume compares it."""
+    job = {
+        "player": player.model_dump(mode="json"),
+        "protocol": config.protocol_for(player).model_dump(mode="json"),
+        "data": config.data.model_dump(mode="json", exclude={"dir"}),
+    }
+    return hashlib.sha256(json.dumps(job, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------- loading
+
+def _key_lines(text: str) -> dict[tuple, int]:
+    """Map (table path..., key) to the line it is written on, for error messages."""
+    lines: dict[tuple, int] = {}
+    table: tuple = ()
+    arrays: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if m := re.match(r"^\[\[\s*([\w.-]+)\s*\]\]", stripped):
+            name = m.group(1)
+            arrays[name] = arrays.get(name, -1) + 1
+            table = (*name.split("."), arrays[name])
+            lines.setdefault(table, number)
+        elif m := re.match(r"^\[\s*([\w.-]+)\s*\]", stripped):
+            parts = m.group(1).split(".")
+            if parts[0] in arrays:  # [players.strategy] belongs to the last [[players]]
+                parts = [parts[0], arrays[parts[0]], *parts[1:]]
+            table = tuple(parts)
+            lines.setdefault(table, number)
+        elif m := re.match(r"^([\w.-]+)\s*=", stripped):
+            lines.setdefault((*table, *m.group(1).split(".")), number)
+    return lines
+
+
+def _format_errors(err: ValidationError, source: str, text: str | None) -> str:
+    where = _key_lines(text) if text else {}
+    out = []
+    for e in err.errors():
+        loc = tuple(x for x in e["loc"] if not (isinstance(x, str) and x.startswith("function-")))
+        line = None
+        for cut in range(len(loc), 0, -1):
+            if loc[:cut] in where:
+                line = where[loc[:cut]]
+                break
+        key = ".".join(str(x) for x in loc) or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        got = f" (got {e['input']!r})" if e["type"] not in ("extra_forbidden", "missing") and not isinstance(
+            e.get("input"), dict
+        ) else ""
+        out.append(f"{source}{f':{line}' if line else ''}: {key}: {msg}{got}")
+    return "\n".join(out)
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """'protocol.epochs=2' -> (['protocol', 'epochs'], 2); values are TOML, else a string."""
+    if "=" not in item:
+        raise ConfigError(f"--set {item!r}: expected key=value, e.g. protocol.epochs=2")
+    key, raw = item.split("=", 1)
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def apply_override(raw: dict, path: list[str], value: Any) -> None:
+    """Set a value in the raw TOML tree; players are addressed by name: players.host.protocol.epochs."""
+    node = raw
+    if path[0] == "players" and len(path) > 2:
+        match = [p for p in raw.get("players", []) if p.get("name") == path[1]]
+        if not match:
+            names = [p.get("name") for p in raw.get("players", [])]
+            raise ConfigError(f"--set {'.'.join(path)}: no player {path[1]!r}; players: {names}")
+        node, path = match[0], path[2:]
+    for part in path[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {'.'.join(path)}: {part!r} is not a table")
+    node[path[-1]] = value
+
+
+def shipped_configs() -> dict[str, Path]:
+    folder = resources.files("tuneoff") / "configs"
+    return {p.name: Path(str(p)) for p in folder.iterdir() if p.name.endswith(".toml")}
+
+
+def resolve_path(path: str | Path) -> Path:
+    """A path on disk, or the name of a shipped config ('offline' or 'offline.toml')."""
+    p = Path(path)
+    if p.is_file():
+        return p
+    shipped = shipped_configs()
+    name = p.name if p.name.endswith(".toml") else p.name + ".toml"
+    if p.parent == Path(".") and name in shipped:
+        return shipped[name]
+    raise ConfigError(f"{path}: no such file, nor a shipped config (shipped: {sorted(shipped)})")
+
+
+def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
+    path = resolve_path(path)
+    text = path.read_text()
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: {err}") from None
+    for item in overrides:
+        apply_override(raw, *parse_override(item))
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(err, str(path), text)) from None

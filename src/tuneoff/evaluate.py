@@ -1,0 +1,64 @@
+"""Scoring: run a model over a split, and turn predictions into metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .batching import Encoded, collate, eval_batches
+
+
+@dataclass(frozen=True)
+class Scored:
+    loss: float
+    predictions: np.ndarray
+    probabilities: np.ndarray
+
+    def accuracy(self, labels) -> float:
+        return float(np.mean(self.predictions == np.asarray(labels)))
+
+
+@torch.inference_mode()
+def score(model, data: Encoded, batch_size: int, device: torch.device, autocast_dtype=None, progress=None) -> Scored:
+    """Mean cross-entropy, argmax predictions and softmax probabilities, in data order."""
+    was_training = model.training
+    model.eval()
+    batches = eval_batches(data.lengths(), batch_size)
+    task = progress.add_task("  evaluating", total=len(batches)) if progress is not None else None
+    probs = torch.empty((len(data), model.config.num_labels))
+    loss_sum = torch.zeros((), dtype=torch.float64)
+    for index in batches:
+        batch = {k: v.to(device, non_blocking=True) for k, v in collate(data, index).items()}
+        with torch.autocast(device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
+            out = model(**batch)
+        logits = out.logits.float()
+        loss_sum += torch.nn.functional.cross_entropy(logits, batch["labels"], reduction="sum").cpu()
+        probs[torch.as_tensor(index)] = logits.softmax(-1).cpu()
+        if task is not None:
+            progress.advance(task)
+    if task is not None:
+        progress.remove_task(task)
+    model.train(was_training)
+    probabilities = probs.numpy()
+    return Scored(float(loss_sum) / len(data), probabilities.argmax(-1), probabilities)
+
+
+def metrics(labels, predictions, num_labels: int) -> dict:
+    """Accuracy, macro-F1, per-class P/R/F1, confusion matrix (rows = true label)."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
+    classes = list(range(num_labels))
+    p, r, f, support = precision_recall_fscore_support(labels, predictions, labels=classes, zero_division=0)
+    predicted = np.bincount(np.asarray(predictions), minlength=num_labels)
+    return {
+        "accuracy": float(accuracy_score(labels, predictions)),
+        "macro_f1": float(f1_score(labels, predictions, labels=classes, average="macro", zero_division=0)),
+        "per_class": [
+            {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(support[i])}
+            for i in classes
+        ],
+        "confusion_matrix": confusion_matrix(labels, predictions, labels=classes).tolist(),
+        "predicted_distribution": [int(x) for x in predicted],
+    }

@@ -1,0 +1,149 @@
+"""Scoring the game: points, the fastest bonus, collapse flags. Reads results only; no torch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .results import write_json
+
+COLLAPSE_MARGIN = 0.01  # accuracy within 1 point of always answering the majority class
+COLLAPSE_SHARE = 0.90  # or >= 90 % of predictions in one class
+
+
+def collapse_reason(result: dict) -> str | None:
+    """Why a completed player counts as having learned nothing, or None."""
+    test, data = result["test"], result["data"]
+    majority = data["test_majority_rate"]
+    if abs(test["accuracy"] - majority) <= COLLAPSE_MARGIN:
+        return f"accuracy {test['accuracy']:.2%} is within 1 point of the majority-class rate {majority:.2%}"
+    predicted = test["predicted_distribution"]
+    share = max(predicted) / max(1, sum(predicted))
+    if share >= COLLAPSE_SHARE:
+        label = result["labels"][predicted.index(max(predicted))]
+        return f"{share:.0%} of test predictions are '{label}'"
+    return None
+
+
+def hardware_key(result: dict) -> str:
+    hw = result.get("environment", {}).get("hardware", {})
+    parts = [hw.get("gpu") or hw.get("cpu") or "unknown", hw.get("device"), f"{hw.get('threads')} threads"]
+    return " / ".join(str(p) for p in parts if p)
+
+
+def _speed(result: dict, metric: str) -> float:
+    """Larger is faster."""
+    timing = result["timing"]
+    return -timing["train_seconds"] if metric == "train_seconds" else timing["train_samples_per_second"]
+
+
+def build(results: list[dict], bonus: float = 10.0, speed_metric: str = "train_seconds") -> dict:
+    """Rank completed players within each hardware group; list the others as unranked."""
+    rows, groups = [], {}
+    for r in results:
+        row = {
+            "player": r["player"]["name"],
+            "model": r.get("model", {}).get("description") or r["player"]["model"]["kind"],
+            "strategy": r["player"]["strategy"]["name"],
+            "status": r["status"],
+            "error": r["error"],
+        }
+        if r["status"] == "completed":
+            reason = collapse_reason(r)
+            row.update(
+                hardware=hardware_key(r),
+                test_accuracy=r["test"]["accuracy"],
+                macro_f1=r["test"]["macro_f1"],
+                train_seconds=r["timing"]["train_seconds"],
+                samples_per_second=r["timing"]["train_samples_per_second"],
+                trainable_parameters=r["parameters"]["trainable"],
+                total_parameters=r["parameters"]["total"],
+                peak_rss_bytes=r["memory"]["peak_rss_bytes"],
+                best_epoch=r["best_epoch"],
+                majority_rate=r["data"]["test_majority_rate"],
+                collapsed=reason is not None,
+                collapse_reason=reason,
+                fastest=False,
+                points=100 * r["test"]["accuracy"],
+            )
+            groups.setdefault(row["hardware"], []).append((row, r))
+        rows.append(row)
+
+    for members in groups.values():
+        # A player that learned nothing cannot win the speed bonus.
+        eligible = [(row, r) for row, r in members if not row["collapsed"]]
+        if eligible and bonus:
+            fastest = max(eligible, key=lambda m: _speed(m[1], speed_metric))[0]
+            fastest["fastest"] = True
+            fastest["points"] += bonus
+        ranked = sorted((row for row, _ in members), key=lambda row: -row["points"])
+        for rank, row in enumerate(ranked, start=1):
+            row["rank"] = rank
+
+    ranked = [r for r in rows if "rank" in r]
+    ranked.sort(key=lambda r: (r["hardware"], r["rank"]))
+    return {
+        "rules": {
+            "points": "test accuracy in % + fastest bonus",
+            "fastest_bonus": bonus,
+            "speed_metric": speed_metric,
+            "collapse": f"accuracy within {COLLAPSE_MARGIN:.0%} of the majority-class rate, "
+            f"or >= {COLLAPSE_SHARE:.0%} of predictions in one class; collapsed players get no bonus",
+            "groups": "players are ranked only against results with the same hardware fingerprint",
+        },
+        "hardware_groups": sorted(groups),
+        "ranked": ranked,
+        "unranked": [r for r in rows if "rank" not in r],
+    }
+
+
+def _mark(row: dict) -> str:
+    return ("  ⚡+bonus" if row["fastest"] else "") + ("  **COLLAPSED**" if row["collapsed"] else "")
+
+
+def markdown(board: dict) -> str:
+    lines = ["# Leaderboard", ""]
+    for group in board["hardware_groups"]:
+        lines += [
+            f"Hardware: {group}",
+            "",
+            "| rank | player | strategy | points | test acc | macro-F1 | train s | samples/s | trainable / total | notes |",
+            "|---:|---|---|---:|---:|---:|---:|---:|---:|---|",
+        ]
+        for r in (r for r in board["ranked"] if r["hardware"] == group):
+            lines.append(
+                f"| {r['rank']} | {r['player']} | {r['strategy']} | {r['points']:.2f} | {r['test_accuracy']:.2%} "
+                f"| {r['macro_f1']:.3f} | {r['train_seconds']:.0f} | {r['samples_per_second']:.1f} "
+                f"| {r['trainable_parameters']:,} / {r['total_parameters']:,} |{_mark(r)} |"
+            )
+        majority = next(r["majority_rate"] for r in board["ranked"] if r["hardware"] == group)
+        lines += ["", f"Majority-class rate (always the largest test class): {majority:.2%}", ""]
+    for r in board["unranked"]:
+        lines.append(f"- {r['player']}: **{r['status']}** — {r['error']}")
+    lines += ["", f"Rules: {board['rules']['points']}; {board['rules']['collapse']}.", ""]
+    return "\n".join(lines)
+
+
+def write(board: dict, run_dir: Path) -> None:
+    write_json(Path(run_dir) / "leaderboard.json", board)
+    (Path(run_dir) / "leaderboard.md").write_text(markdown(board))
+
+
+def rich_table(board: dict):
+    from rich.table import Table
+
+    table = Table(title="tuneoff leaderboard", show_lines=False)
+    for col in ("rank", "player", "strategy", "points", "test acc", "macro-F1", "train s", "samples/s", "notes"):
+        table.add_column(col, justify="right" if col not in ("player", "strategy", "notes") else "left")
+    for r in board["ranked"]:
+        notes = ("[bold yellow]fastest[/] " if r["fastest"] else "") + ("[bold red]COLLAPSED[/]" if r["collapsed"] else "")
+        table.add_row(
+            str(r["rank"]), r["player"], r["strategy"], f"{r['points']:.2f}", f"{r['test_accuracy']:.2%}",
+            f"{r['macro_f1']:.3f}", f"{r['train_seconds']:.0f}", f"{r['samples_per_second']:.1f}", notes,
+        )
+    for r in board["unranked"]:
+        table.add_row("-", r["player"], r["strategy"], "-", "-", "-", "-", "-", f"[red]{r['status']}[/]: {r['error']}")
+    if board["ranked"]:
+        caption = [f"majority-class rate {board['ranked'][0]['majority_rate']:.2%}; " + " | ".join(board["hardware_groups"])]
+        caption += [f"{r['player']} COLLAPSED: {r['collapse_reason']}" for r in board["ranked"] if r["collapsed"]]
+        table.caption = "\n".join(caption)
+    return table

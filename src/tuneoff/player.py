@@ -1,0 +1,152 @@
+"""One player job: a resolved config in, one results file and a checkpoint out.
+
+It shares nothing with other jobs through globals, so a later scheduler can run
+jobs in other processes or on other machines.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import data as sst
+from .batching import encode
+from .config import Data, Player, Protocol
+from .evaluate import metrics, score
+from .results import SCHEMA_VERSION, write_result
+from .strategies import folder_bytes
+from .system import PeakMemory, fingerprint, pick_device
+from .train import train
+
+
+@dataclass(frozen=True)
+class Job:
+    tournament: str
+    player: Player
+    protocol: Protocol
+    data: Data
+    job_hash: str
+    overrides: dict
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _subset(split: sst.Split, limit: int) -> sst.Split:
+    if not limit or limit >= len(split):
+        return split
+    return sst.Split(split.name, split.texts[:limit], split.labels[:limit], split.sha256)
+
+
+def data_record(dataset: sst.SST5, spec: Data, train_set, dev_set, test_set) -> dict:
+    counts = test_set.class_counts()
+    return {
+        "name": "SST-5 (PTB trees)",
+        "source": dataset.source,
+        "dir": str(dataset.root),
+        "sha256": {s.name: s.sha256 for s in dataset.splits()},
+        "checksums_ok": dataset.checksums_ok(),
+        "sizes": {"train": len(train_set), "dev": len(dev_set), "test": len(test_set)},
+        "max_train": spec.max_train,
+        "max_eval": spec.max_eval,
+        "test_class_counts": counts,
+        "test_majority_rate": max(counts) / sum(counts),
+    }
+
+
+def base_result(job: Job) -> dict:
+    return {
+        "schema": SCHEMA_VERSION,
+        "status": "running",
+        "error": None,
+        "tournament": job.tournament,
+        "player": job.player.model_dump(mode="json"),
+        "job_hash": job.job_hash,
+        "protocol": job.protocol.model_dump(mode="json"),
+        "overrides": job.overrides,
+        "labels": list(sst.LABELS),
+        "warnings": [],
+        "started_at": now(),
+        "finished_at": None,
+    }
+
+
+def run_job(job: Job, dataset: sst.SST5, folder: Path, result: dict, progress=None, warn=print) -> dict:
+    """Train, pick the best epoch on dev, score test once, save; fill in and write ``result``.
+
+    ``result`` is filled as the job goes, so a caller that catches a failure still
+    has what was known (environment, parameters, warnings) to record.
+    """
+    p = job.protocol
+    if p.threads:
+        torch.set_num_threads(p.threads)
+    device = pick_device(p.device)
+    torch.manual_seed(p.seed)
+    np.random.seed(p.seed)
+    result["environment"] = fingerprint(device)
+
+    built = job.player.model.build(num_labels=len(sst.LABELS))
+    model, warnings = job.player.strategy.apply(built.model, built.pretrained)
+    for w in warnings:
+        warn(w)
+    result["warnings"] += warnings
+    model.to(device)
+    result["model"] = {"description": built.description, "pretrained": built.pretrained}
+    result["parameters"] = {
+        "total": sum(q.numel() for q in model.parameters()),
+        "trainable": sum(q.numel() for q in model.parameters() if q.requires_grad),
+    }
+
+    train_split, dev_split, test_split = (
+        _subset(dataset.train, job.data.max_train),
+        _subset(dataset.dev, job.data.max_eval),
+        _subset(dataset.test, job.data.max_eval),
+    )
+    result["data"] = data_record(dataset, job.data, train_split, dev_split, test_split)
+    train_set, dev_set, test_set = (
+        encode(built.tokenizer, s.texts, s.labels, p.max_seq_len) for s in (train_split, dev_split, test_split)
+    )
+
+    with PeakMemory(device) as memory:
+        trained = train(model, train_set, dev_set, p, device, progress)
+        started = time.perf_counter()
+        tested = score(model, test_set, p.eval_batch_size, device, torch.bfloat16 if p.precision == "bf16" else None, progress)
+        test_seconds = time.perf_counter() - started
+
+    result["history"] = {"epochs": trained.epochs, "steps": trained.steps}
+    result["best_epoch"] = trained.best_epoch
+    result["test"] = {"loss": tested.loss, **metrics(test_set.labels, tested.predictions, len(sst.LABELS))}
+    result["timing"] = {
+        "train_seconds": trained.train_seconds,
+        "train_samples_per_second": trained.train_samples / trained.train_seconds,
+        "dev_eval_seconds": sum(e["dev_seconds"] for e in trained.epochs),
+        "test_eval_seconds": test_seconds,
+        "test_samples_per_second": len(test_set) / test_seconds,
+    }
+    result["memory"] = {"peak_rss_bytes": memory.peak_rss, "peak_gpu_bytes": memory.peak_gpu()}
+
+    checkpoint = folder / "checkpoint"
+    shutil.rmtree(checkpoint, ignore_errors=True)
+    trained_bytes = job.player.strategy.save(model, built.tokenizer, checkpoint)
+    result["checkpoint"] = {
+        "path": "checkpoint/model",
+        "bytes": folder_bytes(checkpoint / "model"),
+        "trained_artifact_bytes": trained_bytes,
+    }
+    result["status"] = "completed"
+    result["finished_at"] = now()
+    write_result(folder, result)
+    return result
+
+
+def end_unfinished(folder: Path, result: dict, status: str, error: str) -> None:
+    """Record a job that did not finish; it is never marked completed."""
+    result.update(status=status, error=error, finished_at=now())
+    write_result(folder, result)

@@ -1,0 +1,82 @@
+"""Results files: one self-describing JSON per player, validated against a shipped schema.
+
+This module does not import torch: the leaderboard and the report read results
+through it alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+SCHEMA_VERSION = "tuneoff.result/1"
+RESULT_FILE = "result.json"
+
+
+class ResultsError(ValueError):
+    pass
+
+
+@cache
+def schema() -> dict:
+    return json.loads((resources.files("tuneoff") / "schema" / "result.schema.json").read_text())
+
+
+def validate(result: dict, where: str = "result") -> None:
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = sorted(validator.iter_errors(result), key=lambda e: list(e.path))
+    if errors:
+        lines = [f"{where}: {'/'.join(map(str, e.path)) or '(top)'}: {e.message}" for e in errors[:10]]
+        raise ResultsError("\n".join(lines))
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write atomically: a reader sees the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_result(player_dir: Path, result: dict) -> Path:
+    validate(result, str(player_dir / RESULT_FILE))
+    write_json(player_dir / RESULT_FILE, result)
+    return player_dir / RESULT_FILE
+
+
+def read_result(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ResultsError(f"{path}:{err.lineno}: not valid JSON: {err.msg}") from None
+    validate(data, str(path))
+    return data
+
+
+def player_dirs(run_dir: Path) -> list[Path]:
+    return sorted(p for p in (Path(run_dir) / "players").glob("*") if p.is_dir())
+
+
+def load_results(run_dir: Path) -> list[dict]:
+    """Every player's result in a run folder, in the tournament's player order when known."""
+    run_dir = Path(run_dir)
+    results = [read_result(d / RESULT_FILE) for d in player_dirs(run_dir) if (d / RESULT_FILE).is_file()]
+    order = {}
+    if (run_dir / "tournament.json").is_file():
+        players = json.loads((run_dir / "tournament.json").read_text())["config"]["players"]
+        order = {p["name"]: i for i, p in enumerate(players)}
+    return sorted(results, key=lambda r: (order.get(r["player"]["name"], len(order)), r["player"]["name"]))

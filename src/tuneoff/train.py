@@ -1,0 +1,117 @@
+"""The one training loop. It never asks which model or strategy it is running."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from .batching import Encoded, collate, train_batches
+from .config import Protocol
+from .evaluate import score
+
+LOG_EVERY = 10  # steps between train-loss records (and non-finite checks)
+
+
+class NonFiniteLoss(RuntimeError):
+    pass
+
+
+@dataclass
+class Trained:
+    epochs: list[dict] = field(default_factory=list)
+    steps: list[list[float]] = field(default_factory=list)  # [step, mean train loss since last record]
+    best_epoch: int = 0
+    train_seconds: float = 0.0
+    train_samples: int = 0
+
+
+def make_optimizer(model, p: Protocol) -> torch.optim.Optimizer:
+    """AdamW over trainable parameters only (frozen ones get no state); no decay on biases and norms."""
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (no_decay if param.ndim < 2 or "norm" in name.lower() else decay).append(param)
+    groups = [{"params": decay, "weight_decay": p.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=p.learning_rate, foreach=True)
+
+
+def linear_schedule(optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torch.device, progress=None) -> Trained:
+    """Train for p.epochs, score dev after each epoch, leave the best-on-dev weights in the model."""
+    amp = torch.bfloat16 if p.precision == "bf16" else None
+    optimizer = make_optimizer(model, p)
+    lengths = train_set.lengths()
+    steps_per_epoch = math.ceil(len(train_set) / p.batch_size)
+    total = steps_per_epoch * p.epochs
+    scheduler = linear_schedule(optimizer, round(p.warmup_ratio * total), total)
+    trainable = [(n, q) for n, q in model.named_parameters() if q.requires_grad]
+    out, best_accuracy, best_state, step = Trained(), -1.0, None, 0
+
+    for epoch in range(1, p.epochs + 1):
+        model.train()
+        task = progress.add_task(f"  epoch {epoch}/{p.epochs}", total=steps_per_epoch) if progress else None
+        # Losses stay on the device; reading them is a sync, done once per LOG_EVERY steps.
+        epoch_loss = torch.zeros((), device=device)
+        window, window_n = torch.zeros((), device=device), 0
+        started = time.perf_counter()
+        for index in train_batches(lengths, p.batch_size, p.bucket_batches, p.seed + epoch):
+            batch = {k: v.to(device, non_blocking=True) for k, v in collate(train_set, index).items()}
+            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+                loss = model(**batch).loss
+            loss.backward()
+            if p.max_grad_norm > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), p.max_grad_norm, foreach=True)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            epoch_loss += loss.detach() * len(index)
+            window += loss.detach()
+            window_n += 1
+            if window_n == LOG_EVERY or step % steps_per_epoch == 0:
+                mean = float(window) / window_n
+                if not math.isfinite(mean):
+                    raise NonFiniteLoss(f"training loss became {mean} at epoch {epoch}, step {step}")
+                out.steps.append([step, mean])
+                window, window_n = torch.zeros((), device=device), 0
+                if task is not None:
+                    progress.update(task, completed=step - (epoch - 1) * steps_per_epoch, loss=mean)
+        seconds = time.perf_counter() - started
+        if task is not None:
+            progress.remove_task(task)
+
+        started = time.perf_counter()
+        dev = score(model, dev_set, p.eval_batch_size, device, amp, progress)
+        accuracy = dev.accuracy(dev_set.labels)
+        out.epochs.append(
+            {
+                "epoch": epoch,
+                "train_loss": float(epoch_loss) / len(train_set),
+                "dev_loss": dev.loss,
+                "dev_accuracy": accuracy,
+                "train_seconds": seconds,
+                "dev_seconds": time.perf_counter() - started,
+                "learning_rate_end": scheduler.get_last_lr()[0],
+            }
+        )
+        out.train_seconds += seconds
+        out.train_samples += len(train_set)
+        if accuracy > best_accuracy:  # ties keep the earlier epoch
+            best_accuracy, out.best_epoch = accuracy, epoch
+            best_state = {n: q.detach().clone() for n, q in trainable}
+
+    with torch.no_grad():
+        for name, q in trainable:
+            q.copy_(best_state[name])
+    return out
