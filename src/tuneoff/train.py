@@ -35,7 +35,9 @@ def make_optimizer(model, p: Protocol) -> torch.optim.Optimizer:
         if param.requires_grad:
             (no_decay if param.ndim < 2 or "norm" in name.lower() else decay).append(param)
     groups = [{"params": decay, "weight_decay": p.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=p.learning_rate, foreach=True)
+    # The fused kernel (CPU and CUDA) does the update in one pass; ~20 % of a CPU step is AdamW.
+    fused = all(q.device.type in ("cpu", "cuda") for g in groups for q in g["params"])
+    return torch.optim.AdamW(groups, lr=p.learning_rate, fused=fused, foreach=None if fused else True)
 
 
 def linear_schedule(optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:

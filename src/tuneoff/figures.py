@@ -1,0 +1,296 @@
+"""The report's charts: result dicts in, PNG bytes out.
+
+Drawn on matplotlib's Agg canvas without pyplot (no global figure state, no GUI
+backend) and without torch. The same input gives the same bytes: PNG metadata
+carries no software version or timestamp.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import matplotlib
+from matplotlib import rc_context
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_hex
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator, PercentFormatter
+
+DPI = 100
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "<")
+MAJORITY = {"color": "#555555", "linestyle": "--", "linewidth": 1.2}
+STYLE = {
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "legend.fontsize": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "svg.hashsalt": "tuneoff",
+}
+
+
+@dataclass(frozen=True)
+class Look:
+    color: str
+    marker: str
+
+
+@dataclass(frozen=True)
+class Chart:
+    name: str  # file name stem, safe for a path
+    png: bytes
+    alt: str
+    caption: str
+
+
+def looks(names: list[str]) -> dict[str, Look]:
+    """One colour and marker per player, by player order, the same in every chart."""
+    cmap = matplotlib.colormaps["tab10" if len(names) <= 10 else "tab20"]
+    return {n: Look(to_hex(cmap(i % cmap.N)), MARKERS[i % len(MARKERS)]) for i, n in enumerate(names)}
+
+
+def _png(fig: Figure) -> bytes:
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def _draw(size: tuple[float, float], ncols: int, paint) -> bytes:
+    with rc_context(STYLE):
+        fig = Figure(figsize=size, layout="constrained")
+        axes = fig.subplots(1, ncols)
+        paint(fig, axes)
+        return _png(fig)
+
+
+def _majority(ax, rate: float, vertical: bool = False) -> None:
+    label = f"majority-class rate (test) {rate:.1%}"
+    (ax.axvline if vertical else ax.axhline)(rate, label=label, **MAJORITY)
+
+
+def accuracy_bars(rows: list[dict], look: dict[str, Look]) -> Chart:
+    """Test accuracy of every ranked player, best on top, against the majority-class rate."""
+    rows = list(reversed(rows))
+    majority = rows[0]["majority_rate"]
+    top = max([majority] + [r["test_accuracy"] for r in rows])
+
+    def paint(fig, ax):
+        for i, r in enumerate(rows):
+            c = look[r["player"]].color
+            ax.barh(i, r["test_accuracy"], color=c, alpha=0.45 if r["collapsed"] else 0.9,
+                    hatch="//" if r["collapsed"] else None, edgecolor=c)
+            note = f"{r['test_accuracy']:.1%}" + ("  collapsed" if r["collapsed"] else "")
+            ax.text(r["test_accuracy"] + top * 0.01, i, note, va="center", fontsize=9)
+        ax.set_yticks(range(len(rows)), [f"#{r['rank']} {r['player']}" for r in rows])
+        ax.grid(axis="y", visible=False)
+        _majority(ax, majority, vertical=True)
+        ax.set_xlim(0, min(1.0, top * 1.3) if top > 0 else 1.0)
+        ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.set_xlabel("test accuracy")
+        fig.legend(loc="outside lower center", frameon=False)
+
+    png = _draw((8, 1.6 + 0.45 * len(rows)), 1, paint)
+    alt = "Bar chart of test accuracy per ranked player: " + "; ".join(
+        f"{r['player']} {r['test_accuracy']:.2%}" + (" (collapsed)" if r["collapsed"] else "") for r in reversed(rows)
+    ) + f". Dashed line: majority-class rate {majority:.2%}."
+    return Chart("accuracy", png, alt, "Test accuracy by player; hatched bars are collapsed players; "
+                 "the dashed line is the accuracy of always answering the largest test class.")
+
+
+def _epochs(result: dict) -> tuple[list[int], list[dict]]:
+    epochs = result["history"]["epochs"]
+    return [e["epoch"] for e in epochs], epochs
+
+
+def player_curves(result: dict, look: Look, slug: str) -> Chart:
+    """Train vs dev loss per epoch (steps faintly), and dev accuracy with the kept epoch marked."""
+    name = result["player"]["name"]
+    x, epochs = _epochs(result)
+    steps = result["history"]["steps"]
+    best = result["best_epoch"]
+    kept = next((e for e in epochs if e["epoch"] == best), epochs[-1])
+    majority = result["data"]["test_majority_rate"]
+    test_acc = result["test"]["accuracy"]
+
+    def paint(fig, axes):
+        ax = axes[0]
+        if steps and epochs:
+            per_epoch = steps[-1][0] / len(epochs)
+            ax.plot([s / per_epoch for s, _ in steps], [v for _, v in steps], color=look.color, alpha=0.25,
+                    linewidth=1, label="train loss (every few steps)")
+        ax.plot(x, [e["train_loss"] for e in epochs], color=look.color, marker="o", label="train loss (epoch mean)")
+        ax.plot(x, [e["dev_loss"] for e in epochs], color="black", linestyle="--", marker="s", label="dev loss")
+        ax.axvline(best, color="#999999", linewidth=1, linestyle=":")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("cross-entropy loss")
+        ax.set_title("training vs validation loss")
+        ax.legend(loc="best")
+
+        ax = axes[1]
+        ax.plot(x, [e["dev_accuracy"] for e in epochs], color=look.color, marker=look.marker, label="dev accuracy")
+        ax.plot([best], [kept["dev_accuracy"]], marker="*", markersize=16, color=look.color,
+                markeredgecolor="black", linestyle="none", label=f"kept epoch {best}")
+        ax.plot([best], [test_acc], marker="D", markersize=7, color="white", markeredgecolor="black",
+                linestyle="none", label=f"test accuracy {test_acc:.1%}")
+        ax.axvline(best, color="#999999", linewidth=1, linestyle=":")
+        _majority(ax, majority)
+        top = max([majority, test_acc] + [e["dev_accuracy"] for e in epochs])
+        ax.set_ylim(0, min(1.0, top * 1.25 + 0.02))
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.set_xlabel("epoch")
+        ax.set_title("dev accuracy per epoch")
+        ax.legend(loc="lower right")
+        for a in axes:
+            a.xaxis.set_major_locator(MaxNLocator(integer=True))
+            if len(x) == 1:
+                a.set_xlim(x[0] - 1, x[0] + 1)
+
+    png = _draw((10, 3.6), 2, paint)
+    alt = (
+        f"{name}: loss and dev accuracy per epoch over {len(epochs)} epochs. "
+        f"Train loss {epochs[0]['train_loss']:.3f} to {epochs[-1]['train_loss']:.3f}, "
+        f"dev loss {epochs[0]['dev_loss']:.3f} to {epochs[-1]['dev_loss']:.3f}. "
+        f"Dev accuracy {', '.join(format(e['dev_accuracy'], '.1%') for e in epochs)}; "
+        f"kept epoch {best} (dev {kept['dev_accuracy']:.1%}, test {test_acc:.1%}); majority-class rate {majority:.1%}."
+    )
+    caption = (f"{name}: left, train loss (mean over each epoch while the weights changed) and dev loss "
+               f"(after each epoch); right, dev accuracy with the kept epoch ({best}) starred and test accuracy "
+               "of the kept weights as a diamond.")
+    return Chart(f"{slug}-curves", png, alt, caption)
+
+
+def _heatmap(ax, values, text, labels, cmap, vmax) -> None:
+    import numpy as np
+
+    data = np.array(values, dtype=float)
+    ax.imshow(np.ma.masked_invalid(data), cmap=cmap, vmin=0, vmax=vmax or 1, aspect="equal")
+    ax.set_facecolor("#eeeeee")
+    n = len(labels)
+    size = 9 if n <= 6 else 7
+    for i in range(n):
+        for j in range(n):
+            v = data[i, j]
+            dark = v == v and v > 0.55 * (vmax or 1)
+            ax.text(j, i, text[i][j], ha="center", va="center", fontsize=size, color="white" if dark else "black")
+    ax.set_xticks(range(n), labels, rotation=30, ha="right")
+    ax.set_yticks(range(n), labels)
+    ax.set_xlabel("predicted")
+    ax.grid(False)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(True)
+
+
+def confusion(result: dict, slug: str) -> Chart:
+    """Test confusion matrix: counts, and each true class's row as shares of that class."""
+    name = result["player"]["name"]
+    labels = result["labels"]
+    matrix = result["test"]["confusion_matrix"]
+    totals = [sum(row) for row in matrix]
+    shares = [[c / t if t else float("nan") for c in row] for row, t in zip(matrix, totals)]
+
+    def paint(fig, axes):
+        _heatmap(axes[0], matrix, [[str(c) for c in row] for row in matrix], labels, "Blues",
+                 max(max(row) for row in matrix))
+        axes[0].set_yticks(range(len(labels)), [f"{lab} (n={t})" for lab, t in zip(labels, totals)])
+        axes[0].set_ylabel("true label")
+        axes[0].set_title("counts")
+        text = [["–" if s != s else f"{s:.0%}" for s in row] for row in shares]
+        _heatmap(axes[1], shares, text, labels, "Purples", 1.0)
+        axes[1].set_title("row-normalised (diagonal = recall)")
+
+    png = _draw((10, 4.4), 2, paint)
+    correct = sum(matrix[i][i] for i in range(len(matrix)))
+    recalls = ", ".join(f"{lab} {s[i]:.0%}" if s[i] == s[i] else f"{lab} no examples"
+                        for i, (lab, s) in enumerate(zip(labels, shares)))
+    alt = (f"{name}: test confusion matrix, {correct} of {sum(totals)} correct. Rows are true labels, columns "
+           f"predicted: " + "; ".join(f"{lab}: {row}" for lab, row in zip(labels, matrix))
+           + f". Recall per class: {recalls}.")
+    caption = (f"{name}: test confusion matrix, counts (left) and each true class's row as shares of "
+               "that class (right); grey rows have no test examples.")
+    return Chart(f"{slug}-confusion", png, alt, caption)
+
+
+def dev_loss_overlay(results: list[dict], look: dict[str, Look]) -> Chart:
+    def paint(fig, ax):
+        for r in results:
+            name = r["player"]["name"]
+            x, epochs = _epochs(r)
+            lk = look[name]
+            ax.plot(x, [e["dev_loss"] for e in epochs], color=lk.color, marker=lk.marker, label=name)
+            kept = next((e for e in epochs if e["epoch"] == r["best_epoch"]), None)
+            if kept:
+                ax.plot([kept["epoch"]], [kept["dev_loss"]], marker="*", markersize=15, color=lk.color,
+                        markeredgecolor="black", linestyle="none")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("dev cross-entropy loss")
+        ax.set_title("dev loss per epoch (star = kept epoch)")
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
+
+    png = _draw((9, 3.8), 1, paint)
+    alt = "Dev loss per epoch, all players: " + "; ".join(
+        f"{r['player']['name']} " + ", ".join(f"{e['dev_loss']:.3f}" for e in r["history"]["epochs"])
+        for r in results) + "."
+    return Chart("dev-loss", png, alt, "Dev loss per epoch for every completed player; the star marks "
+                 "the epoch whose weights each player kept (best dev accuracy).")
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Points no other point beats on both lower x and higher y, by increasing x."""
+    front, best = [], float("-inf")
+    for x, y in sorted(points, key=lambda p: (p[0], -p[1])):
+        if y > best:
+            front.append((x, y))
+            best = y
+    return front
+
+
+def pareto(rows: list[dict], look: dict[str, Look]) -> Chart:
+    """Accuracy against training time and against trainable parameters, with the Pareto front."""
+    majority = rows[0]["majority_rate"]
+    views = [("train_seconds", "training time (s)"), ("trainable_parameters", "trainable parameters")]
+
+    def paint(fig, axes):
+        for ax, (key, label) in zip(axes, views):
+            xs = [r[key] for r in rows]
+            front = pareto_front([(r[key], r["test_accuracy"]) for r in rows])
+            # The front as a staircase, carried on to the costliest player: everything below it is beaten.
+            fx, fy = [p[0] for p in front] + [max(xs)], [p[1] for p in front] + [front[-1][1]]
+            ax.step(fx, fy, where="post", color="#888888", linewidth=2.5, alpha=0.6, zorder=1, label="Pareto front")
+            ax.scatter(fx[:-1], fy[:-1], s=260, color="#cccccc", zorder=2)
+            for r in rows:
+                lk = look[r["player"]]
+                ax.scatter([r[key]], [r["test_accuracy"]], s=70, marker=lk.marker, zorder=3,
+                           color="white" if r["collapsed"] else lk.color, edgecolors=lk.color, linewidths=1.8,
+                           label=r["player"] + (" (collapsed)" if r["collapsed"] else ""))
+            _majority(ax, majority)
+            if min(xs) > 0 and max(xs) / min(xs) > 20:
+                ax.set_xscale("log")
+            else:
+                ax.set_xlim(left=0, right=max(xs) * 1.15 or 1)
+            top = max([majority] + [r["test_accuracy"] for r in rows])
+            ax.set_ylim(0, min(1.0, top * 1.25 + 0.02))
+            ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+            ax.set_xlabel(label + (", log scale" if ax.get_xscale() == "log" else ""))
+            ax.set_ylabel("test accuracy")
+            ax.set_title(f"accuracy vs {label.split(' (')[0]}")
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 5), frameon=False)
+
+    png = _draw((11, 4.4 + 0.25 * (len(rows) // 4)), 2, paint)
+    fronts = {key: [r["player"] for r in rows if (r[key], r["test_accuracy"]) in
+                    pareto_front([(q[key], q["test_accuracy"]) for q in rows])] for key, _ in views}
+    alt = ("Scatter plots of test accuracy against training time and against trainable parameters: "
+           + "; ".join(f"{r['player']} {r['test_accuracy']:.1%} in {r['train_seconds']:.3g} s with "
+                       f"{r['trainable_parameters']:,} trainable parameters" for r in rows)
+           + f". Pareto front by time: {', '.join(fronts['train_seconds'])}; by parameters: "
+           + f"{', '.join(fronts['trainable_parameters'])}.")
+    caption = ("Pareto view: up and to the left is better. Grey halos mark the players no other player beats on "
+               "both accuracy and cost (the Pareto front, joined by the grey staircase); hollow markers are "
+               "collapsed players.")
+    return Chart("pareto", png, alt, caption)

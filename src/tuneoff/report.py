@@ -1,0 +1,492 @@
+"""The run report: one offline HTML file and its Markdown twin, built from the results files only.
+
+It never trains and never imports torch: it reads ``tournament.json`` and the
+players' ``result.json`` files, scores them with :mod:`tuneoff.leaderboard`, and
+draws the charts with :mod:`tuneoff.figures`. The same results give the same files.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from . import figures, leaderboard
+from .results import RESULT_FILE, ResultsError, load_results, player_dirs, read_result
+
+FIGURES = "figures"
+
+
+# --- document blocks, rendered twice (HTML and Markdown) --------------------------------------
+
+
+@dataclass(frozen=True)
+class Badge:
+    text: str
+    kind: str  # collapsed | fastest | failed | interrupted | running | missing | warn
+
+
+@dataclass(frozen=True)
+class Swatch:
+    color: str  # a player's colour; HTML only
+
+
+@dataclass
+class Block:
+    kind: str  # h2 | h3 | p | note | warn | table | list | image
+    parts: object = None  # text: str | Badge | Swatch or a list of them
+    anchor: str = ""
+    headers: list = field(default_factory=list)
+    rows: list = field(default_factory=list)
+    align: str = ""  # one 'l' or 'r' per column
+    row_ids: list = field(default_factory=list)
+    chart: figures.Chart | None = None
+
+
+def _flat(parts) -> list:
+    return [p for p in (parts if isinstance(parts, list) else [parts]) if p is not None and p != ""]
+
+
+_MD = re.compile(r"[\\`*\[\]<>|]|(?<!\w)_|_(?!\w)|^#")
+
+
+def md_text(text: str) -> str:
+    return _MD.sub(lambda m: "\\" + m.group(0), str(text)).replace("\r", " ").replace("\n", " ")
+
+
+def _md_inline(parts) -> str:
+    out = []
+    for p in _flat(parts):
+        if isinstance(p, Badge):
+            out.append(f"**{md_text(p.text.upper() if p.kind == 'collapsed' else p.text)}**")
+        elif not isinstance(p, Swatch):
+            out.append(md_text(p))
+    return " ".join(out)
+
+
+def _html_inline(parts) -> str:
+    out = []
+    for p in _flat(parts):
+        if isinstance(p, Badge):
+            out.append(f'<span class="badge {p.kind}">{html.escape(p.text)}</span>')
+        elif isinstance(p, Swatch):
+            out.append(f'<span class="swatch" style="background:{html.escape(p.color)}"></span>')
+        else:
+            out.append(html.escape(str(p)))
+    return " ".join(out)
+
+
+def _png_size(png: bytes) -> tuple[int, int]:
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+def render_md(blocks: list[Block]) -> str:
+    lines = []
+    for b in blocks:
+        if b.kind in ("h1", "h2", "h3"):
+            lines += ["#" * int(b.kind[1]) + " " + _md_inline(b.parts), ""]
+        elif b.kind in ("p", "note", "warn"):
+            lines += [("> " if b.kind != "p" else "") + _md_inline(b.parts), ""]
+        elif b.kind == "list":
+            lines += [f"- {_md_inline(item)}" for item in b.rows] + [""]
+        elif b.kind == "table":
+            lines.append("| " + " | ".join(map(md_text, b.headers)) + " |")
+            lines.append("|" + "|".join("---:" if a == "r" else "---" for a in b.align) + "|")
+            lines += ["| " + " | ".join(_md_inline(c) or " " for c in row) + " |" for row in b.rows]
+            lines.append("")
+        elif b.kind == "image":
+            c = b.chart
+            lines += [f"![{md_text(c.alt)}]({FIGURES}/{c.name}.png)", "", f"*{md_text(c.caption)}*", ""]
+    return "\n".join(lines)
+
+
+def render_html(blocks: list[Block], title: str) -> str:
+    body = []
+    for b in blocks:
+        anchor = f' id="{html.escape(b.anchor)}"' if b.anchor else ""
+        if b.kind in ("h1", "h2", "h3"):
+            body.append(f"<{b.kind}{anchor}>{_html_inline(b.parts)}</{b.kind}>")
+        elif b.kind in ("p", "note", "warn"):
+            body.append(f'<p class="{b.kind}">{_html_inline(b.parts)}</p>')
+        elif b.kind == "list":
+            body.append("<ul>" + "".join(f"<li>{_html_inline(i)}</li>" for i in b.rows) + "</ul>")
+        elif b.kind == "table":
+            head = "".join(f'<th class="{a}">{html.escape(h)}</th>' for h, a in zip(b.headers, b.align))
+            rows = []
+            for i, row in enumerate(b.rows):
+                rid = f' data-player="{html.escape(b.row_ids[i])}"' if b.row_ids else ""
+                cells = "".join(f'<td class="{a}">{_html_inline(c)}</td>' for c, a in zip(row, b.align))
+                rows.append(f"<tr{rid}>{cells}</tr>")
+            body.append(f'<div class="scroll"><table{anchor}><thead><tr>{head}</tr></thead>'
+                        f'<tbody>{"".join(rows)}</tbody></table></div>')
+        elif b.kind == "image":
+            c = b.chart
+            w, h = _png_size(c.png)
+            data = base64.b64encode(c.png).decode("ascii")
+            body.append(f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(c.alt)}" '
+                        f'width="{w}" height="{h}"><figcaption>{html.escape(c.caption)}</figcaption></figure>')
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n"
+            + "\n".join(body) + "\n</main>\n</body>\n</html>\n")
+
+
+CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:0;color:#1d2430;
+background:#eef0f3;line-height:1.45}
+main{max-width:1180px;margin:0 auto;padding:1rem 2rem 3rem;background:#fff;min-height:100vh}
+h1{font-size:1.7rem;margin:.8rem 0 .3rem}h2{font-size:1.35rem;border-bottom:2px solid #dde1e6;
+padding-bottom:.2rem;margin-top:2.4rem}h3{font-size:1.1rem;margin-top:1.8rem}
+.scroll{overflow-x:auto}table{border-collapse:collapse;font-size:.86rem;margin:.5rem 0 1rem}
+th,td{padding:.3rem .55rem;border-bottom:1px solid #e3e6ea;vertical-align:top;text-align:left}
+th{background:#f0f2f5}th.r,td.r{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
+tbody tr:hover{background:#f8f9fb}
+.badge{display:inline-block;padding:0 .45rem;border-radius:.7rem;font-size:.74rem;font-weight:700;
+white-space:nowrap;color:#fff;background:#607080}
+.badge.collapsed,.badge.failed{background:#c62828}.badge.fastest{background:#ffb300;color:#222}
+.badge.interrupted,.badge.warn{background:#ef6c00}.badge.running{background:#1565c0}.badge.missing{background:#78808a}
+.swatch{display:inline-block;width:.8em;height:.8em;border-radius:2px;vertical-align:-.05em}
+p.note,p.warn{padding:.5rem .8rem;border-radius:4px;border-left:4px solid #1565c0;background:#eef4fb}
+p.warn{border-left-color:#c62828;background:#fdf0f0}
+figure{margin:1rem 0 1.6rem}figure img{max-width:100%;height:auto;border:1px solid #e3e6ea}
+figcaption{font-size:.86rem;color:#4a5260;margin-top:.2rem}
+"""
+
+
+# --- reading the run --------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    folder: Path
+    tournament: dict
+    config: dict | None
+    names: list[str]  # the players, in order
+    results: dict[str, dict]
+    problems: dict[str, str]  # player -> why its results file could not be read
+    ignored: list[str]  # results files for players not in this tournament's config
+    board: dict
+    meta: dict
+
+
+def _load(run_dir: Path) -> tuple[list[dict], dict[str, str]]:
+    """Every readable result; one unreadable file does not hide the others."""
+    try:
+        return load_results(run_dir), {}
+    except ResultsError:
+        pass
+    good, bad = [], {}
+    for d in player_dirs(run_dir):
+        if (d / RESULT_FILE).is_file():
+            try:
+                good.append(read_result(d / RESULT_FILE))
+            except ResultsError as err:
+                bad[d.name] = str(err)
+    return good, bad
+
+
+def read_run(run_dir: Path) -> Run:
+    run_dir = Path(run_dir)
+    meta = json.loads((run_dir / "tournament.json").read_text()) if (run_dir / "tournament.json").is_file() else {}
+    config = meta.get("config")
+    results, problems = _load(run_dir)
+    by_name = {r["player"]["name"]: r for r in results}
+    if config:
+        names = [p["name"] for p in config["players"]]
+    else:
+        names = list(dict.fromkeys([r["player"]["name"] for r in results] + sorted(problems)))
+    kept = [by_name[n] for n in names if n in by_name]
+    rules = (config or {}).get("tournament", {})
+    bonus = {k: rules[k] for k in ("fastest_bonus", "speed_metric") if k in rules}
+    board = leaderboard.build(kept, bonus.get("fastest_bonus", 10.0), bonus.get("speed_metric", "train_seconds"))
+    return Run(run_dir, rules, config, names, {r["player"]["name"]: r for r in kept},
+               {n: e for n, e in problems.items() if n in names}, sorted(set(by_name) - set(names)), board, meta)
+
+
+def build_report(run_dir: Path) -> dict:
+    """Write RUN_DIR/report.html (self-contained) and RUN_DIR/report.md (+ figures/*.png)."""
+    run = read_run(run_dir)
+    blocks, title = document(run)
+    charts = [b.chart for b in blocks if b.kind == "image"]
+    folder = run.folder / FIGURES
+    folder.mkdir(parents=True, exist_ok=True)
+    wanted = {f"{c.name}.png" for c in charts}
+    for old in folder.glob("*.png"):
+        if old.name not in wanted:
+            old.unlink()
+    for c in charts:
+        _write(folder / f"{c.name}.png", c.png)
+    html_path, md_path = run.folder / "report.html", run.folder / "report.md"
+    _write(html_path, render_html(blocks, title).encode())
+    _write(md_path, render_md(blocks).encode())
+    return {"html": html_path, "md": md_path}
+
+
+def _write(path: Path, data: bytes) -> None:
+    if path.is_file() and path.read_bytes() == data:
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # plain open(): the umask sets the mode
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def version() -> str:
+    try:
+        return metadata.version("tuneoff")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+# --- the report's content ---------------------------------------------------------------------
+
+
+def _seconds(s: float) -> str:
+    if s < 60:
+        return f"{s:.2f} s" if s < 1 else f"{s:.1f} s"
+    m, sec = divmod(round(s), 60)
+    return f"{m} min {sec:02d} s" if m < 60 else f"{m // 60} h {m % 60:02d} min"
+
+
+def _bytes(n: int | None) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n is not None and n >= size:
+            return f"{n / size:,.1f} {unit}"
+    return "–" if n is None else f"{n} B"
+
+
+def _value(v) -> str:
+    if isinstance(v, list):
+        return ", ".join(map(_value, v)) or "[]"
+    if isinstance(v, dict):
+        return ", ".join(f"{k}={_value(x)}" for k, x in v.items()) or "none"
+    return "–" if v is None else str(v)
+
+
+def _slug(i: int, name: str) -> str:
+    return f"{i + 1:02d}-" + (re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")[:40] or "player")
+
+
+def _status(run: Run, name: str) -> str:
+    if name in run.results:
+        return run.results[name]["status"]
+    return "unreadable" if name in run.problems else "missing"
+
+
+def _reason(run: Run, name: str) -> str:
+    r = run.results.get(name)
+    if r is None:
+        return (f"results file unreadable: {run.problems[name]}" if name in run.problems else
+                f"no results file yet (players/{name}/{RESULT_FILE}): not started, or the run used --only")
+    if r["status"] == "running":
+        return "marked running: still training, or stopped without recording its end (killed)"
+    return r["error"] or "no reason recorded"
+
+
+def _status_badge(status: str) -> Badge:
+    return Badge(status, status if status in ("failed", "interrupted", "running") else "missing")
+
+
+def document(run: Run) -> tuple[list[Block], str]:
+    title = f"tuneoff report: {run.tournament.get('name') or run.folder.name}"
+    look = figures.looks(run.names)
+    blocks = _header(run, title) + _leaderboard(run, look) + _players(run, look) + _compare(run, look)
+    blocks += _setup(run)
+    blocks.append(Block("p", f"Built by tuneoff {version()} from the results files of this run; nothing was trained "
+                             "to make this report."))
+    return blocks, title
+
+
+def _header(run: Run, title: str) -> list[Block]:
+    b = [Block("h1", title)]
+    if run.tournament.get("description"):
+        b.append(Block("p", run.tournament["description"]))
+    facts = [f"Run folder: {run.folder.name}"] + [
+        f"{label}: {run.meta[key]}" for key, label in (("config_file", "config file"), ("written_at", "started"))
+        if run.meta.get(key)]
+    b.append(Block("p", "; ".join(facts) + "."))
+    counts: dict[str, int] = {}
+    for n in run.names:
+        counts[_status(run, n)] = counts.get(_status(run, n), 0) + 1
+    summary = f"{len(run.names)} players: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + "."
+    unfinished = [n for n in run.names if _status(run, n) != "completed"]
+    if unfinished:
+        b.append(Block("warn", [summary, "Incomplete run: no completed result for", ", ".join(unfinished),
+                                "(see Failures and missing players)."]))
+    else:
+        b.append(Block("note", summary))
+    return b
+
+
+COLUMNS = ["rank", "player", "model", "strategy", "points", "test accuracy", "macro-F1", "fastest",
+           "training time", "samples/s", "trainable / total parameters", "peak memory", "notes"]
+
+
+def _board_row(r: dict, result: dict, look: dict, bonus: float) -> list:
+    gpu = result["memory"]["peak_gpu_bytes"]
+    share = r["trainable_parameters"] / r["total_parameters"]
+    return [
+        str(r["rank"]), [Swatch(look[r["player"]].color), r["player"]], r["model"], r["strategy"],
+        f"{r['points']:.2f}", f"{r['test_accuracy']:.2%}", f"{r['macro_f1']:.3f}",
+        Badge(f"⚡ fastest +{bonus:g}", "fastest") if r["fastest"] else "",
+        _seconds(r["train_seconds"]), f"{r['samples_per_second']:,.1f}",
+        f"{r['trainable_parameters']:,} / {r['total_parameters']:,} ({share:.2%})",
+        f"RSS {_bytes(r['peak_rss_bytes'])}" + (f", GPU {_bytes(gpu)}" if gpu is not None else ""),
+        [Badge("COLLAPSED", "collapsed"), r["collapse_reason"]] if r["collapsed"] else "",
+    ]
+
+
+def _leaderboard(run: Run, look: dict) -> list[Block]:
+    board, b = run.board, [Block("h2", "Leaderboard", anchor="leaderboard")]
+    rules = board["rules"]
+    if not board["ranked"]:
+        b.append(Block("warn", "No player has completed yet, so nobody is ranked."))
+    for group in board["hardware_groups"]:
+        rows = [r for r in board["ranked"] if r["hardware"] == group]
+        b.append(Block("h3" if len(board["hardware_groups"]) > 1 else "p", f"Hardware: {group}"))
+        b.append(Block("table", headers=COLUMNS, align="rlllrrrlrrrrl", row_ids=[r["player"] for r in rows],
+                       rows=[_board_row(r, run.results[r["player"]], look, rules["fastest_bonus"]) for r in rows]))
+        b.append(Block("p", f"Majority-class rate (always answering the largest test class): "
+                            f"{rows[0]['majority_rate']:.2%}. A player near this accuracy has learned nothing."))
+    b.append(Block("p", f"Points: {rules['points']} ({rules['fastest_bonus']:g} points for the fastest by "
+                        f"{rules['speed_metric']}). Collapsed: {rules['collapse']}. {rules['groups'].capitalize()}."))
+    unranked = [n for n in run.names if _status(run, n) != "completed"]
+    if unranked:
+        b.append(Block("p", "Not ranked:"))
+        b.append(Block("list", rows=[[Swatch(look[n].color), n, _status_badge(_status(run, n)), _reason(run, n)]
+                                     for n in unranked]))
+    if board["ranked"]:
+        b.append(Block("image", chart=figures.accuracy_bars(board["ranked"], look)))
+    return b
+
+
+def _config_player(run: Run, name: str) -> dict | None:
+    return next((p for p in (run.config or {}).get("players", []) if p["name"] == name), None)
+
+
+def _players(run: Run, look: dict) -> list[Block]:
+    b = [Block("h2", "Players", anchor="players")]
+    ranked = {r["player"]: r for r in run.board["ranked"]}
+    for i, name in enumerate(run.names):
+        r, status, row, slug = run.results.get(name), _status(run, name), ranked.get(name), _slug(i, name)
+        head = [Swatch(look[name].color), name] + ([] if status == "completed" else [_status_badge(status)])
+        b.append(Block("h3", head + ([Badge("COLLAPSED", "collapsed")] if row and row["collapsed"] else []),
+                       anchor=f"player-{slug}"))
+        player = r["player"] if r else _config_player(run, name)
+        if player:
+            if player.get("description"):
+                b.append(Block("p", player["description"]))
+            strategy = dict(player["strategy"])
+            kind = strategy.pop("name")
+            model = (r or {}).get("model")
+            model = (f"{model['description']} ({'pretrained' if model['pretrained'] else 'randomly initialised'})"
+                     if model else _value({k: v for k, v in player["model"].items() if v is not None}))
+            b.append(Block("list", rows=[f"Model: {model}", f"Strategy: {kind}" + (f" ({_value(strategy)})" if strategy
+                                         else ""), f"Protocol overrides: {_value(player.get('protocol', {}))}"]))
+        for w in (r or {}).get("warnings", []):
+            b.append(Block("warn", [Badge("warning", "warn"), w]))
+        if status != "completed":
+            b.append(Block("warn", [_status_badge(status), _reason(run, name)]))
+            continue
+        t = r["test"]
+        b.append(Block("p", f"Kept epoch {r['best_epoch']} of {len(r['history']['epochs'])} (best dev accuracy): "
+                            f"test accuracy {t['accuracy']:.2%}, macro-F1 {t['macro_f1']:.3f}, test loss "
+                            f"{t['loss']:.3f}." + (f" Collapsed: {row['collapse_reason']}." if row["collapsed"] else "")))
+        b.append(Block("image", chart=figures.player_curves(r, look[name], slug)))
+        b.append(Block("image", chart=figures.confusion(r, slug)))
+        b.append(Block("table", headers=["class", "precision", "recall", "F1", "test examples", "predicted"],
+                       align="lrrrrr", rows=[[label, f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}",
+                                              str(c["support"]), str(p)] for label, c, p in
+                                             zip(r["labels"], t["per_class"], t["predicted_distribution"])]))
+    return b
+
+
+def _compare(run: Run, look: dict) -> list[Block]:
+    b = [Block("h2", "All players compared", anchor="compare")]
+    done = [run.results[n] for n in run.names if _status(run, n) == "completed"]
+    if not done:
+        return b + [Block("p", "No completed player yet.")]
+    if len(run.board["hardware_groups"]) > 1:
+        b.append(Block("warn", "Players ran on different hardware: their training times are not comparable."))
+    b.append(Block("image", chart=figures.dev_loss_overlay(done, look)))
+    b.append(Block("image", chart=figures.pareto(run.board["ranked"], look)))
+    return b
+
+
+def _groups(run: Run, key: str) -> list[tuple[list[str], dict]]:
+    """Players sharing an identical record (data, environment), in player order."""
+    out: dict[str, tuple[list[str], dict]] = {}
+    for n in run.names:
+        if key in run.results.get(n, {}):
+            out.setdefault(json.dumps(run.results[n][key], sort_keys=True), ([], run.results[n][key]))[0].append(n)
+    return list(out.values())
+
+
+def _data_rows(d: dict, labels: list[str]) -> list[list]:
+    rows = [[k, _value(d[k])] for k in ("name", "source", "dir", "sizes", "max_train", "max_eval") if k in d]
+    rows.append(["checksums match", "yes" if d["checksums_ok"] else Badge("NO: not the published files", "warn")])
+    rows.append(["test class counts", _value(dict(zip(labels, d["test_class_counts"])))])
+    rows.append(["test majority-class rate", f"{d['test_majority_rate']:.2%}"])
+    return rows + [[f"sha256 {split}", digest] for split, digest in d["sha256"].items()]
+
+
+def _setup(run: Run) -> list[Block]:
+    b = [Block("h2", "Protocol, environment, warnings and failures", anchor="setup"), Block("h3", "Protocol")]
+    shared = (run.config or {}).get("protocol")
+    if shared:
+        b.append(Block("table", headers=["setting", "shared value"], align="ll",
+                       rows=[[k, _value(v)] for k, v in shared.items()]))
+    b.append(Block("p", f"Players may override: {_value(run.tournament.get('overridable', []))}."))
+    rows = []
+    for n in run.names:
+        r, player = run.results.get(n), _config_player(run, n)
+        overrides = r["overrides"] if r else (player or {}).get("protocol", {})
+        resolved = {k: v for k, v in (r["protocol"] if r else {}).items() if shared and shared.get(k) != v}
+        rows.append([n, _value(overrides), _value(resolved) if r else "(no result)"])
+    b.append(Block("table", headers=["player", "overrides", "resolved protocol differs from shared in"],
+                   align="lll", rows=rows))
+
+    b.append(Block("h3", "Data"))
+    if run.config and "data" in run.config:
+        b.append(Block("p", f"Config: {_value(run.config['data'])}."))
+    for names, d in _groups(run, "data"):
+        b.append(Block("p", f"Used by: {', '.join(names)}"))
+        b.append(Block("table", headers=["", "value"], align="ll", rows=_data_rows(d, run.results[names[0]]["labels"])))
+
+    b.append(Block("h3", "Hardware and software"))
+    envs = _groups(run, "environment")
+    for names, env in envs:
+        b.append(Block("p", f"Used by: {', '.join(names)}"))
+        b.append(Block("table", headers=["", "value"], align="ll", rows=[
+            [f"{part}.{k}", _value(v)] for part in ("hardware", "software") for k, v in env[part].items()]))
+    unknown = [n for n in run.names if n not in {m for names, _ in envs for m in names}]
+    if unknown:
+        b.append(Block("p", f"No fingerprint recorded for: {', '.join(unknown)}."))
+
+    b.append(Block("h3", "Warnings"))
+    warnings = [[f"{n}:", w] for n in run.names for w in run.results.get(n, {}).get("warnings", [])]
+    warnings += [[f"{n}:", "data checksums do not match the published SST-5 files"] for n in run.names
+                 if not run.results.get(n, {}).get("data", {}).get("checksums_ok", True)]
+    warnings += [[f"{r['player']['name']}:", f"results file written for tournament '{r['tournament']}'"]
+                 for r in run.results.values() if run.tournament.get("name") not in (None, r["tournament"])]
+    warnings += [[f"players/{n}:", "results for a player not in this tournament's config; left out"]
+                 for n in run.ignored]
+    b.append(Block("list", rows=warnings) if warnings else Block("p", "None."))
+
+    b.append(Block("h3", "Failures and missing players", anchor="failures"))
+    bad = [n for n in run.names if _status(run, n) != "completed"]
+    if not bad:
+        return b + [Block("p", "None: every player completed.")]
+    b.append(Block("table", headers=["player", "status", "reason", "started", "ended"], align="lllll",
+                   row_ids=bad, rows=[[n, _status_badge(_status(run, n)), _reason(run, n),
+                                       run.results.get(n, {}).get("started_at") or "–",
+                                       run.results.get(n, {}).get("finished_at") or "–"] for n in bad]))
+    return b

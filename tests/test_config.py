@@ -1,0 +1,132 @@
+import pytest
+
+from tuneoff.config import ConfigError, Protocol, job_hash, load_config, shipped_configs
+from tuneoff.models import BundledMiniLM, HubModel, RandomDistilBert
+from tuneoff.strategies import Full, Lora
+
+
+def test_shipped_configs_are_the_two_documented_ones():
+    assert set(shipped_configs()) == {"seed.toml", "offline.toml"}
+
+
+@pytest.mark.parametrize("name", sorted(shipped_configs()))
+def test_every_shipped_config_loads_as_the_published_four_players(name):
+    config = load_config(name)
+    roles = [(p.name, type(p.model), type(p.strategy)) for p in config.players]
+    host = HubModel if name == "seed.toml" else BundledMiniLM
+    assert roles == [
+        ("host", host, Full),
+        ("player1", RandomDistilBert, Full),
+        ("player2", RandomDistilBert, Lora),
+        ("player3", host, Lora),
+    ]
+    # the game's rule: one protocol for all, nothing overridable
+    assert config.tournament.overridable == ()
+    assert all(config.protocol_for(p) == config.protocol for p in config.players)
+    assert config.players[1].model.size == "small" and config.data.verify
+    if name == "seed.toml":
+        assert config.protocol.epochs == 15 and config.players[0].model.name == "distilbert-base-uncased"
+
+
+def test_shipped_config_found_by_bare_name():
+    assert load_config("offline").tournament.name == load_config("offline.toml").tournament.name == "offline"
+
+
+def write(tmp_path, text):
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    return path
+
+
+def test_unknown_key_names_file_line_and_key(tmp_path, tiny_config):
+    text = tiny_config.read_text().replace("batch_size = 8", "batch_size = 8\nbatch_sise = 8")
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text))
+    line = text.splitlines().index("batch_sise = 8") + 1
+    assert f"c.toml:{line}: protocol.batch_sise: unknown key" in str(err.value)
+
+
+def test_bad_value_names_the_choices(tmp_path, tiny_config):
+    text = tiny_config.read_text().replace('seed = 7', 'seed = 7\nprecision = "fp8"')
+    with pytest.raises(ConfigError, match=r"protocol\.precision: Input should be 'fp32' or 'bf16'"):
+        load_config(write(tmp_path, text))
+    text = tiny_config.read_text().replace("epochs = 2", "epochs = 0")
+    with pytest.raises(ConfigError, match=r"protocol\.epochs: .*greater than or equal to 1 \(got 0\)"):
+        load_config(write(tmp_path, text))
+
+
+def test_unknown_strategy_lists_the_registry(tmp_path, tiny_config):
+    text = tiny_config.read_text().replace('name = "lora", r = 4', 'name = "lorra", r = 4')
+    with pytest.raises(ConfigError, match=r"players\.1\.strategy: unknown strategy 'lorra'; choices: \['full', 'lora'\]"):
+        load_config(write(tmp_path, text))
+
+
+def test_unknown_strategy_option_is_rejected(tmp_path, tiny_config):
+    text = tiny_config.read_text().replace("r = 4, alpha = 8", "r = 4, alpha = 8, rank = 3")
+    with pytest.raises(ConfigError, match=r"players\.1\.strategy\.rank: unknown key"):
+        load_config(write(tmp_path, text))
+
+
+def test_unknown_model_kind_lists_the_registry(tmp_path, tiny_config):
+    text = tiny_config.read_text().replace('kind = "random", size = "tiny" }\nstrategy = { name = "full"', 'kind = "gpt" }\nstrategy = { name = "full"')
+    with pytest.raises(ConfigError, match=r"unknown model kind 'gpt'; choices: \['hub', 'minilm', 'random'\]"):
+        load_config(write(tmp_path, text))
+
+
+def test_override_outside_the_allowed_list_fails(tmp_path, tiny_config):
+    text = tiny_config.read_text().replace("protocol = { learning_rate = 5e-3 }", "protocol = { epochs = 9 }")
+    with pytest.raises(ConfigError, match=r"overrides \['epochs'\], which tournament\.overridable does not allow"):
+        load_config(write(tmp_path, text))
+
+
+def test_allowed_override_changes_only_that_player(tiny_config):
+    config = load_config(tiny_config)
+    full, lora = config.players
+    assert config.protocol_for(full).learning_rate == 2e-3
+    assert config.protocol_for(lora).learning_rate == 5e-3
+    assert config.protocol_for(lora).epochs == config.protocol.epochs
+
+
+def test_duplicate_player_names_fail(tmp_path, tiny_config):
+    text = tiny_config.read_text().replace('name = "lora"\n', 'name = "full"\n')
+    with pytest.raises(ConfigError, match=r"repeated: \['full'\]"):
+        load_config(write(tmp_path, text))
+
+
+def test_toml_syntax_error_has_a_line(tmp_path):
+    with pytest.raises(ConfigError, match=r"c\.toml: .*line 2"):
+        load_config(write(tmp_path, "[tournament]\nname = \n"))
+
+
+def test_set_overrides_typed_values_and_players_by_name(tiny_config):
+    config = load_config(tiny_config, ["protocol.epochs=5", "players.lora.strategy.r=16", "data.verify=true"])
+    assert config.protocol.epochs == 5 and isinstance(config.protocol.epochs, int)
+    assert config.players[1].strategy.r == 16
+    assert config.data.verify is True
+    with pytest.raises(ConfigError, match=r"no player 'nobody'"):
+        load_config(tiny_config, ["players.nobody.strategy.r=2"])
+    with pytest.raises(ConfigError, match="expected key=value"):
+        load_config(tiny_config, ["protocol.epochs"])
+
+
+def test_config_is_frozen(tiny_config):
+    config = load_config(tiny_config)
+    with pytest.raises(Exception):
+        config.protocol.epochs = 3
+
+
+def test_job_hash_tracks_what_changes_the_job(tiny_config):
+    base = load_config(tiny_config)
+    same = load_config(tiny_config, ["data.dir='elsewhere'"])
+    other = load_config(tiny_config, ["players.lora.strategy.r=16"])
+    assert [job_hash(base, p) for p in base.players] == [job_hash(same, p) for p in same.players]
+    assert job_hash(base, base.players[0]) == job_hash(other, other.players[0])
+    assert job_hash(base, base.players[1]) != job_hash(other, other.players[1])
+
+
+def test_protocol_defaults_are_valid_and_documented():
+    p = Protocol()
+    for name, field in Protocol.model_fields.items():
+        assert getattr(p, name) is not None
+        if name not in ("device", "precision"):
+            assert field.description, f"protocol.{name} needs a description (unit, range)"

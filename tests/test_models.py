@@ -1,0 +1,78 @@
+import pytest
+import torch
+
+from tuneoff.models import SIZES, SOURCES, BundledMiniLM, HubModel, RandomDistilBert, bundled_minilm_dir
+
+
+def test_minilm_converted_to_distilbert_matches_the_original():
+    from transformers import BertModel
+
+    torch.manual_seed(0)
+    built = BundledMiniLM().build(num_labels=5)
+    assert built.pretrained
+    distil = built.model.eval()
+    bert = BertModel.from_pretrained(str(bundled_minilm_dir()), use_safetensors=True).eval()
+    batch = built.tokenizer(
+        ["a gorgeous , witty , seductive movie .", "it 's just dull", "( not ) the worst"],
+        padding=True, return_tensors="pt",
+    )
+    with torch.no_grad():
+        want = bert(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        got = distil.distilbert(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    real = batch["attention_mask"].bool()
+    assert (want - got)[real].abs().max().item() < 1e-4
+    cfg = distil.config
+    assert (cfg.n_layers, cfg.dim, cfg.n_heads, cfg.hidden_dim, cfg.vocab_size) == (6, 384, 12, 1536, 30522)
+
+
+@pytest.mark.parametrize("size", sorted(SIZES))
+def test_random_sizes_are_documented_shapes(size):
+    torch.manual_seed(0)
+    source = RandomDistilBert(size=size)
+    built = source.build(num_labels=5) if size != "base" else None
+    dims = source.dims()
+    assert dims == SIZES[size]
+    if built:
+        assert not built.pretrained
+        assert built.model.config.n_layers == dims["n_layers"] and built.model.config.dim == dims["dim"]
+
+
+def test_random_explicit_dims_override_the_preset():
+    assert RandomDistilBert(size="small", n_layers=3, dim=64, n_heads=4).dims() == {
+        "n_layers": 3, "dim": 64, "n_heads": 4, "hidden_dim": 1024,
+    }
+    with pytest.raises(ValueError, match="not divisible"):
+        RandomDistilBert(size="tiny", dim=30, n_heads=4).dims()
+
+
+def test_random_build_is_seeded():
+    torch.manual_seed(3)
+    a = RandomDistilBert(size="tiny").build(5).model
+    torch.manual_seed(3)
+    b = RandomDistilBert(size="tiny").build(5).model
+    for (n, p), (_, q) in zip(a.named_parameters(), b.named_parameters()):
+        assert torch.equal(p, q), n
+
+
+def test_hub_source_loads_a_local_folder_with_safetensors(tmp_path):
+    torch.manual_seed(0)
+    built = RandomDistilBert(size="tiny").build(5)
+    built.model.save_pretrained(tmp_path, safe_serialization=True)
+    built.tokenizer.save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors").is_file()
+    loaded = HubModel(name=str(tmp_path)).build(5)
+    assert loaded.pretrained
+    for (n, p), (_, q) in zip(built.model.named_parameters(), loaded.model.named_parameters()):
+        assert torch.equal(p, q), n
+
+
+def test_hub_source_failure_is_explained(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(RuntimeError, match="could not load model"):
+        HubModel(name=str(tmp_path / "nowhere")).build(5)
+
+
+def test_every_source_is_registered_by_its_kind():
+    assert set(SOURCES) == {"hub", "random", "minilm"}
+    for kind, cls in SOURCES.items():
+        assert cls.model_fields["kind"].default == kind

@@ -1,0 +1,112 @@
+import math
+
+import pytest
+import torch
+
+from tuneoff.batching import encode
+from tuneoff.config import Protocol
+from tuneoff.data import load_sst5
+from tuneoff.models import RandomDistilBert
+from tuneoff.strategies import Full
+from tuneoff.train import NonFiniteLoss, linear_schedule, make_optimizer, train
+
+CPU = torch.device("cpu")
+
+
+def setup(tree_dir, seed=7, **protocol):
+    p = Protocol(epochs=3, batch_size=8, eval_batch_size=16, learning_rate=2e-3, max_seq_len=32, seed=seed, **protocol)
+    torch.manual_seed(p.seed)
+    built = RandomDistilBert(size="tiny").build(5)
+    model, _ = Full().apply(built.model, True)
+    sst = load_sst5(tree_dir, verify=False)
+    tr, dv = (encode(built.tokenizer, s.texts, s.labels, p.max_seq_len) for s in (sst.train, sst.dev))
+    return model, tr, dv, p
+
+
+def test_seeded_run_is_reproducible_and_learns(tree_dir):
+    torch.set_num_threads(1)
+    model, tr, dv, p = setup(tree_dir)
+    first = train(model, tr, dv, p, CPU)
+    model, tr, dv, p = setup(tree_dir)
+    second = train(model, tr, dv, p, CPU)
+    assert first.steps == second.steps
+    assert [e["dev_loss"] for e in first.epochs] == [e["dev_loss"] for e in second.epochs]
+    losses = [e["train_loss"] for e in first.epochs]
+    assert losses[-1] < losses[0] < math.log(5) + 0.3
+    assert len(first.epochs) == 3 and first.train_samples == 3 * len(tr)
+    assert first.steps[-1][0] == 3 * math.ceil(len(tr) / 8)
+
+
+def test_first_losses_are_pinned(tree_dir):
+    """Pins the loop's arithmetic (init, batching, schedule, AdamW); update only on purpose."""
+    torch.set_num_threads(1)
+    model, tr, dv, p = setup(tree_dir)
+    out = train(model, tr, dv, p, CPU)
+    assert [round(s[1], 4) for s in out.steps[:3]] == PINNED
+
+
+PINNED = [1.6087, 1.6007, 1.5937]
+
+
+def test_best_epoch_weights_are_restored(tree_dir, monkeypatch):
+    import tuneoff.train as loop
+
+    accuracies = iter([0.2, 0.6, 0.4])
+    snapshots = []
+    real_score = loop.score
+
+    def fake_score(model, *args, **kwargs):
+        scored = real_score(model, *args, **kwargs)
+        snapshots.append({n: q.detach().clone() for n, q in model.named_parameters()})
+        acc = next(accuracies)
+        return _Fixed(scored, acc)
+
+    monkeypatch.setattr(loop, "score", fake_score)
+    model, tr, dv, p = setup(tree_dir)
+    out = train(model, tr, dv, p, CPU)
+    assert out.best_epoch == 2
+    assert [e["dev_accuracy"] for e in out.epochs] == [0.2, 0.6, 0.4]
+    for n, q in model.named_parameters():
+        assert torch.equal(q, snapshots[1][n]), n
+    assert not torch.equal(next(iter(snapshots[2].values())), next(iter(snapshots[1].values())))
+
+
+class _Fixed:
+    def __init__(self, scored, accuracy):
+        self.loss, self._acc = scored.loss, accuracy
+
+    def accuracy(self, labels):
+        return self._acc
+
+
+def test_non_finite_loss_stops_the_player(tree_dir):
+    model, tr, dv, p = setup(tree_dir)
+    with torch.no_grad():
+        model.classifier.weight.fill_(float("nan"))
+    with pytest.raises(NonFiniteLoss, match="epoch 1"):
+        train(model, tr, dv, p, CPU)
+
+
+def test_optimizer_holds_only_trainable_parameters_and_skips_decay_on_norms():
+    torch.manual_seed(0)
+    model = RandomDistilBert(size="tiny").build(5).model
+    for q in model.distilbert.parameters():
+        q.requires_grad_(False)
+    opt = make_optimizer(model, Protocol(weight_decay=0.1))
+    held = {id(q) for g in opt.param_groups for q in g["params"]}
+    assert held == {id(q) for q in model.parameters() if q.requires_grad}
+    decay, no_decay = opt.param_groups
+    assert decay["weight_decay"] == 0.1 and all(q.ndim == 2 for q in decay["params"])
+    assert no_decay["weight_decay"] == 0.0 and all(q.ndim == 1 for q in no_decay["params"])
+
+
+def test_linear_schedule_warms_up_then_decays_to_zero():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = linear_schedule(opt, warmup=2, total=10)
+    seen = []
+    for _ in range(10):
+        seen.append(sched.get_last_lr()[0])
+        opt.step()
+        sched.step()
+    assert seen[:3] == [0.5, 1.0, 1.0]
+    assert seen[-1] == pytest.approx(0.125) and sched.get_last_lr()[0] == 0.0
