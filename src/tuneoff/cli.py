@@ -125,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command in ("run", "predict"):
         quiet_libraries()
-    console = Console(stderr=False)
+    # Piped output (logs, CI) gets a wide console so tables and paths are not cut or wrapped.
+    console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
     from .config import ConfigError
     from .data import DataError
     from .results import ResultsError

@@ -1,0 +1,168 @@
+"""The real CLI end to end on tiny random models and a few dozen sentences."""
+
+import json
+
+import pytest
+
+from tuneoff import leaderboard
+from tuneoff.cli import main
+from tuneoff.results import load_results, read_result
+
+
+def run(tiny_config, tree_dir, out, *extra):
+    return main(["run", str(tiny_config), "--data-dir", str(tree_dir), "--out", str(out), "--no-report", *extra])
+
+
+@pytest.fixture
+def finished_run(tiny_config, tree_dir, tmp_path):
+    out = tmp_path / "run"
+    assert run(tiny_config, tree_dir, out) == 0
+    return out
+
+
+def test_run_writes_valid_results_checkpoints_and_leaderboard(finished_run):
+    out = finished_run
+    assert json.loads((out / "tournament.json").read_text())["config"]["tournament"]["name"] == "tiny"
+    results = load_results(out)  # validates every file against the shipped schema
+    assert [r["player"]["name"] for r in results] == ["full", "lora"]
+    for r in results:
+        assert r["status"] == "completed" and r["error"] is None
+        assert len(r["history"]["epochs"]) == r["protocol"]["epochs"] == 2
+        assert 1 <= r["best_epoch"] <= 2
+        best = r["history"]["epochs"][r["best_epoch"] - 1]["dev_accuracy"]
+        assert best == max(e["dev_accuracy"] for e in r["history"]["epochs"])
+        cm = r["test"]["confusion_matrix"]
+        assert len(cm) == 5 and sum(map(sum, cm)) == r["data"]["sizes"]["test"] == 25
+        assert [sum(row) for row in cm] == r["data"]["test_class_counts"]
+        assert [sum(col) for col in zip(*cm)] == r["test"]["predicted_distribution"]
+        assert r["test"]["accuracy"] == pytest.approx(sum(cm[i][i] for i in range(5)) / 25)
+        assert (out / "players" / r["player"]["name"] / r["checkpoint"]["path"] / "model.safetensors").is_file()
+        assert r["environment"]["software"]["torch"] and r["environment"]["hardware"]["threads"] == 1
+        assert r["parameters"]["trainable"] <= r["parameters"]["total"]
+    full, lora = results
+    assert full["parameters"]["trainable"] == full["parameters"]["total"]
+    assert lora["parameters"]["trainable"] < lora["parameters"]["total"] / 10
+    assert lora["overrides"] == {"learning_rate": 5e-3} and lora["protocol"]["learning_rate"] == 5e-3
+    assert full["overrides"] == {} and full["protocol"]["learning_rate"] == 2e-3
+    assert "RANDOMLY INITIALISED" in lora["warnings"][0]
+
+
+def test_leaderboard_points_follow_the_rules(finished_run):
+    board = json.loads((finished_run / "leaderboard.json").read_text())
+    results = {r["player"]["name"]: r for r in load_results(finished_run)}
+    eligible = [row for row in board["ranked"] if not row["collapsed"]]
+    fastest = min(eligible, key=lambda row: row["train_seconds"])["player"] if eligible else None
+    for row in board["ranked"]:
+        r = results[row["player"]]
+        assert row["collapsed"] == (leaderboard.collapse_reason(r) is not None)
+        assert row["fastest"] == (row["player"] == fastest)
+        assert row["points"] == pytest.approx(100 * r["test"]["accuracy"] + (10 if row["fastest"] else 0))
+    assert [row["rank"] for row in sorted(board["ranked"], key=lambda x: -x["points"])] == [1, 2]
+    md = (finished_run / "leaderboard.md").read_text()
+    for row in board["ranked"]:
+        assert f"| {row['player']} |" in md and f"{row['points']:.2f}" in md
+
+
+def test_rerun_skips_finished_players_and_reruns_changed_ones(finished_run, tiny_config, tree_dir, capsys):
+    before = {r["player"]["name"]: r["started_at"] + r["job_hash"] for r in load_results(finished_run)}
+    capsys.readouterr()
+    assert run(tiny_config, tree_dir, finished_run) == 0
+    assert capsys.readouterr().out.count("already completed with this config, skipped") == 2
+    assert {r["player"]["name"]: r["started_at"] + r["job_hash"] for r in load_results(finished_run)} == before
+    assert run(tiny_config, tree_dir, finished_run, "--set", "players.lora.strategy.r=2") == 0
+    out = capsys.readouterr().out
+    assert out.count("skipped") == 1 and "full: already completed" in out
+    after = {r["player"]["name"]: r for r in load_results(finished_run)}
+    assert after["lora"]["player"]["strategy"]["r"] == 2
+    assert after["full"]["started_at"] + after["full"]["job_hash"] == before["full"]
+
+
+def test_ctrl_c_never_leaves_a_player_complete_and_rerun_resumes(tiny_config, tree_dir, tmp_path, monkeypatch):
+    import tuneoff.player as player
+
+    real_train = player.train
+    calls = []
+
+    def interrupted_second(model, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_train(model, *args, **kwargs)
+
+    monkeypatch.setattr(player, "train", interrupted_second)
+    out = tmp_path / "run"
+    assert run(tiny_config, tree_dir, out) == 130
+    statuses = {r["player"]["name"]: r["status"] for r in load_results(out)}
+    assert statuses == {"full": "completed", "lora": "interrupted"}
+    assert not (out / "leaderboard.json").exists()
+    monkeypatch.setattr(player, "train", real_train)
+    assert run(tiny_config, tree_dir, out) == 0
+    assert {r["status"] for r in load_results(out)} == {"completed"}
+
+
+def test_a_failing_player_is_recorded_and_the_tournament_goes_on(tiny_config, tree_dir, tmp_path, monkeypatch):
+    import tuneoff.player as player
+    from tuneoff.train import NonFiniteLoss
+
+    real_train = player.train
+
+    def nan_for_full(model, train_set, dev_set, p, *args, **kwargs):
+        if p.learning_rate == 2e-3:  # the 'full' player
+            raise NonFiniteLoss("training loss became nan at epoch 1, step 3")
+        return real_train(model, train_set, dev_set, p, *args, **kwargs)
+
+    monkeypatch.setattr(player, "train", nan_for_full)
+    out = tmp_path / "run"
+    assert run(tiny_config, tree_dir, out) == 1
+    results = {r["player"]["name"]: r for r in load_results(out)}
+    assert results["full"]["status"] == "failed" and "nan" in results["full"]["error"]
+    assert results["lora"]["status"] == "completed"
+    board = json.loads((out / "leaderboard.json").read_text())
+    assert [r["player"] for r in board["ranked"]] == ["lora"]
+    assert board["unranked"][0]["player"] == "full" and board["unranked"][0]["status"] == "failed"
+
+
+def test_bad_config_fails_before_any_training(tiny_config, tree_dir, tmp_path, capsys):
+    tiny_config.write_text(tiny_config.read_text().replace('name = "lora", r = 4', 'name = "qlora", r = 4'))
+    out = tmp_path / "run"
+    assert run(tiny_config, tree_dir, out) == 2
+    err = capsys.readouterr().out
+    assert "unknown strategy 'qlora'" in err and "choices: ['full', 'lora']" in err
+    assert not out.exists()
+
+
+def test_bad_data_fails_with_file_and_line(tiny_config, tree_dir, tmp_path, capsys):
+    (tree_dir / "train.txt").write_text("(2 (2 fine))\n(9 (2 bad))\n")
+    assert run(tiny_config, tree_dir, tmp_path / "run") == 2
+    assert "train.txt:2: malformed tree" in capsys.readouterr().out
+
+
+def test_unknown_only_player_lists_the_players(tiny_config, tree_dir, tmp_path, capsys):
+    assert run(tiny_config, tree_dir, tmp_path / "run", "--only", "nobody") == 2
+    assert "players: ['full', 'lora']" in capsys.readouterr().out
+
+
+def test_predict_uses_the_saved_best_checkpoint(finished_run, capsys):
+    from tuneoff.predict import predict
+
+    probs = predict(finished_run, "lora", ["a superb , brilliant film", "dull and weak"])
+    assert len(probs) == 2
+    for p in probs:
+        assert list(p) == ["very negative", "negative", "neutral", "positive", "very positive"]
+        assert sum(p.values()) == pytest.approx(1.0, abs=1e-5)
+    assert main(["predict", str(finished_run), "--player", "full", "a superb film"]) == 0
+    assert "a superb film" in capsys.readouterr().out
+    assert main(["predict", str(finished_run), "--player", "nobody", "x"]) == 2
+    assert "players here: ['full', 'lora']" in capsys.readouterr().out
+
+
+def test_leaderboard_command_rebuilds_from_results_only(finished_run, capsys):
+    (finished_run / "leaderboard.json").unlink()
+    assert main(["leaderboard", str(finished_run)]) == 0
+    assert json.loads((finished_run / "leaderboard.json").read_text())["ranked"]
+    assert "tuneoff leaderboard" in capsys.readouterr().out
+
+
+def test_results_stay_valid_when_read_back(finished_run):
+    for d in (finished_run / "players").iterdir():
+        read_result(d / "result.json")
