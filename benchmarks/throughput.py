@@ -1,0 +1,251 @@
+"""Training and inference throughput: tuneoff's loop against the Hugging Face Trainer.
+
+Same player, same SST-5 sentences, same number of steps, batch size, learning
+rate, optimizer and threads, run one after the other in this process (the
+order alternates between repeats). Prints samples/s, tokens/s, the training loss
+after the steps, peak memory, model-FLOPs utilisation against this machine's
+measured fp32 matmul peak, and the ratio tuneoff / Trainer; appends a Markdown
+section to benchmarks/RESULTS.md (or --out).
+
+    python benchmarks/throughput.py --data-dir ../shared/sst5 --sentences 960 --repeats 3
+
+Uses only the project's own dependencies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import platform
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tuneoff.batching import collate, encode, eval_batches
+from tuneoff.config import Protocol
+from tuneoff.data import load_sst5
+from tuneoff.evaluate import score
+from tuneoff.models import BundledMiniLM, RandomDistilBert
+from tuneoff.strategies import Full, Lora
+from tuneoff.system import PeakMemory, cpu_model
+from tuneoff.train import train
+
+PLAYERS = {
+    "minilm-full": (BundledMiniLM, {}, Full),
+    "minilm-lora": (BundledMiniLM, {}, Lora),
+    "base-random-full": (RandomDistilBert, {"size": "base"}, Full),
+    "base-random-lora": (RandomDistilBert, {"size": "base"}, Lora),
+}
+
+
+def matmul_peak(seconds: float = 3.0, n: int = 2048) -> float:
+    """Sustained fp32 GFLOP/s of a large square matmul on this machine."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(3):
+        a @ b
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        count += 1
+    return 2 * n**3 * count / (time.perf_counter() - start) / 1e9
+
+
+def model_flops(model, tokens: int, seq_lens: np.ndarray, train: bool) -> float:
+    """Forward 2·N·T; backward 2·N·T for input gradients plus 2·N·T for weight
+    gradients of trainable weights only (frozen weights need none); attention
+    QK^T and AV add 4·L·d·s² per sequence forward."""
+    cfg = model.config if hasattr(model, "config") else model.base_model.config
+    frozen = trainable = 0
+    for name, p in model.named_parameters():
+        if "embeddings" in name or p.ndim < 2:
+            continue
+        if p.requires_grad:
+            trainable += p.numel()
+        else:
+            frozen += p.numel()
+    n = frozen + trainable
+    attention = 4 * cfg.n_layers * cfg.dim * float(np.sum(seq_lens.astype(np.float64) ** 2))
+    if not train:
+        return 2 * n * tokens + attention
+    return 6 * n * tokens - 2 * frozen * tokens + 3 * attention
+
+
+def build(name: str, seed: int):
+    source_cls, kwargs, strategy_cls = PLAYERS[name]
+    torch.manual_seed(seed)
+    built = source_cls(**kwargs).build(5)
+    model, _ = strategy_cls().apply(built.model, True)
+    return model, built.tokenizer
+
+
+def run_tuneoff(name, texts, labels, p: Protocol):
+    model, tok = build(name, p.seed)
+    data = encode(tok, texts, labels, p.max_seq_len)
+    dev = encode(tok, texts[:32], labels[:32], p.max_seq_len)
+    with PeakMemory(torch.device("cpu")) as mem:
+        out = train(model, data, dev, p, torch.device("cpu"))
+    lengths = data.lengths()
+    return {
+        "seconds": out.train_seconds,
+        "samples": len(data),
+        "tokens": int(lengths.sum()),
+        "loss": out.epochs[-1]["train_loss"],
+        "peak_rss": mem.peak_rss,
+        "flops": model_flops(model, int(lengths.sum()), lengths, True),
+    }
+
+
+def run_trainer(name, texts, labels, p: Protocol, workdir: Path):
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+
+    model, tok = build(name, p.seed)
+    enc = tok(list(texts), truncation=True, max_length=p.max_seq_len)
+    rows = [{"input_ids": ids, "attention_mask": m, "labels": y} for ids, m, y in zip(enc["input_ids"], enc["attention_mask"], labels)]
+    args = TrainingArguments(
+        output_dir=str(workdir),
+        per_device_train_batch_size=p.batch_size,
+        learning_rate=p.learning_rate,
+        weight_decay=p.weight_decay,
+        warmup_steps=round(p.warmup_ratio * len(rows) / p.batch_size),
+        lr_scheduler_type="linear",
+        num_train_epochs=1,
+        max_grad_norm=p.max_grad_norm,
+        optim="adamw_torch_fused",
+        train_sampling_strategy="group_by_length",
+        save_strategy="no",
+        report_to=[],
+        logging_strategy="no",
+        disable_tqdm=True,
+        seed=p.seed,
+        use_cpu=True,
+        dataloader_num_workers=0,
+    )
+    trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=DataCollatorWithPadding(tok))
+    with PeakMemory(torch.device("cpu")) as mem:
+        start = time.perf_counter()
+        metrics = trainer.train().metrics
+        seconds = time.perf_counter() - start
+    lengths = np.array([len(r["input_ids"]) for r in rows])
+    return {
+        "seconds": seconds,
+        "samples": len(rows),
+        "tokens": int(lengths.sum()),
+        "loss": metrics["train_loss"],
+        "peak_rss": mem.peak_rss,
+        "flops": model_flops(model, int(lengths.sum()), lengths, True),
+    }
+
+
+def run_inference(name, texts, labels, p: Protocol, ours: bool):
+    model, tok = build(name, p.seed)
+    model.eval()
+    data = encode(tok, texts, labels, p.max_seq_len)
+    lengths = data.lengths()
+    start = time.perf_counter()
+    if ours:
+        score(model, data, p.eval_batch_size, torch.device("cpu"))
+    else:  # the plain loop: batches of 32 in file order, padded to their longest, no_grad
+        with torch.no_grad():
+            for i in range(0, len(texts), 32):
+                batch = tok(list(texts[i : i + 32]), padding=True, truncation=True, max_length=p.max_seq_len, return_tensors="pt")
+                model(**batch).logits.softmax(-1)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "samples": len(texts), "tokens": int(lengths.sum()),
+            "flops": model_flops(model, int(lengths.sum()), lengths, False)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "sst5"))
+    ap.add_argument("--sentences", type=int, default=960, help="first N training sentences (N/32 steps)")
+    ap.add_argument("--test-sentences", type=int, default=2210)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--players", nargs="+", default=list(PLAYERS), choices=list(PLAYERS))
+    ap.add_argument("--no-inference", action="store_true")
+    ap.add_argument("--out", default=str(Path(__file__).with_name("RESULTS.md")))
+    args = ap.parse_args()
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    torch.set_num_threads(torch.get_num_threads())
+    p = Protocol(epochs=1, batch_size=32, learning_rate=1e-4, warmup_ratio=0.06, weight_decay=0.01)
+    sst = load_sst5(args.data_dir)
+    texts, labels = sst.train.texts[: args.sentences], sst.train.labels[: args.sentences]
+    peak = matmul_peak()
+    print(f"fp32 matmul peak: {peak:.1f} GFLOP/s on {cpu_model()}, {torch.get_num_threads()} threads", flush=True)
+
+    lines = [
+        f"## Throughput, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"`{' '.join(['python', *sys.argv])}`",
+        "",
+        f"Machine: {cpu_model()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+        f"Python {platform.python_version()}; fp32 matmul peak {peak:.1f} GFLOP/s. "
+        f"{args.sentences} training sentences = {-(-args.sentences // 32)} steps of batch 32, lr 1e-4, fused AdamW; "
+        f"{args.repeats} repeats, order alternating; medians.",
+        "",
+        "| player | loop | samples/s | tokens/s | loss after steps | peak RSS MiB | MFU |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    ratios = {}
+    import tempfile
+
+    for name in args.players:
+        runs = {"tuneoff": [], "hf-trainer": []}
+        for rep in range(args.repeats):
+            order = ["tuneoff", "hf-trainer"] if rep % 2 == 0 else ["hf-trainer", "tuneoff"]
+            for loop in order:
+                gc.collect()
+                if loop == "tuneoff":
+                    r = run_tuneoff(name, texts, labels, p)
+                else:
+                    with tempfile.TemporaryDirectory() as tmp:
+                        r = run_trainer(name, texts, labels, p, Path(tmp))
+                runs[loop].append(r)
+                print(f"{name} {loop} rep {rep}: {r['samples'] / r['seconds']:.1f} samples/s loss {r['loss']:.4f}", flush=True)
+        per_rep = [b["seconds"] / a["seconds"] for a, b in zip(runs["tuneoff"], runs["hf-trainer"])]
+        ratios[name] = statistics.median(per_rep)
+        for loop, rs in runs.items():
+            sps = statistics.median(r["samples"] / r["seconds"] for r in rs)
+            tps = statistics.median(r["tokens"] / r["seconds"] for r in rs)
+            mfu = statistics.median(r["flops"] / r["seconds"] / 1e9 / peak for r in rs)
+            loss = statistics.median(r["loss"] for r in rs)
+            rss = statistics.median(r["peak_rss"] for r in rs) / 2**20
+            lines.append(f"| {name} | {loop} | {sps:.1f} | {tps:.0f} | {loss:.4f} | {rss:.0f} | {mfu:.0%} |")
+    lines += ["", "Training speed ratio tuneoff / HF Trainer (median of per-repeat ratios): "
+              + ", ".join(f"{k} **{v:.2f}×**" for k, v in ratios.items()), ""]
+
+    if not args.no_inference:
+        test_texts, test_labels = sst.test.texts[: args.test_sentences], sst.test.labels[: args.test_sentences]
+        lines += ["| player | inference loop | sentences/s | MFU |", "|---|---|---:|---:|"]
+        inf_ratios = {}
+        for name in args.players:
+            if not name.endswith("full"):
+                continue
+            res = {}
+            for ours in (False, True, False, True)[: 2 * max(1, min(2, args.repeats))]:
+                res.setdefault(ours, []).append(run_inference(name, test_texts, test_labels, p, ours))
+            for ours, rs in res.items():
+                sps = statistics.median(r["samples"] / r["seconds"] for r in rs)
+                mfu = statistics.median(r["flops"] / r["seconds"] / 1e9 / peak for r in rs)
+                lines.append(f"| {name} | {'tuneoff score()' if ours else 'plain loop, batch 32'} | {sps:.1f} | {mfu:.0%} |")
+                print(f"{name} inference {'tuneoff' if ours else 'plain'}: {sps:.1f} sentences/s", flush=True)
+            inf_ratios[name] = statistics.median(b["seconds"] / a["seconds"] for a, b in zip(res[True], res[False]))
+        lines += ["", "Inference ratio tuneoff / plain loop: " + ", ".join(f"{k} **{v:.2f}×**" for k, v in inf_ratios.items()), ""]
+
+    text = "\n".join(lines) + "\n"
+    print(text)
+    out = Path(args.out)
+    out.write_text((out.read_text() if out.exists() else "# Benchmark results\n\n") + text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
