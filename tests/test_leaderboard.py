@@ -73,3 +73,11 @@ def test_unfinished_players_are_listed_not_ranked():
     assert [x["player"] for x in board["ranked"]] == ["ok"]
     assert board["unranked"][0] == {**board["unranked"][0], "player": "broke", "status": "failed", "error": "boom"}
     assert "broke: **failed** — boom" in leaderboard.markdown(board)
+
+
+def test_equal_points_share_a_rank():
+    board = leaderboard.build([
+        make_result("a", 0.5, train_seconds=300), make_result("b", 0.5, train_seconds=300),
+        make_result("c", 0.3, train_seconds=100),
+    ], bonus=0)
+    assert {r["player"]: r["rank"] for r in board["ranked"]} == {"a": 1, "b": 1, "c": 3}

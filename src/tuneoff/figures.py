@@ -11,6 +11,7 @@ import io
 from dataclasses import dataclass
 
 import matplotlib
+import numpy as np
 from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_hex
@@ -165,8 +166,6 @@ def player_curves(result: dict, look: Look, slug: str) -> Chart:
 
 
 def _heatmap(ax, values, text, labels, cmap, vmax) -> None:
-    import numpy as np
-
     data = np.array(values, dtype=float)
     ax.imshow(np.ma.masked_invalid(data), cmap=cmap, vmin=0, vmax=vmax or 1, aspect="equal")
     ax.set_facecolor("#eeeeee")
@@ -280,7 +279,7 @@ def pareto(rows: list[dict], look: dict[str, Look]) -> Chart:
             ax.set_ylabel("test accuracy")
             ax.set_title(f"accuracy vs {label.split(' (')[0]}")
         handles, labels = axes[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 5), frameon=False)
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), frameon=False)
 
     png = _draw((11, 4.4 + 0.25 * (len(rows) // 4)), 2, paint)
     fronts = {key: [r["player"] for r in rows if (r[key], r["test_accuracy"]) in

@@ -76,8 +76,10 @@ def build(results: list[dict], bonus: float = 10.0, speed_metric: str = "train_s
             fastest["fastest"] = True
             fastest["points"] += bonus
         ranked = sorted((row for row, _ in members), key=lambda row: -row["points"])
-        for rank, row in enumerate(ranked, start=1):
-            row["rank"] = rank
+        for position, row in enumerate(ranked, start=1):
+            # equal points share a rank (1, 1, 3): list order must not break a tie
+            tied = position > 1 and round(row["points"], 6) == round(ranked[position - 2]["points"], 6)
+            row["rank"] = ranked[position - 2]["rank"] if tied else position
 
     ranked = [r for r in rows if "rank" in r]
     ranked.sort(key=lambda r: (r["hardware"], r["rank"]))
@@ -112,7 +114,7 @@ def markdown(board: dict) -> str:
         for r in (r for r in board["ranked"] if r["hardware"] == group):
             lines.append(
                 f"| {r['rank']} | {r['player']} | {r['strategy']} | {r['points']:.2f} | {r['test_accuracy']:.2%} "
-                f"| {r['macro_f1']:.3f} | {r['train_seconds']:.0f} | {r['samples_per_second']:.1f} "
+                f"| {r['macro_f1']:.3f} | {r['train_seconds']:.1f} | {r['samples_per_second']:.1f} "
                 f"| {r['trainable_parameters']:,} / {r['total_parameters']:,} |{_mark(r)} |"
             )
         majority = next(r["majority_rate"] for r in board["ranked"] if r["hardware"] == group)
@@ -143,7 +145,11 @@ def rich_table(board: dict):
     for r in board["unranked"]:
         table.add_row("-", r["player"], r["strategy"], "-", "-", "-", "-", "-", f"[red]{r['status']}[/]: {r['error']}")
     if board["ranked"]:
-        caption = [f"majority-class rate {board['ranked'][0]['majority_rate']:.2%}; " + " | ".join(board["hardware_groups"])]
+        caption = [
+            f"{group}: majority-class rate "
+            f"{next(r['majority_rate'] for r in board['ranked'] if r['hardware'] == group):.2%}"
+            for group in board["hardware_groups"]
+        ]
         caption += [f"{r['player']} COLLAPSED: {r['collapse_reason']}" for r in board["ranked"] if r["collapsed"]]
         table.caption = "\n".join(caption)
     return table

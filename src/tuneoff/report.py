@@ -32,6 +32,17 @@ class Badge:
 
 
 @dataclass(frozen=True)
+class Small:
+    text: str  # a second, smaller line in HTML; parenthesised in Markdown
+
+
+@dataclass(frozen=True)
+class Link:
+    text: str
+    anchor: str  # a heading's id in the HTML, the same as GitHub's Markdown heading anchor
+
+
+@dataclass(frozen=True)
 class Swatch:
     color: str  # a player's colour; HTML only
 
@@ -63,19 +74,34 @@ def _md_inline(parts) -> str:
     out = []
     for p in _flat(parts):
         if isinstance(p, Badge):
-            out.append(f"**{md_text(p.text.upper() if p.kind == 'collapsed' else p.text)}**")
+            out.append(f"**{md_text(p.text)}**")
+        elif isinstance(p, Small):
+            out.append(f"({md_text(p.text)})")
+        elif isinstance(p, Link):
+            out.append(f"[{md_text(p.text)}](#{p.anchor})")
         elif not isinstance(p, Swatch):
             out.append(md_text(p))
     return " ".join(out)
 
 
 def _html_inline(parts) -> str:
-    out = []
-    for p in _flat(parts):
-        if isinstance(p, Badge):
+    out, parts, i = [], _flat(parts), 0
+    while i < len(parts):
+        p, i = parts[i], i + 1
+        if isinstance(p, Swatch):
+            swatch = f'<span class="swatch" aria-hidden="true" style="background:{html.escape(p.color)}"></span>'
+            if i < len(parts) and isinstance(parts[i], str):
+                # The swatch stays on the line of the name's first word.
+                text, i = parts[i], i + 1
+                head = re.match(r"[^\s-]*-?", text).group(0)
+                swatch = f'<span class="nowrap">{swatch}{html.escape(head)}</span>{html.escape(text[len(head):])}'
+            out.append(swatch)
+        elif isinstance(p, Badge):
             out.append(f'<span class="badge {p.kind}">{html.escape(p.text)}</span>')
-        elif isinstance(p, Swatch):
-            out.append(f'<span class="swatch" style="background:{html.escape(p.color)}"></span>')
+        elif isinstance(p, Small):
+            out.append(f"<br><small>{html.escape(p.text)}</small>")
+        elif isinstance(p, Link):
+            out.append(f'<a href="#{html.escape(p.anchor)}">{html.escape(p.text)}</a>')
         else:
             out.append(html.escape(str(p)))
     return " ".join(out)
@@ -139,18 +165,19 @@ def render_html(blocks: list[Block], title: str) -> str:
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:0;color:#1d2430;
 background:#eef0f3;line-height:1.45}
-main{max-width:1180px;margin:0 auto;padding:1rem 2rem 3rem;background:#fff;min-height:100vh}
+main{max-width:1280px;margin:0 auto;padding:1rem 2rem 3rem;background:#fff;min-height:100vh}
 h1{font-size:1.7rem;margin:.8rem 0 .3rem}h2{font-size:1.35rem;border-bottom:2px solid #dde1e6;
 padding-bottom:.2rem;margin-top:2.4rem}h3{font-size:1.1rem;margin-top:1.8rem}
 .scroll{overflow-x:auto}table{border-collapse:collapse;font-size:.86rem;margin:.5rem 0 1rem}
 th,td{padding:.3rem .55rem;border-bottom:1px solid #e3e6ea;vertical-align:top;text-align:left}
-th{background:#f0f2f5}th.r,td.r{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
+th{background:#f0f2f5}th.r,td.r{text-align:right;font-variant-numeric:tabular-nums}td.r{white-space:nowrap}
+small{color:#5a6270}.nowrap{white-space:nowrap}
 tbody tr:hover{background:#f8f9fb}
 .badge{display:inline-block;padding:0 .45rem;border-radius:.7rem;font-size:.74rem;font-weight:700;
 white-space:nowrap;color:#fff;background:#607080}
 .badge.collapsed,.badge.failed{background:#c62828}.badge.fastest{background:#ffb300;color:#222}
 .badge.interrupted,.badge.warn{background:#ef6c00}.badge.running{background:#1565c0}.badge.missing{background:#78808a}
-.swatch{display:inline-block;width:.8em;height:.8em;border-radius:2px;vertical-align:-.05em}
+.swatch{display:inline-block;width:.8em;height:.8em;border-radius:2px;vertical-align:-.05em;margin-right:.3em}
 p.note,p.warn{padding:.5rem .8rem;border-radius:4px;border-left:4px solid #1565c0;background:#eef4fb}
 p.warn{border-left-color:#c62828;background:#fdf0f0}
 figure{margin:1rem 0 1.6rem}figure img{max-width:100%;height:auto;border:1px solid #e3e6ea}
@@ -192,6 +219,8 @@ def _load(run_dir: Path) -> tuple[list[dict], dict[str, str]]:
 
 def read_run(run_dir: Path) -> Run:
     run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"{run_dir}: no such run folder")
     meta = json.loads((run_dir / "tournament.json").read_text()) if (run_dir / "tournament.json").is_file() else {}
     config = meta.get("config")
     results, problems = _load(run_dir)
@@ -292,7 +321,8 @@ def _reason(run: Run, name: str) -> str:
 
 
 def _status_badge(status: str) -> Badge:
-    return Badge(status, status if status in ("failed", "interrupted", "running") else "missing")
+    return Badge(status, {"unreadable": "failed"}.get(status, status if status in ("failed", "interrupted", "running")
+                                                       else "missing"))
 
 
 def document(run: Run) -> tuple[list[Block], str]:
@@ -303,6 +333,11 @@ def document(run: Run) -> tuple[list[Block], str]:
     blocks.append(Block("p", f"Built by tuneoff {version()} from the results files of this run; nothing was trained "
                              "to make this report."))
     return blocks, title
+
+
+SETUP = "protocol-environment-warnings-and-failures"
+CONTENTS = [("Leaderboard", "leaderboard"), ("Players", "players"), ("All players compared", "all-players-compared"),
+            ("Protocol and environment", SETUP), ("Failures and missing players", "failures-and-missing-players")]
 
 
 def _header(run: Run, title: str) -> list[Block]:
@@ -319,15 +354,16 @@ def _header(run: Run, title: str) -> list[Block]:
     summary = f"{len(run.names)} players: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + "."
     unfinished = [n for n in run.names if _status(run, n) != "completed"]
     if unfinished:
-        b.append(Block("warn", [summary, "Incomplete run: no completed result for", ", ".join(unfinished),
-                                "(see Failures and missing players)."]))
+        b.append(Block("warn", [summary, f"Incomplete run: no completed result for {', '.join(unfinished)}. See",
+                                Link("Failures and missing players", CONTENTS[-1][1])]))
     else:
         b.append(Block("note", summary))
-    return b
+    links = [part for text, anchor in CONTENTS for part in ("·", Link(text, anchor))][1:]
+    return b + [Block("p", ["Contents:"] + links)]
 
 
-COLUMNS = ["rank", "player", "model", "strategy", "points", "test accuracy", "macro-F1", "fastest",
-           "training time", "samples/s", "trainable / total parameters", "peak memory", "notes"]
+COLUMNS = ["rank", "player", "model", "strategy", "points", "test accuracy", "macro-F1", "fastest bonus",
+           "training time", "samples/s", "trainable / total parameters", "peak memory", "collapsed"]
 
 
 def _board_row(r: dict, result: dict, look: dict, bonus: float) -> list:
@@ -336,11 +372,11 @@ def _board_row(r: dict, result: dict, look: dict, bonus: float) -> list:
     return [
         str(r["rank"]), [Swatch(look[r["player"]].color), r["player"]], r["model"], r["strategy"],
         f"{r['points']:.2f}", f"{r['test_accuracy']:.2%}", f"{r['macro_f1']:.3f}",
-        Badge(f"⚡ fastest +{bonus:g}", "fastest") if r["fastest"] else "",
+        Badge(f"⚡ +{bonus:g}", "fastest") if r["fastest"] else "",
         _seconds(r["train_seconds"]), f"{r['samples_per_second']:,.1f}",
-        f"{r['trainable_parameters']:,} / {r['total_parameters']:,} ({share:.2%})",
-        f"RSS {_bytes(r['peak_rss_bytes'])}" + (f", GPU {_bytes(gpu)}" if gpu is not None else ""),
-        [Badge("COLLAPSED", "collapsed"), r["collapse_reason"]] if r["collapsed"] else "",
+        [f"{r['trainable_parameters']:,} / {r['total_parameters']:,}", Small(f"{share:.2%} trainable")],
+        [f"{_bytes(r['peak_rss_bytes'])} RSS", Small(f"GPU {_bytes(gpu)}") if gpu is not None else None],
+        Badge("COLLAPSED", "collapsed") if r["collapsed"] else "",
     ]
 
 
@@ -356,6 +392,9 @@ def _leaderboard(run: Run, look: dict) -> list[Block]:
                        rows=[_board_row(r, run.results[r["player"]], look, rules["fastest_bonus"]) for r in rows]))
         b.append(Block("p", f"Majority-class rate (always answering the largest test class): "
                             f"{rows[0]['majority_rate']:.2%}. A player near this accuracy has learned nothing."))
+        collapsed = [[Badge("COLLAPSED", "collapsed"), f"{r['player']}: {r['collapse_reason']}"]
+                     for r in rows if r["collapsed"]]
+        b += [Block("list", rows=collapsed)] if collapsed else []
     b.append(Block("p", f"Points: {rules['points']} ({rules['fastest_bonus']:g} points for the fastest by "
                         f"{rules['speed_metric']}). Collapsed: {rules['collapse']}. {rules['groups'].capitalize()}."))
     unranked = [n for n in run.names if _status(run, n) != "completed"]
@@ -400,8 +439,10 @@ def _players(run: Run, look: dict) -> list[Block]:
         b.append(Block("p", f"Kept epoch {r['best_epoch']} of {len(r['history']['epochs'])} (best dev accuracy): "
                             f"test accuracy {t['accuracy']:.2%}, macro-F1 {t['macro_f1']:.3f}, test loss "
                             f"{t['loss']:.3f}." + (f" Collapsed: {row['collapse_reason']}." if row["collapsed"] else "")))
-        b.append(Block("image", chart=figures.player_curves(r, look[name], slug)))
-        b.append(Block("image", chart=figures.confusion(r, slug)))
+        if r["history"]["epochs"]:
+            b.append(Block("image", chart=figures.player_curves(r, look[name], slug)))
+        if len(t["confusion_matrix"]) == len(r["labels"]) and any(map(any, t["confusion_matrix"])):
+            b.append(Block("image", chart=figures.confusion(r, slug)))
         b.append(Block("table", headers=["class", "precision", "recall", "F1", "test examples", "predicted"],
                        align="lrrrrr", rows=[[label, f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}",
                                               str(c["support"]), str(p)] for label, c, p in
@@ -410,7 +451,7 @@ def _players(run: Run, look: dict) -> list[Block]:
 
 
 def _compare(run: Run, look: dict) -> list[Block]:
-    b = [Block("h2", "All players compared", anchor="compare")]
+    b = [Block("h2", "All players compared", anchor="all-players-compared")]
     done = [run.results[n] for n in run.names if _status(run, n) == "completed"]
     if not done:
         return b + [Block("p", "No completed player yet.")]
@@ -439,7 +480,7 @@ def _data_rows(d: dict, labels: list[str]) -> list[list]:
 
 
 def _setup(run: Run) -> list[Block]:
-    b = [Block("h2", "Protocol, environment, warnings and failures", anchor="setup"), Block("h3", "Protocol")]
+    b = [Block("h2", "Protocol, environment, warnings and failures", anchor=SETUP), Block("h3", "Protocol")]
     shared = (run.config or {}).get("protocol")
     if shared:
         b.append(Block("table", headers=["setting", "shared value"], align="ll",
@@ -481,7 +522,7 @@ def _setup(run: Run) -> list[Block]:
                  for n in run.ignored]
     b.append(Block("list", rows=warnings) if warnings else Block("p", "None."))
 
-    b.append(Block("h3", "Failures and missing players", anchor="failures"))
+    b.append(Block("h3", "Failures and missing players", anchor="failures-and-missing-players"))
     bad = [n for n in run.names if _status(run, n) != "completed"]
     if not bad:
         return b + [Block("p", "None: every player completed.")]

@@ -1,0 +1,292 @@
+"""The report stage: built from results files alone (no training, no torch), numbers match the JSON."""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from tuneoff import leaderboard
+from tuneoff.figures import pareto_front
+from tuneoff.report import build_report, md_text
+from tuneoff.results import load_results, write_json, write_result
+
+LABELS = ["very negative", "negative", "neutral", "positive", "very positive"]
+TEST_COUNTS = [10, 20, 30, 25, 15]  # 100 test examples; majority class 'neutral' = 30 %
+PROTOCOL = {"epochs": 3, "learning_rate": 5e-5, "batch_size": 16, "max_seq_len": 128, "warmup_ratio": 0.1,
+            "weight_decay": 0.01, "seed": 42, "device": "cpu", "threads": 2, "precision": "fp32"}
+HARDWARE = {"cpu": "Test CPU", "gpu": None, "device": "cpu", "threads": 2}
+SCRIPT = "<script>alert('x')</script>"
+
+
+def confusion(correct: list[int], to: int | None = None) -> list[list[int]]:
+    """Rows = true class; `correct[i]` right, the rest predicted as class `to` (or the next class)."""
+    m = [[0] * 5 for _ in range(5)]
+    for i, (n, c) in enumerate(zip(TEST_COUNTS, correct)):
+        m[i][i] = c
+        if n > c:
+            m[i][to if to is not None else (i + 1) % 5] += n - c
+    return m
+
+
+def base(name: str, status: str, error: str | None, warnings=(), overrides=None) -> dict:
+    return {
+        "schema": "tuneoff.result/1", "status": status, "error": error, "tournament": "unit",
+        "player": {"name": name, "description": f"{name} player", "model": {"kind": "random", "size": "tiny"},
+                   "strategy": {"name": "lora" if "lora" in name else "full"}, "protocol": overrides or {}},
+        "job_hash": f"hash-{name}", "protocol": {**PROTOCOL, **(overrides or {})}, "overrides": overrides or {},
+        "labels": LABELS, "warnings": list(warnings), "started_at": "2026-01-01T00:00:00+00:00",
+        "finished_at": None if status == "running" else "2026-01-01T01:00:00+00:00",
+    }
+
+
+def completed(name: str, matrix, train_seconds: float, trainable: int, total: int = 1_000_000,
+              dev_acc=(0.4, 0.5, 0.45), hardware=None, **kw) -> dict:
+    predicted = [sum(row[j] for row in matrix) for j in range(5)]
+    per_class = []
+    for i in range(5):
+        tp, support = matrix[i][i], sum(matrix[i])
+        p, r = (tp / predicted[i] if predicted[i] else 0.0), (tp / support if support else 0.0)
+        per_class.append({"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0,
+                          "support": support})
+    epochs = [{"epoch": e + 1, "train_loss": 1.5 - 0.2 * e, "dev_loss": 1.4 - 0.1 * e, "dev_accuracy": a,
+               "train_seconds": train_seconds / len(dev_acc), "dev_seconds": 0.5} for e, a in enumerate(dev_acc)]
+    return {
+        **base(name, "completed", None, **kw),
+        "model": {"description": f"random DistilBERT for {name}", "pretrained": False},
+        "parameters": {"total": total, "trainable": trainable},
+        "data": {"source": "unit", "dir": "/data", "sha256": {"train": "a" * 64, "dev": "b" * 64, "test": "c" * 64},
+                 "checksums_ok": True, "sizes": {"train": 800, "dev": 100, "test": 100},
+                 "test_class_counts": TEST_COUNTS, "test_majority_rate": max(TEST_COUNTS) / sum(TEST_COUNTS)},
+        "history": {"epochs": epochs, "steps": [[s * 10, 1.6 - 0.01 * s] for s in range(1, 16)]},
+        "best_epoch": max(range(len(dev_acc)), key=lambda e: (dev_acc[e], -e)) + 1,
+        "test": {"loss": 1.1, "accuracy": sum(matrix[i][i] for i in range(5)) / sum(TEST_COUNTS),
+                 "macro_f1": sum(c["f1"] for c in per_class) / 5, "per_class": per_class,
+                 "confusion_matrix": matrix, "predicted_distribution": predicted},
+        "timing": {"train_seconds": train_seconds, "train_samples_per_second": 3 * 800 / train_seconds,
+                   "dev_eval_seconds": 1.5, "test_eval_seconds": 0.5, "test_samples_per_second": 200.0},
+        "memory": {"peak_rss_bytes": 900 * 2**20, "peak_gpu_bytes": None},
+        "checkpoint": {"path": "checkpoint/model", "bytes": 4_000_000, "trained_artifact_bytes": 4_000},
+        "environment": {"hardware": hardware or HARDWARE,
+                        "software": {"python": "3.11", "torch": "2.x", "transformers": "4.x", "peft": "0.x",
+                                     "git_commit": None}},
+    }
+
+
+def failed(name: str, error: str, status: str = "failed", **kw) -> dict:
+    return base(name, status, error, **kw)
+
+
+def make_run(folder: Path) -> Path:
+    """4 players with results (2 healthy, 1 collapsed, 1 failed) and one listed player without any."""
+    results = [
+        completed("full", confusion([6, 12, 20, 18, 9]), train_seconds=100.0, trainable=1_000_000),  # 65 %
+        completed("lora", confusion([5, 10, 18, 16, 8]), train_seconds=20.0, trainable=5_000, total=1_005_000,
+                  overrides={"learning_rate": 5e-4}),  # 57 %, fastest
+        completed("collapsed", confusion([0, 0, 30, 0, 0], to=2), train_seconds=5.0, trainable=1_000,
+                  dev_acc=(0.3, 0.3, 0.3), warnings=[f"random base {SCRIPT}"]),  # 30 % = majority
+        failed("broken", "NonFiniteLoss: training loss became nan at epoch 2, step 40", warnings=["lr is high"]),
+    ]
+    for r in results:
+        write_result(folder / "players" / r["player"]["name"], r)
+    players = [dict(r["player"]) for r in results]
+    players.append({"name": "ghost", "description": "", "model": {"kind": "random", "size": "tiny"},
+                    "strategy": {"name": "full"}, "protocol": {}})
+    write_json(folder / "tournament.json", {
+        "config": {"tournament": {"name": "unit", "description": "unit-test tournament", "fastest_bonus": 10.0,
+                                  "speed_metric": "train_seconds", "overridable": ["learning_rate"]},
+                   "protocol": PROTOCOL, "data": {"dir": None, "verify": False}, "players": players},
+        "config_file": "unit.toml", "written_at": "2026-01-01T00:00:00+00:00"})
+    return folder
+
+
+class Page(HTMLParser):
+    """What the tests need from report.html: images, resource URLs, leaderboard rows' text."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.images, self.urls, self.rows, self.tags = [], [], {}, set()
+        self._row = None
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.tags.add(tag)
+        if tag == "img":
+            self.images.append(a)
+        self.urls += [v for k, v in attrs if k in ("src", "href") and v]
+        if tag == "tr" and "data-player" in a:
+            self._row = a["data-player"]
+            self.rows.setdefault(self._row, [])
+        if tag == "span" and self._row and "badge" in a.get("class", ""):
+            self.rows[self._row].append(f"[{a['class']}]")
+
+    def handle_endtag(self, tag):
+        if tag == "tr":
+            self._row = None
+
+    def handle_data(self, data):
+        if self._row:
+            self.rows[self._row].append(data)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    folder = make_run(tmp_path_factory.mktemp("run"))
+    paths = build_report(folder)
+    assert paths == {"html": folder / "report.html", "md": folder / "report.md"}
+    board = leaderboard.build(load_results(folder), 10.0, "train_seconds")
+    html_text, md_text = paths["html"].read_text(), paths["md"].read_text()
+    return folder, board, html_text, Page(html_text), md_text
+
+
+def md_row(md: str, player: str) -> str:
+    rows = [line for line in md.splitlines() if re.match(rf"\| \d+ \| {re.escape(player)} \|", line)]
+    assert len(rows) == 1, (player, rows)
+    return rows[0]
+
+
+def test_leaderboard_numbers_match_the_results(run):
+    folder, board, _, page, md = run
+    ranked = {r["player"]: r for r in board["ranked"]}
+    assert [r["player"] for r in board["ranked"]] == ["lora", "full", "collapsed"]
+    expected = {"lora": ("67.00", "57.00%"), "full": ("65.00", "65.00%"), "collapsed": ("30.00", "30.00%")}
+    for name, (points, accuracy) in expected.items():
+        r = ranked[name]
+        assert f"{r['points']:.2f}" == points and f"{r['test_accuracy']:.2%}" == accuracy
+        cells = [md_row(md, name), " ".join(page.rows[name])]
+        for text in cells:
+            for value in (points, accuracy, f"{r['macro_f1']:.3f}", f"{r['trainable_parameters']:,}",
+                          f"{r['total_parameters']:,}", f"{r['samples_per_second']:,.1f}", r["model"], "900.0 MiB"):
+                assert value in text, (name, value, text)
+    assert md_row(md, "lora").startswith("| 1 |") and md_row(md, "collapsed").startswith("| 3 |")
+    md_order = [md.index(md_row(md, n)) for n in ("lora", "full", "collapsed")]
+    assert md_order == sorted(md_order)
+    for text in (md, run[2]):
+        assert "Majority-class rate (always answering the largest test class): 30.00%" in text
+
+
+def test_collapsed_badge_and_fastest_marker_only_where_earned(run):
+    _, board, _, page, md = run
+    for r in board["ranked"]:
+        html_row, row = " ".join(page.rows[r["player"]]), md_row(md, r["player"])
+        assert ("badge collapsed" in html_row) == r["collapsed"] == ("**COLLAPSED**" in row)
+        assert ("badge fastest" in html_row) == r["fastest"] == ("⚡ +10" in row)
+        reason = f"{r['player']}: {r['collapse_reason']}"
+        assert (f'COLLAPSED</span> {html.escape(reason)}</li>' in run[2]) == r["collapsed"]
+        assert (f"- **COLLAPSED** {md_text(reason)}\n" in md) == r["collapsed"]
+    assert [r["player"] for r in board["ranked"] if r["collapsed"]] == ["collapsed"]
+    assert [r["player"] for r in board["ranked"] if r["fastest"]] == ["lora"]  # 'collapsed' is faster
+
+
+def test_failed_and_missing_players_are_listed_with_why(run):
+    _, _, html_text, page, md = run
+    for text in (html_text, md):
+        assert "Incomplete run" in text
+        assert "NonFiniteLoss: training loss became nan at epoch 2, step 40" in text
+        assert "no results file yet (players/ghost/result.json)" in text
+    assert "badge failed" in " ".join(page.rows["broken"]) and "badge missing" in " ".join(page.rows["ghost"])
+    assert re.search(r"\| broken \| \*\*failed\*\* \| NonFiniteLoss", md)
+    assert re.search(r"\| ghost \| \*\*missing\*\* \| no results file", md)
+
+
+def test_html_is_one_self_contained_file(run):
+    folder, _, html_text, page, _ = run
+    assert len(page.images) == 9  # accuracy, 3 x (curves, confusion), dev loss, pareto
+    for img in page.images:
+        assert img["src"].startswith("data:image/png;base64,")
+        assert base64.b64decode(img["src"].split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+        assert len(img["alt"]) > 30
+    assert all(u.startswith(("data:", "#")) for u in page.urls), [u[:60] for u in page.urls]
+    assert not {"script", "link", "iframe"} & page.tags
+    assert not re.search(r"(src|href)\s*=\s*[\"']?\s*(https?:)?//|url\(|@import", html_text)
+
+
+def test_markdown_figures_exist_with_alt_text_and_captions(run):
+    folder, _, html_text, page, md = run
+    figures = re.findall(r"!\[([^\]]*(?:\\\][^\]]*)*)\]\(([^)\s]+)\)", md)
+    assert len(figures) == len(page.images) == len(list((folder / "figures").glob("*.png")))
+    for alt, ref in figures:
+        assert not ref.startswith(("/", "http")) and ref.startswith("figures/")
+        assert (folder / ref).read_bytes()[:4] == b"\x89PNG" and len(alt) > 30
+        assert f"![{alt}]({ref})\n\n*" in md  # a caption follows each figure
+    # The same pictures in both files.
+    pngs = [base64.b64decode(i["src"].split(",", 1)[1]) for i in page.images]
+    assert pngs == [(folder / ref).read_bytes() for _, ref in figures]
+
+
+def test_sections_in_order_and_user_text_escaped(run):
+    _, _, html_text, _, md = run
+    for text in (html_text, md):
+        heads = [text.index(h) for h in ("Leaderboard", "Players", "All players compared",
+                                          "Protocol, environment, warnings and failures")]
+        assert heads == sorted(heads)
+        for fact in ("learning_rate=0.0005", "Test CPU", "NonFiniteLoss", "lr is high", "random base"):
+            assert fact in text
+    assert SCRIPT not in html_text and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html_text
+    assert SCRIPT not in md and r"\<script\>alert('x')\</script\>" in md
+
+
+def test_same_results_give_the_same_files(run, tmp_path):
+    folder = run[0]
+    before = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    other = make_run(tmp_path / folder.name)
+    build_report(other)
+    build_report(folder)
+    for rel, data in before.items():
+        assert (folder / rel).read_bytes() == data, rel
+        assert (other / rel).read_bytes() == data, rel
+
+
+def test_report_does_not_import_torch(tmp_path):
+    folder = make_run(tmp_path / "run")
+    code = ("import sys, pathlib; import tuneoff.report; from tuneoff.report import build_report; "
+            f"build_report(pathlib.Path({str(folder)!r})); assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    subprocess.run([sys.executable, "-c", "import tuneoff.report, sys; assert 'torch' not in sys.modules"],
+                   check=True, timeout=60)
+    assert (folder / "report.html").is_file()
+
+
+def test_a_run_with_nothing_completed_still_renders(tmp_path):
+    """No tournament.json, one running and one interrupted player, one unreadable results file."""
+    write_result(tmp_path / "players" / "a", failed("a", None, status="running"))
+    write_result(tmp_path / "players" / "b", failed("b", "stopped by the user (Ctrl-C)", status="interrupted"))
+    (tmp_path / "players" / "c").mkdir()
+    (tmp_path / "players" / "c" / "result.json").write_text("{not json")
+    paths = build_report(tmp_path)
+    html_text, md = paths["html"].read_text(), paths["md"].read_text()
+    for text in (html_text, md):
+        assert "No player has completed yet" in text and "still training" in text
+        assert "stopped by the user (Ctrl-C)" in text and "results file unreadable" in text and "not valid JSON" in text
+    assert "<img" not in html_text and not list((tmp_path / "figures").glob("*.png"))
+
+
+def test_players_in_other_hardware_groups_get_their_own_table(tmp_path):
+    other = {**HARDWARE, "cpu": "Other CPU"}
+    for r in (completed("p1", confusion([6, 12, 20, 18, 9]), 10.0, 10),
+              completed("p2", confusion([5, 10, 18, 16, 8]), 20.0, 10, hardware=other)):
+        write_result(tmp_path / "players" / r["player"]["name"], r)
+    md = build_report(tmp_path)["md"].read_text()
+    assert md.count("| rank | player |") == 2 and "Hardware: Other CPU / cpu / 2 threads" in md
+    assert md_row(md, "p1").startswith("| 1 |") and md_row(md, "p2").startswith("| 1 |")
+    assert "not comparable" in md
+
+
+def test_pareto_front():
+    points = [(3, 0.55), (1, 0.5), (2, 0.6), (0.5, 0.4), (2, 0.3), (4, 0.6)]
+    assert pareto_front(points) == [(0.5, 0.4), (1, 0.5), (2, 0.6)]
+
+
+def test_stale_figures_are_removed(tmp_path):
+    folder = make_run(tmp_path)
+    build_report(folder)
+    (folder / "figures" / "99-old-curves.png").write_bytes(b"old")
+    build_report(folder)
+    assert not (folder / "figures" / "99-old-curves.png").exists()
