@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tuneoff.batching import collate, encode, eval_batches
+from tuneoff.batching import encode
 from tuneoff.config import Protocol
 from tuneoff.data import load_sst5
 from tuneoff.evaluate import score
@@ -83,12 +83,21 @@ def build(name: str, seed: int):
     return model, built.tokenizer
 
 
-def run_tuneoff(name, texts, labels, p: Protocol):
+def run_tuneoff(name, texts, labels, p: Protocol, fused: bool = True):
+    import tuneoff.train as loop
+
     model, tok = build(name, p.seed)
+    if not fused:  # the ablation's "before": the multi-tensor (foreach) AdamW
+        real = loop.make_optimizer
+        loop.make_optimizer = lambda m, q: torch.optim.AdamW(real(m, q).param_groups, lr=q.learning_rate, foreach=True)
     data = encode(tok, texts, labels, p.max_seq_len)
     dev = encode(tok, texts[:32], labels[:32], p.max_seq_len)
-    with PeakMemory(torch.device("cpu")) as mem:
-        out = train(model, data, dev, p, torch.device("cpu"))
+    try:
+        with PeakMemory(torch.device("cpu")) as mem:
+            out = train(model, data, dev, p, torch.device("cpu"))
+    finally:
+        if not fused:
+            loop.make_optimizer = real
     lengths = data.lengths()
     return {
         "seconds": out.train_seconds,
@@ -167,6 +176,7 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--players", nargs="+", default=list(PLAYERS), choices=list(PLAYERS))
     ap.add_argument("--no-inference", action="store_true")
+    ap.add_argument("--ablation", action="store_true", help="also time the loop's techniques one by one (minilm-full)")
     ap.add_argument("--out", default=str(Path(__file__).with_name("RESULTS.md")))
     args = ap.parse_args()
 
@@ -221,6 +231,26 @@ def main() -> int:
             lines.append(f"| {name} | {loop} | {sps:.1f} | {tps:.0f} | {loss:.4f} | {rss:.0f} | {mfu:.0%} |")
     lines += ["", "Training speed ratio tuneoff / HF Trainer (median of per-repeat ratios): "
               + ", ".join(f"{k} **{v:.2f}×**" for k, v in ratios.items()), ""]
+
+    if args.ablation:
+        variants = {
+            "random batches, foreach AdamW (the plain loop)": (1, False),
+            "length-bucketed batches, foreach AdamW": (20, False),
+            "length-bucketed batches, fused AdamW (tuneoff now)": (20, True),
+        }
+        times = {v: [] for v in variants}
+        for rep in range(args.repeats):
+            for v, (bucket, fused) in (list(variants.items()) if rep % 2 == 0 else list(variants.items())[::-1]):
+                r = run_tuneoff("minilm-full", texts, labels, p.model_copy(update={"bucket_batches": bucket}), fused)
+                times[v].append(r)
+                print(f"ablation {v} rep {rep}: {r['samples'] / r['seconds']:.1f} samples/s", flush=True)
+        base = statistics.median(r["seconds"] for r in times[next(iter(variants))])
+        lines += ["| minilm-full, tuneoff loop variant | samples/s | loss after steps | speed-up vs plain |",
+                  "|---|---:|---:|---:|"]
+        for v, rs in times.items():
+            sec = statistics.median(r["seconds"] for r in rs)
+            lines.append(f"| {v} | {rs[0]['samples'] / sec:.1f} | {statistics.median(r['loss'] for r in rs):.4f} | {base / sec:.2f}× |")
+        lines.append("")
 
     if not args.no_inference:
         test_texts, test_labels = sst.test.texts[: args.test_sentences], sst.test.labels[: args.test_sentences]

@@ -14,7 +14,8 @@ import pytest
 
 from tuneoff import leaderboard
 from tuneoff.figures import pareto_front
-from tuneoff.report import build_report, md_text
+from tuneoff.render import md_text
+from tuneoff.report import build_report
 from tuneoff.results import load_results, write_json, write_result
 
 LABELS = ["very negative", "negative", "neutral", "positive", "very positive"]

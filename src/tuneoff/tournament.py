@@ -105,7 +105,7 @@ def run(
         write_result(folder, result)  # 'running' until it ends: a killed job is never 'completed'
 
         def warn(message: str) -> None:
-            console.print(Panel(message, title="WARNING", style="bold red"))
+            console.print(Panel(message, title="WARNING", style="bold red"), soft_wrap=False)
 
         try:
             with make_progress(console) as progress:
