@@ -32,7 +32,7 @@ from tuneoff.data import load_sst5
 from tuneoff.evaluate import score
 from tuneoff.models import BundledMiniLM, RandomDistilBert
 from tuneoff.strategies import Full, Lora
-from tuneoff.system import PeakMemory, cpu_model
+from tuneoff.system import PeakMemory, cpu_model, pick_device
 from tuneoff.train import train
 
 PLAYERS = {
@@ -43,15 +43,21 @@ PLAYERS = {
 }
 
 
-def matmul_peak(seconds: float = 3.0, n: int = 2048) -> float:
-    """Sustained fp32 GFLOP/s of a large square matmul on this machine."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_peak(device: torch.device, dtype=torch.float32, seconds: float = 3.0) -> float:
+    """Sustained GFLOP/s of a large square matmul on this device (fp32 unless bf16 is asked)."""
+    n = 2048 if device.type == "cpu" else 8192
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for _ in range(3):
         a @ b
+    sync()
     count, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         a @ b
         count += 1
+        if count % 10 == 0:
+            sync()
+    sync()
     return 2 * n**3 * count / (time.perf_counter() - start) / 1e9
 
 
@@ -93,8 +99,10 @@ def run_tuneoff(name, texts, labels, p: Protocol, fused: bool = True):
     data = encode(tok, texts, labels, p.max_seq_len)
     dev = encode(tok, texts[:32], labels[:32], p.max_seq_len)
     try:
-        with PeakMemory(torch.device("cpu")) as mem:
-            out = train(model, data, dev, p, torch.device("cpu"))
+        device = pick_device(p.device)
+        model.to(device)
+        with PeakMemory(device) as mem:
+            out = train(model, data, dev, p, device)
     finally:
         if not fused:
             loop.make_optimizer = real
@@ -104,7 +112,7 @@ def run_tuneoff(name, texts, labels, p: Protocol, fused: bool = True):
         "samples": len(data),
         "tokens": int(lengths.sum()),
         "loss": out.epochs[-1]["train_loss"],
-        "peak_rss": mem.peak_rss,
+        "peak_rss": mem.peak_gpu() or mem.peak_rss,
         "flops": model_flops(model, int(lengths.sum()), lengths, True),
     }
 
@@ -131,11 +139,13 @@ def run_trainer(name, texts, labels, p: Protocol, workdir: Path):
         logging_strategy="no",
         disable_tqdm=True,
         seed=p.seed,
-        use_cpu=True,
+        use_cpu=p.device == "cpu",
+        bf16=p.precision == "bf16",
         dataloader_num_workers=0,
     )
     trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=DataCollatorWithPadding(tok))
-    with PeakMemory(torch.device("cpu")) as mem:
+    device = pick_device(p.device)
+    with PeakMemory(device) as mem:
         start = time.perf_counter()
         metrics = trainer.train().metrics
         seconds = time.perf_counter() - start
@@ -145,24 +155,29 @@ def run_trainer(name, texts, labels, p: Protocol, workdir: Path):
         "samples": len(rows),
         "tokens": int(lengths.sum()),
         "loss": metrics["train_loss"],
-        "peak_rss": mem.peak_rss,
+        "peak_rss": mem.peak_gpu() or mem.peak_rss,
         "flops": model_flops(model, int(lengths.sum()), lengths, True),
     }
 
 
 def run_inference(name, texts, labels, p: Protocol, ours: bool):
     model, tok = build(name, p.seed)
-    model.eval()
+    device = pick_device(p.device)
+    model.to(device).eval()
     data = encode(tok, texts, labels, p.max_seq_len)
     lengths = data.lengths()
+    amp = torch.bfloat16 if p.precision == "bf16" else None
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync()
     start = time.perf_counter()
     if ours:
-        score(model, data, p.eval_batch_size, torch.device("cpu"))
+        score(model, data, p.eval_batch_size, device, amp)
     else:  # the plain loop: batches of 32 in file order, padded to their longest, no_grad
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
             for i in range(0, len(texts), 32):
                 batch = tok(list(texts[i : i + 32]), padding=True, truncation=True, max_length=p.max_seq_len, return_tensors="pt")
-                model(**batch).logits.softmax(-1)
+                model(**batch.to(device)).logits.softmax(-1).cpu()
+    sync()
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "samples": len(texts), "tokens": int(lengths.sum()),
             "flops": model_flops(model, int(lengths.sum()), lengths, False)}
@@ -177,6 +192,8 @@ def main() -> int:
     ap.add_argument("--players", nargs="+", default=list(PLAYERS), choices=list(PLAYERS))
     ap.add_argument("--no-inference", action="store_true")
     ap.add_argument("--ablation", action="store_true", help="also time the loop's techniques one by one (minilm-full)")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     ap.add_argument("--out", default=str(Path(__file__).with_name("RESULTS.md")))
     args = ap.parse_args()
 
@@ -185,11 +202,12 @@ def main() -> int:
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     torch.set_num_threads(torch.get_num_threads())
-    p = Protocol(epochs=1, batch_size=32, learning_rate=1e-4, warmup_ratio=0.06, weight_decay=0.01)
+    p = Protocol(epochs=1, batch_size=32, learning_rate=1e-4, warmup_ratio=0.06, weight_decay=0.01,
+                 device=args.device, precision=args.precision)
     sst = load_sst5(args.data_dir)
     texts, labels = sst.train.texts[: args.sentences], sst.train.labels[: args.sentences]
-    peak = matmul_peak()
-    print(f"fp32 matmul peak: {peak:.1f} GFLOP/s on {cpu_model()}, {torch.get_num_threads()} threads", flush=True)
+    peak = matmul_peak(pick_device(args.device), torch.bfloat16 if args.precision == "bf16" else torch.float32)
+    print(f"{args.precision} matmul peak: {peak:.1f} GFLOP/s on {cpu_model()}, {torch.get_num_threads()} threads", flush=True)
 
     lines = [
         f"## Throughput, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
@@ -197,7 +215,9 @@ def main() -> int:
         f"`{' '.join(['python', *sys.argv])}`",
         "",
         f"Machine: {cpu_model()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
-        f"Python {platform.python_version()}; fp32 matmul peak {peak:.1f} GFLOP/s. "
+        f"Python {platform.python_version()}; device {args.device}"
+        f"{' (' + torch.cuda.get_device_name() + ')' if args.device == 'cuda' else ''}, {args.precision}; "
+        f"{args.precision} matmul peak {peak:.1f} GFLOP/s. "
         f"{args.sentences} training sentences = {-(-args.sentences // 32)} steps of batch 32, lr 1e-4, fused AdamW; "
         f"{args.repeats} repeats, order alternating; medians.",
         "",

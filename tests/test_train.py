@@ -110,3 +110,18 @@ def test_linear_schedule_warms_up_then_decays_to_zero():
         sched.step()
     assert seen[:3] == [0.5, 1.0, 1.0]
     assert seen[-1] == pytest.approx(0.125) and sched.get_last_lr()[0] == 0.0
+
+
+def test_compile_is_opt_in_and_wraps_the_model(tree_dir, monkeypatch):
+    calls = []
+
+    def fake_compile(model, **kwargs):
+        calls.append(kwargs)
+        return model
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    model, tr, dv, p = setup(tree_dir)
+    train(model, tr, dv, p.model_copy(update={"epochs": 1}), CPU)
+    assert calls == []
+    train(model, tr, dv, p.model_copy(update={"epochs": 1, "compile": True}), CPU)
+    assert calls == [{"dynamic": True}]

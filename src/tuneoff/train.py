@@ -59,9 +59,11 @@ def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torc
     scheduler = linear_schedule(optimizer, round(p.warmup_ratio * total), total)
     trainable = [(n, q) for n, q in model.named_parameters() if q.requires_grad]
     out, best_accuracy, best_state, step = Trained(), -1.0, None, 0
+    # Shares the parameters; compiling happens on the first steps, inside the timed epoch.
+    net = torch.compile(model, dynamic=True) if p.compile else model
 
     for epoch in range(1, p.epochs + 1):
-        model.train()
+        net.train()
         task = progress.add_task(f"  epoch {epoch}/{p.epochs}", total=steps_per_epoch) if progress else None
         # Losses stay on the device; reading them is a sync, done once per LOG_EVERY steps.
         epoch_loss = torch.zeros((), device=device)
@@ -70,7 +72,7 @@ def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torc
         for index in train_batches(lengths, p.batch_size, p.bucket_batches, p.seed + epoch):
             batch = {k: v.to(device, non_blocking=True) for k, v in collate(train_set, index).items()}
             with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-                loss = model(**batch).loss
+                loss = net(**batch).loss
             loss.backward()
             if p.max_grad_norm > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), p.max_grad_norm, foreach=True)
@@ -94,7 +96,7 @@ def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torc
             progress.remove_task(task)
 
         started = time.perf_counter()
-        dev = score(model, dev_set, p.eval_batch_size, device, amp, progress)
+        dev = score(net, dev_set, p.eval_batch_size, device, amp, progress)
         accuracy = dev.accuracy(dev_set.labels)
         out.epochs.append(
             {
