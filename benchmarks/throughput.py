@@ -194,6 +194,7 @@ def main() -> int:
     ap.add_argument("--ablation", action="store_true", help="also time the loop's techniques one by one (minilm-full)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    ap.add_argument("--compile", action="store_true", help="tuneoff's loop with protocol.compile (compile time counted)")
     ap.add_argument("--out", default=str(Path(__file__).with_name("RESULTS.md")))
     args = ap.parse_args()
 
@@ -203,7 +204,7 @@ def main() -> int:
     hf_logging.disable_progress_bar()
     torch.set_num_threads(torch.get_num_threads())
     p = Protocol(epochs=1, batch_size=32, learning_rate=1e-4, warmup_ratio=0.06, weight_decay=0.01,
-                 device=args.device, precision=args.precision)
+                 device=args.device, precision=args.precision, compile=args.compile)
     sst = load_sst5(args.data_dir)
     texts, labels = sst.train.texts[: args.sentences], sst.train.labels[: args.sentences]
     peak = matmul_peak(pick_device(args.device), torch.bfloat16 if args.precision == "bf16" else torch.float32)

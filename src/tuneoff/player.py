@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from . import data as sst
@@ -22,7 +21,7 @@ from .evaluate import metrics, score
 from .results import SCHEMA_VERSION, write_result
 from .strategies import folder_bytes
 from .system import PeakMemory, fingerprint, pick_device
-from .train import train
+from .train import autocast_dtype, train
 
 
 @dataclass(frozen=True)
@@ -88,8 +87,7 @@ def run_job(job: Job, dataset: sst.SST5, folder: Path, result: dict, progress=No
     if p.threads:
         torch.set_num_threads(p.threads)
     device = pick_device(p.device)
-    torch.manual_seed(p.seed)
-    np.random.seed(p.seed)
+    torch.manual_seed(p.seed)  # new layers' weights and dropout; batch order has its own seeded generator
     result["environment"] = fingerprint(device)
 
     built = job.player.model.build(num_labels=len(sst.LABELS))
@@ -117,7 +115,7 @@ def run_job(job: Job, dataset: sst.SST5, folder: Path, result: dict, progress=No
     with PeakMemory(device) as memory:
         trained = train(model, train_set, dev_set, p, device, progress)
         started = time.perf_counter()
-        tested = score(model, test_set, p.eval_batch_size, device, torch.bfloat16 if p.precision == "bf16" else None, progress)
+        tested = score(model, test_set, p.eval_batch_size, device, autocast_dtype(p), progress)
         test_seconds = time.perf_counter() - started
 
     result["history"] = {"epochs": trained.epochs, "steps": trained.steps}

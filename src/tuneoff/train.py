@@ -28,6 +28,11 @@ class Trained:
     train_samples: int = 0
 
 
+def autocast_dtype(p: Protocol) -> torch.dtype | None:
+    """The autocast dtype of the protocol's precision; None means plain fp32."""
+    return torch.bfloat16 if p.precision == "bf16" else None
+
+
 def make_optimizer(model, p: Protocol) -> torch.optim.Optimizer:
     """AdamW over trainable parameters only (frozen ones get no state); no decay on biases and norms."""
     decay, no_decay = [], []
@@ -51,7 +56,7 @@ def linear_schedule(optimizer, warmup: int, total: int) -> torch.optim.lr_schedu
 
 def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torch.device, progress=None) -> Trained:
     """Train for p.epochs, score dev after each epoch, leave the best-on-dev weights in the model."""
-    amp = torch.bfloat16 if p.precision == "bf16" else None
+    amp = autocast_dtype(p)
     optimizer = make_optimizer(model, p)
     lengths = train_set.lengths()
     steps_per_epoch = math.ceil(len(train_set) / p.batch_size)
