@@ -291,3 +291,23 @@ def test_stale_figures_are_removed(tmp_path):
     (folder / "figures" / "99-old-curves.png").write_bytes(b"old")
     build_report(folder)
     assert not (folder / "figures" / "99-old-curves.png").exists()
+
+
+def test_pareto_front_leaves_out_collapsed_players():
+    from tuneoff import figures
+
+    rows = [
+        {"player": "cheap-collapsed", "train_seconds": 10.0, "trainable_parameters": 10, "test_accuracy": 0.28,
+         "collapsed": True, "majority_rate": 0.286},
+        {"player": "fast", "train_seconds": 50.0, "trainable_parameters": 1000, "test_accuracy": 0.40,
+         "collapsed": False, "majority_rate": 0.286},
+        {"player": "slow-better", "train_seconds": 300.0, "trainable_parameters": 100, "test_accuracy": 0.50,
+         "collapsed": False, "majority_rate": 0.286},
+        {"player": "dominated", "train_seconds": 400.0, "trainable_parameters": 5000, "test_accuracy": 0.45,
+         "collapsed": False, "majority_rate": 0.286},
+    ]
+    assert figures.pareto_front([(1, 0.2), (2, 0.1), (3, 0.5), (3, 0.4)]) == [(1, 0.2), (3, 0.5)]
+    chart = figures.pareto(rows, figures.looks([r["player"] for r in rows]))
+    assert "Pareto front by time: fast, slow-better;" in chart.alt
+    assert "by parameters: slow-better." in chart.alt
+    assert chart.png.startswith(b"\x89PNG")

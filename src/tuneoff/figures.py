@@ -253,15 +253,18 @@ def pareto(rows: list[dict], look: dict[str, Look]) -> Chart:
     """Accuracy against training time and against trainable parameters, with the Pareto front."""
     majority = rows[0]["majority_rate"]
     views = [("train_seconds", "training time (s)"), ("trainable_parameters", "trainable parameters")]
+    healthy = [r for r in rows if not r["collapsed"]]  # a player that learned nothing is no trade-off
 
     def paint(fig, axes):
         for ax, (key, label) in zip(axes, views):
             xs = [r[key] for r in rows]
-            front = pareto_front([(r[key], r["test_accuracy"]) for r in rows])
-            # The front as a staircase, carried on to the costliest player: everything below it is beaten.
-            fx, fy = [p[0] for p in front] + [max(xs)], [p[1] for p in front] + [front[-1][1]]
-            ax.step(fx, fy, where="post", color="#888888", linewidth=2.5, alpha=0.6, zorder=1, label="Pareto front")
-            ax.scatter(fx[:-1], fy[:-1], s=260, color="#cccccc", zorder=2)
+            front = pareto_front([(r[key], r["test_accuracy"]) for r in healthy])
+            if front:
+                # The front as a staircase, carried on to the costliest player: everything below it is beaten.
+                fx, fy = [p[0] for p in front] + [max(xs)], [p[1] for p in front] + [front[-1][1]]
+                ax.step(fx, fy, where="post", color="#888888", linewidth=2.5, alpha=0.6, zorder=1,
+                        label="Pareto front")
+                ax.scatter(fx[:-1], fy[:-1], s=260, color="#cccccc", zorder=2)
             for r in rows:
                 lk = look[r["player"]]
                 ax.scatter([r[key]], [r["test_accuracy"]], s=70, marker=lk.marker, zorder=3,
@@ -282,8 +285,8 @@ def pareto(rows: list[dict], look: dict[str, Look]) -> Chart:
         fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), frameon=False)
 
     png = _draw((11, 4.4 + 0.25 * (len(rows) // 4)), 2, paint)
-    fronts = {key: [r["player"] for r in rows if (r[key], r["test_accuracy"]) in
-                    pareto_front([(q[key], q["test_accuracy"]) for q in rows])] for key, _ in views}
+    fronts = {key: [r["player"] for r in healthy if (r[key], r["test_accuracy"]) in
+                    pareto_front([(q[key], q["test_accuracy"]) for q in healthy])] or ["none"] for key, _ in views}
     alt = ("Scatter plots of test accuracy against training time and against trainable parameters: "
            + "; ".join(f"{r['player']} {r['test_accuracy']:.1%} in {r['train_seconds']:.3g} s with "
                        f"{r['trainable_parameters']:,} trainable parameters" for r in rows)
@@ -291,5 +294,5 @@ def pareto(rows: list[dict], look: dict[str, Look]) -> Chart:
            + f"{', '.join(fronts['trainable_parameters'])}.")
     caption = ("Pareto view: up and to the left is better. Grey halos mark the players no other player beats on "
                "both accuracy and cost (the Pareto front, joined by the grey staircase); hollow markers are "
-               "collapsed players.")
+               "collapsed players, left off the front.")
     return Chart("pareto", png, alt, caption)
