@@ -101,51 +101,18 @@ def real_sst5() -> Path:
 
 
 def make_result(name="p", accuracy=0.5, predicted=None, train_seconds=100.0, cpu="CPU X", status="completed",
-                strategy="full", test_counts=(279, 633, 389, 510, 399), epochs=3, best_epoch=2):
-    """A schema-valid result for a completed (or unfinished) player, without training anything."""
-    total = sum(test_counts)
-    correct = round(accuracy * total)
-    predicted = list(predicted or [total // 5] * 4 + [total - 4 * (total // 5)])
-    # a confusion matrix with the requested diagonal sum, rows = test counts (close enough for scoring tests)
-    cm = [[0] * 5 for _ in range(5)]
-    left = correct
-    for i, n in enumerate(test_counts):
-        cm[i][i] = min(n, left)
-        left -= cm[i][i]
-        cm[i][(i + 1) % 5] = n - cm[i][i]
-    result = {
-        "schema": "tuneoff.result/1", "status": status, "error": None if status == "completed" else "boom",
-        "tournament": "t", "player": {"name": name, "description": "", "model": {"kind": "random", "size": "tiny"},
-                                      "strategy": {"name": strategy}, "protocol": {}},
-        "job_hash": "0" * 16,
-        "protocol": {"epochs": epochs, "learning_rate": 1e-4, "batch_size": 32, "max_seq_len": 128,
-                     "warmup_ratio": 0.0, "weight_decay": 0.01, "seed": 42, "device": "cpu", "threads": 2,
-                     "precision": "fp32"},
-        "overrides": {}, "labels": ["very negative", "negative", "neutral", "positive", "very positive"],
-        "warnings": [], "started_at": "2026-01-01T00:00:00+00:00", "finished_at": "2026-01-01T01:00:00+00:00",
-    }
+                test_counts=(279, 633, 389, 510, 399)):
+    """A result on SST-5's test class counts with a chosen accuracy (and, if given, prediction counts)."""
+    from factories import HARDWARE, completed, confusion, failed
+
     if status != "completed":
-        return result
-    result.update({
-        "model": {"description": f"model of {name}", "pretrained": True},
-        "parameters": {"total": 1000, "trainable": 100 if strategy == "lora" else 1000},
-        "data": {"source": "--data-dir", "dir": "/d", "sha256": {}, "checksums_ok": True,
-                 "sizes": {"train": 8544, "dev": 1101, "test": total}, "max_train": 0, "max_eval": 0,
-                 "test_class_counts": list(test_counts), "test_majority_rate": max(test_counts) / total},
-        "history": {"epochs": [{"epoch": e, "train_loss": 1.5 - 0.1 * e, "dev_loss": 1.4 - 0.05 * e,
-                                "dev_accuracy": 0.4 + 0.01 * e, "train_seconds": train_seconds / epochs,
-                                "dev_seconds": 1.0} for e in range(1, epochs + 1)],
-                    "steps": [[10 * e, 1.5 - 0.1 * e] for e in range(1, epochs + 1)]},
-        "best_epoch": best_epoch,
-        "test": {"loss": 1.2, "accuracy": correct / total, "macro_f1": 0.4,
-                 "per_class": [{"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": n} for n in test_counts],
-                 "confusion_matrix": cm, "predicted_distribution": predicted},
-        "timing": {"train_seconds": train_seconds, "train_samples_per_second": 8544 * epochs / train_seconds,
-                   "dev_eval_seconds": 3.0, "test_eval_seconds": 2.0, "test_samples_per_second": total / 2.0},
-        "memory": {"peak_rss_bytes": 2**30, "peak_gpu_bytes": None},
-        "checkpoint": {"path": "checkpoint/model", "bytes": 10, "trained_artifact_bytes": 10},
-        "environment": {"hardware": {"cpu": cpu, "gpu": None, "device": "cpu", "threads": 2},
-                        "software": {"python": "3.11", "torch": "2", "transformers": "5", "peft": "0",
-                                     "git_commit": None}},
-    })
+        return failed(name, "boom", status=status)
+    left, correct = round(accuracy * sum(test_counts)), []
+    for n in test_counts:
+        correct.append(min(n, left))
+        left -= correct[-1]
+    result = completed(name, confusion(correct, counts=list(test_counts)), train_seconds, 1000,
+                       hardware={**HARDWARE, "cpu": cpu})
+    if predicted is not None:  # the scoring rules read only these counts
+        result["test"]["predicted_distribution"] = list(predicted)
     return result

@@ -1,0 +1,71 @@
+"""Schema-valid results files for tests that need no training (report, leaderboard)."""
+
+from __future__ import annotations
+
+LABELS = ["very negative", "negative", "neutral", "positive", "very positive"]
+TEST_COUNTS = [10, 20, 30, 25, 15]  # 100 test examples; majority class 'neutral' = 30 %
+PROTOCOL = {"epochs": 3, "learning_rate": 5e-5, "batch_size": 16, "max_seq_len": 128, "warmup_ratio": 0.1,
+            "weight_decay": 0.01, "seed": 42, "device": "cpu", "threads": 2, "precision": "fp32"}
+HARDWARE = {"cpu": "Test CPU", "gpu": None, "device": "cpu", "threads": 2}
+SCRIPT = "<script>alert('x')</script>"
+
+
+def confusion(correct: list[int], to: int | None = None, counts=TEST_COUNTS) -> list[list[int]]:
+    """Rows = true class; `correct[i]` right, the rest predicted as class `to` (or the next class)."""
+    m = [[0] * 5 for _ in range(5)]
+    for i, (n, c) in enumerate(zip(counts, correct)):
+        m[i][i] = c
+        if n > c:
+            m[i][to if to is not None else (i + 1) % 5] += n - c
+    return m
+
+
+def base(name: str, status: str, error: str | None, warnings=(), overrides=None) -> dict:
+    return {
+        "schema": "tuneoff.result/1", "status": status, "error": error, "tournament": "unit",
+        "player": {"name": name, "description": f"{name} player", "model": {"kind": "random", "size": "tiny"},
+                   "strategy": {"name": "lora" if "lora" in name else "full"}, "protocol": overrides or {}},
+        "job_hash": f"hash-{name}", "protocol": {**PROTOCOL, **(overrides or {})}, "overrides": overrides or {},
+        "labels": LABELS, "warnings": list(warnings), "started_at": "2026-01-01T00:00:00+00:00",
+        "finished_at": None if status == "running" else "2026-01-01T01:00:00+00:00",
+    }
+
+
+def completed(name: str, matrix, train_seconds: float, trainable: int, total: int = 1_000_000,
+              dev_acc=(0.4, 0.5, 0.45), hardware=None, **kw) -> dict:
+    predicted = [sum(row[j] for row in matrix) for j in range(5)]
+    per_class = []
+    for i in range(5):
+        tp, support = matrix[i][i], sum(matrix[i])
+        p, r = (tp / predicted[i] if predicted[i] else 0.0), (tp / support if support else 0.0)
+        per_class.append({"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0,
+                          "support": support})
+    counts = [sum(row) for row in matrix]
+    epochs = [{"epoch": e + 1, "train_loss": 1.5 - 0.2 * e, "dev_loss": 1.4 - 0.1 * e, "dev_accuracy": a,
+               "train_seconds": train_seconds / len(dev_acc), "dev_seconds": 0.5} for e, a in enumerate(dev_acc)]
+    return {
+        **base(name, "completed", None, **kw),
+        "model": {"description": f"random DistilBERT for {name}", "pretrained": False},
+        "parameters": {"total": total, "trainable": trainable},
+        "data": {"source": "unit", "dir": "/data", "sha256": {"train": "a" * 64, "dev": "b" * 64, "test": "c" * 64},
+                 "checksums_ok": True, "sizes": {"train": 800, "dev": 100, "test": sum(counts)},
+                 "test_class_counts": counts, "test_majority_rate": max(counts) / sum(counts)},
+        "history": {"epochs": epochs, "steps": [[s * 10, 1.6 - 0.01 * s] for s in range(1, 16)]},
+        "best_epoch": max(range(len(dev_acc)), key=lambda e: (dev_acc[e], -e)) + 1,
+        "test": {"loss": 1.1, "accuracy": sum(matrix[i][i] for i in range(5)) / sum(counts),
+                 "macro_f1": sum(c["f1"] for c in per_class) / 5, "per_class": per_class,
+                 "confusion_matrix": matrix, "predicted_distribution": predicted},
+        "timing": {"train_seconds": train_seconds, "train_samples_per_second": 3 * 800 / train_seconds,
+                   "dev_eval_seconds": 1.5, "test_eval_seconds": 0.5, "test_samples_per_second": 200.0},
+        "memory": {"peak_rss_bytes": 900 * 2**20, "peak_gpu_bytes": None},
+        "checkpoint": {"path": "checkpoint/model", "bytes": 4_000_000, "trained_artifact_bytes": 4_000},
+        "environment": {"hardware": hardware or HARDWARE,
+                        "software": {"python": "3.11", "torch": "2.x", "transformers": "4.x", "peft": "0.x",
+                                     "git_commit": None}},
+    }
+
+
+def failed(name: str, error: str, status: str = "failed", **kw) -> dict:
+    return base(name, status, error, **kw)
+
+
