@@ -126,6 +126,8 @@ def run(
             f"{job.player.name}: test accuracy {result['test']['accuracy']:.2%}, "
             f"trained in {result['timing']['train_seconds']:.0f} s (best epoch {result['best_epoch']})"
         )
+        if reason := leaderboard.collapse_reason(result):
+            console.print(f"[bold red]{job.player.name} COLLAPSED: {reason}[/]")
 
     names = {p.name for p in config.players}
     results = [r for r in load_results(out_dir) if r["player"]["name"] in names]

@@ -116,6 +116,12 @@ def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torc
         )
         out.train_seconds += seconds
         out.train_samples += len(train_set)
+        if progress is not None:  # one line per epoch, also where no live bar is drawn (logs, CI)
+            e = out.epochs[-1]
+            progress.console.print(
+                f"  epoch {epoch}/{p.epochs}: train loss {e['train_loss']:.4f}, dev loss {e['dev_loss']:.4f}, "
+                f"dev accuracy {accuracy:.2%} ({seconds:.0f} s)"
+            )
         if accuracy > best_accuracy:  # ties keep the earlier epoch
             best_accuracy, out.best_epoch = accuracy, epoch
             best_state = {n: q.detach().clone() for n, q in trainable}
