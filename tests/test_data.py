@@ -117,3 +117,13 @@ def test_data_command_reports_counts_and_sums(real_sst5, capsys):
 def test_data_command_flags_other_files(tree_dir, capsys):
     assert main(["data", "--data-dir", str(tree_dir)]) == 1
     assert capsys.readouterr().out.count("DIFFERS") == 3
+
+
+def test_sample_is_a_fixed_random_subset_in_file_order(tree_dir):
+    split = data.load_sst5(tree_dir, verify=False).train
+    a, b = split.sample(20), split.sample(20)
+    assert a == b and len(a) == 20
+    assert a.texts != split.texts[:20]  # not a prefix: the real files are not shuffled
+    positions = [split.texts.index(t) for t in a.texts]
+    assert all(split.labels[i] == y for i, y in zip(positions, a.labels))
+    assert split.sample(0) is split and split.sample(10_000) is split

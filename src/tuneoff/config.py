@@ -77,8 +77,8 @@ class Tournament(Frozen):
 class Data(Frozen):
     dir: str | None = Field(None, description="folder with train/dev/test.txt; --data-dir wins")
     verify: bool = Field(True, description="require the canonical sha256 sums and sizes")
-    max_train: int = Field(0, ge=0, description="use only the first N training sentences (0 = all)")
-    max_eval: int = Field(0, ge=0, description="use only the first N dev and test sentences (0 = all)")
+    max_train: int = Field(0, ge=0, description="train on a fixed random N sentences (0 = all); for smoke runs")
+    max_eval: int = Field(0, ge=0, description="score a fixed random N dev and N test sentences (0 = all)")
 
 
 def _registry_entry(value: Any, registry: dict, key: str, what: str):

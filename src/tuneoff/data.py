@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import random
 import re
 import urllib.error
 import urllib.request
@@ -45,6 +46,13 @@ class Split:
 
     def __len__(self) -> int:
         return len(self.texts)
+
+    def sample(self, n: int, seed: int = 0) -> "Split":
+        """A fixed random n sentences in file order (the files are not shuffled, so a prefix is skewed)."""
+        if not n or n >= len(self):
+            return self
+        keep = sorted(random.Random(seed).sample(range(len(self)), n))
+        return Split(self.name, tuple(self.texts[i] for i in keep), tuple(self.labels[i] for i in keep), self.sha256)
 
     def class_counts(self) -> list[int]:
         counts = Counter(self.labels)

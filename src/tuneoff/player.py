@@ -38,12 +38,6 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _subset(split: sst.Split, limit: int) -> sst.Split:
-    if not limit or limit >= len(split):
-        return split
-    return sst.Split(split.name, split.texts[:limit], split.labels[:limit], split.sha256)
-
-
 def data_record(dataset: sst.SST5, spec: Data, train_set, dev_set, test_set) -> dict:
     counts = test_set.class_counts()
     return {
@@ -103,9 +97,9 @@ def run_job(job: Job, dataset: sst.SST5, folder: Path, result: dict, progress=No
     }
 
     train_split, dev_split, test_split = (
-        _subset(dataset.train, job.data.max_train),
-        _subset(dataset.dev, job.data.max_eval),
-        _subset(dataset.test, job.data.max_eval),
+        dataset.train.sample(job.data.max_train),
+        dataset.dev.sample(job.data.max_eval),
+        dataset.test.sample(job.data.max_eval),
     )
     result["data"] = data_record(dataset, job.data, train_split, dev_split, test_split)
     train_set, dev_set, test_set = (
