@@ -167,3 +167,13 @@ def test_leaderboard_command_rebuilds_from_results_only(finished_run, capsys):
 def test_results_stay_valid_when_read_back(finished_run):
     for d in (finished_run / "players").iterdir():
         read_result(d / "result.json")
+
+
+def test_a_corrupt_results_file_does_not_block_the_leaderboard(finished_run, tiny_config, tree_dir, capsys):
+    (finished_run / "players" / "stray").mkdir()
+    (finished_run / "players" / "stray" / "result.json").write_text("{ not json")
+    capsys.readouterr()
+    assert run(tiny_config, tree_dir, finished_run) == 0
+    out = capsys.readouterr().out
+    assert "players/stray: results file unreadable" in out and "not valid JSON" in out
+    assert [r["player"] for r in json.loads((finished_run / "leaderboard.json").read_text())["ranked"]]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import figures, leaderboard
 from .render import FIGURES, Badge, Block, Link, Small, Swatch, render_html, render_md
-from .results import RESULT_FILE, ResultsError, load_results, player_dirs, read_result
+from .results import RESULT_FILE, load_results
 
 
 # --- reading the run --------------------------------------------------------------------------
@@ -35,29 +35,14 @@ class Run:
     meta: dict
 
 
-def _load(run_dir: Path) -> tuple[list[dict], dict[str, str]]:
-    """Every readable result; one unreadable file does not hide the others."""
-    try:
-        return load_results(run_dir), {}
-    except ResultsError:
-        pass
-    good, bad = [], {}
-    for d in player_dirs(run_dir):
-        if (d / RESULT_FILE).is_file():
-            try:
-                good.append(read_result(d / RESULT_FILE))
-            except ResultsError as err:
-                bad[d.name] = str(err)
-    return good, bad
-
-
 def read_run(run_dir: Path) -> Run:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: no such run folder")
     meta = json.loads((run_dir / "tournament.json").read_text()) if (run_dir / "tournament.json").is_file() else {}
     config = meta.get("config")
-    results, problems = _load(run_dir)
+    problems: dict[str, str] = {}  # one unreadable file does not hide the others
+    results = load_results(run_dir, problems)
     by_name = {r["player"]["name"]: r for r in results}
     if config:
         names = [p["name"] for p in config["players"]]

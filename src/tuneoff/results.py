@@ -72,10 +72,22 @@ def player_dirs(run_dir: Path) -> list[Path]:
     return sorted(p for p in (Path(run_dir) / "players").glob("*") if p.is_dir())
 
 
-def load_results(run_dir: Path) -> list[dict]:
-    """Every player's result in a run folder, in the tournament's player order when known."""
+def load_results(run_dir: Path, problems: dict[str, str] | None = None) -> list[dict]:
+    """Every player's result in a run folder, in the tournament's player order when known.
+
+    An unreadable or invalid file raises, unless ``problems`` is given: then it is
+    recorded there (player folder name -> why) and the other results still load.
+    """
     run_dir = Path(run_dir)
-    results = [read_result(d / RESULT_FILE) for d in player_dirs(run_dir) if (d / RESULT_FILE).is_file()]
+    results = []
+    for d in player_dirs(run_dir):
+        if (d / RESULT_FILE).is_file():
+            try:
+                results.append(read_result(d / RESULT_FILE))
+            except ResultsError as err:
+                if problems is None:
+                    raise
+                problems[d.name] = str(err)
     order = {}
     if (run_dir / "tournament.json").is_file():
         players = json.loads((run_dir / "tournament.json").read_text())["config"]["players"]

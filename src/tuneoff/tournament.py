@@ -130,7 +130,10 @@ def run(
             console.print(f"[bold red]{job.player.name} COLLAPSED: {reason}[/]")
 
     names = {p.name for p in config.players}
-    results = [r for r in load_results(out_dir) if r["player"]["name"] in names]
+    problems: dict[str, str] = {}
+    results = [r for r in load_results(out_dir, problems) if r["player"]["name"] in names]
+    for folder, why in problems.items():
+        console.print(f"[red]players/{folder}: results file unreadable, left off the leaderboard: {why}[/]")
     board = leaderboard.build(results, config.tournament.fastest_bonus, config.tournament.speed_metric)
     leaderboard.write(board, out_dir)
     console.print(leaderboard.rich_table(board))
