@@ -53,8 +53,8 @@ def eval_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def collate(data: Encoded, index: np.ndarray) -> dict[str, torch.Tensor]:
-    """Pad to the longest sentence of this batch (dynamic padding)."""
+def collate(data: Encoded, index: np.ndarray, device: torch.device | None = None) -> dict[str, torch.Tensor]:
+    """Pad to the longest sentence of this batch (dynamic padding); on ``device`` if given."""
     rows = [data.ids[i] for i in index]
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), data.pad_id, dtype=torch.long)
@@ -63,4 +63,5 @@ def collate(data: Encoded, index: np.ndarray) -> dict[str, torch.Tensor]:
         ids[i, : len(r)] = torch.tensor(r)
         mask[i, : len(r)] = 1
     labels = torch.tensor([data.labels[i] for i in index], dtype=torch.long)
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    batch = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    return batch if device is None else {k: v.to(device, non_blocking=True) for k, v in batch.items()}

@@ -30,7 +30,7 @@ def score(model, data: Encoded, batch_size: int, device: torch.device, autocast_
     probs = torch.empty((len(data), model.config.num_labels))
     loss_sum = torch.zeros((), dtype=torch.float64)
     for index in batches:
-        batch = {k: v.to(device, non_blocking=True) for k, v in collate(data, index).items()}
+        batch = collate(data, index, device)
         with torch.autocast(device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
             out = model(**batch)
         logits = out.logits.float()

@@ -8,7 +8,6 @@ draws the charts with :mod:`tuneoff.figures`. The same results give the same fil
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from importlib import metadata
@@ -16,7 +15,7 @@ from pathlib import Path
 
 from . import figures, leaderboard
 from .render import FIGURES, Badge, Block, Link, Small, Swatch, render_html, render_md
-from .results import RESULT_FILE, load_results
+from .results import RESULT_FILE, load_results, write_atomic
 
 
 # --- reading the run --------------------------------------------------------------------------
@@ -76,15 +75,8 @@ def build_report(run_dir: Path) -> dict:
 
 
 def _write(path: Path, data: bytes) -> None:
-    if path.is_file() and path.read_bytes() == data:
-        return
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # plain open(): the umask sets the mode
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    if not (path.is_file() and path.read_bytes() == data):  # unchanged files keep their timestamps
+        write_atomic(path, data)
 
 
 def version() -> str:

@@ -36,14 +36,13 @@ def validate(result: dict, where: str = "result") -> None:
         raise ResultsError("\n".join(lines))
 
 
-def write_json(path: Path, data: dict) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
     """Write atomically: a reader sees the old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; results are for sharing
@@ -51,6 +50,10 @@ def write_json(path: Path, data: dict) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json(path: Path, data: dict) -> None:
+    write_atomic(path, (json.dumps(data, indent=2) + "\n").encode())
 
 
 def write_result(player_dir: Path, result: dict) -> Path:

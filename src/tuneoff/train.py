@@ -75,7 +75,7 @@ def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torc
         window, window_n = torch.zeros((), device=device), 0
         started = time.perf_counter()
         for index in train_batches(lengths, p.batch_size, p.bucket_batches, p.seed + epoch):
-            batch = {k: v.to(device, non_blocking=True) for k, v in collate(train_set, index).items()}
+            batch = collate(train_set, index, device)
             with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
                 loss = net(**batch).loss
             loss.backward()
