@@ -48,7 +48,7 @@ def test_unknown_key_names_file_line_and_key(tmp_path, tiny_config):
 
 def test_bad_value_names_the_choices(tmp_path, tiny_config):
     text = tiny_config.read_text().replace('seed = 7', 'seed = 7\nprecision = "fp8"')
-    with pytest.raises(ConfigError, match=r"protocol\.precision: Input should be 'fp32' or 'bf16'"):
+    with pytest.raises(ConfigError, match=r"protocol\.precision: Input should be 'fp32', 'tf32' or 'bf16'"):
         load_config(write(tmp_path, text))
     text = tiny_config.read_text().replace("epochs = 2", "epochs = 0")
     with pytest.raises(ConfigError, match=r"protocol\.epochs: .*greater than or equal to 1 \(got 0\)"):

@@ -51,7 +51,9 @@ class Protocol(Frozen):
     seed: int = Field(42, ge=0, description="seeds weights of new layers, dropout and batch order")
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     threads: int = Field(0, ge=0, le=1024, description="torch intra-op threads; 0 keeps torch's default")
-    precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16 = autocast on the forward pass")
+    precision: Literal["fp32", "tf32", "bf16"] = Field(
+        "fp32", description="bf16 = autocast on the forward pass; tf32 = TF32 matmuls on CUDA (fp32 elsewhere)"
+    )
     compile: bool = Field(False, description="torch.compile the model (opt-in; compile time counts as training time)")
     bucket_batches: int = Field(
         20, ge=1, le=10000, description="sort lengths within chunks of this many batches (1 = random order)"

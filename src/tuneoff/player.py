@@ -21,7 +21,7 @@ from .evaluate import metrics, score
 from .results import SCHEMA_VERSION, write_result
 from .strategies import folder_bytes
 from .system import PeakMemory, fingerprint, pick_device
-from .train import autocast_dtype, train
+from .train import autocast_dtype, matmul_precision, train
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,8 @@ def run_job(job: Job, dataset: sst.SST5, folder: Path, result: dict, progress=No
 
     built = job.player.model.build(num_labels=len(sst.LABELS))
     model, warnings = job.player.strategy.apply(built.model, built.pretrained)
+    if p.precision == "tf32" and device.type != "cuda":
+        warnings = [*warnings, f"precision tf32 has no effect on {device.type}: this player ran in plain fp32"]
     for w in warnings:
         warn(w)
     result["warnings"] += warnings
@@ -106,7 +108,7 @@ def run_job(job: Job, dataset: sst.SST5, folder: Path, result: dict, progress=No
         encode(built.tokenizer, s.texts, s.labels, p.max_seq_len) for s in (train_split, dev_split, test_split)
     )
 
-    with PeakMemory(device) as memory:
+    with PeakMemory(device) as memory, matmul_precision(p, device):
         trained = train(model, train_set, dev_set, p, device, progress)
         started = time.perf_counter()
         tested = score(model, test_set, p.eval_batch_size, device, autocast_dtype(p), progress)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -31,6 +32,21 @@ class Trained:
 def autocast_dtype(p: Protocol) -> torch.dtype | None:
     """The autocast dtype of the protocol's precision; None means plain fp32."""
     return torch.bfloat16 if p.precision == "bf16" else None
+
+
+@contextmanager
+def matmul_precision(p: Protocol, device: torch.device):
+    """precision = "tf32": fp32 matmuls run on TF32 tensor cores on CUDA, for the
+    duration of the block only (the setting is process-wide). Elsewhere a no-op."""
+    if p.precision != "tf32" or device.type != "cuda":
+        yield
+        return
+    saved = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(saved)
 
 
 def make_optimizer(model, p: Protocol) -> torch.optim.Optimizer:
