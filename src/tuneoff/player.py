@@ -119,6 +119,7 @@ def run_job(job: Job, dataset: sst.SST5, folder: Path, result: dict, progress=No
     result["test"] = {"loss": tested.loss, **metrics(test_set.labels, tested.predictions, len(sst.LABELS))}
     result["timing"] = {
         "train_seconds": trained.train_seconds,
+        "kernel_warmup_seconds": trained.kernel_warmup_seconds,
         "train_samples_per_second": trained.train_samples / trained.train_seconds,
         "dev_eval_seconds": sum(e["dev_seconds"] for e in trained.epochs),
         "test_eval_seconds": test_seconds,

@@ -27,6 +27,7 @@ class Trained:
     best_epoch: int = 0
     train_seconds: float = 0.0
     train_samples: int = 0
+    kernel_warmup_seconds: float = 0.0
 
 
 def autocast_dtype(p: Protocol) -> torch.dtype | None:
@@ -70,6 +71,38 @@ def linear_schedule(optimizer, warmup: int, total: int) -> torch.optim.lr_schedu
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def warm_up_batches(data: Encoded, batches: list, device_type: str) -> list:
+    """One batch per distinct width on CUDA, the widest batch alone elsewhere."""
+    widths = {}
+    for index in batches:
+        widths.setdefault(int(max(len(data.ids[i]) for i in index)), index)
+    return list(widths.values()) if device_type == "cuda" else [widths[max(widths)]]
+
+
+def warm_up_kernels(model, data: Encoded, batches: list, device: torch.device, amp: torch.dtype | None) -> float:
+    """Untimed forward and backward passes with no update, so that one-time costs stay
+    out of the timed epoch and do not depend on which player runs first in a process.
+
+    CUDA chooses kernels and grows its allocator the first time each shape is seen
+    (measured on an H100: the first bf16 pass over a data set ran 3-5x slower than the
+    second), so it gets one batch per distinct width. On CPU the one-time cost is the
+    library's set-up (a few seconds for the first bf16 player), not per shape (epoch 1
+    of runs/offline took 94 s, then 97 s and 95 s), so the widest batch alone does.
+    Weights, gradients and the random state are left as they were.
+    """
+    started = time.perf_counter()
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        for index in warm_up_batches(data, batches, device.type):
+            batch = collate(data, index, device)
+            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+                model(**batch).loss.backward()
+    for q in model.parameters():
+        q.grad = None
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - started
+
+
 def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torch.device, progress=None) -> Trained:
     """Train for p.epochs, score dev after each epoch, leave the best-on-dev weights in the model."""
     amp = autocast_dtype(p)
@@ -82,6 +115,10 @@ def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torc
     out, best_accuracy, best_state, step = Trained(), -1.0, None, 0
     # Shares the parameters; compiling happens on the first steps, inside the timed epoch.
     net = torch.compile(model, dynamic=True) if p.compile else model
+
+    model.train()  # the eager model: torch.compile's own compiling stays inside the timed epoch
+    first_epoch = train_batches(lengths, p.batch_size, p.bucket_batches, p.seed + 1)
+    out.kernel_warmup_seconds = warm_up_kernels(model, train_set, first_epoch, device, amp)
 
     for epoch in range(1, p.epochs + 1):
         net.train()
