@@ -177,3 +177,16 @@ def test_a_corrupt_results_file_does_not_block_the_leaderboard(finished_run, tin
     out = capsys.readouterr().out
     assert "players/stray: results file unreadable" in out and "not valid JSON" in out
     assert [r["player"] for r in json.loads((finished_run / "leaderboard.json").read_text())["ranked"]]
+
+
+def test_tf32_on_cpu_runs_plain_fp32_and_says_so(finished_run, tiny_config, tree_dir, tmp_path):
+    out = tmp_path / "tf32"
+    assert run(tiny_config, tree_dir, out, "--set", "protocol.precision='tf32'", "--only", "full") == 0
+    (tf32,) = load_results(out)
+    fp32 = read_result(finished_run / "players" / "full" / "result.json")
+    assert tf32["protocol"]["precision"] == "tf32"
+    assert any("tf32 has no effect on cpu" in w for w in tf32["warnings"])
+    assert tf32["history"]["steps"] == fp32["history"]["steps"]
+    assert tf32["test"]["confusion_matrix"] == fp32["test"]["confusion_matrix"]
+    for r in (tf32, fp32):
+        assert 0 < r["timing"]["kernel_warmup_seconds"] < r["timing"]["train_seconds"] + 1
