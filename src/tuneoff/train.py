@@ -86,8 +86,9 @@ def warm_up_kernels(model, data: Encoded, batches: list, device: torch.device, a
     CUDA chooses kernels and grows its allocator the first time each shape is seen
     (measured on an H100: the first bf16 pass over a data set ran 3-5x slower than the
     second), so it gets one batch per distinct width. On CPU the one-time cost is the
-    library's set-up (a few seconds for the first bf16 player), not per shape (epoch 1
-    of runs/offline took 94 s, then 97 s and 95 s), so the widest batch alone does.
+    library's set-up (in a 2-step bf16 run the first player took 1.7 s longer than the
+    same player run second), not per shape (epoch 1 of runs/offline took 94 s, then
+    97 s and 95 s), so the widest batch alone does.
     Weights, gradients and the random state are left as they were.
     """
     started = time.perf_counter()
