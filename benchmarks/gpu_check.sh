@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# One prepared GPU check, at most 9 minutes on an H100/H200 (each step has a time
-# limit): the throughput benchmark on CUDA in fp32, TF32 and bf16, and a 1-epoch seed-shaped tournament (random-init
-# DistilBERT-base, full and LoRA, bf16). Figures go to $OUT (or benchmarks/gpu/):
+# One prepared GPU check, about 6 minutes on an H100 and at most 10 (each step has a
+# time limit): the throughput benchmark on CUDA in fp32, TF32 and bf16, and a 1-epoch
+# seed-shaped tournament (random-init DistilBERT-base, full and LoRA, bf16) run in both
+# player orders. Figures go to $OUT (or benchmarks/gpu/):
 # gpu.txt, RESULTS-gpu.md, leaderboard-gpu-{full,lora}-first.md, order-check.md,
 # seed-gpu-runs.tar.gz, log.txt.
 #
@@ -73,13 +74,13 @@ export -f tournament
 export data device tokenizer out MAX_TRAIN="${MAX_TRAIN:-}"
 want() { [[ " ${STEPS:-fp32 tf32 bf16 tournament} " == *" $1 "* ]]; }
 
-want fp32 && step "throughput fp32, all players" 180 "${bench[@]}" --precision fp32
+want fp32 && step "throughput fp32, all players" 150 "${bench[@]}" --precision fp32
 want tf32 && step "throughput tf32, full fine-tuning" 80 "${bench[@]}" --precision tf32 --players minilm-full base-random-full --no-inference
-want bf16 && step "throughput bf16, all players" 170 "${bench[@]}" --precision bf16
+want bf16 && step "throughput bf16, all players" 150 "${bench[@]}" --precision bf16
 if want tournament; then
   # Both orders: with the loop's kernel warm-up, a player's training time must not depend on going first.
-  step "tournament, 1 epoch, full first" 100 bash -c 'tournament full lora'
-  step "tournament, 1 epoch, lora first" 100 bash -c 'tournament lora full'
+  step "tournament, 1 epoch, full first" 90 bash -c 'tournament full lora'
+  step "tournament, 1 epoch, lora first" 90 bash -c 'tournament lora full'
   python3 - <<'PY' | tee "$out/order-check.md"
 import json, pathlib
 rows = {}
