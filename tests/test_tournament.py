@@ -190,3 +190,21 @@ def test_tf32_on_cpu_runs_plain_fp32_and_says_so(finished_run, tiny_config, tree
     assert tf32["test"]["confusion_matrix"] == fp32["test"]["confusion_matrix"]
     for r in (tf32, fp32):
         assert 0 < r["timing"]["kernel_warmup_seconds"] < r["timing"]["train_seconds"] + 1
+
+
+def test_leaderboard_command_reports_unreadable_and_foreign_results(finished_run, capsys):
+    import shutil
+
+    (finished_run / "players" / "stray").mkdir()
+    (finished_run / "players" / "stray" / "result.json").write_text("{ not json")
+    foreign = json.loads((finished_run / "players" / "full" / "result.json").read_text())
+    foreign["player"]["name"] = "visitor"
+    shutil.copytree(finished_run / "players" / "full", finished_run / "players" / "visitor")
+    (finished_run / "players" / "visitor" / "result.json").write_text(json.dumps(foreign))
+    capsys.readouterr()
+    assert main(["leaderboard", str(finished_run)]) == 1
+    out = capsys.readouterr().out
+    assert "players/stray: results file unreadable" in out
+    assert "players/visitor: not a player of this tournament's config" in out
+    board = json.loads((finished_run / "leaderboard.json").read_text())
+    assert sorted(r["player"] for r in board["ranked"] + board["unranked"]) == ["full", "lora"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -45,14 +44,9 @@ def cmd_data(args, console: Console) -> int:
 
 def cmd_leaderboard(args, console: Console) -> int:
     from . import leaderboard
-    from .results import load_results
 
-    run_dir = Path(args.run_dir)
-    config = json.loads((run_dir / "tournament.json").read_text())["config"]["tournament"]
-    board = leaderboard.build(load_results(run_dir), config["fastest_bonus"], config["speed_metric"])
-    leaderboard.write(board, run_dir)
-    console.print(leaderboard.rich_table(board))
-    return 0
+    run = leaderboard.publish(Path(args.run_dir), console)
+    return 1 if run.problems else 0
 
 
 def cmd_report(args, console: Console) -> int:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
 
-from .results import write_json
+from .results import load_results, write_json
 
 COLLAPSE_MARGIN = 0.01  # accuracy within 1 point of always answering the majority class
 COLLAPSE_SHARE = 0.90  # or >= 90 % of predictions in one class
@@ -153,3 +155,56 @@ def rich_table(board: dict):
         caption += [f"{r['player']} COLLAPSED: {r['collapse_reason']}" for r in board["ranked"] if r["collapsed"]]
         table.caption = "\n".join(caption)
     return table
+
+
+# --- a run folder's leaderboard, for the tournament, `tuneoff leaderboard` and the report ------
+
+
+@dataclass
+class Run:
+    folder: Path
+    tournament: dict
+    config: dict | None
+    names: list[str]  # the players, in order
+    results: dict[str, dict]
+    problems: dict[str, str]  # player folder -> why its results file could not be read
+    ignored: list[str]  # readable results of players not in this tournament's config
+    board: dict
+    meta: dict
+
+
+def read_run(run_dir: Path) -> Run:
+    """The run's config (tournament.json) and results, and the board of its players.
+
+    An unreadable results file is recorded in ``problems`` and does not hide the others;
+    results of players the config does not name are left off the board.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"{run_dir}: no such run folder")
+    meta = json.loads((run_dir / "tournament.json").read_text()) if (run_dir / "tournament.json").is_file() else {}
+    config = meta.get("config")
+    problems: dict[str, str] = {}
+    results = load_results(run_dir, problems)
+    by_name = {r["player"]["name"]: r for r in results}
+    if config:
+        names = [p["name"] for p in config["players"]]
+    else:
+        names = list(dict.fromkeys([r["player"]["name"] for r in results] + sorted(problems)))
+    kept = [by_name[n] for n in names if n in by_name]
+    rules = (config or {}).get("tournament", {})
+    board = build(kept, rules.get("fastest_bonus", 10.0), rules.get("speed_metric", "train_seconds"))
+    return Run(run_dir, rules, config, names, {r["player"]["name"]: r for r in kept},
+               problems, sorted(set(by_name) - set(names)), board, meta)
+
+
+def publish(run_dir: Path, console) -> Run:
+    """Rebuild the board from the results files, write leaderboard.json/.md, print it."""
+    run = read_run(run_dir)
+    for folder, why in run.problems.items():
+        console.print(f"[red]players/{folder}: results file unreadable, left off the leaderboard: {why}[/]")
+    for name in run.ignored:
+        console.print(f"[yellow]players/{name}: not a player of this tournament's config, left off the leaderboard[/]")
+    write(run.board, run.folder)
+    console.print(rich_table(run.board))
+    return run

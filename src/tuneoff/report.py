@@ -9,50 +9,13 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from . import figures, leaderboard
+from . import figures
+from .leaderboard import Run, read_run
 from .render import FIGURES, Badge, Block, Link, Small, Swatch, render_html, render_md
-from .results import RESULT_FILE, load_results, write_atomic
-
-
-# --- reading the run --------------------------------------------------------------------------
-
-
-@dataclass
-class Run:
-    folder: Path
-    tournament: dict
-    config: dict | None
-    names: list[str]  # the players, in order
-    results: dict[str, dict]
-    problems: dict[str, str]  # player -> why its results file could not be read
-    ignored: list[str]  # results files for players not in this tournament's config
-    board: dict
-    meta: dict
-
-
-def read_run(run_dir: Path) -> Run:
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise FileNotFoundError(f"{run_dir}: no such run folder")
-    meta = json.loads((run_dir / "tournament.json").read_text()) if (run_dir / "tournament.json").is_file() else {}
-    config = meta.get("config")
-    problems: dict[str, str] = {}  # one unreadable file does not hide the others
-    results = load_results(run_dir, problems)
-    by_name = {r["player"]["name"]: r for r in results}
-    if config:
-        names = [p["name"] for p in config["players"]]
-    else:
-        names = list(dict.fromkeys([r["player"]["name"] for r in results] + sorted(problems)))
-    kept = [by_name[n] for n in names if n in by_name]
-    rules = (config or {}).get("tournament", {})
-    bonus = {k: rules[k] for k in ("fastest_bonus", "speed_metric") if k in rules}
-    board = leaderboard.build(kept, bonus.get("fastest_bonus", 10.0), bonus.get("speed_metric", "train_seconds"))
-    return Run(run_dir, rules, config, names, {r["player"]["name"]: r for r in kept},
-               {n: e for n, e in problems.items() if n in names}, sorted(set(by_name) - set(names)), board, meta)
+from .results import RESULT_FILE, write_atomic
 
 
 def build_report(run_dir: Path) -> dict:

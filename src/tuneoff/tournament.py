@@ -22,7 +22,7 @@ from . import leaderboard
 from .config import Config, job_hash
 from .data import load_sst5
 from .player import Job, base_result, end_unfinished, now, run_job
-from .results import RESULT_FILE, ResultsError, load_results, read_result, write_json, write_result
+from .results import RESULT_FILE, ResultsError, read_result, write_json, write_result
 from .train import NonFiniteLoss
 
 
@@ -129,12 +129,4 @@ def run(
         if reason := leaderboard.collapse_reason(result):
             console.print(f"[bold red]{job.player.name} COLLAPSED: {reason}[/]")
 
-    names = {p.name for p in config.players}
-    problems: dict[str, str] = {}
-    results = [r for r in load_results(out_dir, problems) if r["player"]["name"] in names]
-    for folder, why in problems.items():
-        console.print(f"[red]players/{folder}: results file unreadable, left off the leaderboard: {why}[/]")
-    board = leaderboard.build(results, config.tournament.fastest_bonus, config.tournament.speed_metric)
-    leaderboard.write(board, out_dir)
-    console.print(leaderboard.rich_table(board))
-    return board
+    return leaderboard.publish(out_dir, console).board
