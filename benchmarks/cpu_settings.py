@@ -23,6 +23,8 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from throughput import append_section  # this folder is on sys.path when run as a script
+
 LIB = Path("/usr/lib/x86_64-linux-gnu")
 SETTINGS = {  # id: (what it is, environment)
     "default": ("torch's default threads (one per core), glibc malloc", {}),
@@ -89,10 +91,7 @@ def main() -> int:
     for name, rs in runs.items():
         sps = statistics.median(r["sps"] for r in rs)
         lines.append(f"| {name}: {SETTINGS[name][0]} | {sps:.1f} | {statistics.median(r['loss'] for r in rs):.4f} | {sps / base:.2f}× |")
-    text = "\n".join(lines) + "\n\n"
-    print(text)
-    out = Path(args.out)
-    out.write_text((out.read_text() if out.exists() else "# Benchmark results\n\n") + text)
+    append_section(Path(args.out), lines + [""])
     return 0
 
 

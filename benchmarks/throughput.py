@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import gc
 import platform
+import shlex
 import statistics
 import sys
 import time
@@ -235,7 +236,7 @@ def main() -> int:
     lines = [
         f"## Throughput, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
         "",
-        f"`{' '.join(['python', *sys.argv])}`",
+        f"`{shlex.join(['python', *sys.argv])}`",
         "",
         f"Machine: {cpu_model()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
         f"Python {platform.python_version()}; device {args.device}"
@@ -322,11 +323,15 @@ def main() -> int:
             inf_ratios[name] = statistics.median(b["seconds"] / a["seconds"] for a, b in zip(res[True], res[False]))
         lines += ["", "Inference ratio tuneoff / plain loop: " + ", ".join(f"{k} **{v:.2f}×**" for k, v in inf_ratios.items()), ""]
 
+    append_section(Path(args.out), lines)
+    return 0
+
+
+def append_section(out: Path, lines: list[str]) -> None:
+    """Print a Markdown section and append it to the results file (created if missing)."""
     text = "\n".join(lines) + "\n"
     print(text)
-    out = Path(args.out)
     out.write_text((out.read_text() if out.exists() else "# Benchmark results\n\n") + text)
-    return 0
 
 
 if __name__ == "__main__":
