@@ -255,11 +255,11 @@ def main() -> int:
     ratios = {}
     import tempfile
 
+    # tuneoff's loop warms up untimed before its first epoch (every batch width on CUDA,
+    # the widest batch on CPU); the Trainer gets the same, as an untimed run first.
+    warm = range(len(texts)) if args.device == "cuda" else np.argsort([-len(t) for t in texts], kind="stable")[:32]
     for name in args.players:
         runs = {"tuneoff": [], "hf-trainer": []}
-        # tuneoff's loop warms up untimed before its first epoch (every batch width on CUDA,
-        # the widest batch on CPU); the Trainer gets the same, as an untimed run first.
-        warm = list(range(len(texts))) if args.device == "cuda" else list(np.argsort([-len(t) for t in texts], kind="stable")[:32])
         with tempfile.TemporaryDirectory() as tmp:
             run_trainer(name, [texts[i] for i in warm], [labels[i] for i in warm], p, Path(tmp))
         for rep in range(args.repeats):
