@@ -68,7 +68,7 @@ def test_hub_source_loads_a_local_folder_with_safetensors(tmp_path):
 
 def test_hub_source_failure_is_explained(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(RuntimeError, match="could not load model"):
+    with pytest.raises(RuntimeError, match="could not load the tokenizer of model"):
         HubModel(name=str(tmp_path / "nowhere")).build(5)
 
 

@@ -192,8 +192,15 @@ def test_report_does_not_import_torch(tmp_path):
     assert (folder / "report.html").is_file()
 
 
+def minimal_tournament(folder, names):
+    players = [{"name": n, "model": {"kind": "random", "size": "tiny"}, "strategy": {"name": "full"}, "protocol": {}}
+               for n in names]
+    write_json(folder / "tournament.json", {"config": {"tournament": {"name": "unit"}, "players": players}})
+
+
 def test_a_run_with_nothing_completed_still_renders(tmp_path):
-    """No tournament.json, one running and one interrupted player, one unreadable results file."""
+    """One running and one interrupted player, one unreadable results file."""
+    minimal_tournament(tmp_path, ["a", "b", "c"])
     write_result(tmp_path / "players" / "a", failed("a", None, status="running"))
     write_result(tmp_path / "players" / "b", failed("b", "stopped by the user (Ctrl-C)", status="interrupted"))
     (tmp_path / "players" / "c").mkdir()
@@ -211,6 +218,7 @@ def test_players_in_other_hardware_groups_get_their_own_table(tmp_path):
     for r in (completed("p1", confusion([6, 12, 20, 18, 9]), 10.0, 10),
               completed("p2", confusion([5, 10, 18, 16, 8]), 20.0, 10, hardware=other)):
         write_result(tmp_path / "players" / r["player"]["name"], r)
+    minimal_tournament(tmp_path, ["p1", "p2"])
     md = build_report(tmp_path)["md"].read_text()
     assert md.count("| rank | player |") == 2 and "Hardware: Other CPU / cpu / 2 threads" in md
     assert md_row(md, "p1").startswith("| 1 |") and md_row(md, "p2").startswith("| 1 |")
@@ -222,12 +230,17 @@ def test_pareto_front():
     assert pareto_front(points) == [(0.5, 0.4), (1, 0.5), (2, 0.6)]
 
 
-def test_stale_figures_are_removed(tmp_path):
+def test_stale_figures_are_removed_but_only_our_own(tmp_path):
+    from tuneoff.runfolder import record_generated
+
     folder = make_run(tmp_path)
     build_report(folder)
-    (folder / "figures" / "99-old-curves.png").write_bytes(b"old")
+    (folder / "figures" / "99-old-curves.png").write_bytes(b"old")  # as if drawn for a player since removed
+    record_generated(folder, [folder / "figures" / "99-old-curves.png"])
+    (folder / "figures" / "holiday.png").write_bytes(b"a user's own picture")
     build_report(folder)
     assert not (folder / "figures" / "99-old-curves.png").exists()
+    assert (folder / "figures" / "holiday.png").read_bytes() == b"a user's own picture"
 
 
 def test_pareto_front_leaves_out_collapsed_players():

@@ -146,7 +146,7 @@ def test_unknown_only_player_lists_the_players(tiny_config, tree_dir, tmp_path, 
 def test_predict_uses_the_saved_best_checkpoint(finished_run, capsys):
     from tuneoff.predict import predict
 
-    probs = predict(finished_run, "lora", ["a superb , brilliant film", "dull and weak"])
+    probs = [p.probabilities for p in predict(finished_run, "lora", ["a superb , brilliant film", "dull and weak"])]
     assert len(probs) == 2
     for p in probs:
         assert list(p) == ["very negative", "negative", "neutral", "positive", "very positive"]

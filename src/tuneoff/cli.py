@@ -4,24 +4,23 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from pathlib import Path
 
 from rich.console import Console
 
+from .console import error, esc, make_console
+
 
 def cmd_run(args, console: Console) -> int:
-    from . import tournament
+    from . import runfolder, tournament
     from .config import load_config
 
     config = load_config(args.config, args.set)
-    out = Path(args.out or Path("runs") / config.tournament.name)
-    console.print(f"tournament [bold]{config.tournament.name}[/]: {len(config.players)} players -> {out}")
-    board = tournament.run(config, out, args.data_dir, tuple(args.only), console, str(args.config))
-    if not args.no_report:
-        from .report import build_report
-
-        paths = build_report(out)
-        console.print(f"report: {paths['html']}  {paths['md']}")
+    out = runfolder.resolve_out(args.out, config.tournament.name)
+    console.print(f"tournament [bold]{esc(config.tournament.name)}[/]: {len(config.players)} players -> {esc(out)}")
+    board = tournament.run(config, out, args.data_dir, tuple(args.only), console, str(args.config),
+                           report=not args.no_report)
     return 0 if not board["unranked"] else 1
 
 
@@ -29,7 +28,7 @@ def cmd_data(args, console: Console) -> int:
     from .data import EXPECTED_COUNTS, EXPECTED_SHA256, LABELS, load_sst5
 
     dataset = load_sst5(args.data_dir, verify=False)
-    console.print(f"SST-5 from {dataset.root} ({dataset.source})")
+    console.print(f"SST-5 from {esc(dataset.root)} ({esc(dataset.source)})")
     for split in dataset.splits():
         ok_sum = split.sha256 == EXPECTED_SHA256[split.name]
         ok_n = len(split) == EXPECTED_COUNTS[split.name]
@@ -43,27 +42,37 @@ def cmd_data(args, console: Console) -> int:
 
 
 def cmd_leaderboard(args, console: Console) -> int:
-    from . import leaderboard
+    from . import leaderboard, runfolder
 
-    run = leaderboard.publish(Path(args.run_dir), console)
+    folder = Path(args.run_dir).resolve()
+    runfolder.read_tournament(folder)  # not a run: refused before anything is written
+    with runfolder.RunLock(folder):
+        run = leaderboard.publish(folder, console)
     return 1 if run.problems else 0
 
 
 def cmd_report(args, console: Console) -> int:
+    from . import runfolder
     from .report import build_report
 
-    paths = build_report(Path(args.run_dir))
-    console.print(f"report: {paths['html']}  {paths['md']}")
+    folder = Path(args.run_dir).resolve()
+    runfolder.read_tournament(folder)
+    with runfolder.RunLock(folder):
+        paths = build_report(folder)
+    console.print(f"report: {esc(paths['html'])}  {esc(paths['md'])}")
     return 0
 
 
 def cmd_predict(args, console: Console) -> int:
-    from .predict import predict
+    from .predict import ECHO_CHARS, predict
 
-    for text, probs in zip(args.texts, predict(Path(args.run_dir), args.player, args.texts)):
-        best = max(probs, key=probs.get)
-        shown = "  ".join(f"{label} {p:.2f}" for label, p in probs.items())
-        console.print(f"[bold]{best}[/]  <- {text!r}\n    {shown}")
+    for p in predict(Path(args.run_dir), args.player, args.texts):
+        best = max(p.probabilities, key=p.probabilities.get)
+        shown = "  ".join(f"{label} {q:.2f}" for label, q in p.probabilities.items())
+        echo = p.text if len(p.text) <= ECHO_CHARS else p.text[: ECHO_CHARS - 1] + "…"
+        console.print(f"[bold]{esc(best)}[/]  <- {esc(repr(echo))}\n    {esc(shown)}")
+        for note in p.notes:
+            console.print(f"    [yellow]{esc(note)}[/]")
     return 0
 
 
@@ -119,22 +128,26 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command in ("run", "predict"):
         quiet_libraries()
-    # Piped output (logs, CI) gets a wide console so tables and paths are not cut or wrapped.
-    console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+    from . import interrupts
     from .config import ConfigError
     from .data import DataError
     from .results import ResultsError
+    from .runfolder import RunFolderError
 
+    console = make_console()
+    if threading.current_thread() is threading.main_thread():
+        interrupts.install()
     try:
         return args.func(args, console)
-    except (ConfigError, DataError, ResultsError, ValueError, FileNotFoundError) as err:
-        from rich.markup import escape
-
-        console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False)
+    except (ConfigError, DataError, ResultsError, RunFolderError, ValueError, FileNotFoundError) as err:
+        error(console, err)
         return 2
-    except KeyboardInterrupt:
-        console.print("[red]interrupted[/]")
-        return 130
+    except OSError as err:  # disk full, permissions: one line naming the file, not a traceback
+        error(console, f"{err.filename}: {err.strerror}" if err.filename and err.strerror else err)
+        return 1
+    except KeyboardInterrupt as stop:
+        console.print(f"[red]{esc(interrupts.why(stop))}[/]")
+        return interrupts.exit_code(stop)
 
 
 if __name__ == "__main__":

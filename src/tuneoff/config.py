@@ -13,11 +13,11 @@ import re
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
+    BeforeValidator,
     Field,
     SerializeAsAny,
     ValidationError,
@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from .models import SOURCES, ModelSource
+from .options import NAME_PATTERN, Options, StrTuple, _list_to_tuple
 from .strategies import STRATEGIES, Strategy
 
 
@@ -33,8 +34,8 @@ class ConfigError(ValueError):
     """A config that cannot run; the message names the file, line and key."""
 
 
-class Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+# Strict, frozen and closed: a string is not a number, a bool is not an int, unknown keys fail.
+Frozen = Options
 
 
 class Protocol(Frozen):
@@ -61,11 +62,11 @@ class Protocol(Frozen):
 
 
 class Tournament(Frozen):
-    name: str = Field(min_length=1)
+    name: str = Field(pattern=NAME_PATTERN, max_length=100, description="also the default run folder, runs/<name>")
     description: str = ""
     fastest_bonus: float = Field(10.0, ge=0.0, description="points for the fastest non-collapsed player")
     speed_metric: Literal["train_seconds", "samples_per_second"] = "train_seconds"
-    overridable: tuple[str, ...] = Field((), description="protocol keys a player may override")
+    overridable: StrTuple = Field((), description="protocol keys a player may override")
 
     @field_validator("overridable")
     @classmethod
@@ -94,7 +95,7 @@ def _registry_entry(value: Any, registry: dict, key: str, what: str):
 
 
 class Player(Frozen):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="also the folder name of its results")
+    name: str = Field(pattern=NAME_PATTERN, max_length=100, description="also the folder name of its results")
     description: str = ""
     model: SerializeAsAny[ModelSource]
     strategy: SerializeAsAny[Strategy]
@@ -110,12 +111,18 @@ class Player(Frozen):
     def _strategy(cls, v):
         return _registry_entry(v, STRATEGIES, "name", "strategy")
 
+    @field_validator("protocol")
+    @classmethod
+    def _protocol_values(cls, v):
+        Protocol.model_validate({**Protocol().model_dump(), **v})  # keys and types; errors keep their key
+        return v
+
 
 class Config(Frozen):
     tournament: Tournament
     protocol: Protocol = Protocol()
     data: Data = Data()
-    players: tuple[Player, ...] = Field(min_length=1)
+    players: Annotated[tuple[Player, ...], BeforeValidator(_list_to_tuple)] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _players(self):
@@ -172,7 +179,23 @@ def _key_lines(text: str) -> dict[tuple, int]:
     return lines
 
 
-def _format_errors(err: ValidationError, source: str, text: str | None) -> str:
+def _blame(loc: tuple, overrides: dict[tuple, str]) -> str | None:
+    """The --set item that wrote the value at ``loc`` (or a table around or inside it)."""
+    for where, item in overrides.items():
+        n = min(len(where), len(loc))
+        if n and where[:n] == loc[:n]:
+            return item
+    return None
+
+
+def _got(value: Any) -> str:
+    if isinstance(value, (dict, list, tuple)):
+        return ""  # a whole table or array would bury the message
+    text = repr(value)
+    return f" (got {text if len(text) <= 80 else text[:77] + '...'})"
+
+
+def _format_errors(err: ValidationError, source: str, text: str | None, overrides: dict[tuple, str]) -> str:
     where = _key_lines(text) if text else {}
     out = []
     for e in err.errors():
@@ -186,39 +209,58 @@ def _format_errors(err: ValidationError, source: str, text: str | None) -> str:
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
-        got = f" (got {e['input']!r})" if e["type"] not in ("extra_forbidden", "missing") and not isinstance(
-            e.get("input"), dict
-        ) else ""
-        out.append(f"{source}{f':{line}' if line else ''}: {key}: {msg}{got}")
-    return "\n".join(out)
+        got = _got(e.get("input")) if e["type"] not in ("extra_forbidden", "missing") else ""
+        origin = f"--set {item}" if (item := _blame(loc, overrides)) else f"{source}{f':{line}' if line else ''}"
+        out.append(f"{origin}: {key}: {msg}{got}")
+    return "\n".join(dict.fromkeys(out))
+
+
+_BARE_WORD = re.compile(r"^[A-Za-z_][A-Za-z0-9_+./:@-]*$")
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:
-    """'protocol.epochs=2' -> (['protocol', 'epochs'], 2); values are TOML, else a string."""
+    """'protocol.epochs=2' -> (['protocol', 'epochs'], 2).
+
+    Values are TOML (2, 1e-4, true, 'text', [1, 2]); a bare word such as bf16 or
+    org/model is taken as a string. Anything else that is not TOML is an error.
+    """
     if "=" not in item:
         raise ConfigError(f"--set {item!r}: expected key=value, e.g. protocol.epochs=2")
     key, raw = item.split("=", 1)
+    path = key.strip().split(".")
+    if not all(part.strip() for part in path):
+        raise ConfigError(f"--set {item!r}: {'no key before' if not key.strip() else 'an empty part in the key before'}"
+                          " '=', e.g. protocol.epochs=2")
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw
-    return key.strip().split("."), value
+    except tomllib.TOMLDecodeError as err:
+        if not _BARE_WORD.match(raw.strip()):
+            reason = str(err).split(" (at ")[0]
+            raise ConfigError(f"--set {item!r}: the value {raw!r} is not a TOML value ({reason}); "
+                              f"quote text: {key}='...'") from None
+        value = raw.strip()
+    return [part.strip() for part in path], value
 
 
-def apply_override(raw: dict, path: list[str], value: Any) -> None:
-    """Set a value in the raw TOML tree; players are addressed by name: players.host.protocol.epochs."""
-    node = raw
+def apply_override(raw: dict, path: list[str], value: Any) -> tuple:
+    """Set a value in the raw TOML tree; players are addressed by name: players.host.protocol.epochs.
+
+    Returns where the value landed, as a validation location (players by index).
+    """
+    node, loc = raw, tuple(path)
     if path[0] == "players" and len(path) > 2:
-        match = [p for p in raw.get("players", []) if p.get("name") == path[1]]
+        players = raw.get("players", [])
+        match = [i for i, p in enumerate(players) if isinstance(p, dict) and p.get("name") == path[1]]
         if not match:
-            names = [p.get("name") for p in raw.get("players", [])]
+            names = [p.get("name") for p in players if isinstance(p, dict)]
             raise ConfigError(f"--set {'.'.join(path)}: no player {path[1]!r}; players: {names}")
-        node, path = match[0], path[2:]
+        node, loc, path = players[match[0]], ("players", match[0], *path[2:]), path[2:]
     for part in path[:-1]:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
-            raise ConfigError(f"--set {'.'.join(path)}: {part!r} is not a table")
+            raise ConfigError(f"--set {'.'.join(loc)}: {part!r} is not a table")
     node[path[-1]] = value
+    return loc
 
 
 def shipped_configs() -> dict[str, Path]:
@@ -238,16 +280,30 @@ def resolve_path(path: str | Path) -> Path:
     raise ConfigError(f"{path}: no such file, nor a shipped config (shipped: {sorted(shipped)})")
 
 
+def _relative_data_dir(raw: dict, folder: Path) -> None:
+    """data.dir written in a config file is relative to that file's folder, not to the working directory."""
+    data = raw.get("data")
+    if isinstance(data, dict) and isinstance(data.get("dir"), str) and data["dir"]:
+        data["dir"] = str((folder / Path(data["dir"]).expanduser()).resolve())
+
+
 def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
+    from .data import decode_utf8
+
     path = resolve_path(path)
-    text = path.read_text()
+    try:
+        text = decode_utf8(path.read_bytes(), path, ConfigError)
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot be read ({err.strerror or err})") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: {err}") from None
+    _relative_data_dir(raw, path.parent)
+    blamed = {}
     for item in overrides:
-        apply_override(raw, *parse_override(item))
+        blamed[apply_override(raw, *parse_override(item))] = item
     try:
         return Config.model_validate(raw)
     except ValidationError as err:
-        raise ConfigError(_format_errors(err, str(path), text)) from None
+        raise ConfigError(_format_errors(err, str(path), text, blamed)) from None

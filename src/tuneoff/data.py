@@ -103,10 +103,23 @@ def parse_tree(line: str) -> tuple[str, int]:
     return " ".join(leaves), root
 
 
+def decode_utf8(raw: bytes, path: Path, error=ValueError) -> str:
+    """The text of a file, or an error naming the file, the line and the bad byte."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        column = err.start - (raw.rfind(b"\n", 0, err.start) + 1) + 1
+        raise error(f"{path}:{line}: not UTF-8 text (byte 0x{raw[err.start]:02x} at column {column})") from None
+
+
 def read_split(path: Path, name: str) -> Split:
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise DataError(f"{path}: cannot be read ({err.strerror or err})") from None
     texts, labels = [], []
-    for number, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
+    for number, line in enumerate(decode_utf8(raw, path, DataError).splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -126,10 +139,10 @@ def default_cache_dir() -> Path:
     return Path(user_cache_dir("tuneoff")) / "sst5"
 
 
-def resolve_data_dir(data_dir: str | Path | None) -> tuple[Path, str]:
-    """Where the tree files live: --data-dir, else $TUNEOFF_DATA_DIR, else the user cache."""
+def resolve_data_dir(data_dir: str | Path | None, origin: str | None = None) -> tuple[Path, str]:
+    """Where the tree files live: --data-dir (or the config's data.dir), else $TUNEOFF_DATA_DIR, else the cache."""
     if data_dir:
-        return Path(data_dir).expanduser(), "--data-dir"
+        return Path(data_dir).expanduser(), origin or "--data-dir"
     if os.environ.get(ENV_VAR):
         return Path(os.environ[ENV_VAR]).expanduser(), f"${ENV_VAR}"
     return default_cache_dir(), "cache"
@@ -170,9 +183,16 @@ class SST5:
         return all(s.sha256 == EXPECTED_SHA256[s.name] for s in self.splits())
 
 
-def load_sst5(data_dir: str | Path | None = None, *, verify: bool = True, allow_download: bool = True) -> SST5:
-    """Load the three splits; with verify, the sums and counts must be the canonical ones."""
-    root, source = resolve_data_dir(data_dir)
+def load_sst5(
+    data_dir: str | Path | None = None, *, verify: bool = True, allow_download: bool = True, origin: str | None = None
+) -> SST5:
+    """Load the three splits; with verify, the sums and counts must be the canonical ones.
+
+    ``origin`` names where ``data_dir`` came from, for messages (``--data-dir`` by default).
+    """
+    root, source = resolve_data_dir(data_dir, origin)
+    if root.exists() and not root.is_dir():
+        raise DataError(f"{root} ({source}) is not a folder")
     missing = [s for s in SPLITS if not (root / f"{s}.txt").is_file()]
     if missing:
         if source != "cache" or not allow_download:

@@ -6,7 +6,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .results import load_results, write_json
+from .console import esc
+from .results import load_results, write_atomic, write_json
+from .runfolder import read_tournament, record_generated
 
 COLLAPSE_MARGIN = 0.01  # accuracy within 1 point of always answering the majority class
 COLLAPSE_SHARE = 0.90  # or >= 90 % of predictions in one class
@@ -128,8 +130,11 @@ def markdown(board: dict) -> str:
 
 
 def write(board: dict, run_dir: Path) -> None:
-    write_json(Path(run_dir) / "leaderboard.json", board)
-    (Path(run_dir) / "leaderboard.md").write_text(markdown(board))
+    run_dir = Path(run_dir)
+    paths = [run_dir / "leaderboard.json", run_dir / "leaderboard.md"]
+    record_generated(run_dir, paths)  # first: a file is listed before it exists, never after
+    write_json(paths[0], board)
+    write_atomic(paths[1], markdown(board).encode())
 
 
 def rich_table(board: dict):
@@ -145,14 +150,15 @@ def rich_table(board: dict):
             f"{r['macro_f1']:.3f}", f"{r['train_seconds']:.0f}", f"{r['samples_per_second']:.1f}", notes,
         )
     for r in board["unranked"]:
-        table.add_row("-", r["player"], r["strategy"], "-", "-", "-", "-", "-", f"[red]{r['status']}[/]: {r['error']}")
+        table.add_row("-", r["player"], r["strategy"], "-", "-", "-", "-", "-",
+                      f"[red]{esc(r['status'])}[/]: {esc(r['error'])}")
     if board["ranked"]:
         caption = [
             f"{group}: majority-class rate "
             f"{next(r['majority_rate'] for r in board['ranked'] if r['hardware'] == group):.2%}"
             for group in board["hardware_groups"]
         ]
-        caption += [f"{r['player']} COLLAPSED: {r['collapse_reason']}" for r in board["ranked"] if r["collapsed"]]
+        caption += [f"{r['player']} COLLAPSED: {esc(r['collapse_reason'])}" for r in board["ranked"] if r["collapsed"]]
         table.caption = "\n".join(caption)
     return table
 
@@ -180,9 +186,7 @@ def read_run(run_dir: Path) -> Run:
     results of players the config does not name are left off the board.
     """
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise FileNotFoundError(f"{run_dir}: no such run folder")
-    meta = json.loads((run_dir / "tournament.json").read_text()) if (run_dir / "tournament.json").is_file() else {}
+    meta = read_tournament(run_dir)  # a folder that is not a run is refused here
     config = meta.get("config")
     problems: dict[str, str] = {}
     results = load_results(run_dir, problems)
@@ -202,9 +206,10 @@ def publish(run_dir: Path, console) -> Run:
     """Rebuild the board from the results files, write leaderboard.json/.md, print it."""
     run = read_run(run_dir)
     for folder, why in run.problems.items():
-        console.print(f"[red]players/{folder}: results file unreadable, left off the leaderboard: {why}[/]")
+        console.print(f"[red]players/{esc(folder)}: results file unreadable, left off the leaderboard: {esc(why)}[/]")
     for name in run.ignored:
-        console.print(f"[yellow]players/{name}: not a player of this tournament's config, left off the leaderboard[/]")
+        console.print(f"[yellow]players/{esc(name)}: not a player of this tournament's config, "
+                      "left off the leaderboard[/]")
     write(run.board, run.folder)
     console.print(rich_table(run.board))
     return run

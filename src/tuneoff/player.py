@@ -19,6 +19,7 @@ from .batching import encode
 from .config import Data, Player, Protocol
 from .evaluate import metrics, score
 from .results import SCHEMA_VERSION, write_result
+from .runfolder import process_record
 from .strategies import folder_bytes
 from .system import PeakMemory, fingerprint, pick_device
 from .train import autocast_dtype, matmul_precision, train
@@ -66,6 +67,7 @@ def base_result(job: Job) -> dict:
         "overrides": job.overrides,
         "labels": list(sst.LABELS),
         "warnings": [],
+        "process": process_record(),
         "started_at": now(),
         "finished_at": None,
     }
@@ -142,6 +144,22 @@ def run_job(job: Job, dataset: sst.SST5, folder: Path, result: dict, progress=No
 
 
 def end_unfinished(folder: Path, result: dict, status: str, error: str) -> None:
-    """Record a job that did not finish; it is never marked completed."""
+    """Record a job that did not finish; it is never marked completed and keeps no checkpoint.
+
+    The checkpoint goes first: after a disk-full error that frees the space the record needs.
+    """
+    shutil.rmtree(folder / "checkpoint", ignore_errors=True)
     result.update(status=status, error=error, finished_at=now())
     write_result(folder, result)
+
+
+CHECKPOINT_FILES = ("config.json", "model.safetensors")
+
+
+def checkpoint_missing(folder: Path, result: dict) -> str | None:
+    """The first file a completed result's checkpoint lacks (relative to the player folder), or None."""
+    path = result.get("checkpoint", {}).get("path", "checkpoint/model")
+    for name in CHECKPOINT_FILES:
+        if not (folder / path / name).is_file():
+            return f"{path}/{name}"
+    return None

@@ -16,6 +16,7 @@ from . import figures
 from .leaderboard import Run, read_run
 from .render import FIGURES, Badge, Block, Link, Small, Swatch, render_html, render_md
 from .results import RESULT_FILE, write_atomic
+from .runfolder import RunFolderError, generated, record_generated
 
 
 def build_report(run_dir: Path) -> dict:
@@ -24,14 +25,20 @@ def build_report(run_dir: Path) -> dict:
     blocks, title = document(run)
     charts = [b.chart for b in blocks if b.kind == "image"]
     folder = run.folder / FIGURES
-    folder.mkdir(parents=True, exist_ok=True)
-    wanted = {f"{c.name}.png" for c in charts}
-    for old in folder.glob("*.png"):
-        if old.name not in wanted:
-            old.unlink()
-    for c in charts:
-        _write(folder / f"{c.name}.png", c.png)
     html_path, md_path = run.folder / "report.html", run.folder / "report.md"
+    pngs = {folder / f"{c.name}.png": c.png for c in charts}
+    # Only files this tool wrote (listed in the manifest) are ever replaced or removed.
+    ours = generated(run.folder)
+    mine = [p for p in [*pngs, html_path, md_path] if p.exists() and p.relative_to(run.folder).as_posix() not in ours]
+    if mine:
+        raise RunFolderError(f"{mine[0]}: exists and was not written by tuneoff; move it away to build the report")
+    old = [p for p in folder.glob("*.png") if p not in pngs and p.relative_to(run.folder).as_posix() in ours]
+    record_generated(run.folder, [*pngs, html_path, md_path])
+    for path in old:
+        path.unlink()
+    record_generated(run.folder, [], forget=old)
+    for path, png in pngs.items():
+        _write(path, png)
     _write(html_path, render_html(blocks, title).encode())
     _write(md_path, render_md(blocks).encode())
     return {"html": html_path, "md": md_path}

@@ -64,9 +64,17 @@ def write_result(player_dir: Path, result: dict) -> Path:
 
 def read_result(path: Path) -> dict:
     try:
-        data = json.loads(path.read_text())
+        raw = path.read_bytes()
+    except OSError as err:
+        raise ResultsError(f"{path}: cannot be read ({err.strerror or err})") from None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise ResultsError(f"{path}: not valid JSON: not UTF-8 text (byte {err.start})") from None
     except json.JSONDecodeError as err:
-        raise ResultsError(f"{path}:{err.lineno}: not valid JSON: {err.msg}") from None
+        raise ResultsError(f"{path}:{err.lineno}: not valid JSON: {err.msg} (column {err.colno})") from None
+    if not isinstance(data, dict):
+        raise ResultsError(f"{path}: not a tuneoff result (a JSON {type(data).__name__}, not an object)")
     validate(data, str(path))
     return data
 

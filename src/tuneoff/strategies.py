@@ -12,9 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from .models import DISTILBERT_TARGETS
+from .options import Options, StrTuple
 
 # DistilBERT's classification head: both layers are freshly initialised.
 HEAD_MODULES = ("pre_classifier", "classifier")
@@ -24,12 +25,15 @@ def folder_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-class Strategy(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Strategy(Options):
     name: str
 
     def apply(self, model, pretrained: bool) -> tuple[object, list[str]]:  # pragma: no cover
         raise NotImplementedError
+
+    def check(self, model) -> list[str]:
+        """Problems with these options for this model (built on the meta device), found before training."""
+        return []
 
     def save(self, model, tokenizer, folder: Path) -> int:
         """Write a reloadable checkpoint; return the size of what the strategy trained."""
@@ -56,7 +60,17 @@ class Lora(Strategy):
     r: int = Field(8, ge=1, le=1024, description="adapter rank")
     alpha: float = Field(16.0, gt=0, description="scaling numerator: updates scale by alpha / r")
     dropout: float = Field(0.1, ge=0.0, lt=1.0, description="dropout on the adapter input")
-    target_modules: tuple[str, ...] = Field(DISTILBERT_TARGETS, min_length=1)
+    target_modules: StrTuple = Field(DISTILBERT_TARGETS, min_length=1)
+
+    def check(self, model) -> list[str]:
+        names = [n for n, _ in model.named_modules()]
+        # PEFT's rule for a list of names: a module matches when its name is the target or ends in ".target".
+        missing = [t for t in self.target_modules if not any(n == t or n.endswith("." + t) for n in names)]
+        if not missing:
+            return []
+        weighted = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if list(m.parameters(recurse=False))})
+        return [f"strategy.target_modules {missing} match no module of this model; its modules with weights: "
+                f"{weighted}"]
 
     def apply(self, model, pretrained: bool):
         from peft import LoraConfig, TaskType, get_peft_model

@@ -1,12 +1,20 @@
-"""Run every player of a config as its own job, skip the ones already done, score the game."""
+"""Run every player of a config as its own job, skip the ones already done, score the game.
+
+Order of work, so that bad input never costs a trained player:
+config (already loaded) -> run folder usable -> data -> lock the folder ->
+recover players a dead process left 'running' -> what is left to train ->
+check every one of those players (model resolves, strategy fits it, lengths fit) ->
+tournament.json -> train, one job at a time -> leaderboard -> report.
+"""
 
 from __future__ import annotations
 
+import json
+import shutil
 import traceback
 from pathlib import Path
 
 from rich.console import Console
-from rich.panel import Panel
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -18,11 +26,12 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from . import leaderboard
-from .config import Config, job_hash
-from .data import load_sst5
-from .player import Job, base_result, end_unfinished, now, run_job
-from .results import RESULT_FILE, ResultsError, read_result, write_json, write_result
+from . import interrupts, leaderboard, runfolder
+from .config import Config, ConfigError, job_hash
+from .console import esc, make_console, warning_panel
+from .data import LABELS, load_sst5
+from .player import Job, base_result, checkpoint_missing, end_unfinished, now, run_job
+from .results import RESULT_FILE, ResultsError, player_dirs, read_result, write_json, write_result
 from .train import NonFiniteLoss
 
 
@@ -62,16 +71,105 @@ def jobs(config: Config) -> list[Job]:
     return out
 
 
-def finished(folder: Path, job: Job) -> bool:
-    """True when this exact job already completed there (same player, protocol and data)."""
+def done_already(folder: Path, job: Job) -> tuple[bool, str | None]:
+    """(True, why) when this exact job completed there and its checkpoint is whole; else (False, why not)."""
     path = folder / RESULT_FILE
     if not path.is_file():
-        return False
+        return False, None
     try:
         previous = read_result(path)
-    except ResultsError:
-        return False
-    return previous["status"] == "completed" and previous["job_hash"] == job.job_hash
+    except ResultsError as err:
+        return False, f"its results file is unreadable ({err}); training again"
+    if previous["status"] != "completed":
+        return False, None
+    if previous["job_hash"] != job.job_hash:
+        return False, "completed with a different config; training again"
+    if missing := checkpoint_missing(folder, previous):
+        return False, f"completed, but its checkpoint is missing ({missing}); training again"
+    return True, "already completed with this config, skipped"
+
+
+def recover_dead(out_dir: Path, console: Console) -> None:
+    """Results left 'running' by a process that died (SIGKILL, power loss) become 'interrupted'.
+
+    Only called while holding the run folder's lock: nobody else can be training here.
+    """
+    for folder in player_dirs(out_dir):
+        try:
+            result = read_result(folder / RESULT_FILE)
+        except (ResultsError, OSError):
+            continue
+        if result["status"] == "running":
+            who = runfolder.describe(result.get("process"))
+            end_unfinished(folder, result, "interrupted",
+                           f"the process that was training it, {who}, ended without recording why (killed?)")
+            console.print(f"[yellow]{esc(folder.name)}: was left 'running' by {esc(who)}, which is gone; "
+                          "marked interrupted and trained again if selected[/]")
+
+
+def preflight(todo: list[Job], out_dir: Path) -> None:
+    """Every check that needs no training, for every player about to train; one error lists them all."""
+    problems, skeletons = [], {}
+    for job in todo:
+        name, source = job.player.name, job.player.model
+        key = json.dumps(source.model_dump(mode="json"), sort_keys=True)
+        if key not in skeletons:
+            try:
+                skeletons[key] = source.skeleton(num_labels=len(LABELS))
+            except Exception as err:  # noqa: BLE001 - any reason a source cannot resolve is reported
+                skeletons[key] = f"{type(err).__name__}: {err}" if not isinstance(err, RuntimeError) else str(err)
+        model = skeletons[key]
+        if isinstance(model, str):
+            problems.append(f"player {name}: model {source.kind}: {model}")
+            continue
+        positions = getattr(model.config, "max_position_embeddings", None)
+        if positions and job.protocol.max_seq_len > positions:
+            problems.append(f"player {name}: protocol.max_seq_len = {job.protocol.max_seq_len} exceeds the model's "
+                            f"{positions} positions; use at most {positions}")
+        problems += [f"player {name}: {p}" for p in job.player.strategy.check(model)]
+        folder = out_dir / "players" / name
+        if folder.exists() and not (folder.is_dir() and _writable(folder)):
+            problems.append(f"player {name}: {folder} is not a writable folder")
+    if problems:
+        raise ConfigError("\n".join(problems) + "\nNothing was trained.")
+
+
+def _writable(folder: Path) -> bool:
+    import os
+
+    return os.access(folder, os.W_OK | os.X_OK) and all(
+        os.access(p, os.W_OK | os.X_OK) for p in folder.rglob("*") if p.is_dir())
+
+
+def play(job: Job, dataset, folder: Path, console: Console) -> dict | None:
+    """Train one job and record how it ended; an interruption is recorded, then raised."""
+    console.rule(f"{esc(job.player.name)}: {esc(job.player.model.kind)} model, {esc(job.player.strategy.name)}")
+    result = base_result(job)
+    write_result(folder, result)  # 'running' until it ends: a killed job is never 'completed'
+    try:
+        with make_progress(console) as progress:
+            run_job(job, dataset, folder, result, progress,
+                    lambda message: console.print(warning_panel(message), soft_wrap=False))
+    except KeyboardInterrupt as stop:
+        with interrupts.deferred():
+            end_unfinished(folder, result, "interrupted", f"{interrupts.why(stop)} before it finished")
+        console.print(f"[red]{esc(job.player.name)}: interrupted; rerun the same command to resume[/]")
+        raise
+    except NonFiniteLoss as err:
+        end_unfinished(folder, result, "failed", str(err))
+        console.print(f"[red]{esc(job.player.name)} failed: {esc(err)}; the tournament goes on[/]")
+        return None
+    except Exception as err:  # a crash is recorded as a failure, not a user stop
+        end_unfinished(folder, result, "failed", f"{type(err).__name__}: {err}")
+        console.print(f"[red]{esc(job.player.name)} failed:[/]\n{esc(traceback.format_exc())}")
+        return None
+    console.print(
+        f"{esc(job.player.name)}: test accuracy {result['test']['accuracy']:.2%}, "
+        f"trained in {result['timing']['train_seconds']:.0f} s (best epoch {result['best_epoch']})"
+    )
+    if reason := leaderboard.collapse_reason(result):
+        console.print(f"[bold red]{esc(job.player.name)} COLLAPSED: {esc(reason)}[/]")
+    return result
 
 
 def run(
@@ -81,52 +179,52 @@ def run(
     only: tuple[str, ...] = (),
     console: Console | None = None,
     config_file: str | None = None,
+    report: bool = False,
 ) -> dict:
-    """Train what is stale, then write and return the leaderboard."""
-    console = console or Console()
+    """Train what is not done yet, then write and return the leaderboard (and the report)."""
+    console = console or make_console()
     unknown = sorted(set(only) - {p.name for p in config.players})
     if unknown:
         raise ValueError(f"--only {unknown}: no such player; players: {[p.name for p in config.players]}")
-    dataset = load_sst5(data_dir or config.data.dir, verify=config.data.verify)
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).resolve()
+    runfolder.check_target(out_dir)
+    origin = "--data-dir" if data_dir else (f"data.dir of {config_file}" if config.data.dir else None)
+    dataset = load_sst5(data_dir or config.data.dir, verify=config.data.verify, origin=origin)
+    fresh = not out_dir.exists()
+    try:
+        with runfolder.RunLock(out_dir) as lock:
+            if lock.took_over:
+                console.print(f"[yellow]took over {esc(out_dir)} from {esc(runfolder.describe(lock.took_over))}, "
+                              "which ended without letting go of it[/]")
+            return _play_all(config, dataset, out_dir, only, console, config_file, report)
+    except (ConfigError, runfolder.RunFolderError):
+        if fresh and out_dir.is_dir() and {p.name for p in out_dir.iterdir()} <= {runfolder.LOCK_FILE}:
+            shutil.rmtree(out_dir)  # a refused run leaves no empty folder behind
+        raise
+
+
+def _play_all(config: Config, dataset, out_dir: Path, only, console: Console, config_file, report: bool) -> dict:
+    recover_dead(out_dir, console)
+    todo = []
+    for job in (j for j in jobs(config) if not only or j.player.name in only):
+        skip, why = done_already(out_dir / "players" / job.player.name, job)
+        if why:
+            console.print(f"[green]✓[/] {esc(job.player.name)}: {why}" if skip else
+                          f"[yellow]{esc(job.player.name)}: {esc(why)}[/]")
+        if not skip:
+            todo.append(job)
+    preflight(todo, out_dir)
     write_json(
-        out_dir / "tournament.json",
-        {"config": config.model_dump(mode="json"), "config_file": config_file, "written_at": now()},
+        out_dir / runfolder.TOURNAMENT_FILE,
+        {"schema": runfolder.TOURNAMENT_SCHEMA, "config": config.model_dump(mode="json"),
+         "config_file": config_file, "written_at": now()},
     )
-
-    todo = [j for j in jobs(config) if not only or j.player.name in only]
     for job in todo:
-        folder = out_dir / "players" / job.player.name
-        if finished(folder, job):
-            console.print(f"[green]✓[/] {job.player.name}: already completed with this config, skipped")
-            continue
-        console.rule(f"{job.player.name}: {job.player.model.kind} model, {job.player.strategy.name}")
-        result = base_result(job)
-        write_result(folder, result)  # 'running' until it ends: a killed job is never 'completed'
+        play(job, dataset, out_dir / "players" / job.player.name, console)
+    board = leaderboard.publish(out_dir, console).board
+    if report:
+        from .report import build_report
 
-        def warn(message: str) -> None:
-            console.print(Panel(message, title="WARNING", style="bold red"), soft_wrap=False)
-
-        try:
-            with make_progress(console) as progress:
-                run_job(job, dataset, folder, result, progress, warn)
-        except KeyboardInterrupt:
-            end_unfinished(folder, result, "interrupted", "stopped by the user (Ctrl-C) before it finished")
-            console.print(f"[red]{job.player.name}: interrupted; rerun the same command to resume[/]")
-            raise
-        except NonFiniteLoss as err:
-            end_unfinished(folder, result, "failed", str(err))
-            console.print(f"[red]{job.player.name} failed: {err}; the tournament goes on[/]")
-            continue
-        except Exception as err:  # a crash is recorded as a failure, not a user stop
-            end_unfinished(folder, result, "failed", f"{type(err).__name__}: {err}")
-            console.print(f"[red]{job.player.name} failed:[/]\n{traceback.format_exc()}")
-            continue
-        console.print(
-            f"{job.player.name}: test accuracy {result['test']['accuracy']:.2%}, "
-            f"trained in {result['timing']['train_seconds']:.0f} s (best epoch {result['best_epoch']})"
-        )
-        if reason := leaderboard.collapse_reason(result):
-            console.print(f"[bold red]{job.player.name} COLLAPSED: {reason}[/]")
-
-    return leaderboard.publish(out_dir, console).board
+        paths = build_report(out_dir)
+        console.print(f"report: {esc(paths['html'])}  {esc(paths['md'])}")
+    return board
