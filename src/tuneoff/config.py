@@ -298,7 +298,10 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: {err}") from None
+        where = re.search(r"\(at line (\d+), column (\d+)\)", str(err))
+        reason = str(err)[: where.start()].strip() if where else str(err)
+        line = f":{where.group(1)}: {reason} (column {where.group(2)})" if where else f": {reason}"
+        raise ConfigError(f"{path}{line}: not valid TOML") from None
     _relative_data_dir(raw, path.parent)
     blamed = {}
     for item in overrides:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .console import esc
 from .results import load_results, write_atomic, write_json
-from .runfolder import read_tournament, record_generated
+from .runfolder import describe, process_alive, read_tournament, record_generated
 
 COLLAPSE_MARGIN = 0.01  # accuracy within 1 point of always answering the majority class
 COLLAPSE_SHARE = 0.90  # or >= 90 % of predictions in one class
@@ -179,6 +179,16 @@ class Run:
     meta: dict
 
 
+def _dead_if_gone(result: dict) -> dict:
+    """A result left 'running' by a process that no longer exists is shown as interrupted (the file is
+    left as it is: the next `tuneoff run` records it)."""
+    if result["status"] != "running" or process_alive(result.get("process")) is not False:
+        return result
+    who = describe(result.get("process"))
+    return {**result, "status": "interrupted", "finished_at": result.get("finished_at"),
+            "error": f"left 'running' by {who}, which is gone (killed?); rerun the tournament to train it"}
+
+
 def read_run(run_dir: Path) -> Run:
     """The run's config (tournament.json) and results, and the board of its players.
 
@@ -189,7 +199,7 @@ def read_run(run_dir: Path) -> Run:
     meta = read_tournament(run_dir)  # a folder that is not a run is refused here
     config = meta.get("config")
     problems: dict[str, str] = {}
-    results = load_results(run_dir, problems)
+    results = [_dead_if_gone(r) for r in load_results(run_dir, problems)]
     by_name = {r["player"]["name"]: r for r in results}
     if config:
         names = [p["name"] for p in config["players"]]

@@ -190,7 +190,7 @@ def run(
     runfolder.check_target(out_dir)
     origin = "--data-dir" if data_dir else (f"data.dir of {config_file}" if config.data.dir else None)
     dataset = load_sst5(data_dir or config.data.dir, verify=config.data.verify, origin=origin)
-    fresh = not out_dir.exists()
+    created = next((p for p in reversed([out_dir, *out_dir.parents]) if not p.exists()), None)
     try:
         with runfolder.RunLock(out_dir) as lock:
             if lock.took_over:
@@ -198,8 +198,9 @@ def run(
                               "which ended without letting go of it[/]")
             return _play_all(config, dataset, out_dir, only, console, config_file, report)
     except (ConfigError, runfolder.RunFolderError):
-        if fresh and out_dir.is_dir() and {p.name for p in out_dir.iterdir()} <= {runfolder.LOCK_FILE}:
-            shutil.rmtree(out_dir)  # a refused run leaves no empty folder behind
+        # A refused run leaves no folder behind: remove what it created if that holds nothing but the lock.
+        if created and created.is_dir() and all(p.is_dir() or p.name == runfolder.LOCK_FILE for p in created.rglob("*")):
+            shutil.rmtree(created)
         raise
 
 

