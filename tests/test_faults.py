@@ -1,0 +1,205 @@
+"""Faults from outside, with real processes: signals, a second run, a full disk, damaged files.
+
+The tournament runs as a separate `python -m tuneoff.cli` process where the fault needs
+one (a signal, a concurrent run, a file-size limit); reruns and checks run in-process.
+Every rerun must finish with the same test results as a run that was never disturbed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import TINY_CONFIG, write_trees
+
+from tuneoff.cli import main
+from tuneoff.results import read_result
+
+# One player, long enough (about 3 s of training) to be caught mid-epoch.
+FAULT_CONFIG = TINY_CONFIG.split("[[players]]")[0].replace("epochs = 2", "epochs = 30") + """
+[[players]]
+name = "full"
+model = { kind = "random", size = "tiny" }
+strategy = { name = "full" }
+"""
+
+
+class Tuneoff:
+    """A `tuneoff` command in its own process, its output collected line by line."""
+
+    def __init__(self, args: list[str], cwd: Path, preexec=None):
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
+        self.proc = subprocess.Popen([sys.executable, "-m", "tuneoff.cli", *args], cwd=cwd, env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     preexec_fn=preexec)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True)
+        self._reader.start()
+
+    def wait_for(self, text: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in list(self.lines)):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"never printed {text!r}:\n{''.join(self.lines)}")
+            time.sleep(0.05)
+
+    def finish(self, timeout: float = 120) -> tuple[int, str]:
+        code = self.proc.wait(timeout)
+        self._reader.join(10)
+        return code, "".join(self.lines)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("faults")
+    (root / "faults.toml").write_text(FAULT_CONFIG)
+    data = write_trees(root / "sst5")
+    reference = root / "reference"
+    assert main(["run", str(root / "faults.toml"), "--data-dir", str(data), "--out", str(reference), "--no-report"]) == 0
+    return root, data, read_result(reference / "players" / "full" / "result.json")
+
+
+def run_args(root: Path, data: Path, out: Path, *extra) -> list[str]:
+    return ["run", str(root / "faults.toml"), "--data-dir", str(data), "--out", str(out), "--no-report", *extra]
+
+
+def same_outcome(out: Path, reference: dict) -> None:
+    result = read_result(out / "players" / "full" / "result.json")
+    assert result["status"] == "completed"
+    assert result["test"]["accuracy"] == reference["test"]["accuracy"]
+    assert result["test"]["confusion_matrix"] == reference["test"]["confusion_matrix"]
+    assert result["history"]["steps"] == reference["history"]["steps"]
+
+
+@pytest.mark.parametrize("sig, code, status", [
+    (signal.SIGINT, 130, "interrupted"),
+    (signal.SIGTERM, 143, "interrupted"),
+    (signal.SIGKILL, -signal.SIGKILL, "running"),
+])
+def test_a_signal_mid_training_then_a_rerun_matches_an_undisturbed_run(setup, tmp_path, capsys, sig, code, status):
+    root, data, reference = setup
+    out = tmp_path / "run"
+    proc = Tuneoff(run_args(root, data, out), tmp_path)
+    proc.wait_for("epoch 3/30")
+    proc.proc.send_signal(sig)
+    got, text = proc.finish()
+    assert got == code, text
+    left = read_result(out / "players" / "full" / "result.json")
+    assert left["status"] == status and left["process"]["pid"] == proc.proc.pid
+    assert not (out / "players" / "full" / "checkpoint").exists()
+    if sig == signal.SIGTERM:
+        assert left["error"] == "stopped by SIGTERM before it finished" and "Traceback" not in text
+    if sig == signal.SIGKILL:  # the leaderboard and report see that its process is gone
+        assert main(["leaderboard", str(out)]) == 0
+        board = json.loads((out / "leaderboard.json").read_text())
+        assert board["unranked"][0]["status"] == "interrupted" and "which is gone" in board["unranked"][0]["error"]
+    capsys.readouterr()
+    assert main(run_args(root, data, out)) == 0
+    if sig == signal.SIGKILL:
+        assert f"was left 'running' by `tuneoff run" in capsys.readouterr().out
+    same_outcome(out, reference)
+
+
+def test_a_second_run_into_the_same_folder_is_refused_and_changes_nothing(setup, tmp_path, capsys):
+    root, data, reference = setup
+    out = tmp_path / "run"
+    first = Tuneoff(run_args(root, data, out), tmp_path)
+    first.wait_for("epoch 1/30")
+    capsys.readouterr()
+    assert main(run_args(root, data, out, "--set", "protocol.seed=8")) == 2
+    message = capsys.readouterr().out
+    assert f"in use by `tuneoff run" in message and f"(pid {first.proc.pid} on host" in message
+    assert first.finish()[0] == 0
+    assert json.loads((out / "tournament.json").read_text())["config"]["protocol"]["seed"] == 7
+    same_outcome(out, reference)  # the first run's result, untouched by the second
+
+
+def _small_disk():
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead of killing
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, 1_000_000))
+
+
+def test_a_full_disk_fails_the_player_cleanly_and_a_rerun_recovers(setup, tmp_path):
+    root, data, reference = setup
+    out = tmp_path / "run"
+    got, text = Tuneoff(run_args(root, data, out), tmp_path, preexec=_small_disk).finish()
+    assert got == 1, text
+    failed = read_result(out / "players" / "full" / "result.json")
+    assert failed["status"] == "failed" and "File too large" in failed["error"]
+    assert not (out / "players" / "full" / "checkpoint").exists()  # no half-written checkpoint left
+    assert json.loads((out / "leaderboard.json").read_text())["unranked"][0]["status"] == "failed"
+    assert main(run_args(root, data, out)) == 0
+    same_outcome(out, reference)
+
+
+@pytest.fixture
+def finished(setup, tmp_path):
+    root, data, reference = setup
+    out = tmp_path / "run"
+    shutil.copytree(root / "reference", out)
+    return root, data, reference, out
+
+
+def test_a_damaged_result_is_trained_again(finished, capsys):
+    root, data, reference, out = finished
+    path = out / "players" / "full" / "result.json"
+    path.write_text(path.read_text()[:500])
+    capsys.readouterr()
+    assert main(run_args(root, data, out)) == 0
+    assert "its results file is unreadable" in capsys.readouterr().out
+    same_outcome(out, reference)
+
+
+def test_a_damaged_tournament_file_is_named_and_rewritten_by_run(finished, capsys):
+    root, data, reference, out = finished
+    (out / "tournament.json").write_text('{\n  "config": {\n')
+    capsys.readouterr()
+    assert main(["report", str(out)]) == 2
+    assert "tournament.json:3: damaged, not valid JSON" in capsys.readouterr().out
+    assert not (out / "report.html").exists()
+    assert main(run_args(root, data, out)) == 0
+    assert "already completed with this config, skipped" in capsys.readouterr().out
+    assert json.loads((out / "tournament.json").read_text())["config"]["tournament"]["name"] == "tiny"
+
+
+def test_a_deleted_checkpoint_is_named_and_rebuilt(finished, capsys):
+    root, data, reference, out = finished
+    shutil.rmtree(out / "players" / "full" / "checkpoint")
+    capsys.readouterr()
+    assert main(["predict", str(out), "--player", "full", "good"]) == 2
+    assert "checkpoint/model/config.json: player 'full''s checkpoint is missing" in capsys.readouterr().out
+    assert main(run_args(root, data, out)) == 0
+    assert "its checkpoint is missing (checkpoint/model/config.json); training again" in capsys.readouterr().out
+    assert main(["predict", str(out), "--player", "full", "good"]) == 0
+    same_outcome(out, reference)
+
+
+def test_report_and_leaderboard_on_a_foreign_folder_leave_every_file_as_it_was(tmp_path, capsys):
+    mine = tmp_path / "photos"
+    (mine / "figures").mkdir(parents=True)
+    files = {mine / "figures" / "holiday.png": b"\x89PNG holiday", mine / "report.md": b"# my report\n",
+             mine / "leaderboard.md": b"my league\n"}
+    for path, data in files.items():
+        path.write_bytes(data)
+    for command in ("report", "leaderboard"):
+        assert main([command, str(mine)]) == 2
+        assert "not a tuneoff run folder" in capsys.readouterr().out
+    assert sorted(p for p in mine.rglob("*") if p.is_file()) == sorted(files)
+    assert all(path.read_bytes() == data for path, data in files.items())
+
+
+def test_report_never_replaces_a_file_it_did_not_write(finished, capsys):
+    root, data, reference, out = finished
+    (out / "report.md").write_text("my own notes\n")
+    assert main(["report", str(out)]) == 2
+    assert "report.md: exists and was not written by tuneoff" in capsys.readouterr().out
+    assert (out / "report.md").read_text() == "my own notes\n"
