@@ -36,9 +36,9 @@ strategy = { name = "full" }
 class Tuneoff:
     """A `tuneoff` command in its own process, its output collected line by line."""
 
-    def __init__(self, args: list[str], cwd: Path, preexec=None):
+    def __init__(self, args: list[str], cwd: Path, preexec=None, prefix=()):
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
-        self.proc = subprocess.Popen([sys.executable, "-m", "tuneoff.cli", *args], cwd=cwd, env=env,
+        self.proc = subprocess.Popen([*prefix, sys.executable, "-m", "tuneoff.cli", *args], cwd=cwd, env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      preexec_fn=preexec)
         self.lines: list[str] = []
@@ -203,3 +203,28 @@ def test_report_never_replaces_a_file_it_did_not_write(finished, capsys):
     assert main(["report", str(out)]) == 2
     assert "report.md: exists and was not written by tuneoff" in capsys.readouterr().out
     assert (out / "report.md").read_text() == "my own notes\n"
+
+
+# root ignores file permissions; without these two capabilities it obeys them like any user
+AS_A_USER = (["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-dac_override,-dac_read_search"]
+             if os.geteuid() == 0 else [])
+
+
+def test_read_only_folders_are_refused_in_one_line(finished, tmp_path):
+    root, data, reference, out = finished
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    for path in (locked, out, *out.rglob("*")):
+        path.chmod(path.stat().st_mode & ~0o222)
+    try:
+        got, text = Tuneoff(run_args(root, data, locked / "run"), tmp_path, prefix=AS_A_USER).finish()
+        assert got == 2 and f"{locked / 'run'}: not writable (no write permission on {locked})" in text, text
+        for command in ("leaderboard", "report"):
+            got, text = Tuneoff([command, str(out)], tmp_path, prefix=AS_A_USER).finish()
+            assert got == 2 and f"{out}: cannot be written (Permission denied)" in text, text
+            assert "Traceback" not in text and len(text.strip().splitlines()) == 1
+        got, text = Tuneoff(run_args(root, data, out), tmp_path, prefix=AS_A_USER).finish()
+        assert got == 2 and f"{out}: not writable (no write permission on {out})" in text, text
+    finally:
+        for path in (locked, out, *out.rglob("*")):
+            path.chmod(path.stat().st_mode | 0o200)
