@@ -130,3 +130,22 @@ def test_protocol_defaults_are_valid_and_documented():
         assert getattr(p, name) is not None
         if name not in ("device", "precision"):
             assert field.description, f"protocol.{name} needs a description (unit, range)"
+
+
+def test_data_dir_in_a_config_is_relative_to_the_config_file(tmp_path, tiny_config, monkeypatch):
+    (tmp_path / "configs").mkdir()
+    path = tmp_path / "configs" / "c.toml"
+    path.write_text(tiny_config.read_text().replace("verify = false", 'verify = false\ndir = "../sst5"'))
+    monkeypatch.chdir(tmp_path / "configs")
+    assert load_config(path).data.dir == str(tmp_path / "sst5")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert load_config(path).data.dir == str(tmp_path / "sst5")
+    assert load_config(path, ["data.dir='/abs/x'"]).data.dir == "/abs/x"  # --set is as typed
+
+
+def test_the_random_players_of_seed_toml_use_the_hub_tokenizer_not_the_offline_package():
+    config = load_config("seed")
+    assert {p.model.tokenizer for p in config.players if p.model.kind == "random"} == {"distilbert-base-uncased"}
+    assert {p.model.tokenizer for p in load_config("offline").players if p.model.kind == "random"} == {"bundled"}
