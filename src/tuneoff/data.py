@@ -106,7 +106,7 @@ def parse_tree(line: str) -> tuple[str, int]:
 def decode_utf8(raw: bytes, path: Path, error=ValueError) -> str:
     """The text of a file, or an error naming the file, the line and the bad byte."""
     try:
-        return raw.decode("utf-8")
+        return raw.decode("utf-8").removeprefix("\ufeff")  # a byte-order mark is not content
     except UnicodeDecodeError as err:
         line = raw[: err.start].count(b"\n") + 1
         column = err.start - (raw.rfind(b"\n", 0, err.start) + 1) + 1

@@ -20,7 +20,9 @@ def pick_device(requested: str) -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if requested == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("protocol.device = 'cuda' but torch sees no CUDA device")
+        raise RuntimeError("protocol.device = 'cuda' but torch sees no CUDA device; use 'auto' or 'cpu'")
+    if requested == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise RuntimeError("protocol.device = 'mps' but torch sees no Apple GPU; use 'auto' or 'cpu'")
     return torch.device(requested)
 
 

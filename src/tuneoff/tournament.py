@@ -32,6 +32,7 @@ from .console import esc, make_console, warning_panel
 from .data import LABELS, load_sst5
 from .player import Job, base_result, checkpoint_missing, end_unfinished, now, run_job
 from .results import RESULT_FILE, ResultsError, player_dirs, read_result, write_json, write_result
+from .system import pick_device
 from .train import NonFiniteLoss
 
 
@@ -127,6 +128,10 @@ def preflight(todo: list[Job], out_dir: Path) -> None:
             problems.append(f"player {name}: protocol.max_seq_len = {job.protocol.max_seq_len} exceeds the model's "
                             f"{positions} positions; use at most {positions}")
         problems += [f"player {name}: {p}" for p in job.player.strategy.check(model)]
+        try:
+            pick_device(job.protocol.device)
+        except RuntimeError as err:
+            problems.append(f"player {name}: {err}")
         folder = out_dir / "players" / name
         if folder.exists() and not (folder.is_dir() and _writable(folder)):
             problems.append(f"player {name}: {folder} is not a writable folder")
