@@ -101,18 +101,18 @@ def real_sst5() -> Path:
 
 
 def make_result(name="p", accuracy=0.5, predicted=None, train_seconds=100.0, cpu="CPU X", status="completed",
-                test_counts=(279, 633, 389, 510, 399)):
+                test_counts=(279, 633, 389, 510, 399), seed=42):
     """A result on SST-5's test class counts with a chosen accuracy (and, if given, prediction counts)."""
     from factories import HARDWARE, completed, confusion, failed
 
     if status != "completed":
-        return failed(name, "boom", status=status)
+        return failed(name, "boom", status=status, seed=seed)
     left, correct = round(accuracy * sum(test_counts)), []
     for n in test_counts:
         correct.append(min(n, left))
         left -= correct[-1]
     result = completed(name, confusion(correct, counts=list(test_counts)), train_seconds, 1000,
-                       hardware={**HARDWARE, "cpu": cpu})
+                       hardware={**HARDWARE, "cpu": cpu}, seed=seed)
     if predicted is not None:  # the scoring rules read only these counts
         result["test"]["predicted_distribution"] = list(predicted)
     return result

@@ -20,12 +20,14 @@ def confusion(correct: list[int], to: int | None = None, counts=TEST_COUNTS) -> 
     return m
 
 
-def base(name: str, status: str, error: str | None, warnings=(), overrides=None) -> dict:
+def base(name: str, status: str, error: str | None, warnings=(), overrides=None, seed: int = 42) -> dict:
+    player = {"name": name, "description": f"{name} player", "model": {"kind": "random", "size": "tiny"},
+              "strategy": {"name": "lora" if "lora" in name else "full"}, "protocol": overrides or {}}
+    protocol = {**PROTOCOL, **(overrides or {}), "seed": seed}
     return {
-        "schema": "tuneoff.result/1", "status": status, "error": error, "tournament": "unit",
-        "player": {"name": name, "description": f"{name} player", "model": {"kind": "random", "size": "tiny"},
-                   "strategy": {"name": "lora" if "lora" in name else "full"}, "protocol": overrides or {}},
-        "job_hash": f"hash-{name}", "protocol": {**PROTOCOL, **(overrides or {})}, "overrides": overrides or {},
+        "schema": "tuneoff.result/2", "status": status, "error": error, "tournament": "unit", "player": player,
+        "seed": seed, "data_seed": None, "job": {"player": player, "protocol": protocol, "data": {}},
+        "job_hash": f"hash-{name}-{seed}", "protocol": protocol, "overrides": overrides or {},
         "labels": LABELS, "warnings": list(warnings), "started_at": "2026-01-01T00:00:00+00:00",
         "finished_at": None if status == "running" else "2026-01-01T01:00:00+00:00",
     }
@@ -41,8 +43,13 @@ def completed(name: str, matrix, train_seconds: float, trainable: int, total: in
         per_class.append({"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0,
                           "support": support})
     counts = [sum(row) for row in matrix]
+    labels = [i for i in range(5) for j in range(5) for _ in range(matrix[i][j])]  # true class, by class
+    predictions = [j for i in range(5) for j in sorted(range(5), key=lambda c: c != i) for _ in range(matrix[i][j])]
     epochs = [{"epoch": e + 1, "train_loss": 1.5 - 0.2 * e, "dev_loss": 1.4 - 0.1 * e, "dev_accuracy": a,
-               "train_seconds": train_seconds / len(dev_acc), "dev_seconds": 0.5} for e, a in enumerate(dev_acc)]
+               "train_seconds": train_seconds / len(dev_acc), "dev_seconds": 0.5, "train_eval_loss": 1.2 - 0.2 * e,
+               "train_eval_accuracy": min(1.0, a + 0.05 * e), "generalization_gap": min(1.0, a + 0.05 * e) - a}
+              for e, a in enumerate(dev_acc)]
+    best = max(range(len(dev_acc)), key=lambda e: (dev_acc[e], -e)) + 1
     return {
         **base(name, "completed", None, **kw),
         "model": {"description": f"random DistilBERT for {name}", "pretrained": False},
@@ -51,10 +58,12 @@ def completed(name: str, matrix, train_seconds: float, trainable: int, total: in
                  "checksums_ok": True, "sizes": {"train": 800, "dev": 100, "test": sum(counts)},
                  "test_class_counts": counts, "test_majority_rate": max(counts) / sum(counts)},
         "history": {"epochs": epochs, "steps": [[s * 10, 1.6 - 0.01 * s] for s in range(1, 16)]},
-        "best_epoch": max(range(len(dev_acc)), key=lambda e: (dev_acc[e], -e)) + 1,
+        "best_epoch": best,
+        "generalization": {"lowest_dev_loss_epoch": len(dev_acc), "gap_at_best_epoch": epochs[best - 1]["generalization_gap"]},
         "test": {"loss": 1.1, "accuracy": sum(matrix[i][i] for i in range(5)) / sum(counts),
                  "macro_f1": sum(c["f1"] for c in per_class) / 5, "per_class": per_class,
-                 "confusion_matrix": matrix, "predicted_distribution": predicted},
+                 "confusion_matrix": matrix, "predicted_distribution": predicted,
+                 "predictions": predictions, "labels": labels},
         "timing": {"train_seconds": train_seconds, "train_samples_per_second": 3 * 800 / train_seconds,
                    "dev_eval_seconds": 1.5, "test_eval_seconds": 0.5, "test_samples_per_second": 200.0},
         "memory": {"peak_rss_bytes": 900 * 2**20, "peak_gpu_bytes": None},
@@ -69,3 +78,24 @@ def failed(name: str, error: str, status: str = "failed", **kw) -> dict:
     return base(name, status, error, **kw)
 
 
+
+
+def scored(name: str, labels, predictions, train_seconds: float = 100.0, seed: int = 42, hardware=None) -> dict:
+    """A completed result with these exact per-sentence predictions (for paired tests)."""
+    matrix = [[0] * 5 for _ in range(5)]
+    for y, p in zip(labels, predictions):
+        matrix[y][p] += 1
+    result = completed(name, matrix, train_seconds, 1000, hardware=hardware, seed=seed)
+    result["test"]["labels"], result["test"]["predictions"] = [int(y) for y in labels], [int(p) for p in predictions]
+    return result
+
+
+def noisy(name: str, accuracy: float, n: int = 2000, rng_seed: int = 0, **kw) -> dict:
+    """A result whose right answers are a random `accuracy` share of n sentences, independently of other players."""
+    import numpy as np
+
+    rng = np.random.default_rng(rng_seed)
+    labels = np.arange(n) % 5
+    right = rng.random(n) < accuracy
+    predictions = np.where(right, labels, (labels + 1 + rng.integers(0, 4, n)) % 5)
+    return scored(name, labels, predictions, **kw)

@@ -1,6 +1,7 @@
 import pytest
 
-from tuneoff.config import ConfigError, Protocol, job_hash, load_config, shipped_configs
+from tuneoff.config import ConfigError, Protocol, load_config, shipped_configs
+from tuneoff.jobs import differences, plan
 from tuneoff.models import BundledMiniLM, HubModel, RandomDistilBert
 from tuneoff.strategies import Full, Lora
 
@@ -115,19 +116,50 @@ def test_config_is_frozen(tiny_config):
         config.protocol.epochs = 3
 
 
-def test_job_hash_tracks_what_changes_the_job(tiny_config):
+SHA = {"train": "a" * 64, "dev": "b" * 64, "test": "c" * 64}
+
+
+def hashes(config, sha=SHA):
+    return {(j.name, j.seed): j.job_hash for j in plan(config, sha)}
+
+
+def test_job_hash_tracks_what_changes_the_job_and_nothing_else(tiny_config):
     base = load_config(tiny_config)
-    same = load_config(tiny_config, ["data.dir='elsewhere'"])
-    other = load_config(tiny_config, ["players.lora.strategy.r=16"])
-    assert [job_hash(base, p) for p in base.players] == [job_hash(same, p) for p in same.players]
-    assert job_hash(base, base.players[0]) == job_hash(other, other.players[0])
-    assert job_hash(base, base.players[1]) != job_hash(other, other.players[1])
+    assert hashes(base) == hashes(load_config(tiny_config, ["data.dir='elsewhere'"]))
+    assert hashes(base) == hashes(load_config(tiny_config, ["players.lora.description='words only'"]))
+    other = hashes(load_config(tiny_config, ["players.lora.strategy.r=16"]))
+    assert other[("full", 7)] == hashes(base)[("full", 7)] and other[("lora", 7)] != hashes(base)[("lora", 7)]
+    for change in (["protocol.epochs=3"], ["protocol.seed=8"], ["data.max_train=10"],
+                   ["players.full.model.size='small'"]):
+        assert hashes(load_config(tiny_config, change))[("full", 8 if "seed" in change[0] else 7)] != \
+            hashes(base)[("full", 7)], change
+    changed_data = hashes(base, {**SHA, "test": "d" * 64})
+    assert all(changed_data[k] != v for k, v in hashes(base).items())
+
+
+def test_seeds_make_one_job_per_player_and_seed(tiny_config):
+    config = load_config(tiny_config, ["tournament.seeds=[1, 2, 3]"])
+    jobs = plan(config, SHA)
+    assert [(j.name, j.seed, j.data_seed) for j in jobs] == [(n, s, None) for n in ("full", "lora") for s in (1, 2, 3)]
+    assert len({j.job_hash for j in jobs}) == 6 and all(j.protocol.seed == j.seed for j in jobs)
+    grid = plan(load_config(tiny_config, ["tournament.seeds=[1, 2]", "tournament.data_seeds=[5, 6]"]), SHA)
+    assert [(j.seed, j.data_seed) for j in grid if j.name == "full"] == [(1, 5), (1, 6), (2, 5), (2, 6)]
+    assert {j.label for j in grid if j.name == "full"} == {"seed-1-data-5", "seed-1-data-6", "seed-2-data-5",
+                                                            "seed-2-data-6"}
+    with pytest.raises(ConfigError, match=r"seeds must be distinct"):
+        load_config(tiny_config, ["tournament.seeds=[1, 1]"])
+
+
+def test_differences_name_the_key(tiny_config):
+    a = plan(load_config(tiny_config), SHA)[0]
+    b = plan(load_config(tiny_config, ["protocol.epochs=5"]), SHA)[0]
+    assert differences(a.identity, b.identity) == ["protocol.epochs: 2 in the result, 5 now"]
 
 
 def test_protocol_defaults_are_valid_and_documented():
     p = Protocol()
     for name, field in Protocol.model_fields.items():
-        assert getattr(p, name) is not None
+        assert getattr(p, name) is not None or name == "data_seed"  # unset: batch order follows the seed
         if name not in ("device", "precision"):
             assert field.description, f"protocol.{name} needs a description (unit, range)"
 

@@ -1,6 +1,7 @@
 import pytest
 
 from conftest import make_result
+from tuneoff import board as boards
 from tuneoff import leaderboard
 from tuneoff.results import validate
 
@@ -22,6 +23,7 @@ def test_fake_results_are_schema_valid():
         (MAJORITY, None, True),  # the published player 2
         (MAJORITY + 0.009, None, True),
         (MAJORITY - 0.009, None, True),
+        (MAJORITY - 0.05, [400, 500, 500, 400, 410], True),  # below the majority rate, predictions spread
         (MAJORITY + 0.02, None, False),
         (0.45, [10, 2000, 100, 50, 50], True),  # 90.5 % of predictions in one class
         (0.45, [10, 1980, 120, 50, 50], False),  # 89.6 %
@@ -64,7 +66,7 @@ def test_different_hardware_is_not_ranked_together():
     r = rows(board)
     assert r["cpu-a"]["rank"] == r["cpu-b"]["rank"] == 1
     assert r["cpu-a"]["fastest"] and r["cpu-b"]["fastest"]  # each is the fastest of its own group
-    md = leaderboard.markdown(board)
+    md = boards.markdown(board)
     assert md.count("Hardware:") == 2
 
 
@@ -72,7 +74,7 @@ def test_unfinished_players_are_listed_not_ranked():
     board = leaderboard.build([make_result("ok"), make_result("broke", status="failed")])
     assert [x["player"] for x in board["ranked"]] == ["ok"]
     assert board["unranked"][0] == {**board["unranked"][0], "player": "broke", "status": "failed", "error": "boom"}
-    assert "broke: **failed** — boom" in leaderboard.markdown(board)
+    assert "broke seed-42: **failed** — boom" in boards.markdown(board)
 
 
 def test_equal_points_share_a_rank():

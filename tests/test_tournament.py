@@ -9,14 +9,23 @@ from tuneoff.cli import main
 from tuneoff.results import load_results, read_result
 
 
+# Enough training for the tiny 'full' player to learn (44 % on 25 test sentences, majority 36 %), so the
+# rules that only apply to players that did not collapse (the speed bonus) are exercised.
+LEARN = ("--set", "protocol.epochs=4", "--set", "protocol.learning_rate=1e-2")
+
+
 def run(tiny_config, tree_dir, out, *extra):
     return main(["run", str(tiny_config), "--data-dir", str(tree_dir), "--out", str(out), "--no-report", *extra])
+
+
+def result_of(out, player, seed=7):
+    return read_result(out / "players" / player / f"seed-{seed}" / "result.json")
 
 
 @pytest.fixture
 def finished_run(tiny_config, tree_dir, tmp_path):
     out = tmp_path / "run"
-    assert run(tiny_config, tree_dir, out) == 0
+    assert run(tiny_config, tree_dir, out, *LEARN) == 0
     return out
 
 
@@ -27,8 +36,17 @@ def test_run_writes_valid_results_checkpoints_and_leaderboard(finished_run):
     assert [r["player"]["name"] for r in results] == ["full", "lora"]
     for r in results:
         assert r["status"] == "completed" and r["error"] is None
-        assert len(r["history"]["epochs"]) == r["protocol"]["epochs"] == 2
-        assert 1 <= r["best_epoch"] <= 2
+        assert len(r["history"]["epochs"]) == r["protocol"]["epochs"] == 4
+        assert 1 <= r["best_epoch"] <= 4 and r["seed"] == 7
+        for e in r["history"]["epochs"]:  # the training probe: dev-sized, scored every epoch
+            assert e["generalization_gap"] == pytest.approx(e["train_eval_accuracy"] - e["dev_accuracy"])
+        lowest = min(r["history"]["epochs"], key=lambda e: e["dev_loss"])["epoch"]
+        assert r["generalization"]["lowest_dev_loss_epoch"] == lowest
+        kept = r["history"]["epochs"][r["best_epoch"] - 1]
+        assert r["generalization"]["gap_at_best_epoch"] == kept["generalization_gap"]
+        assert r["data"]["train_probe_size"] == 25
+        right = sum(p == y for p, y in zip(r["test"]["predictions"], r["test"]["labels"]))
+        assert right / 25 == pytest.approx(r["test"]["accuracy"])
         best = r["history"]["epochs"][r["best_epoch"] - 1]["dev_accuracy"]
         assert best == max(e["dev_accuracy"] for e in r["history"]["epochs"])
         cm = r["test"]["confusion_matrix"]
@@ -36,22 +54,24 @@ def test_run_writes_valid_results_checkpoints_and_leaderboard(finished_run):
         assert [sum(row) for row in cm] == r["data"]["test_class_counts"]
         assert [sum(col) for col in zip(*cm)] == r["test"]["predicted_distribution"]
         assert r["test"]["accuracy"] == pytest.approx(sum(cm[i][i] for i in range(5)) / 25)
-        assert (out / "players" / r["player"]["name"] / r["checkpoint"]["path"] / "model.safetensors").is_file()
+        assert (out / "players" / r["player"]["name"] / "seed-7" / r["checkpoint"]["path"] / "model.safetensors").is_file()
         assert r["environment"]["software"]["torch"] and r["environment"]["hardware"]["threads"] == 1
         assert r["parameters"]["trainable"] <= r["parameters"]["total"]
     full, lora = results
     assert full["parameters"]["trainable"] == full["parameters"]["total"]
     assert lora["parameters"]["trainable"] < lora["parameters"]["total"] / 10
     assert lora["overrides"] == {"learning_rate": 5e-3} and lora["protocol"]["learning_rate"] == 5e-3
-    assert full["overrides"] == {} and full["protocol"]["learning_rate"] == 2e-3
+    assert full["overrides"] == {} and full["protocol"]["learning_rate"] == 1e-2
     assert "RANDOMLY INITIALISED" in lora["warnings"][0]
+    assert not leaderboard.collapse_reason(full)  # so the bonus rules below are exercised
 
 
 def test_leaderboard_points_follow_the_rules(finished_run):
     board = json.loads((finished_run / "leaderboard.json").read_text())
     results = {r["player"]["name"]: r for r in load_results(finished_run)}
     eligible = [row for row in board["ranked"] if not row["collapsed"]]
-    fastest = min(eligible, key=lambda row: row["train_seconds"])["player"] if eligible else None
+    assert eligible, "a board where every player collapsed cannot test the bonus"
+    fastest = min(eligible, key=lambda row: row["train_seconds"])["player"]
     for row in board["ranked"]:
         r = results[row["player"]]
         assert row["collapsed"] == (leaderboard.collapse_reason(r) is not None)
@@ -67,12 +87,13 @@ def test_leaderboard_points_follow_the_rules(finished_run):
 def test_rerun_skips_finished_players_and_reruns_changed_ones(finished_run, tiny_config, tree_dir, capsys):
     before = {r["player"]["name"]: r["started_at"] + r["job_hash"] for r in load_results(finished_run)}
     capsys.readouterr()
-    assert run(tiny_config, tree_dir, finished_run) == 0
+    assert run(tiny_config, tree_dir, finished_run, *LEARN) == 0
     assert capsys.readouterr().out.count("already completed with this config, skipped") == 2
     assert {r["player"]["name"]: r["started_at"] + r["job_hash"] for r in load_results(finished_run)} == before
-    assert run(tiny_config, tree_dir, finished_run, "--set", "players.lora.strategy.r=2") == 0
+    assert run(tiny_config, tree_dir, finished_run, *LEARN, "--set", "players.lora.strategy.r=2") == 0
     out = capsys.readouterr().out
-    assert out.count("skipped") == 1 and "full: already completed" in out
+    assert out.count("skipped") == 1 and "full seed-7: already completed" in out
+    assert "lora seed-7: stale (player.strategy.r: 4 in the result, 2 now); training again" in out
     after = {r["player"]["name"]: r for r in load_results(finished_run)}
     assert after["lora"]["player"]["strategy"]["r"] == 2
     assert after["full"]["started_at"] + after["full"]["job_hash"] == before["full"]
@@ -147,6 +168,7 @@ def test_predict_uses_the_saved_best_checkpoint(finished_run, capsys):
     from tuneoff.predict import predict
 
     probs = [p.probabilities for p in predict(finished_run, "lora", ["a superb , brilliant film", "dull and weak"])]
+    assert predict(finished_run, "lora", ["x"], seed=7)[0].seed == 7
     assert len(probs) == 2
     for p in probs:
         assert list(p) == ["very negative", "negative", "neutral", "positive", "very positive"]
@@ -165,25 +187,25 @@ def test_leaderboard_command_rebuilds_from_results_only(finished_run, capsys):
 
 
 def test_results_stay_valid_when_read_back(finished_run):
-    for d in (finished_run / "players").iterdir():
+    for d in (finished_run / "players").glob("*/seed-*"):
         read_result(d / "result.json")
 
 
 def test_a_corrupt_results_file_does_not_block_the_leaderboard(finished_run, tiny_config, tree_dir, capsys):
-    (finished_run / "players" / "stray").mkdir()
-    (finished_run / "players" / "stray" / "result.json").write_text("{ not json")
+    (finished_run / "players" / "stray" / "seed-7").mkdir(parents=True)
+    (finished_run / "players" / "stray" / "seed-7" / "result.json").write_text("{ not json")
     capsys.readouterr()
-    assert run(tiny_config, tree_dir, finished_run) == 0
+    assert run(tiny_config, tree_dir, finished_run, *LEARN) == 0
     out = capsys.readouterr().out
-    assert "players/stray: results file unreadable" in out and "not valid JSON" in out
+    assert "players/stray/seed-7: results file unreadable" in out and "not valid JSON" in out
     assert [r["player"] for r in json.loads((finished_run / "leaderboard.json").read_text())["ranked"]]
 
 
 def test_tf32_on_cpu_runs_plain_fp32_and_says_so(finished_run, tiny_config, tree_dir, tmp_path):
     out = tmp_path / "tf32"
-    assert run(tiny_config, tree_dir, out, "--set", "protocol.precision='tf32'", "--only", "full") == 0
+    assert run(tiny_config, tree_dir, out, *LEARN, "--set", "protocol.precision='tf32'", "--only", "full") == 0
     (tf32,) = load_results(out)
-    fp32 = read_result(finished_run / "players" / "full" / "result.json")
+    fp32 = result_of(finished_run, "full")
     assert tf32["protocol"]["precision"] == "tf32"
     assert any("tf32 has no effect on cpu" in w for w in tf32["warnings"])
     assert tf32["history"]["steps"] == fp32["history"]["steps"]
@@ -195,16 +217,72 @@ def test_tf32_on_cpu_runs_plain_fp32_and_says_so(finished_run, tiny_config, tree
 def test_leaderboard_command_reports_unreadable_and_foreign_results(finished_run, capsys):
     import shutil
 
-    (finished_run / "players" / "stray").mkdir()
-    (finished_run / "players" / "stray" / "result.json").write_text("{ not json")
-    foreign = json.loads((finished_run / "players" / "full" / "result.json").read_text())
+    (finished_run / "players" / "stray" / "seed-7").mkdir(parents=True)
+    (finished_run / "players" / "stray" / "seed-7" / "result.json").write_text("{ not json")
+    foreign = result_of(finished_run, "full")
     foreign["player"]["name"] = "visitor"
     shutil.copytree(finished_run / "players" / "full", finished_run / "players" / "visitor")
-    (finished_run / "players" / "visitor" / "result.json").write_text(json.dumps(foreign))
+    (finished_run / "players" / "visitor" / "seed-7" / "result.json").write_text(json.dumps(foreign))
     capsys.readouterr()
     assert main(["leaderboard", str(finished_run)]) == 1
     out = capsys.readouterr().out
-    assert "players/stray: results file unreadable" in out
-    assert "players/visitor: not a player of this tournament's config" in out
+    assert "players/stray/seed-7: results file unreadable" in out
+    assert "players/visitor/seed-7: not a job of this tournament's config" in out
     board = json.loads((finished_run / "leaderboard.json").read_text())
     assert sorted(r["player"] for r in board["ranked"] + board["unranked"]) == ["full", "lora"]
+
+
+def test_three_seeds_two_players_end_to_end(tiny_config, tree_dir, tmp_path):
+    out = tmp_path / "seeds"
+    assert run(tiny_config, tree_dir, out, *LEARN, "--set", "tournament.seeds=[1, 2, 3]") == 0
+    results = load_results(out)
+    assert sorted((r["player"]["name"], r["seed"]) for r in results) == [(n, s) for n in ("full", "lora") for s in (1, 2, 3)]
+    for r in results:
+        assert (out / "players" / r["player"]["name"] / f"seed-{r['seed']}" / "result.json").is_file()
+        assert r["protocol"]["seed"] == r["seed"]
+    full = [r for r in results if r["player"]["name"] == "full"]
+    assert len({json.dumps(r["history"]["steps"]) for r in full}) == 3  # each seed trains differently
+    board = json.loads((out / "leaderboard.json").read_text())
+    row = next(r for r in board["ranked"] if r["player"] == "full")
+    assert row["seeds"] == [1, 2, 3]
+    assert row["per_seed_test_accuracy"] == [r["test"]["accuracy"] for r in full]
+    assert row["test_accuracy"] == pytest.approx(sum(row["per_seed_test_accuracy"]) / 3)
+    assert row["test_accuracy_ci95"][0] <= row["test_accuracy"] <= row["test_accuracy_ci95"][1]
+    assert board["stale"] == [] and board["unranked"] == []
+    again = main(["run", str(tiny_config), "--data-dir", str(tree_dir), "--out", str(out), "--no-report", *LEARN,
+                  "--set", "tournament.seeds=[1, 2, 3]"])
+    assert again == 0 and [r["started_at"] for r in load_results(out)] == [r["started_at"] for r in results]
+
+
+def test_a_result_trained_under_another_protocol_is_stale_not_ranked(finished_run, tiny_config, tree_dir, capsys):
+    capsys.readouterr()
+    assert run(tiny_config, tree_dir, finished_run, *LEARN, "--only", "full", "--set", "protocol.epochs=1") == 0
+    out = capsys.readouterr().out
+    assert "full seed-7: stale (protocol.epochs: 4 in the result, 1 now); training again" in out
+    assert "lora seed 7: stale, not ranked (protocol.epochs: 4 in the result, 1 now)" in out
+    board = json.loads((finished_run / "leaderboard.json").read_text())
+    assert [r["player"] for r in board["ranked"]] == ["full"]
+    assert board["stale"] == [{"player": "lora", "seed": 7, "data_seed": None,
+                               "reason": "protocol.epochs: 4 in the result, 1 now"}]
+    assert "lora seed-7: **stale**, not ranked" in (finished_run / "leaderboard.md").read_text()
+
+
+def test_changed_data_content_is_retrained_and_a_description_is_not(finished_run, tiny_config, tree_dir, capsys):
+    capsys.readouterr()
+    assert run(tiny_config, tree_dir, finished_run, *LEARN, "--set", "players.full.description='new words'") == 0
+    assert capsys.readouterr().out.count("already completed with this config, skipped") == 2
+    lines = (tree_dir / "train.txt").read_text().splitlines()
+    (tree_dir / "train.txt").write_text("\n".join(lines[1:]) + "\n")  # one sentence fewer; verify is off
+    assert run(tiny_config, tree_dir, finished_run, *LEARN) == 0
+    out = capsys.readouterr().out
+    assert "skipped" not in out and out.count("stale (data.sha256.train:") == 2
+    assert {r["data"]["sizes"]["train"] for r in load_results(finished_run)} == {59}
+
+
+def test_provenance_names_tuneoffs_own_code(finished_run):
+    import tuneoff
+
+    software = result_of(finished_run, "full")["environment"]["software"]
+    assert software["tuneoff"] == tuneoff.__version__
+    assert software["tuneoff_source"].endswith("tuneoff")
+    assert "working_dir_commit" in software

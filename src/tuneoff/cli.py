@@ -42,12 +42,12 @@ def cmd_data(args, console: Console) -> int:
 
 
 def cmd_leaderboard(args, console: Console) -> int:
-    from . import leaderboard, runfolder
+    from . import board, runfolder
 
     folder = Path(args.run_dir).resolve()
     runfolder.read_tournament(folder)  # not a run: refused before anything is written
     with runfolder.RunLock(folder):
-        run = leaderboard.publish(folder, console)
+        run = board.publish(folder, console)
     return 1 if run.problems else 0
 
 
@@ -66,7 +66,11 @@ def cmd_report(args, console: Console) -> int:
 def cmd_predict(args, console: Console) -> int:
     from .predict import ECHO_CHARS, predict
 
-    for p in predict(Path(args.run_dir), args.player, args.texts):
+    predictions = predict(Path(args.run_dir), args.player, args.texts, args.seed)
+    if predictions:
+        console.print(f"player {esc(args.player)}, seed {predictions[0].seed}"
+                      + ("" if args.seed is not None else " (its seed with the best dev accuracy)"))
+    for p in predictions:
         best = max(p.probabilities, key=p.probabilities.get)
         shown = "  ".join(f"{label} {q:.2f}" for label, q in p.probabilities.items())
         echo = p.text if len(p.text) <= ECHO_CHARS else p.text[: ECHO_CHARS - 1] + "…"
@@ -105,6 +109,7 @@ def parser() -> argparse.ArgumentParser:
     predict = sub.add_parser("predict", help="label sentences with a player's best checkpoint")
     predict.add_argument("run_dir")
     predict.add_argument("--player", required=True)
+    predict.add_argument("--seed", type=int, help="which seed's checkpoint (default: the best on dev)")
     predict.add_argument("texts", nargs="+")
     predict.set_defaults(func=cmd_predict)
     return ap

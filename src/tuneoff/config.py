@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from .models import SOURCES, ModelSource
-from .options import NAME_PATTERN, Options, StrTuple, _list_to_tuple
+from .options import NAME_PATTERN, IntTuple, Options, StrTuple, _list_to_tuple
 from .strategies import STRATEGIES, Strategy
 
 
@@ -49,7 +49,9 @@ class Protocol(Frozen):
     warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0, description="share of steps with linear warm-up")
     weight_decay: float = Field(0.01, ge=0.0, le=1.0, description="AdamW decoupled decay (not on biases, norms)")
     max_grad_norm: float = Field(1.0, ge=0.0, description="gradient clipping; 0 disables")
-    seed: int = Field(42, ge=0, description="seeds weights of new layers, dropout and batch order")
+    seed: int = Field(42, ge=0, description="seeds weights of new layers, dropout and batch order (tournament.seeds "
+                      "runs several)")
+    data_seed: int | None = Field(None, ge=0, description="seeds batch order alone; unset = the seed's")
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     threads: int = Field(0, ge=0, le=1024, description="torch intra-op threads; 0 keeps torch's default")
     precision: Literal["fp32", "tf32", "bf16"] = Field(
@@ -67,13 +69,23 @@ class Tournament(Frozen):
     fastest_bonus: float = Field(10.0, ge=0.0, description="points for the fastest non-collapsed player")
     speed_metric: Literal["train_seconds", "samples_per_second"] = "train_seconds"
     overridable: StrTuple = Field((), description="protocol keys a player may override")
+    seeds: IntTuple = Field((), description="run every player once per seed (sets protocol.seed); empty = protocol.seed")
+    data_seeds: IntTuple = Field((), description="also vary batch order alone: every seed runs with each of these")
+
+    @field_validator("seeds", "data_seeds")
+    @classmethod
+    def _distinct(cls, seeds):
+        if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+            raise ValueError(f"seeds must be distinct integers >= 0 (got {list(seeds)})")
+        return seeds
 
     @field_validator("overridable")
     @classmethod
     def _known(cls, keys):
-        bad = [k for k in keys if k not in Protocol.model_fields]
+        bad = [k for k in keys if k not in Protocol.model_fields or k in ("seed", "data_seed")]
         if bad:
-            raise ValueError(f"unknown protocol keys {bad}; choices: {sorted(Protocol.model_fields)}")
+            choices = sorted(set(Protocol.model_fields) - {"seed", "data_seed"})
+            raise ValueError(f"unknown protocol keys {bad}; choices: {choices} (seeds are the tournament's)")
         return keys
 
 
@@ -144,14 +156,11 @@ class Config(Frozen):
         return Protocol.model_validate({**self.protocol.model_dump(), **player.protocol})
 
 
-def job_hash(config: Config, player: Player) -> str:
-    """Identity of one player job: what it trains on, with what; resume compares it."""
-    job = {
-        "player": player.model_dump(mode="json"),
-        "protocol": config.protocol_for(player).model_dump(mode="json"),
-        "data": config.data.model_dump(mode="json", exclude={"dir"}),
-    }
-    return hashlib.sha256(json.dumps(job, sort_keys=True).encode()).hexdigest()[:16]
+def seed_pairs(config: Config) -> list[tuple[int, int | None]]:
+    """(seed, data_seed) of every job a player runs, in order."""
+    seeds = config.tournament.seeds or (config.protocol.seed,)
+    data_seeds = config.tournament.data_seeds or (config.protocol.data_seed,)
+    return [(s, d) for s in seeds for d in data_seeds]
 
 
 # ---------------------------------------------------------------- loading

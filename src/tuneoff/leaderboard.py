@@ -1,30 +1,50 @@
-"""Scoring the game: points, the fastest bonus, collapse flags. Reads results only; no torch."""
+"""Scoring the game over seeds: points, a speed bonus that noise cannot steal, collapse flags,
+confidence intervals, paired tests against the leader and tied ranks. Reads results only; no torch.
+
+A player's row summarises its completed seeds: test accuracy is the mean over seeds, with
+std, min, max and a 95 % CI that covers both seeds and test sentences. Points are that mean
+in % plus its share of the speed bonus. Within each hardware group the first by points
+leads; every other player is compared with the leader on the same test sentences (McNemar's
+exact test with one seed each, else a paired bootstrap), Holm-corrected across players.
+A player whose difference is not significant, and whose bonus equals the leader's, is tied
+with the leader and shares rank 1.
+"""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from pathlib import Path
+import statistics
 
-from .console import esc
-from .results import load_results, write_atomic, write_json
-from .runfolder import describe, process_alive, read_tournament, record_generated
+from . import stats
 
-COLLAPSE_MARGIN = 0.01  # accuracy within 1 point of always answering the majority class
+COLLAPSE_MARGIN = 0.01  # accuracy at most 1 point above the majority-class rate (or anywhere below it)
 COLLAPSE_SHARE = 0.90  # or >= 90 % of predictions in one class
+SPEED_TIE = 0.05  # with one seed, speeds within 5 % of the fastest share the bonus
+
+RULES = {
+    "points": "mean test accuracy over seeds in % + the player's share of the speed bonus",
+    "collapse": f"mean test accuracy at most {COLLAPSE_MARGIN:.0%} above the majority-class rate (below it "
+                f"included), or >= {COLLAPSE_SHARE:.0%} of predictions in one class; collapsed players get no bonus",
+    "speed": "median over seeds; players within the measured spread of the fastest (the larger range of their "
+             f"per-seed values; {SPEED_TIE:.0%} of the fastest with one seed) share the bonus equally",
+    "ties": "a player whose accuracy difference from the leader is not significant (Holm-corrected p >= "
+            f"{stats.ALPHA}) and whose bonus equals the leader's shares rank 1",
+    "groups": "players are ranked only against results with the same hardware fingerprint",
+}
 
 
 def collapse_reason(result: dict) -> str | None:
-    """Why a completed player counts as having learned nothing, or None."""
-    test, data = result["test"], result["data"]
-    majority = data["test_majority_rate"]
-    if abs(test["accuracy"] - majority) <= COLLAPSE_MARGIN:
-        return f"accuracy {test['accuracy']:.2%} is within 1 point of the majority-class rate {majority:.2%}"
-    predicted = test["predicted_distribution"]
+    """Why one completed job counts as having learned nothing, or None."""
+    return _collapse(result["test"]["accuracy"], result["test"]["predicted_distribution"],
+                     result["data"]["test_majority_rate"], result["labels"])
+
+
+def _collapse(accuracy: float, predicted: list[int], majority: float, labels: list[str]) -> str | None:
+    if accuracy <= majority + COLLAPSE_MARGIN:
+        where = "below" if accuracy < majority else "within 1 point of"
+        return f"accuracy {accuracy:.2%} is {where} the majority-class rate {majority:.2%}"
     share = max(predicted) / max(1, sum(predicted))
     if share >= COLLAPSE_SHARE:
-        label = result["labels"][predicted.index(max(predicted))]
-        return f"{share:.0%} of test predictions are '{label}'"
+        return f"{share:.0%} of test predictions are '{labels[predicted.index(max(predicted))]}'"
     return None
 
 
@@ -35,191 +55,134 @@ def hardware_key(result: dict) -> str:
 
 
 def _speed(result: dict, metric: str) -> float:
-    """Larger is faster."""
     timing = result["timing"]
-    return -timing["train_seconds"] if metric == "train_seconds" else timing["train_samples_per_second"]
+    return timing["train_seconds"] if metric == "train_seconds" else timing["train_samples_per_second"]
 
 
-def build(results: list[dict], bonus: float = 10.0, speed_metric: str = "train_seconds") -> dict:
-    """Rank completed players within each hardware group; list the others as unranked."""
-    rows, groups = [], {}
-    for r in results:
-        row = {
-            "player": r["player"]["name"],
-            "model": r.get("model", {}).get("description") or r["player"]["model"]["kind"],
-            "strategy": r["player"]["strategy"]["name"],
-            "status": r["status"],
-            "error": r["error"],
-        }
-        if r["status"] == "completed":
-            reason = collapse_reason(r)
-            row.update(
-                hardware=hardware_key(r),
-                test_accuracy=r["test"]["accuracy"],
-                macro_f1=r["test"]["macro_f1"],
-                train_seconds=r["timing"]["train_seconds"],
-                samples_per_second=r["timing"]["train_samples_per_second"],
-                trainable_parameters=r["parameters"]["trainable"],
-                total_parameters=r["parameters"]["total"],
-                peak_rss_bytes=r["memory"]["peak_rss_bytes"],
-                best_epoch=r["best_epoch"],
-                majority_rate=r["data"]["test_majority_rate"],
-                collapsed=reason is not None,
-                collapse_reason=reason,
-                fastest=False,
-                points=100 * r["test"]["accuracy"],
-            )
-            groups.setdefault(row["hardware"], []).append((row, r))
-        rows.append(row)
-
-    for members in groups.values():
-        # A player that learned nothing cannot win the speed bonus.
-        eligible = [(row, r) for row, r in members if not row["collapsed"]]
-        if eligible and bonus:
-            fastest = max(eligible, key=lambda m: _speed(m[1], speed_metric))[0]
-            fastest["fastest"] = True
-            fastest["points"] += bonus
-        ranked = sorted((row for row, _ in members), key=lambda row: -row["points"])
-        for position, row in enumerate(ranked, start=1):
-            # equal points share a rank (1, 1, 3): list order must not break a tie
-            tied = position > 1 and round(row["points"], 6) == round(ranked[position - 2]["points"], 6)
-            row["rank"] = ranked[position - 2]["rank"] if tied else position
-
-    ranked = [r for r in rows if "rank" in r]
-    ranked.sort(key=lambda r: (r["hardware"], r["rank"]))
+def _row(name: str, runs: list[dict], metric: str) -> dict:
+    """One ranked player's summary over its completed seeds."""
+    first = runs[0]
+    acc = stats.summary([r["test"]["accuracy"] for r in runs])
+    f1 = stats.summary([r["test"]["macro_f1"] for r in runs])
+    predicted = [sum(col) for col in zip(*(r["test"]["predicted_distribution"] for r in runs))]
+    majority = first["data"]["test_majority_rate"]
+    reason = _collapse(acc["mean"], predicted, majority, first["labels"])
+    n = first["data"]["sizes"]["test"]
+    gaps = [r["generalization"]["gap_at_best_epoch"] for r in runs if r["generalization"]["gap_at_best_epoch"] is not None]
     return {
-        "rules": {
-            "points": "test accuracy in % + fastest bonus",
-            "fastest_bonus": bonus,
-            "speed_metric": speed_metric,
-            "collapse": f"accuracy within {COLLAPSE_MARGIN:.0%} of the majority-class rate, "
-            f"or >= {COLLAPSE_SHARE:.0%} of predictions in one class; collapsed players get no bonus",
-            "groups": "players are ranked only against results with the same hardware fingerprint",
-        },
-        "hardware_groups": sorted(groups),
-        "ranked": ranked,
-        "unranked": [r for r in rows if "rank" not in r],
+        "player": name, "model": first.get("model", {}).get("description") or first["player"]["model"]["kind"],
+        "strategy": first["player"]["strategy"]["name"], "status": "completed",
+        "hardware": " + ".join(sorted({hardware_key(r) for r in runs})),
+        "seeds": [r["seed"] for r in runs], "data_seeds": [r["data_seed"] for r in runs],
+        "per_seed_test_accuracy": [r["test"]["accuracy"] for r in runs],
+        "test_accuracy": acc["mean"], "test_accuracy_std": acc["std"], "test_accuracy_min": acc["min"],
+        "test_accuracy_max": acc["max"], "test_accuracy_ci95": list(stats.hierarchical_ci(stats.correctness(runs))),
+        "binomial_se": (acc["mean"] * (1 - acc["mean"]) / n) ** 0.5,
+        "macro_f1": f1["mean"], "macro_f1_std": f1["std"], "macro_f1_min": f1["min"], "macro_f1_max": f1["max"],
+        "train_seconds": statistics.median(r["timing"]["train_seconds"] for r in runs),
+        "samples_per_second": statistics.median(r["timing"]["train_samples_per_second"] for r in runs),
+        "per_seed_speed": [_speed(r, metric) for r in runs],
+        "trainable_parameters": first["parameters"]["trainable"], "total_parameters": first["parameters"]["total"],
+        "peak_rss_bytes": max(r["memory"]["peak_rss_bytes"] for r in runs),
+        "best_epoch": round(statistics.median(r["best_epoch"] for r in runs)),
+        "best_epochs": [r["best_epoch"] for r in runs],
+        "lowest_dev_loss_epochs": [r["generalization"]["lowest_dev_loss_epoch"] for r in runs],
+        "generalization_gap": sum(gaps) / len(gaps) if gaps else None,
+        "majority_rate": majority, "collapsed": reason is not None, "collapse_reason": reason,
+        "collapsed_seeds": [r["seed"] for r in runs if collapse_reason(r)],
+        "fastest": False, "bonus": 0.0, "points": 100 * acc["mean"],
     }
 
 
-def _mark(row: dict) -> str:
-    return ("  ⚡+bonus" if row["fastest"] else "") + ("  **COLLAPSED**" if row["collapsed"] else "")
+def _award_bonus(rows: list[dict], bonus: float, metric: str) -> str | None:
+    """Give the bonus to the fastest non-collapsed player, shared with those within the measured spread."""
+    eligible = [r for r in rows if not r["collapsed"]]
+    if not eligible or not bonus:
+        return None
+    sign = 1 if metric == "train_seconds" else -1  # smaller time is faster; larger samples/s is faster
+    median = {r["player"]: statistics.median(r["per_seed_speed"]) for r in eligible}
+    best = min(eligible, key=lambda r: sign * median[r["player"]])
+
+    def spread(r: dict) -> float:
+        ranges = [max(x["per_seed_speed"]) - min(x["per_seed_speed"]) for x in (best, r) if len(x["per_seed_speed"]) > 1]
+        return max(ranges) if ranges else SPEED_TIE * abs(median[best["player"]])
+
+    sharing = [r for r in eligible if abs(median[r["player"]] - median[best["player"]]) <= spread(r)]
+    for r in sharing:
+        r.update(fastest=True, bonus=bonus / len(sharing), points=r["points"] + bonus / len(sharing))
+    if len(sharing) > 1:
+        return (f"speed bonus shared by {', '.join(r['player'] for r in sharing)} (+{bonus / len(sharing):g} each): "
+                "their speeds are within the measured spread of the fastest")
+    return None
 
 
-def markdown(board: dict) -> str:
-    lines = ["# Leaderboard", ""]
-    for group in board["hardware_groups"]:
-        lines += [
-            f"Hardware: {group}",
-            "",
-            "| rank | player | strategy | points | test acc | macro-F1 | train s | samples/s | trainable / total | notes |",
-            "|---:|---|---|---:|---:|---:|---:|---:|---:|---|",
-        ]
-        for r in (r for r in board["ranked"] if r["hardware"] == group):
-            lines.append(
-                f"| {r['rank']} | {r['player']} | {r['strategy']} | {r['points']:.2f} | {r['test_accuracy']:.2%} "
-                f"| {r['macro_f1']:.3f} | {r['train_seconds']:.1f} | {r['samples_per_second']:.1f} "
-                f"| {r['trainable_parameters']:,} / {r['total_parameters']:,} |{_mark(r)} |"
-            )
-        majority = next(r["majority_rate"] for r in board["ranked"] if r["hardware"] == group)
-        lines += ["", f"Majority-class rate (always the largest test class): {majority:.2%}", ""]
-    for r in board["unranked"]:
-        lines.append(f"- {r['player']}: **{r['status']}** — {r['error']}")
-    lines += ["", f"Rules: {board['rules']['points']}; {board['rules']['collapse']}.", ""]
-    return "\n".join(lines)
+def _rank(rows: list[dict], matrices: dict) -> None:
+    """Order by points; test every player against the leader; tied players share rank 1."""
+    rows.sort(key=lambda r: -r["points"])
+    leader = rows[0]
+    leader.update(p_vs_leader=None, diff_vs_leader=0.0, diff_vs_leader_ci95=[0.0, 0.0], test_vs_leader=None,
+                  tied_with_leader=True, rank=1)
+    others = rows[1:]
+    tests = [stats.compare(matrices[r["player"]], matrices[leader["player"]]) for r in others]
+    for r, t, p in zip(others, tests, stats.holm([t.p for t in tests])):
+        r.update(p_vs_leader=p, diff_vs_leader=100 * t.diff, test_vs_leader=t.test,
+                 diff_vs_leader_ci95=[100 * t.ci95[0], 100 * t.ci95[1]],
+                 tied_with_leader=p >= stats.ALPHA and abs(r["bonus"] - leader["bonus"]) < 1e-9)
+    for position, r in enumerate(others, start=2):
+        before = rows[position - 2]
+        same = round(r["points"], 6) == round(before["points"], 6)
+        r["rank"] = 1 if r["tied_with_leader"] else (before["rank"] if same else position)
 
 
-def write(board: dict, run_dir: Path) -> None:
-    run_dir = Path(run_dir)
-    paths = [run_dir / "leaderboard.json", run_dir / "leaderboard.md"]
-    record_generated(run_dir, paths)  # first: a file is listed before it exists, never after
-    write_json(paths[0], board)
-    write_atomic(paths[1], markdown(board).encode())
+def pairwise(rows: list[dict], matrices: dict) -> list[dict]:
+    """Every pair of ranked players: difference in points of accuracy, CI, p, Holm-adjusted p."""
+    pairs = [(a, b) for i, a in enumerate(rows) for b in rows[i + 1:]]
+    tests = [stats.compare(matrices[a["player"]], matrices[b["player"]]) for a, b in pairs]
+    return [{"a": a["player"], "b": b["player"], "diff": 100 * t.diff, "ci95": [100 * t.ci95[0], 100 * t.ci95[1]],
+             "p": t.p, "p_holm": p, "test": t.test}
+            for (a, b), t, p in zip(pairs, tests, stats.holm([t.p for t in tests]))]
 
 
-def rich_table(board: dict):
-    from rich.table import Table
-
-    table = Table(title="tuneoff leaderboard", show_lines=False)
-    for col in ("rank", "player", "strategy", "points", "test acc", "macro-F1", "train s", "samples/s", "notes"):
-        table.add_column(col, justify="right" if col not in ("player", "strategy", "notes") else "left")
-    for r in board["ranked"]:
-        notes = ("[bold yellow]fastest[/] " if r["fastest"] else "") + ("[bold red]COLLAPSED[/]" if r["collapsed"] else "")
-        table.add_row(
-            str(r["rank"]), r["player"], r["strategy"], f"{r['points']:.2f}", f"{r['test_accuracy']:.2%}",
-            f"{r['macro_f1']:.3f}", f"{r['train_seconds']:.0f}", f"{r['samples_per_second']:.1f}", notes,
-        )
-    for r in board["unranked"]:
-        table.add_row("-", r["player"], r["strategy"], "-", "-", "-", "-", "-",
-                      f"[red]{esc(r['status'])}[/]: {esc(r['error'])}")
-    if board["ranked"]:
-        caption = [
-            f"{group}: majority-class rate "
-            f"{next(r['majority_rate'] for r in board['ranked'] if r['hardware'] == group):.2%}"
-            for group in board["hardware_groups"]
-        ]
-        caption += [f"{r['player']} COLLAPSED: {esc(r['collapse_reason'])}" for r in board["ranked"] if r["collapsed"]]
-        table.caption = "\n".join(caption)
-    return table
+def power(rows: list[dict], matrices: dict) -> dict | None:
+    """The smallest difference this test set and these seeds can detect (80 % power, alpha 0.05)."""
+    if len(rows) < 1:
+        return None
+    many = [r for r in rows if len(r["seeds"]) > 1 and not r["collapsed"]]
+    seed_std = (sum(r["test_accuracy_std"] ** 2 for r in many) / len(many)) ** 0.5 if many else None
+    means = [matrices[r["player"]].mean(axis=0) for r in rows]
+    diffs = [(a - b).var(ddof=1) for i, a in enumerate(means) for b in means[i + 1:]]
+    sentence_var = sum(diffs) / len(diffs) if diffs else 2 * rows[0]["test_accuracy"] * (1 - rows[0]["test_accuracy"])
+    seeds = min(len(r["seeds"]) for r in rows)
+    n = len(means[0])
+    return {"detectable_difference": 100 * stats.detectable_difference(seed_std or 0.0, seeds, sentence_var, n),
+            "seed_std": seed_std, "seeds": seeds, "sentences": n, "sentence_variance": sentence_var,
+            "alpha": stats.ALPHA, "power": stats.POWER, "seed_variance_measured": seed_std is not None}
 
 
-# --- a run folder's leaderboard, for the tournament, `tuneoff leaderboard` and the report ------
-
-
-@dataclass
-class Run:
-    folder: Path
-    tournament: dict
-    config: dict | None
-    names: list[str]  # the players, in order
-    results: dict[str, dict]
-    problems: dict[str, str]  # player folder -> why its results file could not be read
-    ignored: list[str]  # readable results of players not in this tournament's config
-    board: dict
-    meta: dict
-
-
-def _dead_if_gone(result: dict) -> dict:
-    """A result left 'running' by a process that no longer exists is shown as interrupted (the file is
-    left as it is: the next `tuneoff run` records it)."""
-    if result["status"] != "running" or process_alive(result.get("process")) is not False:
-        return result
-    who = describe(result.get("process"))
-    return {**result, "status": "interrupted", "finished_at": result.get("finished_at"),
-            "error": f"left 'running' by {who}, which is gone (killed?); rerun the tournament to train it"}
-
-
-def read_run(run_dir: Path) -> Run:
-    """The run's config (tournament.json) and results, and the board of its players.
-
-    An unreadable results file is recorded in ``problems`` and does not hide the others;
-    results of players the config does not name are left off the board.
-    """
-    run_dir = Path(run_dir)
-    meta = read_tournament(run_dir)  # a folder that is not a run is refused here
-    config = meta.get("config")
-    problems: dict[str, str] = {}
-    results = [_dead_if_gone(r) for r in load_results(run_dir, problems)]
-    by_name = {r["player"]["name"]: r for r in results}
-    if config:
-        names = [p["name"] for p in config["players"]]
-    else:
-        names = list(dict.fromkeys([r["player"]["name"] for r in results] + sorted(problems)))
-    kept = [by_name[n] for n in names if n in by_name]
-    rules = (config or {}).get("tournament", {})
-    board = build(kept, rules.get("fastest_bonus", 10.0), rules.get("speed_metric", "train_seconds"))
-    return Run(run_dir, rules, config, names, {r["player"]["name"]: r for r in kept},
-               problems, sorted(set(by_name) - set(names)), board, meta)
-
-
-def publish(run_dir: Path, console) -> Run:
-    """Rebuild the board from the results files, write leaderboard.json/.md, print it."""
-    run = read_run(run_dir)
-    for folder, why in run.problems.items():
-        console.print(f"[red]players/{esc(folder)}: results file unreadable, left off the leaderboard: {esc(why)}[/]")
-    for name in run.ignored:
-        console.print(f"[yellow]players/{esc(name)}: not a player of this tournament's config, "
-                      "left off the leaderboard[/]")
-    write(run.board, run.folder)
-    console.print(rich_table(run.board))
-    return run
+def build(results: list[dict], bonus: float = 10.0, speed_metric: str = "train_seconds",
+          stale: list[dict] = ()) -> dict:
+    """Rank players (over their completed seeds) within each hardware group; list unfinished jobs."""
+    by_player: dict[str, list[dict]] = {}
+    unranked = []
+    for r in results:
+        if r["status"] == "completed":
+            by_player.setdefault(r["player"]["name"], []).append(r)
+        else:
+            unranked.append({"player": r["player"]["name"], "seed": r["seed"], "data_seed": r["data_seed"],
+                             "model": r.get("model", {}).get("description") or r["player"]["model"]["kind"],
+                             "strategy": r["player"]["strategy"]["name"], "status": r["status"], "error": r["error"]})
+    rows = [_row(name, runs, speed_metric) for name, runs in by_player.items()]
+    matrices = {name: stats.correctness(runs) for name, runs in by_player.items()}
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(row["hardware"], []).append(row)
+    notes, pairs, powers = [], {}, {}
+    for group, members in groups.items():
+        if note := _award_bonus(members, bonus, speed_metric):
+            notes.append(f"{group}: {note}")
+        _rank(members, matrices)
+        pairs[group], powers[group] = pairwise(members, matrices), power(members, matrices)
+    ranked = sorted(rows, key=lambda r: (r["hardware"], r["rank"], -r["points"]))
+    return {"schema": "tuneoff.leaderboard/2", "rules": {**RULES, "fastest_bonus": bonus, "speed_metric": speed_metric},
+            "hardware_groups": sorted(groups), "ranked": ranked, "unranked": unranked, "stale": list(stale),
+            "notes": notes, "pairwise": pairs, "power": powers}

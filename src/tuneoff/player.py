@@ -1,4 +1,4 @@
-"""One player job: a resolved config in, one results file and a checkpoint out.
+"""One job (a player with one seed): a resolved config in, one results file and a checkpoint out.
 
 It shares nothing with other jobs through globals, so a later scheduler can run
 jobs in other processes or on other machines.
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -16,23 +15,14 @@ import torch
 
 from . import data as sst
 from .batching import encode
-from .config import Data, Player, Protocol
+from .config import Data
 from .evaluate import metrics, score
+from .jobs import Job
 from .results import SCHEMA_VERSION, write_result
 from .runfolder import process_record
 from .strategies import folder_bytes
 from .system import PeakMemory, fingerprint, pick_device
 from .train import autocast_dtype, matmul_precision, train
-
-
-@dataclass(frozen=True)
-class Job:
-    tournament: str
-    player: Player
-    protocol: Protocol
-    data: Data
-    job_hash: str
-    overrides: dict
 
 
 def now() -> str:
@@ -48,6 +38,7 @@ def data_record(dataset: sst.SST5, spec: Data, train_set, dev_set, test_set) -> 
         "sha256": {s.name: s.sha256 for s in dataset.splits()},
         "checksums_ok": dataset.checksums_ok(),
         "sizes": {"train": len(train_set), "dev": len(dev_set), "test": len(test_set)},
+        "test_sample": "all" if len(test_set) == len(dataset.test) else f"a fixed random {len(test_set)} (seed 0)",
         "max_train": spec.max_train,
         "max_eval": spec.max_eval,
         "test_class_counts": counts,
@@ -62,6 +53,9 @@ def base_result(job: Job) -> dict:
         "error": None,
         "tournament": job.tournament,
         "player": job.player.model_dump(mode="json"),
+        "seed": job.seed,
+        "data_seed": job.data_seed,
+        "job": job.identity,
         "job_hash": job.job_hash,
         "protocol": job.protocol.model_dump(mode="json"),
         "overrides": job.overrides,
@@ -85,40 +79,21 @@ def run_job(job: Job, dataset: sst.SST5, folder: Path, result: dict, progress=No
     device = pick_device(p.device)
     torch.manual_seed(p.seed)  # new layers' weights and dropout; batch order has its own seeded generator
     result["environment"] = fingerprint(device)
-
-    built = job.player.model.build(num_labels=len(sst.LABELS))
-    model, warnings = job.player.strategy.apply(built.model, built.pretrained)
-    if p.precision == "tf32" and device.type != "cuda":
-        warnings = [*warnings, f"precision tf32 has no effect on {device.type}: this player ran in plain fp32"]
-    for w in warnings:
-        warn(w)
-    result["warnings"] += warnings
-    model.to(device)
-    result["model"] = {"description": built.description, "pretrained": built.pretrained}
-    result["parameters"] = {
-        "total": sum(q.numel() for q in model.parameters()),
-        "trainable": sum(q.numel() for q in model.parameters() if q.requires_grad),
-    }
-
-    train_split, dev_split, test_split = (
-        dataset.train.sample(job.data.max_train),
-        dataset.dev.sample(job.data.max_eval),
-        dataset.test.sample(job.data.max_eval),
-    )
-    result["data"] = data_record(dataset, job.data, train_split, dev_split, test_split)
-    train_set, dev_set, test_set = (
-        encode(built.tokenizer, s.texts, s.labels, p.max_seq_len) for s in (train_split, dev_split, test_split)
-    )
+    model, tokenizer = _build(job, device, result, warn)
+    sets, probe = _encode(job, dataset, tokenizer, result)
+    train_set, dev_set, test_set = sets
 
     with PeakMemory(device) as memory, matmul_precision(p, device):
-        trained = train(model, train_set, dev_set, p, device, progress)
+        trained = train(model, train_set, dev_set, p, device, progress, probe=probe)
         started = time.perf_counter()
         tested = score(model, test_set, p.eval_batch_size, device, autocast_dtype(p), progress)
         test_seconds = time.perf_counter() - started
 
     result["history"] = {"epochs": trained.epochs, "steps": trained.steps}
     result["best_epoch"] = trained.best_epoch
-    result["test"] = {"loss": tested.loss, **metrics(test_set.labels, tested.predictions, len(sst.LABELS))}
+    result["generalization"] = generalization(trained.epochs, trained.best_epoch)
+    result["test"] = {"loss": tested.loss, **metrics(test_set.labels, tested.predictions, len(sst.LABELS)),
+                      "predictions": [int(x) for x in tested.predictions], "labels": list(test_set.labels)}
     result["timing"] = {
         "train_seconds": trained.train_seconds,
         "kernel_warmup_seconds": trained.kernel_warmup_seconds,
@@ -128,19 +103,61 @@ def run_job(job: Job, dataset: sst.SST5, folder: Path, result: dict, progress=No
         "test_samples_per_second": len(test_set) / test_seconds,
     }
     result["memory"] = {"peak_rss_bytes": memory.peak_rss, "peak_gpu_bytes": memory.peak_gpu()}
+    _save(job, model, tokenizer, folder, result)
+    result["status"] = "completed"
+    result["finished_at"] = now()
+    write_result(folder, result)
+    return result
 
+
+def _build(job: Job, device, result: dict, warn):
+    built = job.player.model.build(num_labels=len(sst.LABELS))
+    model, warnings = job.player.strategy.apply(built.model, built.pretrained)
+    if job.protocol.precision == "tf32" and device.type != "cuda":
+        warnings = [*warnings, f"precision tf32 has no effect on {device.type}: this player ran in plain fp32"]
+    for w in warnings:
+        warn(w)
+    result["warnings"] += warnings
+    model.to(device)
+    revision = getattr(getattr(built.model, "config", None), "_commit_hash", None)
+    result["model"] = {"description": built.description, "pretrained": built.pretrained, "revision": revision}
+    result["parameters"] = {
+        "total": sum(q.numel() for q in model.parameters()),
+        "trainable": sum(q.numel() for q in model.parameters() if q.requires_grad),
+    }
+    return model, built.tokenizer
+
+
+PROBE_SEED = 1  # the training sentences scored each epoch are the same for every player and seed
+
+
+def _encode(job: Job, dataset: sst.SST5, tokenizer, result: dict):
+    """Train, dev and test sets, and the probe: a fixed random dev-sized subset of the training set."""
+    splits = (dataset.train.sample(job.data.max_train), dataset.dev.sample(job.data.max_eval),
+              dataset.test.sample(job.data.max_eval))
+    result["data"] = data_record(dataset, job.data, *splits)
+    probe = splits[0].sample(len(splits[1]), seed=PROBE_SEED)
+    result["data"]["train_probe_size"] = len(probe)
+    encoded = [encode(tokenizer, s.texts, s.labels, job.protocol.max_seq_len) for s in (*splits, probe)]
+    return encoded[:3], encoded[3]
+
+
+def generalization(epochs: list[dict], best_epoch: int) -> dict:
+    """Where overfitting starts (lowest dev loss) and the train-minus-dev accuracy gap at the kept epoch."""
+    lowest = min(epochs, key=lambda e: (e["dev_loss"], e["epoch"]))["epoch"]
+    kept = epochs[best_epoch - 1]
+    return {"lowest_dev_loss_epoch": lowest, "gap_at_best_epoch": kept.get("generalization_gap")}
+
+
+def _save(job: Job, model, tokenizer, folder: Path, result: dict) -> None:
     checkpoint = folder / "checkpoint"
     shutil.rmtree(checkpoint, ignore_errors=True)
-    trained_bytes = job.player.strategy.save(model, built.tokenizer, checkpoint)
+    trained_bytes = job.player.strategy.save(model, tokenizer, checkpoint)
     result["checkpoint"] = {
         "path": "checkpoint/model",
         "bytes": folder_bytes(checkpoint / "model"),
         "trained_artifact_bytes": trained_bytes,
     }
-    result["status"] = "completed"
-    result["finished_at"] = now()
-    write_result(folder, result)
-    return result
 
 
 def end_unfinished(folder: Path, result: dict, status: str, error: str) -> None:

@@ -10,7 +10,7 @@ import torch
 
 from .options import NAME_PATTERN
 from .player import checkpoint_missing
-from .results import RESULT_FILE, player_dirs, read_result
+from .results import RESULT_FILE, ResultsError, player_names, read_result
 
 ECHO_CHARS = 80  # a long text is echoed back shortened to this many characters
 
@@ -20,23 +20,41 @@ class Prediction:
     text: str
     probabilities: dict[str, float]
     notes: list[str] = field(default_factory=list)
+    seed: int | None = None  # whose checkpoint answered
 
 
-def _player_folder(run_dir: Path, player: str) -> Path:
+def _choose(run_dir: Path, player: str, seed: int | None) -> tuple[Path, dict]:
+    """The player's job folder and result: the given seed, else the completed seed best on dev."""
     if not re.match(NAME_PATTERN, player):
         raise ValueError(f"--player {player!r}: a player's name, not a path (letters, digits, '_', '.', '-')")
-    folder = Path(run_dir) / "players" / player
-    if not (folder / RESULT_FILE).is_file():
-        names = [d.name for d in player_dirs(Path(run_dir))]
-        raise FileNotFoundError(f"{folder}: no results for player {player!r}; players here: {names}")
-    return folder
+    folders = sorted((Path(run_dir) / "players" / player).glob("seed-*"))
+    results = {}
+    for folder in folders:
+        try:
+            results[folder] = read_result(folder / RESULT_FILE)
+        except ResultsError:
+            continue
+    if not results:
+        raise FileNotFoundError(f"{Path(run_dir) / 'players' / player}: no results for player {player!r}; "
+                                f"players here: {player_names(Path(run_dir))}")
+    if seed is not None:
+        chosen = {f: r for f, r in results.items() if r["seed"] == seed}
+        if not chosen:
+            raise ValueError(f"--seed {seed}: player {player!r} has no result for it; seeds: "
+                             f"{sorted({r['seed'] for r in results.values()})}")
+        return next(iter(chosen.items()))
+    done = {f: r for f, r in results.items() if r["status"] == "completed"}
+    if not done:
+        r = next(iter(results.values()))
+        raise ValueError(f"player {player!r} is {r['status']}, it has no checkpoint: {r['error']}")
+    return max(done.items(), key=lambda fr: fr[1]["history"]["epochs"][fr[1]["best_epoch"] - 1]["dev_accuracy"])
 
 
-def predict(run_dir: Path, player: str, texts: list[str]) -> list[Prediction]:
-    folder = _player_folder(run_dir, player)
-    result = read_result(folder / RESULT_FILE)
+def predict(run_dir: Path, player: str, texts: list[str], seed: int | None = None) -> list[Prediction]:
+    folder, result = _choose(run_dir, player, seed)
     if result["status"] != "completed":
-        raise ValueError(f"player {player!r} is {result['status']}, it has no checkpoint: {result['error']}")
+        raise ValueError(f"player {player!r} seed {result['seed']} is {result['status']}, it has no checkpoint: "
+                         f"{result['error']}")
     if missing := checkpoint_missing(folder, result):
         raise FileNotFoundError(f"{folder / missing}: player {player!r}'s checkpoint is missing (deleted?); "
                                 "run the tournament again to rebuild it")
@@ -59,5 +77,5 @@ def predict(run_dir: Path, player: str, texts: list[str]) -> list[Prediction]:
         if len(full) > limit:
             notes.append(f"text cut from {len(full)} to {limit} tokens (the player's max_seq_len): "
                          "only its beginning was read")
-        out.append(Prediction(text, dict(zip(result["labels"], map(float, row))), notes))
+        out.append(Prediction(text, dict(zip(result["labels"], map(float, row))), notes, result["seed"]))
     return out

@@ -1,21 +1,22 @@
 """The run report: one offline HTML file and its Markdown twin, built from the results files only.
 
-It never trains and never imports torch: it reads ``tournament.json`` and the
-players' ``result.json`` files, scores them with :mod:`tuneoff.leaderboard`, and
-draws the charts with :mod:`tuneoff.figures`. The same results give the same files.
+It never trains and never imports torch: it reads ``tournament.json`` and the jobs'
+``result.json`` files, scores them with :mod:`tuneoff.board`, and draws the charts with
+:mod:`tuneoff.figures` and :mod:`tuneoff.figures_seeds`. The same results give the same files.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from importlib import metadata
 from pathlib import Path
 
-from . import figures
-from .leaderboard import Run, read_run
+from . import figures, figures_seeds
+from .board import Run, detectable_sentence, read_run
+from .jobs import job_label
 from .render import FIGURES, Badge, Block, Link, Small, Swatch, render_html, render_md
-from .results import RESULT_FILE, write_atomic
+from .report_setup import setup_section, status_badge
+from .results import write_atomic
 from .runfolder import RunFolderError, generated, record_generated
 
 
@@ -23,10 +24,9 @@ def build_report(run_dir: Path) -> dict:
     """Write RUN_DIR/report.html (self-contained) and RUN_DIR/report.md (+ figures/*.png)."""
     run = read_run(run_dir)
     blocks, title = document(run)
-    charts = [b.chart for b in blocks if b.kind == "image"]
     folder = run.folder / FIGURES
     html_path, md_path = run.folder / "report.html", run.folder / "report.md"
-    pngs = {folder / f"{c.name}.png": c.png for c in charts}
+    pngs = {folder / f"{b.chart.name}.png": b.chart.png for b in blocks if b.kind == "image"}
     # Only files this tool wrote (listed in the manifest) are ever replaced or removed.
     ours = generated(run.folder)
     mine = [p for p in [*pngs, html_path, md_path] if p.exists() and p.relative_to(run.folder).as_posix() not in ours]
@@ -56,69 +56,53 @@ def version() -> str:
         return "unknown"
 
 
-# --- the report's content ---------------------------------------------------------------------
-
-
-def _seconds(s: float) -> str:
+def seconds(s: float) -> str:
     if s < 60:
         return f"{s:.2f} s" if s < 1 else f"{s:.1f} s"
     m, sec = divmod(round(s), 60)
     return f"{m} min {sec:02d} s" if m < 60 else f"{m // 60} h {m % 60:02d} min"
 
 
-def _bytes(n: int | None) -> str:
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n is not None and n >= size:
-            return f"{n / size:,.1f} {unit}"
-    return "–" if n is None else f"{n} B"
-
-
-def _value(v) -> str:
-    if isinstance(v, list):
-        return ", ".join(map(_value, v)) or "[]"
-    if isinstance(v, dict):
-        return ", ".join(f"{k}={_value(x)}" for k, x in v.items()) or "none"
-    return "–" if v is None else str(v)
-
-
 def _slug(i: int, name: str) -> str:
     return f"{i + 1:02d}-" + (re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")[:40] or "player")
 
 
-def _status(run: Run, name: str) -> str:
-    if name in run.results:
-        return run.results[name]["status"]
-    return "unreadable" if name in run.problems else "missing"
-
-
-def _reason(run: Run, name: str) -> str:
-    r = run.results.get(name)
-    if r is None:
-        return (f"results file unreadable: {run.problems[name]}" if name in run.problems else
-                f"no results file yet (players/{name}/{RESULT_FILE}): not started, or the run used --only")
-    if r["status"] == "running":
-        return "marked running: still training, or stopped without recording its end (killed)"
-    return r["error"] or "no reason recorded"
-
-
-def _status_badge(status: str) -> Badge:
-    return Badge(status, {"unreadable": "failed"}.get(status, status if status in ("failed", "interrupted", "running")
-                                                       else "missing"))
+def job_states(run: Run, name: str) -> list[tuple[str, str, str]]:
+    """(job label, status, why) for every job the config asks of this player, and any others it has."""
+    have = {job_label(r["seed"], r["data_seed"]): r for r in run.jobs.get(name, [])}
+    stale = {job_label(s["seed"], s["data_seed"]): s["reason"] for s in run.stale if s["player"] == name}
+    unreadable = {k.split("/", 1)[1]: v for k, v in run.problems.items() if k.split("/", 1)[0] == name}
+    out = []
+    for label in dict.fromkeys(run.expected.get(name, []) + sorted(have)):
+        if label in have:
+            r = have[label]
+            why = r["error"] or ("marked running: still training, or stopped without recording its end (killed)"
+                                 if r["status"] == "running" else "")
+            out.append((label, r["status"], why))
+        elif label in stale:
+            out.append((label, "stale", f"trained under another config ({stale[label]}); not ranked"))
+        elif label in unreadable:
+            out.append((label, "unreadable", f"results file unreadable: {unreadable[label]}"))
+        else:
+            out.append((label, "missing", f"no results file yet (players/{name}/{label}/result.json): not started, "
+                                          "or the run used --only"))
+    return out
 
 
 def document(run: Run) -> tuple[list[Block], str]:
     title = f"tuneoff report: {run.tournament.get('name') or run.folder.name}"
     look = figures.looks(run.names)
-    blocks = _header(run, title) + _leaderboard(run, look) + _players(run, look) + _compare(run, look)
-    blocks += _setup(run)
+    blocks = _header(run, title) + _leaderboard(run, look) + _verdicts(run) + _players(run, look)
+    blocks += _compare(run, look) + setup_section(run, job_states)
     blocks.append(Block("p", f"Built by tuneoff {version()} from the results files of this run; nothing was trained "
                              "to make this report."))
     return blocks, title
 
 
-SETUP = "protocol-environment-warnings-and-failures"
-CONTENTS = [("Leaderboard", "leaderboard"), ("Players", "players"), ("All players compared", "all-players-compared"),
-            ("Protocol and environment", SETUP), ("Failures and missing players", "failures-and-missing-players")]
+CONTENTS = [("Leaderboard", "leaderboard"), ("How sure we are", "how-sure-we-are"), ("Players", "players"),
+            ("All players compared", "all-players-compared"),
+            ("Protocol and environment", "protocol-environment-warnings-and-failures"),
+            ("Failures and missing jobs", "failures-and-missing-jobs")]
 
 
 def _header(run: Run, title: str) -> list[Block]:
@@ -129,35 +113,43 @@ def _header(run: Run, title: str) -> list[Block]:
         f"{label}: {run.meta[key]}" for key, label in (("config_file", "config file"), ("written_at", "started"))
         if run.meta.get(key)]
     b.append(Block("p", "; ".join(facts) + "."))
-    counts: dict[str, int] = {}
-    for n in run.names:
-        counts[_status(run, n)] = counts.get(_status(run, n), 0) + 1
-    summary = f"{len(run.names)} players: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + "."
-    unfinished = [n for n in run.names if _status(run, n) != "completed"]
+    states = [s for n in run.names for _, s, _ in job_states(run, n)]
+    counts = {s: states.count(s) for s in dict.fromkeys(states)}
+    summary = f"{len(run.names)} players, {len(states)} jobs: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + "."
+    unfinished = sorted({n for n in run.names for _, s, _ in job_states(run, n) if s != "completed"})
     if unfinished:
-        b.append(Block("warn", [summary, f"Incomplete run: no completed result for {', '.join(unfinished)}. See",
-                                Link("Failures and missing players", CONTENTS[-1][1])]))
+        b.append(Block("warn", [summary, f"Incomplete run: not every job of {', '.join(unfinished)} completed. See",
+                                Link("Failures and missing jobs", CONTENTS[-1][1])]))
     else:
         b.append(Block("note", summary))
     links = [part for text, anchor in CONTENTS for part in ("·", Link(text, anchor))][1:]
     return b + [Block("p", ["Contents:"] + links)]
 
 
-COLUMNS = ["rank", "player", "model", "strategy", "points", "test accuracy", "macro-F1", "fastest bonus",
-           "training time", "samples/s", "trainable / total parameters", "peak memory", "collapsed"]
+COLUMNS = ["rank", "player", "strategy", "points", "test accuracy, mean ± std (95 % CI)", "seeds",
+           "vs leader, points (95 % CI), p", "bonus", "training time (median)", "trainable / total parameters",
+           "peak memory", "notes"]
 
 
-def _board_row(r: dict, result: dict, look: dict, bonus: float) -> list:
-    gpu = result["memory"]["peak_gpu_bytes"]
+def _board_row(r: dict, look: dict) -> list:
+    lo, hi = r["test_accuracy_ci95"]
     share = r["trainable_parameters"] / r["total_parameters"]
+    if r["p_vs_leader"] is None:
+        vs = "leader"
+    else:
+        a, z = r["diff_vs_leader_ci95"]
+        vs = [f"{r['diff_vs_leader']:+.2f}", Small(f"({a:+.2f} to {z:+.2f}), p = {r['p_vs_leader']:.3g}")]
+    notes = [Badge("tied with leader", "fastest") if r["tied_with_leader"] and r["p_vs_leader"] is not None else None,
+             Badge("COLLAPSED", "collapsed") if r["collapsed"] else None,
+             Small(f"{len(r['collapsed_seeds'])} of {len(r['seeds'])} seeds collapsed") if r["collapsed_seeds"]
+             and not r["collapsed"] else None]
     return [
-        str(r["rank"]), [Swatch(look[r["player"]].color), r["player"]], r["model"], r["strategy"],
-        f"{r['points']:.2f}", f"{r['test_accuracy']:.2%}", f"{r['macro_f1']:.3f}",
-        Badge(f"⚡ +{bonus:g}", "fastest") if r["fastest"] else "",
-        _seconds(r["train_seconds"]), f"{r['samples_per_second']:,.1f}",
+        str(r["rank"]), [Swatch(look[r["player"]].color), r["player"]], r["strategy"], f"{r['points']:.2f}",
+        [f"{r['test_accuracy']:.2%} ± {100 * r['test_accuracy_std']:.2f}", Small(f"({lo:.2%} to {hi:.2%})")],
+        str(len(r["seeds"])), vs, Badge(f"⚡ +{r['bonus']:g}", "fastest") if r["fastest"] else "",
+        seconds(r["train_seconds"]),
         [f"{r['trainable_parameters']:,} / {r['total_parameters']:,}", Small(f"{share:.2%} trainable")],
-        [f"{_bytes(r['peak_rss_bytes'])} RSS", Small(f"GPU {_bytes(gpu)}") if gpu is not None else None],
-        Badge("COLLAPSED", "collapsed") if r["collapsed"] else "",
+        f"{r['peak_rss_bytes'] / 2**20:,.1f} MiB RSS", [n for n in notes if n],
     ]
 
 
@@ -169,146 +161,122 @@ def _leaderboard(run: Run, look: dict) -> list[Block]:
     for group in board["hardware_groups"]:
         rows = [r for r in board["ranked"] if r["hardware"] == group]
         b.append(Block("h3" if len(board["hardware_groups"]) > 1 else "p", f"Hardware: {group}"))
-        b.append(Block("table", headers=COLUMNS, align="rlllrrrlrrrrl", row_ids=[r["player"] for r in rows],
-                       rows=[_board_row(r, run.results[r["player"]], look, rules["fastest_bonus"]) for r in rows]))
+        b.append(Block("table", headers=COLUMNS, align="rlllrrllrrrl", row_ids=[r["player"] for r in rows],
+                       rows=[_board_row(r, look) for r in rows]))
         b.append(Block("p", f"Majority-class rate (always answering the largest test class): "
                             f"{rows[0]['majority_rate']:.2%}. A player near this accuracy has learned nothing."))
+        if board["power"].get(group):
+            b.append(Block("note", detectable_sentence(board["power"][group])))
         collapsed = [[Badge("COLLAPSED", "collapsed"), f"{r['player']}: {r['collapse_reason']}"]
                      for r in rows if r["collapsed"]]
         b += [Block("list", rows=collapsed)] if collapsed else []
-    b.append(Block("p", f"Points: {rules['points']} ({rules['fastest_bonus']:g} points for the fastest by "
-                        f"{rules['speed_metric']}). Collapsed: {rules['collapse']}. {rules['groups'].capitalize()}."))
-    unranked = [n for n in run.names if _status(run, n) != "completed"]
-    if unranked:
+    b += [Block("note", n) for n in board["notes"]]
+    b.append(Block("p", f"Points: {rules['points']} ({rules['fastest_bonus']:g} points, by {rules['speed_metric']}). "
+                        f"Speed: {rules['speed']}. Ties: {rules['ties']}. Collapsed: {rules['collapse']}. "
+                        f"{rules['groups'].capitalize()}."))
+    bad = [(n, label, s, why) for n in run.names for label, s, why in job_states(run, n) if s != "completed"]
+    if bad:
         b.append(Block("p", "Not ranked:"))
-        b.append(Block("list", rows=[[Swatch(look[n].color), n, _status_badge(_status(run, n)), _reason(run, n)]
-                                     for n in unranked]))
+        b.append(Block("list", rows=[[Swatch(look[n].color), f"{n} {label}", status_badge(s), why]
+                                     for n, label, s, why in bad]))
     if board["ranked"]:
-        b.append(Block("image", chart=figures.accuracy_bars(board["ranked"], look)))
+        b.append(Block("image", chart=figures_seeds.seed_strip(board["ranked"], look)))
     return b
 
 
-def _config_player(run: Run, name: str) -> dict | None:
-    return next((p for p in (run.config or {}).get("players", []) if p["name"] == name), None)
+def _verdicts(run: Run) -> list[Block]:
+    b = [Block("h2", "How sure we are", anchor="how-sure-we-are")]
+    ranked = run.board["ranked"]
+    if not ranked:
+        return b + [Block("p", "No completed player yet.")]
+    b.append(Block("p", "Spread over seeds against the floor set by the test set's size: the binomial standard "
+                        "error of one accuracy on these test sentences."))
+    b.append(Block("table", headers=["player", "seeds", "std over seeds", "binomial SE", "95 % CI width",
+                                     "generalisation gap at the kept epoch"], align="lrrrrr",
+                   rows=[[r["player"], str(len(r["seeds"])), f"{100 * r['test_accuracy_std']:.2f} points"
+                          if len(r["seeds"]) > 1 else "– (one seed)", f"{100 * r['binomial_se']:.2f} points",
+                          f"{100 * (r['test_accuracy_ci95'][1] - r['test_accuracy_ci95'][0]):.2f} points",
+                          "–" if r["generalization_gap"] is None else f"{r['generalization_gap']:+.2%}"]
+                         for r in ranked]))
+    for group, pairs in run.board["pairwise"].items():
+        if not pairs:
+            continue
+        names = [r["player"] for r in ranked if r["hardware"] == group]
+        b.append(Block("p", f"Every pair ({group}): the first player's accuracy minus the second's, in points, "
+                            f"with a paired test on the same test sentences, Holm-corrected over {len(pairs)} pairs."))
+        b.append(Block("table", headers=["pair", "difference, points (95 % CI)", "p", "p (Holm)", "test"],
+                       align="lrrrl", rows=[[f"{p['a']} − {p['b']}", f"{p['diff']:+.2f} ({p['ci95'][0]:+.2f} to "
+                                             f"{p['ci95'][1]:+.2f})", f"{p['p']:.3g}", f"{p['p_holm']:.3g}" +
+                                             (" *" if p["p_holm"] < 0.05 else ""), p["test"]] for p in pairs]))
+        b.append(Block("image", chart=figures_seeds.pairwise_matrix(pairs, names)))
+    return b
 
 
 def _players(run: Run, look: dict) -> list[Block]:
     b = [Block("h2", "Players", anchor="players")]
     ranked = {r["player"]: r for r in run.board["ranked"]}
     for i, name in enumerate(run.names):
-        r, status, row, slug = run.results.get(name), _status(run, name), ranked.get(name), _slug(i, name)
-        head = [Swatch(look[name].color), name] + ([] if status == "completed" else [_status_badge(status)])
-        b.append(Block("h3", head + ([Badge("COLLAPSED", "collapsed")] if row and row["collapsed"] else []),
-                       anchor=f"player-{slug}"))
-        player = r["player"] if r else _config_player(run, name)
+        runs, row, slug = run.completed(name), ranked.get(name), _slug(i, name)
+        b.append(Block("h3", [Swatch(look[name].color), name] + ([Badge("COLLAPSED", "collapsed")] if row and
+                                                                  row["collapsed"] else []), anchor=f"player-{slug}"))
+        player = (run.jobs.get(name) or [{}])[0].get("player") or next(
+            (p for p in run.config.get("players", []) if p["name"] == name), None)
         if player:
-            if player.get("description"):
-                b.append(Block("p", player["description"]))
-            strategy = dict(player["strategy"])
-            kind = strategy.pop("name")
-            model = (r or {}).get("model")
-            model = (f"{model['description']} ({'pretrained' if model['pretrained'] else 'randomly initialised'})"
-                     if model else _value({k: v for k, v in player["model"].items() if v is not None}))
-            b.append(Block("list", rows=[f"Model: {model}", f"Strategy: {kind}" + (f" ({_value(strategy)})" if strategy
-                                         else ""), f"Protocol overrides: {_value(player.get('protocol', {}))}"]))
-        for w in (r or {}).get("warnings", []):
+            b += _player_facts(player, runs)
+        for w in dict.fromkeys(w for r in run.jobs.get(name, []) for w in r["warnings"]):
             b.append(Block("warn", [Badge("warning", "warn"), w]))
-        if status != "completed":
-            b.append(Block("warn", [_status_badge(status), _reason(run, name)]))
+        states = job_states(run, name)
+        b.append(Block("table", headers=["job", "status", "kept epoch", "lowest dev loss at", "dev acc", "test acc",
+                                         "macro-F1", "gap", "training"], align="llrrrrrrr",
+                       rows=[_job_row(run, name, label, status, why) for label, status, why in states]))
+        if not runs:
             continue
-        t = r["test"]
-        b.append(Block("p", f"Kept epoch {r['best_epoch']} of {len(r['history']['epochs'])} (best dev accuracy): "
-                            f"test accuracy {t['accuracy']:.2%}, macro-F1 {t['macro_f1']:.3f}, test loss "
-                            f"{t['loss']:.3f}." + (f" Collapsed: {row['collapse_reason']}." if row["collapsed"] else "")))
-        if r["history"]["epochs"]:
-            b.append(Block("image", chart=figures.player_curves(r, look[name], slug)))
-        if len(t["confusion_matrix"]) == len(r["labels"]) and any(map(any, t["confusion_matrix"])):
-            b.append(Block("image", chart=figures.confusion(r, slug)))
-        b.append(Block("table", headers=["class", "precision", "recall", "F1", "test examples", "predicted"],
-                       align="lrrrrr", rows=[[label, f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}",
-                                              str(c["support"]), str(p)] for label, c, p in
-                                             zip(r["labels"], t["per_class"], t["predicted_distribution"])]))
+        b.append(Block("image", chart=figures_seeds.player_band_curves(runs, look[name], slug)))
+        pooled = _pooled(runs)
+        if any(map(any, pooled["test"]["confusion_matrix"])):
+            b.append(Block("image", chart=figures.confusion(pooled, slug)))
     return b
+
+
+def _player_facts(player: dict, runs: list[dict]) -> list[Block]:
+    from .report_setup import value
+
+    strategy = dict(player["strategy"])
+    kind = strategy.pop("name")
+    model = runs[0]["model"] if runs else None
+    model = (f"{model['description']} ({'pretrained' if model['pretrained'] else 'randomly initialised'})"
+             if model else value({k: v for k, v in player["model"].items() if v is not None}))
+    out = [Block("p", player["description"])] if player.get("description") else []
+    return out + [Block("list", rows=[f"Model: {model}", f"Strategy: {kind}" + (f" ({value(strategy)})" if strategy
+                                      else ""), f"Protocol overrides: {value(player.get('protocol', {}))}"])]
+
+
+def _job_row(run: Run, name: str, label: str, status: str, why: str) -> list:
+    r = next((x for x in run.jobs.get(name, []) if job_label(x["seed"], x["data_seed"]) == label), None)
+    if status != "completed" or r is None:
+        return [label, [status_badge(status), Small(why) if why else None], "", "", "", "", "", "", ""]
+    kept, gap = r["history"]["epochs"][r["best_epoch"] - 1], r["generalization"]["gap_at_best_epoch"]
+    return [label, "completed", f"{r['best_epoch']} of {len(r['history']['epochs'])}",
+            str(r["generalization"]["lowest_dev_loss_epoch"]), f"{kept['dev_accuracy']:.2%}",
+            f"{r['test']['accuracy']:.2%}", f"{r['test']['macro_f1']:.3f}", "–" if gap is None else f"{gap:+.2%}",
+            seconds(r["timing"]["train_seconds"])]
+
+
+def _pooled(runs: list[dict]) -> dict:
+    """A result-shaped dict whose confusion matrix sums the seeds' (for one picture per player)."""
+    n = len(runs[0]["test"]["confusion_matrix"])
+    matrix = [[sum(r["test"]["confusion_matrix"][i][j] for r in runs) for j in range(n)] for i in range(n)]
+    name = runs[0]["player"]["name"] + ("" if len(runs) == 1 else f" ({len(runs)} seeds pooled)")
+    return {"player": {"name": name}, "labels": runs[0]["labels"], "test": {"confusion_matrix": matrix}}
 
 
 def _compare(run: Run, look: dict) -> list[Block]:
     b = [Block("h2", "All players compared", anchor="all-players-compared")]
-    done = [run.results[n] for n in run.names if _status(run, n) == "completed"]
-    if not done:
+    by_player = {n: run.completed(n) for n in run.names if run.completed(n)}
+    if not by_player:
         return b + [Block("p", "No completed player yet.")]
     if len(run.board["hardware_groups"]) > 1:
         b.append(Block("warn", "Players ran on different hardware: their training times are not comparable."))
-    b.append(Block("image", chart=figures.dev_loss_overlay(done, look)))
+    b.append(Block("image", chart=figures_seeds.overlays(by_player, look)))
     b.append(Block("image", chart=figures.pareto(run.board["ranked"], look)))
-    return b
-
-
-def _groups(run: Run, key: str) -> list[tuple[list[str], dict]]:
-    """Players sharing an identical record (data, environment), in player order."""
-    out: dict[str, tuple[list[str], dict]] = {}
-    for n in run.names:
-        if key in run.results.get(n, {}):
-            out.setdefault(json.dumps(run.results[n][key], sort_keys=True), ([], run.results[n][key]))[0].append(n)
-    return list(out.values())
-
-
-def _data_rows(d: dict, labels: list[str]) -> list[list]:
-    rows = [[k, _value(d[k])] for k in ("name", "source", "dir", "sizes", "max_train", "max_eval") if k in d]
-    rows.append(["checksums match", "yes" if d["checksums_ok"] else Badge("NO: not the published files", "warn")])
-    rows.append(["test class counts", _value(dict(zip(labels, d["test_class_counts"])))])
-    rows.append(["test majority-class rate", f"{d['test_majority_rate']:.2%}"])
-    return rows + [[f"sha256 {split}", digest] for split, digest in d["sha256"].items()]
-
-
-def _setup(run: Run) -> list[Block]:
-    b = [Block("h2", "Protocol, environment, warnings and failures", anchor=SETUP), Block("h3", "Protocol")]
-    shared = (run.config or {}).get("protocol")
-    if shared:
-        b.append(Block("table", headers=["setting", "shared value"], align="ll",
-                       rows=[[k, _value(v)] for k, v in shared.items()]))
-    b.append(Block("p", f"Players may override: {_value(run.tournament.get('overridable', []))}."))
-    rows = []
-    for n in run.names:
-        r, player = run.results.get(n), _config_player(run, n)
-        overrides = r["overrides"] if r else (player or {}).get("protocol", {})
-        resolved = {k: v for k, v in (r["protocol"] if r else {}).items() if shared and shared.get(k) != v}
-        rows.append([n, _value(overrides), _value(resolved) if r else "(no result)"])
-    b.append(Block("table", headers=["player", "overrides", "resolved protocol differs from shared in"],
-                   align="lll", rows=rows))
-
-    b.append(Block("h3", "Data"))
-    if run.config and "data" in run.config:
-        b.append(Block("p", f"Config: {_value(run.config['data'])}."))
-    for names, d in _groups(run, "data"):
-        b.append(Block("p", f"Used by: {', '.join(names)}"))
-        b.append(Block("table", headers=["", "value"], align="ll", rows=_data_rows(d, run.results[names[0]]["labels"])))
-
-    b.append(Block("h3", "Hardware and software"))
-    envs = _groups(run, "environment")
-    for names, env in envs:
-        b.append(Block("p", f"Used by: {', '.join(names)}"))
-        b.append(Block("table", headers=["", "value"], align="ll", rows=[
-            [f"{part}.{k}", _value(v)] for part in ("hardware", "software") for k, v in env[part].items()]))
-    unknown = [n for n in run.names if n not in {m for names, _ in envs for m in names}]
-    if unknown:
-        b.append(Block("p", f"No fingerprint recorded for: {', '.join(unknown)}."))
-
-    b.append(Block("h3", "Warnings"))
-    warnings = [[f"{n}:", w] for n in run.names for w in run.results.get(n, {}).get("warnings", [])]
-    warnings += [[f"{n}:", "data checksums do not match the published SST-5 files"] for n in run.names
-                 if not run.results.get(n, {}).get("data", {}).get("checksums_ok", True)]
-    warnings += [[f"{r['player']['name']}:", f"results file written for tournament '{r['tournament']}'"]
-                 for r in run.results.values() if run.tournament.get("name") not in (None, r["tournament"])]
-    warnings += [[f"players/{n}:", "results for a player not in this tournament's config; left out"]
-                 for n in run.ignored]
-    b.append(Block("list", rows=warnings) if warnings else Block("p", "None."))
-
-    b.append(Block("h3", "Failures and missing players", anchor="failures-and-missing-players"))
-    bad = [n for n in run.names if _status(run, n) != "completed"]
-    if not bad:
-        return b + [Block("p", "None: every player completed.")]
-    b.append(Block("table", headers=["player", "status", "reason", "started", "ended"], align="lllll",
-                   row_ids=bad, rows=[[n, _status_badge(_status(run, n)), _reason(run, n),
-                                       run.results.get(n, {}).get("started_at") or "–",
-                                       run.results.get(n, {}).get("finished_at") or "–"] for n in bad]))
     return b

@@ -13,7 +13,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-SCHEMA_VERSION = "tuneoff.result/1"
+SCHEMA_VERSION = "tuneoff.result/2"
 RESULT_FILE = "result.json"
 
 
@@ -75,32 +75,36 @@ def read_result(path: Path) -> dict:
         raise ResultsError(f"{path}:{err.lineno}: not valid JSON: {err.msg} (column {err.colno})") from None
     if not isinstance(data, dict):
         raise ResultsError(f"{path}: not a tuneoff result (a JSON {type(data).__name__}, not an object)")
+    if isinstance(data.get("schema"), str) and data["schema"].startswith("tuneoff.result/") and \
+            data["schema"] != SCHEMA_VERSION:
+        raise ResultsError(f"{path}: written by another tuneoff version ({data['schema']}, this one reads "
+                           f"{SCHEMA_VERSION}); `tuneoff run` trains it again")
     validate(data, str(path))
     return data
 
 
-def player_dirs(run_dir: Path) -> list[Path]:
-    return sorted(p for p in (Path(run_dir) / "players").glob("*") if p.is_dir())
+def job_dirs(run_dir: Path) -> list[Path]:
+    """Every job folder of a run: players/<player>/<seed label>/."""
+    return sorted(p for p in (Path(run_dir) / "players").glob("*/*") if p.is_dir())
+
+
+def player_names(run_dir: Path) -> list[str]:
+    return sorted(p.name for p in (Path(run_dir) / "players").glob("*") if p.is_dir())
 
 
 def load_results(run_dir: Path, problems: dict[str, str] | None = None) -> list[dict]:
-    """Every player's result in a run folder, in the tournament's player order when known.
+    """Every job's result in a run folder, sorted by player then seed.
 
     An unreadable or invalid file raises, unless ``problems`` is given: then it is
-    recorded there (player folder name -> why) and the other results still load.
+    recorded there (job folder relative to players/ -> why) and the other results still load.
     """
-    run_dir = Path(run_dir)
     results = []
-    for d in player_dirs(run_dir):
+    for d in job_dirs(run_dir):
         if (d / RESULT_FILE).is_file():
             try:
                 results.append(read_result(d / RESULT_FILE))
             except ResultsError as err:
                 if problems is None:
                     raise
-                problems[d.name] = str(err)
-    order = {}
-    if (run_dir / "tournament.json").is_file():
-        players = json.loads((run_dir / "tournament.json").read_text())["config"]["players"]
-        order = {p["name"]: i for i, p in enumerate(players)}
-    return sorted(results, key=lambda r: (order.get(r["player"]["name"], len(order)), r["player"]["name"]))
+                problems[f"{d.parent.name}/{d.name}"] = str(err)
+    return sorted(results, key=lambda r: (r["player"]["name"], r["seed"], r["data_seed"] or -1))

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+from . import __version__
+
 
 def pick_device(requested: str) -> torch.device:
     if requested == "auto":
@@ -43,20 +45,33 @@ def _version(package: str) -> str | None:
         return None
 
 
-def git_commit() -> str | None:
-    """The commit of the tuneoff checkout this code runs from ('+dirty' if edited), if any."""
-    here = Path(__file__).resolve().parent
+def _git(folder: Path, *args: str) -> str | None:
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "."],
-            cwd=here, capture_output=True, text=True, timeout=5,
-        ).stdout.strip()
+        out = subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
-    return commit + ("+dirty" if dirty else "")
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def source_commit() -> str | None:
+    """The commit of the tuneoff checkout this code runs from ('+dirty' if edited), if it is one.
+
+    Asked of the package's own folder, and only believed when that folder is tuneoff's
+    src/tuneoff inside the repository git finds: a package installed into site-packages
+    inside some other repository, or unpacked from an archive, has no commit.
+    """
+    here = Path(__file__).resolve().parent
+    top = _git(here, "rev-parse", "--show-toplevel")
+    if not top or Path(top).resolve() / "src" / "tuneoff" != here:
+        return None
+    commit = _git(here, "rev-parse", "HEAD")
+    dirty = _git(here, "status", "--porcelain", "--untracked-files=no", ".")
+    return commit and commit + ("+dirty" if dirty else "")
+
+
+def working_dir_commit() -> str | None:
+    """The commit of the repository the user ran tuneoff from, if any (their project, not tuneoff)."""
+    return _git(Path.cwd(), "rev-parse", "HEAD")
 
 
 def fingerprint(device: torch.device) -> dict:
@@ -75,8 +90,10 @@ def fingerprint(device: torch.device) -> dict:
             "torch": torch.__version__,
             "transformers": _version("transformers"),
             "peft": _version("peft"),
-            "tuneoff": _version("tuneoff"),
-            "git_commit": git_commit(),
+            "tuneoff": __version__,
+            "tuneoff_source": str(Path(__file__).resolve().parent),
+            "git_commit": source_commit(),
+            "working_dir_commit": working_dir_commit(),
         },
     }
 

@@ -27,11 +27,13 @@ from rich.progress import (
 from rich.text import Text
 
 from . import interrupts, leaderboard, runfolder
-from .config import Config, ConfigError, job_hash
+from .board import publish
+from .config import Config, ConfigError
 from .console import esc, make_console, warning_panel
 from .data import LABELS, load_sst5
-from .player import Job, base_result, checkpoint_missing, end_unfinished, now, run_job
-from .results import RESULT_FILE, ResultsError, player_dirs, read_result, write_json, write_result
+from .jobs import Job, differences, plan
+from .player import base_result, checkpoint_missing, end_unfinished, now, run_job
+from .results import RESULT_FILE, ResultsError, job_dirs, read_result, write_json, write_result
 from .system import pick_device
 from .train import NonFiniteLoss
 
@@ -56,22 +58,6 @@ def make_progress(console: Console) -> Progress:
     )
 
 
-def jobs(config: Config) -> list[Job]:
-    out = []
-    for player in config.players:
-        out.append(
-            Job(
-                tournament=config.tournament.name,
-                player=player,
-                protocol=config.protocol_for(player),
-                data=config.data,
-                job_hash=job_hash(config, player),
-                overrides=dict(player.protocol),
-            )
-        )
-    return out
-
-
 def done_already(folder: Path, job: Job) -> tuple[bool, str | None]:
     """(True, why) when this exact job completed there and its checkpoint is whole; else (False, why not)."""
     path = folder / RESULT_FILE
@@ -84,7 +70,8 @@ def done_already(folder: Path, job: Job) -> tuple[bool, str | None]:
     if previous["status"] != "completed":
         return False, None
     if previous["job_hash"] != job.job_hash:
-        return False, "completed with a different config; training again"
+        diff = differences(previous.get("job"), job.identity)
+        return False, f"stale ({'; '.join(diff[:3]) or 'a different job'}); training again"
     if missing := checkpoint_missing(folder, previous):
         return False, f"completed, but its checkpoint is missing ({missing}); training again"
     return True, "already completed with this config, skipped"
@@ -95,7 +82,7 @@ def recover_dead(out_dir: Path, console: Console) -> None:
 
     Only called while holding the run folder's lock: nobody else can be training here.
     """
-    for folder in player_dirs(out_dir):
+    for folder in job_dirs(out_dir):
         try:
             result = read_result(folder / RESULT_FILE)
         except (ResultsError, OSError):
@@ -104,14 +91,21 @@ def recover_dead(out_dir: Path, console: Console) -> None:
             who = runfolder.describe(result.get("process"))
             end_unfinished(folder, result, "interrupted",
                            f"the process that was training it, {who}, ended without recording why (killed?)")
-            console.print(f"[yellow]{esc(folder.name)}: was left 'running' by {esc(who)}, which is gone; "
+            console.print(f"[yellow]{esc(folder.parent.name)} {esc(folder.name)}: was left 'running' by {esc(who)}, "
+                          "which is gone; "
                           "marked interrupted and trained again if selected[/]")
 
 
 def preflight(todo: list[Job], out_dir: Path) -> None:
     """Every check that needs no training, for every player about to train; one error lists them all."""
-    problems, skeletons = [], {}
+    problems, skeletons, seen = [], {}, set()
     for job in todo:
+        folder = job.folder(out_dir)
+        if folder.exists() and not (folder.is_dir() and _writable(folder)):
+            problems.append(f"player {job.name} {job.label}: {folder} is not a writable folder")
+        if job.name in seen:  # the player's other checks do not depend on the seed
+            continue
+        seen.add(job.name)
         name, source = job.player.name, job.player.model
         key = json.dumps(source.model_dump(mode="json"), sort_keys=True)
         if key not in skeletons:
@@ -132,9 +126,6 @@ def preflight(todo: list[Job], out_dir: Path) -> None:
             pick_device(job.protocol.device)
         except RuntimeError as err:
             problems.append(f"player {name}: {err}")
-        folder = out_dir / "players" / name
-        if folder.exists() and not (folder.is_dir() and _writable(folder)):
-            problems.append(f"player {name}: {folder} is not a writable folder")
     if problems:
         raise ConfigError("\n".join(problems) + "\nNothing was trained.")
 
@@ -148,7 +139,7 @@ def _writable(folder: Path) -> bool:
 
 def play(job: Job, dataset, folder: Path, console: Console) -> dict | None:
     """Train one job and record how it ended; an interruption is recorded, then raised."""
-    console.rule(f"{esc(job.player.name)}: {esc(job.player.model.kind)} model, {esc(job.player.strategy.name)}")
+    console.rule(f"{esc(job.name)} {job.label}: {esc(job.player.model.kind)} model, {esc(job.player.strategy.name)}")
     result = base_result(job)
     write_result(folder, result)  # 'running' until it ends: a killed job is never 'completed'
     try:
@@ -158,22 +149,22 @@ def play(job: Job, dataset, folder: Path, console: Console) -> dict | None:
     except KeyboardInterrupt as stop:
         with interrupts.deferred():
             end_unfinished(folder, result, "interrupted", f"{interrupts.why(stop)} before it finished")
-        console.print(f"[red]{esc(job.player.name)}: interrupted; rerun the same command to resume[/]")
+        console.print(f"[red]{esc(job.name)} {job.label}: interrupted; rerun the same command to resume[/]")
         raise
     except NonFiniteLoss as err:
         end_unfinished(folder, result, "failed", str(err))
-        console.print(f"[red]{esc(job.player.name)} failed: {esc(err)}; the tournament goes on[/]")
+        console.print(f"[red]{esc(job.name)} {job.label} failed: {esc(err)}; the tournament goes on[/]")
         return None
     except Exception as err:  # a crash is recorded as a failure, not a user stop
         end_unfinished(folder, result, "failed", f"{type(err).__name__}: {err}")
-        console.print(f"[red]{esc(job.player.name)} failed:[/]\n{esc(traceback.format_exc())}")
+        console.print(f"[red]{esc(job.name)} {job.label} failed:[/]\n{esc(traceback.format_exc())}")
         return None
     console.print(
-        f"{esc(job.player.name)}: test accuracy {result['test']['accuracy']:.2%}, "
+        f"{esc(job.name)} {job.label}: test accuracy {result['test']['accuracy']:.2%}, "
         f"trained in {result['timing']['train_seconds']:.0f} s (best epoch {result['best_epoch']})"
     )
     if reason := leaderboard.collapse_reason(result):
-        console.print(f"[bold red]{esc(job.player.name)} COLLAPSED: {esc(reason)}[/]")
+        console.print(f"[bold red]{esc(job.name)} {job.label} COLLAPSED: {esc(reason)}[/]")
     return result
 
 
@@ -211,23 +202,27 @@ def run(
 
 def _play_all(config: Config, dataset, out_dir: Path, only, console: Console, config_file, report: bool) -> dict:
     recover_dead(out_dir, console)
+    planned = plan(config, {s.name: s.sha256 for s in dataset.splits()})
     todo = []
-    for job in (j for j in jobs(config) if not only or j.player.name in only):
-        skip, why = done_already(out_dir / "players" / job.player.name, job)
+    for job in (j for j in planned if not only or j.name in only):
+        skip, why = done_already(job.folder(out_dir), job)
         if why:
-            console.print(f"[green]✓[/] {esc(job.player.name)}: {why}" if skip else
-                          f"[yellow]{esc(job.player.name)}: {esc(why)}[/]")
+            console.print(f"[green]✓[/] {esc(job.name)} {job.label}: {why}" if skip else
+                          f"[yellow]{esc(job.name)} {job.label}: {esc(why)}[/]")
         if not skip:
             todo.append(job)
     preflight(todo, out_dir)
     write_json(
         out_dir / runfolder.TOURNAMENT_FILE,
         {"schema": runfolder.TOURNAMENT_SCHEMA, "config": config.model_dump(mode="json"),
+         "jobs": [{"player": j.name, "seed": j.seed, "data_seed": j.data_seed, "job_hash": j.job_hash,
+                   "job": j.identity} for j in planned],
          "config_file": config_file, "written_at": now()},
     )
-    for job in todo:
-        play(job, dataset, out_dir / "players" / job.player.name, console)
-    board = leaderboard.publish(out_dir, console).board
+    for number, job in enumerate(todo, start=1):
+        console.print(f"job {number}/{len(todo)}")
+        play(job, dataset, job.folder(out_dir), console)
+    board = publish(out_dir, console).board
     if report:
         from .report import build_report
 

@@ -104,83 +104,99 @@ def warm_up_kernels(model, data: Encoded, batches: list, device: torch.device, a
     return time.perf_counter() - started
 
 
-def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torch.device, progress=None) -> Trained:
-    """Train for p.epochs, score dev after each epoch, leave the best-on-dev weights in the model."""
+def order_seed(p: Protocol) -> int:
+    """Batch order follows protocol.data_seed when set, else the seed."""
+    return p.seed if p.data_seed is None else p.data_seed
+
+
+def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torch.device, progress=None,
+          probe: Encoded | None = None) -> Trained:
+    """Train for p.epochs, score dev (and the training probe) after each epoch, leave the best-on-dev
+    weights in the model."""
     amp = autocast_dtype(p)
     optimizer = make_optimizer(model, p)
-    lengths = train_set.lengths()
     steps_per_epoch = math.ceil(len(train_set) / p.batch_size)
     total = steps_per_epoch * p.epochs
     scheduler = linear_schedule(optimizer, round(p.warmup_ratio * total), total)
     trainable = [(n, q) for n, q in model.named_parameters() if q.requires_grad]
-    out, best_accuracy, best_state, step = Trained(), -1.0, None, 0
+    out, best_accuracy, best_state = Trained(), -1.0, None
     # Shares the parameters; compiling happens on the first steps, inside the timed epoch.
     net = torch.compile(model, dynamic=True) if p.compile else model
 
     model.train()  # the eager model: torch.compile's own compiling stays inside the timed epoch
-    first_epoch = train_batches(lengths, p.batch_size, p.bucket_batches, p.seed + 1)
+    first_epoch = train_batches(train_set.lengths(), p.batch_size, p.bucket_batches, order_seed(p) + 1)
     out.kernel_warmup_seconds = warm_up_kernels(model, train_set, first_epoch, device, amp)
 
     for epoch in range(1, p.epochs + 1):
-        net.train()
-        task = progress.add_task(f"  epoch {epoch}/{p.epochs}", total=steps_per_epoch) if progress else None
-        # Losses stay on the device; reading them is a sync, done once per LOG_EVERY steps.
-        epoch_loss = torch.zeros((), device=device)
-        window, window_n = torch.zeros((), device=device), 0
-        started = time.perf_counter()
-        for index in train_batches(lengths, p.batch_size, p.bucket_batches, p.seed + epoch):
-            batch = collate(train_set, index, device)
-            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-                loss = net(**batch).loss
-            loss.backward()
-            if p.max_grad_norm > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), p.max_grad_norm, foreach=True)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            epoch_loss += loss.detach() * len(index)
-            window += loss.detach()
-            window_n += 1
-            if window_n == LOG_EVERY or step % steps_per_epoch == 0:
-                mean = float(window) / window_n
-                if not math.isfinite(mean):
-                    raise NonFiniteLoss(f"training loss became {mean} at epoch {epoch}, step {step}")
-                out.steps.append([step, mean])
-                window, window_n = torch.zeros((), device=device), 0
-                if task is not None:
-                    progress.update(task, completed=step - (epoch - 1) * steps_per_epoch, loss=mean)
-        seconds = time.perf_counter() - started
-        if task is not None:
-            progress.remove_task(task)
-
-        started = time.perf_counter()
-        dev = score(net, dev_set, p.eval_batch_size, device, amp, progress)
-        accuracy = dev.accuracy(dev_set.labels)
-        out.epochs.append(
-            {
-                "epoch": epoch,
-                "train_loss": float(epoch_loss) / len(train_set),
-                "dev_loss": dev.loss,
-                "dev_accuracy": accuracy,
-                "train_seconds": seconds,
-                "dev_seconds": time.perf_counter() - started,
-                "learning_rate_end": scheduler.get_last_lr()[0],
-            }
-        )
+        seconds, epoch_loss = run_epoch(net, model, optimizer, scheduler, train_set, p, device, epoch, out, progress)
+        record = {"epoch": epoch, "train_loss": epoch_loss, **evaluate_epoch(net, dev_set, probe, p, device, progress),
+                  "train_seconds": seconds, "learning_rate_end": scheduler.get_last_lr()[0]}
+        out.epochs.append(record)
         out.train_seconds += seconds
         out.train_samples += len(train_set)
         if progress is not None:  # one line per epoch, also where no live bar is drawn (logs, CI)
-            e = out.epochs[-1]
             progress.console.print(
-                f"  epoch {epoch}/{p.epochs}: train loss {e['train_loss']:.4f}, dev loss {e['dev_loss']:.4f}, "
-                f"dev accuracy {accuracy:.2%} ({seconds:.0f} s)"
+                f"  epoch {epoch}/{p.epochs}: train loss {epoch_loss:.4f}, dev loss {record['dev_loss']:.4f}, "
+                f"dev accuracy {record['dev_accuracy']:.2%} ({seconds:.0f} s)"
             )
-        if accuracy > best_accuracy:  # ties keep the earlier epoch
-            best_accuracy, out.best_epoch = accuracy, epoch
+        if record["dev_accuracy"] > best_accuracy:  # ties keep the earlier epoch
+            best_accuracy, out.best_epoch = record["dev_accuracy"], epoch
             best_state = {n: q.detach().clone() for n, q in trainable}
 
     with torch.no_grad():
         for name, q in trainable:
             q.copy_(best_state[name])
     return out
+
+
+def run_epoch(net, model, optimizer, scheduler, train_set: Encoded, p: Protocol, device, epoch: int, out: Trained,
+              progress) -> tuple[float, float]:
+    """One pass over the training set; returns (seconds, mean training loss). Appends to ``out.steps``."""
+    net.train()
+    steps_per_epoch = math.ceil(len(train_set) / p.batch_size)
+    amp = autocast_dtype(p)
+    task = progress.add_task(f"  epoch {epoch}/{p.epochs}", total=steps_per_epoch) if progress else None
+    # Losses stay on the device; reading them is a sync, done once per LOG_EVERY steps.
+    epoch_loss = torch.zeros((), device=device)
+    window, window_n, step = torch.zeros((), device=device), 0, (epoch - 1) * steps_per_epoch
+    started = time.perf_counter()
+    for index in train_batches(train_set.lengths(), p.batch_size, p.bucket_batches, order_seed(p) + epoch):
+        batch = collate(train_set, index, device)
+        with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+            loss = net(**batch).loss
+        loss.backward()
+        if p.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), p.max_grad_norm, foreach=True)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        epoch_loss += loss.detach() * len(index)
+        window += loss.detach()
+        window_n += 1
+        if window_n == LOG_EVERY or step % steps_per_epoch == 0:
+            mean = float(window) / window_n
+            if not math.isfinite(mean):
+                raise NonFiniteLoss(f"training loss became {mean} at epoch {epoch}, step {step}")
+            out.steps.append([step, mean])
+            window, window_n = torch.zeros((), device=device), 0
+            if task is not None:
+                progress.update(task, completed=step - (epoch - 1) * steps_per_epoch, loss=mean)
+    seconds = time.perf_counter() - started
+    if task is not None:
+        progress.remove_task(task)
+    return seconds, float(epoch_loss) / len(train_set)
+
+
+def evaluate_epoch(net, dev_set: Encoded, probe: Encoded | None, p: Protocol, device, progress) -> dict:
+    """Dev loss and accuracy; with a probe, the same on training sentences and the gap between them."""
+    amp = autocast_dtype(p)
+    started = time.perf_counter()
+    dev = score(net, dev_set, p.eval_batch_size, device, amp, progress)
+    record = {"dev_loss": dev.loss, "dev_accuracy": dev.accuracy(dev_set.labels),
+              "dev_seconds": time.perf_counter() - started}
+    if probe is not None:
+        seen = score(net, probe, p.eval_batch_size, device, amp, progress)
+        record.update(train_eval_loss=seen.loss, train_eval_accuracy=seen.accuracy(probe.labels),
+                      generalization_gap=seen.accuracy(probe.labels) - record["dev_accuracy"])
+    return record

@@ -1,0 +1,208 @@
+"""A run folder's leaderboard: read the results, leave out stale and foreign ones, write and print it.
+
+The one place that turns a run folder into a board, used by the tournament, `tuneoff
+leaderboard` and the report. A result counts only when it belongs to a job of the run's
+current config (tournament.json lists each job's hash): a result with another hash is
+*stale*, listed with the keys that differ, and never ranked. No torch here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from . import leaderboard
+from .console import esc
+from .jobs import differences, job_label
+from .results import ResultsError, load_results, write_atomic, write_json
+from .runfolder import describe, process_alive, read_tournament, record_generated
+
+BOARD_FILES = ("leaderboard.json", "leaderboard.md")
+
+
+@dataclass
+class Run:
+    folder: Path
+    tournament: dict  # the rules table of the config
+    config: dict | None
+    names: list[str]  # the players, in config order
+    jobs: dict[str, list[dict]]  # player -> its current results (any status), by seed
+    expected: dict[str, list[str]]  # player -> the job labels the config asks for
+    problems: dict[str, str]  # job folder -> why its results file could not be read
+    ignored: list[str]  # results of players or seeds the config does not name
+    stale: list[dict]
+    board: dict
+    meta: dict = field(default_factory=dict)
+
+    def completed(self, name: str) -> list[dict]:
+        return [r for r in self.jobs.get(name, []) if r["status"] == "completed"]
+
+
+def _dead_if_gone(result: dict) -> dict:
+    """A result left 'running' by a process that no longer exists is shown as interrupted (the file is
+    left as it is: the next `tuneoff run` records it)."""
+    if result["status"] != "running" or process_alive(result.get("process")) is not False:
+        return result
+    who = describe(result.get("process"))
+    return {**result, "status": "interrupted",
+            "error": f"left 'running' by {who}, which is gone (killed?); rerun the tournament to train it"}
+
+
+def _label(r: dict) -> str:
+    return job_label(r["seed"], r["data_seed"])
+
+
+def read_run(run_dir: Path) -> Run:
+    """The run's config (tournament.json) and results, and the board of its current jobs."""
+    run_dir = Path(run_dir)
+    meta = read_tournament(run_dir)  # a folder that is not a run is refused here
+    config = meta["config"]
+    names = [p["name"] for p in config["players"]]
+    planned = {(j["player"], job_label(j["seed"], j.get("data_seed"))): j for j in meta.get("jobs", [])}
+    problems: dict[str, str] = {}
+    jobs: dict[str, list[dict]] = {}
+    ignored, stale = [], []
+    for r in (_dead_if_gone(r) for r in load_results(run_dir, problems)):
+        name, key = r["player"]["name"], (r["player"]["name"], _label(r))
+        if name not in names or (planned and key not in planned):
+            ignored.append(f"{name}/{_label(r)}")
+        elif planned and planned[key]["job_hash"] != r["job_hash"]:
+            reason = "; ".join(differences(r.get("job"), planned[key]["job"])[:4]) or "a different job"
+            stale.append({"player": name, "seed": r["seed"], "data_seed": r["data_seed"], "reason": reason})
+        else:
+            jobs.setdefault(name, []).append(r)
+    expected = {n: [] for n in names}
+    for player, label in planned:
+        expected.setdefault(player, []).append(label)
+    rules = config.get("tournament", {})
+    results = [r for n in names for r in jobs.get(n, [])]
+    board = leaderboard.build(results, rules.get("fastest_bonus", 10.0), rules.get("speed_metric", "train_seconds"),
+                              stale)
+    return Run(run_dir, rules, config, names, jobs, expected, problems, sorted(ignored), stale, board, meta)
+
+
+@cache
+def schema() -> dict:
+    return json.loads((resources.files("tuneoff") / "schema" / "leaderboard.schema.json").read_text())
+
+
+def validate(board: dict) -> None:
+    import jsonschema
+
+    errors = sorted(jsonschema.Draft202012Validator(schema()).iter_errors(board), key=lambda e: list(e.path))
+    if errors:
+        raise ResultsError("leaderboard: " + "; ".join(f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors[:5]))
+
+
+def write(board: dict, run_dir: Path) -> None:
+    validate(board)
+    run_dir = Path(run_dir)
+    paths = [run_dir / name for name in BOARD_FILES]
+    record_generated(run_dir, paths)  # first: a file is listed before it exists, never after
+    write_json(paths[0], board)
+    write_atomic(paths[1], markdown(board).encode())
+
+
+def publish(run_dir: Path, console) -> Run:
+    """Rebuild the board from the results files, write leaderboard.json/.md, print it."""
+    run = read_run(run_dir)
+    for folder, why in run.problems.items():
+        console.print(f"[red]players/{esc(folder)}: results file unreadable, left off the leaderboard: {esc(why)}[/]")
+    for name in run.ignored:
+        console.print(f"[yellow]players/{esc(name)}: not a job of this tournament's config, left off the leaderboard[/]")
+    for s in run.stale:
+        console.print(f"[yellow]{esc(s['player'])} seed {s['seed']}: stale, not ranked ({esc(s['reason'])}); "
+                      "`tuneoff run` trains it again[/]")
+    write(run.board, run.folder)
+    console.print(rich_table(run.board))
+    return run
+
+
+# --- text renderings -----------------------------------------------------------------------------
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{x:.2%}"
+
+
+def _vs_leader(r: dict) -> str:
+    if r["p_vs_leader"] is None:
+        return "leader"
+    lo, hi = r["diff_vs_leader_ci95"]
+    return f"{r['diff_vs_leader']:+.2f} [{lo:+.2f}, {hi:+.2f}] p={r['p_vs_leader']:.3g}"
+
+
+def _notes(r: dict, bold=lambda s: f"**{s}**") -> str:
+    notes = []
+    if r["fastest"]:
+        notes.append(f"⚡+{r['bonus']:g}")
+    if r["tied_with_leader"] and r["p_vs_leader"] is not None:
+        notes.append("tied with leader")
+    if r["collapsed"]:
+        notes.append(bold("COLLAPSED"))
+    elif r["collapsed_seeds"]:
+        notes.append(f"{len(r['collapsed_seeds'])} of {len(r['seeds'])} seeds collapsed")
+    return ", ".join(notes)
+
+
+def markdown(board: dict) -> str:
+    lines = ["# Leaderboard", ""]
+    for group in board["hardware_groups"]:
+        rows = [r for r in board["ranked"] if r["hardware"] == group]
+        lines += [f"Hardware: {group}", "",
+                  "| rank | player | strategy | points | test acc (mean ± std) | 95 % CI | seeds | vs leader, points "
+                  "[95 % CI] p (Holm) | train s (median) | notes |",
+                  "|---:|---|---|---:|---:|---:|---:|---|---:|---|"]
+        for r in rows:
+            lo, hi = r["test_accuracy_ci95"]
+            lines.append(f"| {r['rank']} | {r['player']} | {r['strategy']} | {r['points']:.2f} | {r['test_accuracy']:.2%} "
+                         f"± {100 * r['test_accuracy_std']:.2f} | {lo:.2%} – {hi:.2%} | {len(r['seeds'])} | "
+                         f"{_vs_leader(r)} | {r['train_seconds']:.1f} | {_notes(r)} |")
+        lines += ["", f"Majority-class rate (always the largest test class): {rows[0]['majority_rate']:.2%}", ""]
+        if p := board["power"].get(group):
+            lines += [detectable_sentence(p), ""]
+    lines += [f"- {n}" for n in board["notes"]]
+    lines += [f"- {r['player']} {job_label(r['seed'], r['data_seed'])}: **{r['status']}** — {r['error']}"
+              for r in board["unranked"]]
+    lines += [f"- {s['player']} {job_label(s['seed'], s['data_seed'])}: **stale**, not ranked — {s['reason']}"
+              for s in board["stale"]]
+    rules = board["rules"]
+    lines += ["", f"Rules: points = {rules['points']}. Collapsed: {rules['collapse']}. Speed: {rules['speed']}. "
+                  f"Ties: {rules['ties']}.", ""]
+    return "\n".join(lines)
+
+
+def detectable_sentence(p: dict) -> str:
+    seeds = (f"a seed-to-seed std of {100 * p['seed_std']:.2f} points and {p['seeds']} seeds per player"
+             if p["seed_variance_measured"] else "one seed per player (seed-to-seed variance not measured)")
+    return (f"With {p['sentences']:,} test sentences and {seeds}, the smallest difference this test can detect "
+            f"(power {p['power']:.0%}, α = {p['alpha']}) is {p['detectable_difference']:.2f} points of accuracy.")
+
+
+def rich_table(board: dict):
+    from rich.table import Table
+
+    table = Table(title="tuneoff leaderboard", show_lines=False)
+    for col in ("rank", "player", "strategy", "points", "test acc", "95 % CI", "seeds", "vs leader", "train s", "notes"):
+        table.add_column(col, justify="left" if col in ("player", "strategy", "notes", "vs leader") else "right")
+    for r in board["ranked"]:
+        lo, hi = r["test_accuracy_ci95"]
+        table.add_row(str(r["rank"]), esc(r["player"]), esc(r["strategy"]), f"{r['points']:.2f}",
+                      f"{r['test_accuracy']:.2%} ± {100 * r['test_accuracy_std']:.2f}", f"{lo:.1%}–{hi:.1%}",
+                      str(len(r["seeds"])), _vs_leader(r), f"{r['train_seconds']:.0f}",
+                      esc(_notes(r, bold=lambda s: s)))
+    for r in board["unranked"]:
+        table.add_row("-", esc(r["player"]), esc(r["strategy"]), "-", "-", "-", str(r["seed"]), "-", "-",
+                      f"[red]{esc(r['status'])}[/]: {esc(r['error'])}")
+    caption = [f"{group}: majority-class rate "
+               f"{next(r['majority_rate'] for r in board['ranked'] if r['hardware'] == group):.2%}"
+               for group in board["hardware_groups"]]
+    caption += [esc(detectable_sentence(p)) for p in board["power"].values() if p]
+    caption += [f"{esc(r['player'])} COLLAPSED: {esc(r['collapse_reason'])}" for r in board["ranked"] if r["collapsed"]]
+    caption += [esc(n) for n in board["notes"]]
+    caption += [f"{esc(s['player'])} seed {s['seed']}: stale, not ranked" for s in board["stale"]]
+    table.caption = "\n".join(caption) or None
+    return table

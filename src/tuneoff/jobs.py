@@ -1,0 +1,96 @@
+"""The unit of work: one player trained with one seed (and data seed) on one data set.
+
+A job is plain, picklable data. Its *identity* is everything that changes its result:
+the player's model source and strategy with their options, the resolved protocol
+(seed included) and the data's options and content (sha256 of every split). It leaves
+out descriptions. The identity's hash decides resume and staleness; the identity itself
+is recorded in every result and in tournament.json, so a stale result can say which
+key differs. Each job has its own folder, so jobs can run in any order or in parallel.
+No torch here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import Config, Data, Player, Protocol, seed_pairs
+
+
+@dataclass(frozen=True)
+class Job:
+    tournament: str
+    player: Player
+    protocol: Protocol  # resolved: shared protocol, the player's overrides, this job's seeds
+    data: Data
+    identity: dict  # what the hash covers (see module docstring)
+    job_hash: str
+    overrides: dict
+
+    @property
+    def name(self) -> str:
+        return self.player.name
+
+    @property
+    def seed(self) -> int:
+        return self.protocol.seed
+
+    @property
+    def data_seed(self) -> int | None:
+        return self.protocol.data_seed
+
+    @property
+    def label(self) -> str:
+        return job_label(self.seed, self.data_seed)
+
+    def folder(self, run_dir: Path) -> Path:
+        return job_folder(run_dir, self.name, self.seed, self.data_seed)
+
+
+def job_label(seed: int, data_seed: int | None) -> str:
+    return f"seed-{seed}" + ("" if data_seed is None else f"-data-{data_seed}")
+
+
+def job_folder(run_dir: Path, player: str, seed: int, data_seed: int | None = None) -> Path:
+    return Path(run_dir) / "players" / player / job_label(seed, data_seed)
+
+
+def identity(player: Player, protocol: Protocol, data: Data, data_sha256: dict[str, str]) -> dict:
+    return {
+        "player": player.model_dump(mode="json", exclude={"description"}),
+        "protocol": protocol.model_dump(mode="json"),
+        "data": {**data.model_dump(mode="json", exclude={"dir"}), "sha256": dict(sorted(data_sha256.items()))},
+    }
+
+
+def hash_of(identity: dict) -> str:
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def plan(config: Config, data_sha256: dict[str, str]) -> list[Job]:
+    """Every job of the tournament: each player once per (seed, data seed), players in config order."""
+    out = []
+    for player in config.players:
+        for seed, data_seed in seed_pairs(config):
+            protocol = config.protocol_for(player).model_copy(update={"seed": seed, "data_seed": data_seed})
+            ident = identity(player, protocol, config.data, data_sha256)
+            out.append(Job(config.tournament.name, player, protocol, config.data, ident, hash_of(ident),
+                           dict(player.protocol)))
+    return out
+
+
+def differences(recorded: dict | None, expected: dict, prefix: str = "") -> list[str]:
+    """Where a result's recorded identity differs from the current one: 'protocol.epochs: 2 -> 1'."""
+    if not isinstance(recorded, dict):
+        return [f"{prefix or 'job'}: not recorded (a result from an older tuneoff)"]
+    out = []
+    for key in sorted(set(recorded) | set(expected)):
+        a, b, where = recorded.get(key, "(absent)"), expected.get(key, "(absent)"), f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += differences(a, b, where + ".")
+        elif a != b:
+            short = (lambda v: v[:12] + "…" if isinstance(v, str) and len(v) > 16 else v)
+            out.append(f"{where}: {short(a)} in the result, {short(b)} now")
+    return out
