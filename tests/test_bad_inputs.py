@@ -251,7 +251,7 @@ CASES = [
     Case("predict an unknown player", cmd="predict", args=lambda env: [str(env.done), "--player", "nobody", "hi"],
          expect=("no results for player 'nobody'; players here: ['full', 'lora']",)),
     Case("predict with a deleted checkpoint", cmd="predict",
-         prepare=lambda env: shutil.rmtree(env.done / "players" / "full" / "checkpoint"),
+         prepare=lambda env: shutil.rmtree(env.done / "players" / "full" / "seed-7" / "checkpoint"),
          args=lambda env: [str(env.done), "--player", "full", "hi"],
          expect=("checkpoint/model/config.json: player 'full''s checkpoint is missing",)),
     Case("predict echoes markup as text", cmd="predict", code=0,

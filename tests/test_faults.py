@@ -65,7 +65,7 @@ def setup(tmp_path_factory):
     data = write_trees(root / "sst5")
     reference = root / "reference"
     assert main(["run", str(root / "faults.toml"), "--data-dir", str(data), "--out", str(reference), "--no-report"]) == 0
-    return root, data, read_result(reference / "players" / "full" / "result.json")
+    return root, data, read_result(reference / "players" / "full" / "seed-7" / "result.json")
 
 
 def run_args(root: Path, data: Path, out: Path, *extra) -> list[str]:
@@ -73,7 +73,7 @@ def run_args(root: Path, data: Path, out: Path, *extra) -> list[str]:
 
 
 def same_outcome(out: Path, reference: dict) -> None:
-    result = read_result(out / "players" / "full" / "result.json")
+    result = read_result(out / "players" / "full" / "seed-7" / "result.json")
     assert result["status"] == "completed"
     assert result["test"]["accuracy"] == reference["test"]["accuracy"]
     assert result["test"]["confusion_matrix"] == reference["test"]["confusion_matrix"]
@@ -93,9 +93,9 @@ def test_a_signal_mid_training_then_a_rerun_matches_an_undisturbed_run(setup, tm
     proc.proc.send_signal(sig)
     got, text = proc.finish()
     assert got == code, text
-    left = read_result(out / "players" / "full" / "result.json")
+    left = read_result(out / "players" / "full" / "seed-7" / "result.json")
     assert left["status"] == status and left["process"]["pid"] == proc.proc.pid
-    assert not (out / "players" / "full" / "checkpoint").exists()
+    assert not (out / "players" / "full" / "seed-7" / "checkpoint").exists()
     if sig == signal.SIGTERM:
         assert left["error"] == "stopped by SIGTERM before it finished" and "Traceback" not in text
     if sig == signal.SIGKILL:  # the leaderboard and report see that its process is gone
@@ -133,9 +133,9 @@ def test_a_full_disk_fails_the_player_cleanly_and_a_rerun_recovers(setup, tmp_pa
     out = tmp_path / "run"
     got, text = Tuneoff(run_args(root, data, out), tmp_path, preexec=_small_disk).finish()
     assert got == 1, text
-    failed = read_result(out / "players" / "full" / "result.json")
+    failed = read_result(out / "players" / "full" / "seed-7" / "result.json")
     assert failed["status"] == "failed" and "File too large" in failed["error"]
-    assert not (out / "players" / "full" / "checkpoint").exists()  # no half-written checkpoint left
+    assert not (out / "players" / "full" / "seed-7" / "checkpoint").exists()  # no half-written checkpoint left
     assert json.loads((out / "leaderboard.json").read_text())["unranked"][0]["status"] == "failed"
     assert main(run_args(root, data, out)) == 0
     same_outcome(out, reference)
@@ -151,7 +151,7 @@ def finished(setup, tmp_path):
 
 def test_a_damaged_result_is_trained_again(finished, capsys):
     root, data, reference, out = finished
-    path = out / "players" / "full" / "result.json"
+    path = out / "players" / "full" / "seed-7" / "result.json"
     path.write_text(path.read_text()[:500])
     capsys.readouterr()
     assert main(run_args(root, data, out)) == 0
@@ -173,7 +173,7 @@ def test_a_damaged_tournament_file_is_named_and_rewritten_by_run(finished, capsy
 
 def test_a_deleted_checkpoint_is_named_and_rebuilt(finished, capsys):
     root, data, reference, out = finished
-    shutil.rmtree(out / "players" / "full" / "checkpoint")
+    shutil.rmtree(out / "players" / "full" / "seed-7" / "checkpoint")
     capsys.readouterr()
     assert main(["predict", str(out), "--player", "full", "good"]) == 2
     assert "checkpoint/model/config.json: player 'full''s checkpoint is missing" in capsys.readouterr().out

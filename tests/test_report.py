@@ -32,7 +32,7 @@ def make_run(folder: Path) -> Path:
         failed("broken", "NonFiniteLoss: training loss became nan at epoch 2, step 40", warnings=["lr is high"]),
     ]
     for r in results:
-        write_result(folder / "players" / r["player"]["name"], r)
+        write_result(folder / "players" / r["player"]["name"] / "seed-42", r)
     players = [dict(r["player"]) for r in results]
     players.append({"name": "ghost", "description": "", "model": {"kind": "random", "size": "tiny"},
                     "strategy": {"name": "full"}, "protocol": {}})
@@ -100,8 +100,9 @@ def test_leaderboard_numbers_match_the_results(run):
         assert f"{r['points']:.2f}" == points and f"{r['test_accuracy']:.2%}" == accuracy
         cells = [md_row(md, name), " ".join(page.rows[name])]
         for text in cells:
-            for value in (points, accuracy, f"{r['macro_f1']:.3f}", f"{r['trainable_parameters']:,}",
-                          f"{r['total_parameters']:,}", f"{r['samples_per_second']:,.1f}", r["model"], "900.0 MiB"):
+            lo, hi = r["test_accuracy_ci95"]
+            for value in (points, accuracy, f"macro-F1 {r['macro_f1']:.3f}", f"{r['trainable_parameters']:,}",
+                          f"{r['total_parameters']:,}", f"{lo:.2%} to {hi:.2%}", "900.0 MiB"):
                 assert value in text, (name, value, text)
     assert md_row(md, "lora").startswith("| 1 |") and md_row(md, "collapsed").startswith("| 3 |")
     md_order = [md.index(md_row(md, n)) for n in ("lora", "full", "collapsed")]
@@ -128,15 +129,15 @@ def test_failed_and_missing_players_are_listed_with_why(run):
     for text in (html_text, md):
         assert "Incomplete run" in text
         assert "NonFiniteLoss: training loss became nan at epoch 2, step 40" in text
-        assert "no results file yet (players/ghost/result.json)" in text
+        assert "no results file yet (players/ghost/seed-42/result.json)" in text
     assert "badge failed" in " ".join(page.rows["broken"]) and "badge missing" in " ".join(page.rows["ghost"])
-    assert re.search(r"\| broken \| \*\*failed\*\* \| NonFiniteLoss", md)
-    assert re.search(r"\| ghost \| \*\*missing\*\* \| no results file", md)
+    assert re.search(r"\| broken \| seed-42 \| \*\*failed\*\* \| NonFiniteLoss", md)
+    assert re.search(r"\| ghost \| seed-42 \| \*\*missing\*\* \| no results file", md)
 
 
 def test_html_is_one_self_contained_file(run):
     folder, _, html_text, page, _ = run
-    assert len(page.images) == 9  # accuracy, 3 x (curves, confusion), dev loss, pareto
+    assert len(page.images) == 10  # accuracy, pairwise, 3 x (curves, confusion), overlays, pareto
     for img in page.images:
         assert img["src"].startswith("data:image/png;base64,")
         assert base64.b64decode(img["src"].split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
@@ -162,7 +163,7 @@ def test_markdown_figures_exist_with_alt_text_and_captions(run):
 def test_sections_in_order_and_user_text_escaped(run):
     _, _, html_text, _, md = run
     for text in (html_text, md):
-        heads = [text.index(h) for h in ("Leaderboard", "Players", "All players compared",
+        heads = [text.index(h) for h in ("Leaderboard", "How sure we are", "Players", "All players compared",
                                           "Protocol, environment, warnings and failures")]
         assert heads == sorted(heads)
         for fact in ("learning_rate=0.0005", "Test CPU", "NonFiniteLoss", "lr is high", "random base"):
@@ -201,10 +202,10 @@ def minimal_tournament(folder, names):
 def test_a_run_with_nothing_completed_still_renders(tmp_path):
     """One running and one interrupted player, one unreadable results file."""
     minimal_tournament(tmp_path, ["a", "b", "c"])
-    write_result(tmp_path / "players" / "a", failed("a", None, status="running"))
-    write_result(tmp_path / "players" / "b", failed("b", "stopped by the user (Ctrl-C)", status="interrupted"))
-    (tmp_path / "players" / "c").mkdir()
-    (tmp_path / "players" / "c" / "result.json").write_text("{not json")
+    write_result(tmp_path / "players" / "a" / "seed-42", failed("a", None, status="running"))
+    write_result(tmp_path / "players" / "b" / "seed-42", failed("b", "stopped by the user (Ctrl-C)", status="interrupted"))
+    (tmp_path / "players" / "c" / "seed-42").mkdir(parents=True)
+    (tmp_path / "players" / "c" / "seed-42" / "result.json").write_text("{not json")
     paths = build_report(tmp_path)
     html_text, md = paths["html"].read_text(), paths["md"].read_text()
     for text in (html_text, md):
@@ -217,7 +218,7 @@ def test_players_in_other_hardware_groups_get_their_own_table(tmp_path):
     other = {**HARDWARE, "cpu": "Other CPU"}
     for r in (completed("p1", confusion([6, 12, 20, 18, 9]), 10.0, 10),
               completed("p2", confusion([5, 10, 18, 16, 8]), 20.0, 10, hardware=other)):
-        write_result(tmp_path / "players" / r["player"]["name"], r)
+        write_result(tmp_path / "players" / r["player"]["name"] / "seed-42", r)
     minimal_tournament(tmp_path, ["p1", "p2"])
     md = build_report(tmp_path)["md"].read_text()
     assert md.count("| rank | player |") == 2 and "Hardware: Other CPU / cpu / 2 threads" in md

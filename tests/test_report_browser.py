@@ -57,7 +57,7 @@ def test_report_renders_in_headless_chromium(tmp_path):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS, timeout=60_000)
         try:
-            context = browser.new_context(offline=True, viewport={"width": 1366, "height": 850})
+            context = browser.new_context(offline=True, viewport={"width": 1280, "height": 850})
             page = context.new_page()
             page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
@@ -66,7 +66,7 @@ def test_report_renders_in_headless_chromium(tmp_path):
             page.goto(report.as_uri(), wait_until="load", timeout=30_000)
 
             images = page.eval_on_selector_all("img", CHECK_IMAGES)
-            assert len(images) == 9
+            assert len(images) == 10
             assert all(i["loaded"] and i["decoded"] and i["whole"] for i in images), images
             assert all(len(i["alt"]) > 30 for i in images)
 
@@ -76,8 +76,11 @@ def test_report_renders_in_headless_chromium(tmp_path):
             assert page.locator("tr[data-player='collapsed'] .badge.collapsed").first.is_visible()
             assert page.locator("tr[data-player='full'] .badge.collapsed").count() == 0
             assert "NonFiniteLoss" in page.inner_text("body") and "ghost" in page.inner_text("body")
-            # Readable at laptop width: the page itself never scrolls sideways.
+            # Readable at 1280 pixels: neither the page nor any table scrolls sideways (no column is cut off).
             assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+            cut = page.evaluate("[...document.querySelectorAll('.scroll')].filter(d => d.scrollWidth > d.clientWidth)"
+                                ".map(d => d.querySelector('th').innerText + ': ' + d.scrollWidth + '>' + d.clientWidth)")
+            assert cut == [], cut
 
             shot = tmp_path / "report.png"
             page.screenshot(path=str(shot), full_page=True)

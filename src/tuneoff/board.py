@@ -75,13 +75,23 @@ def read_run(run_dir: Path) -> Run:
         else:
             jobs.setdefault(name, []).append(r)
     expected = {n: [] for n in names}
-    for player, label in planned:
+    for player, label in planned or ((n, label) for n in names for label in _config_labels(config)):
         expected.setdefault(player, []).append(label)
     rules = config.get("tournament", {})
     results = [r for n in names for r in jobs.get(n, [])]
     board = leaderboard.build(results, rules.get("fastest_bonus", 10.0), rules.get("speed_metric", "train_seconds"),
                               stale)
     return Run(run_dir, rules, config, names, jobs, expected, problems, sorted(ignored), stale, board, meta)
+
+
+def _config_labels(config: dict) -> list[str]:
+    """The jobs a config asks of each player, for a tournament.json that does not list them."""
+    rules, protocol = config.get("tournament", {}), config.get("protocol") or {}
+    if "seed" not in protocol and not rules.get("seeds"):
+        return []
+    seeds = rules.get("seeds") or [protocol["seed"]]
+    data_seeds = rules.get("data_seeds") or [protocol.get("data_seed")]
+    return [job_label(s, d) for s in seeds for d in data_seeds]
 
 
 @cache

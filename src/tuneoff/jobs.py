@@ -16,7 +16,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Config, Data, Player, Protocol, seed_pairs
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the config layer imports torch (through the model registry); the report must not
+    from .config import Config, Data, Player, Protocol
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,8 @@ def hash_of(identity: dict) -> str:
 
 def plan(config: Config, data_sha256: dict[str, str]) -> list[Job]:
     """Every job of the tournament: each player once per (seed, data seed), players in config order."""
+    from .config import seed_pairs
+
     out = []
     for player in config.players:
         for seed, data_seed in seed_pairs(config):

@@ -8,7 +8,6 @@ It never trains and never imports torch: it reads ``tournament.json`` and the jo
 from __future__ import annotations
 
 import re
-from importlib import metadata
 from pathlib import Path
 
 from . import figures, figures_seeds
@@ -50,10 +49,9 @@ def _write(path: Path, data: bytes) -> None:
 
 
 def version() -> str:
-    try:
-        return metadata.version("tuneoff")
-    except metadata.PackageNotFoundError:
-        return "unknown"
+    from . import __version__
+
+    return __version__
 
 
 def seconds(s: float) -> str:
@@ -73,7 +71,7 @@ def job_states(run: Run, name: str) -> list[tuple[str, str, str]]:
     stale = {job_label(s["seed"], s["data_seed"]): s["reason"] for s in run.stale if s["player"] == name}
     unreadable = {k.split("/", 1)[1]: v for k, v in run.problems.items() if k.split("/", 1)[0] == name}
     out = []
-    for label in dict.fromkeys(run.expected.get(name, []) + sorted(have)):
+    for label in dict.fromkeys(run.expected.get(name, []) + sorted(have) + sorted(stale) + sorted(unreadable)):
         if label in have:
             r = have[label]
             why = r["error"] or ("marked running: still training, or stopped without recording its end (killed)"
@@ -138,14 +136,15 @@ def _board_row(r: dict, look: dict) -> list:
         vs = "leader"
     else:
         a, z = r["diff_vs_leader_ci95"]
-        vs = [f"{r['diff_vs_leader']:+.2f}", Small(f"({a:+.2f} to {z:+.2f}), p = {r['p_vs_leader']:.3g}")]
-    notes = [Badge("tied with leader", "fastest") if r["tied_with_leader"] and r["p_vs_leader"] is not None else None,
+        vs = [f"{r['diff_vs_leader']:+.2f}", Small(f"{a:+.2f} to {z:+.2f}"), Small(f"p = {r['p_vs_leader']:.3g}")]
+    notes = [Badge("tied with leader", "tied") if r["tied_with_leader"] and r["p_vs_leader"] is not None else None,
              Badge("COLLAPSED", "collapsed") if r["collapsed"] else None,
              Small(f"{len(r['collapsed_seeds'])} of {len(r['seeds'])} seeds collapsed") if r["collapsed_seeds"]
              and not r["collapsed"] else None]
     return [
         str(r["rank"]), [Swatch(look[r["player"]].color), r["player"]], r["strategy"], f"{r['points']:.2f}",
-        [f"{r['test_accuracy']:.2%} ± {100 * r['test_accuracy_std']:.2f}", Small(f"({lo:.2%} to {hi:.2%})")],
+        [f"{r['test_accuracy']:.2%} ± {100 * r['test_accuracy_std']:.2f}", Small(f"{lo:.2%} to {hi:.2%}"),
+         Small(f"macro-F1 {r['macro_f1']:.3f}")],
         str(len(r["seeds"])), vs, Badge(f"⚡ +{r['bonus']:g}", "fastest") if r["fastest"] else "",
         seconds(r["train_seconds"]),
         [f"{r['trainable_parameters']:,} / {r['total_parameters']:,}", Small(f"{share:.2%} trainable")],
