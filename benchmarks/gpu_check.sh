@@ -85,7 +85,7 @@ if want tournament; then
 import json, pathlib
 rows = {}
 for order in ("full", "lora"):
-    for f in sorted(pathlib.Path(f"/tmp/seed-gpu-{order}-first/players").glob("*/result.json")):
+    for f in sorted(pathlib.Path(f"/tmp/seed-gpu-{order}-first/players").glob("*/seed-*/result.json")):
         r = json.loads(f.read_text())
         if r["status"] == "completed":
             rows.setdefault(r["player"]["name"], {})[order] = (r["timing"]["train_seconds"], r["timing"].get("kernel_warmup_seconds", 0))

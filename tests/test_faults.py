@@ -105,7 +105,7 @@ def test_a_signal_mid_training_then_a_rerun_matches_an_undisturbed_run(setup, tm
     capsys.readouterr()
     assert main(run_args(root, data, out)) == 0
     if sig == signal.SIGKILL:
-        assert f"was left 'running' by `tuneoff run" in capsys.readouterr().out
+        assert "was left 'running' by `tuneoff run" in capsys.readouterr().out
     same_outcome(out, reference)
 
 
@@ -117,7 +117,7 @@ def test_a_second_run_into_the_same_folder_is_refused_and_changes_nothing(setup,
     capsys.readouterr()
     assert main(run_args(root, data, out, "--set", "protocol.seed=8")) == 2
     message = capsys.readouterr().out
-    assert f"in use by `tuneoff run" in message and f"(pid {first.proc.pid} on host" in message
+    assert "in use by `tuneoff run" in message and f"(pid {first.proc.pid} on host" in message
     assert first.finish()[0] == 0
     assert json.loads((out / "tournament.json").read_text())["config"]["protocol"]["seed"] == 7
     same_outcome(out, reference)  # the first run's result, untouched by the second

@@ -7,8 +7,6 @@ may override only the protocol keys that ``tournament.overridable`` lists.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import tomllib
 from importlib import resources

@@ -16,7 +16,7 @@ from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator, PercentFormatter
+from matplotlib.ticker import PercentFormatter
 
 DPI = 100
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "<")
@@ -74,97 +74,6 @@ def _majority(ax, rate: float, vertical: bool = False) -> None:
     (ax.axvline if vertical else ax.axhline)(rate, label=label, **MAJORITY)
 
 
-def accuracy_bars(rows: list[dict], look: dict[str, Look]) -> Chart:
-    """Test accuracy of every ranked player, best on top, against the majority-class rate."""
-    rows = list(reversed(rows))
-    majority = rows[0]["majority_rate"]
-    top = max([majority] + [r["test_accuracy"] for r in rows])
-
-    def paint(fig, ax):
-        for i, r in enumerate(rows):
-            c = look[r["player"]].color
-            ax.barh(i, r["test_accuracy"], color=c, alpha=0.45 if r["collapsed"] else 0.9,
-                    hatch="//" if r["collapsed"] else None, edgecolor=c)
-            note = f"{r['test_accuracy']:.1%}" + ("  collapsed" if r["collapsed"] else "")
-            ax.text(r["test_accuracy"] + top * 0.01, i, note, va="center", fontsize=9)
-        ax.set_yticks(range(len(rows)), [f"#{r['rank']} {r['player']}" for r in rows])
-        ax.grid(axis="y", visible=False)
-        _majority(ax, majority, vertical=True)
-        ax.set_xlim(0, min(1.0, top * 1.3) if top > 0 else 1.0)
-        ax.xaxis.set_major_formatter(PercentFormatter(1.0))
-        ax.set_xlabel("test accuracy")
-        fig.legend(loc="outside lower center", frameon=False)
-
-    png = _draw((8, 1.6 + 0.45 * len(rows)), 1, paint)
-    alt = "Bar chart of test accuracy per ranked player: " + "; ".join(
-        f"{r['player']} {r['test_accuracy']:.2%}" + (" (collapsed)" if r["collapsed"] else "") for r in reversed(rows)
-    ) + f". Dashed line: majority-class rate {majority:.2%}."
-    return Chart("accuracy", png, alt, "Test accuracy by player; hatched bars are collapsed players; "
-                 "the dashed line is the accuracy of always answering the largest test class.")
-
-
-def _epochs(result: dict) -> tuple[list[int], list[dict]]:
-    epochs = result["history"]["epochs"]
-    return [e["epoch"] for e in epochs], epochs
-
-
-def player_curves(result: dict, look: Look, slug: str) -> Chart:
-    """Train vs dev loss per epoch (steps faintly), and dev accuracy with the kept epoch marked."""
-    name = result["player"]["name"]
-    x, epochs = _epochs(result)
-    steps = result["history"]["steps"]
-    best = result["best_epoch"]
-    kept = next((e for e in epochs if e["epoch"] == best), epochs[-1])
-    majority = result["data"]["test_majority_rate"]
-    test_acc = result["test"]["accuracy"]
-
-    def paint(fig, axes):
-        ax = axes[0]
-        if steps and epochs:
-            per_epoch = steps[-1][0] / len(epochs)
-            ax.plot([s / per_epoch for s, _ in steps], [v for _, v in steps], color=look.color, alpha=0.25,
-                    linewidth=1, label="train loss (every few steps)")
-        ax.plot(x, [e["train_loss"] for e in epochs], color=look.color, marker="o", label="train loss (epoch mean)")
-        ax.plot(x, [e["dev_loss"] for e in epochs], color="black", linestyle="--", marker="s", label="dev loss")
-        ax.axvline(best, color="#999999", linewidth=1, linestyle=":")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("cross-entropy loss")
-        ax.set_title("training vs validation loss")
-        ax.legend(loc="best")
-
-        ax = axes[1]
-        ax.plot(x, [e["dev_accuracy"] for e in epochs], color=look.color, marker=look.marker, label="dev accuracy")
-        ax.plot([best], [kept["dev_accuracy"]], marker="*", markersize=16, color=look.color,
-                markeredgecolor="black", linestyle="none", label=f"kept epoch {best}")
-        ax.plot([best], [test_acc], marker="D", markersize=7, color="white", markeredgecolor="black",
-                linestyle="none", label=f"test accuracy {test_acc:.1%}")
-        ax.axvline(best, color="#999999", linewidth=1, linestyle=":")
-        _majority(ax, majority)
-        top = max([majority, test_acc] + [e["dev_accuracy"] for e in epochs])
-        ax.set_ylim(0, min(1.0, top * 1.25 + 0.02))
-        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-        ax.set_xlabel("epoch")
-        ax.set_title("dev accuracy per epoch")
-        ax.legend(loc="lower right")
-        for a in axes:
-            a.xaxis.set_major_locator(MaxNLocator(integer=True))
-            if len(x) == 1:
-                a.set_xlim(x[0] - 1, x[0] + 1)
-
-    png = _draw((10, 3.6), 2, paint)
-    alt = (
-        f"{name}: loss and dev accuracy per epoch over {len(epochs)} epochs. "
-        f"Train loss {epochs[0]['train_loss']:.3f} to {epochs[-1]['train_loss']:.3f}, "
-        f"dev loss {epochs[0]['dev_loss']:.3f} to {epochs[-1]['dev_loss']:.3f}. "
-        f"Dev accuracy {', '.join(format(e['dev_accuracy'], '.1%') for e in epochs)}; "
-        f"kept epoch {best} (dev {kept['dev_accuracy']:.1%}, test {test_acc:.1%}); majority-class rate {majority:.1%}."
-    )
-    caption = (f"{name}: left, train loss (mean over each epoch while the weights changed) and dev loss "
-               f"(after each epoch); right, dev accuracy with the kept epoch ({best}) starred and test accuracy "
-               "of the kept weights as a diamond.")
-    return Chart(f"{slug}-curves", png, alt, caption)
-
-
 def _heatmap(ax, values, text, labels, cmap, vmax) -> None:
     data = np.array(values, dtype=float)
     ax.imshow(np.ma.masked_invalid(data), cmap=cmap, vmin=0, vmax=vmax or 1, aspect="equal")
@@ -212,31 +121,6 @@ def confusion(result: dict, slug: str) -> Chart:
     caption = (f"{name}: test confusion matrix, counts (left) and each true class's row as shares of "
                "that class (right); grey rows have no test examples.")
     return Chart(f"{slug}-confusion", png, alt, caption)
-
-
-def dev_loss_overlay(results: list[dict], look: dict[str, Look]) -> Chart:
-    def paint(fig, ax):
-        for r in results:
-            name = r["player"]["name"]
-            x, epochs = _epochs(r)
-            lk = look[name]
-            ax.plot(x, [e["dev_loss"] for e in epochs], color=lk.color, marker=lk.marker, label=name)
-            kept = next((e for e in epochs if e["epoch"] == r["best_epoch"]), None)
-            if kept:
-                ax.plot([kept["epoch"]], [kept["dev_loss"]], marker="*", markersize=15, color=lk.color,
-                        markeredgecolor="black", linestyle="none")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("dev cross-entropy loss")
-        ax.set_title("dev loss per epoch (star = kept epoch)")
-        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
-
-    png = _draw((9, 3.8), 1, paint)
-    alt = "Dev loss per epoch, all players: " + "; ".join(
-        f"{r['player']['name']} " + ", ".join(f"{e['dev_loss']:.3f}" for e in r["history"]["epochs"])
-        for r in results) + "."
-    return Chart("dev-loss", png, alt, "Dev loss per epoch for every completed player; the star marks "
-                 "the epoch whose weights each player kept (best dev accuracy).")
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
