@@ -32,7 +32,7 @@ from tuneoff.config import Protocol
 from tuneoff.data import load_sst5
 from tuneoff.evaluate import score
 from tuneoff.models import BundledMiniLM, RandomDistilBert
-from tuneoff.strategies import Full, Lora
+from tuneoff.strategies import Full, Lora, setup_for
 from tuneoff.system import PeakMemory, cpu_model, pick_device
 from tuneoff.train import matmul_precision, train
 
@@ -96,7 +96,7 @@ def build(name: str, seed: int):
         kwargs = {**kwargs, "tokenizer": SOURCE_OPTIONS["tokenizer"]}
     torch.manual_seed(seed)
     built = source_cls(**kwargs).build(5)
-    model, _ = strategy_cls().apply(built.model, True)
+    model, _ = strategy_cls().apply(built.model, setup_for(built.model))
     return model, built.tokenizer
 
 

@@ -18,6 +18,7 @@ import pytest
 from conftest import TINY_CONFIG, write_trees
 
 from tuneoff.cli import main
+from tuneoff.strategies import STRATEGIES
 
 CONFIG = "tiny.toml"
 
@@ -111,7 +112,7 @@ CASES = [
     Case("unknown model kind", _model('model = { kind = "gpt" }'),
          expect=("unknown model kind 'gpt'; choices: ['hub', 'minilm', 'random']",), line_of='kind = "gpt"'),
     Case("unknown strategy", _lora('strategy = { name = "qlora" }'),
-         expect=("players.1.strategy: unknown strategy 'qlora'; choices: ['full', 'lora']",), line_of="qlora"),
+         expect=(f"players.1.strategy: unknown strategy 'qlora'; choices: {sorted(STRATEGIES)}",), line_of="qlora"),
     Case("unknown strategy option", _lora('strategy = { name = "lora", rank = 4 }'),
          expect=("players.1.strategy.rank: unknown key",), line_of="rank = 4"),
     Case("string for a float", ("learning_rate = 2e-3", 'learning_rate = "1e-4"'),

@@ -6,6 +6,7 @@ import pytest
 
 from tuneoff import leaderboard
 from tuneoff.cli import main
+from tuneoff.strategies import STRATEGIES
 from tuneoff.results import load_results, read_result
 
 
@@ -149,7 +150,7 @@ def test_bad_config_fails_before_any_training(tiny_config, tree_dir, tmp_path, c
     out = tmp_path / "run"
     assert run(tiny_config, tree_dir, out) == 2
     err = capsys.readouterr().out
-    assert "unknown strategy 'qlora'" in err and "choices: ['full', 'lora']" in err
+    assert "unknown strategy 'qlora'" in err and f"choices: {sorted(STRATEGIES)}" in err
     assert not out.exists()
 
 

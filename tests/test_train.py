@@ -7,7 +7,7 @@ from tuneoff.batching import encode
 from tuneoff.config import Protocol
 from tuneoff.data import load_sst5
 from tuneoff.models import RandomDistilBert
-from tuneoff.strategies import Full
+from tuneoff.strategies import Full, setup_for
 from tuneoff.batching import train_batches
 from tuneoff.train import NonFiniteLoss, linear_schedule, make_optimizer, train, warm_up_kernels
 
@@ -18,7 +18,7 @@ def setup(tree_dir, seed=7, **protocol):
     p = Protocol(epochs=3, batch_size=8, eval_batch_size=16, learning_rate=2e-3, max_seq_len=32, seed=seed, **protocol)
     torch.manual_seed(p.seed)
     built = RandomDistilBert(size="tiny").build(5)
-    model, _ = Full().apply(built.model, True)
+    model, _ = Full().apply(built.model, setup_for(built.model))
     sst = load_sst5(tree_dir, verify=False)
     tr, dv = (encode(built.tokenizer, s.texts, s.labels, p.max_seq_len) for s in (sst.train, sst.dev))
     return model, tr, dv, p

@@ -148,10 +148,29 @@ class Config(Frozen):
                     f"does not allow (allowed: {list(self.tournament.overridable)})"
                 )
             self.protocol_for(p)  # validates the override values
+        teacher_order(self.players)
         return self
 
     def protocol_for(self, player: Player) -> Protocol:
         return Protocol.model_validate({**self.protocol.model_dump(), **player.protocol})
+
+
+def teacher_order(players) -> list[str]:
+    """Player names with every teacher before its students; unknown teachers and cycles are errors."""
+    teachers = {p.name: p.strategy.teacher_name() for p in players}
+    for name, teacher in teachers.items():
+        if teacher is not None and teacher not in teachers:
+            raise ValueError(f"player {name!r}: teacher {teacher!r} is not a player; players: {list(teachers)}")
+    order: list[str] = []
+    for name in teachers:
+        chain = []
+        while name is not None and name not in order:
+            if name in chain:
+                raise ValueError(f"teachers form a cycle: {' -> '.join(chain[chain.index(name):] + [name])}")
+            chain.append(name)
+            name = teachers[name]
+        order += [n for n in reversed(chain) if n not in order]
+    return order
 
 
 def seed_pairs(config: Config) -> list[tuple[int, int | None]]:

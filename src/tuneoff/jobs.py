@@ -74,13 +74,18 @@ def hash_of(identity: dict) -> str:
 
 def plan(config: Config, data_sha256: dict[str, str]) -> list[Job]:
     """Every job of the tournament: each player once per (seed, data seed), players in config order."""
-    from .config import seed_pairs
+    from .config import seed_pairs, teacher_order
 
-    out = []
-    for player in config.players:
+    players = {p.name: p for p in config.players}
+    out, hashes = [], {}
+    for name in teacher_order(config.players):  # teachers first: a student's identity includes its teacher's
+        player = players[name]
         for seed, data_seed in seed_pairs(config):
             protocol = config.protocol_for(player).model_copy(update={"seed": seed, "data_seed": data_seed})
             ident = identity(player, protocol, config.data, data_sha256)
+            if (teacher := player.strategy.teacher_name()) is not None:
+                ident["teacher"] = hashes[(teacher, seed, data_seed)]
+            hashes[(name, seed, data_seed)] = hash_of(ident)
             out.append(Job(config.tournament.name, player, protocol, config.data, ident, hash_of(ident),
                            dict(player.protocol)))
     return out

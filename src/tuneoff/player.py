@@ -6,6 +6,7 @@ jobs in other processes or on other machines.
 
 from __future__ import annotations
 
+import math
 import shutil
 import time
 from datetime import datetime, timezone
@@ -20,7 +21,8 @@ from .evaluate import metrics, score
 from .jobs import Job
 from .results import SCHEMA_VERSION, write_result
 from .runfolder import process_record
-from .strategies import folder_bytes
+from .roles import roles_for
+from .strategies import Setup, folder_bytes
 from .system import PeakMemory, fingerprint, pick_device
 from .train import autocast_dtype, matmul_precision, train
 
@@ -74,17 +76,23 @@ def run_job(job: Job, dataset: sst.SST5, folder: Path, result: dict, progress=No
     has what was known (environment, parameters, warnings) to record.
     """
     p = job.protocol
+    run_dir = folder.parents[2]  # <run>/players/<player>/<seed label>
     if p.threads:
         torch.set_num_threads(p.threads)
     device = pick_device(p.device)
     torch.manual_seed(p.seed)  # new layers' weights and dropout; batch order has its own seeded generator
     result["environment"] = fingerprint(device)
-    model, tokenizer = _build(job, device, result, warn)
-    sets, probe = _encode(job, dataset, tokenizer, result)
+    splits = (dataset.train.sample(job.data.max_train), dataset.dev.sample(job.data.max_eval),
+              dataset.test.sample(job.data.max_eval))
+    steps_per_epoch = math.ceil(len(splits[0]) / p.batch_size)
+    model, tokenizer, setup = _build(job, device, result, warn, steps_per_epoch * p.epochs, steps_per_epoch)
+    setup.context = job.player.strategy.context(job, run_dir, splits[0], device, p.eval_batch_size)
+    sets, probe = _encode(job, dataset, splits, tokenizer, result)
     train_set, dev_set, test_set = sets
 
     with PeakMemory(device) as memory, matmul_precision(p, device):
-        trained = train(model, train_set, dev_set, p, device, progress, probe=probe)
+        trained = train(model, train_set, dev_set, p, device, progress, probe=probe, strategy=job.player.strategy,
+                        setup=setup)
         started = time.perf_counter()
         tested = score(model, test_set, p.eval_batch_size, device, autocast_dtype(p), progress)
         test_seconds = time.perf_counter() - started
@@ -110,9 +118,11 @@ def run_job(job: Job, dataset: sst.SST5, folder: Path, result: dict, progress=No
     return result
 
 
-def _build(job: Job, device, result: dict, warn):
+def _build(job: Job, device, result: dict, warn, total_steps: int, steps_per_epoch: int):
     built = job.player.model.build(num_labels=len(sst.LABELS))
-    model, warnings = job.player.strategy.apply(built.model, built.pretrained)
+    setup = Setup(built.pretrained, roles_for(built.model), total_steps, steps_per_epoch)
+    model, warnings = job.player.strategy.apply(built.model, setup)
+    warnings = random_base_warning(job, model, setup) + warnings
     if job.protocol.precision == "tf32" and device.type != "cuda":
         warnings = [*warnings, f"precision tf32 has no effect on {device.type}: this player ran in plain fp32"]
     for w in warnings:
@@ -121,20 +131,32 @@ def _build(job: Job, device, result: dict, warn):
     model.to(device)
     revision = getattr(getattr(built.model, "config", None), "_commit_hash", None)
     result["model"] = {"description": built.description, "pretrained": built.pretrained, "revision": revision}
+    owned = job.player.strategy.parameters(model, setup)
     result["parameters"] = {
         "total": sum(q.numel() for q in model.parameters()),
-        "trainable": sum(q.numel() for q in model.parameters() if q.requires_grad),
+        "trainable": sum(q.numel() for _, q, _ in owned) or sum(q.numel() for q in model.parameters() if q.requires_grad),
     }
-    return model, built.tokenizer
+    return model, built.tokenizer, setup
+
+
+def random_base_warning(job: Job, model, setup: Setup) -> list[str]:
+    """Frozen weights that were never trained carry no knowledge: say so loudly."""
+    head = tuple(f"{h}." for h in setup.roles.head)
+    frozen = any(not q.requires_grad and ".modules_to_save." not in n and not n.split("base_model.model.")[-1]
+                 .startswith(head) for n, q in model.named_parameters())
+    if setup.pretrained or not frozen:
+        return []
+    name = "LoRA" if job.player.strategy.name == "lora" else job.player.strategy.name
+    return [f"{name} over a RANDOMLY INITIALISED base: the frozen weights carry no knowledge, so only what "
+            f"{name} trains can learn. Expect a collapse to the majority class; with LoRA this reproduces the "
+            "published player 2, it is not a fair test of the strategy."]
 
 
 PROBE_SEED = 1  # the training sentences scored each epoch are the same for every player and seed
 
 
-def _encode(job: Job, dataset: sst.SST5, tokenizer, result: dict):
+def _encode(job: Job, dataset: sst.SST5, splits, tokenizer, result: dict):
     """Train, dev and test sets, and the probe: a fixed random dev-sized subset of the training set."""
-    splits = (dataset.train.sample(job.data.max_train), dataset.dev.sample(job.data.max_eval),
-              dataset.test.sample(job.data.max_eval))
     result["data"] = data_record(dataset, job.data, *splits)
     probe = splits[0].sample(len(splits[1]), seed=PROBE_SEED)
     result["data"]["train_probe_size"] = len(probe)
@@ -152,12 +174,8 @@ def generalization(epochs: list[dict], best_epoch: int) -> dict:
 def _save(job: Job, model, tokenizer, folder: Path, result: dict) -> None:
     checkpoint = folder / "checkpoint"
     shutil.rmtree(checkpoint, ignore_errors=True)
-    trained_bytes = job.player.strategy.save(model, tokenizer, checkpoint)
-    result["checkpoint"] = {
-        "path": "checkpoint/model",
-        "bytes": folder_bytes(checkpoint / "model"),
-        "trained_artifact_bytes": trained_bytes,
-    }
+    saved = job.player.strategy.save(model, tokenizer, checkpoint)
+    result["checkpoint"] = {**saved, "bytes": folder_bytes(checkpoint)}
 
 
 def end_unfinished(folder: Path, result: dict, status: str, error: str) -> None:
@@ -175,8 +193,11 @@ CHECKPOINT_FILES = ("config.json", "model.safetensors")
 
 def checkpoint_missing(folder: Path, result: dict) -> str | None:
     """The first file a completed result's checkpoint lacks (relative to the player folder), or None."""
-    path = result.get("checkpoint", {}).get("path", "checkpoint/model")
+    checkpoint = result.get("checkpoint", {})
+    path = checkpoint.get("path", "checkpoint/model")
     for name in CHECKPOINT_FILES:
         if not (folder / path / name).is_file():
             return f"{path}/{name}"
+    if checkpoint.get("adapter") and not (folder / checkpoint["adapter"] / "adapter_config.json").is_file():
+        return f"{checkpoint['adapter']}/adapter_config.json"
     return None

@@ -58,13 +58,14 @@ def predict(run_dir: Path, player: str, texts: list[str], seed: int | None = Non
     if missing := checkpoint_missing(folder, result):
         raise FileNotFoundError(f"{folder / missing}: player {player!r}'s checkpoint is missing (deleted?); "
                                 "run the tournament again to rebuild it")
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    checkpoint = folder / result["checkpoint"]["path"]
-    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-    model = AutoModelForSequenceClassification.from_pretrained(checkpoint, use_safetensors=True).eval()
+    from .strategies.base import load_checkpoint
+
+    tokenizer = AutoTokenizer.from_pretrained(folder / result["checkpoint"]["path"])
+    model = load_checkpoint(folder, result["checkpoint"])
     limit = result["protocol"]["max_seq_len"]
-    positions = getattr(model.config, "max_position_embeddings", None)
+    positions = getattr(getattr(model, "config", None), "max_position_embeddings", None)
     limit = min(limit, positions) if positions else limit
     batch = tokenizer(texts, padding=True, truncation=True, max_length=limit, return_tensors="pt")
     with torch.inference_mode():

@@ -12,6 +12,7 @@ import torch
 from .batching import Encoded, collate, train_batches
 from .config import Protocol
 from .evaluate import score
+from .strategies import Full, Setup, Strategy
 
 LOG_EVERY = 10  # steps between train-loss records (and non-finite checks)
 
@@ -50,13 +51,17 @@ def matmul_precision(p: Protocol, device: torch.device):
         torch.set_float32_matmul_precision(saved)
 
 
-def make_optimizer(model, p: Protocol) -> torch.optim.Optimizer:
-    """AdamW over trainable parameters only (frozen ones get no state); no decay on biases and norms."""
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        if param.requires_grad:
-            (no_decay if param.ndim < 2 or "norm" in name.lower() else decay).append(param)
-    groups = [{"params": decay, "weight_decay": p.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+def make_optimizer(model, p: Protocol, params: list | None = None) -> torch.optim.Optimizer:
+    """AdamW over the given (name, parameter, learning-rate scale) triples, by default every trainable
+    parameter at scale 1 (frozen ones get no state); no decay on biases and norms."""
+    if params is None:
+        params = [(n, q, 1.0) for n, q in model.named_parameters() if q.requires_grad]
+    groups: dict[tuple, list] = {}
+    for name, param, scale in params:
+        decays = not (param.ndim < 2 or "norm" in name.lower())
+        groups.setdefault((scale, decays), []).append(param)
+    groups = [{"params": qs, "lr": p.learning_rate * scale, "weight_decay": p.weight_decay if decays else 0.0}
+              for (scale, decays), qs in groups.items()]
     # The fused kernel (CPU and CUDA) does the update in one pass; ~20 % of a CPU step is AdamW.
     fused = all(q.device.type in ("cpu", "cuda") for g in groups for q in g["params"])
     return torch.optim.AdamW(groups, lr=p.learning_rate, fused=fused, foreach=None if fused else True)
@@ -110,15 +115,17 @@ def order_seed(p: Protocol) -> int:
 
 
 def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torch.device, progress=None,
-          probe: Encoded | None = None) -> Trained:
+          probe: Encoded | None = None, strategy: Strategy | None = None, setup: Setup | None = None) -> Trained:
     """Train for p.epochs, score dev (and the training probe) after each epoch, leave the best-on-dev
-    weights in the model."""
+    weights in the model. The strategy's hooks choose the parameters, the loss and the schedule."""
+    strategy = strategy or Full()
     amp = autocast_dtype(p)
-    optimizer = make_optimizer(model, p)
+    optimizer = (strategy.optimizer(model, p.learning_rate, p.weight_decay)
+                 or make_optimizer(model, p, strategy.parameters(model, setup)))
     steps_per_epoch = math.ceil(len(train_set) / p.batch_size)
     total = steps_per_epoch * p.epochs
     scheduler = linear_schedule(optimizer, round(p.warmup_ratio * total), total)
-    trainable = [(n, q) for n, q in model.named_parameters() if q.requires_grad]
+    owned = [q for g in optimizer.param_groups for q in g["params"]]
     out, best_accuracy, best_state = Trained(), -1.0, None
     # Shares the parameters; compiling happens on the first steps, inside the timed epoch.
     net = torch.compile(model, dynamic=True) if p.compile else model
@@ -128,7 +135,10 @@ def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torc
     out.kernel_warmup_seconds = warm_up_kernels(model, train_set, first_epoch, device, amp)
 
     for epoch in range(1, p.epochs + 1):
-        seconds, epoch_loss = run_epoch(net, model, optimizer, scheduler, train_set, p, device, epoch, out, progress)
+        strategy.before_epoch(model, setup, epoch)
+        hooks = (strategy, setup)
+        seconds, epoch_loss = run_epoch(net, model, optimizer, scheduler, train_set, p, device, epoch, out, progress,
+                                        hooks)
         record = {"epoch": epoch, "train_loss": epoch_loss, **evaluate_epoch(net, dev_set, probe, p, device, progress),
                   "train_seconds": seconds, "learning_rate_end": scheduler.get_last_lr()[0]}
         out.epochs.append(record)
@@ -141,17 +151,18 @@ def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torc
             )
         if record["dev_accuracy"] > best_accuracy:  # ties keep the earlier epoch
             best_accuracy, out.best_epoch = record["dev_accuracy"], epoch
-            best_state = {n: q.detach().clone() for n, q in trainable}
+            best_state = [q.detach().clone() for q in owned]
 
     with torch.no_grad():
-        for name, q in trainable:
-            q.copy_(best_state[name])
+        for q, best in zip(owned, best_state):
+            q.copy_(best)
     return out
 
 
 def run_epoch(net, model, optimizer, scheduler, train_set: Encoded, p: Protocol, device, epoch: int, out: Trained,
-              progress) -> tuple[float, float]:
+              progress, hooks: tuple) -> tuple[float, float]:
     """One pass over the training set; returns (seconds, mean training loss). Appends to ``out.steps``."""
+    strategy, setup = hooks
     net.train()
     steps_per_epoch = math.ceil(len(train_set) / p.batch_size)
     amp = autocast_dtype(p)
@@ -163,14 +174,15 @@ def run_epoch(net, model, optimizer, scheduler, train_set: Encoded, p: Protocol,
     for index in train_batches(train_set.lengths(), p.batch_size, p.bucket_batches, order_seed(p) + epoch):
         batch = collate(train_set, index, device)
         with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-            loss = net(**batch).loss
+            loss = strategy.loss(net, batch, index, setup)
         loss.backward()
         if p.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), p.max_grad_norm, foreach=True)
         optimizer.step()
         scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
         step += 1
+        strategy.after_step(model, setup, step)  # before zero_grad: AdaLoRA reads the gradients
+        optimizer.zero_grad(set_to_none=True)
         epoch_loss += loss.detach() * len(index)
         window += loss.detach()
         window_n += 1

@@ -1,0 +1,97 @@
+"""What each module of a BERT-family classifier is for, so strategies never name DistilBERT's modules.
+
+A strategy asks for "the attention projections", "the transformer layers" or "the head";
+this table answers per ``config.model_type``. Adding an architecture is one entry.
+Names are PEFT-style suffixes: a module matches a name when its dotted path ends in it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class UnsupportedModel(ValueError):
+    """An architecture the role table does not describe."""
+
+
+@dataclass(frozen=True)
+class Roles:
+    model_type: str
+    layers: str  # dotted path of the ModuleList of transformer layers
+    query: str
+    key: str
+    value: str
+    attention_out: str
+    ffn_in: str
+    ffn_out: str
+    norms: tuple[str, ...]  # layer norms inside each layer and after the embeddings
+    embeddings: str  # dotted path of the embeddings module
+    head: tuple[str, ...]  # top-level modules of the classification head, freshly initialised, always trained
+    hidden: str = "hidden_size"  # config attribute names, for prompt methods
+    n_layers: str = "num_hidden_layers"
+    n_heads: str = "num_attention_heads"
+
+    @property
+    def attention(self) -> tuple[str, ...]:
+        return (self.query, self.key, self.value, self.attention_out)
+
+    @property
+    def ffn(self) -> tuple[str, ...]:
+        return (self.ffn_in, self.ffn_out)
+
+    def layer_list(self, model):
+        """The transformer layers, bottom first."""
+        return _get(_base(model), self.layers)
+
+    def dims(self, config) -> dict[str, int]:
+        return {"token_dim": getattr(config, self.hidden), "num_layers": getattr(config, self.n_layers),
+                "num_attention_heads": getattr(config, self.n_heads)}
+
+
+_BERT_LIKE = dict(query="attention.self.query", key="attention.self.key", value="attention.self.value",
+                  attention_out="attention.output.dense", ffn_in="intermediate.dense", ffn_out="output.dense",
+                  norms=("attention.output.LayerNorm", "output.LayerNorm", "embeddings.LayerNorm"))
+
+ROLES: dict[str, Roles] = {
+    "distilbert": Roles("distilbert", "distilbert.transformer.layer", "q_lin", "k_lin", "v_lin", "out_lin", "lin1",
+                        "lin2", ("sa_layer_norm", "output_layer_norm", "embeddings.LayerNorm"),
+                        "distilbert.embeddings", ("pre_classifier", "classifier"),
+                        hidden="dim", n_layers="n_layers", n_heads="n_heads"),
+    "bert": Roles("bert", "bert.encoder.layer", embeddings="bert.embeddings", head=("classifier",), **_BERT_LIKE),
+    "roberta": Roles("roberta", "roberta.encoder.layer", embeddings="roberta.embeddings", head=("classifier",),
+                     **_BERT_LIKE),
+    "deberta-v2": Roles("deberta-v2", "deberta.encoder.layer", "attention.self.query_proj", "attention.self.key_proj",
+                        "attention.self.value_proj", "attention.output.dense", "intermediate.dense", "output.dense",
+                        ("attention.output.LayerNorm", "output.LayerNorm", "embeddings.LayerNorm"),
+                        "deberta.embeddings", ("pooler", "classifier")),
+}
+
+
+def _base(model):
+    """The transformers model under any PEFT wrapper."""
+    while hasattr(model, "get_base_model"):
+        model = model.get_base_model()
+    return model
+
+
+def _get(module, path: str):
+    for part in path.split("."):
+        module = getattr(module, part)
+    return module
+
+
+def roles_for(model) -> Roles:
+    """The roles of a (possibly PEFT-wrapped) model; an unknown architecture fails naming what is missing."""
+    model_type = getattr(getattr(_base(model), "config", None), "model_type", None)
+    if model_type not in ROLES:
+        raise UnsupportedModel(f"model type {model_type!r} has no entry in tuneoff's role table (which modules are "
+                               f"attention, feed-forward, layers, head); supported: {sorted(ROLES)}")
+    roles = ROLES[model_type]
+    names = {n for n, _ in _base(model).named_modules()}
+    wanted = [roles.layers, roles.embeddings, *roles.head]
+    missing = [w for w in wanted if w not in names]
+    leaves = [*roles.attention, *roles.ffn]
+    missing += [leaf for leaf in leaves if not any(n.endswith("." + leaf) for n in names)]
+    if missing:
+        raise UnsupportedModel(f"{model_type} model lacks the modules tuneoff expects: {missing}")
+    return roles

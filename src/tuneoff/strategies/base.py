@@ -1,0 +1,118 @@
+"""What a strategy is: options, ``apply``, and the hooks the one training loop calls on every strategy.
+
+``apply`` turns a freshly built model into what the loop trains (``requires_grad``,
+adapters, re-initialised layers) and returns warnings worth shouting about. The loop
+then calls the same hooks whatever the strategy: which parameters the optimizer owns
+and at what learning-rate scale, the loss of a batch, and what to do before each
+epoch and after each step. Defaults are plain fine-tuning; a strategy overrides only
+what it changes. ``save`` writes a checkpoint that ``load`` (and so ``predict``) reads back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..options import Options
+from ..roles import Roles, roles_for
+
+
+def folder_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+@dataclass
+class Setup:
+    """What a strategy may need besides the model, known before training starts."""
+
+    pretrained: bool
+    roles: Roles
+    total_steps: int = 1
+    steps_per_epoch: int = 1
+    context: Any = None  # the job's run context (run folder, data), for strategies that read other players
+
+
+def setup_for(model, pretrained: bool = True, total_steps: int = 1, context=None) -> Setup:
+    """A Setup for a model outside a tournament (tests, benchmarks)."""
+    return Setup(pretrained, roles_for(model), total_steps, total_steps, context)
+
+
+class Strategy(Options):
+    name: str
+
+    # --- before training ------------------------------------------------------------------------
+
+    def apply(self, model, setup: Setup) -> tuple[Any, list[str]]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def check(self, model) -> list[str]:
+        """Problems with these options for this model (built on the meta device), found before training."""
+        try:
+            roles_for(model)
+        except ValueError as err:
+            return [str(err)]
+        return []
+
+    def teacher_name(self) -> str | None:
+        """The player this strategy learns from, which must finish first; None for most strategies."""
+        return None
+
+    def context(self, job, run_dir: Path, train_split, device, batch_size: int):
+        """Run state the hooks need (a teacher's logits, say), built before training; None for most."""
+        return None
+
+    # --- the loop's hooks -----------------------------------------------------------------------
+
+    def parameters(self, model, setup: Setup) -> list[tuple[str, Any, float]]:
+        """(name, parameter, learning-rate scale) of everything the optimizer updates."""
+        return [(n, q, 1.0) for n, q in model.named_parameters() if q.requires_grad]
+
+    def optimizer(self, model, lr: float, weight_decay: float):
+        """A ready optimizer when the strategy brings its own (LoRA+); None for the loop's AdamW."""
+        return None
+
+    def loss(self, net, batch: dict, index, setup: Setup):
+        """The training loss of one batch (``index``: the batch's positions in the training set)."""
+        return net(**batch).loss
+
+    def before_epoch(self, model, setup: Setup, epoch: int) -> None:
+        """Called before each training epoch (1-based)."""
+
+    def after_step(self, model, setup: Setup, step: int) -> None:
+        """Called after each optimizer step (1-based, counted over the whole run)."""
+
+    # --- checkpoints ----------------------------------------------------------------------------
+
+    def save(self, model, tokenizer, folder: Path) -> dict:
+        """Write a reloadable checkpoint into ``folder``; say where (relative to folder's parent) and how big."""
+        model.save_pretrained(folder / "model", safe_serialization=True)
+        tokenizer.save_pretrained(folder / "model")
+        return {"path": f"{folder.name}/model", "format": "merged",
+                "trained_artifact_bytes": folder_bytes(folder / "model")}
+
+
+def freeze_all_but(model, roles: Roles, keep) -> None:
+    """Only parameters for which ``keep(name)`` holds, and the head, train."""
+    head = tuple(f"{h}." for h in roles.head)
+    for name, q in model.named_parameters():
+        q.requires_grad_(bool(keep(name)) or name.startswith(head))
+
+
+def head_is_trained(model, roles: Roles) -> list[str]:
+    """Names of head parameters that would stay frozen (must be none: the head is freshly initialised)."""
+    return [n for n, q in model.named_parameters()
+            if any(f"{h}." in f".{n}" for h in roles.head) and not q.requires_grad
+            and "original_module" not in n]
+
+
+def load_checkpoint(folder: Path, checkpoint: dict):
+    """The model a result's checkpoint holds, for inference: merged (plain transformers) or base + PEFT adapter."""
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(folder / checkpoint["path"], use_safetensors=True)
+    if checkpoint.get("format") == "peft":
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, folder / checkpoint["adapter"])
+    return model.eval()

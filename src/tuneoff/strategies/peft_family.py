@@ -1,0 +1,216 @@
+"""Parameter-efficient strategies through PEFT's own config classes; nothing of PEFT is re-implemented.
+
+Every one trains the whole classification head (``modules_to_save`` = the role table's
+head): on DistilBERT ``pre_classifier`` is freshly initialised and must not stay frozen,
+and ``apply`` asserts it. Targets come from the role table, so the same options work on
+DistilBERT, BERT, RoBERTa and DeBERTa-v2. Methods PEFT can merge are saved merged
+(``model/`` loads with plain transformers) next to the adapter; prompt methods are saved
+as the base model plus the adapter.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from ..options import StrTuple
+from ..roles import Roles, roles_for
+from .base import Setup, Strategy, folder_bytes, head_is_trained
+
+
+class PeftStrategy(Strategy):
+    """Shared by every PEFT method: build the config, wrap the model, check the head, save."""
+
+    mergeable: ClassVar[bool] = True
+
+    def peft_config(self, roles: Roles, setup: Setup, model):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def targets(self, roles: Roles) -> list[str]:
+        return [*roles.attention, *roles.ffn]
+
+    def apply(self, model, setup: Setup):
+        from peft import get_peft_model
+
+        peft_model = get_peft_model(model, self.peft_config(setup.roles, setup, model))
+        frozen = head_is_trained(peft_model, setup.roles)
+        if frozen:
+            raise RuntimeError(f"{self.name}: head parameters left frozen by PEFT: {frozen[:4]}")
+        return peft_model, []
+
+    def check(self, model) -> list[str]:
+        problems = super().check(model)
+        if problems:
+            return problems
+        names = [n for n, _ in model.named_modules()]
+        missing = [t for t in self.targets(roles_for(model)) if not any(n == t or n.endswith("." + t) for n in names)]
+        if not missing:
+            return []
+        weighted = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if list(m.parameters(recurse=False))})
+        return [f"strategy.target_modules {missing} match no module of this model; its modules with weights: "
+                f"{weighted}"]
+
+    def save(self, model, tokenizer, folder: Path) -> dict:
+        model.save_pretrained(folder / "adapter", safe_serialization=True)
+        out = {"adapter": f"{folder.name}/adapter", "trained_artifact_bytes": folder_bytes(folder / "adapter")}
+        if self.mergeable:  # reloads without PEFT
+            merged = model.merge_and_unload()
+            merged.save_pretrained(folder / "model", safe_serialization=True)
+            tokenizer.save_pretrained(folder / "model")
+            return {**out, "path": f"{folder.name}/model", "format": "merged"}
+        # The untouched base; the adapter carries what was trained (and the trained head).
+        base = model.get_base_model()
+        base.save_pretrained(folder / "base", state_dict=untouched(base.state_dict()), safe_serialization=True)
+        tokenizer.save_pretrained(folder / "base")
+        return {**out, "path": f"{folder.name}/base", "format": "peft"}
+
+
+ADAPTER_KEYS = (".modules_to_save.", "lora_", "ia3_l", "vera_", "ln_tuning_layers", "prompt_encoder")
+
+
+def untouched(state: dict) -> dict:
+    """The base model's own weights out of a PEFT-wrapped state dict (adapters left out, wrappers undone)."""
+    return {k.replace(".base_layer.", ".").replace(".original_module.", "."): v for k, v in state.items()
+            if not any(marker in k for marker in ADAPTER_KEYS)}
+
+
+class Lora(PeftStrategy):
+    """LoRA (Hu et al. 2021) via PEFT, with rsLoRA, DoRA and PiSSA/OLoRA initialisation as options."""
+
+    name: Literal["lora"] = "lora"
+    r: int = Field(8, ge=1, le=1024, description="adapter rank")
+    alpha: float = Field(16.0, gt=0, description="scaling numerator: updates scale by alpha / r")
+    dropout: float = Field(0.1, ge=0.0, lt=1.0, description="dropout on the adapter input")
+    target_modules: StrTuple | None = Field(None, description="module names; default: attention and feed-forward")
+    use_rslora: bool = Field(False, description="scale by alpha / sqrt(r) (Kalajdzievski 2023)")
+    use_dora: bool = Field(False, description="weight-decomposed LoRA (Liu et al. 2024)")
+    init_lora_weights: bool | Literal["gaussian", "pissa", "olora"] = Field(
+        True, description="true (PEFT's default), gaussian, pissa or olora")
+
+    def targets(self, roles: Roles) -> list[str]:
+        return list(self.target_modules) if self.target_modules else super().targets(roles)
+
+    def peft_config(self, roles, setup, model):
+        from peft import LoraConfig, TaskType
+
+        return LoraConfig(task_type=TaskType.SEQ_CLS, r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout,
+                          target_modules=self.targets(roles), modules_to_save=list(roles.head),
+                          use_rslora=self.use_rslora, use_dora=self.use_dora, init_lora_weights=self.init_lora_weights)
+
+
+class LoraPlus(Lora):
+    """LoRA+ (Hayou et al. 2024): B matrices learn ``ratio`` times faster, via PEFT's create_loraplus_optimizer."""
+
+    name: Literal["loraplus"] = "loraplus"
+    ratio: float = Field(16.0, ge=1.0, le=1024.0, description="learning rate of B over A")
+
+    def optimizer(self, model, lr: float, weight_decay: float):
+        import torch
+        from peft.optimizers import create_loraplus_optimizer
+
+        return create_loraplus_optimizer(model, torch.optim.AdamW, lr=lr, loraplus_lr_ratio=self.ratio,
+                                         weight_decay=weight_decay)
+
+
+class AdaLora(PeftStrategy):
+    """AdaLoRA (Zhang et al. 2023): ranks re-allocated during training; PEFT's update_and_allocate each step."""
+
+    name: Literal["adalora"] = "adalora"
+    init_r: int = Field(12, ge=1, le=1024, description="starting rank")
+    target_r: int = Field(8, ge=1, le=1024, description="average rank after pruning")
+    alpha: float = Field(16.0, gt=0)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+
+    def peft_config(self, roles, setup, model):
+        from peft import AdaLoraConfig, TaskType
+
+        total = max(setup.total_steps, 3)
+        return AdaLoraConfig(task_type=TaskType.SEQ_CLS, init_r=self.init_r, target_r=self.target_r,
+                             lora_alpha=self.alpha, lora_dropout=self.dropout, target_modules=self.targets(roles),
+                             modules_to_save=list(roles.head), total_step=total,
+                             tinit=total // 10, tfinal=total // 5, deltaT=max(1, total // 20))
+
+    def after_step(self, model, setup: Setup, step: int) -> None:
+        model.base_model.update_and_allocate(step)
+
+
+class IA3(PeftStrategy):
+    """(IA)^3 (Liu et al. 2022): learned scaling of keys, values and the feed-forward output."""
+
+    name: Literal["ia3"] = "ia3"
+    mergeable: ClassVar[bool] = False  # PEFT's unload fails on RoBERTa's nested head (peft 0.21)
+
+    def targets(self, roles):
+        return [roles.key, roles.value, roles.ffn_out]
+
+    def peft_config(self, roles, setup, model):
+        from peft import IA3Config, TaskType
+
+        return IA3Config(task_type=TaskType.SEQ_CLS, target_modules=self.targets(roles),
+                         feedforward_modules=[roles.ffn_out], modules_to_save=list(roles.head))
+
+
+class Vera(PeftStrategy):
+    """VeRA (Kopiczko et al. 2024): shared frozen random matrices, trained scaling vectors."""
+
+    name: Literal["vera"] = "vera"
+    mergeable: ClassVar[bool] = False  # as IA3
+    r: int = Field(256, ge=1, le=4096, description="rank of the shared random projections")
+
+    def targets(self, roles):
+        return [roles.query, roles.value]
+
+    def peft_config(self, roles, setup, model):
+        from peft import TaskType, VeraConfig
+
+        return VeraConfig(task_type=TaskType.SEQ_CLS, r=self.r, target_modules=self.targets(roles),
+                          modules_to_save=list(roles.head))
+
+
+class LnTuning(PeftStrategy):
+    """LN tuning (Qi et al. 2022): only the layer norms (and the head) train, via PEFT's LNTuningConfig."""
+
+    name: Literal["lntuning"] = "lntuning"
+    mergeable: ClassVar[bool] = False  # PEFT's merge did not carry the tuned norms over (peft 0.21, measured)
+
+    def targets(self, roles):
+        return list(roles.norms)
+
+    def peft_config(self, roles, setup, model):
+        from peft import LNTuningConfig, TaskType
+
+        return LNTuningConfig(task_type=TaskType.SEQ_CLS, target_modules=self.targets(roles),
+                              modules_to_save=list(roles.head))
+
+
+class Prompt(PeftStrategy):
+    """Prompt tuning (Lester et al. 2021): learned virtual-token embeddings before the input."""
+
+    name: Literal["prompt"] = "prompt"
+    mergeable: ClassVar[bool] = False
+    virtual_tokens: int = Field(20, ge=1, le=256, description="learned tokens prepended to every input")
+
+    def targets(self, roles):
+        return []
+
+    def peft_config(self, roles, setup, model):
+        from peft import PromptTuningConfig, TaskType
+
+        return PromptTuningConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=self.virtual_tokens,
+                                  modules_to_save=list(roles.head), **roles.dims(model.config))
+
+
+class PTuning(Prompt):
+    """P-tuning (Liu et al. 2021): virtual tokens produced by a small trained encoder (PEFT's PromptEncoder)."""
+
+    name: Literal["ptuning"] = "ptuning"
+    encoder_hidden: int = Field(128, ge=1, le=8192, description="width of the prompt encoder")
+
+    def peft_config(self, roles, setup, model):
+        from peft import PromptEncoderConfig, TaskType
+
+        return PromptEncoderConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=self.virtual_tokens,
+                                   encoder_hidden_size=self.encoder_hidden, modules_to_save=list(roles.head),
+                                   **roles.dims(model.config))

@@ -1,0 +1,105 @@
+"""Full fine-tuning with an extra term in the loss: R-Drop, and distillation from another player."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from ..options import NAME_PATTERN
+from .base import Setup
+from .subsets import Full
+
+
+def _logits(net, batch: dict):
+    return net(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
+
+
+class RDrop(Full):
+    """R-Drop (Liang et al. 2021): two forward passes with different dropout masks; cross-entropy on both
+    plus ``alpha`` times the symmetric KL divergence between their predictions. A step costs two forwards."""
+
+    name: Literal["rdrop"] = "rdrop"
+    alpha: float = Field(1.0, ge=0.0, le=100.0, description="weight of the symmetric KL term")
+
+    def loss(self, net, batch: dict, index, setup: Setup):
+        import torch.nn.functional as F
+
+        a, b = _logits(net, batch), _logits(net, batch)
+        ce = (F.cross_entropy(a, batch["labels"]) + F.cross_entropy(b, batch["labels"])) / 2
+        la, lb = a.log_softmax(-1), b.log_softmax(-1)
+        kl = (F.kl_div(la, lb, log_target=True, reduction="batchmean")
+              + F.kl_div(lb, la, log_target=True, reduction="batchmean")) / 2
+        return ce + self.alpha * kl
+
+
+class Distill(Full):
+    """Knowledge distillation (Hinton et al. 2015): the student matches the teacher's temperature-softened
+    predictions, weighted ``alpha``, and the labels, weighted 1 - alpha. The teacher is another player of
+    the tournament; its logits on the training set come from its best-on-dev checkpoint, computed once
+    per teacher job and cached in the run folder. Teachers run before their students."""
+
+    name: Literal["distill"] = "distill"
+    teacher: str = Field(pattern=NAME_PATTERN, description="the teaching player's name")
+    temperature: float = Field(2.0, gt=0.0, le=100.0, description="softens both distributions")
+    alpha: float = Field(0.5, ge=0.0, le=1.0, description="weight of the teacher's term; 1 - alpha on the labels")
+
+    def teacher_name(self) -> str | None:
+        return self.teacher
+
+    def context(self, job, run_dir, train_split, device, batch_size: int):
+        return TeacherContext(teacher_logits(job, self.teacher, run_dir, train_split, device, batch_size))
+
+    def loss(self, net, batch: dict, index, setup: Setup):
+        import torch
+        import torch.nn.functional as F
+
+        logits = _logits(net, batch)
+        teacher = setup.context.teacher_logits[torch.as_tensor(index)].to(logits.device)
+        t = self.temperature
+        soft = F.kl_div((logits / t).log_softmax(-1), (teacher / t).log_softmax(-1), log_target=True,
+                        reduction="batchmean") * t * t
+        return self.alpha * soft + (1 - self.alpha) * F.cross_entropy(logits, batch["labels"])
+
+
+@dataclass
+class TeacherContext:
+    teacher_logits: object  # training sentences x classes, the teacher's log-probabilities (logits up to a constant)
+
+
+CACHE = "train_logits.npy"
+
+
+def teacher_logits(job, teacher: str, run_dir: Path, train_split, device, batch_size: int):
+    """The teacher job's (same seeds) log-probabilities on the student's training sentences, cached beside it."""
+    import hashlib
+
+    import numpy as np
+    import torch
+
+    from ..batching import encode
+    from ..evaluate import score
+    from ..jobs import job_folder
+    from ..results import RESULT_FILE, read_result, write_atomic
+    from .base import load_checkpoint
+
+    folder = job_folder(run_dir, teacher, job.seed, job.data_seed)
+    result = read_result(folder / RESULT_FILE) if (folder / RESULT_FILE).is_file() else None
+    if not result or result["status"] != "completed" or result["job_hash"] != job.identity.get("teacher"):
+        raise RuntimeError(f"teacher {teacher!r} has no completed result for {folder.name} under the current config; "
+                           "it must train first (the tournament orders teachers before students)")
+    key = hashlib.sha256(("\n".join(train_split.texts) + result["job_hash"]).encode()).hexdigest()[:16]
+    path = folder / f"{key}-{CACHE}"
+    if not path.is_file():
+        from transformers import AutoTokenizer
+
+        model = load_checkpoint(folder, result["checkpoint"]).to(device)
+        tokenizer = AutoTokenizer.from_pretrained(folder / result["checkpoint"]["path"])
+        data = encode(tokenizer, train_split.texts, train_split.labels, result["protocol"]["max_seq_len"])
+        probs = score(model, data, batch_size, device).probabilities
+        buffer = __import__("io").BytesIO()
+        np.save(buffer, np.log(np.clip(probs, 1e-12, None)).astype(np.float32))
+        write_atomic(path, buffer.getvalue())
+    return torch.from_numpy(np.load(path))

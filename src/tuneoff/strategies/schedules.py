@@ -1,0 +1,85 @@
+"""Full fine-tuning with a scheme: per-layer learning rates, re-initialised top layers, gradual unfreezing."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from .base import Setup, Strategy
+from .subsets import check_layers, top_layer_prefixes
+
+
+class Llrd(Strategy):
+    """Layer-wise learning-rate decay (Sun et al. 2019; Zhang et al. 2021): the head learns at the protocol's
+    rate, each layer below at ``decay`` times the one above, the embeddings at the lowest."""
+
+    name: Literal["llrd"] = "llrd"
+    decay: float = Field(0.9, gt=0.0, le=1.0, description="learning-rate factor per layer, going down")
+
+    def apply(self, model, setup: Setup):
+        for q in model.parameters():
+            q.requires_grad_(True)
+        return model, []
+
+    def parameters(self, model, setup: Setup):
+        n = len(setup.roles.layer_list(model))
+        layers, embeddings = setup.roles.layers + ".", setup.roles.embeddings + "."
+        out = []
+        for name, q in model.named_parameters():
+            if name.startswith(embeddings):
+                depth = n + 1
+            elif name.startswith(layers):
+                depth = n - int(name[len(layers):].split(".")[0])  # top layer: 1
+            else:
+                depth = 0  # the head
+            out.append((name, q, self.decay ** depth))
+        return out
+
+
+class Reinit(Strategy):
+    """Re-initialise the top ``k`` transformer layers before full fine-tuning (Zhang et al. 2021,
+    "Revisiting few-sample BERT fine-tuning"), with the model's own initialiser."""
+
+    name: Literal["reinit"] = "reinit"
+    k: int = Field(1, ge=0, le=128, description="top transformer layers to re-initialise")
+
+    def check(self, model) -> list[str]:
+        return check_layers(self, model, self.k)
+
+    def apply(self, model, setup: Setup):
+        layers = setup.roles.layer_list(model)
+        for layer in list(layers)[len(layers) - self.k:]:
+            layer.apply(model._init_weights)
+        for q in model.parameters():
+            q.requires_grad_(True)
+        return model, []
+
+
+class Unfreeze(Strategy):
+    """Gradual unfreezing (Howard & Ruder 2018): the head first, then one more layer from the top every
+    ``every`` epochs; the embeddings last."""
+
+    name: Literal["unfreeze"] = "unfreeze"
+    every: int = Field(1, ge=1, le=1000, description="epochs between unfreezing one more layer")
+
+    def apply(self, model, setup: Setup):
+        self._set(model, setup, epoch=1)
+        return model, []
+
+    def parameters(self, model, setup: Setup):
+        # The optimizer owns everything from the start; frozen parameters get no gradient, so AdamW skips them.
+        return [(n, q, 1.0) for n, q in model.named_parameters()]
+
+    def before_epoch(self, model, setup: Setup, epoch: int) -> None:
+        self._set(model, setup, epoch)
+
+    def _set(self, model, setup: Setup, epoch: int) -> None:
+        n = len(setup.roles.layer_list(model))
+        open_layers = (epoch - 1) // self.every  # epoch 1: the head only
+        top = top_layer_prefixes(model, setup, min(n, open_layers))
+        embeddings = setup.roles.embeddings + "."
+        head = tuple(f"{h}." for h in setup.roles.head)
+        for name, q in model.named_parameters():
+            q.requires_grad_(name.startswith(head) or name.startswith(top) or
+                             (open_layers > n and name.startswith(embeddings)))

@@ -1,0 +1,71 @@
+"""Which parameters train: all of them, the head alone, biases, or the top layers."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from .base import Setup, Strategy, freeze_all_but
+
+
+class Full(Strategy):
+    """Every parameter trains (Devlin et al. 2019)."""
+
+    name: Literal["full"] = "full"
+
+    def apply(self, model, setup: Setup):
+        for q in model.parameters():
+            q.requires_grad_(True)
+        return model, []
+
+
+class Head(Strategy):
+    """Linear probe: the encoder is frozen, only the classification head trains."""
+
+    name: Literal["head"] = "head"
+
+    def apply(self, model, setup: Setup):
+        freeze_all_but(model, setup.roles, lambda name: False)
+        return model, []
+
+
+class BitFit(Strategy):
+    """BitFit (Ben Zaken et al. 2021): every bias term, and the head."""
+
+    name: Literal["bitfit"] = "bitfit"
+
+    def apply(self, model, setup: Setup):
+        freeze_all_but(model, setup.roles, lambda name: name.endswith(".bias"))
+        return model, []
+
+
+def check_layers(strategy: Strategy, model, k: int) -> list[str]:
+    """The role table knows the model, and it has at least ``k`` transformer layers."""
+    from ..roles import roles_for
+
+    problems = Strategy.check(strategy, model)
+    if not problems and k > len(roles_for(model).layer_list(model)):
+        problems.append(f"strategy.k = {k} but the model has {len(roles_for(model).layer_list(model))} layers")
+    return problems
+
+
+def top_layer_prefixes(model, setup: Setup, k: int) -> tuple[str, ...]:
+    """Parameter-name prefixes of the top ``k`` transformer layers."""
+    n = len(setup.roles.layer_list(model))
+    return tuple(f"{setup.roles.layers}.{i}." for i in range(max(0, n - k), n))
+
+
+class Freeze(Strategy):
+    """Only the top ``k`` transformer layers and the head train (the rest is frozen)."""
+
+    name: Literal["freeze"] = "freeze"
+    k: int = Field(2, ge=0, le=128, description="how many top transformer layers train")
+
+    def check(self, model) -> list[str]:
+        return check_layers(self, model, self.k)
+
+    def apply(self, model, setup: Setup):
+        top = top_layer_prefixes(model, setup, self.k)
+        freeze_all_but(model, setup.roles, lambda name: name.startswith(top))
+        return model, []
