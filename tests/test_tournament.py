@@ -287,3 +287,68 @@ def test_provenance_names_tuneoffs_own_code(finished_run):
     assert software["tuneoff"] == tuneoff.__version__
     assert software["tuneoff_source"].endswith("tuneoff")
     assert "working_dir_commit" in software
+
+
+def zoo_config(tmp_path, teacher_of=None):
+    from tuneoff.strategies import STRATEGIES
+
+    head = TINY_CONFIG_HEAD
+    players = []
+    for name in sorted(STRATEGIES):
+        options = {"distill": f', teacher = "{teacher_of or "full"}"', "prompt": ", virtual_tokens = 4",
+                   "ptuning": ", virtual_tokens = 4, encoder_hidden = 16", "vera": ", r = 16", "freeze": ", k = 1"}
+        players.append(f'[[players]]\nname = "{name}"\nmodel = {{ kind = "random", size = "tiny" }}\n'
+                       f'strategy = {{ name = "{name}"{options.get(name, "")} }}\n')
+    path = tmp_path / "zoo.toml"
+    path.write_text(head + "\n".join(players))
+    return path
+
+
+TINY_CONFIG_HEAD = """
+[tournament]
+name = "zoo"
+[protocol]
+epochs = 1
+batch_size = 16
+eval_batch_size = 32
+learning_rate = 5e-3
+max_seq_len = 32
+threads = 1
+seed = 7
+[data]
+verify = false
+"""
+
+
+def test_a_tiny_tournament_with_every_strategy_completes(tree_dir, tmp_path, capsys):
+    from tuneoff.strategies import STRATEGIES
+
+    out = tmp_path / "zoo"
+    assert main(["run", str(zoo_config(tmp_path)), "--data-dir", str(tree_dir), "--out", str(out)]) == 0
+    results = {r["player"]["name"]: r for r in load_results(out)}
+    assert set(results) == set(STRATEGIES) and {r["status"] for r in results.values()} == {"completed"}
+    text = capsys.readouterr().out
+    assert text.index("full seed-7: test accuracy") < text.index("distill seed-7: test accuracy")  # teacher first
+    teacher_folder = out / "players" / "full" / "seed-7"
+    assert len(list(teacher_folder.glob("*-train_logits.npy"))) == 1  # cached beside the teacher
+    assert results["distill"]["job"]["teacher"] == results["full"]["job_hash"]
+    for name, r in results.items():
+        assert main(["predict", str(out), "--player", name, "a superb film"]) == 0, name
+    assert (out / "report.html").is_file()
+
+
+def test_distillation_refuses_unknown_teachers_and_cycles(tmp_path, tree_dir, capsys):
+    from tuneoff.config import ConfigError, load_config
+
+    config = zoo_config(tmp_path, teacher_of="nobody")
+    with pytest.raises(ConfigError, match=r"player 'distill': teacher 'nobody' is not a player"):
+        load_config(config)
+    text = TINY_CONFIG_HEAD + "".join(
+        f'[[players]]\nname = "{a}"\nmodel = {{ kind = "random", size = "tiny" }}\n'
+        f'strategy = {{ name = "distill", teacher = "{b}" }}\n' for a, b in (("a", "b"), ("b", "c"), ("c", "a")))
+    (tmp_path / "cycle.toml").write_text(text)
+    with pytest.raises(ConfigError, match=r"teachers form a cycle: a -> b -> c -> a"):
+        load_config(tmp_path / "cycle.toml")
+    (tmp_path / "self.toml").write_text(text.replace('teacher = "b"', 'teacher = "a"'))
+    with pytest.raises(ConfigError, match=r"teachers form a cycle: a -> a"):
+        load_config(tmp_path / "self.toml")

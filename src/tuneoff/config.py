@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from .models import SOURCES, ModelSource
-from .options import NAME_PATTERN, IntTuple, Options, StrTuple, _list_to_tuple
+from .options import NAME_PATTERN, FloatTuple, IntTuple, Options, StrTuple, _list_to_tuple
 from .strategies import STRATEGIES, Strategy
 
 
@@ -128,10 +128,27 @@ class Player(Frozen):
         return v
 
 
+class Tuning(Frozen):
+    """An equal tuning budget: every player tries the same learning rates, keeps the best on dev accuracy
+    (the test split is never read), then runs its seeds at that rate."""
+
+    learning_rates: FloatTuple = Field(min_length=2, description="the grid every player tries")
+    epochs: int | None = Field(None, ge=1, le=1000, description="epochs per trial; unset = protocol.epochs")
+    seeds: IntTuple = Field((), description="seeds per trial; empty = the tournament's first seed")
+
+    @field_validator("learning_rates")
+    @classmethod
+    def _rates(cls, rates):
+        if any(not 0 < r <= 1 for r in rates) or len(set(rates)) != len(rates):
+            raise ValueError(f"learning rates must be distinct and in (0, 1] (got {list(rates)})")
+        return rates
+
+
 class Config(Frozen):
     tournament: Tournament
     protocol: Protocol = Protocol()
     data: Data = Data()
+    tuning: Tuning | None = None
     players: Annotated[tuple[Player, ...], BeforeValidator(_list_to_tuple)] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -149,6 +166,8 @@ class Config(Frozen):
                 )
             self.protocol_for(p)  # validates the override values
         teacher_order(self.players)
+        if self.tuning and "learning_rate" in self.tournament.overridable:
+            raise ValueError("[tuning] chooses each player's learning rate; remove learning_rate from overridable")
         return self
 
     def protocol_for(self, player: Player) -> Protocol:
@@ -171,6 +190,12 @@ def teacher_order(players) -> list[str]:
             name = teachers[name]
         order += [n for n in reversed(chain) if n not in order]
     return order
+
+
+def tuning_seeds(config: Config) -> tuple[int, ...]:
+    if config.tuning is None:
+        return ()
+    return config.tuning.seeds or (seed_pairs(config)[0][0],)
 
 
 def seed_pairs(config: Config) -> list[tuple[int, int | None]]:

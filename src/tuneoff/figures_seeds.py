@@ -152,3 +152,27 @@ def pairwise_matrix(pairs: list[dict], names: list[str]) -> Chart:
         f"{p['a']} minus {p['b']} {p['diff']:+.2f} (p {p['p_holm']:.3g})" for p in pairs) + "."
     return Chart("pairwise", png, alt, "Each cell: the row player's accuracy minus the column player's, in points, "
                  "and the Holm-corrected p-value of the paired test; * marks p < 0.05. Darker is a larger gap.")
+
+
+def tuning_curves(sweeps: dict[str, dict], look: dict[str, Look]) -> Chart:
+    """Each player's mean best dev accuracy at every learning rate of the sweep, the chosen rate starred."""
+    def paint(fig, ax):
+        for name, sweep in sweeps.items():
+            lk = look[name]
+            ax.plot(sweep["learning_rates"], sweep["dev_accuracy"], color=lk.color, marker=lk.marker, label=name)
+            best = sweep["learning_rates"].index(sweep["learning_rate"])
+            ax.plot([sweep["learning_rate"]], [sweep["dev_accuracy"][best]], marker="*", markersize=15,
+                    color=lk.color, markeredgecolor="black", linestyle="none")
+        ax.set_xscale("log")
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.set_xlabel("learning rate, log scale")
+        ax.set_ylabel("best dev accuracy")
+        ax.set_title("the tuning sweep (dev only; stars: the rate each player kept)")
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
+
+    png = _draw((9, 3.8), 1, paint)
+    alt = "Best dev accuracy per learning rate: " + "; ".join(
+        f"{n} " + ", ".join(f"{r:g}: {a:.1%}" for r, a in zip(s["learning_rates"], s["dev_accuracy"]))
+        + f" (kept {s['learning_rate']:g})" for n, s in sweeps.items()) + "."
+    return Chart("tuning", png, alt, "Every player tried the same learning rates with the same number of trials "
+                 "and kept the rate with the best dev accuracy; the test split was not read while tuning.")

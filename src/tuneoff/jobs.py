@@ -31,6 +31,8 @@ class Job:
     identity: dict  # what the hash covers (see module docstring)
     job_hash: str
     overrides: dict
+    kind: str = "final"  # or "tuning": train and dev only, never the test split, no checkpoint
+    tuning: dict | None = None  # the sweep that chose this final job's learning rate
 
     @property
     def name(self) -> str:
@@ -46,10 +48,12 @@ class Job:
 
     @property
     def label(self) -> str:
+        if self.kind == "tuning":
+            return f"tune-lr-{self.protocol.learning_rate:g}-seed-{self.seed}"
         return job_label(self.seed, self.data_seed)
 
     def folder(self, run_dir: Path) -> Path:
-        return job_folder(run_dir, self.name, self.seed, self.data_seed)
+        return Path(run_dir) / "players" / self.name / self.label
 
 
 def job_label(seed: int, data_seed: int | None) -> str:
@@ -72,23 +76,61 @@ def hash_of(identity: dict) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def plan(config: Config, data_sha256: dict[str, str]) -> list[Job]:
-    """Every job of the tournament: each player once per (seed, data seed), players in config order."""
+def plan(config: Config, data_sha256: dict[str, str], chosen: dict[str, dict] | None = None) -> list[Job]:
+    """Every final job: each player once per (seed, data seed), teachers before their students.
+
+    With [tuning], ``chosen`` maps a player to its sweep ({"learning_rate": best, ...}); a player
+    missing from it is not planned yet.
+    """
     from .config import seed_pairs, teacher_order
 
     players = {p.name: p for p in config.players}
     out, hashes = [], {}
     for name in teacher_order(config.players):  # teachers first: a student's identity includes its teacher's
-        player = players[name]
+        player, sweep = players[name], (chosen or {}).get(name)
+        if config.tuning and sweep is None:
+            continue
         for seed, data_seed in seed_pairs(config):
-            protocol = config.protocol_for(player).model_copy(update={"seed": seed, "data_seed": data_seed})
+            update = {"seed": seed, "data_seed": data_seed, **({"learning_rate": sweep["learning_rate"]} if sweep else {})}
+            protocol = config.protocol_for(player).model_copy(update=update)
             ident = identity(player, protocol, config.data, data_sha256)
+            if config.tuning:
+                ident["tuning"] = config.tuning.model_dump(mode="json")
             if (teacher := player.strategy.teacher_name()) is not None:
-                ident["teacher"] = hashes[(teacher, seed, data_seed)]
+                ident["teacher"] = hashes.get((teacher, seed, data_seed))
             hashes[(name, seed, data_seed)] = hash_of(ident)
             out.append(Job(config.tournament.name, player, protocol, config.data, ident, hash_of(ident),
-                           dict(player.protocol)))
+                           dict(player.protocol), tuning=sweep))
     return out
+
+
+def plan_tuning(config: Config, data_sha256: dict[str, str], player: str, teacher_hashes: dict) -> list[Job]:
+    """One player's trials: every learning rate of the grid with every tuning seed, train and dev only."""
+    from .config import tuning_seeds
+
+    spec, p = config.tuning, next(x for x in config.players if x.name == player)
+    out = []
+    for rate in spec.learning_rates:
+        for seed in tuning_seeds(config):
+            update = {"learning_rate": rate, "seed": seed, "data_seed": None,
+                      **({"epochs": spec.epochs} if spec.epochs else {})}
+            protocol = config.protocol_for(p).model_copy(update=update)
+            ident = {**identity(p, protocol, config.data, data_sha256), "kind": "tuning"}
+            if (teacher := p.strategy.teacher_name()) is not None:
+                ident["teacher"] = teacher_hashes.get((teacher, seed, None))
+            out.append(Job(config.tournament.name, p, protocol, config.data, ident, hash_of(ident),
+                           dict(p.protocol), kind="tuning"))
+    return out
+
+
+def choose(trials: list[dict]) -> dict:
+    """The sweep's summary: mean best dev accuracy per learning rate, and the best rate (ties: the smaller)."""
+    rates = sorted({t["learning_rate"] for t in trials})
+    mean = {r: sum(t["best_dev_accuracy"] for t in trials if t["learning_rate"] == r) /
+            sum(1 for t in trials if t["learning_rate"] == r) for r in rates}
+    best = max(rates, key=lambda r: (mean[r], -r))
+    return {"learning_rate": best, "learning_rates": rates, "dev_accuracy": [mean[r] for r in rates],
+            "trials": len(trials), "metric": "best dev accuracy, mean over tuning seeds"}
 
 
 def differences(recorded: dict | None, expected: dict, prefix: str = "") -> list[str]:

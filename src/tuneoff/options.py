@@ -28,3 +28,4 @@ def _list_to_tuple(value: Any) -> Any:
 
 StrTuple = Annotated[tuple[str, ...], BeforeValidator(_list_to_tuple)]
 IntTuple = Annotated[tuple[int, ...], BeforeValidator(_list_to_tuple)]
+FloatTuple = Annotated[tuple[float, ...], BeforeValidator(_list_to_tuple)]

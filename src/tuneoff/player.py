@@ -64,6 +64,7 @@ def base_result(job: Job) -> dict:
         "labels": list(sst.LABELS),
         "warnings": [],
         "process": process_record(),
+        **({"tuning": job.tuning} if job.tuning else {}),
         "started_at": now(),
         "finished_at": None,
     }

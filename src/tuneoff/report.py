@@ -277,5 +277,8 @@ def _compare(run: Run, look: dict) -> list[Block]:
     if len(run.board["hardware_groups"]) > 1:
         b.append(Block("warn", "Players ran on different hardware: their training times are not comparable."))
     b.append(Block("image", chart=figures_seeds.overlays(by_player, look)))
+    sweeps = {n: runs[0]["tuning"] for n, runs in by_player.items() if runs[0].get("tuning")}
+    if sweeps:
+        b.append(Block("image", chart=figures_seeds.tuning_curves(sweeps, look)))
     b.append(Block("image", chart=figures.pareto(run.board["ranked"], look)))
     return b

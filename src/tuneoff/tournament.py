@@ -9,7 +9,6 @@ tournament.json -> train, one job at a time -> leaderboard -> report.
 
 from __future__ import annotations
 
-import json
 import shutil
 import traceback
 from pathlib import Path
@@ -30,11 +29,11 @@ from . import interrupts, leaderboard, runfolder
 from .board import publish
 from .config import Config, ConfigError
 from .console import esc, make_console, warning_panel
-from .data import LABELS, load_sst5
-from .jobs import Job, differences, plan
+from .data import load_sst5
+from .jobs import Job, choose, differences, plan, plan_tuning
+from .preflight import preflight
 from .player import base_result, checkpoint_missing, end_unfinished, now, run_job
 from .results import RESULT_FILE, ResultsError, job_dirs, read_result, write_json, write_result
-from .system import pick_device
 from .train import NonFiniteLoss
 
 
@@ -94,47 +93,6 @@ def recover_dead(out_dir: Path, console: Console) -> None:
             console.print(f"[yellow]{esc(folder.parent.name)} {esc(folder.name)}: was left 'running' by {esc(who)}, "
                           "which is gone; "
                           "marked interrupted and trained again if selected[/]")
-
-
-def preflight(todo: list[Job], out_dir: Path) -> None:
-    """Every check that needs no training, for every player about to train; one error lists them all."""
-    problems, skeletons, seen = [], {}, set()
-    for job in todo:
-        folder = job.folder(out_dir)
-        if folder.exists() and not (folder.is_dir() and _writable(folder)):
-            problems.append(f"player {job.name} {job.label}: {folder} is not a writable folder")
-        if job.name in seen:  # the player's other checks do not depend on the seed
-            continue
-        seen.add(job.name)
-        name, source = job.player.name, job.player.model
-        key = json.dumps(source.model_dump(mode="json"), sort_keys=True)
-        if key not in skeletons:
-            try:
-                skeletons[key] = source.skeleton(num_labels=len(LABELS))
-            except Exception as err:  # noqa: BLE001 - any reason a source cannot resolve is reported
-                skeletons[key] = f"{type(err).__name__}: {err}" if not isinstance(err, RuntimeError) else str(err)
-        model = skeletons[key]
-        if isinstance(model, str):
-            problems.append(f"player {name}: model {source.kind}: {model}")
-            continue
-        positions = getattr(model.config, "max_position_embeddings", None)
-        if positions and job.protocol.max_seq_len > positions:
-            problems.append(f"player {name}: protocol.max_seq_len = {job.protocol.max_seq_len} exceeds the model's "
-                            f"{positions} positions; use at most {positions}")
-        problems += [f"player {name}: {p}" for p in job.player.strategy.check(model)]
-        try:
-            pick_device(job.protocol.device)
-        except RuntimeError as err:
-            problems.append(f"player {name}: {err}")
-    if problems:
-        raise ConfigError("\n".join(problems) + "\nNothing was trained.")
-
-
-def _writable(folder: Path) -> bool:
-    import os
-
-    return os.access(folder, os.W_OK | os.X_OK) and all(
-        os.access(p, os.W_OK | os.X_OK) for p in folder.rglob("*") if p.is_dir())
 
 
 def play(job: Job, dataset, folder: Path, console: Console) -> dict | None:
@@ -200,28 +158,43 @@ def run(
         raise
 
 
-def _play_all(config: Config, dataset, out_dir: Path, only, console: Console, config_file, report: bool) -> dict:
-    recover_dead(out_dir, console)
-    planned = plan(config, {s.name: s.sha256 for s in dataset.splits()})
+def _todo(jobs: list[Job], only, out_dir: Path, console: Console) -> list[Job]:
+    """The selected jobs that are not done yet, saying why for each one skipped or trained again."""
     todo = []
-    for job in (j for j in planned if not only or j.name in only):
+    for job in (j for j in jobs if not only or j.name in only):
         skip, why = done_already(job.folder(out_dir), job)
         if why:
             console.print(f"[green]✓[/] {esc(job.name)} {job.label}: {why}" if skip else
                           f"[yellow]{esc(job.name)} {job.label}: {esc(why)}[/]")
         if not skip:
             todo.append(job)
-    preflight(todo, out_dir)
+    return todo
+
+
+def _write_tournament(out_dir: Path, config: Config, planned: list[Job], config_file, trials=()) -> None:
     write_json(
         out_dir / runfolder.TOURNAMENT_FILE,
         {"schema": runfolder.TOURNAMENT_SCHEMA, "config": config.model_dump(mode="json"),
          "jobs": [{"player": j.name, "seed": j.seed, "data_seed": j.data_seed, "job_hash": j.job_hash,
                    "job": j.identity} for j in planned],
+         "trials": [{"player": j.name, "label": j.label, "job_hash": j.job_hash} for j in trials],
          "config_file": config_file, "written_at": now()},
     )
-    for number, job in enumerate(todo, start=1):
-        console.print(f"job {number}/{len(todo)}")
-        play(job, dataset, job.folder(out_dir), console)
+
+
+def _play_all(config: Config, dataset, out_dir: Path, only, console: Console, config_file, report: bool) -> dict:
+    recover_dead(out_dir, console)
+    sha = {s.name: s.sha256 for s in dataset.splits()}
+    if config.tuning:
+        _play_tuned(config, sha, dataset, out_dir, only, console, config_file)
+    else:
+        planned = plan(config, sha)
+        todo = _todo(planned, only, out_dir, console)
+        preflight(todo, out_dir)
+        _write_tournament(out_dir, config, planned, config_file)
+        for number, job in enumerate(todo, start=1):
+            console.print(f"job {number}/{len(todo)}")
+            play(job, dataset, job.folder(out_dir), console)
     board = publish(out_dir, console).board
     if report:
         from .report import build_report
@@ -229,3 +202,53 @@ def _play_all(config: Config, dataset, out_dir: Path, only, console: Console, co
         paths = build_report(out_dir)
         console.print(f"report: {esc(paths['html'])}  {esc(paths['md'])}")
     return board
+
+
+def _play_tuned(config: Config, sha: dict, dataset, out_dir: Path, only, console: Console, config_file) -> None:
+    """Per player, teachers first: its trials on dev, then its final seeds at the rate they chose."""
+    from .config import teacher_order
+    from . import tuning
+
+    chosen, trials = {}, []
+    preflight([j for name in teacher_order(config.players) if not only or name in only
+               for j in plan_tuning(config, sha, name, {})], out_dir)
+    for name in teacher_order(config.players):
+        teachers = {(j.name, j.seed, j.data_seed): j.job_hash for j in plan(config, sha, chosen)}
+        mine = plan_tuning(config, sha, name, teachers)
+        trials += mine
+        records = [tuning.done(j.folder(out_dir), j) for j in mine]
+        if not only or name in only:
+            records = [r or play_trial(j, dataset, j.folder(out_dir), console) for j, r in zip(mine, records)]
+        if all(records):
+            chosen[name] = choose(records)
+            console.print(f"{esc(name)}: learning rate {chosen[name]['learning_rate']:g} chosen on dev accuracy "
+                          f"({', '.join(f'{r:g}: {a:.2%}' for r, a in zip(chosen[name]['learning_rates'], chosen[name]['dev_accuracy']))})")
+        planned = plan(config, sha, chosen)
+        _write_tournament(out_dir, config, planned, config_file, trials)
+        for job in _todo([j for j in planned if j.name == name], only, out_dir, console):
+            play(job, dataset, job.folder(out_dir), console)
+
+
+def play_trial(job: Job, dataset, folder: Path, console: Console) -> dict | None:
+    """One tuning trial (train and dev only); its record says how it ended."""
+    from . import tuning
+
+    console.rule(f"{esc(job.name)} {job.label}: tuning trial, {esc(job.player.strategy.name)}")
+    record = tuning.base_record(job)
+    tuning.write_record(folder, record)
+    try:
+        with make_progress(console) as progress:
+            tuning.run_trial(job, dataset, folder, record, progress,
+                             lambda message: console.print(warning_panel(message), soft_wrap=False))
+    except KeyboardInterrupt as stop:
+        with interrupts.deferred():
+            tuning.write_record(folder, {**record, "status": "interrupted", "error": interrupts.why(stop)})
+        raise
+    except Exception as err:  # noqa: BLE001 - recorded, and the player is left without a chosen rate
+        tuning.write_record(folder, {**record, "status": "failed", "error": f"{type(err).__name__}: {err}"})
+        console.print(f"[red]{esc(job.name)} {job.label} failed: {esc(err)}[/]")
+        return None
+    record["finished_at"] = now()
+    tuning.write_record(folder, record)
+    console.print(f"{esc(job.name)} {job.label}: best dev accuracy {record['best_dev_accuracy']:.2%}")
+    return record

@@ -1,0 +1,52 @@
+"""Checks that need no training, run for every job about to train, before the first one does."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from .config import ConfigError
+from .data import LABELS
+from .jobs import Job
+from .system import pick_device
+
+
+def preflight(todo: list[Job], out_dir: Path) -> None:
+    """Every check that needs no training, for every player about to train; one error lists them all."""
+    problems, skeletons, seen = [], {}, set()
+    for job in todo:
+        folder = job.folder(out_dir)
+        if folder.exists() and not (folder.is_dir() and _writable(folder)):
+            problems.append(f"player {job.name} {job.label}: {folder} is not a writable folder")
+        if job.name in seen:  # the player's other checks do not depend on the seed
+            continue
+        seen.add(job.name)
+        name, source = job.player.name, job.player.model
+        key = json.dumps(source.model_dump(mode="json"), sort_keys=True)
+        if key not in skeletons:
+            try:
+                skeletons[key] = source.skeleton(num_labels=len(LABELS))
+            except Exception as err:  # noqa: BLE001 - any reason a source cannot resolve is reported
+                skeletons[key] = f"{type(err).__name__}: {err}" if not isinstance(err, RuntimeError) else str(err)
+        model = skeletons[key]
+        if isinstance(model, str):
+            problems.append(f"player {name}: model {source.kind}: {model}")
+            continue
+        positions = getattr(model.config, "max_position_embeddings", None)
+        if positions and job.protocol.max_seq_len > positions:
+            problems.append(f"player {name}: protocol.max_seq_len = {job.protocol.max_seq_len} exceeds the model's "
+                            f"{positions} positions; use at most {positions}")
+        problems += [f"player {name}: {p}" for p in job.player.strategy.check(model)]
+        try:
+            pick_device(job.protocol.device)
+        except RuntimeError as err:
+            problems.append(f"player {name}: {err}")
+    if problems:
+        raise ConfigError("\n".join(problems) + "\nNothing was trained.")
+
+
+def _writable(folder: Path) -> bool:
+
+    return os.access(folder, os.W_OK | os.X_OK) and all(
+        os.access(p, os.W_OK | os.X_OK) for p in folder.rglob("*") if p.is_dir())

@@ -1,0 +1,82 @@
+"""The equal tuning budget: trials on dev only, the best rate per player, final seeds at that rate."""
+
+import json
+from dataclasses import dataclass
+
+import pytest
+from conftest import TINY_CONFIG
+
+from tuneoff.cli import main
+from tuneoff.config import load_config
+from tuneoff.data import load_sst5
+from tuneoff.jobs import choose, plan_tuning
+from tuneoff.results import load_results
+from tuneoff.tuning import base_record, read_record, run_trial
+
+TUNED = TINY_CONFIG.replace('overridable = ["learning_rate"]', "overridable = []").replace(
+    "protocol = { learning_rate = 5e-3 }", "") + """
+[tuning]
+learning_rates = [1e-4, 1e-2]
+epochs = 2
+"""
+
+
+@dataclass
+class NoTest:
+    """A data set whose test split cannot be read: a trial that touches it fails."""
+
+    train: object
+    dev: object
+
+    @property
+    def test(self):
+        raise AssertionError("a tuning trial read the test split")
+
+    def splits(self):
+        return self.train, self.dev
+
+
+def test_a_trial_never_reads_the_test_split(tmp_path, tree_dir):
+    (tmp_path / "t.toml").write_text(TUNED)
+    config = load_config(tmp_path / "t.toml")
+    real = load_sst5(tree_dir, verify=False)
+    job = plan_tuning(config, {"train": "x"}, "full", {})[0]
+    folder = tmp_path / "run" / "players" / "full" / job.label
+    record = run_trial(job, NoTest(real.train, real.dev), folder, base_record(job))
+    assert record["status"] == "completed" and 0 <= record["best_dev_accuracy"] <= 1
+    assert len(record["history"]["epochs"]) == 2 and "test" not in record
+
+
+def test_choose_keeps_the_best_mean_dev_accuracy_and_the_smaller_rate_on_ties():
+    trials = [{"learning_rate": 1e-3, "best_dev_accuracy": 0.5}, {"learning_rate": 1e-3, "best_dev_accuracy": 0.4},
+              {"learning_rate": 1e-4, "best_dev_accuracy": 0.45}, {"learning_rate": 1e-2, "best_dev_accuracy": 0.3}]
+    summary = choose(trials)
+    assert summary["learning_rate"] == 1e-4 and summary["dev_accuracy"] == pytest.approx([0.45, 0.45, 0.3])  # a tie
+    assert summary["learning_rates"] == [1e-4, 1e-3, 1e-2]
+
+
+def test_a_tuned_tournament_runs_its_finals_at_the_chosen_rate(tmp_path, tree_dir, capsys):
+    (tmp_path / "t.toml").write_text(TUNED)
+    out = tmp_path / "run"
+    args = ["run", str(tmp_path / "t.toml"), "--data-dir", str(tree_dir), "--out", str(out), "--no-report"]
+    assert main(args) == 0
+    for player in ("full", "lora"):
+        records = [read_record(out / "players" / player / f"tune-lr-{lr:g}-seed-7") for lr in (1e-4, 1e-2)]
+        assert all(r["status"] == "completed" for r in records)
+        summary = choose(records)
+        (final,) = [r for r in load_results(out) if r["player"]["name"] == player]
+        assert final["protocol"]["learning_rate"] == summary["learning_rate"]
+        assert final["tuning"]["dev_accuracy"] == summary["dev_accuracy"]
+        assert final["job"]["tuning"]["learning_rates"] == [1e-4, 1e-2]
+    assert json.loads((out / "leaderboard.json").read_text())["ranked"]
+    capsys.readouterr()
+    assert main(args) == 0  # a rerun trains nothing
+    assert capsys.readouterr().out.count("already completed with this config, skipped") == 2
+
+
+def test_the_report_shows_the_sweep(tmp_path, tree_dir):
+    (tmp_path / "t.toml").write_text(TUNED.replace("seed = 7", "seed = 7\nepochs = 1").replace("epochs = 2\n", "", 1))
+    out = tmp_path / "run"
+    assert main(["run", str(tmp_path / "t.toml"), "--data-dir", str(tree_dir), "--out", str(out)]) == 0
+    md = (out / "report.md").read_text()
+    assert "Best dev accuracy per learning rate: full 0.0001:" in md and (out / "figures" / "tuning.png").is_file()
