@@ -6,6 +6,10 @@ import os
 import random
 from pathlib import Path
 
+# No test reaches the network: the Hugging Face libraries read this when they are first imported.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
