@@ -9,7 +9,8 @@ from tuneoff.strategies import STRATEGIES, Full, Lora
 
 
 def test_shipped_configs_are_the_documented_ones():
-    assert set(shipped_configs()) == {"seed.toml", "offline.toml", "zoo.toml", "zoo-cpu.toml"}
+    assert set(shipped_configs()) == {"seed.toml", "offline.toml", "offline-sst2.toml", "offline-phrases.toml",
+                                      "zoo.toml", "zoo-cpu.toml"}
 
 
 @pytest.mark.parametrize("name", sorted(shipped_configs()))

@@ -172,6 +172,12 @@ def markdown(board: dict) -> str:
                          f"± {100 * r['test_accuracy_std']:.2f} | {lo:.2%} – {hi:.2%} | {len(r['seeds'])} | "
                          f"{_vs_leader(r)} | {r['train_seconds']:.1f} | {_notes(r)} |")
         lines += ["", f"Majority-class rate (always the largest test class): {rows[0]['majority_rate']:.2%}", ""]
+        sets = sorted({n for r in rows for n in r["extra_eval"]})
+        if sets:
+            lines += ["| player | " + " | ".join(sets) + " |", "|---|" + "---:|" * len(sets)]
+            lines += [f"| {r['player']} | " + " | ".join(f"{r['extra_eval'][n]['mean']:.2%}" if n in r["extra_eval"]
+                                                       else "–" for n in sets) + " |" for r in rows]
+            lines.append("")
         if p := board["power"].get(group):
             lines += [detectable_sentence(p), ""]
     lines += [f"- {n}" for n in board["notes"]]

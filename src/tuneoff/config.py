@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from .data import DATASETS, DatasetSpec
 from .models import SOURCES, ModelSource
 from .options import NAME_PATTERN, FloatTuple, IntTuple, Options, StrTuple, _list_to_tuple
 from .strategies import STRATEGIES, Strategy
@@ -87,11 +88,25 @@ class Tournament(Frozen):
         return keys
 
 
-class Data(Frozen):
-    dir: str | None = Field(None, description="folder with train/dev/test.txt; --data-dir wins")
-    verify: bool = Field(True, description="require the canonical sha256 sums and sizes")
-    max_train: int = Field(0, ge=0, description="train on a fixed random N sentences (0 = all); for smoke runs")
-    max_eval: int = Field(0, ge=0, description="score a fixed random N dev and N test sentences (0 = all)")
+def _dataset(value: Any):
+    """A [data] table: a registered data set by name (default sst5) with its own options."""
+    if isinstance(value, dict) and "name" not in value:
+        value = {"name": "sst5", **value}
+    return _registry_entry(value, DATASETS, "name", "dataset")
+
+
+class EvalSet(Frozen):
+    """An extra test set, scored once at the end with the kept checkpoint, never used to choose anything."""
+
+    name: str = Field(pattern=NAME_PATTERN, max_length=100)
+    dataset: SerializeAsAny[DatasetSpec]
+    label_map: dict[str, str] = Field(default_factory=dict, description="the player's label -> this set's label; "
+                                      "predictions of unmapped labels count as wrong")
+
+    @field_validator("dataset", mode="before")
+    @classmethod
+    def _spec(cls, v):
+        return _dataset(v)
 
 
 def _registry_entry(value: Any, registry: dict, key: str, what: str):
@@ -147,9 +162,15 @@ class Tuning(Frozen):
 class Config(Frozen):
     tournament: Tournament
     protocol: Protocol = Protocol()
-    data: Data = Data()
+    data: SerializeAsAny[DatasetSpec] = Field(default_factory=lambda: DATASETS["sst5"]())
+    eval: Annotated[tuple[EvalSet, ...], BeforeValidator(_list_to_tuple)] = ()
     tuning: Tuning | None = None
     players: Annotated[tuple[Player, ...], BeforeValidator(_list_to_tuple)] = Field(min_length=1)
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _data(cls, v):
+        return _dataset(v)
 
     @model_validator(mode="after")
     def _players(self):
@@ -166,6 +187,9 @@ class Config(Frozen):
                 )
             self.protocol_for(p)  # validates the override values
         teacher_order(self.players)
+        names = [e.name for e in self.eval]
+        if len(set(names)) != len(names):
+            raise ValueError(f"[[eval]] names must be unique (got {names})")
         if self.tuning and "learning_rate" in self.tournament.overridable:
             raise ValueError("[tuning] chooses each player's learning rate; remove learning_rate from overridable")
         return self
@@ -332,10 +356,15 @@ def resolve_path(path: str | Path) -> Path:
 
 
 def _relative_data_dir(raw: dict, folder: Path) -> None:
-    """data.dir written in a config file is relative to that file's folder, not to the working directory."""
-    data = raw.get("data")
-    if isinstance(data, dict) and isinstance(data.get("dir"), str) and data["dir"]:
-        data["dir"] = str((folder / Path(data["dir"]).expanduser()).resolve())
+    """Paths written in a config file's data tables (data.dir, csv files) are relative to that file's folder."""
+    tables = [raw.get("data")] + [e.get("dataset") for e in raw.get("eval", []) if isinstance(e, dict)]
+    for table in tables:
+        if not isinstance(table, dict):
+            continue
+        spec = DATASETS.get(table.get("name", "sst5"))
+        for key in getattr(spec, "relative_paths", ()):
+            if isinstance(table.get(key), str) and table[key]:
+                table[key] = str((folder / Path(table[key]).expanduser()).resolve())
 
 
 def load_config(path: str | Path, overrides: list[str] = ()) -> Config:

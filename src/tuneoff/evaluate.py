@@ -62,3 +62,31 @@ def metrics(labels, predictions, num_labels: int) -> dict:
         "confusion_matrix": confusion_matrix(labels, predictions, labels=classes).tolist(),
         "predicted_distribution": [int(x) for x in predicted],
     }
+
+
+@dataclass(frozen=True)
+class Extra:
+    """An extra test set: its examples, and where each of the player's classes lands in its labels (-1: wrong)."""
+
+    name: str
+    dataset: object  # tuneoff.data.Dataset
+    mapping: tuple[int, ...]
+
+
+def score_extra(model, tokenizer, extra: Extra, p, device: torch.device, progress=None) -> dict:
+    """Accuracy and macro-F1 of the kept weights on an extra test set, through the label mapping."""
+    from sklearn.metrics import f1_score
+
+    from .batching import encode
+    from .train import autocast_dtype
+
+    test = extra.dataset.test
+    data = encode(tokenizer, test.texts, test.labels, p.max_seq_len)
+    scored = score(model, data, p.eval_batch_size, device, autocast_dtype(p), progress)
+    mapped = np.asarray(extra.mapping)[scored.predictions]
+    labels = np.asarray(test.labels)
+    classes = list(range(len(extra.dataset.labels)))
+    return {"dataset": extra.dataset.name, "examples": int(len(labels)),
+            "accuracy": float(np.mean(mapped == labels)),
+            "macro_f1": float(f1_score(labels, mapped, labels=classes, average="macro", zero_division=0)),
+            "unmapped_predictions": int(np.sum(mapped < 0)), "sha256": test.sha256}

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the config layer imports torch (through the model registry); the report must not
-    from .config import Config, Data, Player, Protocol
+    from .config import Config, Player, Protocol
+    from .data import DatasetSpec
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class Job:
     tournament: str
     player: Player
     protocol: Protocol  # resolved: shared protocol, the player's overrides, this job's seeds
-    data: Data
+    data: DatasetSpec
     identity: dict  # what the hash covers (see module docstring)
     job_hash: str
     overrides: dict
@@ -64,11 +65,13 @@ def job_folder(run_dir: Path, player: str, seed: int, data_seed: int | None = No
     return Path(run_dir) / "players" / player / job_label(seed, data_seed)
 
 
-def identity(player: Player, protocol: Protocol, data: Data, data_sha256: dict[str, str]) -> dict:
+def identity(player: Player, protocol: Protocol, data: DatasetSpec, data_sha256: dict) -> dict:
+    """``data_sha256``: the content fingerprint of each split, and of each extra evaluation set."""
+    where = {"dir", "train", "dev", "test"}  # where files are, not what is in them (the fingerprint is)
     return {
         "player": player.model_dump(mode="json", exclude={"description"}),
         "protocol": protocol.model_dump(mode="json"),
-        "data": {**data.model_dump(mode="json", exclude={"dir"}), "sha256": dict(sorted(data_sha256.items()))},
+        "data": {**data.model_dump(mode="json", exclude=where), "sha256": dict(sorted(data_sha256.items()))},
     }
 
 

@@ -91,7 +91,18 @@ def _row(name: str, runs: list[dict], metric: str) -> dict:
         "majority_rate": majority, "collapsed": reason is not None, "collapse_reason": reason,
         "collapsed_seeds": [r["seed"] for r in runs if collapse_reason(r)],
         "fastest": False, "bonus": 0.0, "points": 100 * acc["mean"],
+        "extra_eval": _extra(runs),
     }
+
+
+def _extra(runs: list[dict]) -> dict:
+    """Per extra test set: mean, std and per-seed accuracy (never part of the points)."""
+    names = sorted({n for r in runs for n in r.get("extra_eval", {})})
+    out = {}
+    for name in names:
+        accs = [r["extra_eval"][name]["accuracy"] for r in runs if name in r.get("extra_eval", {})]
+        out[name] = {**stats.summary(accs), "per_seed": accs, "dataset": runs[0]["extra_eval"][name]["dataset"]}
+    return out
 
 
 def _award_bonus(rows: list[dict], bonus: float, metric: str) -> str | None:

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import torch
 
-from . import data as sst
+from .data import Dataset, DatasetSpec
 from .batching import encode
-from .config import Data
-from .evaluate import metrics, score
+from .evaluate import metrics, score, score_extra
 from .jobs import Job
 from .results import SCHEMA_VERSION, write_result
 from .runfolder import process_record
@@ -31,14 +30,16 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def data_record(dataset: sst.SST5, spec: Data, train_set, dev_set, test_set) -> dict:
-    counts = test_set.class_counts()
+def data_record(dataset: Dataset, spec: DatasetSpec, train_set, dev_set, test_set) -> dict:
+    counts = test_set.class_counts(len(dataset.labels))
     return {
-        "name": "SST-5 (PTB trees)",
+        "name": dataset.name,
         "source": dataset.source,
         "dir": str(dataset.root),
-        "sha256": {s.name: s.sha256 for s in dataset.splits()},
-        "checksums_ok": dataset.checksums_ok(),
+        "sha256": dataset.fingerprint,
+        "files_sha256": dataset.files,
+        "checksums_ok": dataset.checksums_ok,
+        "revision": dataset.revision,
         "sizes": {"train": len(train_set), "dev": len(dev_set), "test": len(test_set)},
         "test_sample": "all" if len(test_set) == len(dataset.test) else f"a fixed random {len(test_set)} (seed 0)",
         "max_train": spec.max_train,
@@ -48,7 +49,7 @@ def data_record(dataset: sst.SST5, spec: Data, train_set, dev_set, test_set) -> 
     }
 
 
-def base_result(job: Job) -> dict:
+def base_result(job: Job, labels: tuple[str, ...]) -> dict:
     return {
         "schema": SCHEMA_VERSION,
         "status": "running",
@@ -61,7 +62,7 @@ def base_result(job: Job) -> dict:
         "job_hash": job.job_hash,
         "protocol": job.protocol.model_dump(mode="json"),
         "overrides": job.overrides,
-        "labels": list(sst.LABELS),
+        "labels": list(labels),
         "warnings": [],
         "process": process_record(),
         **({"tuning": job.tuning} if job.tuning else {}),
@@ -70,7 +71,7 @@ def base_result(job: Job) -> dict:
     }
 
 
-def run_job(job: Job, dataset: sst.SST5, folder: Path, result: dict, progress=None, warn=print) -> dict:
+def run_job(job: Job, dataset: Dataset, folder: Path, result: dict, progress=None, warn=print, extras=()) -> dict:
     """Train, pick the best epoch on dev, score test once, save; fill in and write ``result``.
 
     ``result`` is filled as the job goes, so a caller that catches a failure still
@@ -86,7 +87,8 @@ def run_job(job: Job, dataset: sst.SST5, folder: Path, result: dict, progress=No
     splits = (dataset.train.sample(job.data.max_train), dataset.dev.sample(job.data.max_eval),
               dataset.test.sample(job.data.max_eval))
     steps_per_epoch = math.ceil(len(splits[0]) / p.batch_size)
-    model, tokenizer, setup = _build(job, device, result, warn, steps_per_epoch * p.epochs, steps_per_epoch)
+    model, tokenizer, setup = _build(job, device, result, warn, steps_per_epoch * p.epochs, steps_per_epoch,
+                                     len(dataset.labels))
     setup.context = job.player.strategy.context(job, run_dir, splits[0], device, p.eval_batch_size)
     sets, probe = _encode(job, dataset, splits, tokenizer, result)
     train_set, dev_set, test_set = sets
@@ -97,11 +99,13 @@ def run_job(job: Job, dataset: sst.SST5, folder: Path, result: dict, progress=No
         started = time.perf_counter()
         tested = score(model, test_set, p.eval_batch_size, device, autocast_dtype(p), progress)
         test_seconds = time.perf_counter() - started
+        if extras:
+            result["extra_eval"] = {x.name: score_extra(model, tokenizer, x, p, device, progress) for x in extras}
 
     result["history"] = {"epochs": trained.epochs, "steps": trained.steps}
     result["best_epoch"] = trained.best_epoch
     result["generalization"] = generalization(trained.epochs, trained.best_epoch)
-    result["test"] = {"loss": tested.loss, **metrics(test_set.labels, tested.predictions, len(sst.LABELS)),
+    result["test"] = {"loss": tested.loss, **metrics(test_set.labels, tested.predictions, len(dataset.labels)),
                       "predictions": [int(x) for x in tested.predictions], "labels": list(test_set.labels)}
     result["timing"] = {
         "train_seconds": trained.train_seconds,
@@ -119,8 +123,8 @@ def run_job(job: Job, dataset: sst.SST5, folder: Path, result: dict, progress=No
     return result
 
 
-def _build(job: Job, device, result: dict, warn, total_steps: int, steps_per_epoch: int):
-    built = job.player.model.build(num_labels=len(sst.LABELS))
+def _build(job: Job, device, result: dict, warn, total_steps: int, steps_per_epoch: int, classes: int):
+    built = job.player.model.build(num_labels=classes)
     setup = Setup(built.pretrained, roles_for(built.model), total_steps, steps_per_epoch)
     model, warnings = job.player.strategy.apply(built.model, setup)
     warnings = random_base_warning(job, model, setup) + warnings
@@ -156,7 +160,7 @@ def random_base_warning(job: Job, model, setup: Setup) -> list[str]:
 PROBE_SEED = 1  # the training sentences scored each epoch are the same for every player and seed
 
 
-def _encode(job: Job, dataset: sst.SST5, splits, tokenizer, result: dict):
+def _encode(job: Job, dataset: Dataset, splits, tokenizer, result: dict):
     """Train, dev and test sets, and the probe: a fixed random dev-sized subset of the training set."""
     result["data"] = data_record(dataset, job.data, *splits)
     probe = splits[0].sample(len(splits[1]), seed=PROBE_SEED)

@@ -7,12 +7,11 @@ import os
 from pathlib import Path
 
 from .config import ConfigError
-from .data import LABELS
 from .jobs import Job
 from .system import pick_device
 
 
-def preflight(todo: list[Job], out_dir: Path) -> None:
+def preflight(todo: list[Job], out_dir: Path, classes: int = 5) -> None:
     """Every check that needs no training, for every player about to train; one error lists them all."""
     problems, skeletons, seen = [], {}, set()
     for job in todo:
@@ -26,7 +25,7 @@ def preflight(todo: list[Job], out_dir: Path) -> None:
         key = json.dumps(source.model_dump(mode="json"), sort_keys=True)
         if key not in skeletons:
             try:
-                skeletons[key] = source.skeleton(num_labels=len(LABELS))
+                skeletons[key] = source.skeleton(num_labels=classes)
             except Exception as err:  # noqa: BLE001 - any reason a source cannot resolve is reported
                 skeletons[key] = f"{type(err).__name__}: {err}" if not isinstance(err, RuntimeError) else str(err)
         model = skeletons[key]

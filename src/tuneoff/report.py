@@ -197,6 +197,14 @@ def _verdicts(run: Run) -> list[Block]:
                           f"{100 * (r['test_accuracy_ci95'][1] - r['test_accuracy_ci95'][0]):.2f} points",
                           "–" if r["generalization_gap"] is None else f"{r['generalization_gap']:+.2%}"]
                          for r in ranked]))
+    sets = sorted({n for r in ranked for n in r["extra_eval"]})
+    if sets:
+        b.append(Block("p", "Across data sets: each player's kept weights scored once on extra test sets "
+                            "(mean over seeds ± std; never used to choose anything, not part of the points)."))
+        b.append(Block("table", headers=["player", "test accuracy (own data)"] + sets, align="l" + "r" * (1 + len(sets)),
+                       rows=[[r["player"], f"{r['test_accuracy']:.2%}"] + [
+                           f"{r['extra_eval'][n]['mean']:.2%} ± {100 * r['extra_eval'][n]['std']:.2f}"
+                           if n in r["extra_eval"] else "–" for n in sets] for r in ranked]))
     for group, pairs in run.board["pairwise"].items():
         if not pairs:
             continue

@@ -29,7 +29,8 @@ from . import interrupts, leaderboard, runfolder
 from .board import publish
 from .config import Config, ConfigError
 from .console import esc, make_console, warning_panel
-from .data import load_sst5
+from .data import DataError
+from .evaluate import Extra
 from .jobs import Job, choose, differences, plan, plan_tuning
 from .preflight import preflight
 from .player import base_result, checkpoint_missing, end_unfinished, now, run_job
@@ -95,15 +96,16 @@ def recover_dead(out_dir: Path, console: Console) -> None:
                           "marked interrupted and trained again if selected[/]")
 
 
-def play(job: Job, dataset, folder: Path, console: Console) -> dict | None:
+def play(job: Job, data, folder: Path, console: Console) -> dict | None:
     """Train one job and record how it ended; an interruption is recorded, then raised."""
+    dataset, extras = data
     console.rule(f"{esc(job.name)} {job.label}: {esc(job.player.model.kind)} model, {esc(job.player.strategy.name)}")
-    result = base_result(job)
+    result = base_result(job, dataset.labels)
     write_result(folder, result)  # 'running' until it ends: a killed job is never 'completed'
     try:
         with make_progress(console) as progress:
             run_job(job, dataset, folder, result, progress,
-                    lambda message: console.print(warning_panel(message), soft_wrap=False))
+                    lambda message: console.print(warning_panel(message), soft_wrap=False), extras)
     except KeyboardInterrupt as stop:
         with interrupts.deferred():
             end_unfinished(folder, result, "interrupted", f"{interrupts.why(stop)} before it finished")
@@ -142,15 +144,14 @@ def run(
         raise ValueError(f"--only {unknown}: no such player; players: {[p.name for p in config.players]}")
     out_dir = Path(out_dir).resolve()
     runfolder.check_target(out_dir)
-    origin = "--data-dir" if data_dir else (f"data.dir of {config_file}" if config.data.dir else None)
-    dataset = load_sst5(data_dir or config.data.dir, verify=config.data.verify, origin=origin)
+    dataset, extras = load_data(config, data_dir, config_file)
     created = next((p for p in reversed([out_dir, *out_dir.parents]) if not p.exists()), None)
     try:
         with runfolder.RunLock(out_dir) as lock:
             if lock.took_over:
                 console.print(f"[yellow]took over {esc(out_dir)} from {esc(runfolder.describe(lock.took_over))}, "
                               "which ended without letting go of it[/]")
-            return _play_all(config, dataset, out_dir, only, console, config_file, report)
+            return _play_all(config, (dataset, extras), out_dir, only, console, config_file, report)
     except (ConfigError, runfolder.RunFolderError):
         # A refused run leaves no folder behind: remove what it created if that holds nothing but the lock.
         if created and created.is_dir() and all(p.is_dir() or p.name == runfolder.LOCK_FILE for p in created.rglob("*")):
@@ -182,19 +183,20 @@ def _write_tournament(out_dir: Path, config: Config, planned: list[Job], config_
     )
 
 
-def _play_all(config: Config, dataset, out_dir: Path, only, console: Console, config_file, report: bool) -> dict:
+def _play_all(config: Config, data, out_dir: Path, only, console: Console, config_file, report: bool) -> dict:
     recover_dead(out_dir, console)
-    sha = {s.name: s.sha256 for s in dataset.splits()}
+    dataset, extras = data
+    sha = fingerprints(dataset, extras)
     if config.tuning:
-        _play_tuned(config, sha, dataset, out_dir, only, console, config_file)
+        _play_tuned(config, sha, data, out_dir, only, console, config_file)
     else:
         planned = plan(config, sha)
         todo = _todo(planned, only, out_dir, console)
-        preflight(todo, out_dir)
+        preflight(todo, out_dir, len(dataset.labels))
         _write_tournament(out_dir, config, planned, config_file)
         for number, job in enumerate(todo, start=1):
             console.print(f"job {number}/{len(todo)}")
-            play(job, dataset, job.folder(out_dir), console)
+            play(job, data, job.folder(out_dir), console)
     board = publish(out_dir, console).board
     if report:
         from .report import build_report
@@ -204,21 +206,21 @@ def _play_all(config: Config, dataset, out_dir: Path, only, console: Console, co
     return board
 
 
-def _play_tuned(config: Config, sha: dict, dataset, out_dir: Path, only, console: Console, config_file) -> None:
+def _play_tuned(config: Config, sha: dict, data, out_dir: Path, only, console: Console, config_file) -> None:
     """Per player, teachers first: its trials on dev, then its final seeds at the rate they chose."""
     from .config import teacher_order
     from . import tuning
 
     chosen, trials = {}, []
     preflight([j for name in teacher_order(config.players) if not only or name in only
-               for j in plan_tuning(config, sha, name, {})], out_dir)
+               for j in plan_tuning(config, sha, name, {})], out_dir, len(data[0].labels))
     for name in teacher_order(config.players):
         teachers = {(j.name, j.seed, j.data_seed): j.job_hash for j in plan(config, sha, chosen)}
         mine = plan_tuning(config, sha, name, teachers)
         trials += mine
         records = [tuning.done(j.folder(out_dir), j) for j in mine]
         if not only or name in only:
-            records = [r or play_trial(j, dataset, j.folder(out_dir), console) for j, r in zip(mine, records)]
+            records = [r or play_trial(j, data[0], j.folder(out_dir), console) for j, r in zip(mine, records)]
         if all(records):
             chosen[name] = choose(records)
             console.print(f"{esc(name)}: learning rate {chosen[name]['learning_rate']:g} chosen on dev accuracy "
@@ -226,7 +228,7 @@ def _play_tuned(config: Config, sha: dict, dataset, out_dir: Path, only, console
         planned = plan(config, sha, chosen)
         _write_tournament(out_dir, config, planned, config_file, trials)
         for job in _todo([j for j in planned if j.name == name], only, out_dir, console):
-            play(job, dataset, job.folder(out_dir), console)
+            play(job, data, job.folder(out_dir), console)
 
 
 def play_trial(job: Job, dataset, folder: Path, console: Console) -> dict | None:
@@ -252,3 +254,25 @@ def play_trial(job: Job, dataset, folder: Path, console: Console) -> dict | None
     tuning.write_record(folder, record)
     console.print(f"{esc(job.name)} {job.label}: best dev accuracy {record['best_dev_accuracy']:.2%}")
     return record
+
+
+def load_data(config: Config, data_dir: str | None, config_file: str | None):
+    """The data set, and the extra test sets with each one's label mapping, checked before training."""
+    origin = "--data-dir" if data_dir else (f"data.dir of {config_file}" if getattr(config.data, "dir", None) else None)
+    dataset = config.data.load(data_dir, origin)
+    extras = []
+    for spec in config.eval:
+        other = spec.dataset.load(data_dir, origin)
+        table = spec.label_map or {n: n for n in dataset.labels if n in other.labels}
+        unknown = [k for k in table if k not in dataset.labels] + [v for v in table.values() if v not in other.labels]
+        if unknown or not table:
+            raise DataError(f"[[eval]] {spec.name}: label_map names {unknown or 'nothing'}; the player's labels: "
+                            f"{list(dataset.labels)}, {spec.name}'s: {list(other.labels)}")
+        mapping = tuple(other.labels.index(table[n]) if n in table else -1 for n in dataset.labels)
+        extras.append(Extra(spec.name, other, mapping))
+    return dataset, extras
+
+
+def fingerprints(dataset, extras) -> dict:
+    """What the job identities hash about the data: every split's content, and every extra test set's."""
+    return {**dataset.fingerprint, **{f"eval:{x.name}": f"{x.dataset.test.sha256}:{x.mapping}" for x in extras}}

@@ -34,7 +34,8 @@ def run_trial(job: Job, dataset, folder: Path, record: dict, progress=None, warn
     record["environment"] = fingerprint(device)
     train_split, dev_split = dataset.train.sample(job.data.max_train), dataset.dev.sample(job.data.max_eval)
     steps_per_epoch = math.ceil(len(train_split) / p.batch_size)
-    model, tokenizer, setup = _build(job, device, record, warn, steps_per_epoch * p.epochs, steps_per_epoch)
+    model, tokenizer, setup = _build(job, device, record, warn, steps_per_epoch * p.epochs, steps_per_epoch,
+                                     len(dataset.labels))
     setup.context = job.player.strategy.context(job, folder.parents[2], train_split, device, p.eval_batch_size)
     from .batching import encode
 

@@ -1,0 +1,30 @@
+"""Data sets: a registry of name -> options, each loading a :class:`Dataset` (labels, splits, fingerprint).
+
+Adding a data set is one class with ``load`` and one ``register`` line below.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .core import DATASETS, DataError, Dataset, DatasetSpec, Split, content_sha256, decode_utf8, register
+from .files import Csv, Jsonl
+from .hub import HubDataset
+from .sst import Sst2, Sst5, Sst5Phrases
+from .trees import (DOWNLOAD_URL, ENV_VAR, EXPECTED_COUNTS, EXPECTED_SHA256, SPLITS, SST_LABELS, default_cache_dir,
+                    download, parse_nodes, parse_tree, resolve_data_dir)
+
+for _cls in (Sst5, Sst5Phrases, Sst2, HubDataset, Csv, Jsonl):
+    register(_cls)
+
+LABELS = SST_LABELS  # SST-5's, for code that predates the registry
+
+
+def load_sst5(data_dir: str | Path | None = None, *, verify: bool = True, origin: str | None = None) -> Dataset:
+    """SST-5 sentences from the tree files (the default data set)."""
+    return Sst5(verify=verify).load(data_dir, origin)
+
+
+__all__ = ["DATASETS", "DOWNLOAD_URL", "DataError", "Dataset", "DatasetSpec", "ENV_VAR", "EXPECTED_COUNTS",
+           "EXPECTED_SHA256", "LABELS", "SPLITS", "Split", "content_sha256", "decode_utf8", "default_cache_dir",
+           "download", "load_sst5", "parse_nodes", "parse_tree", "register", "resolve_data_dir"]

@@ -1,0 +1,196 @@
+"""The data-set registry: SST-5 text, phrases and SST-2 from the trees, CSV, JSON lines, Hugging Face
+datasets saved locally, extra test sets, and a 3-class tournament end to end. No downloads."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import write_trees
+
+from tuneoff.cli import main
+from tuneoff.config import _dataset
+from tuneoff.data import DATASETS, DataError, Sst2, Sst5, Sst5Phrases
+from tuneoff.results import load_results
+
+
+def test_every_registered_data_set_has_a_documented_class():
+    assert set(DATASETS) == {"sst5", "sst5-phrases", "sst2", "hf", "csv", "jsonl"}
+    for name, cls in DATASETS.items():
+        assert cls.model_fields["name"].default == name and cls.__doc__
+
+
+# Three tree lines and how pytreebank renders their sentences (escapes undone, brackets restored).
+PYTREEBANK = [
+    ("(3 (2 The) (3 (2 writer\\/director) (3 (2 is) (3 gifted))))", "The writer/director is gifted", 3),
+    ("(1 (2 \\*\\*\\*) (1 (2 -LRB-) (1 (1 dull) (2 -RRB-))))", "*** ( dull )", 1),
+    ("(4 (2 8 1\\/2) (4 (2 is) (4 superb)))", "8 1/2 is superb", 4),
+]
+
+
+def test_sst5_text_is_rendered_as_pytreebank_renders_it(tmp_path):
+    lines = [line for line, _, _ in PYTREEBANK]
+    for split in ("train", "dev", "test"):
+        (tmp_path / f"{split}.txt").write_text("\n".join(lines) + "\n")
+    data = Sst5(verify=False).load(tmp_path)
+    assert list(zip(data.test.texts, data.test.labels)) == [(t, y) for _, t, y in PYTREEBANK]
+
+
+def test_sst2_and_phrases_counts_from_the_real_trees(real_sst5):
+    sst2 = Sst2().load(real_sst5)
+    assert [len(s) for s in sst2.splits()] == [6920, 872, 1821] and sst2.labels == ("negative", "positive")
+    every_node = Sst5Phrases(dedupe=False).load(real_sst5)
+    assert [len(s) for s in every_node.splits()] == [318_582, 1101, 2210]
+    assert len(Sst5Phrases().load(real_sst5).train) == 159_274
+    sst5 = Sst5().load(real_sst5)
+    assert sum("\\/" in t or "\\*" in t for s in sst5.splits() for t in s.texts) == 0
+    assert sum("/" in t or "*" in t for s in sst5.splits() for t in s.texts) >= 108
+
+
+def test_phrases_come_from_the_training_trees_only(tmp_path):
+    folder = write_trees(tmp_path / "t")
+    for split in ("dev", "test"):
+        text = (folder / f"{split}.txt").read_text().replace("(2 film)", "(2 zzz" + split + "only)")
+        (folder / f"{split}.txt").write_text(text)
+    phrases = Sst5Phrases(verify=False).load(folder)
+    assert not any("only" in t for t in phrases.train.texts)
+    assert len(phrases.train) > len(Sst5(verify=False).load(folder).train)  # whole sentences and their parts
+    assert phrases.dev.texts == Sst5(verify=False).load(folder).dev.texts
+
+
+CSV_GOOD = "text,label\na superb film,positive\nan awful film,negative\njust a film,neutral\n"
+
+
+@pytest.mark.parametrize("kind", ["csv", "jsonl"])
+def test_local_files_load_with_labels_from_the_data_or_the_config(tmp_path, kind):
+    rows = [("a superb film", "positive"), ("an awful film", "negative"), ("just a film", "neutral")]
+    for split in ("train", "dev", "test"):
+        path = tmp_path / f"{split}.{kind}"
+        if kind == "csv":
+            path.write_text(CSV_GOOD)
+        else:
+            path.write_text("".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in rows))
+    spec = _dataset({"name": kind, **{s: str(tmp_path / f"{s}.{kind}") for s in ("train", "dev", "test")}})
+    data = spec.load()
+    assert data.labels == ("negative", "neutral", "positive") and data.train.labels == (2, 0, 1)
+    ordered = spec.model_copy(update={"labels": ("negative", "neutral", "positive")}).load()
+    assert ordered.train.labels == (2, 0, 1)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("words,label\na,positive\n", "train.csv:1: no column 'text'; columns: ['label', 'words']"),
+    ("text,label\na superb film,positive\n,negative\n", "train.csv:3: empty text in column 'text'"),
+    ("text,label\na,positive\nb,amazing\n", "train.csv:3: unknown label 'amazing'; labels: ['negative', 'positive']"),
+    ("text,label\n", "train.csv: no records"),
+])
+def test_bad_csv_names_file_line_and_what(tmp_path, content, message):
+    for split in ("dev", "test"):
+        (tmp_path / f"{split}.csv").write_text("text,label\na,positive\nb,negative\n")
+    (tmp_path / "train.csv").write_text(content)
+    spec = _dataset({"name": "csv", "labels": ["negative", "positive"], **{s: str(tmp_path / f"{s}.csv")
+                                                                         for s in ("train", "dev", "test")}})
+    with pytest.raises(DataError) as err:
+        spec.load()
+    assert message in str(err.value)
+
+
+def test_bad_jsonl_names_file_and_line(tmp_path):
+    for split in ("train", "dev", "test"):
+        (tmp_path / f"{split}.jsonl").write_text('{"text": "a", "label": 1}\n{"text": "b", "label": 0}\n')
+    (tmp_path / "dev.jsonl").write_text('{"text": "a", "label": 1}\n{"text": "b" "label": 0}\n')
+    spec = _dataset({"name": "jsonl", **{s: str(tmp_path / f"{s}.jsonl") for s in ("train", "dev", "test")}})
+    with pytest.raises(DataError, match=r"dev\.jsonl:2: not valid JSON"):
+        spec.load()
+
+
+def test_a_hugging_face_data_set_saved_locally(tmp_path):
+    import datasets
+
+    features = datasets.Features({"sentence": datasets.Value("string"),
+                                  "sentiment": datasets.ClassLabel(names=["bad", "ok", "good"])})
+    rows = {"sentence": ["awful", "fine", "superb", "dreadful"], "sentiment": [0, 1, 2, 0]}
+    dd = datasets.DatasetDict({s: datasets.Dataset.from_dict(rows, features=features) for s in ("train", "validation", "test")})
+    dd.save_to_disk(str(tmp_path / "saved"))
+    spec = _dataset({"name": "hf", "id": str(tmp_path / "saved"), "text_column": "sentence", "label_column": "sentiment"})
+    data = spec.load()
+    assert data.labels == ("bad", "ok", "good") and data.test.labels == (0, 1, 2, 0) and data.files["train"]
+    with pytest.raises(DataError, match=r"no split \['dev'\]; splits: \['train', 'validation', 'test'\]"):
+        spec.model_copy(update={"dev_split": "dev"}).load()
+    with pytest.raises(DataError, match=r"no column 'review'"):
+        spec.model_copy(update={"text_column": "review"}).load()
+
+
+def test_a_hub_id_without_network_fails_in_one_line():
+    spec = _dataset({"name": "hf", "id": "SetFit/sst5"})
+    with pytest.raises(DataError) as err:
+        spec.load()
+    assert "'SetFit/sst5' could not be loaded" in str(err.value) and "\n" not in str(err.value)
+
+
+THREE_CLASS = """
+[tournament]
+name = "three"
+[protocol]
+epochs = 2
+batch_size = 4
+eval_batch_size = 8
+learning_rate = 1e-2
+max_seq_len = 16
+threads = 1
+seed = 3
+[data]
+name = "csv"
+train = "train.csv"
+dev = "dev.csv"
+test = "test.csv"
+[[players]]
+name = "full"
+model = { kind = "random", size = "tiny" }
+strategy = { name = "full" }
+[[players]]
+name = "head"
+model = { kind = "random", size = "tiny" }
+strategy = { name = "head" }
+"""
+
+
+def test_a_three_class_csv_tournament_runs_and_reports(tmp_path):
+    words = {"negative": "awful", "neutral": "film", "positive": "superb"}
+    for split, n in (("train", 30), ("dev", 9), ("test", 9)):
+        rows = [f"{words[y]} {['a', 'the', 'this'][i % 3]},{y}" for i, y in enumerate(list(words) * (n // 3))]
+        (tmp_path / f"{split}.csv").write_text("text,label\n" + "\n".join(rows) + "\n")
+    (tmp_path / "three.toml").write_text(THREE_CLASS)
+    out = tmp_path / "run"
+    assert main(["run", str(tmp_path / "three.toml"), "--out", str(out)]) == 0  # data paths relative to the config
+    results = load_results(out)
+    assert {tuple(r["labels"]) for r in results} == {("negative", "neutral", "positive")}
+    for r in results:
+        assert len(r["test"]["confusion_matrix"]) == 3 and r["data"]["name"] == "csv"
+        assert r["data"]["checksums_ok"] is None and r["data"]["test_majority_rate"] == pytest.approx(1 / 3)
+    md = (out / "report.md").read_text()
+    assert "negative" in md and (out / "report.html").is_file()
+
+
+def test_an_sst5_player_scored_on_sst2_as_an_extra_test_set(tmp_path, tiny_config, tree_dir):
+    extra = """
+[[eval]]
+name = "sst2"
+dataset = { name = "sst2", verify = false }
+label_map = { "very negative" = "negative", "negative" = "negative", "positive" = "positive", "very positive" = "positive" }
+"""
+    config = tmp_path / "x.toml"
+    config.write_text(tiny_config.read_text() + extra)
+    out = tmp_path / "run"
+    assert main(["run", str(config), "--data-dir", str(tree_dir), "--out", str(out), "--only", "full"]) == 0
+    (result,) = load_results(out)
+    scored = result["extra_eval"]["sst2"]
+    sst2 = Sst2(verify=False).load(tree_dir)
+    assert scored["examples"] == len(sst2.test) and 0 <= scored["accuracy"] <= 1
+    neutral = result["test"]["predicted_distribution"][2]
+    assert scored["unmapped_predictions"] <= len(sst2.test) and isinstance(neutral, int)
+    board = json.loads((out / "leaderboard.json").read_text())
+    assert board["ranked"][0]["extra_eval"]["sst2"]["mean"] == scored["accuracy"]
+    assert "Across data sets" in (out / "report.md").read_text()
+    bad = tmp_path / "bad.toml"
+    bad.write_text(config.read_text().replace('"very positive" = "positive" }', '"very positive" = "great" }'))
+    assert main(["run", str(bad), "--data-dir", str(tree_dir), "--out", str(tmp_path / "bad")]) == 2
