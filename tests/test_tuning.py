@@ -27,6 +27,7 @@ class NoTest:
 
     train: object
     dev: object
+    labels: tuple = ("very negative", "negative", "neutral", "positive", "very positive")
 
     @property
     def test(self):
