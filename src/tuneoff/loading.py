@@ -1,0 +1,180 @@
+"""Loading a tournament config: TOML in, a validated Config out, every error naming file, line and key.
+
+``--set key=value`` overrides are applied to the raw TOML tree before validation, and an
+error in a value they wrote blames the ``--set``, not a line of the file. Paths written
+in a config's data tables are relative to the config file's folder.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from .config import Config, ConfigError
+from .data import DATASETS
+
+
+def _key_lines(text: str) -> dict[tuple, int]:
+    """Map (table path..., key) to the line it is written on, for error messages."""
+    lines: dict[tuple, int] = {}
+    table: tuple = ()
+    arrays: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if m := re.match(r"^\[\[\s*([\w.-]+)\s*\]\]", stripped):
+            name = m.group(1)
+            arrays[name] = arrays.get(name, -1) + 1
+            table = (*name.split("."), arrays[name])
+            lines.setdefault(table, number)
+        elif m := re.match(r"^\[\s*([\w.-]+)\s*\]", stripped):
+            parts = m.group(1).split(".")
+            if parts[0] in arrays:  # [players.strategy] belongs to the last [[players]]
+                parts = [parts[0], arrays[parts[0]], *parts[1:]]
+            table = tuple(parts)
+            lines.setdefault(table, number)
+        elif m := re.match(r"^([\w.-]+)\s*=", stripped):
+            lines.setdefault((*table, *m.group(1).split(".")), number)
+    return lines
+
+
+def _blame(loc: tuple, overrides: dict[tuple, str]) -> str | None:
+    """The --set item that wrote the value at ``loc`` (or a table around or inside it)."""
+    for where, item in overrides.items():
+        n = min(len(where), len(loc))
+        if n and where[:n] == loc[:n]:
+            return item
+    return None
+
+
+def _got(value: Any) -> str:
+    if isinstance(value, (dict, list, tuple)):
+        return ""  # a whole table or array would bury the message
+    text = repr(value)
+    return f" (got {text if len(text) <= 80 else text[:77] + '...'})"
+
+
+def _format_errors(err: ValidationError, source: str, text: str | None, overrides: dict[tuple, str]) -> str:
+    where = _key_lines(text) if text else {}
+    out = []
+    for e in err.errors():
+        loc = tuple(x for x in e["loc"] if not (isinstance(x, str) and x.startswith("function-")))
+        line = None
+        for cut in range(len(loc), 0, -1):
+            if loc[:cut] in where:
+                line = where[loc[:cut]]
+                break
+        key = ".".join(str(x) for x in loc) or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        got = _got(e.get("input")) if e["type"] not in ("extra_forbidden", "missing") else ""
+        origin = f"--set {item}" if (item := _blame(loc, overrides)) else f"{source}{f':{line}' if line else ''}"
+        out.append(f"{origin}: {key}: {msg}{got}")
+    return "\n".join(dict.fromkeys(out))
+
+
+_BARE_WORD = re.compile(r"^[A-Za-z_][A-Za-z0-9_+./:@-]*$")
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """'protocol.epochs=2' -> (['protocol', 'epochs'], 2).
+
+    Values are TOML (2, 1e-4, true, 'text', [1, 2]); a bare word such as bf16 or
+    org/model is taken as a string. Anything else that is not TOML is an error.
+    """
+    if "=" not in item:
+        raise ConfigError(f"--set {item!r}: expected key=value, e.g. protocol.epochs=2")
+    key, raw = item.split("=", 1)
+    path = key.strip().split(".")
+    if not all(part.strip() for part in path):
+        raise ConfigError(f"--set {item!r}: {'no key before' if not key.strip() else 'an empty part in the key before'}"
+                          " '=', e.g. protocol.epochs=2")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError as err:
+        if not _BARE_WORD.match(raw.strip()):
+            reason = str(err).split(" (at ")[0]
+            raise ConfigError(f"--set {item!r}: the value {raw!r} is not a TOML value ({reason}); "
+                              f"quote text: {key}='...'") from None
+        value = raw.strip()
+    return [part.strip() for part in path], value
+
+
+def apply_override(raw: dict, path: list[str], value: Any) -> tuple:
+    """Set a value in the raw TOML tree; players are addressed by name: players.host.protocol.epochs.
+
+    Returns where the value landed, as a validation location (players by index).
+    """
+    node, loc = raw, tuple(path)
+    if path[0] == "players" and len(path) > 2:
+        players = raw.get("players", [])
+        match = [i for i, p in enumerate(players) if isinstance(p, dict) and p.get("name") == path[1]]
+        if not match:
+            names = [p.get("name") for p in players if isinstance(p, dict)]
+            raise ConfigError(f"--set {'.'.join(path)}: no player {path[1]!r}; players: {names}")
+        node, loc, path = players[match[0]], ("players", match[0], *path[2:]), path[2:]
+    for part in path[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {'.'.join(loc)}: {part!r} is not a table")
+    node[path[-1]] = value
+    return loc
+
+
+def shipped_configs() -> dict[str, Path]:
+    folder = resources.files("tuneoff") / "configs"
+    return {p.name: Path(str(p)) for p in folder.iterdir() if p.name.endswith(".toml")}
+
+
+def resolve_path(path: str | Path) -> Path:
+    """A path on disk, or the name of a shipped config ('offline' or 'offline.toml')."""
+    p = Path(path)
+    if p.is_file():
+        return p
+    shipped = shipped_configs()
+    name = p.name if p.name.endswith(".toml") else p.name + ".toml"
+    if p.parent == Path(".") and name in shipped:
+        return shipped[name]
+    raise ConfigError(f"{path}: no such file, nor a shipped config (shipped: {sorted(shipped)})")
+
+
+def _relative_data_dir(raw: dict, folder: Path) -> None:
+    """Paths written in a config file's data tables (data.dir, csv files) are relative to that file's folder."""
+    tables = [raw.get("data")] + [e.get("dataset") for e in raw.get("eval", []) if isinstance(e, dict)]
+    for table in tables:
+        if not isinstance(table, dict):
+            continue
+        spec = DATASETS.get(table.get("name", "sst5"))
+        for key in getattr(spec, "relative_paths", ()):
+            if isinstance(table.get(key), str) and table[key]:
+                table[key] = str((folder / Path(table[key]).expanduser()).resolve())
+
+
+def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
+    from .data import decode_utf8
+
+    path = resolve_path(path)
+    try:
+        text = decode_utf8(path.read_bytes(), path, ConfigError)
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot be read ({err.strerror or err})") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        where = re.search(r"\(at line (\d+), column (\d+)\)", str(err))
+        reason = str(err)[: where.start()].strip() if where else str(err)
+        line = f":{where.group(1)}: {reason} (column {where.group(2)})" if where else f": {reason}"
+        raise ConfigError(f"{path}{line}: not valid TOML") from None
+    _relative_data_dir(raw, path.parent)
+    blamed = {}
+    for item in overrides:
+        blamed[apply_override(raw, *parse_override(item))] = item
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(err, str(path), text, blamed)) from None
