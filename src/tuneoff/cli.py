@@ -19,8 +19,10 @@ def cmd_run(args, console: Console) -> int:
     config = load_config(args.config, args.set)
     out = runfolder.resolve_out(args.out, config.tournament.name)
     console.print(f"tournament [bold]{esc(config.tournament.name)}[/]: {len(config.players)} players -> {esc(out)}")
+    from .executors import LocalExecutor
+
     board = tournament.run(config, out, args.data_dir, tuple(args.only), console, str(args.config),
-                           report=not args.no_report)
+                           report=not args.no_report, executor=LocalExecutor(args.jobs, console))
     return 0 if not board["unranked"] else 1
 
 
@@ -84,6 +86,12 @@ def cmd_predict(args, console: Console) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="tuneoff", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -96,6 +104,8 @@ def parser() -> argparse.ArgumentParser:
                      help="override a config value, e.g. protocol.epochs=1 or players.host.strategy.r=16")
     run.add_argument("--only", action="append", default=[], metavar="PLAYER", help="run only this player")
     run.add_argument("--no-report", action="store_true", help="skip writing report.html / report.md")
+    run.add_argument("--jobs", type=_positive, default=1, metavar="N",
+                     help="jobs at once on this machine (default 1); the cores are split among them")
     run.set_defaults(func=cmd_run)
 
     data = sub.add_parser("data", help="a data set's splits: counts, class distribution, fingerprint")

@@ -71,7 +71,8 @@ def base_result(job: Job, labels: tuple[str, ...]) -> dict:
     }
 
 
-def run_job(job: Job, dataset: Dataset, folder: Path, result: dict, progress=None, warn=print, extras=()) -> dict:
+def run_job(job: Job, dataset: Dataset, folder: Path, result: dict, progress=None, warn=print, extras=(),
+            concurrency: int = 1) -> dict:
     """Train, pick the best epoch on dev, score test once, save; fill in and write ``result``.
 
     ``result`` is filled as the job goes, so a caller that catches a failure still
@@ -114,6 +115,7 @@ def run_job(job: Job, dataset: Dataset, folder: Path, result: dict, progress=Non
         "dev_eval_seconds": sum(e["dev_seconds"] for e in trained.epochs),
         "test_eval_seconds": test_seconds,
         "test_samples_per_second": len(test_set) / test_seconds,
+        "concurrent_jobs": concurrency,  # jobs running at once on this machine while this one trained
     }
     result["memory"] = {"peak_rss_bytes": memory.peak_rss, "peak_gpu_bytes": memory.peak_gpu()}
     _save(job, model, tokenizer, folder, result)

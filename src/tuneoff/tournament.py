@@ -10,52 +10,21 @@ tournament.json -> train, one job at a time -> leaderboard -> report.
 from __future__ import annotations
 
 import shutil
-import traceback
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 
-from . import interrupts, leaderboard, runfolder
+from . import runfolder
 from .board import publish
 from .config import Config, ConfigError
-from .console import esc, make_console, warning_panel
+from .console import esc, make_console
 from .data import DataError
 from .evaluate import Extra
 from .jobs import Job, choose, differences, plan, plan_tuning
 from .preflight import preflight
-from .player import base_result, checkpoint_missing, end_unfinished, now, run_job
-from .results import RESULT_FILE, ResultsError, job_dirs, read_result, write_json, write_result
-from .train import NonFiniteLoss
-
-
-class LossColumn(ProgressColumn):
-    def render(self, task) -> Text:
-        loss = task.fields.get("loss")
-        return Text(f"loss {loss:.3f}" if loss is not None else "")
-
-
-def make_progress(console: Console) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        LossColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    )
+from .executors import LocalExecutor, Task
+from .player import checkpoint_missing, end_unfinished, now
+from .results import RESULT_FILE, ResultsError, job_dirs, read_result, write_json
 
 
 def done_already(folder: Path, job: Job) -> tuple[bool, str | None]:
@@ -96,38 +65,6 @@ def recover_dead(out_dir: Path, console: Console) -> None:
                           "marked interrupted and trained again if selected[/]")
 
 
-def play(job: Job, data, folder: Path, console: Console) -> dict | None:
-    """Train one job and record how it ended; an interruption is recorded, then raised."""
-    dataset, extras = data
-    console.rule(f"{esc(job.name)} {job.label}: {esc(job.player.model.kind)} model, {esc(job.player.strategy.name)}")
-    result = base_result(job, dataset.labels)
-    write_result(folder, result)  # 'running' until it ends: a killed job is never 'completed'
-    try:
-        with make_progress(console) as progress:
-            run_job(job, dataset, folder, result, progress,
-                    lambda message: console.print(warning_panel(message), soft_wrap=False), extras)
-    except KeyboardInterrupt as stop:
-        with interrupts.deferred():
-            end_unfinished(folder, result, "interrupted", f"{interrupts.why(stop)} before it finished")
-        console.print(f"[red]{esc(job.name)} {job.label}: interrupted; rerun the same command to resume[/]")
-        raise
-    except NonFiniteLoss as err:
-        end_unfinished(folder, result, "failed", str(err))
-        console.print(f"[red]{esc(job.name)} {job.label} failed: {esc(err)}; the tournament goes on[/]")
-        return None
-    except Exception as err:  # a crash is recorded as a failure, not a user stop
-        end_unfinished(folder, result, "failed", f"{type(err).__name__}: {err}")
-        console.print(f"[red]{esc(job.name)} {job.label} failed:[/]\n{esc(traceback.format_exc())}")
-        return None
-    console.print(
-        f"{esc(job.name)} {job.label}: test accuracy {result['test']['accuracy']:.2%}, "
-        f"trained in {result['timing']['train_seconds']:.0f} s (best epoch {result['best_epoch']})"
-    )
-    if reason := leaderboard.collapse_reason(result):
-        console.print(f"[bold red]{esc(job.name)} {job.label} COLLAPSED: {esc(reason)}[/]")
-    return result
-
-
 def run(
     config: Config,
     out_dir: Path,
@@ -136,9 +73,11 @@ def run(
     console: Console | None = None,
     config_file: str | None = None,
     report: bool = False,
+    executor=None,
 ) -> dict:
     """Train what is not done yet, then write and return the leaderboard (and the report)."""
     console = console or make_console()
+    executor = executor or LocalExecutor(1, console)
     unknown = sorted(set(only) - {p.name for p in config.players})
     if unknown:
         raise ValueError(f"--only {unknown}: no such player; players: {[p.name for p in config.players]}")
@@ -151,7 +90,7 @@ def run(
             if lock.took_over:
                 console.print(f"[yellow]took over {esc(out_dir)} from {esc(runfolder.describe(lock.took_over))}, "
                               "which ended without letting go of it[/]")
-            return _play_all(config, (dataset, extras), out_dir, only, console, config_file, report)
+            return _play_all(config, (dataset, extras), out_dir, only, console, config_file, report, executor)
     except (ConfigError, runfolder.RunFolderError):
         # A refused run leaves no folder behind: remove what it created if that holds nothing but the lock.
         if created and created.is_dir() and all(p.is_dir() or p.name == runfolder.LOCK_FILE for p in created.rglob("*")):
@@ -183,20 +122,33 @@ def _write_tournament(out_dir: Path, config: Config, planned: list[Job], config_
     )
 
 
-def _play_all(config: Config, data, out_dir: Path, only, console: Console, config_file, report: bool) -> dict:
+def waves(config: Config) -> list[list[str]]:
+    """Players grouped so that every teacher is in an earlier group than its students."""
+    from .config import teacher_order
+
+    depth: dict[str, int] = {}
+    players = {p.name: p for p in config.players}
+    for name in teacher_order(config.players):
+        teacher = players[name].strategy.teacher_name()
+        depth[name] = 0 if teacher is None else depth[teacher] + 1
+    return [[n for n in depth if depth[n] == d] for d in range(max(depth.values()) + 1)]
+
+
+def _play_all(config: Config, data, out_dir: Path, only, console: Console, config_file, report: bool,
+              executor) -> dict:
     recover_dead(out_dir, console)
     dataset, extras = data
     sha = fingerprints(dataset, extras)
     if config.tuning:
-        _play_tuned(config, sha, data, out_dir, only, console, config_file)
+        _play_tuned(config, sha, data, out_dir, only, console, config_file, executor)
     else:
         planned = plan(config, sha)
         todo = _todo(planned, only, out_dir, console)
         preflight(todo, out_dir, len(dataset.labels))
         _write_tournament(out_dir, config, planned, config_file)
-        for number, job in enumerate(todo, start=1):
-            console.print(f"job {number}/{len(todo)}")
-            play(job, data, job.folder(out_dir), console)
+        console.print(f"{len(todo)} jobs to train")
+        for wave in waves(config):
+            executor.run([Task(j, data, j.folder(out_dir)) for j in todo if j.name in wave])
     board = publish(out_dir, console).board
     if report:
         from .report import build_report
@@ -206,54 +158,31 @@ def _play_all(config: Config, data, out_dir: Path, only, console: Console, confi
     return board
 
 
-def _play_tuned(config: Config, sha: dict, data, out_dir: Path, only, console: Console, config_file) -> None:
-    """Per player, teachers first: its trials on dev, then its final seeds at the rate they chose."""
-    from .config import teacher_order
+def _play_tuned(config: Config, sha: dict, data, out_dir: Path, only, console: Console, config_file,
+                executor) -> None:
+    """Wave by wave (teachers first): every player's trials on dev, then its final seeds at the rate they chose."""
     from . import tuning
 
+    selected = [n for wave in waves(config) for n in wave if not only or n in only]
+    preflight([j for name in selected for j in plan_tuning(config, sha, name, {})], out_dir, len(data[0].labels))
     chosen, trials = {}, []
-    preflight([j for name in teacher_order(config.players) if not only or name in only
-               for j in plan_tuning(config, sha, name, {})], out_dir, len(data[0].labels))
-    for name in teacher_order(config.players):
+    for wave in waves(config):
         teachers = {(j.name, j.seed, j.data_seed): j.job_hash for j in plan(config, sha, chosen)}
-        mine = plan_tuning(config, sha, name, teachers)
-        trials += mine
-        records = [tuning.done(j.folder(out_dir), j) for j in mine]
-        if not only or name in only:
-            records = [r or play_trial(j, data[0], j.folder(out_dir), console) for j, r in zip(mine, records)]
-        if all(records):
-            chosen[name] = choose(records)
-            console.print(f"{esc(name)}: learning rate {chosen[name]['learning_rate']:g} chosen on dev accuracy "
-                          f"({', '.join(f'{r:g}: {a:.2%}' for r, a in zip(chosen[name]['learning_rates'], chosen[name]['dev_accuracy']))})")
+        mine = {name: plan_tuning(config, sha, name, teachers) for name in wave}
+        trials += [j for jobs in mine.values() for j in jobs]
+        executor.run([Task(j, data, j.folder(out_dir)) for name in wave if name in selected for j in mine[name]
+                      if not tuning.done(j.folder(out_dir), j)])
+        for name in wave:
+            records = [tuning.done(j.folder(out_dir), j) for j in mine[name]]
+            if all(records):
+                chosen[name] = choose(records)
+                rates = ", ".join(f"{r:g}: {a:.2%}" for r, a in zip(chosen[name]["learning_rates"],
+                                                                    chosen[name]["dev_accuracy"]))
+                console.print(f"{esc(name)}: learning rate {chosen[name]['learning_rate']:g} chosen on dev ({rates})")
         planned = plan(config, sha, chosen)
         _write_tournament(out_dir, config, planned, config_file, trials)
-        for job in _todo([j for j in planned if j.name == name], only, out_dir, console):
-            play(job, data, job.folder(out_dir), console)
-
-
-def play_trial(job: Job, dataset, folder: Path, console: Console) -> dict | None:
-    """One tuning trial (train and dev only); its record says how it ended."""
-    from . import tuning
-
-    console.rule(f"{esc(job.name)} {job.label}: tuning trial, {esc(job.player.strategy.name)}")
-    record = tuning.base_record(job)
-    tuning.write_record(folder, record)
-    try:
-        with make_progress(console) as progress:
-            tuning.run_trial(job, dataset, folder, record, progress,
-                             lambda message: console.print(warning_panel(message), soft_wrap=False))
-    except KeyboardInterrupt as stop:
-        with interrupts.deferred():
-            tuning.write_record(folder, {**record, "status": "interrupted", "error": interrupts.why(stop)})
-        raise
-    except Exception as err:  # noqa: BLE001 - recorded, and the player is left without a chosen rate
-        tuning.write_record(folder, {**record, "status": "failed", "error": f"{type(err).__name__}: {err}"})
-        console.print(f"[red]{esc(job.name)} {job.label} failed: {esc(err)}[/]")
-        return None
-    record["finished_at"] = now()
-    tuning.write_record(folder, record)
-    console.print(f"{esc(job.name)} {job.label}: best dev accuracy {record['best_dev_accuracy']:.2%}")
-    return record
+        executor.run([Task(j, data, j.folder(out_dir)) for j in _todo([j for j in planned if j.name in wave], only,
+                                                                       out_dir, console)])
 
 
 def load_data(config: Config, data_dir: str | None, config_file: str | None):

@@ -1,0 +1,62 @@
+"""Executors: the local pool gives the same results as one job at a time; a stopped driver leaves nothing
+'completed' that was not, and a rerun finishes the work."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+
+from conftest import TINY_CONFIG
+from test_faults import Tuneoff
+
+from tuneoff.cli import main
+from tuneoff.results import load_results
+
+SEEDS = ("--set", "tournament.seeds=[1, 2]")
+
+
+def outcome(out):
+    return {(r["player"]["name"], r["seed"]): (r["test"]["confusion_matrix"], r["history"]["steps"])
+            for r in load_results(out)}
+
+
+def test_two_workers_give_the_same_results_as_one(tiny_config, tree_dir, tmp_path):
+    args = ["run", str(tiny_config), "--data-dir", str(tree_dir), "--no-report", *SEEDS]
+    assert main([*args, "--out", str(tmp_path / "one")]) == 0
+    assert main([*args, "--out", str(tmp_path / "two"), "--jobs", "2"]) == 0
+    one, two = outcome(tmp_path / "one"), outcome(tmp_path / "two")
+    assert len(one) == 4 and one == two
+    concurrency = {r["timing"]["concurrent_jobs"] for r in load_results(tmp_path / "two")}
+    assert concurrency == {2} and {r["timing"]["concurrent_jobs"] for r in load_results(tmp_path / "one")} == {1}
+    assert json.loads((tmp_path / "two" / "leaderboard.json").read_text())["ranked"]
+
+
+def test_a_stopped_pool_marks_its_jobs_interrupted_and_a_rerun_completes(tmp_path, tree_dir):
+    (tmp_path / "slow.toml").write_text(TINY_CONFIG.replace("epochs = 2", "epochs = 40"))
+    out = tmp_path / "run"
+    args = ["run", str(tmp_path / "slow.toml"), "--data-dir", str(tree_dir), "--out", str(out), "--no-report"]
+    driver = Tuneoff([*args, "--jobs", "2"], tmp_path)
+    deadline_files = [out / "players" / p / "seed-7" / "result.json" for p in ("full", "lora")]
+    import time
+
+    start = time.monotonic()
+    while not all(f.is_file() for f in deadline_files):
+        assert time.monotonic() - start < 120 and driver.proc.poll() is None, "".join(driver.lines)
+        time.sleep(0.1)
+    driver.proc.send_signal(signal.SIGINT)  # the driver alone, as a scheduler would
+    code, text = driver.finish()
+    assert code == 130, text
+    statuses = {r["player"]["name"]: r["status"] for r in load_results(out)}
+    assert set(statuses.values()) <= {"interrupted", "completed"} and "interrupted" in statuses.values(), statuses
+    assert main(args) == 0
+    assert {r["status"] for r in load_results(out)} == {"completed"}
+
+
+def test_jobs_must_be_a_positive_number(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit):
+        main(["run", "offline", "--jobs", "0"])
+    assert "expected a whole number >= 1" in capsys.readouterr().err
+    assert sys.executable
