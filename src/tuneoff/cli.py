@@ -19,11 +19,20 @@ def cmd_run(args, console: Console) -> int:
     config = load_config(args.config, args.set)
     out = runfolder.resolve_out(args.out, config.tournament.name)
     console.print(f"tournament [bold]{esc(config.tournament.name)}[/]: {len(config.players)} players -> {esc(out)}")
+    board = tournament.run(config, out, args.data_dir, tuple(args.only), console, str(args.config),
+                           report=not args.no_report, executor=make_executor(args, console))
+    return 0 if not board["unranked"] else 1
+
+
+def make_executor(args, console: Console):
+    if args.executor == "ray":
+        from .ray_executor import RayExecutor
+
+        return RayExecutor(None if args.ray_address == "local" else args.ray_address, args.cpus_per_job,
+                           args.gpus_per_job, args.max_retries, console)
     from .executors import LocalExecutor
 
-    board = tournament.run(config, out, args.data_dir, tuple(args.only), console, str(args.config),
-                           report=not args.no_report, executor=LocalExecutor(args.jobs, console))
-    return 0 if not board["unranked"] else 1
+    return LocalExecutor(args.jobs, console)
 
 
 def cmd_data(args, console: Console) -> int:
@@ -105,7 +114,15 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--only", action="append", default=[], metavar="PLAYER", help="run only this player")
     run.add_argument("--no-report", action="store_true", help="skip writing report.html / report.md")
     run.add_argument("--jobs", type=_positive, default=1, metavar="N",
-                     help="jobs at once on this machine (default 1); the cores are split among them")
+                     help="local executor: jobs at once on this machine (default 1); the cores are split among them")
+    run.add_argument("--executor", choices=["local", "ray"], default="local",
+                     help="where jobs run: this machine (default), or Ray (pip install 'tuneoff[ray]')")
+    run.add_argument("--ray-address", default="local", metavar="ADDR",
+                     help="ray: 'local' starts an instance here (default), 'auto' or HOST:PORT joins a cluster")
+    run.add_argument("--cpus-per-job", type=float, default=1.0, metavar="N", help="ray: CPUs each job asks for")
+    run.add_argument("--gpus-per-job", type=float, default=0.0, metavar="F",
+                     help="ray: GPUs each job asks for; a fraction packs several jobs onto one card")
+    run.add_argument("--max-retries", type=int, default=2, metavar="N", help="ray: retries of a job whose worker died")
     run.set_defaults(func=cmd_run)
 
     data = sub.add_parser("data", help="a data set's splits: counts, class distribution, fingerprint")

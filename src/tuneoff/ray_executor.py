@@ -1,0 +1,127 @@
+"""Running jobs as Ray tasks, on a local Ray instance or a cluster (``pip install 'tuneoff[ray]'``).
+
+Each job is a Ray task with its resources declared (``num_cpus``, and ``num_gpus``, which
+may be fractional to pack small jobs onto one card). The task trains in a scratch folder
+on its worker and returns the result and the checkpoint to the driver, which writes them
+into the run folder: workers need no shared filesystem (except for distillation, whose
+students read their teacher's checkpoint from the run folder). A task whose worker dies
+is retried by Ray up to ``max_retries`` times; the driver writes a result only when a task
+returns, so nothing is recorded twice. Ctrl-C cancels what is outstanding and records it
+as interrupted.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from .console import esc, make_console
+from .executors import Task, make_progress, run_task
+from .interrupts import deferred
+from .player import base_result, end_unfinished
+
+
+def _remote_body(task: Task) -> dict:
+    """On the worker: train in a scratch folder, return what the driver writes (and where it ran)."""
+    import os
+    import socket
+
+    from .cli import quiet_libraries
+
+    quiet_libraries()
+    with tempfile.TemporaryDirectory() as scratch:
+        # Same layout as the run folder (players/<name>/<job>), so a job's folder name is unchanged.
+        folder = Path(scratch) / "players" / task.job.name / task.folder.name
+        local = Task(task.job, task.data, folder, task.threads, task.concurrency)
+        run_task(local, make_console(), live=False)
+        payload = {"node": socket.gethostname(), "pid": os.getpid(), "files": {}}
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and "checkpoint" not in path.relative_to(folder).parts:
+                payload["files"][path.relative_to(folder).as_posix()] = path.read_bytes()
+        if (folder / "checkpoint").is_dir():
+            buffer = io.BytesIO()
+            with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+                tar.add(folder / "checkpoint", arcname="checkpoint")
+            payload["checkpoint"] = buffer.getvalue()
+        return payload
+
+
+class RayExecutor:
+    """Runs tasks on Ray: ``address`` None starts a local instance, "auto" or "HOST:PORT" joins a cluster."""
+
+    def __init__(self, address: str | None = None, num_cpus: float = 1, num_gpus: float = 0.0, max_retries: int = 2,
+                 console: Console | None = None, init_options: dict | None = None):
+        self.address, self.num_cpus, self.num_gpus, self.max_retries = address, num_cpus, num_gpus, max_retries
+        self.console = console or make_console()
+        self.init_options = init_options or {}
+
+    def _remote(self):
+        try:
+            import ray
+        except ImportError:
+            raise RuntimeError("--executor ray needs Ray: pip install 'tuneoff[ray]'") from None
+        if not ray.is_initialized():
+            ray.init(address=self.address, include_dashboard=False, log_to_driver=False, **self.init_options)
+        return ray, ray.remote(num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_retries=self.max_retries,
+                               retry_exceptions=False)(_remote_body)
+
+    def run(self, tasks: list[Task]) -> list:
+        if not tasks:
+            return []
+        ray, remote = self._remote()
+        tasks = [Task(t.job, t.data, t.folder, max(1, int(self.num_cpus)), len(tasks)) for t in tasks]
+        pending = {remote.remote(t): t for t in tasks}
+        out, started = [], time.monotonic()
+        try:
+            with make_progress(self.console) as progress:
+                bar = progress.add_task(f"  {len(tasks)} Ray tasks", total=len(tasks))
+                while pending:
+                    done, _ = ray.wait(list(pending), num_returns=1, timeout=5.0)
+                    for ref in done:
+                        task = pending.pop(ref)
+                        out.append(self._collect(ray, ref, task))
+                        progress.advance(bar)
+                    if not done:
+                        self.console.print(f"  {len(pending)} jobs queued or running on Ray, "
+                                           f"{time.monotonic() - started:.0f} s")
+        except BaseException:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            with deferred():
+                for task in pending.values():
+                    _record_interrupted(task)
+            raise
+        return out
+
+    def _collect(self, ray, ref, task: Task):
+        """Write a returned task's files into the run folder; a task that died every try is recorded failed."""
+        job = task.job
+        try:
+            payload = ray.get(ref)
+        except Exception as err:  # noqa: BLE001 - a worker that died on every retry
+            result = base_result(job, task.data[0].labels)
+            end_unfinished(task.folder, result, "failed", f"Ray task failed after {self.max_retries} retries: "
+                                                          f"{type(err).__name__}: {str(err).splitlines()[0]}")
+            self.console.print(f"[red]{esc(job.name)} {job.label}: {esc(result['error'])}[/]")
+            return None
+        from .results import write_atomic
+
+        for name, data in payload["files"].items():
+            write_atomic(task.folder / name, data)
+        if "checkpoint" in payload:
+            with tarfile.open(fileobj=io.BytesIO(payload["checkpoint"]), mode="r:gz") as tar:
+                tar.extractall(task.folder, filter="data")
+        self.console.print(f"{esc(job.name)} {job.label}: ran on {esc(payload['node'])} (pid {payload['pid']})")
+        return payload
+
+
+def _record_interrupted(task: Task) -> None:
+    if task.job.kind == "tuning":
+        return  # a trial without a completed record simply runs again
+    end_unfinished(task.folder, base_result(task.job, task.data[0].labels), "interrupted",
+                   "stopped with the run (its Ray task was cancelled) before it finished")

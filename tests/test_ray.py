@@ -1,0 +1,76 @@
+"""The Ray executor on an in-process local instance: the same results as the plain loop, and a worker
+killed mid-job is retried without losing or duplicating a result. Needs the 'ray' extra (CI installs it)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+from test_executors import SEEDS, outcome
+
+from tuneoff.cli import main
+from tuneoff.console import make_console
+from tuneoff.results import load_results
+
+if not os.environ.get("CI"):
+    pytest.importorskip("ray")
+import ray  # noqa: E402  (in CI a missing extra is a failure, not a skip)
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def run_with_ray(tiny_config, tree_dir, out, *extra) -> int:
+    from tuneoff import tournament
+    from tuneoff.config import load_config
+    from tuneoff.ray_executor import RayExecutor
+
+    config = load_config(tiny_config, [s for s in (*SEEDS, *extra) if s != "--set"])
+    board = tournament.run(config, out, str(tree_dir), console=make_console(),
+                           executor=RayExecutor(num_cpus=1, max_retries=2))
+    return 0 if not board["unranked"] else 1
+
+
+def test_ray_gives_the_same_results_as_the_plain_loop(local_ray, tiny_config, tree_dir, tmp_path):
+    assert main(["run", str(tiny_config), "--data-dir", str(tree_dir), "--no-report", "--out",
+                 str(tmp_path / "plain"), *SEEDS]) == 0
+    assert run_with_ray(tiny_config, tree_dir, tmp_path / "ray") == 0
+    assert outcome(tmp_path / "ray") == outcome(tmp_path / "plain")
+    for r in load_results(tmp_path / "ray"):  # checkpoints came back with the results
+        folder = tmp_path / "ray" / "players" / r["player"]["name"] / f"seed-{r['seed']}"
+        assert (folder / r["checkpoint"]["path"] / "model.safetensors").is_file()
+
+
+def _kill_one_task(stop: threading.Event, killed: list) -> None:
+    import psutil
+
+    while not stop.is_set() and not killed:
+        for process in psutil.process_iter(["cmdline"]):
+            if any("_remote_body" in part for part in (process.info["cmdline"] or [])):
+                time.sleep(1.0)  # mid-job, not at its start
+                process.kill()
+                killed.append(process.pid)
+                return
+        time.sleep(0.1)
+
+
+def test_a_killed_worker_is_retried_and_nothing_is_lost_or_doubled(local_ray, tiny_config, tree_dir, tmp_path):
+    stop, killed = threading.Event(), []
+    killer = threading.Thread(target=_kill_one_task, args=(stop, killed), daemon=True)
+    killer.start()
+    try:
+        code = run_with_ray(tiny_config, tree_dir, tmp_path / "run", "protocol.epochs=30")
+    finally:
+        stop.set()
+        killer.join(10)
+    assert killed, "no Ray task process was found to kill"
+    assert code == 0
+    results = load_results(tmp_path / "run")
+    assert sorted((r["player"]["name"], r["seed"]) for r in results) == [(n, s) for n in ("full", "lora") for s in (1, 2)]
+    assert {r["status"] for r in results} == {"completed"}
