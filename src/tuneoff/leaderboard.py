@@ -28,7 +28,8 @@ RULES = {
              f"per-seed values; {SPEED_TIE:.0%} of the fastest with one seed) share the bonus equally",
     "ties": "a player whose accuracy difference from the leader is not significant (Holm-corrected p >= "
             f"{stats.ALPHA}) and whose bonus equals the leader's shares rank 1",
-    "groups": "players are ranked only against results with the same hardware fingerprint",
+    "groups": "players are ranked only against results with the same hardware fingerprint (chip, device, threads, "
+              "and how many jobs ran at once)",
 }
 
 
@@ -49,8 +50,11 @@ def _collapse(accuracy: float, predicted: list[int], majority: float, labels: li
 
 
 def hardware_key(result: dict) -> str:
+    """What a training time depends on: the chip, the device, the threads, and how many jobs shared the machine."""
     hw = result.get("environment", {}).get("hardware", {})
-    parts = [hw.get("gpu") or hw.get("cpu") or "unknown", hw.get("device"), f"{hw.get('threads')} threads"]
+    together = result.get("timing", {}).get("concurrent_jobs", 1)
+    parts = [hw.get("gpu") or hw.get("cpu") or "unknown", hw.get("device"), f"{hw.get('threads')} threads",
+             f"{together} jobs at once" if together > 1 else None]
     return " / ".join(str(p) for p in parts if p)
 
 
