@@ -52,3 +52,26 @@ def test_collate_pads_to_the_longest_in_batch():
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
     assert batch["labels"].tolist() == [0, 4]
     assert collate(data, np.array([1]))["input_ids"].shape == torch.Size([1, 5])
+
+
+def test_static_shapes_pad_batches_to_a_few_widths_and_change_no_result():
+    import torch
+
+    from tuneoff.batching import Encoded, collate, padded_width
+
+    assert [padded_width(n, 16, 40) for n in (1, 16, 17, 33, 40)] == [16, 16, 32, 40, 40]
+    assert padded_width(23, 0, 128) == 23
+    ids = tuple(tuple(range(1, n + 1)) for n in (3, 9, 18, 5))
+    data = Encoded(ids, (0, 1, 2, 3), 0, multiple=16, max_len=32)
+    batch = collate(data, np.array([0, 1]))
+    assert batch["input_ids"].shape == (2, 16) and batch["attention_mask"].sum().item() == 12
+    assert collate(data, np.array([2, 3]))["input_ids"].shape == (2, 32)
+    from tuneoff.models import RandomDistilBert
+
+    torch.manual_seed(0)
+    model = RandomDistilBert(size="tiny").build(5).model.eval()
+    dynamic = collate(Encoded(ids, (0, 1, 2, 3), 0), np.arange(4))
+    with torch.no_grad():
+        a = model(**dynamic).logits
+        b = model(**collate(data, np.arange(4))).logits
+    assert torch.allclose(a, b, atol=1e-5)  # padding is masked: the same predictions

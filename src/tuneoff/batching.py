@@ -15,6 +15,8 @@ class Encoded:
     ids: tuple[tuple[int, ...], ...]
     labels: tuple[int, ...]
     pad_id: int
+    multiple: int = 0  # static shapes: pad every batch up to a multiple of this many tokens (0: to its longest)
+    max_len: int = 0
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -23,9 +25,17 @@ class Encoded:
         return np.fromiter((len(x) for x in self.ids), dtype=np.int64, count=len(self.ids))
 
 
-def encode(tokenizer, texts, labels, max_len: int) -> Encoded:
+def encode(tokenizer, texts, labels, max_len: int, multiple: int = 0) -> Encoded:
     ids = tokenizer(list(texts), truncation=True, max_length=max_len)["input_ids"]
-    return Encoded(tuple(tuple(x) for x in ids), tuple(labels), tokenizer.pad_token_id or 0)
+    return Encoded(tuple(tuple(x) for x in ids), tuple(labels), tokenizer.pad_token_id or 0, multiple, max_len)
+
+
+def padded_width(longest: int, multiple: int, max_len: int) -> int:
+    """The batch width: the longest sentence, or with static shapes the next multiple (capped at max_len)."""
+    if not multiple:
+        return longest
+    width = -(-longest // multiple) * multiple
+    return min(width, max_len) if max_len else width
 
 
 def train_batches(lengths: np.ndarray, batch_size: int, bucket: int, seed: int) -> list[np.ndarray]:
@@ -56,7 +66,7 @@ def eval_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
 def collate(data: Encoded, index: np.ndarray, device: torch.device | None = None) -> dict[str, torch.Tensor]:
     """Pad to the longest sentence of this batch (dynamic padding); on ``device`` if given."""
     rows = [data.ids[i] for i in index]
-    width = max(len(r) for r in rows)
+    width = padded_width(max(len(r) for r in rows), data.multiple, data.max_len)
     ids = torch.full((len(rows), width), data.pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for i, r in enumerate(rows):

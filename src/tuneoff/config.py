@@ -52,6 +52,10 @@ class Protocol(Frozen):
         "fp32", description="bf16 = autocast on the forward pass; tf32 = TF32 matmuls on CUDA (fp32 elsewhere)"
     )
     compile: bool = Field(False, description="torch.compile the model (opt-in; compile time counts as training time)")
+    static_shapes: int = Field(
+        0, ge=0, le=512, description="pad every batch up to a multiple of this many tokens, so few shapes recur "
+        "(fewer kernel choices, the way to captured steps on a GPU); 0 = pad to the batch's longest sentence"
+    )
     bucket_batches: int = Field(
         20, ge=1, le=10000, description="sort lengths within chunks of this many batches (1 = random order)"
     )

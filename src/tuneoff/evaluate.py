@@ -81,7 +81,7 @@ def score_extra(model, tokenizer, extra: Extra, p, device: torch.device, progres
     from .train import autocast_dtype
 
     test = extra.dataset.test
-    data = encode(tokenizer, test.texts, test.labels, p.max_seq_len)
+    data = encode(tokenizer, test.texts, test.labels, p.max_seq_len, p.static_shapes)
     scored = score(model, data, p.eval_batch_size, device, autocast_dtype(p), progress)
     mapped = np.asarray(extra.mapping)[scored.predictions]
     labels = np.asarray(test.labels)

@@ -167,7 +167,8 @@ def _encode(job: Job, dataset: Dataset, splits, tokenizer, result: dict):
     result["data"] = data_record(dataset, job.data, *splits)
     probe = splits[0].sample(len(splits[1]), seed=PROBE_SEED)
     result["data"]["train_probe_size"] = len(probe)
-    encoded = [encode(tokenizer, s.texts, s.labels, job.protocol.max_seq_len) for s in (*splits, probe)]
+    p = job.protocol
+    encoded = [encode(tokenizer, s.texts, s.labels, p.max_seq_len, p.static_shapes) for s in (*splits, probe)]
     return encoded[:3], encoded[3]
 
 

@@ -39,7 +39,8 @@ def run_trial(job: Job, dataset, folder: Path, record: dict, progress=None, warn
     setup.context = job.player.strategy.context(job, folder.parents[2], train_split, device, p.eval_batch_size)
     from .batching import encode
 
-    train_set, dev_set = (encode(tokenizer, s.texts, s.labels, p.max_seq_len) for s in (train_split, dev_split))
+    train_set, dev_set = (encode(tokenizer, s.texts, s.labels, p.max_seq_len, p.static_shapes)
+                          for s in (train_split, dev_split))
     with matmul_precision(p, device):
         trained = train(model, train_set, dev_set, p, device, progress, strategy=job.player.strategy, setup=setup)
     record.update(history={"epochs": trained.epochs}, best_epoch=trained.best_epoch,
