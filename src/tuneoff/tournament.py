@@ -1,10 +1,11 @@
-"""Run every player of a config as its own job, skip the ones already done, score the game.
+"""Run every (player, seed) job of a config, skip the ones already done, score the game.
 
 Order of work, so that bad input never costs a trained player:
-config (already loaded) -> run folder usable -> data -> lock the folder ->
-recover players a dead process left 'running' -> what is left to train ->
-check every one of those players (model resolves, strategy fits it, lengths fit) ->
-tournament.json -> train, one job at a time -> leaderboard -> report.
+config (already loaded) -> run folder usable -> data and extra test sets -> lock the folder ->
+recover jobs a dead process left 'running' -> what is left to train (stale results included) ->
+check every player about to train (model resolves, strategy fits it, lengths fit) ->
+tournament.json -> the executor trains wave by wave (teachers first; with [tuning], trials
+then final seeds) -> leaderboard -> report.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from .console import esc, make_console
 from .data import DataError
 from .evaluate import Extra
 from .jobs import Job, choose, differences, plan, plan_tuning
-from .preflight import preflight
 from .executors import LocalExecutor, Task
+from .preflight import preflight
 from .player import checkpoint_missing, end_unfinished, now
 from .results import RESULT_FILE, ResultsError, job_dirs, read_result, write_json
 
