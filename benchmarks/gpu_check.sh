@@ -9,8 +9,11 @@
 #   bash benchmarks/gpu_check.sh [DATA_DIR]
 #
 # It uses the python3 on PATH with its own CUDA torch, transformers and peft, and
-# runs tuneoff from src/ without installing it. Each step runs even if an earlier one
-# failed; the script's exit status says whether any did.
+# runs tuneoff from src/ without installing it. The lent GPU machines lack some of
+# tuneoff's other dependencies: carry wheels of pydantic, jsonschema, platformdirs,
+# filelock, scipy, statsmodels and datasets (with pyarrow) and pip install them there
+# first. Each step runs even if an earlier one failed; the script's exit status says
+# whether any did.
 #
 # Settings (environment):
 #   DEVICE=cuda      cpu runs the same steps here, as a dry run of the script
@@ -44,7 +47,7 @@ if [ "$device" = cuda ]; then
 else
   echo "dry run on $device" > "$out/gpu.txt"
 fi
-python3 -c 'import sys, torch, transformers, peft, pydantic; print("python", sys.version.split()[0], "torch", torch.__version__, "transformers", transformers.__version__, "peft", peft.__version__, "pydantic", pydantic.__version__)'
+python3 -c 'import sys, torch, transformers, peft, pydantic, scipy, statsmodels, datasets, filelock; print("python", sys.version.split()[0], "torch", torch.__version__, "transformers", transformers.__version__, "peft", peft.__version__, "pydantic", pydantic.__version__)'
 
 bench=(python3 benchmarks/throughput.py --data-dir "$data" --device "$device" --sentences "$sentences"
        --repeats "$repeats" --tokenizer "$tokenizer" --out "$out/RESULTS-gpu.md")
