@@ -28,14 +28,14 @@ def board_tables(run: Path) -> str:
         lo, hi = r["test_accuracy_ci95"]
         vs = "leader" if r["p_vs_leader"] is None else (
             f"{r['diff_vs_leader']:+.2f} [{r['diff_vs_leader_ci95'][0]:+.2f}, {r['diff_vs_leader_ci95'][1]:+.2f}]")
-        p = "–" if r["p_vs_leader"] is None else f"{r['p_vs_leader']:.3g}"
+        p = "–" if r["p_vs_leader"] is None else ("< 0.001" if r["p_vs_leader"] < 0.001 else f"{r['p_vs_leader']:.3g}")
         std = f"{100 * r['test_accuracy_std']:.2f}" if len(r["seeds"]) > 1 else "–"
         gap = "–" if r["generalization_gap"] is None else f"{100 * r['generalization_gap']:+.1f}"
         flags = " COLLAPSED" if r["collapsed"] else ""
         extra = "".join(f" {r['extra_eval'][n]['mean']:.2%} |" if n in r.get("extra_eval", {}) else " – |" for n in sets)
         lines.append(f"| {r['rank']} | {r['player']}{flags} | {r['strategy']} | {r['test_accuracy']:.2%} ± "
                      f"{100 * r['test_accuracy_std']:.2f} | {lo:.2%} – {hi:.2%} | {len(r['seeds'])} | {std} | "
-                     f"{100 * r['binomial_se']:.2f} | {vs} | {p} | {'yes' if r['tied_with_leader'] else 'no'} | "
+                     f"{100 * r['binomial_se']:.2f} | {vs} | {p} | {'–' if r['p_vs_leader'] is None else ('yes' if r['tied_with_leader'] else 'no')} | "
                      f"{r['trainable_parameters']:,} | {r['train_seconds']:.0f} | "
                      f"{r['peak_rss_bytes'] / 2**30:.2f} GiB | {gap} |{extra}")
     for group, pairs in board["pairwise"].items():

@@ -162,12 +162,13 @@ def power(rows: list[dict], matrices: dict) -> dict | None:
     """The smallest difference this test set and these seeds can detect (80 % power, alpha 0.05)."""
     if len(rows) < 1:
         return None
-    many = [r for r in rows if len(r["seeds"]) > 1 and not r["collapsed"]]
+    healthy = [r for r in rows if not r["collapsed"]] or rows  # a collapsed player is no fair pair
+    many = [r for r in healthy if len(r["seeds"]) > 1]
     seed_std = (sum(r["test_accuracy_std"] ** 2 for r in many) / len(many)) ** 0.5 if many else None
-    means = [matrices[r["player"]].mean(axis=0) for r in rows]
+    means = [matrices[r["player"]].mean(axis=0) for r in healthy]
     diffs = [(a - b).var(ddof=1) for i, a in enumerate(means) for b in means[i + 1:]]
-    sentence_var = sum(diffs) / len(diffs) if diffs else 2 * rows[0]["test_accuracy"] * (1 - rows[0]["test_accuracy"])
-    seeds = min(len(r["seeds"]) for r in rows)
+    sentence_var = sum(diffs) / len(diffs) if diffs else 2 * healthy[0]["test_accuracy"] * (1 - healthy[0]["test_accuracy"])
+    seeds = min(len(r["seeds"]) for r in healthy)
     n = len(means[0])
     return {"detectable_difference": 100 * stats.detectable_difference(seed_std or 0.0, seeds, sentence_var, n),
             "seed_std": seed_std, "seeds": seeds, "sentences": n, "sentence_variance": sentence_var,
