@@ -45,9 +45,10 @@ def board_tables(run: Path) -> str:
                   f"{q['p']:.3g} | {q['p_holm']:.3g} | {q['test']} |" for q in pairs]
         power = board["power"].get(group)
         if power:
+            noise = (f"seed std {100 * power['seed_std']:.2f} points" if power["seed_variance_measured"]
+                     else "seed-to-seed variance not measured")
             lines += ["", f"Smallest detectable difference (80 % power, α 0.05): {power['detectable_difference']:.2f} "
-                          f"points ({power['seeds']} seeds per player, seed std "
-                          f"{100 * (power['seed_std'] or 0):.2f} points, {power['sentences']} sentences)."]
+                          f"points ({power['seeds']} seed(s) per player, {noise}, {power['sentences']} sentences)."]
     lines += [f"- {n}" for n in board["notes"]]
     return "\n".join(lines) + "\n"
 
