@@ -37,10 +37,14 @@ def run_with_ray(tiny_config, tree_dir, out, *extra) -> int:
     return 0 if not board["unranked"] else 1
 
 
-def test_ray_gives_the_same_results_as_the_plain_loop(local_ray, tiny_config, tree_dir, tmp_path):
+def test_ray_gives_the_same_results_as_the_plain_loop(local_ray, tiny_config, tree_dir, tmp_path, capsys):
     assert main(["run", str(tiny_config), "--data-dir", str(tree_dir), "--no-report", "--out",
                  str(tmp_path / "plain"), *SEEDS]) == 0
+    capsys.readouterr()
     assert run_with_ray(tiny_config, tree_dir, tmp_path / "ray") == 0
+    shown = capsys.readouterr().out
+    for job in ("full seed-1", "full seed-2", "lora seed-1", "lora seed-2"):  # the view says where each job ran
+        assert f"{job}: running on " in shown and f"{job}: ran on " in shown
     assert outcome(tmp_path / "ray") == outcome(tmp_path / "plain")
     for r in load_results(tmp_path / "ray"):  # checkpoints came back with the results
         folder = tmp_path / "ray" / "players" / r["player"]["name"] / f"seed-{r['seed']}"
@@ -74,3 +78,20 @@ def test_a_killed_worker_is_retried_and_nothing_is_lost_or_doubled(local_ray, ti
     results = load_results(tmp_path / "run")
     assert sorted((r["player"]["name"], r["seed"]) for r in results) == [(n, s) for n in ("full", "lora") for s in (1, 2)]
     assert {r["status"] for r in results} == {"completed"}
+
+
+def test_the_job_view_counts_each_state_and_names_the_nodes():
+    from types import SimpleNamespace
+
+    from tuneoff.ray_executor import JobView
+
+    jobs = [SimpleNamespace(job=SimpleNamespace(name=n, label=f"seed-{s}")) for n in ("a", "b") for s in (1, 2)]
+    view = JobView(jobs)
+    assert view.line() == "  Ray: 4 queued, 0 running, 0 done, 0 failed"
+    view.running(("a", "seed-1"), "node-1")
+    view.running(("b", "seed-2"), "node-2")
+    assert view.line() == "  Ray: 2 queued, 2 running on node-1, node-2, 0 done, 0 failed"
+    view.finished(("a", "seed-1"), True)
+    view.finished(("b", "seed-2"), False)
+    view.running(("a", "seed-1"), "node-3")  # a late start message never revives a finished job
+    assert view.line() == "  Ray: 2 queued, 0 running, 1 done, 1 failed"

@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import tarfile
 import tempfile
-import time
 from pathlib import Path
 
 from rich.console import Console
@@ -26,14 +25,16 @@ from .interrupts import deferred
 from .player import base_result, end_unfinished
 
 
-def _remote_body(task: Task) -> dict:
-    """On the worker: train in a scratch folder, return what the driver writes (and where it ran)."""
+def _remote_body(task: Task, started=None) -> dict:
+    """On the worker: say where it runs, train in a scratch folder, return what the driver writes."""
     import os
     import socket
 
     from .cli import quiet_libraries
 
     quiet_libraries()
+    if started is not None:  # a ray.util.queue.Queue: the driver's view of which job runs where
+        started.put(((task.job.name, task.job.label), socket.gethostname(), os.getpid()))
     with tempfile.TemporaryDirectory() as scratch:
         # Same layout as the run folder (players/<name>/<job>), so a job's folder name is unchanged.
         folder = Path(scratch) / "players" / task.job.name / task.folder.name
@@ -74,21 +75,27 @@ class RayExecutor:
         if not tasks:
             return []
         ray, remote = self._remote()
+        from ray.util.queue import Queue
+
+        started = Queue(actor_options={"num_cpus": 0})
         tasks = [Task(t.job, t.data, t.folder, max(1, int(self.num_cpus)), len(tasks)) for t in tasks]
-        pending = {remote.remote(t): t for t in tasks}
-        out, started = [], time.monotonic()
+        pending = {remote.remote(t, started): t for t in tasks}
+        view, out = JobView(tasks), []
         try:
             with make_progress(self.console) as progress:
-                bar = progress.add_task(f"  {len(tasks)} Ray tasks", total=len(tasks))
+                bar = progress.add_task(view.line(), total=len(tasks))
                 while pending:
-                    done, _ = ray.wait(list(pending), num_returns=1, timeout=5.0)
+                    done, _ = ray.wait(list(pending), num_returns=1, timeout=2.0)
+                    for key, node, pid in started.get_nowait_batch(started.qsize()):
+                        view.running(key, node)
+                        self.console.print(f"{esc(view.label(key))}: running on {esc(node)} (pid {pid})")
                     for ref in done:
                         task = pending.pop(ref)
-                        out.append(self._collect(ray, ref, task))
+                        payload = self._collect(ray, ref, task)
+                        view.finished((task.job.name, task.job.label), payload is not None)
+                        out.append(payload)
                         progress.advance(bar)
-                    if not done:
-                        self.console.print(f"  {len(pending)} jobs queued or running on Ray, "
-                                           f"{time.monotonic() - started:.0f} s")
+                    progress.update(bar, description=view.line())
         except BaseException:
             for ref in pending:
                 ray.cancel(ref, force=True)
@@ -118,6 +125,32 @@ class RayExecutor:
                 tar.extractall(task.folder, filter="data")
         self.console.print(f"{esc(job.name)} {job.label}: ran on {esc(payload['node'])} (pid {payload['pid']})")
         return payload
+
+
+class JobView:
+    """Each job's state on the cluster (queued, running on a node, done, failed), summed up in one line."""
+
+    def __init__(self, tasks: list[Task]):
+        self.labels = {(t.job.name, t.job.label): f"{t.job.name} {t.job.label}" for t in tasks}
+        self.state = dict.fromkeys(self.labels, "queued")
+
+    def label(self, key) -> str:
+        return self.labels[key]
+
+    def running(self, key, node: str) -> None:
+        if self.state.get(key) == "queued" or str(self.state.get(key)).startswith("running"):
+            self.state[key] = f"running on {node}"  # a retry may start it again on another node
+
+    def finished(self, key, ok: bool) -> None:
+        self.state[key] = "done" if ok else "failed"
+
+    def line(self) -> str:
+        states = list(self.state.values())
+        nodes = sorted({s.removeprefix("running on ") for s in states if s.startswith("running")})
+        running = sum(s.startswith("running") for s in states)
+        where = f" on {', '.join(nodes)}" if nodes else ""
+        return (f"  Ray: {states.count('queued')} queued, {running} running{where}, "
+                f"{states.count('done')} done, {states.count('failed')} failed")
 
 
 def _record_interrupted(task: Task) -> None:
