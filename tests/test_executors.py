@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 
@@ -60,3 +61,27 @@ def test_jobs_must_be_a_positive_number(capsys):
         main(["run", "offline", "--jobs", "0"])
     assert "expected a whole number >= 1" in capsys.readouterr().err
     assert sys.executable
+
+
+def test_worker_processes_share_the_cards_round_robin():
+    from tuneoff.executors import gpu_slots
+
+    assert gpu_slots(3, 0) == [None, None, None]  # CPU: nothing set
+    assert gpu_slots(4, 2) == ["0", "1", "0", "1"]  # two jobs per card
+    assert gpu_slots(2, 4) == ["0", "1"]
+    assert gpu_slots(3, 2, visible="2, 3") == ["2", "3", "2"]  # within what the user made visible
+
+
+def test_a_pool_worker_sees_only_its_card(monkeypatch):
+    import multiprocessing
+
+    from tuneoff.executors import _init_worker
+
+    slots = multiprocessing.get_context("spawn").Queue()
+    slots.put("1")
+    slots.put(None)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    _init_worker(slots)
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "1"
+    _init_worker(slots)  # no card to give: left as it was
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "1"

@@ -8,7 +8,9 @@ finals) and returns when every one has ended.
 
 ``LocalExecutor(1)`` is the plain loop. ``LocalExecutor(n)`` runs n tasks at once in spawned
 processes; on CPU the cores are split among them (each job's torch thread count, unless the
-protocol fixes one), and each result records how many jobs ran at once.
+protocol fixes one); with GPUs each worker process is given one card (``CUDA_VISIBLE_DEVICES``),
+round robin, so n jobs on g cards put about n/g jobs on each. Each result records how many
+jobs ran at once.
 """
 
 from __future__ import annotations
@@ -126,6 +128,31 @@ def run_task(task: Task, console: Console | None = None, live: bool = True):
     return (play_trial if task.job.kind == "tuning" else play)(task, console, live)
 
 
+def gpu_slots(jobs: int, gpus: int, visible: str | None = None) -> list[str | None]:
+    """The card each of ``jobs`` worker processes sees: round robin over ``gpus`` (None: leave as is).
+
+    ``visible`` is this process's ``CUDA_VISIBLE_DEVICES``, so "2,3" hands out cards 2 and 3."""
+    if gpus <= 0:
+        return [None] * jobs
+    cards = [c.strip() for c in visible.split(",")][:gpus] if visible else [str(i) for i in range(gpus)]
+    return [cards[i % len(cards)] for i in range(jobs)]
+
+
+def _init_worker(slots) -> None:
+    """A pool worker takes its card before torch initialises CUDA in this process."""
+    card = slots.get()
+    if card is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = card
+
+
+def _visible_gpus(tasks: list[Task]) -> int:
+    if all(t.job.protocol.device == "cpu" for t in tasks):
+        return 0
+    import torch
+
+    return torch.cuda.device_count()
+
+
 def _worker(task: Task):
     """A pool worker: no live bars (several jobs share the terminal), one line per event."""
     from .cli import quiet_libraries
@@ -155,8 +182,12 @@ class LocalExecutor:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        pool = ProcessPoolExecutor(max_workers=min(self.jobs, len(tasks)),
-                                   mp_context=multiprocessing.get_context("spawn"))
+        context, workers = multiprocessing.get_context("spawn"), min(self.jobs, len(tasks))
+        slots = context.Queue()
+        for card in gpu_slots(workers, _visible_gpus(tasks), os.environ.get("CUDA_VISIBLE_DEVICES")):
+            slots.put(card)
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
+                                   initargs=(slots,))
         futures = {pool.submit(_worker, t): t for t in tasks}
         out = []
         try:
