@@ -56,9 +56,22 @@ class Protocol(Frozen):
         0, ge=0, le=512, description="pad every batch up to a multiple of this many tokens, so few shapes recur "
         "(fewer kernel choices, the way to captured steps on a GPU); 0 = pad to the batch's longest sentence"
     )
+    cuda_graphs: bool = Field(
+        False, description="on CUDA, capture each batch shape's whole training step once and replay it (needs "
+        "static_shapes); elsewhere, or for a strategy that acts between steps, the eager step runs and the result "
+        "says why"
+    )
     bucket_batches: int = Field(
         20, ge=1, le=10000, description="sort lengths within chunks of this many batches (1 = random order)"
     )
+
+    @model_validator(mode="after")
+    def _captured_steps_need_static_shapes(self):
+        if self.cuda_graphs and not self.static_shapes:
+            raise ValueError("cuda_graphs = true needs static_shapes > 0 (e.g. 16), so that few batch shapes recur")
+        if self.cuda_graphs and self.compile:
+            raise ValueError("cuda_graphs and compile are two ways to the same end: choose one")
+        return self
 
 
 class Tournament(Frozen):

@@ -65,12 +65,18 @@ def job_folder(run_dir: Path, player: str, seed: int, data_seed: int | None = No
     return Path(run_dir) / "players" / player / job_label(seed, data_seed)
 
 
+# Protocol keys added after results were first recorded, with the default that reproduces the
+# older behaviour: left out of the identity at that default, so older results stay current.
+LATER_KEYS = {"cuda_graphs": False}
+
+
 def identity(player: Player, protocol: Protocol, data: DatasetSpec, data_sha256: dict) -> dict:
     """``data_sha256``: the content fingerprint of each split, and of each extra evaluation set."""
     where = {"dir", "train", "dev", "test"}  # where files are, not what is in them (the fingerprint is)
+    later = {k for k, default in LATER_KEYS.items() if getattr(protocol, k) == default}
     return {
         "player": player.model_dump(mode="json", exclude={"description"}),
-        "protocol": protocol.model_dump(mode="json"),
+        "protocol": protocol.model_dump(mode="json", exclude=later),
         "data": {**data.model_dump(mode="json", exclude=where), "sha256": dict(sorted(data_sha256.items()))},
     }
 

@@ -23,6 +23,7 @@ from .runfolder import process_record
 from .roles import roles_for
 from .strategies import Setup, folder_bytes
 from .system import PeakMemory, fingerprint, pick_device
+from .steps import eager_reason
 from .train import autocast_dtype, matmul_precision, train
 
 
@@ -103,6 +104,7 @@ def run_job(job: Job, dataset: Dataset, folder: Path, result: dict, progress=Non
         if extras:
             result["extra_eval"] = {x.name: score_extra(model, tokenizer, x, p, device, progress) for x in extras}
 
+    result["step"] = trained.step
     result["history"] = {"epochs": trained.epochs, "steps": trained.steps}
     result["best_epoch"] = trained.best_epoch
     result["generalization"] = generalization(trained.epochs, trained.best_epoch)
@@ -132,6 +134,8 @@ def _build(job: Job, device, result: dict, warn, total_steps: int, steps_per_epo
     warnings = random_base_warning(job, model, setup) + warnings
     if job.protocol.precision == "tf32" and device.type != "cuda":
         warnings = [*warnings, f"precision tf32 has no effect on {device.type}: this player ran in plain fp32"]
+    if reason := eager_reason(job.protocol, device, job.player.strategy):
+        warnings = [*warnings, f"eager training steps: {reason}"]
     for w in warnings:
         warn(w)
     result["warnings"] += warnings

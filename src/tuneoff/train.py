@@ -12,6 +12,7 @@ import torch
 from .batching import Encoded, collate, train_batches
 from .config import Protocol
 from .evaluate import score
+from .steps import EagerStep, eager_reason, make_step
 from .strategies import Full, Setup, Strategy
 
 LOG_EVERY = 10  # steps between train-loss records (and non-finite checks)
@@ -29,6 +30,7 @@ class Trained:
     train_seconds: float = 0.0
     train_samples: int = 0
     kernel_warmup_seconds: float = 0.0
+    step: dict = field(default_factory=dict)  # which step path ran ({"path", "eager_reason", "graphs"})
 
 
 def autocast_dtype(p: Protocol) -> torch.dtype | None:
@@ -51,9 +53,10 @@ def matmul_precision(p: Protocol, device: torch.device):
         torch.set_float32_matmul_precision(saved)
 
 
-def make_optimizer(model, p: Protocol, params: list | None = None) -> torch.optim.Optimizer:
+def make_optimizer(model, p: Protocol, params: list | None = None, capturable: bool = False) -> torch.optim.Optimizer:
     """AdamW over the given (name, parameter, learning-rate scale) triples, by default every trainable
-    parameter at scale 1 (frozen ones get no state); no decay on biases and norms."""
+    parameter at scale 1 (frozen ones get no state); no decay on biases and norms. ``capturable``: for
+    captured steps on CUDA, learning rates are device tensors the schedule fills in place."""
     if params is None:
         params = [(n, q, 1.0) for n, q in model.named_parameters() if q.requires_grad]
     groups: dict[tuple, list] = {}
@@ -64,6 +67,10 @@ def make_optimizer(model, p: Protocol, params: list | None = None) -> torch.opti
               for (scale, decays), qs in groups.items()]
     # The fused kernel (CPU and CUDA) does the update in one pass; ~20 % of a CPU step is AdamW.
     fused = all(q.device.type in ("cpu", "cuda") for g in groups for q in g["params"])
+    if capturable:
+        for g in groups:
+            g["lr"] = torch.tensor(g["lr"], device=g["params"][0].device)
+        return torch.optim.AdamW(groups, lr=p.learning_rate, fused=True, capturable=True)
     return torch.optim.AdamW(groups, lr=p.learning_rate, fused=fused, foreach=None if fused else True)
 
 
@@ -120,8 +127,9 @@ def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torc
     weights in the model. The strategy's hooks choose the parameters, the loss and the schedule."""
     strategy = strategy or Full()
     amp = autocast_dtype(p)
+    captured = p.cuda_graphs and eager_reason(p, device, strategy) is None
     optimizer = (strategy.optimizer(model, p.learning_rate, p.weight_decay)
-                 or make_optimizer(model, p, strategy.parameters(model, setup)))
+                 or make_optimizer(model, p, strategy.parameters(model, setup), capturable=captured))
     steps_per_epoch = math.ceil(len(train_set) / p.batch_size)
     total = steps_per_epoch * p.epochs
     scheduler = linear_schedule(optimizer, round(p.warmup_ratio * total), total)
@@ -129,6 +137,7 @@ def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torc
     out, best_accuracy, best_state = Trained(), -1.0, None
     # Shares the parameters; compiling happens on the first steps, inside the timed epoch.
     net = torch.compile(model, dynamic=True) if p.compile else model
+    step = make_step(net, model, optimizer, p, device, (strategy, setup))
 
     model.train()  # the eager model: torch.compile's own compiling stays inside the timed epoch
     first_epoch = train_batches(train_set.lengths(), p.batch_size, p.bucket_batches, order_seed(p) + 1)
@@ -136,11 +145,9 @@ def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torc
 
     for epoch in range(1, p.epochs + 1):
         strategy.before_epoch(model, setup, epoch)
-        hooks = (strategy, setup)
-        seconds, epoch_loss = run_epoch(net, model, optimizer, scheduler, train_set, p, device, epoch, out, progress,
-                                        hooks)
+        seconds, epoch_loss = run_epoch(step, scheduler, train_set, p, device, epoch, out, progress)
         record = {"epoch": epoch, "train_loss": epoch_loss, **evaluate_epoch(net, dev_set, probe, p, device, progress),
-                  "train_seconds": seconds, "learning_rate_end": scheduler.get_last_lr()[0]}
+                  "train_seconds": seconds, "learning_rate_end": float(scheduler.get_last_lr()[0])}
         out.epochs.append(record)
         out.train_seconds += seconds
         out.train_samples += len(train_set)
@@ -156,44 +163,39 @@ def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torc
     with torch.no_grad():
         for q, best in zip(owned, best_state):
             q.copy_(best)
+    out.step = step.record
     return out
 
 
-def run_epoch(net, model, optimizer, scheduler, train_set: Encoded, p: Protocol, device, epoch: int, out: Trained,
-              progress, hooks: tuple) -> tuple[float, float]:
+def run_epoch(step: EagerStep, scheduler, train_set: Encoded, p: Protocol, device, epoch: int, out: Trained,
+              progress) -> tuple[float, float]:
     """One pass over the training set; returns (seconds, mean training loss). Appends to ``out.steps``."""
-    strategy, setup = hooks
-    net.train()
+    model, strategy, setup = step.model, step.strategy, step.setup
+    step.net.train()
     steps_per_epoch = math.ceil(len(train_set) / p.batch_size)
-    amp = autocast_dtype(p)
     task = progress.add_task(f"  epoch {epoch}/{p.epochs}", total=steps_per_epoch) if progress else None
     # Losses stay on the device; reading them is a sync, done once per LOG_EVERY steps.
     epoch_loss = torch.zeros((), device=device)
-    window, window_n, step = torch.zeros((), device=device), 0, (epoch - 1) * steps_per_epoch
+    window, window_n, done = torch.zeros((), device=device), 0, (epoch - 1) * steps_per_epoch
     started = time.perf_counter()
     for index in train_batches(train_set.lengths(), p.batch_size, p.bucket_batches, order_seed(p) + epoch):
         batch = collate(train_set, index, device)
-        with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-            loss = strategy.loss(net, batch, index, setup)
-        loss.backward()
-        if p.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), p.max_grad_norm, foreach=True)
-        optimizer.step()
+        loss = step(batch, index)  # forward, backward, clipping, optimizer update: eager or captured
         scheduler.step()
-        step += 1
-        strategy.after_step(model, setup, step)  # before zero_grad: AdaLoRA reads the gradients
-        optimizer.zero_grad(set_to_none=True)
-        epoch_loss += loss.detach() * len(index)
-        window += loss.detach()
+        done += 1
+        strategy.after_step(model, setup, done)  # before the gradients are cleared: AdaLoRA reads them
+        step.end()
+        epoch_loss += loss * len(index)
+        window += loss
         window_n += 1
-        if window_n == LOG_EVERY or step % steps_per_epoch == 0:
+        if window_n == LOG_EVERY or done % steps_per_epoch == 0:
             mean = float(window) / window_n
             if not math.isfinite(mean):
-                raise NonFiniteLoss(f"training loss became {mean} at epoch {epoch}, step {step}")
-            out.steps.append([step, mean])
+                raise NonFiniteLoss(f"training loss became {mean} at epoch {epoch}, step {done}")
+            out.steps.append([done, mean])
             window, window_n = torch.zeros((), device=device), 0
             if task is not None:
-                progress.update(task, completed=step - (epoch - 1) * steps_per_epoch, loss=mean)
+                progress.update(task, completed=done - (epoch - 1) * steps_per_epoch, loss=mean)
     seconds = time.perf_counter() - started
     if task is not None:
         progress.remove_task(task)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from ..options import Options
 from ..roles import Roles, roles_for
@@ -38,8 +38,18 @@ def setup_for(model, pretrained: bool = True, total_steps: int = 1, context=None
     return Setup(pretrained, roles_for(model), total_steps, total_steps, context)
 
 
+HOOK_BLOCKERS = {  # why a strategy that overrides the hook cannot have its steps captured in a graph
+    "loss": "computes its loss from more than the batch (captured replays see only the batch)",
+    "optimizer": "brings its own optimizer (a captured step needs the loop's capturable AdamW)",
+    "before_epoch": "changes what trains between epochs (captured steps would keep the old set)",
+    "after_step": "acts on the model between steps, outside the captured step",
+}
+
+
 class Strategy(Options):
     name: str
+    # Overridden hooks that still run inside one step from the batch alone, so can be captured.
+    graph_safe_hooks: ClassVar[tuple[str, ...]] = ()
 
     # --- before training ------------------------------------------------------------------------
 
@@ -60,6 +70,13 @@ class Strategy(Options):
 
     def context(self, job, run_dir: Path, train_split, device, batch_size: int):
         """Run state the hooks need (a teacher's logits, say), built before training; None for most."""
+        return None
+
+    def capture_blocker(self) -> str | None:
+        """Why this strategy's training steps cannot be captured (protocol.cuda_graphs); None if they can."""
+        for hook, why in HOOK_BLOCKERS.items():
+            if hook not in self.graph_safe_hooks and getattr(type(self), hook) is not getattr(Strategy, hook):
+                return why
         return None
 
     # --- the loop's hooks -----------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -22,6 +22,7 @@ class RDrop(Full):
     plus ``alpha`` times the symmetric KL divergence between their predictions. A step costs two forwards."""
 
     name: Literal["rdrop"] = "rdrop"
+    graph_safe_hooks: ClassVar[tuple[str, ...]] = ("loss",)  # two forwards of the same batch
     alpha: float = Field(1.0, ge=0.0, le=100.0, description="weight of the symmetric KL term")
 
     def loss(self, net, batch: dict, index, setup: Setup):
