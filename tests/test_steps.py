@@ -116,3 +116,17 @@ def test_the_new_key_changes_no_older_identity():
     assert "cuda_graphs" not in plain["protocol"]  # results recorded before the key existed stay current
     captured = identity(player, Protocol(static_shapes=16, cuda_graphs=True), spec, sha)
     assert captured["protocol"]["cuda_graphs"] is True
+
+
+def test_captured_scoring_gives_the_eager_scores_and_captures_each_shape_once(tree_dir):
+    from tuneoff.evaluate import score
+    from tuneoff.steps import CapturedForward
+
+    model, data, p = tiny(tree_dir)
+    eager = score(model, data, 16, CPU)
+    forward = CapturedForward(model, Emulated())
+    for _ in range(2):  # the second pass replays what the first captured
+        captured = score(model, data, 16, CPU, forward=forward)
+        assert captured.loss == eager.loss and (captured.predictions == eager.predictions).all()
+    widths = {w for w in (len(x) for x in data.ids)}
+    assert 1 < len(forward.graphs) <= len(widths) and all(w % 8 == 0 for _, w in forward.graphs)

@@ -21,8 +21,11 @@ class Scored:
 
 
 @torch.inference_mode()
-def score(model, data: Encoded, batch_size: int, device: torch.device, autocast_dtype=None, progress=None) -> Scored:
-    """Mean cross-entropy, argmax predictions and softmax probabilities, in data order."""
+def score(model, data: Encoded, batch_size: int, device: torch.device, autocast_dtype=None, progress=None,
+          forward=None) -> Scored:
+    """Mean cross-entropy, argmax predictions and softmax probabilities, in data order.
+
+    ``forward``: a captured forward pass (tuneoff.steps.CapturedForward) to use instead of the model's."""
     was_training = model.training
     model.eval()
     batches = eval_batches(data.lengths(), batch_size)
@@ -31,9 +34,11 @@ def score(model, data: Encoded, batch_size: int, device: torch.device, autocast_
     loss_sum = torch.zeros((), dtype=torch.float64)
     for index in batches:
         batch = collate(data, index, device)
-        with torch.autocast(device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
-            out = model(**batch)
-        logits = out.logits.float()
+        if forward is not None:
+            logits = forward(batch).float()
+        else:
+            with torch.autocast(device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
+                logits = model(**batch).logits.float()
         loss_sum += torch.nn.functional.cross_entropy(logits, batch["labels"], reduction="sum").cpu()
         probs[torch.as_tensor(index)] = logits.softmax(-1).cpu()
         if task is not None:

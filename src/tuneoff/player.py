@@ -99,7 +99,7 @@ def run_job(job: Job, dataset: Dataset, folder: Path, result: dict, progress=Non
         trained = train(model, train_set, dev_set, p, device, progress, probe=probe, strategy=job.player.strategy,
                         setup=setup)
         started = time.perf_counter()
-        tested = score(model, test_set, p.eval_batch_size, device, autocast_dtype(p), progress)
+        tested = score(model, test_set, p.eval_batch_size, device, autocast_dtype(p), progress, trained.forward)
         test_seconds = time.perf_counter() - started
         if extras:
             result["extra_eval"] = {x.name: score_extra(model, tokenizer, x, p, device, progress) for x in extras}

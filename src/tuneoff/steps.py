@@ -11,6 +11,7 @@ does not change what is trained. Each step copies the batch into its shape's buf
 replays the graph: no Python per kernel and no host synchronisation. The learning rate is a
 device tensor the schedule fills in place, so it needs no recapture.
 
+Scoring (dev each epoch, the probe, test once) gets the same treatment with ``CapturedForward``.
 Capturing needs CUDA and a strategy whose hooks run inside the step only. Otherwise the
 eager path runs and ``eager_reason`` says why; the result records it. The backend is
 injectable, so the shape handling is tested on CPU with ``Emulated`` (replay = run again).
@@ -86,7 +87,7 @@ class Emulated:
     """The captured path's bookkeeping without a graph, for CPU tests: replay runs the step again,
     starting from cleared gradients as a graph's replay does (its backward overwrites them)."""
 
-    def __init__(self, optimizer, warmup_runs: int = 1):
+    def __init__(self, optimizer=None, warmup_runs: int = 1):
         self.optimizer, self.warmup_runs = optimizer, warmup_runs
 
     def warm_up(self, fn) -> None:
@@ -95,7 +96,8 @@ class Emulated:
 
     def capture(self, fn):
         def replay():
-            self.optimizer.zero_grad(set_to_none=True)
+            if self.optimizer is not None:
+                self.optimizer.zero_grad(set_to_none=True)
             fn()
 
         return replay
@@ -145,6 +147,34 @@ class CapturedStep(EagerStep):
         return {"path": self.path, "eager_reason": None, "graphs": len(self.graphs)}
 
 
+class CapturedForward:
+    """Scoring's forward pass, captured once per batch shape and replayed (``score(forward=...)``).
+
+    The graphs read the weights where they live, so training between scorings needs no recapture."""
+
+    def __init__(self, model, backend, amp: torch.dtype | None = None):
+        self.model, self.backend, self.amp, self.graphs = model, backend, amp, {}
+
+    def __call__(self, batch: dict) -> torch.Tensor:
+        shape = tuple(batch["input_ids"].shape)
+        if shape not in self.graphs:
+            static = {k: batch[k].clone() for k in ("input_ids", "attention_mask")}
+            out = {}
+
+            def body():
+                with torch.autocast(static["input_ids"].device.type, dtype=self.amp or torch.float32,
+                                    enabled=self.amp is not None, cache_enabled=False):
+                    out["logits"] = self.model(**static).logits
+
+            self.backend.warm_up(body)
+            self.graphs[shape] = (static, out, self.backend.capture(body))
+        static, out, replay = self.graphs[shape]
+        for key, value in static.items():
+            value.copy_(batch[key], non_blocking=True)
+        replay()
+        return out["logits"]
+
+
 def snapshot(model, optimizer) -> tuple:
     weights = [q.detach().clone() for q in model.parameters()]
     state = {id(q): {k: v.clone() if torch.is_tensor(v) else v for k, v in s.items()}
@@ -176,6 +206,13 @@ def eager_reason(p: Protocol, device: torch.device, strategy) -> str | None:
         return f"protocol.cuda_graphs needs CUDA; this player ran on {device.type}"
     blocker = strategy.capture_blocker()
     return f"strategy {strategy.name} {blocker}" if blocker else None
+
+
+def make_forward(model, p: Protocol, device: torch.device, strategy, backend=None) -> CapturedForward | None:
+    """Scoring's captured forward where training steps are captured (or a backend is given); else None."""
+    if backend is None and not (p.cuda_graphs and eager_reason(p, device, strategy) is None):
+        return None
+    return CapturedForward(model, backend or CudaGraphs(device), torch.bfloat16 if p.precision == "bf16" else None)
 
 
 def make_step(net, model, optimizer, p: Protocol, device: torch.device, hooks: tuple, backend=None) -> EagerStep:

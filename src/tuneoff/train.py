@@ -12,7 +12,7 @@ import torch
 from .batching import Encoded, collate, train_batches
 from .config import Protocol
 from .evaluate import score
-from .steps import EagerStep, eager_reason, make_step
+from .steps import EagerStep, eager_reason, make_forward, make_step
 from .strategies import Full, Setup, Strategy
 
 LOG_EVERY = 10  # steps between train-loss records (and non-finite checks)
@@ -31,6 +31,7 @@ class Trained:
     train_samples: int = 0
     kernel_warmup_seconds: float = 0.0
     step: dict = field(default_factory=dict)  # which step path ran ({"path", "eager_reason", "graphs"})
+    forward: object = None  # scoring's captured forward pass, for the test set too (None: eager)
 
 
 def autocast_dtype(p: Protocol) -> torch.dtype | None:
@@ -138,6 +139,7 @@ def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torc
     # Shares the parameters; compiling happens on the first steps, inside the timed epoch.
     net = torch.compile(model, dynamic=True) if p.compile else model
     step = make_step(net, model, optimizer, p, device, (strategy, setup))
+    out.forward = make_forward(model, p, device, strategy)  # scoring, captured with the steps or not at all
 
     model.train()  # the eager model: torch.compile's own compiling stays inside the timed epoch
     first_epoch = train_batches(train_set.lengths(), p.batch_size, p.bucket_batches, order_seed(p) + 1)
@@ -146,7 +148,7 @@ def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torc
     for epoch in range(1, p.epochs + 1):
         strategy.before_epoch(model, setup, epoch)
         seconds, epoch_loss = run_epoch(step, scheduler, train_set, p, device, epoch, out, progress)
-        record = {"epoch": epoch, "train_loss": epoch_loss, **evaluate_epoch(net, dev_set, probe, p, device, progress),
+        record = {"epoch": epoch, "train_loss": epoch_loss, **evaluate_epoch(net, dev_set, probe, p, device, progress, out.forward),
                   "train_seconds": seconds, "learning_rate_end": float(scheduler.get_last_lr()[0])}
         out.epochs.append(record)
         out.train_seconds += seconds
@@ -202,15 +204,16 @@ def run_epoch(step: EagerStep, scheduler, train_set: Encoded, p: Protocol, devic
     return seconds, float(epoch_loss) / len(train_set)
 
 
-def evaluate_epoch(net, dev_set: Encoded, probe: Encoded | None, p: Protocol, device, progress) -> dict:
+def evaluate_epoch(net, dev_set: Encoded, probe: Encoded | None, p: Protocol, device, progress,
+                   forward=None) -> dict:
     """Dev loss and accuracy; with a probe, the same on training sentences and the gap between them."""
     amp = autocast_dtype(p)
     started = time.perf_counter()
-    dev = score(net, dev_set, p.eval_batch_size, device, amp, progress)
+    dev = score(net, dev_set, p.eval_batch_size, device, amp, progress, forward)
     record = {"dev_loss": dev.loss, "dev_accuracy": dev.accuracy(dev_set.labels),
               "dev_seconds": time.perf_counter() - started}
     if probe is not None:
-        seen = score(net, probe, p.eval_batch_size, device, amp, progress)
+        seen = score(net, probe, p.eval_batch_size, device, amp, progress, forward)
         record.update(train_eval_loss=seen.loss, train_eval_accuracy=seen.accuracy(probe.labels),
                       generalization_gap=seen.accuracy(probe.labels) - record["dev_accuracy"])
     return record
