@@ -23,7 +23,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from throughput import append_section  # this folder is on sys.path when run as a script
+from results_file import append_section  # this folder is on sys.path when run as a script
 
 LIB = Path("/usr/lib/x86_64-linux-gnu")
 SETTINGS = {  # id: (what it is, environment)

@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from results_file import append, command  # this folder is on sys.path when run as a script
+
 from tuneoff.results import load_results
 
 
@@ -71,12 +73,10 @@ def main(argv=None) -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
-        command = " ".join(["python benchmarks/executors.py", *(argv or sys.argv[1:])])
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        head = (f"\n## Executors, local, {stamp}\n\n`{command}`\n\nMachine: {platform.processor() or platform.machine()}, "
-                f"{os.cpu_count()} CPUs, Python {platform.python_version()}.\n\n")
-        with args.out.open("a") as f:
-            f.write(head + text)
+        head = (f"\n## Executors, local, {stamp}\n\n`{command('executors.py', argv)}`\n\nMachine: "
+                f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}.\n\n")
+        append(args.out, head + text)
     return 0 if same else 1
 
 

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import torch
+from results_file import append  # this folder is on sys.path when run as a script
 
 from tuneoff.config import Protocol
 from tuneoff.data import DATASETS
@@ -57,8 +58,7 @@ def main(argv=None) -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
-        with args.out.open("a") as f:
-            f.write(f"\n### `python benchmarks/extra_eval.py {args.run_dir} --data-dir {args.data_dir}`\n\n{text}")
+        append(args.out, f"\n### `python benchmarks/extra_eval.py {args.run_dir} --data-dir {args.data_dir}`\n\n{text}")
     return 0
 
 

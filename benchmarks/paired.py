@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from results_file import append, command  # this folder is on sys.path when run as a script
 
 from tuneoff.results import load_results
 from tuneoff.stats import compare, correctness
@@ -52,9 +53,7 @@ def main(argv=None) -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
-        command = " ".join(["python benchmarks/paired.py", *(argv or sys.argv[1:])])
-        with args.out.open("a") as f:
-            f.write(f"\n### `{command}`\n\n{text}")
+        append(args.out, f"\n### `{command('paired.py', argv)}`\n\n{text}")
     return 0
 
 

@@ -16,6 +16,8 @@ import json
 import sys
 from pathlib import Path
 
+from results_file import append  # this folder is on sys.path when run as a script
+
 
 def board_tables(run: Path) -> str:
     board = json.loads((run / "leaderboard.json").read_text())
@@ -61,8 +63,7 @@ def main(argv=None) -> int:
     text = board_tables(args.run_dir)
     sys.stdout.write(text)
     if args.out:
-        with args.out.open("a") as f:
-            f.write(f"\n### `python benchmarks/tables.py {args.run_dir}`\n\n" + text)
+        append(args.out, f"\n### `python benchmarks/tables.py {args.run_dir}`\n\n" + text)
     return 0
 
 

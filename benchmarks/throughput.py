@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from results_file import append_section  # this folder is on sys.path when run as a script
 
 from tuneoff.batching import encode
 from tuneoff.config import Protocol
@@ -329,13 +330,6 @@ def main() -> int:
 
     append_section(Path(args.out), lines)
     return 0
-
-
-def append_section(out: Path, lines: list[str]) -> None:
-    """Print a Markdown section and append it to the results file (created if missing)."""
-    text = "\n".join(lines) + "\n"
-    print(text)
-    out.write_text((out.read_text() if out.exists() else "# Benchmark results\n\n") + text)
 
 
 if __name__ == "__main__":
