@@ -34,7 +34,7 @@ def _remote_body(task: Task, started=None) -> dict:
 
     quiet_libraries()
     if started is not None:  # a ray.util.queue.Queue: the driver's view of which job runs where
-        started.put(((task.job.name, task.job.label), socket.gethostname(), os.getpid()))
+        started.put((job_key(task.job), socket.gethostname(), os.getpid()))
     with tempfile.TemporaryDirectory() as scratch:
         # Same layout as the run folder (players/<name>/<job>), so a job's folder name is unchanged.
         folder = Path(scratch) / "players" / task.job.name / task.folder.name
@@ -88,11 +88,11 @@ class RayExecutor:
                     done, _ = ray.wait(list(pending), num_returns=1, timeout=2.0)
                     for key, node, pid in started.get_nowait_batch(started.qsize()):
                         view.running(key, node)
-                        self.console.print(f"{esc(view.label(key))}: running on {esc(node)} (pid {pid})")
+                        self.console.print(f"{esc(' '.join(key))}: running on {esc(node)} (pid {pid})")
                     for ref in done:
                         task = pending.pop(ref)
                         payload = self._collect(ray, ref, task)
-                        view.finished((task.job.name, task.job.label), payload is not None)
+                        view.finished(job_key(task.job), payload is not None)
                         out.append(payload)
                         progress.advance(bar)
                     progress.update(bar, description=view.line())
@@ -127,18 +127,19 @@ class RayExecutor:
         return payload
 
 
+def job_key(job) -> tuple[str, str]:
+    """A job's name on the cluster: (player, seed label), unique within a wave."""
+    return job.name, job.label
+
+
 class JobView:
     """Each job's state on the cluster (queued, running on a node, done, failed), summed up in one line."""
 
     def __init__(self, tasks: list[Task]):
-        self.labels = {(t.job.name, t.job.label): f"{t.job.name} {t.job.label}" for t in tasks}
-        self.state = dict.fromkeys(self.labels, "queued")
-
-    def label(self, key) -> str:
-        return self.labels[key]
+        self.state = dict.fromkeys((job_key(t.job) for t in tasks), "queued")
 
     def running(self, key, node: str) -> None:
-        if self.state.get(key) == "queued" or str(self.state.get(key)).startswith("running"):
+        if self.state.get(key, "done") not in ("done", "failed"):
             self.state[key] = f"running on {node}"  # a retry may start it again on another node
 
     def finished(self, key, ok: bool) -> None:
