@@ -24,6 +24,11 @@ import torch
 from .config import Protocol
 
 
+def autocast_dtype(p: Protocol) -> torch.dtype | None:
+    """The autocast dtype of the protocol's precision; None means plain fp32."""
+    return torch.bfloat16 if p.precision == "bf16" else None
+
+
 class EagerStep:
     """The plain step; what every strategy and device can run."""
 
@@ -33,7 +38,7 @@ class EagerStep:
         self.net, self.model, self.optimizer, self.p = net, model, optimizer, p
         self.strategy, self.setup = hooks
         self.eager_reason = reason
-        self.amp = torch.bfloat16 if p.precision == "bf16" else None
+        self.amp = autocast_dtype(p)
 
     def run(self, batch: dict, index) -> torch.Tensor:
         device_type = batch["input_ids"].device.type
@@ -134,11 +139,11 @@ class CapturedStep(EagerStep):
         def body():
             self.loss.copy_(self.run(static, index))
 
-        saved = snapshot(self.model, self.optimizer)
+        saved = snapshot(self.optimizer)
         devices = [self.loss.device] if self.loss.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             self.backend.warm_up(body)
-        restore(self.model, self.optimizer, saved)
+        restore(self.optimizer, saved)
         self.optimizer.zero_grad(set_to_none=True)  # backward in the graph allocates its own gradients
         return static, self.backend.capture(body)
 
@@ -175,19 +180,24 @@ class CapturedForward:
         return out["logits"]
 
 
-def snapshot(model, optimizer) -> tuple:
-    weights = [q.detach().clone() for q in model.parameters()]
+def updated_parameters(optimizer) -> list:
+    """The parameters the optimizer updates: all that a warm-up step can change."""
+    return [q for g in optimizer.param_groups for q in g["params"]]
+
+
+def snapshot(optimizer) -> tuple:
+    weights = [q.detach().clone() for q in updated_parameters(optimizer)]
     state = {id(q): {k: v.clone() if torch.is_tensor(v) else v for k, v in s.items()}
              for q, s in optimizer.state.items()}
     return weights, state
 
 
-def restore(model, optimizer, saved: tuple) -> None:
+def restore(optimizer, saved: tuple) -> None:
     """Undo warm-up updates in place (a graph holds these tensors' addresses): weights back, and
     optimizer state back to what it was, or to zeros where warm-up created it (a fresh AdamW state)."""
     weights, state = saved
     with torch.no_grad():
-        for q, w in zip(model.parameters(), weights):
+        for q, w in zip(updated_parameters(optimizer), weights):
             q.copy_(w)
         for q, s in optimizer.state.items():
             before = state.get(id(q), {})
@@ -206,18 +216,3 @@ def eager_reason(p: Protocol, device: torch.device, strategy) -> str | None:
         return f"protocol.cuda_graphs needs CUDA; this player ran on {device.type}"
     blocker = strategy.capture_blocker()
     return f"strategy {strategy.name} {blocker}" if blocker else None
-
-
-def make_forward(model, p: Protocol, device: torch.device, strategy, backend=None) -> CapturedForward | None:
-    """Scoring's captured forward where training steps are captured (or a backend is given); else None."""
-    if backend is None and not (p.cuda_graphs and eager_reason(p, device, strategy) is None):
-        return None
-    return CapturedForward(model, backend or CudaGraphs(device), torch.bfloat16 if p.precision == "bf16" else None)
-
-
-def make_step(net, model, optimizer, p: Protocol, device: torch.device, hooks: tuple, backend=None) -> EagerStep:
-    """The captured step when asked for and possible (or when a backend is given, as tests do), else eager."""
-    reason = eager_reason(p, device, hooks[0])
-    if backend is not None or (p.cuda_graphs and reason is None):
-        return CapturedStep(net, model, optimizer, p, hooks, backend or CudaGraphs(device))
-    return EagerStep(net, model, optimizer, p, hooks, reason)

@@ -12,7 +12,8 @@ import torch
 from .batching import Encoded, collate, train_batches
 from .config import Protocol
 from .evaluate import score
-from .steps import EagerStep, eager_reason, make_forward, make_step
+from .steps import (CapturedForward, CapturedStep, CudaGraphs, EagerStep, autocast_dtype, eager_reason,
+                    updated_parameters)
 from .strategies import Full, Setup, Strategy
 
 LOG_EVERY = 10  # steps between train-loss records (and non-finite checks)
@@ -32,11 +33,6 @@ class Trained:
     kernel_warmup_seconds: float = 0.0
     step: dict = field(default_factory=dict)  # which step path ran ({"path", "eager_reason", "graphs"})
     forward: object = None  # scoring's captured forward pass, for the test set too (None: eager)
-
-
-def autocast_dtype(p: Protocol) -> torch.dtype | None:
-    """The autocast dtype of the protocol's precision; None means plain fp32."""
-    return torch.bfloat16 if p.precision == "bf16" else None
 
 
 @contextmanager
@@ -128,18 +124,21 @@ def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torc
     weights in the model. The strategy's hooks choose the parameters, the loss and the schedule."""
     strategy = strategy or Full()
     amp = autocast_dtype(p)
-    captured = p.cuda_graphs and eager_reason(p, device, strategy) is None
+    reason = eager_reason(p, device, strategy)  # why not captured, when cuda_graphs asks for it
+    captured = p.cuda_graphs and reason is None
     optimizer = (strategy.optimizer(model, p.learning_rate, p.weight_decay)
                  or make_optimizer(model, p, strategy.parameters(model, setup), capturable=captured))
     steps_per_epoch = math.ceil(len(train_set) / p.batch_size)
     total = steps_per_epoch * p.epochs
     scheduler = linear_schedule(optimizer, round(p.warmup_ratio * total), total)
-    owned = [q for g in optimizer.param_groups for q in g["params"]]
+    owned = updated_parameters(optimizer)
     out, best_accuracy, best_state = Trained(), -1.0, None
     # Shares the parameters; compiling happens on the first steps, inside the timed epoch.
     net = torch.compile(model, dynamic=True) if p.compile else model
-    step = make_step(net, model, optimizer, p, device, (strategy, setup))
-    out.forward = make_forward(model, p, device, strategy)  # scoring, captured with the steps or not at all
+    hooks = (strategy, setup)
+    step = (CapturedStep(net, model, optimizer, p, hooks, CudaGraphs(device)) if captured
+            else EagerStep(net, model, optimizer, p, hooks, reason))
+    out.forward = CapturedForward(model, CudaGraphs(device), amp) if captured else None  # scoring, captured alike
 
     model.train()  # the eager model: torch.compile's own compiling stays inside the timed epoch
     first_epoch = train_batches(train_set.lengths(), p.batch_size, p.bucket_batches, order_seed(p) + 1)
