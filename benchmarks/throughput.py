@@ -21,6 +21,7 @@ import shlex
 import statistics
 import sys
 import time
+import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from tuneoff.config import Protocol
 from tuneoff.data import load_sst5
 from tuneoff.evaluate import score
 from tuneoff.models import BundledMiniLM, RandomDistilBert
+from tuneoff.steps import CapturedForward, CudaGraphs
 from tuneoff.strategies import Full, Lora, setup_for
 from tuneoff.system import PeakMemory, cpu_model, pick_device
 from tuneoff.train import matmul_precision, train
@@ -127,6 +129,7 @@ def run_tuneoff(name, texts, labels, p: Protocol, fused: bool = True):
         "loss": out.epochs[-1]["train_loss"],
         "peak_rss": mem.peak_gpu() or mem.peak_rss,
         "flops": model_flops(model, int(lengths.sum()), lengths, True),
+        "path": out.step.get("path", "eager"),
     }
 
 
@@ -136,7 +139,12 @@ def run_trainer(name, texts, labels, p: Protocol, workdir: Path):
     model, tok = build(name, p.seed)
     enc = tok(list(texts), truncation=True, max_length=p.max_seq_len)
     rows = [{"input_ids": ids, "attention_mask": m, "labels": y} for ids, m, y in zip(enc["input_ids"], enc["attention_mask"], labels)]
+    # transformers 5 replaced group_by_length=True with train_sampling_strategy="group_by_length"
+    fields = TrainingArguments.__dataclass_fields__
+    grouping = ({"train_sampling_strategy": "group_by_length"} if "train_sampling_strategy" in fields
+                else {"group_by_length": True})
     args = TrainingArguments(
+        **grouping,
         output_dir=str(workdir),
         per_device_train_batch_size=p.batch_size,
         learning_rate=p.learning_rate,
@@ -146,7 +154,6 @@ def run_trainer(name, texts, labels, p: Protocol, workdir: Path):
         num_train_epochs=1,
         max_grad_norm=p.max_grad_norm,
         optim="adamw_torch_fused",
-        train_sampling_strategy="group_by_length",
         save_strategy="no",
         report_to=[],
         logging_strategy="no",
@@ -174,27 +181,36 @@ def run_trainer(name, texts, labels, p: Protocol, workdir: Path):
     }
 
 
-def run_inference(name, texts, labels, p: Protocol, ours: bool):
+def run_inference(name, texts, labels, p: Protocol, loop: str):
+    """Sentences/s of one inference loop over the test sentences, after one untimed pass (kernel
+    choice, allocator growth and, for the captured loop, capture happen there)."""
     model, tok = build(name, p.seed)
     device = pick_device(p.device)
     model.to(device).eval()
-    data = encode(tok, texts, labels, p.max_seq_len)
+    data = encode(tok, texts, labels, p.max_seq_len, p.static_shapes if loop == "captured" else 0)
     lengths = data.lengths()
     amp = torch.bfloat16 if p.precision == "bf16" else None
+    forward = CapturedForward(model, CudaGraphs(device), amp) if loop == "captured" else None
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    sync()
-    start = time.perf_counter()
     with matmul_precision(p, device):
-        _infer(model, tok, data, texts, p, device, amp, ours)
-    sync()
+        if device.type == "cuda":
+            _infer(model, tok, data, texts, p, device, amp, loop, forward)
+        sync()
+        start = time.perf_counter()
+        _infer(model, tok, data, texts, p, device, amp, loop, forward)
+        sync()
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "samples": len(texts), "tokens": int(lengths.sum()),
             "flops": model_flops(model, int(lengths.sum()), lengths, False)}
 
 
-def _infer(model, tok, data, texts, p: Protocol, device, amp, ours: bool) -> None:
-    if ours:
-        score(model, data, p.eval_batch_size, device, amp)
+INFERENCE_LOOPS = {"plain": "plain loop, batch 32", "tuneoff": "tuneoff score()",
+                   "captured": "tuneoff score(), captured forward"}
+
+
+def _infer(model, tok, data, texts, p: Protocol, device, amp, loop: str, forward=None) -> None:
+    if loop != "plain":
+        score(model, data, p.eval_batch_size, device, amp, forward=forward)
     else:  # the plain loop: batches of 32 in file order, padded to their longest, no_grad
         with torch.no_grad(), torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
             for i in range(0, len(texts), 32):
@@ -230,15 +246,28 @@ def main() -> int:
     SOURCE_OPTIONS.update(random_weights=args.random_weights, tokenizer=args.tokenizer)
     torch.set_num_threads(torch.get_num_threads())
     p = Protocol(epochs=1, batch_size=32, learning_rate=1e-4, warmup_ratio=0.06, weight_decay=0.01,
-                 device=args.device, precision=args.precision, compile=args.compile,
-                 cuda_graphs=args.cuda_graphs, static_shapes=16 if args.cuda_graphs else 0)
+                 device=args.device, precision=args.precision, compile=args.compile)
+    # --cuda-graphs adds the captured loop beside the eager one (and the Trainer), in the same call
+    loops = {"tuneoff": p}
+    if args.cuda_graphs:
+        loops["tuneoff-captured"] = p.model_copy(update={"cuda_graphs": True, "static_shapes": 16})
     sst = load_sst5(args.data_dir)
     texts, labels = sst.train.texts[: args.sentences], sst.train.labels[: args.sentences]
     with matmul_precision(p, pick_device(args.device)):
         peak = matmul_peak(pick_device(args.device), torch.bfloat16 if args.precision == "bf16" else torch.float32)
     print(f"{args.precision} matmul peak: {peak:.1f} GFLOP/s on {cpu_model()}, {torch.get_num_threads()} threads", flush=True)
+    lines = header(args, peak) + training_table(args, loops, texts, labels, peak)
+    if args.ablation:
+        lines += ablation_table(args, p, texts, labels)
+    if not args.no_inference:
+        test_texts, test_labels = sst.test.texts[: args.test_sentences], sst.test.labels[: args.test_sentences]
+        lines += inference_table(args, loops, test_texts, test_labels, peak)
+    append_section(Path(args.out), lines)
+    return 0
 
-    lines = [
+
+def header(args, peak: float) -> list[str]:
+    return [
         f"## Throughput, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
         "",
         f"`{shlex.join(['python', *sys.argv])}`",
@@ -251,85 +280,106 @@ def main() -> int:
         f"{args.sentences} training sentences = {-(-args.sentences // 32)} steps of batch 32, lr 1e-4, fused AdamW; "
         f"{args.repeats} repeats, order alternating; medians. Peak memory: "
         + ("allocated GPU memory." if args.device == "cuda" else "process RSS.")
-        + " Both loops warm up untimed first (tuneoff's loop by itself; the Trainer by a run over "
-        + ("the same sentences)." if args.device == "cuda" else "the 32 longest)."),
+        + " Every loop warms up untimed first (tuneoff's loop by itself; the Trainer by a run over "
+        + ("the same sentences)." if args.device == "cuda" else "the 32 longest).")
+        + (" tuneoff-captured: protocol.cuda_graphs with static_shapes = 16 (capture counted in its time)."
+           if args.cuda_graphs else ""),
         "",
         "| player | loop | samples/s | tokens/s | loss after steps | peak memory MiB | MFU |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
-    ratios = {}
+
+
+def training_table(args, loops: dict, texts, labels, peak: float) -> list[str]:
+    """Each player trained by every tuneoff loop and by the Trainer, in alternating order."""
     import tempfile
 
+    p = loops["tuneoff"]
+    lines, ratios = [], {}
     # tuneoff's loop warms up untimed before its first epoch (every batch width on CUDA,
     # the widest batch on CPU); the Trainer gets the same, as an untimed run first.
     warm = range(len(texts)) if args.device == "cuda" else np.argsort([-len(t) for t in texts], kind="stable")[:32]
     for name in args.players:
-        runs = {"tuneoff": [], "hf-trainer": []}
+        runs = {loop: [] for loop in [*loops, "hf-trainer"]}
         with tempfile.TemporaryDirectory() as tmp:
             run_trainer(name, [texts[i] for i in warm], [labels[i] for i in warm], p, Path(tmp))
         for rep in range(args.repeats):
-            order = ["tuneoff", "hf-trainer"] if rep % 2 == 0 else ["hf-trainer", "tuneoff"]
-            for loop in order:
+            for loop in (list(runs) if rep % 2 == 0 else list(runs)[::-1]):
                 gc.collect()
-                if loop == "tuneoff":
-                    r = run_tuneoff(name, texts, labels, p)
+                if loop in loops:
+                    try:
+                        r = run_tuneoff(name, texts, labels, loops[loop])
+                    except Exception:  # a loop that breaks (the captured one, first run on a GPU) is reported
+                        traceback.print_exc()
+                        continue
                 else:
                     with tempfile.TemporaryDirectory() as tmp:
                         r = run_trainer(name, texts, labels, p, Path(tmp))
                 runs[loop].append(r)
-                print(f"{name} {loop} rep {rep}: {r['samples'] / r['seconds']:.1f} samples/s loss {r['loss']:.4f}", flush=True)
-        per_rep = [b["seconds"] / a["seconds"] for a, b in zip(runs["tuneoff"], runs["hf-trainer"])]
-        ratios[name] = statistics.median(per_rep)
+                print(f"{name} {loop} rep {rep}: {r['samples'] / r['seconds']:.1f} samples/s loss {r['loss']:.4f}"
+                      f"{' (' + r['path'] + ' step)' if 'path' in r else ''}", flush=True)
+        for loop in (x for x in loops if len(runs[x]) == len(runs["hf-trainer"])):
+            ratios[f"{name} {loop}"] = statistics.median(
+                b["seconds"] / a["seconds"] for a, b in zip(runs[loop], runs["hf-trainer"]))
         for loop, rs in runs.items():
+            if not rs:
+                lines.append(f"| {name} | {loop} | failed (traceback in the log) | | | | |")
+                continue
             sps = statistics.median(r["samples"] / r["seconds"] for r in rs)
             tps = statistics.median(r["tokens"] / r["seconds"] for r in rs)
             mfu = statistics.median(r["flops"] / r["seconds"] / 1e9 / peak for r in rs)
             loss = statistics.median(r["loss"] for r in rs)
             rss = statistics.median(r["peak_rss"] for r in rs) / 2**20
-            lines.append(f"| {name} | {loop} | {sps:.1f} | {tps:.0f} | {loss:.4f} | {rss:.0f} | {mfu:.0%} |")
-    lines += ["", "Training speed ratio tuneoff / HF Trainer (median of per-repeat ratios): "
-              + ", ".join(f"{k} **{v:.2f}×**" for k, v in ratios.items()), ""]
+            shown = loop if "path" not in rs[0] or loop == "tuneoff" else f"{loop} ({rs[0]['path']} step)"
+            lines.append(f"| {name} | {shown} | {sps:.1f} | {tps:.0f} | {loss:.4f} | {rss:.0f} | {mfu:.0%} |")
+    return lines + ["", "Training speed ratio tuneoff / HF Trainer (median of per-repeat ratios): "
+                    + ", ".join(f"{k} **{v:.2f}×**" for k, v in ratios.items()), ""]
 
-    if args.ablation:
-        variants = {
-            "random batches, foreach AdamW (the plain loop)": (1, False),
-            "length-bucketed batches, foreach AdamW": (20, False),
-            "length-bucketed batches, fused AdamW (tuneoff now)": (20, True),
-        }
-        times = {v: [] for v in variants}
-        for rep in range(args.repeats):
-            for v, (bucket, fused) in (list(variants.items()) if rep % 2 == 0 else list(variants.items())[::-1]):
-                r = run_tuneoff("minilm-full", texts, labels, p.model_copy(update={"bucket_batches": bucket}), fused)
-                times[v].append(r)
-                print(f"ablation {v} rep {rep}: {r['samples'] / r['seconds']:.1f} samples/s", flush=True)
-        base = statistics.median(r["seconds"] for r in times[next(iter(variants))])
-        lines += ["| minilm-full, tuneoff loop variant | samples/s | loss after steps | speed-up vs plain |",
-                  "|---|---:|---:|---:|"]
-        for v, rs in times.items():
-            sec = statistics.median(r["seconds"] for r in rs)
-            lines.append(f"| {v} | {rs[0]['samples'] / sec:.1f} | {statistics.median(r['loss'] for r in rs):.4f} | {base / sec:.2f}× |")
-        lines.append("")
 
-    if not args.no_inference:
-        test_texts, test_labels = sst.test.texts[: args.test_sentences], sst.test.labels[: args.test_sentences]
-        lines += ["| player | inference loop | sentences/s | MFU |", "|---|---|---:|---:|"]
-        inf_ratios = {}
-        for name in args.players:
-            if not name.endswith("full"):
-                continue
-            res = {}
-            for ours in (False, True, False, True)[: 2 * max(1, min(2, args.repeats))]:
-                res.setdefault(ours, []).append(run_inference(name, test_texts, test_labels, p, ours))
-            for ours, rs in res.items():
-                sps = statistics.median(r["samples"] / r["seconds"] for r in rs)
-                mfu = statistics.median(r["flops"] / r["seconds"] / 1e9 / peak for r in rs)
-                lines.append(f"| {name} | {'tuneoff score()' if ours else 'plain loop, batch 32'} | {sps:.1f} | {mfu:.0%} |")
-                print(f"{name} inference {'tuneoff' if ours else 'plain'}: {sps:.1f} sentences/s", flush=True)
-            inf_ratios[name] = statistics.median(b["seconds"] / a["seconds"] for a, b in zip(res[True], res[False]))
-        lines += ["", "Inference ratio tuneoff / plain loop: " + ", ".join(f"{k} **{v:.2f}×**" for k, v in inf_ratios.items()), ""]
+def ablation_table(args, p: Protocol, texts, labels) -> list[str]:
+    variants = {
+        "random batches, foreach AdamW (the plain loop)": (1, False),
+        "length-bucketed batches, foreach AdamW": (20, False),
+        "length-bucketed batches, fused AdamW (tuneoff now)": (20, True),
+    }
+    times = {v: [] for v in variants}
+    for rep in range(args.repeats):
+        for v, (bucket, fused) in (list(variants.items()) if rep % 2 == 0 else list(variants.items())[::-1]):
+            r = run_tuneoff("minilm-full", texts, labels, p.model_copy(update={"bucket_batches": bucket}), fused)
+            times[v].append(r)
+            print(f"ablation {v} rep {rep}: {r['samples'] / r['seconds']:.1f} samples/s", flush=True)
+    base = statistics.median(r["seconds"] for r in times[next(iter(variants))])
+    lines = ["| minilm-full, tuneoff loop variant | samples/s | loss after steps | speed-up vs plain |",
+             "|---|---:|---:|---:|"]
+    for v, rs in times.items():
+        sec = statistics.median(r["seconds"] for r in rs)
+        lines.append(f"| {v} | {rs[0]['samples'] / sec:.1f} | {statistics.median(r['loss'] for r in rs):.4f} | {base / sec:.2f}× |")
+    return lines + [""]
 
-    append_section(Path(args.out), lines)
-    return 0
+
+def inference_table(args, loops: dict, texts, labels, peak: float) -> list[str]:
+    """The full-fine-tuning players' test-set inference: the plain loop, score(), and captured score()."""
+    names = ["plain", "tuneoff"] + (["captured"] if "tuneoff-captured" in loops and args.device == "cuda" else [])
+    p = loops.get("tuneoff-captured", loops["tuneoff"])  # static_shapes for the captured loop only
+    lines, ratios = ["| player | inference loop | sentences/s | MFU |", "|---|---|---:|---:|"], {}
+    for name in (n for n in args.players if n.endswith("full")):
+        res = {loop: [] for loop in names}
+        for rep in range(max(1, min(2, args.repeats))):
+            for loop in (names if rep % 2 == 0 else names[::-1]):
+                try:
+                    res[loop].append(run_inference(name, texts, labels, p, loop))
+                except Exception:
+                    traceback.print_exc()
+        for loop, rs in ((k, v) for k, v in res.items() if v):
+            sps = statistics.median(r["samples"] / r["seconds"] for r in rs)
+            mfu = statistics.median(r["flops"] / r["seconds"] / 1e9 / peak for r in rs)
+            lines.append(f"| {name} | {INFERENCE_LOOPS[loop]} | {sps:.1f} | {mfu:.0%} |")
+            print(f"{name} inference {loop}: {sps:.1f} sentences/s", flush=True)
+            if loop != "plain":
+                ratios[f"{name} {loop}"] = statistics.median(
+                    b["seconds"] / a["seconds"] for a, b in zip(rs, res["plain"]))
+    return lines + ["", "Inference ratio against the plain loop: "
+                    + ", ".join(f"{k} **{v:.2f}×**" for k, v in ratios.items()), ""]
 
 
 if __name__ == "__main__":
