@@ -18,7 +18,8 @@
 #   equivalence offline.toml (3 epochs) eager against captured, same seed and static shapes:
 #               benchmarks/equivalence.py
 #   concurrent  the game again with --jobs 4 on the one card: is the bonus winner the same?
-#   seeds       the game with its five seeds (42-46), --jobs 4
+#   seeds       the game with its five seeds (42-46), --jobs 4 (SEED_JOBS, SEED_LIMIT, SEED_ARGS)
+#   profile     benchmarks/step_profile.py: kernels per step, GPU time per replay, the host's share
 #
 # The lent machine has torch, transformers and peft but not pydantic, jsonschema or
 # platformdirs: wheels for its Python (3.12) are carried in .whl/ and installed to
@@ -28,7 +29,7 @@
 # MiniLM players' weights are float16-rounded: results are close to, not equal to, the CPU's).
 #
 # Settings (environment): DEVICE=cuda (cpu: a dry run of the script here, with DRY=1
-# to shrink the data and epochs); STEPS="game throughput equivalence concurrent seeds".
+# to shrink the data and epochs); STEPS="game throughput equivalence concurrent seeds" (profile: on request).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -81,17 +82,17 @@ dry=()
 on_device=()
 [ "$device" = cuda ] || on_device=(--set protocol.device=cpu)
 graphs=(--set protocol.cuda_graphs=true --set protocol.static_shapes=16)
-game() {  # game LIMIT NAME SEEDS JOBS: the seed game with captured steps, timed from start to leaderboard
+game() {  # game LIMIT NAME SEEDS JOBS [ARGS...]: the seed game with captured steps, timed from start to leaderboard
   local limit=$1 name=$2 seeds=$3 jobs=$4
   echo "== game $name, seeds $seeds, $jobs jobs ($(date -u +%H:%M:%S), at most $limit s)"
   rm -rf "${runs:?}/$name"
   local t0 t1; t0=$(date +%s%N)
   timeout "$limit" python3 -m tuneoff.cli run "$runs/seed-minilm.toml" --data-dir "$data" --out "$runs/$name" \
-    --jobs "$jobs" --no-report --set "tournament.seeds=$seeds" "${graphs[@]}" "${on_device[@]}" "${dry[@]}" \
+    --jobs "$jobs" --no-report --set "tournament.seeds=$seeds" "${graphs[@]}" "${on_device[@]}" "${dry[@]}" "${@:5}" \
     || { echo "!! failed or timed out ($?): game $name"; failed=1; return 1; }
   t1=$(date +%s%N)
   printf '\n### %s: `tuneoff run seed-minilm.toml --jobs %s --set tournament.seeds=%s %s`\n\nWall clock, start to leaderboard: **%d.%01d s**\n\n' \
-    "$name" "$jobs" "$seeds" "${graphs[*]}" $(( (t1 - t0) / 1000000000 )) $(( (t1 - t0) / 100000000 % 10 )) >> "$results"
+    "$name" "$jobs" "$seeds" "${graphs[*]} ${*:5}" $(( (t1 - t0) / 1000000000 )) $(( (t1 - t0) / 100000000 % 10 )) >> "$results"
   cat "$runs/$name/leaderboard.md" >> "$results"
 }
 eq() {  # eq LIMIT NAME CAPTURED: offline.toml, 3 epochs, the same static shapes either way
@@ -103,6 +104,9 @@ eq() {  # eq LIMIT NAME CAPTURED: offline.toml, 3 epochs, the same static shapes
 }
 
 want game && game 150 game-1seed "[42]" 1
+
+want profile && step "where a step's time goes" 80 python3 benchmarks/step_profile.py --data-dir "$data" \
+  --device "$device" --out "$results"
 
 if want throughput; then
   step "throughput bf16: eager, captured, Trainer" 170 python3 benchmarks/throughput.py --data-dir "$data" \
@@ -132,7 +136,8 @@ for run, jobs in zip(sys.argv[1:], (1, 4)):
 PY
 fi
 
-want seeds && game 200 game-5seeds "[42, 43, 44, 45, 46]" 4
+# SEED_ARGS: e.g. "--only host --only player3" to play part of the game when time is short
+want seeds && game "${SEED_LIMIT:-200}" game-5seeds "[42, 43, 44, 45, 46]" "${SEED_JOBS:-4}" ${SEED_ARGS:-}
 
 tar -czf "$out/runs.tar.gz" -C "$runs" --exclude checkpoint --exclude '*.safetensors' --exclude '*.pt' . 2>/dev/null
 echo "== done ($(date -u +%H:%M:%S)), failed=$failed"
