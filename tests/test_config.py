@@ -179,7 +179,9 @@ def test_differences_name_the_key(tiny_config):
 def test_protocol_defaults_are_valid_and_documented():
     p = Protocol()
     for name, field in Protocol.model_fields.items():
-        assert getattr(p, name) is not None or name == "data_seed"  # unset: batch order follows the seed
+        # unset: batch order follows the seed; captured steps and static shapes follow the device (Protocol.on)
+        assert getattr(p, name) is not None or name in ("data_seed", "cuda_graphs", "static_shapes")
+        assert name not in ("cuda_graphs", "static_shapes") or "unset" in field.description
         if name not in ("device", "precision"):
             assert field.description, f"protocol.{name} needs a description (unit, range)"
 

@@ -101,9 +101,24 @@ def test_which_strategies_can_be_captured(name):
 
 def test_captured_steps_need_static_shapes_and_exclude_compile():
     with pytest.raises(ValidationError, match="static_shapes > 0"):
-        Protocol(cuda_graphs=True)
+        Protocol(cuda_graphs=True, static_shapes=0)
     with pytest.raises(ValidationError, match="choose one"):
         Protocol(cuda_graphs=True, static_shapes=16, compile=True)
+
+
+@pytest.mark.parametrize(("asked", "device", "settled"), [
+    ({}, "cuda", (True, 16)),  # the CUDA default: captured steps, padded to multiples of 16
+    ({}, "cpu", (False, 0)),
+    ({}, "mps", (False, 0)),
+    ({"cuda_graphs": False}, "cuda", (False, 0)),
+    ({"static_shapes": 32}, "cuda", (True, 32)),
+    ({"static_shapes": 8}, "cpu", (False, 8)),
+    ({"compile": True}, "cuda", (False, 0)),  # compile chosen: no capture
+    ({"cuda_graphs": True}, "cpu", (True, 16)),  # asked for: the eager step runs and says why
+])
+def test_device_defaults_settle_to_captured_steps_on_cuda_only(asked, device, settled):
+    p = Protocol(**asked).on(device)
+    assert (p.cuda_graphs, p.static_shapes) == settled
 
 
 def test_the_new_key_changes_no_older_identity():
@@ -114,6 +129,10 @@ def test_the_new_key_changes_no_older_identity():
     spec, sha = DATASETS["sst5"](), {"train": "x"}
     plain = identity(player, Protocol(static_shapes=16), spec, sha)
     assert "cuda_graphs" not in plain["protocol"]  # results recorded before the key existed stay current
+    # unset (the device decides) is written as what older results recorded: they stay current
+    assert identity(player, Protocol(), spec, sha) == identity(
+        player, Protocol(cuda_graphs=False, static_shapes=0), spec, sha)
+    assert identity(player, Protocol(), spec, sha)["protocol"]["static_shapes"] == 0
     captured = identity(player, Protocol(static_shapes=16, cuda_graphs=True), spec, sha)
     assert captured["protocol"]["cuda_graphs"] is True
 

@@ -52,14 +52,15 @@ class Protocol(Frozen):
         "fp32", description="bf16 = autocast on the forward pass; tf32 = TF32 matmuls on CUDA (fp32 elsewhere)"
     )
     compile: bool = Field(False, description="torch.compile the model (opt-in; compile time counts as training time)")
-    static_shapes: int = Field(
-        0, ge=0, le=512, description="pad every batch up to a multiple of this many tokens, so few shapes recur "
-        "(fewer kernel choices, the way to captured steps on a GPU); 0 = pad to the batch's longest sentence"
+    static_shapes: int | None = Field(
+        None, ge=0, le=512, description="pad every batch up to a multiple of this many tokens, so few shapes recur "
+        "(fewer kernel choices, the way to captured steps on a GPU); 0 = pad to the batch's longest sentence; "
+        "unset = 16 where steps are captured, else 0"
     )
-    cuda_graphs: bool = Field(
-        False, description="on CUDA, capture each batch shape's whole training step once and replay it (needs "
+    cuda_graphs: bool | None = Field(
+        None, description="on CUDA, capture each batch shape's whole training step once and replay it (needs "
         "static_shapes); elsewhere, or for a strategy that acts between steps, the eager step runs and the result "
-        "says why"
+        "says why. unset = on for CUDA (measured equivalent and 3-7x faster on an H200), off elsewhere"
     )
     bucket_batches: int = Field(
         20, ge=1, le=10000, description="sort lengths within chunks of this many batches (1 = random order)"
@@ -67,11 +68,20 @@ class Protocol(Frozen):
 
     @model_validator(mode="after")
     def _captured_steps_need_static_shapes(self):
-        if self.cuda_graphs and not self.static_shapes:
+        if self.cuda_graphs and self.static_shapes == 0:
             raise ValueError("cuda_graphs = true needs static_shapes > 0 (e.g. 16), so that few batch shapes recur")
         if self.cuda_graphs and self.compile:
             raise ValueError("cuda_graphs and compile are two ways to the same end: choose one")
         return self
+
+    def on(self, device_type: str) -> Protocol:
+        """This protocol with the device-dependent defaults settled: captured steps (static shapes of
+        16) on CUDA unless compile or an explicit setting says otherwise; eager, unpadded elsewhere."""
+        graphs = self.cuda_graphs
+        if graphs is None:
+            graphs = device_type == "cuda" and not self.compile
+        shapes = self.static_shapes if self.static_shapes is not None else (16 if graphs else 0)
+        return self.model_copy(update={"cuda_graphs": graphs, "static_shapes": shapes})
 
 
 class Tournament(Frozen):

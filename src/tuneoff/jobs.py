@@ -65,18 +65,25 @@ def job_folder(run_dir: Path, player: str, seed: int, data_seed: int | None = No
     return Path(run_dir) / "players" / player / job_label(seed, data_seed)
 
 
-# Protocol keys added after results were first recorded, with the default that reproduces the
-# older behaviour: left out of the identity at that default, so older results stay current.
+# Protocol keys added after results were first recorded, with the value that older results
+# recorded or implied: left out of the identity at that value, so older results stay current.
 LATER_KEYS = {"cuda_graphs": False}
+# Keys whose default became "unset: the device decides" (None); unset, they are written as the
+# value older results recorded, which was the same behaviour everywhere but CUDA.
+DEVICE_DEFAULTS = {"cuda_graphs": False, "static_shapes": 0}
 
 
 def identity(player: Player, protocol: Protocol, data: DatasetSpec, data_sha256: dict) -> dict:
     """``data_sha256``: the content fingerprint of each split, and of each extra evaluation set."""
     where = {"dir", "train", "dev", "test"}  # where files are, not what is in them (the fingerprint is)
-    later = {k for k, default in LATER_KEYS.items() if getattr(protocol, k) == default}
+    settled = protocol.model_dump(mode="json")
+    settled.update({k: old for k, old in DEVICE_DEFAULTS.items() if settled[k] is None})
+    for key, old in LATER_KEYS.items():
+        if settled[key] == old:
+            del settled[key]
     return {
         "player": player.model_dump(mode="json", exclude={"description"}),
-        "protocol": protocol.model_dump(mode="json", exclude=later),
+        "protocol": settled,
         "data": {**data.model_dump(mode="json", exclude=where), "sha256": dict(sorted(data_sha256.items()))},
     }
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from .config import Protocol
 from .data import Dataset, DatasetSpec
 from .batching import encode
 from .evaluate import metrics, score, score_extra
@@ -79,11 +80,11 @@ def run_job(job: Job, dataset: Dataset, folder: Path, result: dict, progress=Non
     ``result`` is filled as the job goes, so a caller that catches a failure still
     has what was known (environment, parameters, warnings) to record.
     """
-    p = job.protocol
     run_dir = folder.parents[2]  # <run>/players/<player>/<seed label>
-    if p.threads:
-        torch.set_num_threads(p.threads)
-    device = pick_device(p.device)
+    if job.protocol.threads:
+        torch.set_num_threads(job.protocol.threads)
+    device = pick_device(job.protocol.device)
+    p = job.protocol.on(device.type)  # captured steps and static shapes: the device's defaults settled
     torch.manual_seed(p.seed)  # new layers' weights and dropout; batch order has its own seeded generator
     result["environment"] = fingerprint(device)
     splits = (dataset.train.sample(job.data.max_train), dataset.dev.sample(job.data.max_eval),
@@ -92,7 +93,7 @@ def run_job(job: Job, dataset: Dataset, folder: Path, result: dict, progress=Non
     model, tokenizer, setup = _build(job, device, result, warn, steps_per_epoch * p.epochs, steps_per_epoch,
                                      len(dataset.labels))
     setup.context = job.player.strategy.context(job, run_dir, splits[0], device, p.eval_batch_size)
-    sets, probe = _encode(job, dataset, splits, tokenizer, result)
+    sets, probe = _encode(p, job, dataset, splits, tokenizer, result)
     train_set, dev_set, test_set = sets
 
     with PeakMemory(device) as memory, matmul_precision(p, device):
@@ -104,7 +105,7 @@ def run_job(job: Job, dataset: Dataset, folder: Path, result: dict, progress=Non
         if extras:
             result["extra_eval"] = {x.name: score_extra(model, tokenizer, x, p, device, progress) for x in extras}
 
-    result["step"] = trained.step
+    result["step"] = {**trained.step, "static_shapes": p.static_shapes}
     result["history"] = {"epochs": trained.epochs, "steps": trained.steps}
     result["best_epoch"] = trained.best_epoch
     result["generalization"] = generalization(trained.epochs, trained.best_epoch)
@@ -166,12 +167,11 @@ def random_base_warning(job: Job, model, setup: Setup) -> list[str]:
 PROBE_SEED = 1  # the training sentences scored each epoch are the same for every player and seed
 
 
-def _encode(job: Job, dataset: Dataset, splits, tokenizer, result: dict):
+def _encode(p: Protocol, job: Job, dataset: Dataset, splits, tokenizer, result: dict):
     """Train, dev and test sets, and the probe: a fixed random dev-sized subset of the training set."""
     result["data"] = data_record(dataset, job.data, *splits)
     probe = splits[0].sample(len(splits[1]), seed=PROBE_SEED)
     result["data"]["train_probe_size"] = len(probe)
-    p = job.protocol
     encoded = [encode(tokenizer, s.texts, s.labels, p.max_seq_len, p.static_shapes) for s in (*splits, probe)]
     return encoded[:3], encoded[3]
 

@@ -26,10 +26,10 @@ def run_trial(job: Job, dataset, folder: Path, record: dict, progress=None, warn
     from .system import fingerprint, pick_device
     from .train import matmul_precision, train
 
-    p = job.protocol
-    if p.threads:
-        torch.set_num_threads(p.threads)
-    device = pick_device(p.device)
+    if job.protocol.threads:
+        torch.set_num_threads(job.protocol.threads)
+    device = pick_device(job.protocol.device)
+    p = job.protocol.on(device.type)
     torch.manual_seed(p.seed)
     record["environment"] = fingerprint(device)
     train_split, dev_split = dataset.train.sample(job.data.max_train), dataset.dev.sample(job.data.max_eval)
