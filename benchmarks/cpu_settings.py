@@ -41,7 +41,7 @@ CHILD = """
 import json, os, sys, torch
 sys.path.insert(0, {here!r})
 import throughput as t
-from tuneoff.config import Protocol
+from tuneoff.plan.config import Protocol
 from tuneoff.data import load_sst5
 if os.environ.get("TUNEOFF_BENCH_THREADS"):
     torch.set_num_threads(int(os.environ["TUNEOFF_BENCH_THREADS"]))

@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 from results_file import append, command  # this folder is on sys.path when run as a script
 
-from tuneoff.results import load_results
-from tuneoff.stats import compare, correctness
+from tuneoff.store.results import load_results
+from tuneoff.verdict.stats import compare, correctness
 
 EPOCH_LOSS_TOLERANCE = 0.05  # nats, per epoch mean
 ALPHA = 0.05

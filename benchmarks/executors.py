@@ -24,7 +24,7 @@ from pathlib import Path
 
 from results_file import append, command  # this folder is on sys.path when run as a script
 
-from tuneoff.results import load_results
+from tuneoff.store.results import load_results
 
 
 def play(config: str, data_dir: str, jobs: int, sets: list[str]) -> tuple[float, list[dict]]:

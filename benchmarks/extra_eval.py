@@ -2,7 +2,7 @@
 
     python benchmarks/extra_eval.py RUN_DIR --data-dir ../shared/sst5 [--dataset sst2] [--out benchmarks/RESULTS.md]
 
-Uses the same scoring as a configured [[eval]] entry (tuneoff.evaluate.score_extra): SST-5's
+Uses the same scoring as a configured [[eval]] entry (tuneoff.training.evaluate.score_extra): SST-5's
 five labels map to SST-2's two (0-1 negative, 3-4 positive); neutral predictions count as
 wrong. Prints per player the accuracy per seed and the mean; writes nothing into the run.
 """
@@ -17,10 +17,10 @@ from pathlib import Path
 import torch
 from results_file import append  # this folder is on sys.path when run as a script
 
-from tuneoff.config import Protocol
+from tuneoff.plan.config import Protocol
 from tuneoff.data import DATASETS
-from tuneoff.evaluate import Extra, score_extra
-from tuneoff.results import load_results
+from tuneoff.training.evaluate import Extra, score_extra
+from tuneoff.store.results import load_results
 from tuneoff.strategies import load_checkpoint
 
 SST5_TO_SST2 = {"very negative": "negative", "negative": "negative", "positive": "positive",

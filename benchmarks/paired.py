@@ -4,7 +4,7 @@
 
 Each side's completed seeds are read from its run folder (players/<name>/seed-*/result.json).
 Prints each side's accuracy and the difference A - B with the same statistics the leaderboard
-uses (tuneoff.stats.compare: McNemar's exact test for one seed each, a paired bootstrap over
+uses (tuneoff.verdict.stats.compare: McNemar's exact test for one seed each, a paired bootstrap over
 sentences otherwise, and its 95 % CI). The two runs must have scored the same test sentences
 in the same order; the script checks the labels match.
 """
@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 from results_file import append, command  # this folder is on sys.path when run as a script
 
-from tuneoff.results import load_results
-from tuneoff.stats import compare, correctness
+from tuneoff.store.results import load_results
+from tuneoff.verdict.stats import compare, correctness
 
 
 def completed(run: Path, player: str) -> list[dict]:

@@ -29,15 +29,15 @@ import numpy as np
 import torch
 from results_file import append_section  # this folder is on sys.path when run as a script
 
-from tuneoff.batching import encode
-from tuneoff.config import Protocol
+from tuneoff.training.batching import encode
+from tuneoff.plan.config import Protocol
 from tuneoff.data import load_sst5
-from tuneoff.evaluate import score
-from tuneoff.models import BundledMiniLM, RandomDistilBert
-from tuneoff.steps import CapturedForward, CudaGraphs
+from tuneoff.training.evaluate import score
+from tuneoff.models.sources import BundledMiniLM, RandomDistilBert
+from tuneoff.training.steps import CapturedForward, CudaGraphs
 from tuneoff.strategies import Full, Lora, setup_for
-from tuneoff.system import PeakMemory, cpu_model, pick_device
-from tuneoff.train import matmul_precision, train
+from tuneoff.training.system import PeakMemory, cpu_model, pick_device
+from tuneoff.training.loop import matmul_precision, train
 
 PLAYERS = {
     "minilm-full": (BundledMiniLM, {}, Full),
@@ -104,7 +104,7 @@ def build(name: str, seed: int):
 
 
 def run_tuneoff(name, texts, labels, p: Protocol, fused: bool = True):
-    import tuneoff.train as loop
+    import tuneoff.training.loop as loop
 
     model, tok = build(name, p.seed)
     if not fused:  # the ablation's "before": the multi-tensor (foreach) AdamW

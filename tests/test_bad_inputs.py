@@ -83,7 +83,7 @@ def _broken_tournament(env: Env):
 
 
 def _hold_lock(env: Env):
-    from tuneoff.runfolder import RunLock
+    from tuneoff.store.runfolder import RunLock
 
     env.held = RunLock(env.done).__enter__()
 

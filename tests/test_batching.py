@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from tuneoff.batching import Encoded, collate, eval_batches, train_batches
+from tuneoff.training.batching import Encoded, collate, eval_batches, train_batches
 
 
 def lengths(n=500, seed=0):
@@ -57,7 +57,7 @@ def test_collate_pads_to_the_longest_in_batch():
 def test_static_shapes_pad_batches_to_a_few_widths_and_change_no_result():
     import torch
 
-    from tuneoff.batching import Encoded, collate, padded_width
+    from tuneoff.training.batching import Encoded, collate, padded_width
 
     assert [padded_width(n, 16, 40) for n in (1, 16, 17, 33, 40)] == [16, 16, 32, 40, 40]
     assert padded_width(23, 0, 128) == 23
@@ -66,7 +66,7 @@ def test_static_shapes_pad_batches_to_a_few_widths_and_change_no_result():
     batch = collate(data, np.array([0, 1]))
     assert batch["input_ids"].shape == (2, 16) and batch["attention_mask"].sum().item() == 12
     assert collate(data, np.array([2, 3]))["input_ids"].shape == (2, 32)
-    from tuneoff.models import RandomDistilBert
+    from tuneoff.models.sources import RandomDistilBert
 
     torch.manual_seed(0)
     model = RandomDistilBert(size="tiny").build(5).model.eval()

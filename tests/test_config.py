@@ -2,9 +2,10 @@ import re
 
 import pytest
 
-from tuneoff.config import ConfigError, Protocol, load_config, shipped_configs
-from tuneoff.jobs import differences, plan
-from tuneoff.models import BundledMiniLM, HubModel, RandomDistilBert
+from tuneoff.plan.config import ConfigError, Protocol
+from tuneoff.plan.loading import load_config, shipped_configs
+from tuneoff.plan.jobs import differences, plan
+from tuneoff.models.sources import BundledMiniLM, HubModel, RandomDistilBert
 from tuneoff.strategies import STRATEGIES, Full, Lora
 
 
@@ -15,8 +16,8 @@ def test_shipped_configs_are_the_documented_ones():
 
 @pytest.mark.parametrize("name", sorted(shipped_configs()))
 def test_every_shipped_config_loads_and_passes_the_checks_before_training(name, tmp_path):
-    from tuneoff.jobs import plan, plan_tuning
-    from tuneoff.preflight import preflight
+    from tuneoff.plan.jobs import plan, plan_tuning
+    from tuneoff.run.preflight import preflight
 
     config = load_config(name)
     sha = {"train": "a", "dev": "b", "test": "c"}

@@ -9,9 +9,9 @@ import pytest
 from conftest import write_trees
 
 from tuneoff.cli import main
-from tuneoff.config import _dataset
+from tuneoff.plan.config import _dataset
 from tuneoff.data import DATASETS, DataError, Sst2, Sst5, Sst5Phrases
-from tuneoff.results import load_results
+from tuneoff.store.results import load_results
 
 
 def test_every_registered_data_set_has_a_documented_class():

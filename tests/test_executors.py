@@ -12,7 +12,7 @@ from conftest import TINY_CONFIG
 from test_faults import Tuneoff
 
 from tuneoff.cli import main
-from tuneoff.results import load_results
+from tuneoff.store.results import load_results
 
 SEEDS = ("--set", "tournament.seeds=[1, 2]")
 
@@ -64,7 +64,7 @@ def test_jobs_must_be_a_positive_number(capsys):
 
 
 def test_worker_processes_share_the_cards_round_robin():
-    from tuneoff.executors import gpu_slots
+    from tuneoff.run.executors import gpu_slots
 
     assert gpu_slots(3, 0) == [None, None, None]  # CPU: nothing set
     assert gpu_slots(4, 2) == ["0", "1", "0", "1"]  # two jobs per card
@@ -75,7 +75,7 @@ def test_worker_processes_share_the_cards_round_robin():
 def test_a_pool_worker_sees_only_its_card(monkeypatch):
     import multiprocessing
 
-    from tuneoff.executors import _init_worker
+    from tuneoff.run.executors import _init_worker
 
     slots = multiprocessing.get_context("spawn").Queue()
     slots.put("1")

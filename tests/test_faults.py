@@ -22,7 +22,7 @@ import pytest
 from conftest import TINY_CONFIG, write_trees
 
 from tuneoff.cli import main
-from tuneoff.results import read_result
+from tuneoff.store.results import read_result
 
 # One player, long enough (about 3 s of training) to be caught mid-epoch.
 FAULT_CONFIG = TINY_CONFIG.split("[[players]]")[0].replace("epochs = 2", "epochs = 30") + """

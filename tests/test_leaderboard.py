@@ -1,9 +1,9 @@
 import pytest
 
 from conftest import make_result
-from tuneoff import board as boards
-from tuneoff import leaderboard
-from tuneoff.results import validate
+from tuneoff.verdict import board as boards
+from tuneoff.verdict import rules as leaderboard
+from tuneoff.store.results import validate
 
 MAJORITY = 633 / 2210
 

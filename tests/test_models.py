@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from tuneoff.models import SIZES, SOURCES, BundledMiniLM, HubModel, RandomDistilBert, bundled_minilm_dir
+from tuneoff.models.sources import SIZES, SOURCES, BundledMiniLM, HubModel, RandomDistilBert, bundled_minilm_dir
 
 
 def test_minilm_converted_to_distilbert_matches_the_original():

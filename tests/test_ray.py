@@ -12,7 +12,7 @@ from test_executors import SEEDS, outcome
 
 from tuneoff.cli import main
 from tuneoff.console import make_console
-from tuneoff.results import load_results
+from tuneoff.store.results import load_results
 
 if not os.environ.get("CI"):
     pytest.importorskip("ray")
@@ -27,9 +27,9 @@ def local_ray():
 
 
 def run_with_ray(tiny_config, tree_dir, out, *extra) -> int:
-    from tuneoff import tournament
-    from tuneoff.config import load_config
-    from tuneoff.ray_executor import RayExecutor
+    from tuneoff.run import tournament
+    from tuneoff.plan.loading import load_config
+    from tuneoff.run.ray_executor import RayExecutor
 
     config = load_config(tiny_config, [s for s in (*SEEDS, *extra) if s != "--set"])
     board = tournament.run(config, out, str(tree_dir), console=make_console(),
@@ -83,7 +83,7 @@ def test_a_killed_worker_is_retried_and_nothing_is_lost_or_doubled(local_ray, ti
 def test_the_job_view_counts_each_state_and_names_the_nodes():
     from types import SimpleNamespace
 
-    from tuneoff.ray_executor import JobView
+    from tuneoff.run.ray_executor import JobView
 
     jobs = [SimpleNamespace(job=SimpleNamespace(name=n, label=f"seed-{s}")) for n in ("a", "b") for s in (1, 2)]
     view = JobView(jobs)

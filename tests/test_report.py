@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tuneoff import leaderboard
-from tuneoff.figures import pareto_front
-from tuneoff.render import md_text
-from tuneoff.report import build_report
-from tuneoff.results import load_results, write_json, write_result
+from tuneoff.verdict import rules as leaderboard
+from tuneoff.report.figures import pareto_front
+from tuneoff.report.render import md_text
+from tuneoff.report.build import build_report
+from tuneoff.store.results import load_results, write_json, write_result
 
 from factories import HARDWARE, PROTOCOL, SCRIPT, completed, confusion, failed  # tests/ is on sys.path
 
@@ -185,10 +185,10 @@ def test_same_results_give_the_same_files(run, tmp_path):
 
 def test_report_does_not_import_torch(tmp_path):
     folder = make_run(tmp_path / "run")
-    code = ("import sys, pathlib; import tuneoff.report; from tuneoff.report import build_report; "
+    code = ("import sys, pathlib; import tuneoff.report.build; from tuneoff.report.build import build_report; "
             f"build_report(pathlib.Path({str(folder)!r})); assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
-    subprocess.run([sys.executable, "-c", "import tuneoff.report, sys; assert 'torch' not in sys.modules"],
+    subprocess.run([sys.executable, "-c", "import tuneoff.report.build, sys; assert 'torch' not in sys.modules"],
                    check=True, timeout=60)
     assert (folder / "report.html").is_file()
 
@@ -232,7 +232,7 @@ def test_pareto_front():
 
 
 def test_stale_figures_are_removed_but_only_our_own(tmp_path):
-    from tuneoff.runfolder import record_generated
+    from tuneoff.store.runfolder import record_generated
 
     folder = make_run(tmp_path)
     build_report(folder)
@@ -245,7 +245,7 @@ def test_stale_figures_are_removed_but_only_our_own(tmp_path):
 
 
 def test_pareto_front_leaves_out_collapsed_players():
-    from tuneoff import figures
+    from tuneoff.report import figures
 
     rows = [
         {"player": "cheap-collapsed", "train_seconds": 10.0, "trainable_parameters": 10, "test_accuracy": 0.28,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from test_report import make_run  # tests/ is on sys.path (pytest's default import mode)
-from tuneoff.report import build_report
+from tuneoff.report.build import build_report
 
 CHROMIUM = os.environ.get("TUNEOFF_CHROMIUM", "/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

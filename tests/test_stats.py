@@ -5,7 +5,7 @@ import pytest
 from factories import noisy, scored
 from scipy import stats as scipy_stats
 
-from tuneoff import leaderboard, stats
+from tuneoff.verdict import rules as leaderboard, stats
 
 
 def vectors_for(table):

@@ -8,14 +8,14 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from tuneoff.batching import collate, encode, train_batches
-from tuneoff.config import Protocol
+from tuneoff.training.batching import collate, encode, train_batches
+from tuneoff.plan.config import Protocol
 from tuneoff.data import load_sst5
-from tuneoff.jobs import identity
-from tuneoff.models import RandomDistilBert
+from tuneoff.plan.jobs import identity
+from tuneoff.models.sources import RandomDistilBert
 from tuneoff.strategies import STRATEGIES, Full, setup_for
-from tuneoff.steps import CapturedStep, EagerStep, Emulated, eager_reason
-from tuneoff.train import make_optimizer, train
+from tuneoff.training.steps import CapturedStep, EagerStep, Emulated, eager_reason
+from tuneoff.training.loop import make_optimizer, train
 
 CPU = torch.device("cpu")
 
@@ -122,7 +122,7 @@ def test_device_defaults_settle_to_captured_steps_on_cuda_only(asked, device, se
 
 
 def test_the_new_key_changes_no_older_identity():
-    from tuneoff.config import Player
+    from tuneoff.plan.config import Player
     from tuneoff.data import DATASETS
 
     player = Player(name="a", model={"kind": "random", "size": "tiny"}, strategy={"name": "full"})
@@ -138,8 +138,8 @@ def test_the_new_key_changes_no_older_identity():
 
 
 def test_captured_scoring_gives_the_eager_scores_and_captures_each_shape_once(tree_dir):
-    from tuneoff.evaluate import score
-    from tuneoff.steps import CapturedForward
+    from tuneoff.training.evaluate import score
+    from tuneoff.training.steps import CapturedForward
 
     model, data, p = tiny(tree_dir)
     eager = score(model, data, 16, CPU)

@@ -9,12 +9,12 @@ import re
 import pytest
 import torch
 
-from tuneoff.config import Protocol
-from tuneoff.models import bundled_tokenizer
-from tuneoff.roles import ROLES, UnsupportedModel, roles_for
+from tuneoff.plan.config import Protocol
+from tuneoff.models.sources import bundled_tokenizer
+from tuneoff.models.roles import ROLES, UnsupportedModel, roles_for
 from tuneoff.strategies import STRATEGIES, Full, Lora, load_checkpoint, setup_for
 from tuneoff.strategies.regularisers import TeacherContext
-from tuneoff.train import make_optimizer
+from tuneoff.training.loop import make_optimizer
 
 ARCHS = ("distilbert", "bert", "roberta")
 TEXTS = ["a superb , brilliant film", "dull and weak", "the story", "awful , dreadful", "a good , solid movie",

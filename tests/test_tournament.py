@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from tuneoff import leaderboard
+from tuneoff.verdict import rules as leaderboard
 from tuneoff.cli import main
 from tuneoff.strategies import STRATEGIES
-from tuneoff.results import load_results, read_result
+from tuneoff.store.results import load_results, read_result
 
 
 # Enough training for the tiny 'full' player to learn (44 % on 25 test sentences, majority 36 %), so the
@@ -101,7 +101,7 @@ def test_rerun_skips_finished_players_and_reruns_changed_ones(finished_run, tiny
 
 
 def test_ctrl_c_never_leaves_a_player_complete_and_rerun_resumes(tiny_config, tree_dir, tmp_path, monkeypatch):
-    import tuneoff.player as player
+    import tuneoff.run.final as player
 
     real_train = player.train
     calls = []
@@ -124,8 +124,8 @@ def test_ctrl_c_never_leaves_a_player_complete_and_rerun_resumes(tiny_config, tr
 
 
 def test_a_failing_player_is_recorded_and_the_tournament_goes_on(tiny_config, tree_dir, tmp_path, monkeypatch):
-    import tuneoff.player as player
-    from tuneoff.train import NonFiniteLoss
+    import tuneoff.run.final as player
+    from tuneoff.training.loop import NonFiniteLoss
 
     real_train = player.train
 
@@ -166,7 +166,7 @@ def test_unknown_only_player_lists_the_players(tiny_config, tree_dir, tmp_path, 
 
 
 def test_predict_uses_the_saved_best_checkpoint(finished_run, capsys):
-    from tuneoff.predict import predict
+    from tuneoff.run.predict import predict
 
     probs = [p.probabilities for p in predict(finished_run, "lora", ["a superb , brilliant film", "dull and weak"])]
     assert predict(finished_run, "lora", ["x"], seed=7)[0].seed == 7
@@ -338,7 +338,8 @@ def test_a_tiny_tournament_with_every_strategy_completes(tree_dir, tmp_path, cap
 
 
 def test_distillation_refuses_unknown_teachers_and_cycles(tmp_path, tree_dir, capsys):
-    from tuneoff.config import ConfigError, load_config
+    from tuneoff.plan.config import ConfigError
+    from tuneoff.plan.loading import load_config
 
     config = zoo_config(tmp_path, teacher_of="nobody")
     with pytest.raises(ConfigError, match=r"player 'distill': teacher 'nobody' is not a player"):

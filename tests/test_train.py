@@ -3,13 +3,13 @@ import math
 import pytest
 import torch
 
-from tuneoff.batching import encode
-from tuneoff.config import Protocol
+from tuneoff.training.batching import encode
+from tuneoff.plan.config import Protocol
 from tuneoff.data import load_sst5
-from tuneoff.models import RandomDistilBert
+from tuneoff.models.sources import RandomDistilBert
 from tuneoff.strategies import Full, setup_for
-from tuneoff.batching import train_batches
-from tuneoff.train import NonFiniteLoss, linear_schedule, make_optimizer, train, warm_up_kernels
+from tuneoff.training.batching import train_batches
+from tuneoff.training.loop import NonFiniteLoss, linear_schedule, make_optimizer, train, warm_up_kernels
 
 CPU = torch.device("cpu")
 
@@ -51,7 +51,7 @@ PINNED = [1.6087, 1.6007, 1.5937]
 
 def test_kernel_warm_up_changes_nothing_and_takes_one_batch_per_width_on_cuda(tree_dir, monkeypatch):
     """The warm-up before the timed epoch must leave training exactly as it would have been."""
-    import tuneoff.train as loop
+    import tuneoff.training.loop as loop
 
     torch.set_num_threads(1)
     monkeypatch.setattr(loop, "warm_up_kernels", lambda *a: 0.0)
@@ -84,7 +84,7 @@ def test_kernel_warm_up_changes_nothing_and_takes_one_batch_per_width_on_cuda(tr
 
 
 def test_best_epoch_weights_are_restored(tree_dir, monkeypatch):
-    import tuneoff.train as loop
+    import tuneoff.training.loop as loop
 
     accuracies = iter([0.2, 0.6, 0.4])
     snapshots = []

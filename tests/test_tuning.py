@@ -7,11 +7,11 @@ import pytest
 from conftest import TINY_CONFIG
 
 from tuneoff.cli import main
-from tuneoff.config import load_config
+from tuneoff.plan.loading import load_config
 from tuneoff.data import load_sst5
-from tuneoff.jobs import choose, plan_tuning
-from tuneoff.results import load_results
-from tuneoff.tuning import base_record, read_record, run_trial
+from tuneoff.plan.jobs import choose, plan_tuning
+from tuneoff.store.results import load_results
+from tuneoff.run.tuning import base_record, read_record, run_trial
 
 TUNED = TINY_CONFIG.replace('overridable = ["learning_rate"]', "overridable = []").replace(
     "protocol = { learning_rate = 5e-3 }", "") + """

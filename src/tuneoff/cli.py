@@ -9,12 +9,13 @@ from pathlib import Path
 
 from rich.console import Console
 
-from .console import error, esc, make_console
+from tuneoff.console import error, esc, make_console
 
 
 def cmd_run(args, console: Console) -> int:
-    from . import runfolder, tournament
-    from .config import load_config
+    from tuneoff.store import runfolder
+    from tuneoff.run import tournament
+    from tuneoff.plan.loading import load_config
 
     config = load_config(args.config, args.set)
     out = runfolder.resolve_out(args.out, config.tournament.name)
@@ -26,17 +27,18 @@ def cmd_run(args, console: Console) -> int:
 
 def make_executor(args, console: Console):
     if args.executor == "ray":
-        from .ray_executor import RayExecutor
+        from tuneoff.run.ray_executor import RayExecutor
 
         return RayExecutor(None if args.ray_address == "local" else args.ray_address, args.cpus_per_job,
                            args.gpus_per_job, args.max_retries, console)
-    from .executors import LocalExecutor
+    from tuneoff.run.executors import LocalExecutor
 
     return LocalExecutor(args.jobs, console)
 
 
 def cmd_data(args, console: Console) -> int:
-    from .config import _dataset, load_config
+    from tuneoff.plan.config import _dataset
+    from tuneoff.plan.loading import load_config
 
     spec = load_config(args.config).data if args.config else _dataset({"name": args.dataset})
     if "verify" in type(spec).model_fields:  # report on other files rather than refuse them
@@ -57,7 +59,8 @@ def cmd_data(args, console: Console) -> int:
 
 
 def cmd_leaderboard(args, console: Console) -> int:
-    from . import board, runfolder
+    from tuneoff.verdict import board
+    from tuneoff.store import runfolder
 
     folder = Path(args.run_dir).resolve()
     runfolder.read_tournament(folder)  # not a run: refused before anything is written
@@ -67,8 +70,8 @@ def cmd_leaderboard(args, console: Console) -> int:
 
 
 def cmd_report(args, console: Console) -> int:
-    from . import runfolder
-    from .report import build_report
+    from tuneoff.store import runfolder
+    from tuneoff.report.build import build_report
 
     folder = Path(args.run_dir).resolve()
     runfolder.read_tournament(folder)
@@ -79,7 +82,7 @@ def cmd_report(args, console: Console) -> int:
 
 
 def cmd_predict(args, console: Console) -> int:
-    from .predict import ECHO_CHARS, predict
+    from tuneoff.run.predict import ECHO_CHARS, predict
 
     predictions = predict(Path(args.run_dir), args.player, args.texts, args.seed)
     if predictions:
@@ -148,29 +151,17 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
-def quiet_libraries() -> None:
-    """Our own progress bars and messages replace transformers' per-call chatter."""
-    import warnings
-
-    warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-    except ImportError:
-        pass
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command in ("run", "predict"):
+        from tuneoff.run.quiet import quiet_libraries
+
         quiet_libraries()
-    from . import interrupts
-    from .config import ConfigError
-    from .data import DataError
-    from .results import ResultsError
-    from .runfolder import RunFolderError
+    from tuneoff.run import interrupts
+    from tuneoff.plan.config import ConfigError
+    from tuneoff.data import DataError
+    from tuneoff.store.results import ResultsError
+    from tuneoff.store.runfolder import RunFolderError
 
     console = make_console()
     if threading.current_thread() is threading.main_thread():

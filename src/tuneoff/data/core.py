@@ -16,7 +16,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from ..options import Options
+from tuneoff.options import Options
 
 
 class DataError(ValueError):

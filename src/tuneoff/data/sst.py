@@ -6,8 +6,8 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from .core import Dataset, DatasetSpec, Split
-from .trees import EXPECTED_SHA256, SST_LABELS, read_sst
+from tuneoff.data.core import Dataset, DatasetSpec, Split
+from tuneoff.data.trees import EXPECTED_SHA256, SST_LABELS, read_sst
 
 
 class _Trees(DatasetSpec):

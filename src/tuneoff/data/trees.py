@@ -18,7 +18,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .core import DataError, decode_utf8
+from tuneoff.data.core import DataError, decode_utf8
 
 SST_LABELS = ("very negative", "negative", "neutral", "positive", "very positive")
 SPLITS = ("train", "dev", "test")

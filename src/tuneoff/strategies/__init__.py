@@ -6,11 +6,11 @@ The training loop never asks which strategy it runs: it calls the hooks of
 
 from __future__ import annotations
 
-from .base import Setup, Strategy, folder_bytes, load_checkpoint, setup_for
-from .peft_family import IA3, AdaLora, LnTuning, Lora, LoraPlus, Prompt, PTuning, Vera
-from .regularisers import Distill, RDrop
-from .schedules import Llrd, Reinit, Unfreeze
-from .subsets import BitFit, Freeze, Full, Head
+from tuneoff.strategies.base import Setup, Strategy, folder_bytes, load_checkpoint, setup_for
+from tuneoff.strategies.peft_family import IA3, AdaLora, LnTuning, Lora, LoraPlus, Prompt, PTuning, Vera
+from tuneoff.strategies.regularisers import Distill, RDrop
+from tuneoff.strategies.schedules import Llrd, Reinit, Unfreeze
+from tuneoff.strategies.subsets import BitFit, Freeze, Full, Head
 
 STRATEGIES: dict[str, type[Strategy]] = {}
 

@@ -15,9 +15,9 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from ..options import StrTuple
-from ..roles import Roles, roles_for
-from .base import Setup, Strategy, folder_bytes, head_is_trained
+from tuneoff.options import StrTuple
+from tuneoff.models.roles import Roles, roles_for
+from tuneoff.strategies.base import Setup, Strategy, folder_bytes, head_is_trained
 
 
 class PeftStrategy(Strategy):

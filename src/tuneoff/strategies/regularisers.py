@@ -8,9 +8,9 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from ..options import NAME_PATTERN
-from .base import Setup
-from .subsets import Full
+from tuneoff.options import NAME_PATTERN
+from tuneoff.strategies.base import Setup
+from tuneoff.strategies.subsets import Full
 
 
 def _logits(net, batch: dict):
@@ -80,11 +80,11 @@ def teacher_logits(job, teacher: str, run_dir: Path, train_split, device, batch_
     import numpy as np
     import torch
 
-    from ..batching import encode
-    from ..evaluate import score
-    from ..jobs import job_folder
-    from ..results import RESULT_FILE, read_result, write_atomic
-    from .base import load_checkpoint
+    from tuneoff.training.batching import encode
+    from tuneoff.training.evaluate import score
+    from tuneoff.plan.jobs import job_folder
+    from tuneoff.store.results import RESULT_FILE, read_result, write_atomic
+    from tuneoff.strategies.base import load_checkpoint
 
     folder = job_folder(run_dir, teacher, job.seed, job.data_seed)
     result = read_result(folder / RESULT_FILE) if (folder / RESULT_FILE).is_file() else None

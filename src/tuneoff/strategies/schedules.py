@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from .base import Setup, Strategy
-from .subsets import check_layers, top_layer_prefixes
+from tuneoff.strategies.base import Setup, Strategy
+from tuneoff.strategies.subsets import check_layers, top_layer_prefixes
 
 
 class Llrd(Strategy):

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from .base import Setup, Strategy, freeze_all_but
+from tuneoff.strategies.base import Setup, Strategy, freeze_all_but
 
 
 class Full(Strategy):
@@ -42,7 +42,7 @@ class BitFit(Strategy):
 
 def check_layers(strategy: Strategy, model, k: int) -> list[str]:
     """The role table knows the model, and it has at least ``k`` transformer layers."""
-    from ..roles import roles_for
+    from tuneoff.models.roles import roles_for
 
     problems = Strategy.check(strategy, model)
     if not problems and k > len(roles_for(model).layer_list(model)):

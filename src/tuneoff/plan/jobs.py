@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the config layer imports torch (through the model registry); the report must not
-    from .config import Config, Player, Protocol
-    from .data import DatasetSpec
+    from tuneoff.plan.config import Config, Player, Protocol
+    from tuneoff.data import DatasetSpec
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ def plan(config: Config, data_sha256: dict[str, str], chosen: dict[str, dict] | 
     With [tuning], ``chosen`` maps a player to its sweep ({"learning_rate": best, ...}); a player
     missing from it is not planned yet.
     """
-    from .config import seed_pairs, teacher_order
+    from tuneoff.plan.config import seed_pairs, teacher_order
 
     players = {p.name: p for p in config.players}
     out, hashes = [], {}
@@ -122,7 +122,7 @@ def plan(config: Config, data_sha256: dict[str, str], chosen: dict[str, dict] | 
 
 def plan_tuning(config: Config, data_sha256: dict[str, str], player: str, teacher_hashes: dict) -> list[Job]:
     """One player's trials: every learning rate of the grid with every tuning seed, train and dev only."""
-    from .config import tuning_seeds
+    from tuneoff.plan.config import tuning_seeds
 
     spec, p = config.tuning, next(x for x in config.players if x.name == player)
     out = []

@@ -14,11 +14,11 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from . import leaderboard
-from .console import esc
-from .jobs import differences, job_label
-from .results import ResultsError, load_results, write_atomic, write_json
-from .runfolder import describe, process_alive, read_tournament, record_generated
+from tuneoff.verdict import rules as leaderboard
+from tuneoff.console import esc
+from tuneoff.plan.jobs import differences, job_label
+from tuneoff.store.results import ResultsError, load_results, write_atomic, write_json
+from tuneoff.store.runfolder import describe, process_alive, read_tournament, record_generated
 
 BOARD_FILES = ("leaderboard.json", "leaderboard.md")
 

@@ -18,10 +18,10 @@ from pydantic import (
     model_validator,
 )
 
-from .data import DATASETS, DatasetSpec
-from .models import SOURCES, ModelSource
-from .options import NAME_PATTERN, FloatTuple, IntTuple, Options, StrTuple, _list_to_tuple
-from .strategies import STRATEGIES, Strategy
+from tuneoff.data import DATASETS, DatasetSpec
+from tuneoff.models.sources import SOURCES, ModelSource
+from tuneoff.options import NAME_PATTERN, FloatTuple, IntTuple, Options, StrTuple, _list_to_tuple
+from tuneoff.strategies import STRATEGIES, Strategy
 
 
 class ConfigError(ValueError):
@@ -251,5 +251,3 @@ def seed_pairs(config: Config) -> list[tuple[int, int | None]]:
     return [(s, d) for s in seeds for d in data_seeds]
 
 
-# Loading lives in its own module; these names stay importable from here.
-from .loading import apply_override, load_config, parse_override, resolve_path, shipped_configs  # noqa: E402,F401

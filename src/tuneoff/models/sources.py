@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-import torch
 from pydantic import Field, model_validator
 
-from .options import Options
+from tuneoff.options import Options
 
 DISTILBERT_TARGETS = ("q_lin", "k_lin", "v_lin", "out_lin", "lin1", "lin2")
 
@@ -56,6 +55,7 @@ class ModelSource(Options):
 
     def skeleton(self, num_labels: int):
         """The model on PyTorch's meta device: every module and shape, no weights, no memory."""
+        import torch
         from transformers import AutoModelForSequenceClassification
 
         config = self.architecture(num_labels, self.load_tokenizer())
@@ -171,7 +171,7 @@ class RandomDistilBert(ModelSource):
         return Built(model, tokenizer, False, desc)
 
 
-def minilm_to_distilbert_state(bert: dict[str, torch.Tensor], n_layers: int) -> dict[str, torch.Tensor]:
+def minilm_to_distilbert_state(bert: dict, n_layers: int) -> dict:
     """Rename a BERT state dict into DistilBERT's layout.
 
     DistilBERT has no token-type embedding; BERT adds row 0 of it to every token

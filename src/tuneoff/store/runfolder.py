@@ -149,7 +149,7 @@ class RunLock:
         except OSError as err:
             raise RunFolderError(f"{self.folder}: cannot be written ({err.strerror or err})") from None
         self.took_over = self._holder()  # a record left behind: its process ended without letting go
-        from .results import write_json
+        from tuneoff.store.results import write_json
 
         try:
             write_json(self.folder / HOLDER_FILE, {**process_record(), "since": now()})
@@ -182,7 +182,7 @@ def generated(folder: Path) -> set[str]:
 
 
 def record_generated(folder: Path, paths: list[Path], forget: list[Path] = ()) -> None:
-    from .results import write_json
+    from tuneoff.store.results import write_json
 
     folder = Path(folder)
     names = generated(folder) | {p.relative_to(folder).as_posix() for p in paths}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from .figures import Chart, Look, _draw, _heatmap, _majority
+from tuneoff.report.figures import Chart, Look, _draw, _heatmap, _majority
 
 
 def _series(runs: list[dict], key: str) -> np.ndarray:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from . import figures, figures_seeds
-from .board import Run, detectable_sentence, read_run
-from .jobs import job_label
-from .render import FIGURES, Badge, Block, Link, Small, Swatch, render_html, render_md
-from .report_setup import setup_section, status_badge
-from .results import write_atomic
-from .runfolder import RunFolderError, generated, record_generated
+from tuneoff.report import figures, figures_seeds
+from tuneoff.verdict.board import Run, detectable_sentence, read_run
+from tuneoff.plan.jobs import job_label
+from tuneoff.report.render import FIGURES, Badge, Block, Link, Small, Swatch, render_html, render_md
+from tuneoff.report.setup import setup_section, status_badge
+from tuneoff.store.results import write_atomic
+from tuneoff.store.runfolder import RunFolderError, generated, record_generated
 
 
 def build_report(run_dir: Path) -> dict:
@@ -49,7 +49,7 @@ def _write(path: Path, data: bytes) -> None:
 
 
 def version() -> str:
-    from . import __version__
+    from tuneoff import __version__
 
     return __version__
 
@@ -246,7 +246,7 @@ def _players(run: Run, look: dict) -> list[Block]:
 
 
 def _player_facts(player: dict, runs: list[dict]) -> list[Block]:
-    from .report_setup import value
+    from tuneoff.report.setup import value
 
     strategy = dict(player["strategy"])
     kind = strategy.pop("name")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .batching import Encoded, collate, eval_batches
+from tuneoff.training.batching import Encoded, collate, eval_batches
 
 
 @dataclass(frozen=True)
@@ -82,8 +82,8 @@ def score_extra(model, tokenizer, extra: Extra, p, device: torch.device, progres
     """Accuracy and macro-F1 of the kept weights on an extra test set, through the label mapping."""
     from sklearn.metrics import f1_score
 
-    from .batching import encode
-    from .train import autocast_dtype
+    from tuneoff.training.batching import encode
+    from tuneoff.training.steps import autocast_dtype
 
     test = extra.dataset.test
     data = encode(tokenizer, test.texts, test.labels, p.max_seq_len, p.static_shapes)

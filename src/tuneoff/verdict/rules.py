@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import statistics
 
-from . import stats
+from tuneoff.verdict import stats
 
 COLLAPSE_MARGIN = 0.01  # accuracy at most 1 point above the majority-class rate (or anywhere below it)
 COLLAPSE_SHARE = 0.90  # or >= 90 % of predictions in one class

@@ -9,7 +9,7 @@ import html
 import re
 from dataclasses import dataclass, field
 
-from . import figures
+from tuneoff.report import figures
 
 FIGURES = "figures"
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import torch
 
-from .jobs import Job
-from .results import ResultsError, write_json
+from tuneoff.plan.jobs import Job
+from tuneoff.store.results import ResultsError, write_json
 
 TRIAL_FILE = "tuning.json"
 TRIAL_SCHEMA = "tuneoff.tuning/1"
@@ -22,9 +22,9 @@ TRIAL_SCHEMA = "tuneoff.tuning/1"
 
 def run_trial(job: Job, dataset, folder: Path, record: dict, progress=None, warn=print) -> dict:
     """Train one trial and fill in ``record`` (written by the caller as it goes)."""
-    from .player import _build
-    from .system import fingerprint, pick_device
-    from .train import matmul_precision, train
+    from tuneoff.run.final import _build
+    from tuneoff.training.system import fingerprint, pick_device
+    from tuneoff.training.loop import matmul_precision, train
 
     if job.protocol.threads:
         torch.set_num_threads(job.protocol.threads)
@@ -37,7 +37,7 @@ def run_trial(job: Job, dataset, folder: Path, record: dict, progress=None, warn
     model, tokenizer, setup = _build(job, device, record, warn, steps_per_epoch * p.epochs, steps_per_epoch,
                                      len(dataset.labels))
     setup.context = job.player.strategy.context(job, folder.parents[2], train_split, device, p.eval_batch_size)
-    from .batching import encode
+    from tuneoff.training.batching import encode
 
     train_set, dev_set = (encode(tokenizer, s.texts, s.labels, p.max_seq_len, p.static_shapes)
                           for s in (train_split, dev_split))
@@ -50,7 +50,7 @@ def run_trial(job: Job, dataset, folder: Path, record: dict, progress=None, warn
 
 
 def base_record(job: Job) -> dict:
-    from .player import now
+    from tuneoff.run.final import now
 
     return {"schema": TRIAL_SCHEMA, "status": "running", "error": None, "player": job.name,
             "learning_rate": job.protocol.learning_rate, "seed": job.seed, "job": job.identity,

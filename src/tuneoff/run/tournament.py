@@ -15,17 +15,17 @@ from pathlib import Path
 
 from rich.console import Console
 
-from . import runfolder
-from .board import publish
-from .config import Config, ConfigError
-from .console import esc, make_console
-from .data import DataError
-from .evaluate import Extra
-from .jobs import Job, choose, differences, plan, plan_tuning
-from .executors import LocalExecutor, Task
-from .preflight import preflight
-from .player import checkpoint_missing, end_unfinished, now
-from .results import RESULT_FILE, ResultsError, job_dirs, read_result, write_json
+from tuneoff.store import runfolder
+from tuneoff.verdict.board import publish
+from tuneoff.plan.config import Config, ConfigError
+from tuneoff.console import esc, make_console
+from tuneoff.data import DataError
+from tuneoff.training.evaluate import Extra
+from tuneoff.plan.jobs import Job, choose, differences, plan, plan_tuning
+from tuneoff.run.executors import LocalExecutor, Task
+from tuneoff.run.preflight import preflight
+from tuneoff.run.final import checkpoint_missing, end_unfinished, now
+from tuneoff.store.results import RESULT_FILE, ResultsError, job_dirs, read_result, write_json
 
 
 def done_already(folder: Path, job: Job) -> tuple[bool, str | None]:
@@ -125,7 +125,7 @@ def _write_tournament(out_dir: Path, config: Config, planned: list[Job], config_
 
 def waves(config: Config) -> list[list[str]]:
     """Players grouped so that every teacher is in an earlier group than its students."""
-    from .config import teacher_order
+    from tuneoff.plan.config import teacher_order
 
     depth: dict[str, int] = {}
     players = {p.name: p for p in config.players}
@@ -152,7 +152,7 @@ def _play_all(config: Config, data, out_dir: Path, only, console: Console, confi
             executor.run([Task(j, data, j.folder(out_dir)) for j in todo if j.name in wave])
     board = publish(out_dir, console).board
     if report:
-        from .report import build_report
+        from tuneoff.report.build import build_report
 
         paths = build_report(out_dir)
         console.print(f"report: {esc(paths['html'])}  {esc(paths['md'])}")
@@ -162,7 +162,7 @@ def _play_all(config: Config, data, out_dir: Path, only, console: Console, confi
 def _play_tuned(config: Config, sha: dict, data, out_dir: Path, only, console: Console, config_file,
                 executor) -> None:
     """Wave by wave (teachers first): every player's trials on dev, then its final seeds at the rate they chose."""
-    from . import tuning
+    from tuneoff.run import tuning
 
     selected = [n for wave in waves(config) for n in wave if not only or n in only]
     preflight([j for name in selected for j in plan_tuning(config, sha, name, {})], out_dir, len(data[0].labels))

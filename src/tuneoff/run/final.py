@@ -14,18 +14,18 @@ from pathlib import Path
 
 import torch
 
-from .config import Protocol
-from .data import Dataset, DatasetSpec
-from .batching import encode
-from .evaluate import metrics, score, score_extra
-from .jobs import Job
-from .results import SCHEMA_VERSION, write_result
-from .runfolder import process_record
-from .roles import roles_for
-from .strategies import Setup, folder_bytes
-from .system import PeakMemory, fingerprint, pick_device
-from .steps import eager_reason
-from .train import autocast_dtype, matmul_precision, train
+from tuneoff.plan.config import Protocol
+from tuneoff.data import Dataset, DatasetSpec
+from tuneoff.training.batching import encode
+from tuneoff.training.evaluate import metrics, score, score_extra
+from tuneoff.plan.jobs import Job
+from tuneoff.store.results import SCHEMA_VERSION, write_result
+from tuneoff.store.runfolder import process_record
+from tuneoff.models.roles import roles_for
+from tuneoff.strategies import Setup, folder_bytes
+from tuneoff.training.system import PeakMemory, fingerprint, pick_device
+from tuneoff.training.steps import eager_reason
+from tuneoff.training.loop import autocast_dtype, matmul_precision, train
 
 
 def now() -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .render import Badge, Block
+from tuneoff.report.render import Badge, Block
 
 SETUP = "protocol-environment-warnings-and-failures"
 

@@ -32,12 +32,13 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from . import interrupts, leaderboard
-from .console import esc, make_console, warning_panel
-from .jobs import Job
-from .player import base_result, end_unfinished, now, run_job
-from .results import RESULT_FILE, ResultsError, read_result, write_result
-from .train import NonFiniteLoss
+from tuneoff.run import interrupts
+from tuneoff.verdict import rules as leaderboard
+from tuneoff.console import esc, make_console, warning_panel
+from tuneoff.plan.jobs import Job
+from tuneoff.run.final import base_result, end_unfinished, now, run_job
+from tuneoff.store.results import RESULT_FILE, ResultsError, read_result, write_result
+from tuneoff.training.loop import NonFiniteLoss
 
 
 class LossColumn(ProgressColumn):
@@ -94,7 +95,7 @@ def play(task: Task, console: Console, live: bool = True) -> dict | None:
 
 def play_trial(task: Task, console: Console, live: bool = True) -> dict | None:
     """One tuning trial (train and dev only); its record says how it ended."""
-    from . import tuning
+    from tuneoff.run import tuning
 
     job, folder = task.job, task.folder
     console.rule(f"{esc(job.name)} {job.label}: tuning trial, {esc(job.player.strategy.name)}")
@@ -155,7 +156,7 @@ def _visible_gpus(tasks: list[Task]) -> int:
 
 def _worker(task: Task):
     """A pool worker: no live bars (several jobs share the terminal), one line per event."""
-    from .cli import quiet_libraries
+    from tuneoff.run.quiet import quiet_libraries
 
     quiet_libraries()
     interrupts.install()

@@ -6,9 +6,9 @@ import json
 import os
 from pathlib import Path
 
-from .config import ConfigError
-from .jobs import Job
-from .system import pick_device
+from tuneoff.plan.config import ConfigError
+from tuneoff.plan.jobs import Job
+from tuneoff.training.system import pick_device
 
 
 def preflight(todo: list[Job], out_dir: Path, classes: int = 5) -> None:

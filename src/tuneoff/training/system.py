@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from . import __version__
+from tuneoff import __version__
 
 
 def pick_device(requested: str) -> torch.device:
@@ -60,7 +60,7 @@ def source_commit() -> str | None:
     src/tuneoff inside the repository git finds: a package installed into site-packages
     inside some other repository, or unpacked from an archive, has no commit.
     """
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parents[1]  # the tuneoff package
     top = _git(here, "rev-parse", "--show-toplevel")
     if not top or Path(top).resolve() / "src" / "tuneoff" != here:
         return None
@@ -91,7 +91,7 @@ def fingerprint(device: torch.device) -> dict:
             "transformers": _version("transformers"),
             "peft": _version("peft"),
             "tuneoff": __version__,
-            "tuneoff_source": str(Path(__file__).resolve().parent),
+            "tuneoff_source": str(Path(__file__).resolve().parents[1]),
             "git_commit": source_commit(),
             "working_dir_commit": working_dir_commit(),
         },

@@ -19,10 +19,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from .console import esc, make_console
-from .executors import Task, make_progress, run_task
-from .interrupts import deferred
-from .player import base_result, end_unfinished
+from tuneoff.console import esc, make_console
+from tuneoff.run.executors import Task, make_progress, run_task
+from tuneoff.run.interrupts import deferred
+from tuneoff.run.final import base_result, end_unfinished
 
 
 def _remote_body(task: Task, started=None) -> dict:
@@ -30,7 +30,7 @@ def _remote_body(task: Task, started=None) -> dict:
     import os
     import socket
 
-    from .cli import quiet_libraries
+    from tuneoff.run.quiet import quiet_libraries
 
     quiet_libraries()
     if started is not None:  # a ray.util.queue.Queue: the driver's view of which job runs where
@@ -116,7 +116,7 @@ class RayExecutor:
                                                           f"{type(err).__name__}: {str(err).splitlines()[0]}")
             self.console.print(f"[red]{esc(job.name)} {job.label}: {esc(result['error'])}[/]")
             return None
-        from .results import write_atomic
+        from tuneoff.store.results import write_atomic
 
         for name, data in payload["files"].items():
             write_atomic(task.folder / name, data)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from .config import Protocol
+from tuneoff.plan.config import Protocol
 
 
 def autocast_dtype(p: Protocol) -> torch.dtype | None:

@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .config import Config, ConfigError
-from .data import DATASETS
+from tuneoff.plan.config import Config, ConfigError
+from tuneoff.data import DATASETS
 
 
 def _key_lines(text: str) -> dict[tuple, int]:
@@ -156,7 +156,7 @@ def _relative_data_dir(raw: dict, folder: Path) -> None:
 
 
 def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
-    from .data import decode_utf8
+    from tuneoff.data import decode_utf8
 
     path = resolve_path(path)
     try:

@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .batching import Encoded, collate, train_batches
-from .config import Protocol
-from .evaluate import score
-from .steps import (CapturedForward, CapturedStep, CudaGraphs, EagerStep, autocast_dtype, eager_reason,
+from tuneoff.training.batching import Encoded, collate, train_batches
+from tuneoff.plan.config import Protocol
+from tuneoff.training.evaluate import score
+from tuneoff.training.steps import (CapturedForward, CapturedStep, CudaGraphs, EagerStep, autocast_dtype, eager_reason,
                     updated_parameters)
-from .strategies import Full, Setup, Strategy
+from tuneoff.strategies import Full, Setup, Strategy
 
 LOG_EVERY = 10  # steps between train-loss records (and non-finite checks)
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import torch
 
-from .options import NAME_PATTERN
-from .player import checkpoint_missing
-from .results import RESULT_FILE, ResultsError, player_names, read_result
+from tuneoff.options import NAME_PATTERN
+from tuneoff.run.final import checkpoint_missing
+from tuneoff.store.results import RESULT_FILE, ResultsError, player_names, read_result
 
 ECHO_CHARS = 80  # a long text is echoed back shortened to this many characters
 
@@ -60,7 +60,7 @@ def predict(run_dir: Path, player: str, texts: list[str], seed: int | None = Non
                                 "run the tournament again to rebuild it")
     from transformers import AutoTokenizer
 
-    from .strategies.base import load_checkpoint
+    from tuneoff.strategies.base import load_checkpoint
 
     tokenizer = AutoTokenizer.from_pretrained(folder / result["checkpoint"]["path"])
     model = load_checkpoint(folder, result["checkpoint"])

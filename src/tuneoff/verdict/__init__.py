@@ -1,0 +1,1 @@
+"""Verdict: statistics, the leaderboard's rules and its rows, read from a run folder. Torch-free."""
