@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from results_file import append, command  # this folder is on sys.path when run as a script
 
-from tuneoff.store.results import load_results
+from tuneoff.store.runfolder import RunFolder
 from tuneoff.verdict.stats import compare, correctness
 
 EPOCH_LOSS_TOLERANCE = 0.05  # nats, per epoch mean
@@ -36,7 +36,7 @@ ALPHA = 0.05
 
 def by_player(run: Path) -> dict[str, dict]:
     out = {}
-    for r in load_results(run):
+    for r in RunFolder(run).results():
         if r["status"] == "completed":
             out.setdefault(r["player"]["name"], r)  # the first completed seed
     return out

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from results_file import append, command  # this folder is on sys.path when run as a script
 
-from tuneoff.store.results import load_results
+from tuneoff.store.runfolder import RunFolder
 
 
 def play(config: str, data_dir: str, jobs: int, sets: list[str]) -> tuple[float, list[dict]]:
@@ -36,7 +36,7 @@ def play(config: str, data_dir: str, jobs: int, sets: list[str]) -> tuple[float,
         start = time.perf_counter()
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         wall = time.perf_counter() - start
-        return wall, [r for r in load_results(Path(tmp)) if r["status"] == "completed"]
+        return wall, [r for r in RunFolder(Path(tmp)).results() if r["status"] == "completed"]
 
 
 def table(runs: dict[int, tuple[float, list[dict]]]) -> list[str]:

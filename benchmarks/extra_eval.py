@@ -20,7 +20,7 @@ from results_file import append  # this folder is on sys.path when run as a scri
 from tuneoff.plan.config import Protocol
 from tuneoff.data import DATASETS
 from tuneoff.training.evaluate import Extra, score_extra
-from tuneoff.store.results import load_results
+from tuneoff.store.runfolder import RunFolder
 from tuneoff.strategies import load_checkpoint
 
 SST5_TO_SST2 = {"very negative": "negative", "negative": "negative", "positive": "positive",
@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     other = DATASETS[args.dataset]().load(args.data_dir)
     scores: dict[str, list[float]] = {}
-    for r in load_results(args.run_dir):
+    for r in RunFolder(args.run_dir).results():
         if r["status"] != "completed":
             continue
         mapping = tuple(other.labels.index(SST5_TO_SST2[n]) if n in SST5_TO_SST2 else -1 for n in r["labels"])

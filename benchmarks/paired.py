@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 from results_file import append, command  # this folder is on sys.path when run as a script
 
-from tuneoff.store.results import load_results
+from tuneoff.store.runfolder import RunFolder
 from tuneoff.verdict.stats import compare, correctness
 
 
 def completed(run: Path, player: str) -> list[dict]:
-    out = [r for r in load_results(run) if r["status"] == "completed" and r["player"]["name"] == player]
+    out = [r for r in RunFolder(run).results() if r["status"] == "completed" and r["player"]["name"] == player]
     if not out:
         sys.exit(f"{run}: no completed result for player {player!r}")
     return sorted(out, key=lambda r: r["seed"])

@@ -83,9 +83,9 @@ def _broken_tournament(env: Env):
 
 
 def _hold_lock(env: Env):
-    from tuneoff.store.runfolder import RunLock
+    from tuneoff.store.runfolder import RunFolder
 
-    env.held = RunLock(env.done).__enter__()
+    env.held = RunFolder(env.done).lock().__enter__()
 
 
 def _no_minilm(env: Env):

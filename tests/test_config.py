@@ -4,7 +4,9 @@ import pytest
 
 from tuneoff.plan.config import ConfigError, Protocol
 from tuneoff.plan.loading import load_config, shipped_configs
-from tuneoff.plan.jobs import differences, plan
+from tuneoff.plan.jobs import plan
+from tuneoff.store.results import differences
+from tuneoff.store.runfolder import RunFolder
 from tuneoff.models.sources import BundledMiniLM, HubModel, RandomDistilBert
 from tuneoff.strategies import STRATEGIES, Full, Lora
 
@@ -28,7 +30,7 @@ def test_every_shipped_config_loads_and_passes_the_checks_before_training(name, 
     assert len(jobs) == len(config.players) * per_player
     # the Hub is not reachable in tests: leave out players that need it (seed.toml's, all of them)
     offline = [j for j in jobs if j.player.model.kind == "minilm" or getattr(j.player.model, "tokenizer", "") == "bundled"]
-    preflight(offline, tmp_path / "run")
+    preflight(offline, RunFolder(tmp_path / "run"))
 
 
 @pytest.mark.parametrize("name", ["seed.toml", "offline.toml"])

@@ -11,7 +11,7 @@ from conftest import write_trees
 from tuneoff.cli import main
 from tuneoff.plan.config import _dataset
 from tuneoff.data import DATASETS, DataError, Sst2, Sst5, Sst5Phrases
-from tuneoff.store.results import load_results
+from tuneoff.store.runfolder import RunFolder
 
 
 def test_every_registered_data_set_has_a_documented_class():
@@ -162,7 +162,7 @@ def test_a_three_class_csv_tournament_runs_and_reports(tmp_path):
     (tmp_path / "three.toml").write_text(THREE_CLASS)
     out = tmp_path / "run"
     assert main(["run", str(tmp_path / "three.toml"), "--out", str(out)]) == 0  # data paths relative to the config
-    results = load_results(out)
+    results = RunFolder(out).results()
     assert {tuple(r["labels"]) for r in results} == {("negative", "neutral", "positive")}
     for r in results:
         assert len(r["test"]["confusion_matrix"]) == 3 and r["data"]["name"] == "csv"
@@ -182,7 +182,7 @@ label_map = { "very negative" = "negative", "negative" = "negative", "positive" 
     config.write_text(tiny_config.read_text() + extra)
     out = tmp_path / "run"
     assert main(["run", str(config), "--data-dir", str(tree_dir), "--out", str(out), "--only", "full"]) == 0
-    (result,) = load_results(out)
+    (result,) = RunFolder(out).results()
     scored = result["extra_eval"]["sst2"]
     sst2 = Sst2(verify=False).load(tree_dir)
     assert scored["examples"] == len(sst2.test) and 0 <= scored["accuracy"] <= 1

@@ -12,14 +12,14 @@ from conftest import TINY_CONFIG
 from test_faults import Tuneoff
 
 from tuneoff.cli import main
-from tuneoff.store.results import load_results
+from tuneoff.store.runfolder import RunFolder
 
 SEEDS = ("--set", "tournament.seeds=[1, 2]")
 
 
 def outcome(out):
     return {(r["player"]["name"], r["seed"]): (r["test"]["confusion_matrix"], r["history"]["steps"])
-            for r in load_results(out)}
+            for r in RunFolder(out).results()}
 
 
 def test_two_workers_give_the_same_results_as_one(tiny_config, tree_dir, tmp_path):
@@ -28,8 +28,8 @@ def test_two_workers_give_the_same_results_as_one(tiny_config, tree_dir, tmp_pat
     assert main([*args, "--out", str(tmp_path / "two"), "--jobs", "2"]) == 0
     one, two = outcome(tmp_path / "one"), outcome(tmp_path / "two")
     assert len(one) == 4 and one == two
-    concurrency = {r["timing"]["concurrent_jobs"] for r in load_results(tmp_path / "two")}
-    assert concurrency == {2} and {r["timing"]["concurrent_jobs"] for r in load_results(tmp_path / "one")} == {1}
+    concurrency = {r["timing"]["concurrent_jobs"] for r in RunFolder(tmp_path / "two").results()}
+    assert concurrency == {2} and {r["timing"]["concurrent_jobs"] for r in RunFolder(tmp_path / "one").results()} == {1}
     assert json.loads((tmp_path / "two" / "leaderboard.json").read_text())["ranked"]
 
 
@@ -48,10 +48,10 @@ def test_a_stopped_pool_marks_its_jobs_interrupted_and_a_rerun_completes(tmp_pat
     driver.proc.send_signal(signal.SIGINT)  # the driver alone, as a scheduler would
     code, text = driver.finish()
     assert code == 130, text
-    statuses = {r["player"]["name"]: r["status"] for r in load_results(out)}
+    statuses = {r["player"]["name"]: r["status"] for r in RunFolder(out).results()}
     assert set(statuses.values()) <= {"interrupted", "completed"} and "interrupted" in statuses.values(), statuses
     assert main(args) == 0
-    assert {r["status"] for r in load_results(out)} == {"completed"}
+    assert {r["status"] for r in RunFolder(out).results()} == {"completed"}
 
 
 def test_jobs_must_be_a_positive_number(capsys):

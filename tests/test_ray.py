@@ -12,7 +12,7 @@ from test_executors import SEEDS, outcome
 
 from tuneoff.cli import main
 from tuneoff.console import make_console
-from tuneoff.store.results import load_results
+from tuneoff.store.runfolder import RunFolder
 
 if not os.environ.get("CI"):
     pytest.importorskip("ray")
@@ -46,7 +46,7 @@ def test_ray_gives_the_same_results_as_the_plain_loop(local_ray, tiny_config, tr
     for job in ("full seed-1", "full seed-2", "lora seed-1", "lora seed-2"):  # the view says where each job ran
         assert f"{job}: running on " in shown and f"{job}: ran on " in shown
     assert outcome(tmp_path / "ray") == outcome(tmp_path / "plain")
-    for r in load_results(tmp_path / "ray"):  # checkpoints came back with the results
+    for r in RunFolder(tmp_path / "ray").results():  # checkpoints came back with the results
         folder = tmp_path / "ray" / "players" / r["player"]["name"] / f"seed-{r['seed']}"
         assert (folder / r["checkpoint"]["path"] / "model.safetensors").is_file()
 
@@ -75,7 +75,7 @@ def test_a_killed_worker_is_retried_and_nothing_is_lost_or_doubled(local_ray, ti
         killer.join(10)
     assert killed, "no Ray task process was found to kill"
     assert code == 0
-    results = load_results(tmp_path / "run")
+    results = RunFolder(tmp_path / "run").results()
     assert sorted((r["player"]["name"], r["seed"]) for r in results) == [(n, s) for n in ("full", "lora") for s in (1, 2)]
     assert {r["status"] for r in results} == {"completed"}
 

@@ -16,7 +16,8 @@ from tuneoff.verdict import rules as leaderboard
 from tuneoff.report.figures import pareto_front
 from tuneoff.report.render import md_text
 from tuneoff.report.build import build_report
-from tuneoff.store.results import load_results, write_json, write_result
+from tuneoff.store.files import write_json
+from tuneoff.store.runfolder import RunFolder
 
 from factories import HARDWARE, PROTOCOL, SCRIPT, completed, confusion, failed  # tests/ is on sys.path
 
@@ -32,7 +33,7 @@ def make_run(folder: Path) -> Path:
         failed("broken", "NonFiniteLoss: training loss became nan at epoch 2, step 40", warnings=["lr is high"]),
     ]
     for r in results:
-        write_result(folder / "players" / r["player"]["name"] / "seed-42", r)
+        RunFolder(folder).job(r["player"]["name"], "seed-42").write_result(r)
     players = [dict(r["player"]) for r in results]
     players.append({"name": "ghost", "description": "", "model": {"kind": "random", "size": "tiny"},
                     "strategy": {"name": "full"}, "protocol": {}})
@@ -79,7 +80,7 @@ def run(tmp_path_factory):
     folder = make_run(tmp_path_factory.mktemp("run"))
     paths = build_report(folder)
     assert paths == {"html": folder / "report.html", "md": folder / "report.md"}
-    board = leaderboard.build(load_results(folder), 10.0, "train_seconds")
+    board = leaderboard.build(RunFolder(folder).results(), 10.0, "train_seconds")
     html_text, md_text = paths["html"].read_text(), paths["md"].read_text()
     return folder, board, html_text, Page(html_text), md_text
 
@@ -202,8 +203,8 @@ def minimal_tournament(folder, names):
 def test_a_run_with_nothing_completed_still_renders(tmp_path):
     """One running and one interrupted player, one unreadable results file."""
     minimal_tournament(tmp_path, ["a", "b", "c"])
-    write_result(tmp_path / "players" / "a" / "seed-42", failed("a", None, status="running"))
-    write_result(tmp_path / "players" / "b" / "seed-42", failed("b", "stopped by the user (Ctrl-C)", status="interrupted"))
+    RunFolder(tmp_path).job("a", "seed-42").write_result(failed("a", None, status="running"))
+    RunFolder(tmp_path).job("b", "seed-42").write_result(failed("b", "stopped by the user (Ctrl-C)", status="interrupted"))
     (tmp_path / "players" / "c" / "seed-42").mkdir(parents=True)
     (tmp_path / "players" / "c" / "seed-42" / "result.json").write_text("{not json")
     paths = build_report(tmp_path)
@@ -218,7 +219,7 @@ def test_players_in_other_hardware_groups_get_their_own_table(tmp_path):
     other = {**HARDWARE, "cpu": "Other CPU"}
     for r in (completed("p1", confusion([6, 12, 20, 18, 9]), 10.0, 10),
               completed("p2", confusion([5, 10, 18, 16, 8]), 20.0, 10, hardware=other)):
-        write_result(tmp_path / "players" / r["player"]["name"] / "seed-42", r)
+        RunFolder(tmp_path).job(r["player"]["name"], "seed-42").write_result(r)
     minimal_tournament(tmp_path, ["p1", "p2"])
     md = build_report(tmp_path)["md"].read_text()
     assert md.count("| rank | player |") == 2 and "Hardware: Other CPU / cpu / 2 threads" in md
@@ -232,12 +233,12 @@ def test_pareto_front():
 
 
 def test_stale_figures_are_removed_but_only_our_own(tmp_path):
-    from tuneoff.store.runfolder import record_generated
+    from tuneoff.store.runfolder import RunFolder
 
     folder = make_run(tmp_path)
     build_report(folder)
     (folder / "figures" / "99-old-curves.png").write_bytes(b"old")  # as if drawn for a player since removed
-    record_generated(folder, [folder / "figures" / "99-old-curves.png"])
+    RunFolder(folder).record_generated([folder / "figures" / "99-old-curves.png"])
     (folder / "figures" / "holiday.png").write_bytes(b"a user's own picture")
     build_report(folder)
     assert not (folder / "figures" / "99-old-curves.png").exists()

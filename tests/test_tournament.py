@@ -7,7 +7,8 @@ import pytest
 from tuneoff.verdict import rules as leaderboard
 from tuneoff.cli import main
 from tuneoff.strategies import STRATEGIES
-from tuneoff.store.results import load_results, read_result
+from tuneoff.store.results import read_result
+from tuneoff.store.runfolder import RunFolder
 
 
 # Enough training for the tiny 'full' player to learn (44 % on 25 test sentences, majority 36 %), so the
@@ -33,7 +34,7 @@ def finished_run(tiny_config, tree_dir, tmp_path):
 def test_run_writes_valid_results_checkpoints_and_leaderboard(finished_run):
     out = finished_run
     assert json.loads((out / "tournament.json").read_text())["config"]["tournament"]["name"] == "tiny"
-    results = load_results(out)  # validates every file against the shipped schema
+    results = RunFolder(out).results()  # validates every file against the shipped schema
     assert [r["player"]["name"] for r in results] == ["full", "lora"]
     for r in results:
         assert r["status"] == "completed" and r["error"] is None
@@ -69,7 +70,7 @@ def test_run_writes_valid_results_checkpoints_and_leaderboard(finished_run):
 
 def test_leaderboard_points_follow_the_rules(finished_run):
     board = json.loads((finished_run / "leaderboard.json").read_text())
-    results = {r["player"]["name"]: r for r in load_results(finished_run)}
+    results = {r["player"]["name"]: r for r in RunFolder(finished_run).results()}
     eligible = [row for row in board["ranked"] if not row["collapsed"]]
     assert eligible, "a board where every player collapsed cannot test the bonus"
     fastest = min(eligible, key=lambda row: row["train_seconds"])["player"]
@@ -86,16 +87,16 @@ def test_leaderboard_points_follow_the_rules(finished_run):
 
 
 def test_rerun_skips_finished_players_and_reruns_changed_ones(finished_run, tiny_config, tree_dir, capsys):
-    before = {r["player"]["name"]: r["started_at"] + r["job_hash"] for r in load_results(finished_run)}
+    before = {r["player"]["name"]: r["started_at"] + r["job_hash"] for r in RunFolder(finished_run).results()}
     capsys.readouterr()
     assert run(tiny_config, tree_dir, finished_run, *LEARN) == 0
     assert capsys.readouterr().out.count("already completed with this config, skipped") == 2
-    assert {r["player"]["name"]: r["started_at"] + r["job_hash"] for r in load_results(finished_run)} == before
+    assert {r["player"]["name"]: r["started_at"] + r["job_hash"] for r in RunFolder(finished_run).results()} == before
     assert run(tiny_config, tree_dir, finished_run, *LEARN, "--set", "players.lora.strategy.r=2") == 0
     out = capsys.readouterr().out
     assert out.count("skipped") == 1 and "full seed-7: already completed" in out
     assert "lora seed-7: stale (player.strategy.r: 4 in the result, 2 now); training again" in out
-    after = {r["player"]["name"]: r for r in load_results(finished_run)}
+    after = {r["player"]["name"]: r for r in RunFolder(finished_run).results()}
     assert after["lora"]["player"]["strategy"]["r"] == 2
     assert after["full"]["started_at"] + after["full"]["job_hash"] == before["full"]
 
@@ -115,12 +116,12 @@ def test_ctrl_c_never_leaves_a_player_complete_and_rerun_resumes(tiny_config, tr
     monkeypatch.setattr(player, "train", interrupted_second)
     out = tmp_path / "run"
     assert run(tiny_config, tree_dir, out) == 130
-    statuses = {r["player"]["name"]: r["status"] for r in load_results(out)}
+    statuses = {r["player"]["name"]: r["status"] for r in RunFolder(out).results()}
     assert statuses == {"full": "completed", "lora": "interrupted"}
     assert not (out / "leaderboard.json").exists()
     monkeypatch.setattr(player, "train", real_train)
     assert run(tiny_config, tree_dir, out) == 0
-    assert {r["status"] for r in load_results(out)} == {"completed"}
+    assert {r["status"] for r in RunFolder(out).results()} == {"completed"}
 
 
 def test_a_failing_player_is_recorded_and_the_tournament_goes_on(tiny_config, tree_dir, tmp_path, monkeypatch):
@@ -137,7 +138,7 @@ def test_a_failing_player_is_recorded_and_the_tournament_goes_on(tiny_config, tr
     monkeypatch.setattr(player, "train", nan_for_full)
     out = tmp_path / "run"
     assert run(tiny_config, tree_dir, out) == 1
-    results = {r["player"]["name"]: r for r in load_results(out)}
+    results = {r["player"]["name"]: r for r in RunFolder(out).results()}
     assert results["full"]["status"] == "failed" and "nan" in results["full"]["error"]
     assert results["lora"]["status"] == "completed"
     board = json.loads((out / "leaderboard.json").read_text())
@@ -198,14 +199,14 @@ def test_a_corrupt_results_file_does_not_block_the_leaderboard(finished_run, tin
     capsys.readouterr()
     assert run(tiny_config, tree_dir, finished_run, *LEARN) == 0
     out = capsys.readouterr().out
-    assert "players/stray/seed-7: results file unreadable" in out and "not valid JSON" in out
+    assert "stray/seed-7: results file unreadable" in out and "not valid JSON" in out
     assert [r["player"] for r in json.loads((finished_run / "leaderboard.json").read_text())["ranked"]]
 
 
 def test_tf32_on_cpu_runs_plain_fp32_and_says_so(finished_run, tiny_config, tree_dir, tmp_path):
     out = tmp_path / "tf32"
     assert run(tiny_config, tree_dir, out, *LEARN, "--set", "protocol.precision='tf32'", "--only", "full") == 0
-    (tf32,) = load_results(out)
+    (tf32,) = RunFolder(out).results()
     fp32 = result_of(finished_run, "full")
     assert tf32["protocol"]["precision"] == "tf32"
     assert any("tf32 has no effect on cpu" in w for w in tf32["warnings"])
@@ -227,8 +228,8 @@ def test_leaderboard_command_reports_unreadable_and_foreign_results(finished_run
     capsys.readouterr()
     assert main(["leaderboard", str(finished_run)]) == 1
     out = capsys.readouterr().out
-    assert "players/stray/seed-7: results file unreadable" in out
-    assert "players/visitor/seed-7: not a job of this tournament's config" in out
+    assert "stray/seed-7: results file unreadable" in out
+    assert "visitor/seed-7: not a job of this tournament's config" in out
     board = json.loads((finished_run / "leaderboard.json").read_text())
     assert sorted(r["player"] for r in board["ranked"] + board["unranked"]) == ["full", "lora"]
 
@@ -236,7 +237,7 @@ def test_leaderboard_command_reports_unreadable_and_foreign_results(finished_run
 def test_three_seeds_two_players_end_to_end(tiny_config, tree_dir, tmp_path):
     out = tmp_path / "seeds"
     assert run(tiny_config, tree_dir, out, *LEARN, "--set", "tournament.seeds=[1, 2, 3]") == 0
-    results = load_results(out)
+    results = RunFolder(out).results()
     assert sorted((r["player"]["name"], r["seed"]) for r in results) == [(n, s) for n in ("full", "lora") for s in (1, 2, 3)]
     for r in results:
         assert (out / "players" / r["player"]["name"] / f"seed-{r['seed']}" / "result.json").is_file()
@@ -252,7 +253,7 @@ def test_three_seeds_two_players_end_to_end(tiny_config, tree_dir, tmp_path):
     assert board["stale"] == [] and board["unranked"] == []
     again = main(["run", str(tiny_config), "--data-dir", str(tree_dir), "--out", str(out), "--no-report", *LEARN,
                   "--set", "tournament.seeds=[1, 2, 3]"])
-    assert again == 0 and [r["started_at"] for r in load_results(out)] == [r["started_at"] for r in results]
+    assert again == 0 and [r["started_at"] for r in RunFolder(out).results()] == [r["started_at"] for r in results]
 
 
 def test_a_result_trained_under_another_protocol_is_stale_not_ranked(finished_run, tiny_config, tree_dir, capsys):
@@ -277,7 +278,7 @@ def test_changed_data_content_is_retrained_and_a_description_is_not(finished_run
     assert run(tiny_config, tree_dir, finished_run, *LEARN) == 0
     out = capsys.readouterr().out
     assert "skipped" not in out and out.count("stale (data.sha256.train:") == 2
-    assert {r["data"]["sizes"]["train"] for r in load_results(finished_run)} == {59}
+    assert {r["data"]["sizes"]["train"] for r in RunFolder(finished_run).results()} == {59}
 
 
 def test_provenance_names_tuneoffs_own_code(finished_run):
@@ -325,7 +326,7 @@ def test_a_tiny_tournament_with_every_strategy_completes(tree_dir, tmp_path, cap
 
     out = tmp_path / "zoo"
     assert main(["run", str(zoo_config(tmp_path)), "--data-dir", str(tree_dir), "--out", str(out)]) == 0
-    results = {r["player"]["name"]: r for r in load_results(out)}
+    results = {r["player"]["name"]: r for r in RunFolder(out).results()}
     assert set(results) == set(STRATEGIES) and {r["status"] for r in results.values()} == {"completed"}
     text = capsys.readouterr().out
     assert text.index("full seed-7: test accuracy") < text.index("distill seed-7: test accuracy")  # teacher first

@@ -10,8 +10,9 @@ from tuneoff.cli import main
 from tuneoff.plan.loading import load_config
 from tuneoff.data import load_sst5
 from tuneoff.plan.jobs import choose, plan_tuning
-from tuneoff.store.results import load_results
-from tuneoff.run.tuning import base_record, read_record, run_trial
+from tuneoff.store.runfolder import RunFolder
+from tuneoff.run.lifecycle import Task, base_trial
+from tuneoff.run.tuning import run_trial
 
 TUNED = TINY_CONFIG.replace('overridable = ["learning_rate"]', "overridable = []").replace(
     "protocol = { learning_rate = 5e-3 }", "") + """
@@ -42,8 +43,9 @@ def test_a_trial_never_reads_the_test_split(tmp_path, tree_dir):
     config = load_config(tmp_path / "t.toml")
     real = load_sst5(tree_dir, verify=False)
     job = plan_tuning(config, {"train": "x"}, "full", {})[0]
-    folder = tmp_path / "run" / "players" / "full" / job.label
-    record = run_trial(job, NoTest(real.train, real.dev), folder, base_record(job))
+    run = RunFolder(tmp_path / "run")
+    task = Task(job, (NoTest(real.train, real.dev), []), run.job("full", job.label), run)
+    record = run_trial(task, base_trial(job))
     assert record["status"] == "completed" and 0 <= record["best_dev_accuracy"] <= 1
     assert len(record["history"]["epochs"]) == 2 and "test" not in record
 
@@ -62,10 +64,10 @@ def test_a_tuned_tournament_runs_its_finals_at_the_chosen_rate(tmp_path, tree_di
     args = ["run", str(tmp_path / "t.toml"), "--data-dir", str(tree_dir), "--out", str(out), "--no-report"]
     assert main(args) == 0
     for player in ("full", "lora"):
-        records = [read_record(out / "players" / player / f"tune-lr-{lr:g}-seed-7") for lr in (1e-4, 1e-2)]
+        records = [RunFolder(out).job(player, f"tune-lr-{lr:g}-seed-7").trial() for lr in (1e-4, 1e-2)]
         assert all(r["status"] == "completed" for r in records)
         summary = choose(records)
-        (final,) = [r for r in load_results(out) if r["player"]["name"] == player]
+        (final,) = [r for r in RunFolder(out).results() if r["player"]["name"] == player]
         assert final["protocol"]["learning_rate"] == summary["learning_rate"]
         assert final["tuning"]["dev_accuracy"] == summary["dev_accuracy"]
         assert final["job"]["tuning"]["learning_rates"] == [1e-4, 1e-2]

@@ -13,12 +13,12 @@ from tuneoff.console import error, esc, make_console
 
 
 def cmd_run(args, console: Console) -> int:
-    from tuneoff.store import runfolder
-    from tuneoff.run import tournament
     from tuneoff.plan.loading import load_config
+    from tuneoff.run import tournament
+    from tuneoff.store.runfolder import RunFolder
 
     config = load_config(args.config, args.set)
-    out = runfolder.resolve_out(args.out, config.tournament.name)
+    out = RunFolder.for_tournament(args.out, config.tournament.name)
     console.print(f"tournament [bold]{esc(config.tournament.name)}[/]: {len(config.players)} players -> {esc(out)}")
     board = tournament.run(config, out, args.data_dir, tuple(args.only), console, str(args.config),
                            report=not args.no_report, executor=make_executor(args, console))
@@ -59,23 +59,23 @@ def cmd_data(args, console: Console) -> int:
 
 
 def cmd_leaderboard(args, console: Console) -> int:
+    from tuneoff.store.runfolder import RunFolder
     from tuneoff.verdict import board
-    from tuneoff.store import runfolder
 
-    folder = Path(args.run_dir).resolve()
-    runfolder.read_tournament(folder)  # not a run: refused before anything is written
-    with runfolder.RunLock(folder):
+    folder = RunFolder(Path(args.run_dir).resolve())
+    folder.tournament()  # not a run: refused before anything is written
+    with folder.lock():
         run = board.publish(folder, console)
     return 1 if run.problems else 0
 
 
 def cmd_report(args, console: Console) -> int:
-    from tuneoff.store import runfolder
     from tuneoff.report.build import build_report
+    from tuneoff.store.runfolder import RunFolder
 
-    folder = Path(args.run_dir).resolve()
-    runfolder.read_tournament(folder)
-    with runfolder.RunLock(folder):
+    folder = RunFolder(Path(args.run_dir).resolve())
+    folder.tournament()  # not a run: refused before anything is written
+    with folder.lock():
         paths = build_report(folder)
     console.print(f"report: {esc(paths['html'])}  {esc(paths['md'])}")
     return 0
@@ -84,7 +84,9 @@ def cmd_report(args, console: Console) -> int:
 def cmd_predict(args, console: Console) -> int:
     from tuneoff.run.predict import ECHO_CHARS, predict
 
-    predictions = predict(Path(args.run_dir), args.player, args.texts, args.seed)
+    from tuneoff.store.runfolder import RunFolder
+
+    predictions = predict(RunFolder(Path(args.run_dir)), args.player, args.texts, args.seed)
     if predictions:
         console.print(f"player {esc(args.player)}, seed {predictions[0].seed}"
                       + ("" if args.seed is not None else " (its seed with the best dev accuracy)"))

@@ -14,13 +14,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # the config layer imports torch (through the model registry); the report must not
-    from tuneoff.plan.config import Config, Player, Protocol
-    from tuneoff.data import DatasetSpec
+from tuneoff.data import DatasetSpec
+from tuneoff.plan.config import Config, Player, Protocol, seed_pairs, teacher_order, tuning_seeds
+from tuneoff.store.runfolder import seed_label, trial_label
 
 
 @dataclass(frozen=True)
@@ -49,20 +46,10 @@ class Job:
 
     @property
     def label(self) -> str:
+        """The job's folder name in a run folder (the store's layout)."""
         if self.kind == "tuning":
-            return f"tune-lr-{self.protocol.learning_rate:g}-seed-{self.seed}"
-        return job_label(self.seed, self.data_seed)
-
-    def folder(self, run_dir: Path) -> Path:
-        return Path(run_dir) / "players" / self.name / self.label
-
-
-def job_label(seed: int, data_seed: int | None) -> str:
-    return f"seed-{seed}" + ("" if data_seed is None else f"-data-{data_seed}")
-
-
-def job_folder(run_dir: Path, player: str, seed: int, data_seed: int | None = None) -> Path:
-    return Path(run_dir) / "players" / player / job_label(seed, data_seed)
+            return trial_label(self.protocol.learning_rate, self.seed)
+        return seed_label(self.seed, self.data_seed)
 
 
 # Protocol keys added after results were first recorded, with the value that older results
@@ -98,8 +85,6 @@ def plan(config: Config, data_sha256: dict[str, str], chosen: dict[str, dict] | 
     With [tuning], ``chosen`` maps a player to its sweep ({"learning_rate": best, ...}); a player
     missing from it is not planned yet.
     """
-    from tuneoff.plan.config import seed_pairs, teacher_order
-
     players = {p.name: p for p in config.players}
     out, hashes = [], {}
     for name in teacher_order(config.players):  # teachers first: a student's identity includes its teacher's
@@ -122,8 +107,6 @@ def plan(config: Config, data_sha256: dict[str, str], chosen: dict[str, dict] | 
 
 def plan_tuning(config: Config, data_sha256: dict[str, str], player: str, teacher_hashes: dict) -> list[Job]:
     """One player's trials: every learning rate of the grid with every tuning seed, train and dev only."""
-    from tuneoff.plan.config import tuning_seeds
-
     spec, p = config.tuning, next(x for x in config.players if x.name == player)
     out = []
     for rate in spec.learning_rates:
@@ -147,18 +130,3 @@ def choose(trials: list[dict]) -> dict:
     best = max(rates, key=lambda r: (mean[r], -r))
     return {"learning_rate": best, "learning_rates": rates, "dev_accuracy": [mean[r] for r in rates],
             "trials": len(trials), "metric": "best dev accuracy, mean over tuning seeds"}
-
-
-def differences(recorded: dict | None, expected: dict, prefix: str = "") -> list[str]:
-    """Where a result's recorded identity differs from the current one: 'protocol.epochs: 2 -> 1'."""
-    if not isinstance(recorded, dict):
-        return [f"{prefix or 'job'}: not recorded (a result from an older tuneoff)"]
-    out = []
-    for key in sorted(set(recorded) | set(expected)):
-        a, b, where = recorded.get(key, "(absent)"), expected.get(key, "(absent)"), f"{prefix}{key}"
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += differences(a, b, where + ".")
-        elif a != b:
-            short = (lambda v: v[:12] + "…" if isinstance(v, str) and len(v) > 16 else v)
-            out.append(f"{where}: {short(a)} in the result, {short(b)} now")
-    return out

@@ -1,8 +1,8 @@
 """The run report: one offline HTML file and its Markdown twin, built from the results files only.
 
 It never trains and never imports torch: it reads ``tournament.json`` and the jobs'
-``result.json`` files, scores them with :mod:`tuneoff.board`, and draws the charts with
-:mod:`tuneoff.figures` and :mod:`tuneoff.figures_seeds`. The same results give the same files.
+results, scores them with :mod:`tuneoff.verdict.board`, and draws the charts with
+:mod:`tuneoff.report.figures` and :mod:`tuneoff.report.figures_seeds`. The same results give the same files.
 """
 
 from __future__ import annotations
@@ -11,31 +11,30 @@ import re
 from pathlib import Path
 
 from tuneoff.report import figures, figures_seeds
-from tuneoff.verdict.board import Run, detectable_sentence, read_run
-from tuneoff.plan.jobs import job_label
-from tuneoff.report.render import FIGURES, Badge, Block, Link, Small, Swatch, render_html, render_md
+from tuneoff.report.render import Badge, Block, Link, Small, Swatch, render_html, render_md
 from tuneoff.report.setup import setup_section, status_badge
-from tuneoff.store.results import write_atomic
-from tuneoff.store.runfolder import RunFolderError, generated, record_generated
+from tuneoff.store.files import write_atomic
+from tuneoff.store.runfolder import RunFolder, RunFolderError, seed_label
+from tuneoff.verdict.board import Run, detectable_sentence, read_run
 
 
-def build_report(run_dir: Path) -> dict:
-    """Write RUN_DIR/report.html (self-contained) and RUN_DIR/report.md (+ figures/*.png)."""
+def build_report(run_dir: RunFolder | Path) -> dict:
+    """Write the run folder's report.html (self-contained) and report.md (+ figures/*.png)."""
     run = read_run(run_dir)
     blocks, title = document(run)
-    folder = run.folder / FIGURES
-    html_path, md_path = run.folder / "report.html", run.folder / "report.md"
+    home, folder = run.folder.path, run.folder.figures
+    html_path, md_path = run.folder.report_paths()
     pngs = {folder / f"{b.chart.name}.png": b.chart.png for b in blocks if b.kind == "image"}
     # Only files this tool wrote (listed in the manifest) are ever replaced or removed.
-    ours = generated(run.folder)
-    mine = [p for p in [*pngs, html_path, md_path] if p.exists() and p.relative_to(run.folder).as_posix() not in ours]
+    ours = run.folder.generated()
+    mine = [p for p in [*pngs, html_path, md_path] if p.exists() and p.relative_to(home).as_posix() not in ours]
     if mine:
         raise RunFolderError(f"{mine[0]}: exists and was not written by tuneoff; move it away to build the report")
-    old = [p for p in folder.glob("*.png") if p not in pngs and p.relative_to(run.folder).as_posix() in ours]
-    record_generated(run.folder, [*pngs, html_path, md_path])
+    old = [p for p in folder.glob("*.png") if p not in pngs and p.relative_to(home).as_posix() in ours]
+    run.folder.record_generated([*pngs, html_path, md_path])
     for path in old:
         path.unlink()
-    record_generated(run.folder, [], forget=old)
+    run.folder.record_generated([], forget=old)
     for path, png in pngs.items():
         _write(path, png)
     _write(html_path, render_html(blocks, title).encode())
@@ -67,8 +66,8 @@ def _slug(i: int, name: str) -> str:
 
 def job_states(run: Run, name: str) -> list[tuple[str, str, str]]:
     """(job label, status, why) for every job the config asks of this player, and any others it has."""
-    have = {job_label(r["seed"], r["data_seed"]): r for r in run.jobs.get(name, [])}
-    stale = {job_label(s["seed"], s["data_seed"]): s["reason"] for s in run.stale if s["player"] == name}
+    have = {seed_label(r["seed"], r["data_seed"]): r for r in run.jobs.get(name, [])}
+    stale = {seed_label(s["seed"], s["data_seed"]): s["reason"] for s in run.stale if s["player"] == name}
     unreadable = {k.split("/", 1)[1]: v for k, v in run.problems.items() if k.split("/", 1)[0] == name}
     out = []
     for label in dict.fromkeys(run.expected.get(name, []) + sorted(have) + sorted(stale) + sorted(unreadable)):
@@ -82,13 +81,13 @@ def job_states(run: Run, name: str) -> list[tuple[str, str, str]]:
         elif label in unreadable:
             out.append((label, "unreadable", f"results file unreadable: {unreadable[label]}"))
         else:
-            out.append((label, "missing", f"no results file yet (players/{name}/{label}/result.json): not started, "
-                                          "or the run used --only"))
+            where = run.folder.job(name, label).result_path.relative_to(run.folder.path).as_posix()
+            out.append((label, "missing", f"no results file yet ({where}): not started, or the run used --only"))
     return out
 
 
 def document(run: Run) -> tuple[list[Block], str]:
-    title = f"tuneoff report: {run.tournament.get('name') or run.folder.name}"
+    title = f"tuneoff report: {run.tournament.get('name') or run.folder.path.name}"
     look = figures.looks(run.names)
     blocks = _header(run, title) + _leaderboard(run, look) + _verdicts(run) + _players(run, look)
     blocks += _compare(run, look) + setup_section(run, job_states)
@@ -107,7 +106,7 @@ def _header(run: Run, title: str) -> list[Block]:
     b = [Block("h1", title)]
     if run.tournament.get("description"):
         b.append(Block("p", run.tournament["description"]))
-    facts = [f"Run folder: {run.folder.name}"] + [
+    facts = [f"Run folder: {run.folder.path.name}"] + [
         f"{label}: {run.meta[key]}" for key, label in (("config_file", "config file"), ("written_at", "started"))
         if run.meta.get(key)]
     b.append(Block("p", "; ".join(facts) + "."))
@@ -259,7 +258,7 @@ def _player_facts(player: dict, runs: list[dict]) -> list[Block]:
 
 
 def _job_row(run: Run, name: str, label: str, status: str, why: str) -> list:
-    r = next((x for x in run.jobs.get(name, []) if job_label(x["seed"], x["data_seed"]) == label), None)
+    r = next((x for x in run.jobs.get(name, []) if seed_label(x["seed"], x["data_seed"]) == label), None)
     if status != "completed" or r is None:
         return [label, [status_badge(status), Small(why) if why else None], "", "", "", "", "", "", ""]
     kept, gap = r["history"]["epochs"][r["best_epoch"] - 1], r["generalization"]["gap_at_best_epoch"]

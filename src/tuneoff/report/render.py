@@ -10,8 +10,9 @@ import re
 from dataclasses import dataclass, field
 
 from tuneoff.report import figures
+from tuneoff.store.runfolder import RunFolder
 
-FIGURES = "figures"
+FIGURES = RunFolder.FIGURES  # the report's Markdown links to its figures beside it
 
 
 # --- document blocks, rendered twice (HTML and Markdown) --------------------------------------

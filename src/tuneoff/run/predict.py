@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 
 from tuneoff.options import NAME_PATTERN
-from tuneoff.run.final import checkpoint_missing
-from tuneoff.store.results import RESULT_FILE, ResultsError, player_names, read_result
+from tuneoff.store.results import ResultsError
+from pathlib import Path
+
+from tuneoff.store.runfolder import JobFolder, RunFolder, as_run
 
 ECHO_CHARS = 80  # a long text is echoed back shortened to this many characters
 
@@ -23,20 +24,19 @@ class Prediction:
     seed: int | None = None  # whose checkpoint answered
 
 
-def _choose(run_dir: Path, player: str, seed: int | None) -> tuple[Path, dict]:
+def _choose(run: RunFolder, player: str, seed: int | None) -> tuple[JobFolder, dict]:
     """The player's job folder and result: the given seed, else the completed seed best on dev."""
     if not re.match(NAME_PATTERN, player):
         raise ValueError(f"--player {player!r}: a player's name, not a path (letters, digits, '_', '.', '-')")
-    folders = sorted((Path(run_dir) / "players" / player).glob("seed-*"))
     results = {}
-    for folder in folders:
+    for folder in run.seeds_of(player):
         try:
-            results[folder] = read_result(folder / RESULT_FILE)
+            results[folder] = folder.result()
         except ResultsError:
             continue
     if not results:
-        raise FileNotFoundError(f"{Path(run_dir) / 'players' / player}: no results for player {player!r}; "
-                                f"players here: {player_names(Path(run_dir))}")
+        raise FileNotFoundError(f"{run.player_dir(player)}: no results for player {player!r}; "
+                                f"players here: {run.players()}")
     if seed is not None:
         chosen = {f: r for f, r in results.items() if r["seed"] == seed}
         if not chosen:
@@ -50,20 +50,20 @@ def _choose(run_dir: Path, player: str, seed: int | None) -> tuple[Path, dict]:
     return max(done.items(), key=lambda fr: fr[1]["history"]["epochs"][fr[1]["best_epoch"] - 1]["dev_accuracy"])
 
 
-def predict(run_dir: Path, player: str, texts: list[str], seed: int | None = None) -> list[Prediction]:
-    folder, result = _choose(run_dir, player, seed)
+def predict(run: RunFolder | Path, player: str, texts: list[str], seed: int | None = None) -> list[Prediction]:
+    folder, result = _choose(as_run(run), player, seed)
     if result["status"] != "completed":
         raise ValueError(f"player {player!r} seed {result['seed']} is {result['status']}, it has no checkpoint: "
                          f"{result['error']}")
-    if missing := checkpoint_missing(folder, result):
-        raise FileNotFoundError(f"{folder / missing}: player {player!r}'s checkpoint is missing (deleted?); "
+    if missing := folder.checkpoint_missing(result):
+        raise FileNotFoundError(f"{folder.path / missing}: player {player!r}'s checkpoint is missing (deleted?); "
                                 "run the tournament again to rebuild it")
     from transformers import AutoTokenizer
 
     from tuneoff.strategies.base import load_checkpoint
 
-    tokenizer = AutoTokenizer.from_pretrained(folder / result["checkpoint"]["path"])
-    model = load_checkpoint(folder, result["checkpoint"])
+    tokenizer = AutoTokenizer.from_pretrained(folder.saved(result))
+    model = load_checkpoint(folder.path, result["checkpoint"])
     limit = result["protocol"]["max_seq_len"]
     positions = getattr(getattr(model, "config", None), "max_position_embeddings", None)
     limit = min(limit, positions) if positions else limit

@@ -8,14 +8,15 @@ from pathlib import Path
 
 from tuneoff.plan.config import ConfigError
 from tuneoff.plan.jobs import Job
+from tuneoff.store.runfolder import RunFolder
 from tuneoff.training.system import pick_device
 
 
-def preflight(todo: list[Job], out_dir: Path, classes: int = 5) -> None:
+def preflight(todo: list[Job], out: RunFolder, classes: int = 5) -> None:
     """Every check that needs no training, for every player about to train; one error lists them all."""
     problems, skeletons, seen = [], {}, set()
     for job in todo:
-        folder = job.folder(out_dir)
+        folder = out.job(job.name, job.label).path
         if folder.exists() and not (folder.is_dir() and _writable(folder)):
             problems.append(f"player {job.name} {job.label}: {folder} is not a writable folder")
         if job.name in seen:  # the player's other checks do not depend on the seed

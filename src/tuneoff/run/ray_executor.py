@@ -12,17 +12,16 @@ as interrupted.
 
 from __future__ import annotations
 
-import io
-import tarfile
 import tempfile
-from pathlib import Path
+from dataclasses import replace
 
 from rich.console import Console
 
 from tuneoff.console import esc, make_console
-from tuneoff.run.executors import Task, make_progress, run_task
 from tuneoff.run.interrupts import deferred
-from tuneoff.run.final import base_result, end_unfinished
+from tuneoff.run.lifecycle import Task, base_result, end_unfinished, run_task, stopped
+from tuneoff.run.progress import make_progress
+from tuneoff.store.runfolder import RunFolder
 
 
 def _remote_body(task: Task, started=None) -> dict:
@@ -36,20 +35,11 @@ def _remote_body(task: Task, started=None) -> dict:
     if started is not None:  # a ray.util.queue.Queue: the driver's view of which job runs where
         started.put((job_key(task.job), socket.gethostname(), os.getpid()))
     with tempfile.TemporaryDirectory() as scratch:
-        # Same layout as the run folder (players/<name>/<job>), so a job's folder name is unchanged.
-        folder = Path(scratch) / "players" / task.job.name / task.folder.name
-        local = Task(task.job, task.data, folder, task.threads, task.concurrency)
+        # The run folder's layout in scratch, so a job's folder name is unchanged; a student still
+        # reads its teacher from the real run folder (the one shared filesystem distillation needs).
+        local = replace(task, folder=RunFolder(scratch).job(task.folder.player, task.folder.label))
         run_task(local, make_console(), live=False)
-        payload = {"node": socket.gethostname(), "pid": os.getpid(), "files": {}}
-        for path in sorted(folder.rglob("*")):
-            if path.is_file() and "checkpoint" not in path.relative_to(folder).parts:
-                payload["files"][path.relative_to(folder).as_posix()] = path.read_bytes()
-        if (folder / "checkpoint").is_dir():
-            buffer = io.BytesIO()
-            with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-                tar.add(folder / "checkpoint", arcname="checkpoint")
-            payload["checkpoint"] = buffer.getvalue()
-        return payload
+        return {"node": socket.gethostname(), "pid": os.getpid(), **local.folder.pack()}
 
 
 class RayExecutor:
@@ -78,7 +68,7 @@ class RayExecutor:
         from ray.util.queue import Queue
 
         started = Queue(actor_options={"num_cpus": 0})
-        tasks = [Task(t.job, t.data, t.folder, max(1, int(self.num_cpus)), len(tasks)) for t in tasks]
+        tasks = [replace(t, threads=max(1, int(self.num_cpus)), concurrency=len(tasks)) for t in tasks]
         pending = {remote.remote(t, started): t for t in tasks}
         view, out = JobView(tasks), []
         try:
@@ -101,7 +91,8 @@ class RayExecutor:
                 ray.cancel(ref, force=True)
             with deferred():
                 for task in pending.values():
-                    _record_interrupted(task)
+                    stopped(task, "stopped with the run (its Ray task was cancelled) before it finished",
+                            unrecorded=True)
             raise
         return out
 
@@ -116,13 +107,7 @@ class RayExecutor:
                                                           f"{type(err).__name__}: {str(err).splitlines()[0]}")
             self.console.print(f"[red]{esc(job.name)} {job.label}: {esc(result['error'])}[/]")
             return None
-        from tuneoff.store.results import write_atomic
-
-        for name, data in payload["files"].items():
-            write_atomic(task.folder / name, data)
-        if "checkpoint" in payload:
-            with tarfile.open(fileobj=io.BytesIO(payload["checkpoint"]), mode="r:gz") as tar:
-                tar.extractall(task.folder, filter="data")
+        task.folder.unpack(payload)
         self.console.print(f"{esc(job.name)} {job.label}: ran on {esc(payload['node'])} (pid {payload['pid']})")
         return payload
 
@@ -153,9 +138,3 @@ class JobView:
         return (f"  Ray: {states.count('queued')} queued, {running} running{where}, "
                 f"{states.count('done')} done, {states.count('failed')} failed")
 
-
-def _record_interrupted(task: Task) -> None:
-    if task.job.kind == "tuning":
-        return  # a trial without a completed record simply runs again
-    end_unfinished(task.folder, base_result(task.job, task.data[0].labels), "interrupted",
-                   "stopped with the run (its Ray task was cancelled) before it finished")

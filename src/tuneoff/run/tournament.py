@@ -15,60 +15,22 @@ from pathlib import Path
 
 from rich.console import Console
 
-from tuneoff.store import runfolder
-from tuneoff.verdict.board import publish
-from tuneoff.plan.config import Config, ConfigError
 from tuneoff.console import esc, make_console
 from tuneoff.data import DataError
-from tuneoff.training.evaluate import Extra
-from tuneoff.plan.jobs import Job, choose, differences, plan, plan_tuning
-from tuneoff.run.executors import LocalExecutor, Task
+from tuneoff.plan.config import Config, ConfigError, teacher_order
+from tuneoff.plan.jobs import Job, choose, plan, plan_tuning
+from tuneoff.run.executors import LocalExecutor
+from tuneoff.run.lifecycle import Task, done_already, recover_dead, trial_done
 from tuneoff.run.preflight import preflight
-from tuneoff.run.final import checkpoint_missing, end_unfinished, now
-from tuneoff.store.results import RESULT_FILE, ResultsError, job_dirs, read_result, write_json
-
-
-def done_already(folder: Path, job: Job) -> tuple[bool, str | None]:
-    """(True, why) when this exact job completed there and its checkpoint is whole; else (False, why not)."""
-    path = folder / RESULT_FILE
-    if not path.is_file():
-        return False, None
-    try:
-        previous = read_result(path)
-    except ResultsError as err:
-        return False, f"its results file is unreadable ({err}); training again"
-    if previous["status"] != "completed":
-        return False, None
-    if previous["job_hash"] != job.job_hash:
-        diff = differences(previous.get("job"), job.identity)
-        return False, f"stale ({'; '.join(diff[:3]) or 'a different job'}); training again"
-    if missing := checkpoint_missing(folder, previous):
-        return False, f"completed, but its checkpoint is missing ({missing}); training again"
-    return True, "already completed with this config, skipped"
-
-
-def recover_dead(out_dir: Path, console: Console) -> None:
-    """Results left 'running' by a process that died (SIGKILL, power loss) become 'interrupted'.
-
-    Only called while holding the run folder's lock: nobody else can be training here.
-    """
-    for folder in job_dirs(out_dir):
-        try:
-            result = read_result(folder / RESULT_FILE)
-        except (ResultsError, OSError):
-            continue
-        if result["status"] == "running":
-            who = runfolder.describe(result.get("process"))
-            end_unfinished(folder, result, "interrupted",
-                           f"the process that was training it, {who}, ended without recording why (killed?)")
-            console.print(f"[yellow]{esc(folder.parent.name)} {esc(folder.name)}: was left 'running' by {esc(who)}, "
-                          "which is gone; "
-                          "marked interrupted and trained again if selected[/]")
+from tuneoff.store.liveness import describe, now
+from tuneoff.store.runfolder import RunFolder, RunFolderError, as_run
+from tuneoff.training.evaluate import Extra
+from tuneoff.verdict.board import publish
 
 
 def run(
     config: Config,
-    out_dir: Path,
+    out_dir: RunFolder | Path,
     data_dir: str | None = None,
     only: tuple[str, ...] = (),
     console: Console | None = None,
@@ -82,28 +44,28 @@ def run(
     unknown = sorted(set(only) - {p.name for p in config.players})
     if unknown:
         raise ValueError(f"--only {unknown}: no such player; players: {[p.name for p in config.players]}")
-    out_dir = Path(out_dir).resolve()
-    runfolder.check_target(out_dir)
+    out = RunFolder(as_run(out_dir).path.resolve())
+    out.check_target()
     dataset, extras = load_data(config, data_dir, config_file)
-    created = next((p for p in reversed([out_dir, *out_dir.parents]) if not p.exists()), None)
+    created = next((p for p in reversed([out.path, *out.path.parents]) if not p.exists()), None)
     try:
-        with runfolder.RunLock(out_dir) as lock:
+        with out.lock() as lock:
             if lock.took_over:
-                console.print(f"[yellow]took over {esc(out_dir)} from {esc(runfolder.describe(lock.took_over))}, "
+                console.print(f"[yellow]took over {esc(out)} from {esc(describe(lock.took_over))}, "
                               "which ended without letting go of it[/]")
-            return _play_all(config, (dataset, extras), out_dir, only, console, config_file, report, executor)
-    except (ConfigError, runfolder.RunFolderError):
+            return _play_all(config, (dataset, extras), out, only, console, config_file, report, executor)
+    except (ConfigError, RunFolderError):
         # A refused run leaves no folder behind: remove what it created if that holds nothing but the lock.
-        if created and created.is_dir() and all(p.is_dir() or p.name == runfolder.LOCK_FILE for p in created.rglob("*")):
+        if created and created.is_dir() and RunFolder(created).only_lock_inside():
             shutil.rmtree(created)
         raise
 
 
-def _todo(jobs: list[Job], only, out_dir: Path, console: Console) -> list[Job]:
+def _todo(jobs: list[Job], only, out: RunFolder, console: Console) -> list[Job]:
     """The selected jobs that are not done yet, saying why for each one skipped or trained again."""
     todo = []
     for job in (j for j in jobs if not only or j.name in only):
-        skip, why = done_already(job.folder(out_dir), job)
+        skip, why = done_already(out.job(job.name, job.label), job)
         if why:
             console.print(f"[green]✓[/] {esc(job.name)} {job.label}: {why}" if skip else
                           f"[yellow]{esc(job.name)} {job.label}: {esc(why)}[/]")
@@ -112,10 +74,9 @@ def _todo(jobs: list[Job], only, out_dir: Path, console: Console) -> list[Job]:
     return todo
 
 
-def _write_tournament(out_dir: Path, config: Config, planned: list[Job], config_file, trials=()) -> None:
-    write_json(
-        out_dir / runfolder.TOURNAMENT_FILE,
-        {"schema": runfolder.TOURNAMENT_SCHEMA, "config": config.model_dump(mode="json"),
+def _write_tournament(out: RunFolder, config: Config, planned: list[Job], config_file, trials=()) -> None:
+    out.write_tournament(
+        {"config": config.model_dump(mode="json"),
          "jobs": [{"player": j.name, "seed": j.seed, "data_seed": j.data_seed, "job_hash": j.job_hash,
                    "job": j.identity} for j in planned],
          "trials": [{"player": j.name, "label": j.label, "job_hash": j.job_hash} for j in trials],
@@ -123,10 +84,12 @@ def _write_tournament(out_dir: Path, config: Config, planned: list[Job], config_
     )
 
 
+def _tasks(jobs: list[Job], data, out: RunFolder) -> list[Task]:
+    return [Task(j, data, out.job(j.name, j.label), out) for j in jobs]
+
+
 def waves(config: Config) -> list[list[str]]:
     """Players grouped so that every teacher is in an earlier group than its students."""
-    from tuneoff.plan.config import teacher_order
-
     depth: dict[str, int] = {}
     players = {p.name: p for p in config.players}
     for name in teacher_order(config.players):
@@ -135,55 +98,52 @@ def waves(config: Config) -> list[list[str]]:
     return [[n for n in depth if depth[n] == d] for d in range(max(depth.values()) + 1)]
 
 
-def _play_all(config: Config, data, out_dir: Path, only, console: Console, config_file, report: bool,
+def _play_all(config: Config, data, out: RunFolder, only, console: Console, config_file, report: bool,
               executor) -> dict:
-    recover_dead(out_dir, console)
+    recover_dead(out, console)
     dataset, extras = data
     sha = fingerprints(dataset, extras)
     if config.tuning:
-        _play_tuned(config, sha, data, out_dir, only, console, config_file, executor)
+        _play_tuned(config, sha, data, out, only, console, config_file, executor)
     else:
         planned = plan(config, sha)
-        todo = _todo(planned, only, out_dir, console)
-        preflight(todo, out_dir, len(dataset.labels))
-        _write_tournament(out_dir, config, planned, config_file)
+        todo = _todo(planned, only, out, console)
+        preflight(todo, out, len(dataset.labels))
+        _write_tournament(out, config, planned, config_file)
         console.print(f"{len(todo)} jobs to train")
         for wave in waves(config):
-            executor.run([Task(j, data, j.folder(out_dir)) for j in todo if j.name in wave])
-    board = publish(out_dir, console).board
+            executor.run(_tasks([j for j in todo if j.name in wave], data, out))
+    board = publish(out, console).board
     if report:
         from tuneoff.report.build import build_report
 
-        paths = build_report(out_dir)
+        paths = build_report(out)
         console.print(f"report: {esc(paths['html'])}  {esc(paths['md'])}")
     return board
 
 
-def _play_tuned(config: Config, sha: dict, data, out_dir: Path, only, console: Console, config_file,
+def _play_tuned(config: Config, sha: dict, data, out: RunFolder, only, console: Console, config_file,
                 executor) -> None:
     """Wave by wave (teachers first): every player's trials on dev, then its final seeds at the rate they chose."""
-    from tuneoff.run import tuning
-
     selected = [n for wave in waves(config) for n in wave if not only or n in only]
-    preflight([j for name in selected for j in plan_tuning(config, sha, name, {})], out_dir, len(data[0].labels))
+    preflight([j for name in selected for j in plan_tuning(config, sha, name, {})], out, len(data[0].labels))
     chosen, trials = {}, []
     for wave in waves(config):
         teachers = {(j.name, j.seed, j.data_seed): j.job_hash for j in plan(config, sha, chosen)}
         mine = {name: plan_tuning(config, sha, name, teachers) for name in wave}
         trials += [j for jobs in mine.values() for j in jobs]
-        executor.run([Task(j, data, j.folder(out_dir)) for name in wave if name in selected for j in mine[name]
-                      if not tuning.done(j.folder(out_dir), j)])
+        executor.run(_tasks([j for name in wave if name in selected for j in mine[name]
+                             if not trial_done(out.job(j.name, j.label), j, console)], data, out))
         for name in wave:
-            records = [tuning.done(j.folder(out_dir), j) for j in mine[name]]
+            records = [trial_done(out.job(j.name, j.label), j) for j in mine[name]]
             if all(records):
                 chosen[name] = choose(records)
                 rates = ", ".join(f"{r:g}: {a:.2%}" for r, a in zip(chosen[name]["learning_rates"],
                                                                     chosen[name]["dev_accuracy"]))
                 console.print(f"{esc(name)}: learning rate {chosen[name]['learning_rate']:g} chosen on dev ({rates})")
         planned = plan(config, sha, chosen)
-        _write_tournament(out_dir, config, planned, config_file, trials)
-        executor.run([Task(j, data, j.folder(out_dir)) for j in _todo([j for j in planned if j.name in wave], only,
-                                                                       out_dir, console)])
+        _write_tournament(out, config, planned, config_file, trials)
+        executor.run(_tasks(_todo([j for j in planned if j.name in wave], only, out, console), data, out))
 
 
 def load_data(config: Config, data_dir: str | None, config_file: str | None):

@@ -1,28 +1,34 @@
-"""The run folder: where it is, whether it is one, who holds it, and which files tuneoff wrote.
+"""The run folder: the one owner of its layout. Nobody else spells a path inside it.
 
-Every command that writes into a run folder holds its lock (``filelock``, an OS
-lock released by the kernel when the holder dies), so two runs never mix results
-and a report is never built from a half-written run. Next to the lock a small
-JSON file names the holder, so a refused command can say who holds it and a new
-holder can say that it took over from a process that died.
+    <run>/tournament.json            the config and every planned job (what makes it a run folder)
+    <run>/players/<player>/<job>/    one folder per job: seed-<s>[-data-<d>], or tune-lr-<r>-seed-<s>
+        result.json                  a final job's self-describing result
+        tuning.json                  a tuning trial's record (train and dev only)
+        checkpoint/                  the kept weights of a completed final job
+        <key>-train_logits.npy       a teacher's cached predictions for its students
+    <run>/leaderboard.json, .md      the board (verdict)
+    <run>/report.html, .md, figures/ the report
+    <run>/manifest.json              the files report and leaderboard generated (only those are replaced)
+    <run>/tuneoff.lock, .lock.json   who is writing here
 
-``report`` and ``leaderboard`` only ever overwrite or delete files listed in the
-run's manifest: files tuneoff generated itself. No torch here.
+Every command that writes into a run folder holds its lock (``filelock``, an OS lock released by the
+kernel when the holder dies), so two runs never mix results and a report is never built from a
+half-written run. No torch here.
 """
 
 from __future__ import annotations
 
-import json
+import io
 import os
-import socket
-import sys
-from datetime import datetime, timezone
+import shutil
+import tarfile
+from dataclasses import dataclass
 from pathlib import Path
 
-LOCK_FILE = "tuneoff.lock"
-HOLDER_FILE = "tuneoff.lock.json"
-MANIFEST_FILE = "manifest.json"
-TOURNAMENT_FILE = "tournament.json"
+from tuneoff.store.files import FileError, read_json, write_atomic, write_json
+from tuneoff.store.liveness import describe, now, process_record
+from tuneoff.store.results import ResultsError, check, read_result, read_trial
+
 TOURNAMENT_SCHEMA = "tuneoff.tournament/1"
 
 
@@ -30,161 +36,305 @@ class RunFolderError(ValueError):
     """A run folder that cannot be used; the message names the path."""
 
 
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+def seed_label(seed: int, data_seed: int | None = None) -> str:
+    """A final job's folder name: seed-42, or seed-42-data-7."""
+    return f"seed-{seed}" + ("" if data_seed is None else f"-data-{data_seed}")
 
 
-# --- where, and whether it can be used -----------------------------------------------------------
+def trial_label(learning_rate: float, seed: int) -> str:
+    """A tuning trial's folder name."""
+    return f"tune-lr-{learning_rate:g}-seed-{seed}"
 
 
-def resolve_out(out: str | Path | None, tournament_name: str) -> Path:
-    """The run folder as an absolute path: --out, or runs/<tournament name> under the working directory."""
-    return Path(out if out else Path("runs") / tournament_name).expanduser().resolve()
+@dataclass(frozen=True)
+class JobFolder:
+    """One job's folder: its result or trial record, its checkpoint and its caches. Picklable."""
 
+    path: Path
 
-def _writable_ancestor(folder: Path) -> Path:
-    probe = folder
-    while not probe.exists():
-        probe = probe.parent
-    return probe
+    RESULT = "result.json"
+    TRIAL = "tuning.json"
+    CHECKPOINT = "checkpoint"
 
+    @property
+    def player(self) -> str:
+        return self.path.parent.name
 
-def check_target(folder: Path) -> None:
-    """Refuse, before anything is written, a --out that `run` cannot or must not write into."""
-    if folder.exists() and not folder.is_dir():
-        raise RunFolderError(f"{folder}: exists and is not a folder; choose another --out")
-    if folder.is_dir() and any(folder.iterdir()) and not (folder / TOURNAMENT_FILE).exists():
-        raise RunFolderError(
-            f"{folder}: this folder has files and is not a tuneoff run folder (no {TOURNAMENT_FILE}); "
-            "tuneoff will not write into it. Choose a new or empty --out."
-        )
-    base = _writable_ancestor(folder)
-    if not base.is_dir():
-        raise RunFolderError(f"{folder}: cannot be created, {base} is not a folder")
-    if not os.access(base, os.W_OK | os.X_OK):
-        raise RunFolderError(f"{folder}: not writable (no write permission on {base})")
+    @property
+    def label(self) -> str:
+        return self.path.name
 
+    def __str__(self) -> str:
+        return str(self.path)
 
-def read_tournament(folder: Path) -> dict:
-    """The run's tournament.json; a folder without a valid one is not a run."""
-    folder = Path(folder)
-    path = folder / TOURNAMENT_FILE
-    if not folder.is_dir():
-        raise RunFolderError(f"{folder}: no such run folder")
-    if not path.is_file():
-        raise RunFolderError(f"{folder}: not a tuneoff run folder (no {TOURNAMENT_FILE}); nothing was written")
-    try:
-        meta = json.loads(path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError as err:
-        raise RunFolderError(f"{path}: damaged, not UTF-8 text (byte {err.start})") from None
-    except json.JSONDecodeError as err:
-        raise RunFolderError(
-            f"{path}:{err.lineno}: damaged, not valid JSON ({err.msg}, column {err.colno}); "
-            "`tuneoff run` with this run's config rewrites it"
-        ) from None
-    except OSError as err:
-        raise RunFolderError(f"{path}: cannot be read ({err.strerror})") from None
-    config = meta.get("config") if isinstance(meta, dict) else None
-    players = config.get("players") if isinstance(config, dict) else None
-    if not (isinstance(players, list) and all(isinstance(p, dict) and "name" in p for p in players)
-            and isinstance(config.get("tournament"), dict)):
-        raise RunFolderError(f"{path}: not a tuneoff tournament file (no config with tournament and players)")
-    return meta
+    # --- a final job's result -------------------------------------------------------------------
 
+    @property
+    def result_path(self) -> Path:
+        return self.path / self.RESULT
 
-# --- the processes that write --------------------------------------------------------------------
+    def has_result(self) -> bool:
+        return self.result_path.is_file()
 
+    def result(self) -> dict:
+        """The result; a damaged or foreign file raises ResultsError naming it."""
+        return read_result(self.path / self.RESULT)
 
-def process_record() -> dict:
-    """This process, precisely enough to tell later whether it is still alive."""
-    import psutil
+    def result_or_none(self) -> dict | None:
+        """The result, or None when there is none or it cannot be read (the caller trains again)."""
+        try:
+            return self.result() if self.has_result() else None
+        except (ResultsError, OSError):
+            return None
 
-    me = psutil.Process()
-    return {
-        "pid": me.pid,
-        "host": socket.gethostname(),
-        "process_started": me.create_time(),
-        "command": " ".join(["tuneoff", *sys.argv[1:]])[:300],
-    }
+    def write_result(self, result: dict) -> None:
+        check(result, "result", str(self.path / self.RESULT))
+        write_json(self.path / self.RESULT, result)
 
+    # --- a tuning trial's record ----------------------------------------------------------------
 
-def process_alive(record: dict | None) -> bool | None:
-    """True or False on this host; None when it ran elsewhere (unknowable from here)."""
-    import psutil
+    def trial(self) -> dict | None:
+        """The trial's record, None when there is none; a damaged one raises ResultsError naming it."""
+        path = self.path / self.TRIAL
+        return read_trial(path) if path.is_file() else None
 
-    if not record or record.get("host") != socket.gethostname():
+    def write_trial(self, record: dict) -> None:
+        check(record, "tuning", str(self.path / self.TRIAL))
+        write_json(self.path / self.TRIAL, record)
+
+    # --- the checkpoint -------------------------------------------------------------------------
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.path / self.CHECKPOINT
+
+    def remove_checkpoint(self) -> None:
+        shutil.rmtree(self.checkpoint, ignore_errors=True)
+
+    def checkpoint_missing(self, result: dict) -> str | None:
+        """The first file a completed result's checkpoint lacks (relative to this folder), or None."""
+        checkpoint = result.get("checkpoint", {})
+        path = checkpoint.get("path", f"{self.CHECKPOINT}/model")
+        for name in ("config.json", "model.safetensors"):
+            if not (self.path / path / name).is_file():
+                return f"{path}/{name}"
+        if checkpoint.get("adapter") and not (self.path / checkpoint["adapter"] / "adapter_config.json").is_file():
+            return f"{checkpoint['adapter']}/adapter_config.json"
         return None
-    try:
-        return abs(psutil.Process(record["pid"]).create_time() - record["process_started"]) < 1.0
-    except (psutil.NoSuchProcess, psutil.AccessDenied, KeyError):
-        return False
+
+    def saved(self, result: dict, part: str = "path") -> Path:
+        """Where a result's saved model (``path``) or adapter (``adapter``) lies."""
+        return self.path / result["checkpoint"][part]
+
+    def cache(self, key: str, name: str) -> Path:
+        """A file cached beside this job (a teacher's predictions for its students)."""
+        return self.path / f"{key}-{name}"
+
+    # --- moving a job between machines (Ray) ----------------------------------------------------
+
+    def pack(self) -> dict:
+        """Every file of this job: small files as bytes, the checkpoint as one tar.gz."""
+        payload = {"files": {}}
+        for path in sorted(self.path.rglob("*")):
+            if path.is_file() and self.CHECKPOINT not in path.relative_to(self.path).parts:
+                payload["files"][path.relative_to(self.path).as_posix()] = path.read_bytes()
+        if self.checkpoint.is_dir():
+            buffer = io.BytesIO()
+            with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+                tar.add(self.checkpoint, arcname=self.CHECKPOINT)
+            payload["checkpoint"] = buffer.getvalue()
+        return payload
+
+    def unpack(self, payload: dict) -> None:
+        for name, data in payload["files"].items():
+            write_atomic(self.path / name, data)
+        if "checkpoint" in payload:
+            with tarfile.open(fileobj=io.BytesIO(payload["checkpoint"]), mode="r:gz") as tar:
+                tar.extractall(self.path, filter="data")
 
 
-def describe(record: dict | None) -> str:
-    if not record:
-        return "an unknown process"
-    since = record.get("since") or datetime.fromtimestamp(record.get("process_started", 0), timezone.utc).isoformat(
-        timespec="seconds")
-    return f"`{record.get('command', 'tuneoff')}` (pid {record.get('pid')} on host {record.get('host')}, since {since})"
+class RunFolder:
+    """A tournament's run folder: where each file of it lies, and reading and writing them."""
+
+    PLAYERS = "players"
+    TOURNAMENT = "tournament.json"
+    MANIFEST = "manifest.json"
+    LOCK = "tuneoff.lock"
+    HOLDER = "tuneoff.lock.json"
+    BOARD = ("leaderboard.json", "leaderboard.md")
+    REPORT = ("report.html", "report.md")
+    FIGURES = "figures"
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.path)!r})"
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    @classmethod
+    def for_tournament(cls, out: str | Path | None, tournament_name: str) -> RunFolder:
+        """--out, or runs/<tournament name> under the working directory, as an absolute path."""
+        return cls(Path(out if out else Path("runs") / tournament_name).expanduser().resolve())
+
+    # --- layout ---------------------------------------------------------------------------------
+
+    def job(self, player: str, label: str) -> JobFolder:
+        return JobFolder(self.path / self.PLAYERS / player / label)
+
+    def jobs(self) -> list[JobFolder]:
+        """Every job folder: players/<player>/<label>/."""
+        return [JobFolder(p) for p in sorted((self.path / self.PLAYERS).glob("*/*")) if p.is_dir()]
+
+    def player_dir(self, player: str) -> Path:
+        return self.path / self.PLAYERS / player
+
+    def seeds_of(self, player: str) -> list[JobFolder]:
+        """A player's final jobs (seed-*), not its tuning trials."""
+        return [JobFolder(p) for p in sorted(self.player_dir(player).glob("seed-*")) if p.is_dir()]
+
+    def players(self) -> list[str]:
+        return sorted(p.name for p in (self.path / self.PLAYERS).glob("*") if p.is_dir())
+
+    def board_paths(self) -> tuple[Path, Path]:
+        return self.path / self.BOARD[0], self.path / self.BOARD[1]
+
+    def report_paths(self) -> tuple[Path, Path]:
+        return self.path / self.REPORT[0], self.path / self.REPORT[1]
+
+    @property
+    def figures(self) -> Path:
+        return self.path / self.FIGURES
+
+    # --- results --------------------------------------------------------------------------------
+
+    def results(self, problems: dict[str, str] | None = None) -> list[dict]:
+        """Every final job's result, sorted by player then seed.
+
+        An unreadable or invalid file raises, unless ``problems`` is given: then it is recorded
+        there ("player/label" -> why) and the other results still load."""
+        out = []
+        for folder in self.jobs():
+            if not folder.has_result():
+                continue
+            try:
+                out.append(folder.result())
+            except ResultsError as err:
+                if problems is None:
+                    raise
+                problems[f"{folder.player}/{folder.label}"] = str(err)
+        return sorted(out, key=lambda r: (r["player"]["name"], r["seed"], r["data_seed"] or -1))
+
+    # --- the tournament file: what makes a folder a run -----------------------------------------
+
+    def check_target(self) -> None:
+        """Refuse, before anything is written, a --out that `run` cannot or must not write into."""
+        folder = self.path
+        if folder.exists() and not folder.is_dir():
+            raise RunFolderError(f"{folder}: exists and is not a folder; choose another --out")
+        if folder.is_dir() and any(folder.iterdir()) and not (folder / self.TOURNAMENT).exists():
+            raise RunFolderError(
+                f"{folder}: this folder has files and is not a tuneoff run folder (no {self.TOURNAMENT}); "
+                "tuneoff will not write into it. Choose a new or empty --out."
+            )
+        base = folder
+        while not base.exists():
+            base = base.parent
+        if not base.is_dir():
+            raise RunFolderError(f"{folder}: cannot be created, {base} is not a folder")
+        if not os.access(base, os.W_OK | os.X_OK):
+            raise RunFolderError(f"{folder}: not writable (no write permission on {base})")
+
+    def write_tournament(self, document: dict) -> None:
+        write_json(self.path / self.TOURNAMENT, {"schema": TOURNAMENT_SCHEMA, **document})
+
+    def tournament(self) -> dict:
+        """The run's tournament.json; a folder without a valid one is not a run."""
+        path = self.path / self.TOURNAMENT
+        if not self.path.is_dir():
+            raise RunFolderError(f"{self.path}: no such run folder")
+        if not path.is_file():
+            raise RunFolderError(f"{self.path}: not a tuneoff run folder (no {self.TOURNAMENT}); nothing was written")
+        try:
+            meta = read_json(path)
+        except FileError as err:
+            raise RunFolderError(f"{err}; `tuneoff run` with this run's config rewrites it".replace(
+                "not valid JSON", "damaged, not valid JSON")) from None
+        config = meta.get("config") if isinstance(meta, dict) else None
+        players = config.get("players") if isinstance(config, dict) else None
+        if not (isinstance(players, list) and all(isinstance(p, dict) and "name" in p for p in players)
+                and isinstance(config.get("tournament"), dict)):
+            raise RunFolderError(f"{path}: not a tuneoff tournament file (no config with tournament and players)")
+        return meta
+
+    # --- files tuneoff generated (report, leaderboard) -------------------------------------------
+
+    def generated(self) -> set[str]:
+        """Paths (relative, POSIX) that report and leaderboard wrote into this run folder."""
+        try:
+            data = read_json(self.path / self.MANIFEST)
+            return {p for p in data.get("generated", []) if isinstance(p, str)}
+        except (FileError, AttributeError):
+            return set()
+
+    def record_generated(self, paths: list[Path], forget: list[Path] = ()) -> None:
+        names = self.generated() | {p.relative_to(self.path).as_posix() for p in paths}
+        names -= {p.relative_to(self.path).as_posix() for p in forget}
+        write_json(self.path / self.MANIFEST, {"schema": "tuneoff.manifest/1", "generated": sorted(names)})
+
+    def only_lock_inside(self) -> bool:
+        """True when the folder holds nothing but (empty folders and) the lock: a refused run's leftovers."""
+        return all(p.is_dir() or p.name == self.LOCK for p in self.path.rglob("*"))
+
+    # --- who is writing here ----------------------------------------------------------------------
+
+    def lock(self) -> RunLock:
+        return RunLock(self)
+
+
+def as_run(folder: RunFolder | str | Path) -> RunFolder:
+    """A RunFolder from one, or from a path (the library's entry points take either)."""
+    return folder if isinstance(folder, RunFolder) else RunFolder(Path(folder))
 
 
 class RunLock:
     """Exclusive use of a run folder; refused at once (RunFolderError) if someone else holds it."""
 
-    def __init__(self, folder: Path):
-        self.folder = Path(folder)
+    def __init__(self, run: RunFolder):
+        self.run = run
         self.took_over: dict | None = None  # the holder record of a process that died holding it
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         from filelock import FileLock, Timeout
 
+        folder = self.run.path
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            self._lock = FileLock(str(self.folder / LOCK_FILE), timeout=0)
+            folder.mkdir(parents=True, exist_ok=True)
+            self._lock = FileLock(str(folder / RunFolder.LOCK), timeout=0)
             self._lock.acquire()
         except Timeout:
             raise RunFolderError(
-                f"{self.folder}: in use by {describe(self._holder())}; wait for it to finish, or use another --out"
+                f"{folder}: in use by {describe(self._holder())}; wait for it to finish, or use another --out"
             ) from None
         except OSError as err:
-            raise RunFolderError(f"{self.folder}: cannot be written ({err.strerror or err})") from None
+            raise RunFolderError(f"{folder}: cannot be written ({err.strerror or err})") from None
         self.took_over = self._holder()  # a record left behind: its process ended without letting go
-        from tuneoff.store.results import write_json
-
         try:
-            write_json(self.folder / HOLDER_FILE, {**process_record(), "since": now()})
+            write_json(folder / RunFolder.HOLDER, {**process_record(), "since": now()})
         except OSError as err:
             self._lock.release()
-            raise RunFolderError(f"{self.folder}: cannot be written ({err.strerror or err})") from None
+            raise RunFolderError(f"{folder}: cannot be written ({err.strerror or err})") from None
         return self
 
     def _holder(self) -> dict | None:
         try:
-            return json.loads((self.folder / HOLDER_FILE).read_text())
-        except (OSError, ValueError):
+            holder = read_json(self.run.path / RunFolder.HOLDER)
+            return holder if isinstance(holder, dict) else None
+        except FileError:
             return None
 
     def __exit__(self, *exc) -> None:
-        (self.folder / HOLDER_FILE).unlink(missing_ok=True)
+        (self.run.path / RunFolder.HOLDER).unlink(missing_ok=True)
         self._lock.release()
-
-
-# --- files tuneoff generated ---------------------------------------------------------------------
-
-
-def generated(folder: Path) -> set[str]:
-    """Paths (relative, POSIX) that report and leaderboard wrote into this run folder."""
-    try:
-        data = json.loads((Path(folder) / MANIFEST_FILE).read_text())
-        return {p for p in data.get("generated", []) if isinstance(p, str)}
-    except (OSError, ValueError, AttributeError):
-        return set()
-
-
-def record_generated(folder: Path, paths: list[Path], forget: list[Path] = ()) -> None:
-    from tuneoff.store.results import write_json
-
-    folder = Path(folder)
-    names = generated(folder) | {p.relative_to(folder).as_posix() for p in paths}
-    names -= {p.relative_to(folder).as_posix() for p in forget}
-    write_json(folder / MANIFEST_FILE, {"schema": "tuneoff.manifest/1", "generated": sorted(names)})

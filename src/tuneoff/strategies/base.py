@@ -30,7 +30,7 @@ class Setup:
     roles: Roles
     total_steps: int = 1
     steps_per_epoch: int = 1
-    context: Any = None  # the job's run context (run folder, data), for strategies that read other players
+    context: Any = None  # what the runner hands a strategy that learns from another player (a teacher's logits)
 
 
 def setup_for(model, pretrained: bool = True, total_steps: int = 1, context=None) -> Setup:
@@ -66,10 +66,6 @@ class Strategy(Options):
 
     def teacher_name(self) -> str | None:
         """The player this strategy learns from, which must finish first; None for most strategies."""
-        return None
-
-    def context(self, job, run_dir: Path, train_split, device, batch_size: int):
-        """Run state the hooks need (a teacher's logits, say), built before training; None for most."""
         return None
 
     def capture_blocker(self) -> str | None:

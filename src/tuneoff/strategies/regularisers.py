@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import ClassVar, Literal
 
 from pydantic import Field
@@ -39,8 +38,8 @@ class RDrop(Full):
 class Distill(Full):
     """Knowledge distillation (Hinton et al. 2015): the student matches the teacher's temperature-softened
     predictions, weighted ``alpha``, and the labels, weighted 1 - alpha. The teacher is another player of
-    the tournament; its logits on the training set come from its best-on-dev checkpoint, computed once
-    per teacher job and cached in the run folder. Teachers run before their students."""
+    the tournament; the runner hands its log-probabilities on the training set (from its best-on-dev
+    checkpoint) in ``setup.context``. Teachers run before their students."""
 
     name: Literal["distill"] = "distill"
     teacher: str = Field(pattern=NAME_PATTERN, description="the teaching player's name")
@@ -49,9 +48,6 @@ class Distill(Full):
 
     def teacher_name(self) -> str | None:
         return self.teacher
-
-    def context(self, job, run_dir, train_split, device, batch_size: int):
-        return TeacherContext(teacher_logits(job, self.teacher, run_dir, train_split, device, batch_size))
 
     def loss(self, net, batch: dict, index, setup: Setup):
         import torch
@@ -67,40 +63,7 @@ class Distill(Full):
 
 @dataclass
 class TeacherContext:
+    """What a distilling student is handed by the runner (it never reads the run folder itself)."""
+
     teacher_logits: object  # training sentences x classes, the teacher's log-probabilities (logits up to a constant)
 
-
-CACHE = "train_logits.npy"
-
-
-def teacher_logits(job, teacher: str, run_dir: Path, train_split, device, batch_size: int):
-    """The teacher job's (same seeds) log-probabilities on the student's training sentences, cached beside it."""
-    import hashlib
-
-    import numpy as np
-    import torch
-
-    from tuneoff.training.batching import encode
-    from tuneoff.training.evaluate import score
-    from tuneoff.plan.jobs import job_folder
-    from tuneoff.store.results import RESULT_FILE, read_result, write_atomic
-    from tuneoff.strategies.base import load_checkpoint
-
-    folder = job_folder(run_dir, teacher, job.seed, job.data_seed)
-    result = read_result(folder / RESULT_FILE) if (folder / RESULT_FILE).is_file() else None
-    if not result or result["status"] != "completed" or result["job_hash"] != job.identity.get("teacher"):
-        raise RuntimeError(f"teacher {teacher!r} has no completed result for {folder.name} under the current config; "
-                           "it must train first (the tournament orders teachers before students)")
-    key = hashlib.sha256(("\n".join(train_split.texts) + result["job_hash"]).encode()).hexdigest()[:16]
-    path = folder / f"{key}-{CACHE}"
-    if not path.is_file():
-        from transformers import AutoTokenizer
-
-        model = load_checkpoint(folder, result["checkpoint"]).to(device)
-        tokenizer = AutoTokenizer.from_pretrained(folder / result["checkpoint"]["path"])
-        data = encode(tokenizer, train_split.texts, train_split.labels, result["protocol"]["max_seq_len"])
-        probs = score(model, data, batch_size, device).probabilities
-        buffer = __import__("io").BytesIO()
-        np.save(buffer, np.log(np.clip(probs, 1e-12, None)).astype(np.float32))
-        write_atomic(path, buffer.getvalue())
-    return torch.from_numpy(np.load(path))

@@ -30,6 +30,11 @@ def encode(tokenizer, texts, labels, max_len: int, multiple: int = 0) -> Encoded
     return Encoded(tuple(tuple(x) for x in ids), tuple(labels), tokenizer.pad_token_id or 0, multiple, max_len)
 
 
+def steps_per_epoch(examples: int, batch_size: int) -> int:
+    """Optimizer steps in one pass over ``examples`` (the last batch may be short)."""
+    return -(-examples // batch_size)
+
+
 def padded_width(longest: int, multiple: int, max_len: int) -> int:
     """The batch width: the longest sentence, or with static shapes the next multiple (capped at max_len)."""
     if not multiple:

@@ -8,24 +8,21 @@ current config (tournament.json lists each job's hash): a result with another ha
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from functools import cache
-from importlib import resources
 from pathlib import Path
 
-from tuneoff.verdict import rules as leaderboard
 from tuneoff.console import esc
-from tuneoff.plan.jobs import differences, job_label
-from tuneoff.store.results import ResultsError, load_results, write_atomic, write_json
-from tuneoff.store.runfolder import describe, process_alive, read_tournament, record_generated
-
-BOARD_FILES = ("leaderboard.json", "leaderboard.md")
+from tuneoff.store.files import write_atomic, write_json
+from tuneoff.store.liveness import shown
+from tuneoff.store.results import ResultsError, differences
+from tuneoff.store.runfolder import RunFolder, as_run, seed_label
+from tuneoff.store.schemas import SchemaError, validate
+from tuneoff.verdict import rules as leaderboard
 
 
 @dataclass
 class Run:
-    folder: Path
+    folder: RunFolder
     tournament: dict  # the rules table of the config
     config: dict | None
     names: list[str]  # the players, in config order
@@ -41,31 +38,21 @@ class Run:
         return [r for r in self.jobs.get(name, []) if r["status"] == "completed"]
 
 
-def _dead_if_gone(result: dict) -> dict:
-    """A result left 'running' by a process that no longer exists is shown as interrupted (the file is
-    left as it is: the next `tuneoff run` records it)."""
-    if result["status"] != "running" or process_alive(result.get("process")) is not False:
-        return result
-    who = describe(result.get("process"))
-    return {**result, "status": "interrupted",
-            "error": f"left 'running' by {who}, which is gone (killed?); rerun the tournament to train it"}
-
-
 def _label(r: dict) -> str:
-    return job_label(r["seed"], r["data_seed"])
+    return seed_label(r["seed"], r["data_seed"])
 
 
-def read_run(run_dir: Path) -> Run:
+def read_run(run_dir: RunFolder | Path) -> Run:
     """The run's config (tournament.json) and results, and the board of its current jobs."""
-    run_dir = Path(run_dir)
-    meta = read_tournament(run_dir)  # a folder that is not a run is refused here
+    run_dir = as_run(run_dir)
+    meta = run_dir.tournament()  # a folder that is not a run is refused here
     config = meta["config"]
     names = [p["name"] for p in config["players"]]
-    planned = {(j["player"], job_label(j["seed"], j.get("data_seed"))): j for j in meta.get("jobs", [])}
+    planned = {(j["player"], seed_label(j["seed"], j.get("data_seed"))): j for j in meta.get("jobs", [])}
     problems: dict[str, str] = {}
     jobs: dict[str, list[dict]] = {}
     ignored, stale = [], []
-    for r in (_dead_if_gone(r) for r in load_results(run_dir, problems)):
+    for r in (shown(r) for r in run_dir.results(problems)):
         name, key = r["player"]["name"], (r["player"]["name"], _label(r))
         if name not in names or (planned and key not in planned):
             ignored.append(f"{name}/{_label(r)}")
@@ -91,38 +78,27 @@ def _config_labels(config: dict) -> list[str]:
         return []
     seeds = rules.get("seeds") or [protocol["seed"]]
     data_seeds = rules.get("data_seeds") or [protocol.get("data_seed")]
-    return [job_label(s, d) for s in seeds for d in data_seeds]
+    return [seed_label(s, d) for s in seeds for d in data_seeds]
 
 
-@cache
-def schema() -> dict:
-    return json.loads((resources.files("tuneoff") / "schema" / "leaderboard.schema.json").read_text())
-
-
-def validate(board: dict) -> None:
-    import jsonschema
-
-    errors = sorted(jsonschema.Draft202012Validator(schema()).iter_errors(board), key=lambda e: list(e.path))
-    if errors:
-        raise ResultsError("leaderboard: " + "; ".join(f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors[:5]))
-
-
-def write(board: dict, run_dir: Path) -> None:
-    validate(board)
-    run_dir = Path(run_dir)
-    paths = [run_dir / name for name in BOARD_FILES]
-    record_generated(run_dir, paths)  # first: a file is listed before it exists, never after
+def write(board: dict, run_dir: RunFolder) -> None:
+    try:
+        validate(board, "leaderboard", "leaderboard")
+    except SchemaError as err:
+        raise ResultsError(str(err)) from None
+    paths = run_dir.board_paths()
+    run_dir.record_generated(list(paths))  # first: a file is listed before it exists, never after
     write_json(paths[0], board)
     write_atomic(paths[1], markdown(board).encode())
 
 
-def publish(run_dir: Path, console) -> Run:
+def publish(run_dir: RunFolder | Path, console) -> Run:
     """Rebuild the board from the results files, write leaderboard.json/.md, print it."""
     run = read_run(run_dir)
     for folder, why in run.problems.items():
-        console.print(f"[red]players/{esc(folder)}: results file unreadable, left off the leaderboard: {esc(why)}[/]")
+        console.print(f"[red]{esc(folder)}: results file unreadable, left off the leaderboard: {esc(why)}[/]")
     for name in run.ignored:
-        console.print(f"[yellow]players/{esc(name)}: not a job of this tournament's config, left off the leaderboard[/]")
+        console.print(f"[yellow]{esc(name)}: not a job of this tournament's config, left off the leaderboard[/]")
     for s in run.stale:
         console.print(f"[yellow]{esc(s['player'])} seed {s['seed']}: stale, not ranked ({esc(s['reason'])}); "
                       "`tuneoff run` trains it again[/]")
@@ -132,10 +108,6 @@ def publish(run_dir: Path, console) -> Run:
 
 
 # --- text renderings -----------------------------------------------------------------------------
-
-
-def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{x:.2%}"
 
 
 def _vs_leader(r: dict) -> str:
@@ -181,9 +153,9 @@ def markdown(board: dict) -> str:
         if p := board["power"].get(group):
             lines += [detectable_sentence(p), ""]
     lines += [f"- {n}" for n in board["notes"]]
-    lines += [f"- {r['player']} {job_label(r['seed'], r['data_seed'])}: **{r['status']}** — {r['error']}"
+    lines += [f"- {r['player']} {seed_label(r['seed'], r['data_seed'])}: **{r['status']}** — {r['error']}"
               for r in board["unranked"]]
-    lines += [f"- {s['player']} {job_label(s['seed'], s['data_seed'])}: **stale**, not ranked — {s['reason']}"
+    lines += [f"- {s['player']} {seed_label(s['seed'], s['data_seed'])}: **stale**, not ranked — {s['reason']}"
               for s in board["stale"]]
     rules = board["rules"]
     lines += ["", f"Rules: points = {rules['points']}. Collapsed: {rules['collapse']}. Speed: {rules['speed']}. "

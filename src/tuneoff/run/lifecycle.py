@@ -1,0 +1,247 @@
+"""A job's life, in one place: what it starts from, how it is played, and how it ended.
+
+A final job writes a result that says 'running' before it trains, so a killed job is never
+'completed'; it ends completed, failed (a crash, or a loss that became non-finite: the
+tournament goes on) or interrupted (Ctrl-C, SIGTERM, a stopped pool or Ray run: the error says
+which). A result left 'running' by a process that died is recorded interrupted by the next run.
+A tuning trial keeps a record the same way. The executors only schedule: every record of how a
+job ended is written here. ``prepare`` is the prologue that final jobs and trials share.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+
+from rich.console import Console
+
+from tuneoff.console import esc, make_console, warning_panel
+from tuneoff.plan.jobs import Job
+from tuneoff.run import interrupts
+from tuneoff.store.liveness import describe, now, process_record
+from tuneoff.store.results import SCHEMA_VERSION, TRIAL_SCHEMA, ResultsError, differences
+from tuneoff.store.runfolder import JobFolder, RunFolder
+from tuneoff.verdict.rules import collapse_reason
+
+
+@dataclass(frozen=True)
+class Task:
+    """One job with what it needs to run anywhere; picklable."""
+
+    job: Job
+    data: tuple  # (Dataset, [Extra])
+    folder: JobFolder  # where its files go
+    run: RunFolder  # the run it belongs to (a student reads its teacher's job there)
+    threads: int = 0  # torch threads for this job when the protocol leaves it at 0
+    concurrency: int = 1  # how many jobs run at once beside it
+
+
+# --- what a job starts from ---------------------------------------------------------------------
+
+
+def base_result(job: Job, labels: tuple[str, ...]) -> dict:
+    return {
+        "schema": SCHEMA_VERSION, "status": "running", "error": None, "tournament": job.tournament,
+        "player": job.player.model_dump(mode="json"), "seed": job.seed, "data_seed": job.data_seed,
+        "job": job.identity, "job_hash": job.job_hash, "protocol": job.protocol.model_dump(mode="json"),
+        "overrides": job.overrides, "labels": list(labels), "warnings": [], "process": process_record(),
+        **({"tuning": job.tuning} if job.tuning else {}), "started_at": now(), "finished_at": None,
+    }
+
+
+def base_trial(job: Job) -> dict:
+    return {"schema": TRIAL_SCHEMA, "status": "running", "error": None, "player": job.name,
+            "learning_rate": job.protocol.learning_rate, "seed": job.seed, "job": job.identity,
+            "job_hash": job.job_hash, "protocol": job.protocol.model_dump(mode="json"), "warnings": [],
+            "started_at": now()}
+
+
+@dataclass
+class Prepared:
+    """What a final job and a tuning trial both train from."""
+
+    protocol: object  # the job's protocol with the device's defaults settled
+    device: object
+    splits: tuple  # train, dev and (final jobs only) test, sampled as the data options say
+    model: object
+    tokenizer: object
+    setup: object
+
+
+def prepare(task: Task, record: dict, warn) -> Prepared:
+    """Threads, device, seed, data sample, model and strategy: the prologue every job shares."""
+    import torch
+
+    from tuneoff.run.build import build
+    from tuneoff.training.batching import steps_per_epoch
+    from tuneoff.training.system import fingerprint, pick_device
+
+    job, dataset = task.job, task.data[0]
+    if job.protocol.threads:
+        torch.set_num_threads(job.protocol.threads)
+    device = pick_device(job.protocol.device)
+    p = job.protocol.on(device.type)  # captured steps and static shapes: the device's defaults settled
+    torch.manual_seed(p.seed)  # new layers' weights and dropout; batch order has its own seeded generator
+    record["environment"] = fingerprint(device)
+    splits = (dataset.train.sample(job.data.max_train), dataset.dev.sample(job.data.max_eval))
+    if job.kind != "tuning":  # a tuning trial never reads the test split
+        splits += (dataset.test.sample(job.data.max_eval),)
+    per_epoch = steps_per_epoch(len(splits[0]), p.batch_size)
+    model, tokenizer, setup = build(job, device, record, warn, per_epoch, len(dataset.labels))
+    if (teacher := job.player.strategy.teacher_name()) is not None:
+        from tuneoff.run.teachers import teacher_context
+
+        setup.context = teacher_context(job, teacher, task.run, splits[0], device, p.eval_batch_size)
+    return Prepared(p, device, splits, model, tokenizer, setup)
+
+
+# --- whether it needs to run --------------------------------------------------------------------
+
+
+def done_already(folder: JobFolder, job: Job) -> tuple[bool, str | None]:
+    """(True, why) when this exact job completed there and its checkpoint is whole; else (False, why not)."""
+    if not folder.has_result():
+        return False, None
+    try:
+        previous = folder.result()
+    except ResultsError as err:
+        return False, f"its results file is unreadable ({err}); training again"
+    if previous["status"] != "completed":
+        return False, None
+    if previous["job_hash"] != job.job_hash:
+        diff = differences(previous.get("job"), job.identity)
+        return False, f"stale ({'; '.join(diff[:3]) or 'a different job'}); training again"
+    if missing := folder.checkpoint_missing(previous):
+        return False, f"completed, but its checkpoint is missing ({missing}); training again"
+    return True, "already completed with this config, skipped"
+
+
+def trial_done(folder: JobFolder, job: Job, console: Console | None = None) -> dict | None:
+    """A trial's completed record for this exact job, or None (it runs again); a damaged record is reported."""
+    try:
+        record = folder.trial()
+    except ResultsError as err:
+        if console is not None:
+            console.print(f"[yellow]{esc(job.name)} {job.label}: {esc(err)}; the trial runs again[/]")
+        return None
+    if record and record["status"] == "completed" and record["job_hash"] == job.job_hash:
+        return record
+    return None
+
+
+# --- how it ended -------------------------------------------------------------------------------
+
+
+def end_unfinished(folder: JobFolder, result: dict, status: str, error: str) -> None:
+    """Record a job that did not finish; it is never marked completed and keeps no checkpoint.
+
+    The checkpoint goes first: after a disk-full error that frees the space the record needs.
+    """
+    folder.remove_checkpoint()
+    result.update(status=status, error=error, finished_at=now())
+    folder.write_result(result)
+
+
+def stopped(task: Task, why: str, unrecorded: bool = False) -> None:
+    """A final job a stopped pool or Ray run left 'running' is recorded interrupted (trials simply rerun).
+
+    ``unrecorded``: also record one that has no result here yet (a Ray task whose worker writes nothing
+    into the run folder until it returns)."""
+    if task.job.kind == "tuning":
+        return
+    result = task.folder.result_or_none()
+    if result is None and unrecorded:
+        result = base_result(task.job, task.data[0].labels)
+    if result is not None and result["status"] == "running":
+        end_unfinished(task.folder, result, "interrupted", why)
+
+
+def recover_dead(run: RunFolder, console: Console) -> None:
+    """Results left 'running' by a process that died (SIGKILL, power loss) become 'interrupted'.
+
+    Only called while holding the run folder's lock: nobody else can be training here.
+    """
+    for folder in run.jobs():
+        result = folder.result_or_none()
+        if result and result["status"] == "running":
+            who = describe(result.get("process"))
+            end_unfinished(folder, result, "interrupted",
+                           f"the process that was training it, {who}, ended without recording why (killed?)")
+            console.print(f"[yellow]{esc(folder.player)} {esc(folder.label)}: was left 'running' by {esc(who)}, "
+                          "which is gone; marked interrupted and trained again if selected[/]")
+
+
+# --- playing it ---------------------------------------------------------------------------------
+
+
+def run_task(task: Task, console: Console | None = None, live: bool = True):
+    """Run one task in this process (a pool or Ray worker's entry point too)."""
+    import torch
+
+    if task.threads and not task.job.protocol.threads:
+        torch.set_num_threads(task.threads)
+    console = console or make_console()
+    return (play_trial if task.job.kind == "tuning" else play)(task, console, live)
+
+
+def _warn(console: Console):
+    return lambda message: console.print(warning_panel(message), soft_wrap=False)
+
+
+def play(task: Task, console: Console, live: bool = True) -> dict | None:
+    """Train one final job and record how it ended; an interruption is recorded, then raised."""
+    from tuneoff.run.final import run_job
+    from tuneoff.run.progress import make_progress
+    from tuneoff.training.loop import NonFiniteLoss
+
+    job, folder, (dataset, extras) = task.job, task.folder, task.data
+    console.rule(f"{esc(job.name)} {job.label}: {esc(job.player.model.kind)} model, {esc(job.player.strategy.name)}")
+    result = base_result(job, dataset.labels)
+    folder.write_result(result)  # 'running' until it ends: a killed job is never 'completed'
+    try:
+        with make_progress(console, live) as progress:
+            run_job(task, result, progress if live else None, _warn(console))
+    except KeyboardInterrupt as stop:
+        with interrupts.deferred():
+            end_unfinished(folder, result, "interrupted", f"{interrupts.why(stop)} before it finished")
+        console.print(f"[red]{esc(job.name)} {job.label}: interrupted; rerun the same command to resume[/]")
+        raise
+    except NonFiniteLoss as err:
+        end_unfinished(folder, result, "failed", str(err))
+        console.print(f"[red]{esc(job.name)} {job.label} failed: {esc(err)}; the tournament goes on[/]")
+        return None
+    except Exception as err:  # a crash is recorded as a failure, not a user stop
+        end_unfinished(folder, result, "failed", f"{type(err).__name__}: {err}")
+        console.print(f"[red]{esc(job.name)} {job.label} failed:[/]\n{esc(traceback.format_exc())}")
+        return None
+    console.print(f"{esc(job.name)} {job.label}: test accuracy {result['test']['accuracy']:.2%}, "
+                  f"trained in {result['timing']['train_seconds']:.0f} s (best epoch {result['best_epoch']})")
+    if reason := collapse_reason(result):
+        console.print(f"[bold red]{esc(job.name)} {job.label} COLLAPSED: {esc(reason)}[/]")
+    return result
+
+
+def play_trial(task: Task, console: Console, live: bool = True) -> dict | None:
+    """One tuning trial (train and dev only); its record says how it ended."""
+    from tuneoff.run.progress import make_progress
+    from tuneoff.run.tuning import run_trial
+
+    job, folder = task.job, task.folder
+    console.rule(f"{esc(job.name)} {job.label}: tuning trial, {esc(job.player.strategy.name)}")
+    record = base_trial(job)
+    folder.write_trial(record)
+    try:
+        with make_progress(console, live) as progress:
+            run_trial(task, record, progress if live else None, _warn(console))
+    except KeyboardInterrupt as stop:
+        with interrupts.deferred():
+            folder.write_trial({**record, "status": "interrupted", "error": interrupts.why(stop), "finished_at": now()})
+        raise
+    except Exception as err:  # noqa: BLE001 - recorded, and the player is left without a chosen rate
+        folder.write_trial({**record, "status": "failed", "error": f"{type(err).__name__}: {err}", "finished_at": now()})
+        console.print(f"[red]{esc(job.name)} {job.label} failed: {esc(err)}[/]")
+        return None
+    record["finished_at"] = now()
+    folder.write_trial(record)
+    console.print(f"{esc(job.name)} {job.label}: best dev accuracy {record['best_dev_accuracy']:.2%}")
+    return record
