@@ -17,11 +17,11 @@ from pathlib import Path
 import torch
 from results_file import append  # this folder is on sys.path when run as a script
 
-from tuneoff.plan.config import Protocol
 from tuneoff.data import DATASETS
-from tuneoff.training.evaluate import Extra, score_extra
+from tuneoff.plan.config import Protocol
 from tuneoff.store.runfolder import RunFolder
 from tuneoff.strategies import load_checkpoint
+from tuneoff.training.evaluate import Extra, score_extra
 
 SST5_TO_SST2 = {"very negative": "negative", "negative": "negative", "positive": "positive",
                 "very positive": "positive"}

@@ -23,13 +23,13 @@ from pathlib import Path
 import torch
 from results_file import append_section, command  # this folder is on sys.path when run as a script
 
-from tuneoff.training.batching import collate, encode, train_batches
-from tuneoff.plan.config import Protocol
 from tuneoff.data import load_sst5
 from tuneoff.models.sources import BundledMiniLM, RandomDistilBert
-from tuneoff.training.steps import CapturedStep, CudaGraphs, EagerStep
+from tuneoff.plan.config import Protocol
 from tuneoff.strategies import Full, setup_for
+from tuneoff.training.batching import collate, encode, train_batches
 from tuneoff.training.loop import linear_schedule, make_optimizer
+from tuneoff.training.steps import CapturedStep, CudaGraphs, EagerStep
 
 SHAPES = {"minilm": (BundledMiniLM, {}), "base": (RandomDistilBert, {"size": "base"})}
 

@@ -29,15 +29,15 @@ import numpy as np
 import torch
 from results_file import append_section  # this folder is on sys.path when run as a script
 
-from tuneoff.training.batching import encode
-from tuneoff.plan.config import Protocol
 from tuneoff.data import load_sst5
-from tuneoff.training.evaluate import score
 from tuneoff.models.sources import BundledMiniLM, RandomDistilBert
-from tuneoff.training.steps import CapturedForward, CudaGraphs
+from tuneoff.plan.config import Protocol
 from tuneoff.strategies import Full, Lora, setup_for
-from tuneoff.training.system import PeakMemory, cpu_model, pick_device
+from tuneoff.training.batching import encode
+from tuneoff.training.evaluate import score
 from tuneoff.training.loop import matmul_precision, train
+from tuneoff.training.steps import CapturedForward, CudaGraphs, autocast
+from tuneoff.training.system import PeakMemory, cpu_model, pick_device
 
 PLAYERS = {
     "minilm-full": (BundledMiniLM, {}, Full),
@@ -212,7 +212,7 @@ def _infer(model, tok, data, texts, p: Protocol, device, amp, loop: str, forward
     if loop != "plain":
         score(model, data, p.eval_batch_size, device, amp, forward=forward)
     else:  # the plain loop: batches of 32 in file order, padded to their longest, no_grad
-        with torch.no_grad(), torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+        with torch.no_grad(), autocast(device.type, amp):
             for i in range(0, len(texts), 32):
                 batch = tok(list(texts[i : i + 32]), padding=True, truncation=True, max_length=p.max_seq_len, return_tensors="pt")
                 model(**batch.to(device)).logits.softmax(-1).cpu()

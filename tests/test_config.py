@@ -2,12 +2,12 @@ import re
 
 import pytest
 
+from tuneoff.models.sources import BundledMiniLM, HubModel, RandomDistilBert
 from tuneoff.plan.config import ConfigError, Protocol
-from tuneoff.plan.loading import load_config, shipped_configs
 from tuneoff.plan.jobs import plan
+from tuneoff.plan.loading import load_config, shipped_configs
 from tuneoff.store.results import differences
 from tuneoff.store.runfolder import RunFolder
-from tuneoff.models.sources import BundledMiniLM, HubModel, RandomDistilBert
 from tuneoff.strategies import STRATEGIES, Full, Lora
 
 

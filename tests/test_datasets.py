@@ -9,8 +9,8 @@ import pytest
 from conftest import write_trees
 
 from tuneoff.cli import main
-from tuneoff.plan.config import _dataset
 from tuneoff.data import DATASETS, DataError, Sst2, Sst5, Sst5Phrases
+from tuneoff.plan.config import _dataset
 from tuneoff.store.runfolder import RunFolder
 
 

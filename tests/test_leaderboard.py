@@ -1,9 +1,9 @@
 import pytest
-
 from conftest import make_result
+
+from tuneoff.store.results import check
 from tuneoff.verdict import board as boards
 from tuneoff.verdict import rules as leaderboard
-from tuneoff.store.results import check
 
 MAJORITY = 633 / 2210
 

@@ -27,8 +27,8 @@ def local_ray():
 
 
 def run_with_ray(tiny_config, tree_dir, out, *extra) -> int:
-    from tuneoff.run import tournament
     from tuneoff.plan.loading import load_config
+    from tuneoff.run import tournament
     from tuneoff.run.ray_executor import RayExecutor
 
     config = load_config(tiny_config, [s for s in (*SEEDS, *extra) if s != "--set"])

@@ -11,15 +11,14 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from factories import HARDWARE, PROTOCOL, SCRIPT, completed, confusion, failed  # tests/ is on sys.path
 
-from tuneoff.verdict import rules as leaderboard
+from tuneoff.report.build import build_report
 from tuneoff.report.figures import pareto_front
 from tuneoff.report.render import md_text
-from tuneoff.report.build import build_report
 from tuneoff.store.files import write_json
 from tuneoff.store.runfolder import RunFolder
-
-from factories import HARDWARE, PROTOCOL, SCRIPT, completed, confusion, failed  # tests/ is on sys.path
+from tuneoff.verdict import rules as leaderboard
 
 
 def make_run(folder: Path) -> Path:

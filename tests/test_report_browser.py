@@ -12,8 +12,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from test_report import make_run  # tests/ is on sys.path (pytest's default import mode)
+
 from tuneoff.report.build import build_report
 
 CHROMIUM = os.environ.get("TUNEOFF_CHROMIUM", "/usr/bin/chromium")

@@ -5,7 +5,8 @@ import pytest
 from factories import noisy, scored
 from scipy import stats as scipy_stats
 
-from tuneoff.verdict import rules as leaderboard, stats
+from tuneoff.verdict import rules as leaderboard
+from tuneoff.verdict import stats
 
 
 def vectors_for(table):

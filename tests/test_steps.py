@@ -8,14 +8,14 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from tuneoff.training.batching import collate, encode, train_batches
-from tuneoff.plan.config import Protocol
 from tuneoff.data import load_sst5
-from tuneoff.plan.jobs import identity
 from tuneoff.models.sources import RandomDistilBert
+from tuneoff.plan.config import Protocol
+from tuneoff.plan.jobs import identity
 from tuneoff.strategies import STRATEGIES, Full, setup_for
-from tuneoff.training.steps import CapturedStep, EagerStep, Emulated, eager_reason
+from tuneoff.training.batching import collate, encode, train_batches
 from tuneoff.training.loop import make_optimizer, train
+from tuneoff.training.steps import CapturedStep, EagerStep, Emulated, eager_reason
 
 CPU = torch.device("cpu")
 
@@ -122,8 +122,8 @@ def test_device_defaults_settle_to_captured_steps_on_cuda_only(asked, device, se
 
 
 def test_the_new_key_changes_no_older_identity():
-    from tuneoff.plan.config import Player
     from tuneoff.data import DATASETS
+    from tuneoff.plan.config import Player
 
     player = Player(name="a", model={"kind": "random", "size": "tiny"}, strategy={"name": "full"})
     spec, sha = DATASETS["sst5"](), {"train": "x"}

@@ -9,9 +9,9 @@ import re
 import pytest
 import torch
 
-from tuneoff.plan.config import Protocol
-from tuneoff.models.sources import bundled_tokenizer
 from tuneoff.models.roles import ROLES, UnsupportedModel, roles_for
+from tuneoff.models.sources import bundled_tokenizer
+from tuneoff.plan.config import Protocol
 from tuneoff.strategies import STRATEGIES, Full, Lora, load_checkpoint, setup_for
 from tuneoff.strategies.regularisers import TeacherContext
 from tuneoff.training.loop import make_optimizer
@@ -173,7 +173,12 @@ def test_unfreeze_opens_one_more_layer_each_epoch():
 
 
 def test_every_architecture_in_the_role_table_resolves_and_others_fail_clearly():
-    from transformers import DebertaV2Config, DebertaV2ForSequenceClassification, GPT2Config, GPT2ForSequenceClassification
+    from transformers import (
+        DebertaV2Config,
+        DebertaV2ForSequenceClassification,
+        GPT2Config,
+        GPT2ForSequenceClassification,
+    )
 
     deberta = DebertaV2ForSequenceClassification(DebertaV2Config(num_hidden_layers=2, hidden_size=32,
                                                                  num_attention_heads=2, intermediate_size=64,

@@ -4,12 +4,11 @@ import json
 
 import pytest
 
-from tuneoff.verdict import rules as leaderboard
 from tuneoff.cli import main
-from tuneoff.strategies import STRATEGIES
 from tuneoff.store.results import read_result
 from tuneoff.store.runfolder import RunFolder
-
+from tuneoff.strategies import STRATEGIES
+from tuneoff.verdict import rules as leaderboard
 
 # Enough training for the tiny 'full' player to learn (44 % on 25 test sentences, majority 36 %), so the
 # rules that only apply to players that did not collapse (the speed bonus) are exercised.

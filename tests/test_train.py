@@ -3,12 +3,11 @@ import math
 import pytest
 import torch
 
-from tuneoff.training.batching import encode
-from tuneoff.plan.config import Protocol
 from tuneoff.data import load_sst5
 from tuneoff.models.sources import RandomDistilBert
+from tuneoff.plan.config import Protocol
 from tuneoff.strategies import Full, setup_for
-from tuneoff.training.batching import train_batches
+from tuneoff.training.batching import encode, train_batches
 from tuneoff.training.loop import NonFiniteLoss, linear_schedule, make_optimizer, train, warm_up_kernels
 
 CPU = torch.device("cpu")

@@ -7,12 +7,13 @@ import pytest
 from conftest import TINY_CONFIG
 
 from tuneoff.cli import main
-from tuneoff.plan.loading import load_config
 from tuneoff.data import load_sst5
 from tuneoff.plan.jobs import choose, plan_tuning
-from tuneoff.store.runfolder import RunFolder
-from tuneoff.run.lifecycle import Task, base_trial
+from tuneoff.plan.loading import load_config
+from tuneoff.run.lifecycle import base_trial
+from tuneoff.run.task import Task
 from tuneoff.run.tuning import run_trial
+from tuneoff.store.runfolder import RunFolder
 
 TUNED = TINY_CONFIG.replace('overridable = ["learning_rate"]', "overridable = []").replace(
     "protocol = { learning_rate = 5e-3 }", "") + """

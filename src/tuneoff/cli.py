@@ -83,7 +83,6 @@ def cmd_report(args, console: Console) -> int:
 
 def cmd_predict(args, console: Console) -> int:
     from tuneoff.run.predict import ECHO_CHARS, predict
-
     from tuneoff.store.runfolder import RunFolder
 
     predictions = predict(RunFolder(Path(args.run_dir)), args.player, args.texts, args.seed)
@@ -159,9 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         from tuneoff.run.quiet import quiet_libraries
 
         quiet_libraries()
-    from tuneoff.run import interrupts
-    from tuneoff.plan.config import ConfigError
     from tuneoff.data import DataError
+    from tuneoff.plan.config import ConfigError
+    from tuneoff.run import interrupts
     from tuneoff.store.results import ResultsError
     from tuneoff.store.runfolder import RunFolderError
 

@@ -11,8 +11,19 @@ from tuneoff.data.core import DATASETS, DataError, Dataset, DatasetSpec, Split, 
 from tuneoff.data.files import Csv, Jsonl
 from tuneoff.data.hub import HubDataset
 from tuneoff.data.sst import Sst2, Sst5, Sst5Phrases
-from tuneoff.data.trees import (DOWNLOAD_URL, ENV_VAR, EXPECTED_COUNTS, EXPECTED_SHA256, SPLITS, SST_LABELS, default_cache_dir,
-                    download, parse_nodes, parse_tree, resolve_data_dir)
+from tuneoff.data.trees import (
+    DOWNLOAD_URL,
+    ENV_VAR,
+    EXPECTED_COUNTS,
+    EXPECTED_SHA256,
+    SPLITS,
+    SST_LABELS,
+    default_cache_dir,
+    download,
+    parse_nodes,
+    parse_tree,
+    resolve_data_dir,
+)
 
 for _cls in (Sst5, Sst5Phrases, Sst2, HubDataset, Csv, Jsonl):
     register(_cls)

@@ -15,8 +15,8 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from tuneoff.options import StrTuple
 from tuneoff.data.core import DataError, Dataset, DatasetSpec, Split, check_labels, decode_utf8
+from tuneoff.options import StrTuple
 
 
 class _Files(DatasetSpec):

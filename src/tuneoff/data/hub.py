@@ -9,8 +9,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from tuneoff.options import StrTuple
 from tuneoff.data.core import DataError, Dataset, DatasetSpec, Split, check_labels
+from tuneoff.options import StrTuple
 
 
 class HubDataset(DatasetSpec):

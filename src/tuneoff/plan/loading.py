@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tuneoff.plan.config import Config, ConfigError
 from tuneoff.data import DATASETS
+from tuneoff.plan.config import Config, ConfigError
 
 
 def _key_lines(text: str) -> dict[tuple, int]:

@@ -21,8 +21,9 @@ from rich.console import Console
 
 from tuneoff.console import make_console
 from tuneoff.run import interrupts
-from tuneoff.run.lifecycle import Task, run_task, stopped
+from tuneoff.run.lifecycle import run_task, stopped
 from tuneoff.run.progress import make_progress
+from tuneoff.run.task import Task
 
 
 def gpu_slots(jobs: int, gpus: int, visible: str | None = None) -> list[str | None]:

@@ -11,7 +11,7 @@ import time
 from tuneoff.data import Dataset, DatasetSpec
 from tuneoff.plan.config import Protocol
 from tuneoff.plan.jobs import Job
-from tuneoff.run.lifecycle import Task, prepare
+from tuneoff.run.task import Task, prepare
 from tuneoff.store.liveness import now
 from tuneoff.strategies import folder_bytes
 from tuneoff.training.batching import encode

@@ -5,36 +5,23 @@ A final job writes a result that says 'running' before it trains, so a killed jo
 tournament goes on) or interrupted (Ctrl-C, SIGTERM, a stopped pool or Ray run: the error says
 which). A result left 'running' by a process that died is recorded interrupted by the next run.
 A tuning trial keeps a record the same way. The executors only schedule: every record of how a
-job ended is written here. ``prepare`` is the prologue that final jobs and trials share.
+job ended is written here.
 """
 
 from __future__ import annotations
 
 import traceback
-from dataclasses import dataclass
 
 from rich.console import Console
 
 from tuneoff.console import esc, make_console, warning_panel
 from tuneoff.plan.jobs import Job
 from tuneoff.run import interrupts
+from tuneoff.run.task import Task
 from tuneoff.store.liveness import describe, now, process_record
 from tuneoff.store.results import SCHEMA_VERSION, TRIAL_SCHEMA, ResultsError, differences
 from tuneoff.store.runfolder import JobFolder, RunFolder
 from tuneoff.verdict.rules import collapse_reason
-
-
-@dataclass(frozen=True)
-class Task:
-    """One job with what it needs to run anywhere; picklable."""
-
-    job: Job
-    data: tuple  # (Dataset, [Extra])
-    folder: JobFolder  # where its files go
-    run: RunFolder  # the run it belongs to (a student reads its teacher's job there)
-    threads: int = 0  # torch threads for this job when the protocol leaves it at 0
-    concurrency: int = 1  # how many jobs run at once beside it
-
 
 # --- what a job starts from ---------------------------------------------------------------------
 
@@ -54,45 +41,6 @@ def base_trial(job: Job) -> dict:
             "learning_rate": job.protocol.learning_rate, "seed": job.seed, "job": job.identity,
             "job_hash": job.job_hash, "protocol": job.protocol.model_dump(mode="json"), "warnings": [],
             "started_at": now()}
-
-
-@dataclass
-class Prepared:
-    """What a final job and a tuning trial both train from."""
-
-    protocol: object  # the job's protocol with the device's defaults settled
-    device: object
-    splits: tuple  # train, dev and (final jobs only) test, sampled as the data options say
-    model: object
-    tokenizer: object
-    setup: object
-
-
-def prepare(task: Task, record: dict, warn) -> Prepared:
-    """Threads, device, seed, data sample, model and strategy: the prologue every job shares."""
-    import torch
-
-    from tuneoff.run.build import build
-    from tuneoff.training.batching import steps_per_epoch
-    from tuneoff.training.system import fingerprint, pick_device
-
-    job, dataset = task.job, task.data[0]
-    if job.protocol.threads:
-        torch.set_num_threads(job.protocol.threads)
-    device = pick_device(job.protocol.device)
-    p = job.protocol.on(device.type)  # captured steps and static shapes: the device's defaults settled
-    torch.manual_seed(p.seed)  # new layers' weights and dropout; batch order has its own seeded generator
-    record["environment"] = fingerprint(device)
-    splits = (dataset.train.sample(job.data.max_train), dataset.dev.sample(job.data.max_eval))
-    if job.kind != "tuning":  # a tuning trial never reads the test split
-        splits += (dataset.test.sample(job.data.max_eval),)
-    per_epoch = steps_per_epoch(len(splits[0]), p.batch_size)
-    model, tokenizer, setup = build(job, device, record, warn, per_epoch, len(dataset.labels))
-    if (teacher := job.player.strategy.teacher_name()) is not None:
-        from tuneoff.run.teachers import teacher_context
-
-        setup.context = teacher_context(job, teacher, task.run, splits[0], device, p.eval_batch_size)
-    return Prepared(p, device, splits, model, tokenizer, setup)
 
 
 # --- whether it needs to run --------------------------------------------------------------------
@@ -190,11 +138,11 @@ def _warn(console: Console):
 
 def play(task: Task, console: Console, live: bool = True) -> dict | None:
     """Train one final job and record how it ended; an interruption is recorded, then raised."""
-    from tuneoff.run.final import run_job
+    from tuneoff.run.final import run_job  # imports torch: only where a job is played
     from tuneoff.run.progress import make_progress
     from tuneoff.training.loop import NonFiniteLoss
 
-    job, folder, (dataset, extras) = task.job, task.folder, task.data
+    job, folder, dataset = task.job, task.folder, task.data[0]
     console.rule(f"{esc(job.name)} {job.label}: {esc(job.player.model.kind)} model, {esc(job.player.strategy.name)}")
     result = base_result(job, dataset.labels)
     folder.write_result(result)  # 'running' until it ends: a killed job is never 'completed'

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
 from tuneoff.options import NAME_PATTERN
 from tuneoff.store.results import ResultsError
-from pathlib import Path
-
 from tuneoff.store.runfolder import JobFolder, RunFolder, as_run
 
 ECHO_CHARS = 80  # a long text is echoed back shortened to this many characters

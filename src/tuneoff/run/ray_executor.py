@@ -19,8 +19,9 @@ from rich.console import Console
 
 from tuneoff.console import esc, make_console
 from tuneoff.run.interrupts import deferred
-from tuneoff.run.lifecycle import Task, base_result, end_unfinished, run_task, stopped
+from tuneoff.run.lifecycle import base_result, end_unfinished, run_task, stopped
 from tuneoff.run.progress import make_progress
+from tuneoff.run.task import Task
 from tuneoff.store.runfolder import RunFolder
 
 

@@ -20,8 +20,9 @@ from tuneoff.data import DataError
 from tuneoff.plan.config import Config, ConfigError, teacher_order
 from tuneoff.plan.jobs import Job, choose, plan, plan_tuning
 from tuneoff.run.executors import LocalExecutor
-from tuneoff.run.lifecycle import Task, done_already, recover_dead, trial_done
+from tuneoff.run.lifecycle import done_already, recover_dead, trial_done
 from tuneoff.run.preflight import preflight
+from tuneoff.run.task import Task
 from tuneoff.store.liveness import describe, now
 from tuneoff.store.runfolder import RunFolder, RunFolderError, as_run
 from tuneoff.training.evaluate import Extra

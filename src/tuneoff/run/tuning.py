@@ -9,7 +9,7 @@ the whole sweep.
 
 from __future__ import annotations
 
-from tuneoff.run.lifecycle import Task, prepare
+from tuneoff.run.task import Task, prepare
 from tuneoff.training.batching import encode
 from tuneoff.training.loop import matmul_precision, train
 

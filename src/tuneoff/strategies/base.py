@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from tuneoff.options import Options
 from tuneoff.models.roles import Roles, roles_for
+from tuneoff.options import Options
 
 
 def folder_bytes(path: Path) -> int:

@@ -15,8 +15,8 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from tuneoff.options import StrTuple
 from tuneoff.models.roles import Roles, roles_for
+from tuneoff.options import StrTuple
 from tuneoff.strategies.base import Setup, Strategy, folder_bytes, head_is_trained
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from tuneoff.training.batching import Encoded, collate, eval_batches
+from tuneoff.training.steps import autocast
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ def score(model, data: Encoded, batch_size: int, device: torch.device, autocast_
         if forward is not None:
             logits = forward(batch).float()
         else:
-            with torch.autocast(device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
+            with autocast(device.type, autocast_dtype):
                 logits = model(**batch).logits.float()
         loss_sum += torch.nn.functional.cross_entropy(logits, batch["labels"], reduction="sum").cpu()
         probs[torch.as_tensor(index)] = logits.softmax(-1).cpu()

@@ -9,12 +9,20 @@ from dataclasses import dataclass, field
 
 import torch
 
-from tuneoff.training.batching import Encoded, collate, train_batches
 from tuneoff.plan.config import Protocol
-from tuneoff.training.evaluate import score
-from tuneoff.training.steps import (CapturedForward, CapturedStep, CudaGraphs, EagerStep, autocast_dtype, eager_reason,
-                    updated_parameters)
 from tuneoff.strategies import Full, Setup, Strategy
+from tuneoff.training.batching import Encoded, collate, steps_per_epoch, train_batches
+from tuneoff.training.evaluate import score
+from tuneoff.training.steps import (
+    CapturedForward,
+    CapturedStep,
+    CudaGraphs,
+    EagerStep,
+    autocast,
+    autocast_dtype,
+    eager_reason,
+    updated_parameters,
+)
 
 LOG_EVERY = 10  # steps between train-loss records (and non-finite checks)
 
@@ -104,7 +112,7 @@ def warm_up_kernels(model, data: Encoded, batches: list, device: torch.device, a
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         for index in warm_up_batches(data, batches, device.type):
             batch = collate(data, index, device)
-            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+            with autocast(device.type, amp):
                 model(**batch).loss.backward()
     for q in model.parameters():
         q.grad = None
@@ -128,8 +136,7 @@ def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torc
     captured = p.cuda_graphs and reason is None
     optimizer = (strategy.optimizer(model, p.learning_rate, p.weight_decay)
                  or make_optimizer(model, p, strategy.parameters(model, setup), capturable=captured))
-    steps_per_epoch = math.ceil(len(train_set) / p.batch_size)
-    total = steps_per_epoch * p.epochs
+    total = steps_per_epoch(len(train_set), p.batch_size) * p.epochs
     scheduler = linear_schedule(optimizer, round(p.warmup_ratio * total), total)
     owned = updated_parameters(optimizer)
     out, best_accuracy, best_state = Trained(), -1.0, None
@@ -173,11 +180,11 @@ def run_epoch(step: EagerStep, scheduler, train_set: Encoded, p: Protocol, devic
     """One pass over the training set; returns (seconds, mean training loss). Appends to ``out.steps``."""
     model, strategy, setup = step.model, step.strategy, step.setup
     step.net.train()
-    steps_per_epoch = math.ceil(len(train_set) / p.batch_size)
-    task = progress.add_task(f"  epoch {epoch}/{p.epochs}", total=steps_per_epoch) if progress else None
+    per_epoch = steps_per_epoch(len(train_set), p.batch_size)
+    task = progress.add_task(f"  epoch {epoch}/{p.epochs}", total=per_epoch) if progress else None
     # Losses stay on the device; reading them is a sync, done once per LOG_EVERY steps.
     epoch_loss = torch.zeros((), device=device)
-    window, window_n, done = torch.zeros((), device=device), 0, (epoch - 1) * steps_per_epoch
+    window, window_n, done = torch.zeros((), device=device), 0, (epoch - 1) * per_epoch
     started = time.perf_counter()
     for index in train_batches(train_set.lengths(), p.batch_size, p.bucket_batches, order_seed(p) + epoch):
         batch = collate(train_set, index, device)
@@ -189,14 +196,14 @@ def run_epoch(step: EagerStep, scheduler, train_set: Encoded, p: Protocol, devic
         epoch_loss += loss * len(index)
         window += loss
         window_n += 1
-        if window_n == LOG_EVERY or done % steps_per_epoch == 0:
+        if window_n == LOG_EVERY or done % per_epoch == 0:
             mean = float(window) / window_n
             if not math.isfinite(mean):
                 raise NonFiniteLoss(f"training loss became {mean} at epoch {epoch}, step {done}")
             out.steps.append([done, mean])
             window, window_n = torch.zeros((), device=device), 0
             if task is not None:
-                progress.update(task, completed=done - (epoch - 1) * steps_per_epoch, loss=mean)
+                progress.update(task, completed=done - (epoch - 1) * per_epoch, loss=mean)
     seconds = time.perf_counter() - started
     if task is not None:
         progress.remove_task(task)

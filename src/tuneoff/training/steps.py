@@ -29,6 +29,12 @@ def autocast_dtype(p: Protocol) -> torch.dtype | None:
     return torch.bfloat16 if p.precision == "bf16" else None
 
 
+def autocast(device_type: str, dtype: torch.dtype | None, cache: bool = True):
+    """The forward pass's precision: autocast to ``dtype``, or plain fp32 when it is None. Inside a
+    captured graph ``cache`` must be off (autocast's cached weight casts are made outside the graph)."""
+    return torch.autocast(device_type, dtype=dtype or torch.float32, enabled=dtype is not None, cache_enabled=cache)
+
+
 class EagerStep:
     """The plain step; what every strategy and device can run."""
 
@@ -42,9 +48,7 @@ class EagerStep:
 
     def run(self, batch: dict, index) -> torch.Tensor:
         device_type = batch["input_ids"].device.type
-        # A captured graph must not hold autocast's cached weight casts, made outside it.
-        with torch.autocast(device_type, dtype=self.amp or torch.float32, enabled=self.amp is not None,
-                            cache_enabled=self.path == "eager"):
+        with autocast(device_type, self.amp, cache=self.path == "eager"):
             loss = self.strategy.loss(self.net, batch, index, self.setup)
         loss.backward()
         if self.p.max_grad_norm > 0:
@@ -167,8 +171,7 @@ class CapturedForward:
             out = {}
 
             def body():
-                with torch.autocast(static["input_ids"].device.type, dtype=self.amp or torch.float32,
-                                    enabled=self.amp is not None, cache_enabled=False):
+                with autocast(static["input_ids"].device.type, self.amp, cache=False):
                     out["logits"] = self.model(**static).logits
 
             self.backend.warm_up(body)

@@ -1,0 +1,59 @@
+"""A task (one job with what it needs to run anywhere) and the prologue every job shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tuneoff.plan.jobs import Job
+from tuneoff.store.runfolder import JobFolder, RunFolder
+
+
+@dataclass(frozen=True)
+class Task:
+    """One job with what it needs to run anywhere; picklable."""
+
+    job: Job
+    data: tuple  # (Dataset, [Extra])
+    folder: JobFolder  # where its files go
+    run: RunFolder  # the run it belongs to (a student reads its teacher's job there)
+    threads: int = 0  # torch threads for this job when the protocol leaves it at 0
+    concurrency: int = 1  # how many jobs run at once beside it
+
+
+@dataclass
+class Prepared:
+    """What a final job and a tuning trial both train from."""
+
+    protocol: object  # the job's protocol with the device's defaults settled
+    device: object
+    splits: tuple  # train, dev and (final jobs only) test, sampled as the data options say
+    model: object
+    tokenizer: object
+    setup: object
+
+
+def prepare(task: Task, record: dict, warn) -> Prepared:
+    """Threads, device, seed, data sample, model and strategy: the prologue every job shares."""
+    import torch
+
+    from tuneoff.run.build import build
+    from tuneoff.training.batching import steps_per_epoch
+    from tuneoff.training.system import fingerprint, pick_device
+
+    job, dataset = task.job, task.data[0]
+    if job.protocol.threads:
+        torch.set_num_threads(job.protocol.threads)
+    device = pick_device(job.protocol.device)
+    p = job.protocol.on(device.type)  # captured steps and static shapes: the device's defaults settled
+    torch.manual_seed(p.seed)  # new layers' weights and dropout; batch order has its own seeded generator
+    record["environment"] = fingerprint(device)
+    splits = (dataset.train.sample(job.data.max_train), dataset.dev.sample(job.data.max_eval))
+    if job.kind != "tuning":  # a tuning trial never reads the test split
+        splits += (dataset.test.sample(job.data.max_eval),)
+    per_epoch = steps_per_epoch(len(splits[0]), p.batch_size)
+    model, tokenizer, setup = build(job, device, record, warn, per_epoch, len(dataset.labels))
+    if (teacher := job.player.strategy.teacher_name()) is not None:
+        from tuneoff.run.teachers import teacher_context
+
+        setup.context = teacher_context(job, teacher, task.run, splits[0], device, p.eval_batch_size)
+    return Prepared(p, device, splits, model, tokenizer, setup)
