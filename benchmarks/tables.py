@@ -1,4 +1,4 @@
-"""Markdown tables for README and RESULTS.md from a finished run folder (reads leaderboard.json only).
+"""Markdown tables for README and RESULTS.md from a finished run folder (reads its leaderboard only).
 
     python benchmarks/tables.py RUN_DIR [--out benchmarks/RESULTS.md]
 
@@ -18,28 +18,23 @@ from pathlib import Path
 
 from results_file import append  # this folder is on sys.path when run as a script
 
+from tuneoff.store.runfolder import RunFolder
+from tuneoff.verdict.rows import extra_eval_table, rows
+
 
 def board_tables(run: Path) -> str:
-    board = json.loads((run / "leaderboard.json").read_text())
+    board = json.loads(RunFolder(run).board_paths()[0].read_text())
     lines = [f"From `{run.name}` ({len(board['ranked'])} ranked players):", ""]
     head = ("| rank | player | strategy | test acc, mean ± std | 95 % CI | seeds | std over seeds | binomial SE | "
-            "vs leader, points [95 % CI] | p (Holm) | tied | trainable params | train s (median) | peak RSS | gap |")
-    sets = sorted({n for r in board["ranked"] for n in r.get("extra_eval", {})})
-    lines += [head + "".join(f" {n} |" for n in sets), "|" + "---|" * (15 + len(sets))]
-    for r in board["ranked"]:
-        lo, hi = r["test_accuracy_ci95"]
-        vs = "leader" if r["p_vs_leader"] is None else (
-            f"{r['diff_vs_leader']:+.2f} [{r['diff_vs_leader_ci95'][0]:+.2f}, {r['diff_vs_leader_ci95'][1]:+.2f}]")
-        p = "–" if r["p_vs_leader"] is None else ("< 0.001" if r["p_vs_leader"] < 0.001 else f"{r['p_vs_leader']:.3g}")
-        std = f"{100 * r['test_accuracy_std']:.2f}" if len(r["seeds"]) > 1 else "–"
-        gap = "–" if r["generalization_gap"] is None else f"{100 * r['generalization_gap']:+.1f}"
-        flags = " COLLAPSED" if r["collapsed"] else ""
-        extra = "".join(f" {r['extra_eval'][n]['mean']:.2%} |" if n in r.get("extra_eval", {}) else " – |" for n in sets)
-        lines.append(f"| {r['rank']} | {r['player']}{flags} | {r['strategy']} | {r['test_accuracy']:.2%} ± "
-                     f"{100 * r['test_accuracy_std']:.2f} | {lo:.2%} – {hi:.2%} | {len(r['seeds'])} | {std} | "
-                     f"{100 * r['binomial_se']:.2f} | {vs} | {p} | {'–' if r['p_vs_leader'] is None else ('yes' if r['tied_with_leader'] else 'no')} | "
-                     f"{r['trainable_parameters']:,} | {r['train_seconds']:.0f} | "
-                     f"{r['peak_rss_bytes'] / 2**30:.2f} GiB | {gap} |{extra}")
+            "vs leader, points [95 % CI] | p (Holm) | tied | trainable / total params | train s (median) | peak RSS | gap |")
+    headers, extra = extra_eval_table(board["ranked"])
+    lines += [head + "".join(f" {n} |" for n in headers[1:]), "|" + "---|" * (15 + len(headers[1:]))]
+    for x, cells in zip(rows(board), extra or [[]] * len(board["ranked"])):
+        flags = " COLLAPSED" if any(n.kind == "collapsed" for n in x.notes) else ""
+        vs = "leader" if x.vs_leader == "leader" else f"{x.diff} {x.diff_ci}"
+        lines.append(f"| {x.rank} | {x.player}{flags} | {x.strategy} | {x.accuracy} | {x.ci} | {x.seeds} | {x.std} | "
+                     f"{x.binomial_se} | {vs} | {x.p or '–'} | {x.tied} | {x.parameters} | {x.train_seconds:.0f} | "
+                     f"{x.peak_rss} | {x.gap} |" + "".join(f" {c} |" for c in cells[1:]))
     for group, pairs in board["pairwise"].items():
         lines += ["", f"Pairs ({group}): difference in points of accuracy, first minus second.", "",
                   "| pair | difference [95 % CI] | p | p (Holm) | test |", "|---|---|---|---|---|"]

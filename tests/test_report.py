@@ -102,7 +102,7 @@ def test_leaderboard_numbers_match_the_results(run):
         for text in cells:
             lo, hi = r["test_accuracy_ci95"]
             for value in (points, accuracy, f"macro-F1 {r['macro_f1']:.3f}", f"{r['trainable_parameters']:,}",
-                          f"{r['total_parameters']:,}", f"{lo:.2%} to {hi:.2%}", "900.0 MiB"):
+                          f"{r['total_parameters']:,}", f"{lo:.2%} – {hi:.2%}", "900.0 MiB"):
                 assert value in text, (name, value, text)
     assert md_row(md, "lora").startswith("| 1 |") and md_row(md, "collapsed").startswith("| 3 |")
     md_order = [md.index(md_row(md, n)) for n in ("lora", "full", "collapsed")]

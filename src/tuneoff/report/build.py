@@ -16,6 +16,8 @@ from tuneoff.report.setup import setup_section, status_badge
 from tuneoff.store.files import write_atomic
 from tuneoff.store.runfolder import RunFolder, RunFolderError, seed_label
 from tuneoff.verdict.board import Run, detectable_sentence, read_run
+from tuneoff.verdict.rows import Row, extra_eval_table
+from tuneoff.verdict.rows import rows as board_rows
 
 
 def build_report(run_dir: RunFolder | Path) -> dict:
@@ -128,26 +130,18 @@ COLUMNS = ["rank", "player", "strategy", "points", "test accuracy, mean ± std (
            "peak memory", "notes"]
 
 
-def _board_row(r: dict, look: dict) -> list:
-    lo, hi = r["test_accuracy_ci95"]
-    share = r["trainable_parameters"] / r["total_parameters"]
-    if r["p_vs_leader"] is None:
-        vs = "leader"
-    else:
-        a, z = r["diff_vs_leader_ci95"]
-        vs = [f"{r['diff_vs_leader']:+.2f}", Small(f"{a:+.2f} to {z:+.2f}"), Small(f"p = {r['p_vs_leader']:.3g}")]
-    notes = [Badge("tied with leader", "tied") if r["tied_with_leader"] and r["p_vs_leader"] is not None else None,
-             Badge("COLLAPSED", "collapsed") if r["collapsed"] else None,
-             Small(f"{len(r['collapsed_seeds'])} of {len(r['seeds'])} seeds collapsed") if r["collapsed_seeds"]
-             and not r["collapsed"] else None]
+BADGES = {"tied": "tied", "collapsed": "collapsed"}
+
+
+def _board_row(x: Row, look: dict) -> list:
+    vs = "leader" if x.vs_leader == "leader" else [x.diff, Small(x.diff_ci), Small(f"p = {x.p}")]
+    notes = [Badge(n.text, BADGES[n.kind]) if n.kind in BADGES else Small(n.text) for n in x.notes
+             if n.kind != "fastest"]
     return [
-        str(r["rank"]), [Swatch(look[r["player"]].color), r["player"]], r["strategy"], f"{r['points']:.2f}",
-        [f"{r['test_accuracy']:.2%} ± {100 * r['test_accuracy_std']:.2f}", Small(f"{lo:.2%} to {hi:.2%}"),
-         Small(f"macro-F1 {r['macro_f1']:.3f}")],
-        str(len(r["seeds"])), vs, Badge(f"⚡ +{r['bonus']:g}", "fastest") if r["fastest"] else "",
-        seconds(r["train_seconds"]),
-        [f"{r['trainable_parameters']:,} / {r['total_parameters']:,}", Small(f"{share:.2%} trainable")],
-        f"{r['peak_rss_bytes'] / 2**20:,.1f} MiB RSS", [n for n in notes if n],
+        x.rank, [Swatch(look[x.player].color), x.player], x.strategy, x.points,
+        [x.accuracy, Small(x.ci), Small(f"macro-F1 {x.macro_f1}")], x.seeds, vs,
+        Badge(x.bonus, "fastest") if x.bonus else "", seconds(x.train_seconds),
+        [x.parameters, Small(f"{x.trainable_share} trainable")], f"{x.peak_rss} RSS", notes,
     ]
 
 
@@ -160,7 +154,7 @@ def _leaderboard(run: Run, look: dict) -> list[Block]:
         rows = [r for r in board["ranked"] if r["hardware"] == group]
         b.append(Block("h3" if len(board["hardware_groups"]) > 1 else "p", f"Hardware: {group}"))
         b.append(Block("table", headers=COLUMNS, align="rlllrrllrrrl", row_ids=[r["player"] for r in rows],
-                       rows=[_board_row(r, look) for r in rows]))
+                       rows=[_board_row(x, look) for x in board_rows(board, group)]))
         b.append(Block("p", f"Majority-class rate (always answering the largest test class): "
                             f"{rows[0]['majority_rate']:.2%}. A player near this accuracy has learned nothing."))
         if board["power"].get(group):
@@ -196,14 +190,11 @@ def _verdicts(run: Run) -> list[Block]:
                           f"{100 * (r['test_accuracy_ci95'][1] - r['test_accuracy_ci95'][0]):.2f} points",
                           "–" if r["generalization_gap"] is None else f"{r['generalization_gap']:+.2%}"]
                          for r in ranked]))
-    sets = sorted({n for r in ranked for n in r["extra_eval"]})
-    if sets:
+    headers, extra = extra_eval_table(ranked, own=True)
+    if extra:
         b.append(Block("p", "Across data sets: each player's kept weights scored once on extra test sets "
                             "(mean over seeds ± std; never used to choose anything, not part of the points)."))
-        b.append(Block("table", headers=["player", "test accuracy (own data)"] + sets, align="l" + "r" * (1 + len(sets)),
-                       rows=[[r["player"], f"{r['test_accuracy']:.2%}"] + [
-                           f"{r['extra_eval'][n]['mean']:.2%} ± {100 * r['extra_eval'][n]['std']:.2f}"
-                           if n in r["extra_eval"] else "–" for n in sets] for r in ranked]))
+        b.append(Block("table", headers=headers, align="l" + "r" * (len(headers) - 1), rows=extra))
     for group, pairs in run.board["pairwise"].items():
         if not pairs:
             continue

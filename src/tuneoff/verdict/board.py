@@ -18,6 +18,7 @@ from tuneoff.store.results import ResultsError, differences
 from tuneoff.store.runfolder import RunFolder, as_run, seed_label
 from tuneoff.store.schemas import SchemaError, validate
 from tuneoff.verdict import rules as leaderboard
+from tuneoff.verdict.rows import extra_eval_table, note_text, rows
 
 
 @dataclass
@@ -110,46 +111,22 @@ def publish(run_dir: RunFolder | Path, console) -> Run:
 # --- text renderings -----------------------------------------------------------------------------
 
 
-def _vs_leader(r: dict) -> str:
-    if r["p_vs_leader"] is None:
-        return "leader"
-    lo, hi = r["diff_vs_leader_ci95"]
-    return f"{r['diff_vs_leader']:+.2f} [{lo:+.2f}, {hi:+.2f}] p={r['p_vs_leader']:.3g}"
-
-
-def _notes(r: dict, bold=lambda s: f"**{s}**") -> str:
-    notes = []
-    if r["fastest"]:
-        notes.append(f"⚡+{r['bonus']:g}")
-    if r["tied_with_leader"] and r["p_vs_leader"] is not None:
-        notes.append("tied with leader")
-    if r["collapsed"]:
-        notes.append(bold("COLLAPSED"))
-    elif r["collapsed_seeds"]:
-        notes.append(f"{len(r['collapsed_seeds'])} of {len(r['seeds'])} seeds collapsed")
-    return ", ".join(notes)
-
-
 def markdown(board: dict) -> str:
     lines = ["# Leaderboard", ""]
     for group in board["hardware_groups"]:
-        rows = [r for r in board["ranked"] if r["hardware"] == group]
+        ranked = [r for r in board["ranked"] if r["hardware"] == group]
         lines += [f"Hardware: {group}", "",
                   "| rank | player | strategy | points | test acc (mean ± std) | 95 % CI | seeds | vs leader, points "
                   "[95 % CI] p (Holm) | train s (median) | notes |",
                   "|---:|---|---|---:|---:|---:|---:|---|---:|---|"]
-        for r in rows:
-            lo, hi = r["test_accuracy_ci95"]
-            lines.append(f"| {r['rank']} | {r['player']} | {r['strategy']} | {r['points']:.2f} | {r['test_accuracy']:.2%} "
-                         f"± {100 * r['test_accuracy_std']:.2f} | {lo:.2%} – {hi:.2%} | {len(r['seeds'])} | "
-                         f"{_vs_leader(r)} | {r['train_seconds']:.1f} | {_notes(r)} |")
-        lines += ["", f"Majority-class rate (always the largest test class): {rows[0]['majority_rate']:.2%}", ""]
-        sets = sorted({n for r in rows for n in r["extra_eval"]})
-        if sets:
-            lines += ["| player | " + " | ".join(sets) + " |", "|---|" + "---:|" * len(sets)]
-            lines += [f"| {r['player']} | " + " | ".join(f"{r['extra_eval'][n]['mean']:.2%}" if n in r["extra_eval"]
-                                                       else "–" for n in sets) + " |" for r in rows]
-            lines.append("")
+        lines += [f"| {x.rank} | {x.player} | {x.strategy} | {x.points} | {x.accuracy} | {x.ci} | {x.seeds} | "
+                  f"{x.vs_leader} | {x.train_seconds:.1f} | {note_text(x.notes, bold=lambda t: f'**{t}**')} |"
+                  for x in rows(board, group)]
+        lines += ["", f"Majority-class rate (always the largest test class): {ranked[0]['majority_rate']:.2%}", ""]
+        headers, extra = extra_eval_table(ranked)
+        if extra:
+            lines += ["| " + " | ".join(headers) + " |", "|---|" + "---:|" * (len(headers) - 1)]
+            lines += ["| " + " | ".join(cells) + " |" for cells in extra] + [""]
         if p := board["power"].get(group):
             lines += [detectable_sentence(p), ""]
     lines += [f"- {n}" for n in board["notes"]]
@@ -176,12 +153,9 @@ def rich_table(board: dict):
     table = Table(title="tuneoff leaderboard", show_lines=False)
     for col in ("rank", "player", "strategy", "points", "test acc", "95 % CI", "seeds", "vs leader", "train s", "notes"):
         table.add_column(col, justify="left" if col in ("player", "strategy", "notes", "vs leader") else "right")
-    for r in board["ranked"]:
-        lo, hi = r["test_accuracy_ci95"]
-        table.add_row(str(r["rank"]), esc(r["player"]), esc(r["strategy"]), f"{r['points']:.2f}",
-                      f"{r['test_accuracy']:.2%} ± {100 * r['test_accuracy_std']:.2f}", f"{lo:.1%}–{hi:.1%}",
-                      str(len(r["seeds"])), _vs_leader(r), f"{r['train_seconds']:.0f}",
-                      esc(_notes(r, bold=lambda s: s)))
+    for x in rows(board):
+        table.add_row(x.rank, esc(x.player), esc(x.strategy), x.points, x.accuracy, x.ci, x.seeds, x.vs_leader,
+                      f"{x.train_seconds:.0f}", esc(note_text(x.notes)))
     for r in board["unranked"]:
         table.add_row("-", esc(r["player"]), esc(r["strategy"]), "-", "-", "-", str(r["seed"]), "-", "-",
                       f"[red]{esc(r['status'])}[/]: {esc(r['error'])}")
