@@ -92,7 +92,7 @@ CAPTURABLE = {"full", "head", "bitfit", "freeze", "lntuning", "llrd", "reinit", 
 
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
 def test_which_strategies_can_be_captured(name):
-    strategy = STRATEGIES[name](**({"teacher": "t"} if name == "distill" else {}))
+    strategy = STRATEGIES[name](**STRATEGIES[name].example)
     p = Protocol(static_shapes=16, cuda_graphs=True)
     reason = eager_reason(p, torch.device("cuda"), strategy)
     assert (reason is None) == (name in CAPTURABLE), reason

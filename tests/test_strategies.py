@@ -44,8 +44,7 @@ def tiny(arch: str, seed: int = 0):
 
 
 def options(name: str) -> dict:
-    return {"distill": {"teacher": "someone"}, "freeze": {"k": 1}, "prompt": {"virtual_tokens": 4},
-            "ptuning": {"virtual_tokens": 4, "encoder_hidden": 16}, "vera": {"r": 16}}.get(name, {})
+    return STRATEGIES[name].example  # each strategy declares a small example of its options
 
 
 def head(roles):

@@ -1,13 +1,13 @@
 """Data sets: a registry of name -> options, each loading a :class:`Dataset` (labels, splits, fingerprint).
 
-Adding a data set is one class with ``load`` and one ``register`` line below.
+Adding a data set is one class with ``load`` and ``@DATASETS.register`` above it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from tuneoff.data.core import DATASETS, DataError, Dataset, DatasetSpec, Split, content_sha256, decode_utf8, register
+from tuneoff.data.core import DATASETS, DataError, Dataset, DatasetSpec, Split, content_sha256, decode_utf8
 from tuneoff.data.files import Csv, Jsonl
 from tuneoff.data.hub import HubDataset
 from tuneoff.data.sst import Sst2, Sst5, Sst5Phrases
@@ -25,11 +25,6 @@ from tuneoff.data.trees import (
     resolve_data_dir,
 )
 
-for _cls in (Sst5, Sst5Phrases, Sst2, HubDataset, Csv, Jsonl):
-    register(_cls)
-
-LABELS = SST_LABELS  # SST-5's, for code that predates the registry
-
 
 def load_sst5(data_dir: str | Path | None = None, *, verify: bool = True, origin: str | None = None) -> Dataset:
     """SST-5 sentences from the tree files (the default data set)."""
@@ -37,5 +32,6 @@ def load_sst5(data_dir: str | Path | None = None, *, verify: bool = True, origin
 
 
 __all__ = ["DATASETS", "DOWNLOAD_URL", "DataError", "Dataset", "DatasetSpec", "ENV_VAR", "EXPECTED_COUNTS",
-           "EXPECTED_SHA256", "LABELS", "SPLITS", "Split", "content_sha256", "decode_utf8", "default_cache_dir",
-           "download", "load_sst5", "parse_nodes", "parse_tree", "register", "resolve_data_dir"]
+           "EXPECTED_SHA256", "SPLITS", "Split", "content_sha256", "decode_utf8", "default_cache_dir",
+           "download", "load_sst5", "parse_nodes", "parse_tree", "resolve_data_dir",
+           "Csv", "HubDataset", "Jsonl", "Sst2", "Sst5", "Sst5Phrases", "SST_LABELS"]

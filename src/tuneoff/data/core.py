@@ -17,6 +17,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from tuneoff.options import Options
+from tuneoff.registry import Registry
 
 
 class DataError(ValueError):
@@ -95,18 +96,16 @@ class DatasetSpec(Options):
     name: str
     max_train: int = Field(0, ge=0, description="train on a fixed random N examples (0 = all); for smoke runs")
     max_eval: int = Field(0, ge=0, description="score a fixed random N dev and N test examples (0 = all)")
-    relative_paths: ClassVar[tuple[str, ...]] = ()  # options that are paths, relative to the config file
+    # Options that say where the files are, not what is in them: relative to the config file, and left
+    # out of a job's identity (the content fingerprint of every split is in it), so moving files
+    # makes no result stale.
+    relative_paths: ClassVar[tuple[str, ...]] = ()
 
     def load(self, data_dir: str | Path | None = None, origin: str | None = None) -> Dataset:  # pragma: no cover
         raise NotImplementedError
 
 
-DATASETS: dict[str, type[DatasetSpec]] = {}
-
-
-def register(cls: type[DatasetSpec]) -> type[DatasetSpec]:
-    DATASETS[cls.model_fields["name"].default] = cls
-    return cls
+DATASETS = Registry("dataset", "name", "tuneoff.datasets")
 
 
 def check_labels(labels: tuple[str, ...], splits: list[Split], where: str) -> None:

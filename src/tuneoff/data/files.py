@@ -15,7 +15,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from tuneoff.data.core import DataError, Dataset, DatasetSpec, Split, check_labels, decode_utf8
+from tuneoff.data.core import DATASETS, DataError, Dataset, DatasetSpec, Split, check_labels, decode_utf8
 from tuneoff.options import StrTuple
 
 
@@ -76,6 +76,7 @@ def _names(rows) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
+@DATASETS.register
 class Csv(_Files):
     """A CSV file per split, with a header row naming the columns."""
 
@@ -91,6 +92,7 @@ class Csv(_Files):
             yield reader.line_num, row
 
 
+@DATASETS.register
 class Jsonl(_Files):
     """A JSON-lines file per split: one object per line."""
 

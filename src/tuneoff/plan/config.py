@@ -28,11 +28,7 @@ class ConfigError(ValueError):
     """A config that cannot run; the message names the file, line and key."""
 
 
-# Strict, frozen and closed: a string is not a number, a bool is not an int, unknown keys fail.
-Frozen = Options
-
-
-class Protocol(Frozen):
+class Protocol(Options):
     """What every player shares. Units are in the names or descriptions."""
 
     epochs: int = Field(3, ge=1, le=1000, description="passes over the training split")
@@ -84,7 +80,7 @@ class Protocol(Frozen):
         return self.model_copy(update={"cuda_graphs": graphs, "static_shapes": shapes})
 
 
-class Tournament(Frozen):
+class Tournament(Options):
     name: str = Field(pattern=NAME_PATTERN, max_length=100, description="also the default run folder, runs/<name>")
     description: str = ""
     fastest_bonus: float = Field(10.0, ge=0.0, description="points for the fastest non-collapsed player")
@@ -117,7 +113,7 @@ def _dataset(value: Any):
     return _registry_entry(value, DATASETS, "name", "dataset")
 
 
-class EvalSet(Frozen):
+class EvalSet(Options):
     """An extra test set, scored once at the end with the kept checkpoint, never used to choose anything."""
 
     name: str = Field(pattern=NAME_PATTERN, max_length=100)
@@ -131,17 +127,15 @@ class EvalSet(Frozen):
         return _dataset(v)
 
 
-def _registry_entry(value: Any, registry: dict, key: str, what: str):
+def _registry_entry(value: Any, registry, key: str, what: str):
     if isinstance(value, BaseModel):
         return value
     if not isinstance(value, dict) or key not in value:
         raise ValueError(f"{what} needs a table with '{key}' (one of {sorted(registry)})")
-    if value[key] not in registry:
-        raise ValueError(f"unknown {what} {value[key]!r}; choices: {sorted(registry)}")
-    return registry[value[key]].model_validate(value)
+    return registry.lookup(value[key]).model_validate(value)
 
 
-class Player(Frozen):
+class Player(Options):
     name: str = Field(pattern=NAME_PATTERN, max_length=100, description="also the folder name of its results")
     description: str = ""
     model: SerializeAsAny[ModelSource]
@@ -165,7 +159,7 @@ class Player(Frozen):
         return v
 
 
-class Tuning(Frozen):
+class Tuning(Options):
     """An equal tuning budget: every player tries the same learning rates, keeps the best on dev accuracy
     (the test split is never read), then runs its seeds at that rate."""
 
@@ -181,7 +175,7 @@ class Tuning(Frozen):
         return rates
 
 
-class Config(Frozen):
+class Config(Options):
     tournament: Tournament
     protocol: Protocol = Protocol()
     data: SerializeAsAny[DatasetSpec] = Field(default_factory=lambda: DATASETS["sst5"]())

@@ -62,7 +62,7 @@ DEVICE_DEFAULTS = {"cuda_graphs": False, "static_shapes": 0}
 
 def identity(player: Player, protocol: Protocol, data: DatasetSpec, data_sha256: dict) -> dict:
     """``data_sha256``: the content fingerprint of each split, and of each extra evaluation set."""
-    where = {"dir", "train", "dev", "test"}  # where files are, not what is in them (the fingerprint is)
+    where = set(type(data).relative_paths)  # where files are, not what is in them (the fingerprint is)
     settled = protocol.model_dump(mode="json")
     settled.update({k: old for k, old in DEVICE_DEFAULTS.items() if settled[k] is None})
     for key, old in LATER_KEYS.items():

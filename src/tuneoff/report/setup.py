@@ -86,7 +86,7 @@ def setup_section(run, job_states) -> list[Block]:
                  for r in results if not r.get("data", {}).get("checksums_ok", True)]
     warnings += [[f"{r['player']['name']}:", f"results file written for tournament '{r['tournament']}'"]
                  for r in results if run.tournament.get("name") not in (None, r["tournament"])]
-    warnings += [[f"players/{n}:", "results of a player or seed not in this tournament's config; left out"]
+    warnings += [[f"{n}:", "results of a player or seed not in this tournament's config; left out"]
                  for n in run.ignored]
     b.append(Block("list", rows=warnings) if warnings else Block("p", "None."))
 

@@ -1,4 +1,6 @@
-"""Fine-tuning strategies: a registry of name -> options class. Adding one is a class and a line below.
+"""Fine-tuning strategies: a registry of name -> options class. Adding one is a class with
+``@STRATEGIES.register`` above it (in a module imported below, or in your own package through the
+``tuneoff.strategies`` entry point: see :mod:`tuneoff.registry`).
 
 The training loop never asks which strategy it runs: it calls the hooks of
 :class:`~tuneoff.strategies.base.Strategy` on every one.
@@ -6,22 +8,12 @@ The training loop never asks which strategy it runs: it calls the hooks of
 
 from __future__ import annotations
 
-from tuneoff.strategies.base import Setup, Strategy, folder_bytes, load_checkpoint, setup_for
+from tuneoff.strategies.base import STRATEGIES, Setup, Strategy, folder_bytes, load_checkpoint, setup_for
 from tuneoff.strategies.peft_family import IA3, AdaLora, LnTuning, Lora, LoraPlus, Prompt, PTuning, Vera
 from tuneoff.strategies.regularisers import Distill, RDrop
 from tuneoff.strategies.schedules import Llrd, Reinit, Unfreeze
 from tuneoff.strategies.subsets import BitFit, Freeze, Full, Head
 
-STRATEGIES: dict[str, type[Strategy]] = {}
-
-
-def register(cls: type[Strategy]) -> type[Strategy]:
-    STRATEGIES[cls.model_fields["name"].default] = cls
-    return cls
-
-
-for _cls in (Full, Head, BitFit, Freeze, LnTuning, Llrd, Reinit, Unfreeze, RDrop, Distill,
-             Lora, LoraPlus, AdaLora, IA3, Vera, Prompt, PTuning):
-    register(_cls)
-
-__all__ = ["STRATEGIES", "Setup", "Strategy", "folder_bytes", "load_checkpoint", "register", "setup_for", *[c.__name__ for c in STRATEGIES.values()]]
+__all__ = ["STRATEGIES", "Setup", "Strategy", "folder_bytes", "load_checkpoint", "setup_for",
+           "BitFit", "Distill", "Freeze", "Full", "Head", "IA3", "AdaLora", "LnTuning", "Llrd", "Lora", "LoraPlus",
+           "PTuning", "Prompt", "RDrop", "Reinit", "Unfreeze", "Vera"]

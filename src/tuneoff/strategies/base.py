@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from tuneoff.models.roles import Roles, roles_for
 from tuneoff.options import Options
+from tuneoff.registry import Registry
 
 
 def folder_bytes(path: Path) -> int:
@@ -46,8 +47,14 @@ HOOK_BLOCKERS = {  # why a strategy that overrides the hook cannot have its step
 }
 
 
+STRATEGIES = Registry("strategy", "name", "tuneoff.strategies")
+
+
 class Strategy(Options):
     name: str
+    # A small example of this strategy's options (they must validate): tests build every registered
+    # strategy from it, so adding a strategy edits no test table.
+    example: ClassVar[dict] = {}
     # Overridden hooks that still run inside one step from the batch alone, so can be captured.
     graph_safe_hooks: ClassVar[tuple[str, ...]] = ()
 

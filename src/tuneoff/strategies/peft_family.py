@@ -17,7 +17,7 @@ from pydantic import Field
 
 from tuneoff.models.roles import Roles, roles_for
 from tuneoff.options import StrTuple
-from tuneoff.strategies.base import Setup, Strategy, folder_bytes, head_is_trained
+from tuneoff.strategies.base import STRATEGIES, Setup, Strategy, folder_bytes, head_is_trained
 
 
 class PeftStrategy(Strategy):
@@ -76,6 +76,7 @@ def untouched(state: dict) -> dict:
             if not any(marker in k for marker in ADAPTER_KEYS)}
 
 
+@STRATEGIES.register
 class Lora(PeftStrategy):
     """LoRA (Hu et al. 2021) via PEFT, with rsLoRA, DoRA and PiSSA/OLoRA initialisation as options."""
 
@@ -100,6 +101,7 @@ class Lora(PeftStrategy):
                           use_rslora=self.use_rslora, use_dora=self.use_dora, init_lora_weights=self.init_lora_weights)
 
 
+@STRATEGIES.register
 class LoraPlus(Lora):
     """LoRA+ (Hayou et al. 2024): B matrices learn ``ratio`` times faster, via PEFT's create_loraplus_optimizer."""
 
@@ -114,6 +116,7 @@ class LoraPlus(Lora):
                                          weight_decay=weight_decay)
 
 
+@STRATEGIES.register
 class AdaLora(PeftStrategy):
     """AdaLoRA (Zhang et al. 2023): ranks re-allocated during training; PEFT's update_and_allocate each step."""
 
@@ -136,6 +139,7 @@ class AdaLora(PeftStrategy):
         model.base_model.update_and_allocate(step)
 
 
+@STRATEGIES.register
 class IA3(PeftStrategy):
     """(IA)^3 (Liu et al. 2022): learned scaling of keys, values and the feed-forward output."""
 
@@ -152,8 +156,11 @@ class IA3(PeftStrategy):
                          feedforward_modules=[roles.ffn_out], modules_to_save=list(roles.head))
 
 
+@STRATEGIES.register
 class Vera(PeftStrategy):
     """VeRA (Kopiczko et al. 2024): shared frozen random matrices, trained scaling vectors."""
+
+    example: ClassVar[dict] = {"r": 16}
 
     name: Literal["vera"] = "vera"
     mergeable: ClassVar[bool] = False  # as IA3
@@ -169,6 +176,7 @@ class Vera(PeftStrategy):
                           modules_to_save=list(roles.head))
 
 
+@STRATEGIES.register
 class LnTuning(PeftStrategy):
     """LN tuning (Qi et al. 2022): only the layer norms (and the head) train, via PEFT's LNTuningConfig."""
 
@@ -185,8 +193,11 @@ class LnTuning(PeftStrategy):
                               modules_to_save=list(roles.head))
 
 
+@STRATEGIES.register
 class Prompt(PeftStrategy):
     """Prompt tuning (Lester et al. 2021): learned virtual-token embeddings before the input."""
+
+    example: ClassVar[dict] = {"virtual_tokens": 4}
 
     name: Literal["prompt"] = "prompt"
     mergeable: ClassVar[bool] = False
@@ -202,8 +213,11 @@ class Prompt(PeftStrategy):
                                   modules_to_save=list(roles.head), **roles.dims(model.config))
 
 
+@STRATEGIES.register
 class PTuning(Prompt):
     """P-tuning (Liu et al. 2021): virtual tokens produced by a small trained encoder (PEFT's PromptEncoder)."""
+
+    example: ClassVar[dict] = {"virtual_tokens": 4, "encoder_hidden": 16}
 
     name: Literal["ptuning"] = "ptuning"
     encoder_hidden: int = Field(128, ge=1, le=8192, description="width of the prompt encoder")

@@ -8,7 +8,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from tuneoff.options import NAME_PATTERN
-from tuneoff.strategies.base import Setup
+from tuneoff.strategies.base import STRATEGIES, Setup
 from tuneoff.strategies.subsets import Full
 
 
@@ -16,6 +16,7 @@ def _logits(net, batch: dict):
     return net(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
 
 
+@STRATEGIES.register
 class RDrop(Full):
     """R-Drop (Liang et al. 2021): two forward passes with different dropout masks; cross-entropy on both
     plus ``alpha`` times the symmetric KL divergence between their predictions. A step costs two forwards."""
@@ -35,11 +36,14 @@ class RDrop(Full):
         return ce + self.alpha * kl
 
 
+@STRATEGIES.register
 class Distill(Full):
     """Knowledge distillation (Hinton et al. 2015): the student matches the teacher's temperature-softened
     predictions, weighted ``alpha``, and the labels, weighted 1 - alpha. The teacher is another player of
     the tournament; the runner hands its log-probabilities on the training set (from its best-on-dev
     checkpoint) in ``setup.context``. Teachers run before their students."""
+
+    example: ClassVar[dict] = {"teacher": "teacher"}
 
     name: Literal["distill"] = "distill"
     teacher: str = Field(pattern=NAME_PATTERN, description="the teaching player's name")

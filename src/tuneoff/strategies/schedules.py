@@ -6,10 +6,11 @@ from typing import Literal
 
 from pydantic import Field
 
-from tuneoff.strategies.base import Setup, Strategy
+from tuneoff.strategies.base import STRATEGIES, Setup, Strategy
 from tuneoff.strategies.subsets import check_layers, top_layer_prefixes
 
 
+@STRATEGIES.register
 class Llrd(Strategy):
     """Layer-wise learning-rate decay (Sun et al. 2019; Zhang et al. 2021): the head learns at the protocol's
     rate, each layer below at ``decay`` times the one above, the embeddings at the lowest."""
@@ -37,6 +38,7 @@ class Llrd(Strategy):
         return out
 
 
+@STRATEGIES.register
 class Reinit(Strategy):
     """Re-initialise the top ``k`` transformer layers before full fine-tuning (Zhang et al. 2021,
     "Revisiting few-sample BERT fine-tuning"), with the model's own initialiser."""
@@ -56,6 +58,7 @@ class Reinit(Strategy):
         return model, []
 
 
+@STRATEGIES.register
 class Unfreeze(Strategy):
     """Gradual unfreezing (Howard & Ruder 2018): the head first, then one more layer from the top every
     ``every`` epochs; the embeddings last."""

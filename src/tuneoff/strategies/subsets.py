@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from tuneoff.strategies.base import Setup, Strategy, freeze_all_but
+from tuneoff.strategies.base import STRATEGIES, Setup, Strategy, freeze_all_but
 
 
+@STRATEGIES.register
 class Full(Strategy):
     """Every parameter trains (Devlin et al. 2019)."""
 
@@ -20,6 +21,7 @@ class Full(Strategy):
         return model, []
 
 
+@STRATEGIES.register
 class Head(Strategy):
     """Linear probe: the encoder is frozen, only the classification head trains."""
 
@@ -30,6 +32,7 @@ class Head(Strategy):
         return model, []
 
 
+@STRATEGIES.register
 class BitFit(Strategy):
     """BitFit (Ben Zaken et al. 2021): every bias term, and the head."""
 
@@ -56,8 +59,11 @@ def top_layer_prefixes(model, setup: Setup, k: int) -> tuple[str, ...]:
     return tuple(f"{setup.roles.layers}.{i}." for i in range(max(0, n - k), n))
 
 
+@STRATEGIES.register
 class Freeze(Strategy):
     """Only the top ``k`` transformer layers and the head train (the rest is frozen)."""
+
+    example: ClassVar[dict] = {"k": 1}
 
     name: Literal["freeze"] = "freeze"
     k: int = Field(2, ge=0, le=128, description="how many top transformer layers train")

@@ -1,0 +1,128 @@
+"""The house: imports only go down the stages, no import cycles, the run folder has one owner, and reading
+a run (report, leaderboard) never imports torch."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from test_report import make_run
+
+import tuneoff
+
+PACKAGE = Path(tuneoff.__file__).parent
+
+
+def test_import_contracts_hold():
+    """import-linter's layers contract for the stage folders, and torch kept out of plan, store, verdict, report."""
+    lint = shutil.which("lint-imports") or str(Path(sys.executable).with_name("lint-imports"))
+    done = subprocess.run([lint, "--config", str(PACKAGE.parents[1] / ".importlinter")], capture_output=True,
+                          text=True, cwd=PACKAGE.parents[1], timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 broken" in done.stdout
+
+
+def cycles(graph) -> list[list[str]]:
+    """Strongly connected groups of more than one module (Tarjan), imports inside functions included."""
+    index, low, stack, on, found, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in graph.find_modules_directly_imported_by(v):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for module in sorted(graph.modules):
+        if module not in index:
+            visit(module)
+    return found
+
+
+def test_no_import_cycles():
+    import grimp
+
+    assert cycles(grimp.build_graph("tuneoff")) == []
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    class Graph:  # a -> b -> c -> a, d alone
+        modules = {"a", "b", "c", "d"}
+        edges = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+
+        def find_modules_directly_imported_by(self, m):
+            return self.edges.get(m, set())
+
+    assert cycles(Graph()) == [["a", "b", "c"]]
+
+
+FILE_NAMES = r"(result|tuning|manifest|tournament|leaderboard)\.json|tuneoff\.lock|leaderboard\.md|report\.(html|md)"
+RUN_FOLDER_NAMES = re.compile(
+    rf"""["'/]({FILE_NAMES})["']"""  # a file of the run folder, in a string
+    r"""|/\s*["'](players|checkpoint)["']"""  # a folder of it, joined onto a path
+    r"""|["'](players|checkpoint)/"""  # or at the start of a path string
+)
+
+
+def test_only_the_store_spells_the_run_folder():
+    """Outside store/, no module spells a file or folder name of the run folder (docstrings and help text may)."""
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.parent.name == "store":
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            code = line.split("#")[0]
+            if RUN_FOLDER_NAMES.search(code) and "help=" not in code and not code.strip().startswith(('"', "'")):
+                offenders.append(f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}")
+    assert offenders == []
+
+
+def test_the_run_folder_check_would_catch_a_spelled_path():
+    for spelled in ('folder / "players" / name', "path / 'result.json'", 'f"players/{name}/seed-1"',
+                    'run / "checkpoint"', 'open("leaderboard.md")'):
+        assert RUN_FOLDER_NAMES.search(spelled), spelled
+    for fine in ('run.job(name, label).result_path', 'config["players"]', 'result["checkpoint"]["path"]'):
+        assert not RUN_FOLDER_NAMES.search(fine), fine
+
+
+@pytest.mark.parametrize("command", ["report", "leaderboard"])
+def test_reading_a_run_never_imports_torch(tmp_path, command):
+    folder = make_run(tmp_path / "run")
+    code = ("import sys; from tuneoff.cli import main; code = main([%r, %r]); "
+            "assert 'torch' not in sys.modules, 'torch imported'; "
+            "assert 'transformers' not in sys.modules, 'transformers imported'; sys.exit(code)") % (command, str(folder))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode in (0, 1), done.stdout + done.stderr  # 1: the run has a failed player, as made
+    assert "imported" not in done.stderr
+    assert (folder / ("report.html" if command == "report" else "leaderboard.json")).is_file()
+
+
+def test_the_torch_check_sees_torch_when_it_is_imported(tmp_path):
+    code = "import sys, torch; assert 'torch' not in sys.modules, 'torch imported'"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "torch imported" in done.stderr
+
+
+def test_the_plan_is_torch_free():
+    code = ("import sys, tuneoff.plan.loading, tuneoff.plan.jobs, tuneoff.verdict.board, tuneoff.report.build; "
+            "assert not {'torch', 'transformers', 'peft'} & set(sys.modules), 'imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
