@@ -113,7 +113,10 @@ def test_a_hugging_face_data_set_saved_locally(tmp_path):
     dd.save_to_disk(str(tmp_path / "saved"))
     spec = _dataset({"name": "hf", "id": str(tmp_path / "saved"), "text_column": "sentence", "label_column": "sentiment"})
     data = spec.load()
-    assert data.labels == ("bad", "ok", "good") and data.test.labels == (0, 1, 2, 0) and data.files["train"]
+    assert data.labels == ("bad", "ok", "good") and data.test.labels == (0, 1, 2, 0)
+    saved = datasets.load_from_disk(str(tmp_path / "saved"))  # the fingerprints as saved (save_to_disk makes new ones)
+    assert data.files == {"train": saved["train"]._fingerprint, "dev": saved["validation"]._fingerprint,
+                          "test": saved["test"]._fingerprint} and all(data.files.values())
     with pytest.raises(DataError, match=r"no split \['dev'\]; splits: \['train', 'validation', 'test'\]"):
         spec.model_copy(update={"dev_split": "dev"}).load()
     with pytest.raises(DataError, match=r"no column 'review'"):
@@ -171,26 +174,91 @@ def test_a_three_class_csv_tournament_runs_and_reports(tmp_path):
     assert "negative" in md and (out / "report.html").is_file()
 
 
-def test_an_sst5_player_scored_on_sst2_as_an_extra_test_set(tmp_path, tiny_config, tree_dir):
-    extra = """
+SST2_EXTRA = """
 [[eval]]
 name = "sst2"
 dataset = { name = "sst2", verify = false }
 label_map = { "very negative" = "negative", "negative" = "negative", "positive" = "positive", "very positive" = "positive" }
 """
+
+
+def test_an_sst5_player_scored_on_sst2_as_an_extra_test_set(tmp_path, tiny_config, tree_dir):
     config = tmp_path / "x.toml"
-    config.write_text(tiny_config.read_text() + extra)
+    config.write_text(tiny_config.read_text() + SST2_EXTRA)
     out = tmp_path / "run"
-    assert main(["run", str(config), "--data-dir", str(tree_dir), "--out", str(out), "--only", "full"]) == 0
+    learn = ["--set", "protocol.epochs=4", "--set", "protocol.learning_rate=1e-2"]  # so that it does not collapse
+    assert main(["run", str(config), "--data-dir", str(tree_dir), "--out", str(out), "--only", "full", *learn]) == 0
     (result,) = RunFolder(out).results()
     scored = result["extra_eval"]["sst2"]
     sst2 = Sst2(verify=False).load(tree_dir)
-    assert scored["examples"] == len(sst2.test) and 0 <= scored["accuracy"] <= 1
-    neutral = result["test"]["predicted_distribution"][2]
-    assert scored["unmapped_predictions"] <= len(sst2.test) and isinstance(neutral, int)
+    # SST-2's test split is SST-5's without the neutral sentences, in the same order: the player's SST-5
+    # predictions on those sentences, mapped by hand (0, 1 -> negative; 3, 4 -> positive; 2 -> wrong),
+    # give the extra set's score independently of score_extra.
+    kept = [(p, y) for p, y in zip(result["test"]["predictions"], result["test"]["labels"]) if y != 2]
+    assert [int(y > 2) for _, y in kept] == list(sst2.test.labels) and len(kept) == 21
+    by_hand = [{0: 0, 1: 0, 2: -1, 3: 1, 4: 1}[p] for p, _ in kept]
+    right = sum(m == int(y > 2) for m, (_, y) in zip(by_hand, kept))
+    assert scored["accuracy"] == right / 21
+    assert scored["unmapped_predictions"] == by_hand.count(-1)
+    # Pinned (seed 7, CPU): 17 of 21 right, no neutral predictions; negative F1 12*2/(15+13) = 6/7,
+    # positive F1 5*2/(6+8) = 5/7, macro-F1 11/14.
+    assert scored == {"dataset": "sst2", "examples": 21, "accuracy": 17 / 21, "macro_f1": pytest.approx(11 / 14),
+                      "unmapped_predictions": 0, "sha256": sst2.test.sha256}
     board = json.loads((out / "leaderboard.json").read_text())
     assert board["ranked"][0]["extra_eval"]["sst2"]["mean"] == scored["accuracy"]
     assert "Across data sets" in (out / "report.md").read_text()
     bad = tmp_path / "bad.toml"
     bad.write_text(config.read_text().replace('"very positive" = "positive" }', '"very positive" = "great" }'))
     assert main(["run", str(bad), "--data-dir", str(tree_dir), "--out", str(tmp_path / "bad")]) == 2
+
+
+def test_extra_label_mappings_are_built_from_the_label_map_or_the_shared_names(tmp_path, tiny_config, tree_dir):
+    from tuneoff.plan.loading import load_config
+    from tuneoff.run.tournament import load_data
+
+    config = tmp_path / "x.toml"
+    config.write_text(tiny_config.read_text() + SST2_EXTRA + '[[eval]]\nname = "same-names"\n'
+                      'dataset = { name = "sst2", verify = false }\n')
+    dataset, extras = load_data(load_config(config), str(tree_dir), None)
+    assert dataset.labels == ("very negative", "negative", "neutral", "positive", "very positive")
+    assert [(x.name, x.dataset.labels) for x in extras] == [("sst2", ("negative", "positive")),
+                                                            ("same-names", ("negative", "positive"))]
+    # label_map: very negative, negative -> 0; neutral unmapped -> -1; positive, very positive -> 1.
+    assert extras[0].mapping == (0, 0, -1, 1, 1)
+    # no label_map: only the names both sets share ("negative", "positive") are mapped.
+    assert extras[1].mapping == (-1, 0, -1, 1, -1)
+
+
+def test_extra_set_scores_map_predictions_and_count_unmapped_ones_as_wrong(tmp_path, monkeypatch):
+    """score_extra's arithmetic on a hand-computed case; the model's predictions are chosen, not run."""
+    import numpy as np
+    import torch
+
+    from tuneoff.models.sources import bundled_tokenizer
+    from tuneoff.plan.config import Protocol
+    from tuneoff.training import evaluate
+
+    labels = ["negative", "negative", "positive", "positive", "positive", "positive", "positive"]
+    for split in ("train", "dev", "test"):
+        rows = [f"sentence {i},{y}" for i, y in enumerate(labels)]
+        (tmp_path / f"{split}.csv").write_text("text,label\n" + "\n".join(rows) + "\n")
+    two = _dataset({"name": "csv", "labels": ["negative", "positive"],
+                    **{s: str(tmp_path / f"{s}.csv") for s in ("train", "dev", "test")}}).load()
+    assert two.test.labels == (0, 0, 1, 1, 1, 1, 1)
+    predictions = np.array([0, 1, 2, 3, 4, 2, 0])  # the 5-class player's
+    seen = []
+
+    def chosen(model, data, *args, **kwargs):
+        seen.append(len(data))
+        return evaluate.Scored(0.0, predictions, np.zeros((len(predictions), 5)))
+
+    monkeypatch.setattr(evaluate, "score", chosen)
+    extra = evaluate.Extra("two", two, (0, 0, -1, 1, 1))
+    scored = evaluate.score_extra(None, bundled_tokenizer(), extra, Protocol(), torch.device("cpu"))
+    assert seen == [7]
+    # mapped: [0, 0, -1, 1, 1, -1, 0] against [0, 0, 1, 1, 1, 1, 1]: right at 0, 1, 3, 4 -> 4/7.
+    # negative: TP 2, predicted 3, support 2 -> F1 = 2*2/(3+2) = 4/5.
+    # positive: TP 2, predicted 2, support 5 -> F1 = 2*2/(2+5) = 4/7. macro-F1 = (4/5 + 4/7)/2 = 24/35.
+    # (-1 is no class of its own: a third class would give 16/35; dropping the unmapped ones 4/5 accuracy.)
+    assert scored == {"dataset": "csv", "examples": 7, "accuracy": pytest.approx(4 / 7),
+                      "macro_f1": pytest.approx(24 / 35), "unmapped_predictions": 2, "sha256": two.test.sha256}

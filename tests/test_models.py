@@ -25,16 +25,48 @@ def test_minilm_converted_to_distilbert_matches_the_original():
     assert (cfg.n_layers, cfg.dim, cfg.n_heads, cfg.hidden_dim, cfg.vocab_size) == (6, 384, 12, 1536, 30522)
 
 
-@pytest.mark.parametrize("size", sorted(SIZES))
+# The documented shapes, written out here (not read from SIZES): (n_layers, dim, n_heads, hidden_dim).
+DOCUMENTED = {"tiny": (2, 32, 2, 64), "small": (4, 256, 4, 1024), "base": (6, 768, 12, 3072)}
+
+
+def distilbert_parameters(n_layers, dim, hidden_dim, vocab=30522, positions=512, labels=5):
+    """DistilBERT's parameter count by hand: embeddings, per-layer attention/FFN/norms, classifier head."""
+    embeddings = vocab * dim + positions * dim + 2 * dim
+    layer = 4 * (dim * dim + dim) + (dim * hidden_dim + hidden_dim) + (hidden_dim * dim + dim) + 2 * 2 * dim
+    head = (dim * dim + dim) + (dim * labels + labels)
+    return embeddings + n_layers * layer + head
+
+
+# tiny:  993,152 + 2 * 8,544 + 1,221 ; small: 7,945,216 + 4 * 789,760 + 67,077 ;
+# base: 23,835,648 + 6 * 7,087,872 + 594,437 (5 labels, the bundled 30,522-word vocabulary).
+PARAMETERS = {"tiny": 1_011_461, "small": 11_171_333, "base": 66_957_317}
+
+
+def test_parameter_arithmetic_matches_the_pinned_counts():
+    for size, (n_layers, dim, _, hidden_dim) in DOCUMENTED.items():
+        assert distilbert_parameters(n_layers, dim, hidden_dim) == PARAMETERS[size], size
+
+
+@pytest.mark.parametrize("size", sorted(DOCUMENTED))
 def test_random_sizes_are_documented_shapes(size):
-    torch.manual_seed(0)
+    n_layers, dim, n_heads, hidden_dim = DOCUMENTED[size]
     source = RandomDistilBert(size=size)
-    built = source.build(num_labels=5) if size != "base" else None
-    dims = source.dims()
-    assert dims == SIZES[size]
-    if built:
-        assert not built.pretrained
-        assert built.model.config.n_layers == dims["n_layers"] and built.model.config.dim == dims["dim"]
+    assert source.dims() == {"n_layers": n_layers, "dim": dim, "n_heads": n_heads, "hidden_dim": hidden_dim}
+    assert sorted(SIZES) == sorted(DOCUMENTED)
+    skeleton = source.skeleton(num_labels=5)  # the meta device: shapes only, no memory (base too)
+    cfg = skeleton.config
+    assert (cfg.n_layers, cfg.dim, cfg.n_heads, cfg.hidden_dim, cfg.vocab_size) == (n_layers, dim, n_heads, hidden_dim,
+                                                                                    30522)
+    assert sum(q.numel() for q in skeleton.parameters()) == PARAMETERS[size]
+    if size == "base":
+        return
+    torch.manual_seed(0)
+    built = source.build(num_labels=5)
+    assert not built.pretrained
+    assert built.description == f"random DistilBERT n_layers={n_layers} dim={dim} n_heads={n_heads} hidden_dim={hidden_dim}"
+    assert sum(q.numel() for q in built.model.parameters()) == PARAMETERS[size]
+    assert len(built.model.distilbert.transformer.layer) == n_layers
+    assert built.model.distilbert.transformer.layer[0].ffn.lin1.weight.shape == (hidden_dim, dim)
 
 
 def test_random_explicit_dims_override_the_preset():

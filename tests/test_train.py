@@ -1,4 +1,5 @@
 import math
+import time
 
 import pytest
 import torch
@@ -56,6 +57,7 @@ def test_kernel_warm_up_changes_nothing_and_takes_one_batch_per_width_on_cuda(tr
     monkeypatch.setattr(loop, "warm_up_kernels", lambda *a: 0.0)
     model, tr, dv, p = setup(tree_dir)
     without = train(model, tr, dv, p, CPU)
+    assert without.kernel_warmup_seconds == 0.0
     monkeypatch.undo()
 
     model, tr, dv, p = setup(tree_dir)
@@ -64,20 +66,31 @@ def test_kernel_warm_up_changes_nothing_and_takes_one_batch_per_width_on_cuda(tr
     assert len(widths) >= 2  # so that CPU (one batch) and CUDA (every width) differ
     seen = []
     hook = model.distilbert.embeddings.register_forward_hook(lambda m, args, out: seen.append(args[0].shape[1]))
+    backward = []  # the warm-up does run a backward pass: gradients are computed, then dropped
+    grad_hook = model.classifier.weight.register_hook(lambda g: backward.append(g.abs().sum().item()))
     before = {n: q.detach().clone() for n, q in model.named_parameters()}
     rng = torch.get_rng_state()
-    assert warm_up_kernels(model.train(), tr, batches, CPU, None) > 0
+    started = time.perf_counter()
+    seconds = warm_up_kernels(model.train(), tr, batches, CPU, None)
+    elapsed = time.perf_counter() - started
+    assert isinstance(seconds, float) and 0 < seconds <= elapsed  # its own passes, timed in seconds
     assert seen == [widths[-1]]  # CPU: the widest batch only
+    assert len(backward) == 1 and backward[0] > 0
     assert torch.equal(torch.get_rng_state(), rng)
     assert all(q.grad is None for q in model.parameters())
     assert all(torch.equal(q, before[n]) for n, q in model.named_parameters())
 
     hook.remove()
+    grad_hook.remove()
     cuda = loop.warm_up_batches(tr, batches, "cuda")
     assert sorted(max(len(tr.ids[i]) for i in b) for b in cuda) == widths
 
+    # The real warm-up runs; what it reports is recorded as is, and never added to the timed epochs.
+    real_warm_up = loop.warm_up_kernels
+    monkeypatch.setattr(loop, "warm_up_kernels", lambda *a: real_warm_up(*a) * 0 + 1000.0)
     with_warm_up = train(model, tr, dv, p, CPU)
-    assert with_warm_up.kernel_warmup_seconds > 0
+    assert with_warm_up.kernel_warmup_seconds == 1000.0
+    assert with_warm_up.train_seconds == sum(e["train_seconds"] for e in with_warm_up.epochs) < 1000.0
     assert with_warm_up.steps == without.steps
     assert with_warm_up.epochs[-1]["dev_loss"] == without.epochs[-1]["dev_loss"]
 
