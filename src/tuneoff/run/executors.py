@@ -37,10 +37,30 @@ def gpu_slots(jobs: int, gpus: int, visible: str | None = None) -> list[str | No
 
 
 def _init_worker(slots) -> None:
-    """A pool worker takes its card before torch initialises CUDA in this process."""
+    """A pool worker takes its card before torch initialises CUDA in this process, and watches its parent."""
     card = slots.get()
     if card is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = card
+    import threading
+
+    threading.Thread(target=_orphan_watch, args=(os.getppid(),), daemon=True, name="tuneoff-orphan-watch").start()
+
+
+ORPHAN_CHECK_SECONDS = 1.0
+
+
+def _orphan_watch(parent: int) -> None:
+    """When the driver dies (kill -9), stop within seconds: the job in hand is recorded interrupted (a
+    KeyboardInterrupt in the main thread, as Ctrl-C would), then the process ends even if it was idle."""
+    import _thread
+    import time
+
+    while os.getppid() == parent:
+        time.sleep(ORPHAN_CHECK_SECONDS)
+    interrupts.orphaned()
+    _thread.interrupt_main()
+    time.sleep(30)  # time to record the job in hand; then leave even if the pool's queue holds us
+    os._exit(1)
 
 
 def _visible_gpus(tasks: list[Task]) -> int:

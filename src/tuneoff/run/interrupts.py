@@ -27,11 +27,21 @@ def install() -> None:
     signal.signal(signal.SIGTERM, _raise_terminated)
 
 
+_ORPHANED = []  # set in a pool worker whose driver died: the next interruption says so
+
+
+def orphaned() -> None:
+    """Mark this process's coming interruption as its driver's death (see executors._orphan_watch)."""
+    _ORPHANED.append(True)
+
+
 def exit_code(stop: KeyboardInterrupt) -> int:
     return getattr(stop, "exit_code", 130)
 
 
 def why(stop: KeyboardInterrupt) -> str:
+    if _ORPHANED:
+        return "stopped because the tuneoff process that started it died (its pool worker stopped)"
     return "stopped by SIGTERM" if isinstance(stop, Terminated) else "stopped by the user (Ctrl-C)"
 
 

@@ -11,6 +11,7 @@ job ended is written here.
 from __future__ import annotations
 
 import traceback
+from dataclasses import replace
 
 from rich.console import Console
 
@@ -18,7 +19,7 @@ from tuneoff.console import esc, make_console, warning_panel
 from tuneoff.plan.jobs import Job
 from tuneoff.run import interrupts
 from tuneoff.run.task import Task
-from tuneoff.store.liveness import describe, now, process_record
+from tuneoff.store.liveness import describe, now, process_alive, process_record
 from tuneoff.store.results import SCHEMA_VERSION, TRIAL_SCHEMA, ResultsError, differences
 from tuneoff.store.runfolder import JobFolder, RunFolder
 from tuneoff.verdict.rules import collapse_reason
@@ -47,13 +48,16 @@ def base_trial(job: Job) -> dict:
 
 
 def done_already(folder: JobFolder, job: Job) -> tuple[bool, str | None]:
-    """(True, why) when this exact job completed there and its checkpoint is whole; else (False, why not)."""
+    """(True, why) when this exact job completed there and its checkpoint is whole, or a live process
+    is training it now; else (False, why not)."""
     if not folder.has_result():
         return False, None
     try:
         previous = folder.result()
     except ResultsError as err:
         return False, f"its results file is unreadable ({err}); training again"
+    if previous["status"] == "running" and process_alive(previous.get("process")):
+        return True, f"still being trained by {describe(previous.get('process'))}; left alone"
     if previous["status"] != "completed":
         return False, None
     if previous["job_hash"] != job.job_hash:
@@ -104,14 +108,26 @@ def stopped(task: Task, why: str, unrecorded: bool = False) -> None:
         end_unfinished(task.folder, result, "interrupted", why)
 
 
+def settle(task: Task, payload: dict) -> dict | None:
+    """A job trained elsewhere (Ray) comes back packed: it replaces the job's files whole when it completed,
+    or when there was nothing to replace; otherwise the earlier result stays. Returns its result."""
+    attempt = task.folder.attempt()
+    attempt.unpack(payload)
+    result = attempt.result_or_none()
+    if (result is not None and result["status"] == "completed") or not task.folder.has_result():
+        task.folder.adopt(attempt)
+    return result
+
+
 def recover_dead(run: RunFolder, console: Console) -> None:
     """Results left 'running' by a process that died (SIGKILL, power loss) become 'interrupted'.
 
     Only called while holding the run folder's lock: nobody else can be training here.
     """
+    run.recover()
     for folder in run.jobs():
         result = folder.result_or_none()
-        if result and result["status"] == "running":
+        if result and result["status"] == "running" and not process_alive(result.get("process")):
             who = describe(result.get("process"))
             end_unfinished(folder, result, "interrupted",
                            f"the process that was training it, {who}, ended without recording why (killed?)")
@@ -142,26 +158,30 @@ def play(task: Task, console: Console, live: bool = True) -> dict | None:
     from tuneoff.run.progress import make_progress
     from tuneoff.training.loop import NonFiniteLoss
 
-    job, folder, dataset = task.job, task.folder, task.data[0]
+    job, target, dataset = task.job, task.folder, task.data[0]
     console.rule(f"{esc(job.name)} {job.label}: {esc(job.player.model.kind)} model, {esc(job.player.strategy.name)}")
+    # A retrain writes beside the result it replaces, which is swapped out only when this one completes.
+    folder = target.attempt() if target.has_result() else target
+    kept = "" if folder is target else "; its earlier result is kept"
     result = base_result(job, dataset.labels)
     folder.write_result(result)  # 'running' until it ends: a killed job is never 'completed'
     try:
         with make_progress(console, live) as progress:
-            run_job(task, result, progress if live else None, _warn(console))
+            run_job(replace(task, folder=folder), result, progress if live else None, _warn(console))
     except KeyboardInterrupt as stop:
         with interrupts.deferred():
             end_unfinished(folder, result, "interrupted", f"{interrupts.why(stop)} before it finished")
-        console.print(f"[red]{esc(job.name)} {job.label}: interrupted; rerun the same command to resume[/]")
+        console.print(f"[red]{esc(job.name)} {job.label}: interrupted{kept}; rerun the same command to resume[/]")
         raise
     except NonFiniteLoss as err:
         end_unfinished(folder, result, "failed", str(err))
-        console.print(f"[red]{esc(job.name)} {job.label} failed: {esc(err)}; the tournament goes on[/]")
+        console.print(f"[red]{esc(job.name)} {job.label} failed: {esc(err)}{kept}; the tournament goes on[/]")
         return None
     except Exception as err:  # a crash is recorded as a failure, not a user stop
         end_unfinished(folder, result, "failed", f"{type(err).__name__}: {err}")
-        console.print(f"[red]{esc(job.name)} {job.label} failed:[/]\n{esc(traceback.format_exc())}")
+        console.print(f"[red]{esc(job.name)} {job.label} failed{kept}:[/]\n{esc(traceback.format_exc())}")
         return None
+    target.adopt(folder)
     console.print(f"{esc(job.name)} {job.label}: test accuracy {result['test']['accuracy']:.2%}, "
                   f"trained in {result['timing']['train_seconds']:.0f} s (best epoch {result['best_epoch']})")
     if reason := collapse_reason(result):

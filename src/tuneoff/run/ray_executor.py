@@ -19,7 +19,7 @@ from rich.console import Console
 
 from tuneoff.console import esc, make_console
 from tuneoff.run.interrupts import deferred
-from tuneoff.run.lifecycle import base_result, end_unfinished, run_task, stopped
+from tuneoff.run.lifecycle import base_result, end_unfinished, run_task, settle, stopped
 from tuneoff.run.progress import make_progress
 from tuneoff.run.task import Task
 from tuneoff.store.runfolder import RunFolder
@@ -104,11 +104,12 @@ class RayExecutor:
             payload = ray.get(ref)
         except Exception as err:  # noqa: BLE001 - a worker that died on every retry
             result = base_result(job, task.data[0].labels)
-            end_unfinished(task.folder, result, "failed", f"Ray task failed after {self.max_retries} retries: "
-                                                          f"{type(err).__name__}: {str(err).splitlines()[0]}")
+            folder = task.folder.attempt() if task.folder.has_result() else task.folder  # an earlier result stays
+            end_unfinished(folder, result, "failed", f"Ray task failed after {self.max_retries} retries: "
+                                                     f"{type(err).__name__}: {str(err).splitlines()[0]}")
             self.console.print(f"[red]{esc(job.name)} {job.label}: {esc(result['error'])}[/]")
             return None
-        task.folder.unpack(payload)
+        settle(task, payload)
         self.console.print(f"{esc(job.name)} {job.label}: ran on {esc(payload['node'])} (pid {payload['pid']})")
         return payload
 

@@ -38,8 +38,11 @@ def run(
     config_file: str | None = None,
     report: bool = False,
     executor=None,
+    force: bool = False,
 ) -> dict:
-    """Train what is not done yet, then write and return the leaderboard (and the report)."""
+    """Train what is not done yet, then write and return the leaderboard (and the report).
+
+    ``force``: take over a run folder that holds another tournament (refused otherwise)."""
     console = console or make_console()
     executor = executor or LocalExecutor(1, console)
     unknown = sorted(set(only) - {p.name for p in config.players})
@@ -47,6 +50,7 @@ def run(
         raise ValueError(f"--only {unknown}: no such player; players: {[p.name for p in config.players]}")
     out = RunFolder(as_run(out_dir).path.resolve())
     out.check_target()
+    out.check_owner(config.tournament.name, force)
     dataset, extras = load_data(config, data_dir, config_file)
     created = next((p for p in reversed([out.path, *out.path.parents]) if not p.exists()), None)
     try:

@@ -10,6 +10,11 @@
     <run>/report.html, .md, figures/ the report
     <run>/manifest.json              the files report and leaderboard generated (only those are replaced)
     <run>/tuneoff.lock, .lock.json   who is writing here
+    <run>/.staging/<player>/<job>/   a retrain of a job that has a result: it is written here and swapped
+                                     in when it completes, so the earlier result survives until then
+
+The folder is read by identity, not by name: a result whose recorded player and seed are not its
+folder's (a backup copy, say) is left out, symlinks are not followed, and a seed counts once.
 
 Every command that writes into a run folder holds its lock (``filelock``, an OS lock released by the
 kernel when the holder dies), so two runs never mix results and a report is never built from a
@@ -55,6 +60,7 @@ class JobFolder:
     RESULT = "result.json"
     TRIAL = "tuning.json"
     CHECKPOINT = "checkpoint"
+    STAGING = ".staging"
 
     @property
     def player(self) -> str:
@@ -112,19 +118,46 @@ class JobFolder:
         shutil.rmtree(self.checkpoint, ignore_errors=True)
 
     def checkpoint_missing(self, result: dict) -> str | None:
-        """The first file a completed result's checkpoint lacks (relative to this folder), or None."""
+        """What is wrong with a completed result's checkpoint (a file missing or unreadable), or None."""
         checkpoint = result.get("checkpoint", {})
         path = checkpoint.get("path", f"{self.CHECKPOINT}/model")
-        for name in ("config.json", "model.safetensors"):
-            if not (self.path / path / name).is_file():
-                return f"{path}/{name}"
-        if checkpoint.get("adapter") and not (self.path / checkpoint["adapter"] / "adapter_config.json").is_file():
-            return f"{checkpoint['adapter']}/adapter_config.json"
+        needed = [f"{path}/config.json", f"{path}/model.safetensors"]
+        if checkpoint.get("adapter"):
+            needed.append(f"{checkpoint['adapter']}/adapter_config.json")
+        for name in needed:
+            try:
+                with open(self.path / name, "rb"):
+                    pass
+            except PermissionError:
+                return f"{name} (unreadable: permission denied)"
+            except OSError:
+                return name
         return None
 
     def saved(self, result: dict, part: str = "path") -> Path:
         """Where a result's saved model (``path``) or adapter (``adapter``) lies."""
         return self.path / result["checkpoint"][part]
+
+    # --- a retrain beside the result it replaces -------------------------------------------------
+
+    def attempt(self) -> JobFolder:
+        """Where a retrain writes while this folder's result stays: an empty staging folder."""
+        staging = JobFolder(self.path.parents[2] / self.STAGING / self.player / self.label)
+        shutil.rmtree(staging.path, ignore_errors=True)
+        staging.path.mkdir(parents=True)
+        return staging
+
+    def adopt(self, attempt: JobFolder) -> None:
+        """Replace this job's files, whole, by a completed attempt's (the earlier ones go only then)."""
+        if attempt.path == self.path:
+            return
+        old = attempt.path.with_name(attempt.path.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if self.path.exists():
+            os.replace(self.path, old)  # a crash between the two renames: RunFolder.recover() puts it back
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(attempt.path, self.path)
+        shutil.rmtree(old, ignore_errors=True)
 
     def cache(self, key: str, name: str) -> Path:
         """A file cached beside this job (a teacher's predictions for its students)."""
@@ -146,6 +179,7 @@ class JobFolder:
         return payload
 
     def unpack(self, payload: dict) -> None:
+        """Write a packed job into this (empty) folder."""
         for name, data in payload["files"].items():
             write_atomic(self.path / name, data)
         if "checkpoint" in payload:
@@ -185,15 +219,16 @@ class RunFolder:
         return JobFolder(self.path / self.PLAYERS / player / label)
 
     def jobs(self) -> list[JobFolder]:
-        """Every job folder: players/<player>/<label>/."""
-        return [JobFolder(p) for p in sorted((self.path / self.PLAYERS).glob("*/*")) if p.is_dir()]
+        """Every job folder: players/<player>/<label>/ (symlinks are not followed)."""
+        return [JobFolder(p) for p in sorted((self.path / self.PLAYERS).glob("*/*"))
+                if p.is_dir() and not p.is_symlink() and not p.parent.is_symlink()]
 
     def player_dir(self, player: str) -> Path:
         return self.path / self.PLAYERS / player
 
     def seeds_of(self, player: str) -> list[JobFolder]:
-        """A player's final jobs (seed-*), not its tuning trials."""
-        return [JobFolder(p) for p in sorted(self.player_dir(player).glob("seed-*")) if p.is_dir()]
+        """A player's final jobs (seed-*), not its tuning trials (symlinks are not followed)."""
+        return [JobFolder(p) for p in sorted(self.player_dir(player).glob("seed-*")) if p.is_dir() and not p.is_symlink()]
 
     def players(self) -> list[str]:
         return sorted(p.name for p in (self.path / self.PLAYERS).glob("*") if p.is_dir())
@@ -213,19 +248,34 @@ class RunFolder:
     def results(self, problems: dict[str, str] | None = None) -> list[dict]:
         """Every final job's result, sorted by player then seed.
 
-        An unreadable or invalid file raises, unless ``problems`` is given: then it is recorded
-        there ("player/label" -> why) and the other results still load."""
+        An unreadable or invalid file, or one whose recorded player and seed are not its folder's
+        (a copy), raises, unless ``problems`` is given: then it is recorded there ("player/label"
+        -> why) and the other results still load."""
         out = []
         for folder in self.jobs():
             if not folder.has_result():
                 continue
             try:
-                out.append(folder.result())
+                result = folder.result()
+                if (result["player"]["name"], seed_label(result["seed"], result["data_seed"])) != \
+                        (folder.player, folder.label):
+                    raise ResultsError(f"{folder.result_path}: records player {result['player']['name']!r} "
+                                       f"{seed_label(result['seed'], result['data_seed'])}, not this folder's "
+                                       "(a copy?); not counted")
+                out.append(result)
             except ResultsError as err:
                 if problems is None:
                     raise
                 problems[f"{folder.player}/{folder.label}"] = str(err)
         return sorted(out, key=lambda r: (r["player"]["name"], r["seed"], r["data_seed"] or -1))
+
+    def recover(self) -> None:
+        """Put back a job folder whose swap a crash cut between its two renames (see JobFolder.adopt)."""
+        for old in sorted((self.path / JobFolder.STAGING).glob("*/*.old")):
+            target = self.job(old.parent.name, old.name.removesuffix(".old"))
+            if not target.path.exists():
+                target.path.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(old, target.path)
 
     # --- the tournament file: what makes a folder a run -----------------------------------------
 
@@ -246,6 +296,25 @@ class RunFolder:
             raise RunFolderError(f"{folder}: cannot be created, {base} is not a folder")
         if not os.access(base, os.W_OK | os.X_OK):
             raise RunFolderError(f"{folder}: not writable (no write permission on {base})")
+
+    def check_owner(self, tournament: str, force: bool = False) -> None:
+        """Refuse a folder that holds another tournament (its tournament.json names it), unless forced."""
+        if force or not (self.path / self.TOURNAMENT).is_file():
+            return
+        try:
+            held = self.tournament()["config"]["tournament"].get("name")
+        except RunFolderError:
+            return  # damaged: `run` rewrites it, as it always has
+        if held != tournament:
+            raise RunFolderError(
+                f"{self.path}: holds tournament {held!r} (its {self.TOURNAMENT}), not {tournament!r}; "
+                f"use another --out, or --force to let {tournament!r} take the folder over")
+
+    def foreign(self, results: list[dict]) -> list[str]:
+        """Results in this folder written for another tournament than its tournament.json names."""
+        held = self.tournament()["config"]["tournament"].get("name")
+        return sorted({f"{r['player']['name']} {seed_label(r['seed'], r['data_seed'])} (tournament "
+                       f"{r['tournament']!r})" for r in results if held is not None and r["tournament"] != held})
 
     def write_tournament(self, document: dict) -> None:
         write_json(self.path / self.TOURNAMENT, {"schema": TOURNAMENT_SCHEMA, **document})

@@ -52,10 +52,12 @@ def read_run(run_dir: RunFolder | Path) -> Run:
     planned = {(j["player"], seed_label(j["seed"], j.get("data_seed"))): j for j in meta.get("jobs", [])}
     problems: dict[str, str] = {}
     jobs: dict[str, list[dict]] = {}
+    rules = config.get("tournament", {})
     ignored, stale = [], []
     for r in (shown(r) for r in run_dir.results(problems)):
         name, key = r["player"]["name"], (r["player"]["name"], _label(r))
-        if name not in names or (planned and key not in planned):
+        foreign = r["tournament"] != rules.get("name", r["tournament"])  # written for another tournament
+        if foreign or name not in names or (planned and key not in planned):
             ignored.append(f"{name}/{_label(r)}")
         elif planned and planned[key]["job_hash"] != r["job_hash"]:
             reason = "; ".join(differences(r.get("job"), planned[key]["job"])[:4]) or "a different job"
@@ -65,7 +67,6 @@ def read_run(run_dir: RunFolder | Path) -> Run:
     expected = {n: [] for n in names}
     for player, label in planned or ((n, label) for n in names for label in _config_labels(config)):
         expected.setdefault(player, []).append(label)
-    rules = config.get("tournament", {})
     results = [r for n in names for r in jobs.get(n, [])]
     board = leaderboard.build(results, rules.get("fastest_bonus", 10.0), rules.get("speed_metric", "train_seconds"),
                               stale)
