@@ -9,7 +9,10 @@ strict options class registered by name; adding one is one class and one registe
 from __future__ import annotations
 
 import hashlib
+import re
+import warnings
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -22,6 +25,10 @@ from tuneoff.registry import Registry
 
 class DataError(ValueError):
     """Bad or missing data; the message names the file (and line) at fault."""
+
+
+class DataWarning(UserWarning):
+    """Data that loads but may mislead (splits sharing texts); also kept in ``Dataset.warnings``."""
 
 
 def decode_utf8(raw: bytes, path: Path, error=ValueError) -> str:
@@ -81,6 +88,7 @@ class Dataset:
     files: dict[str, str] = field(default_factory=dict)  # file sha256 per split, where there are files
     checksums_ok: bool | None = None  # against published sums, where there are any
     revision: str | None = None
+    warnings: tuple[str, ...] = ()  # worth recording in every job's result (e.g. splits that share texts)
 
     def splits(self) -> tuple[Split, Split, Split]:
         return self.train, self.dev, self.test
@@ -111,9 +119,59 @@ DATASETS = Registry("dataset", "name", "tuneoff.datasets")
 def check_labels(labels: tuple[str, ...], splits: list[Split], where: str) -> None:
     if len(labels) < 2:
         raise DataError(f"{where}: a classifier needs at least 2 labels (got {list(labels)})")
+    if len(set(labels)) != len(labels):
+        raise DataError(f"{where}: label names must be distinct; repeated: "
+                        f"{sorted({n for n in labels if labels.count(n) > 1})}")
     for s in splits:
         bad = sorted({y for y in s.labels if not 0 <= y < len(labels)})
         if bad:
             raise DataError(f"{where}: {s.name} has label ids {bad[:5]} outside 0..{len(labels) - 1}")
         if not len(s):
             raise DataError(f"{where}: the {s.name} split is empty")
+
+
+def distinct_names(labels: tuple[str, ...]) -> tuple[str, ...]:
+    """A ``labels`` option's validator: each class named once."""
+    repeated = sorted({n for n in labels if labels.count(n) > 1})
+    if repeated:
+        raise ValueError(f"label names must be distinct; repeated: {repeated}")
+    return labels
+
+
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+def classes_of(values, given: tuple[str, ...], where: str) -> tuple[tuple[str, ...], Callable[[str], int | None]]:
+    """The class names and a lookup from a label value (text) to its class id; the rule of README "Data sets".
+
+    Values that are all names in ``given`` map by name. Values that are all integers map by number: their
+    sorted distinct values are the classes, named by ``given`` in that order (the counts must agree) or by
+    the numbers themselves. Other values are names: ``given``, or the sorted distinct values.
+    """
+    found = set(values)
+    numeric = bool(found) and all(_INTEGER.fullmatch(v) for v in found)
+    if not numeric or (given and found <= set(given)):
+        names = given or tuple(sorted(found))
+        return names, {n: i for i, n in enumerate(names)}.get
+    numbers = sorted({int(v) for v in found})
+    if given and len(given) != len(numbers):
+        raise DataError(f"{where}: the labels are the numbers {numbers[:10]}{' ...' if len(numbers) > 10 else ''} "
+                        f"({len(numbers)} distinct) but labels names {len(given)} classes {list(given)}; sorted "
+                        "numbers map to the names in order, so the counts must agree")
+    index = {number: i for i, number in enumerate(numbers)}
+    return given or tuple(map(str, numbers)), lambda v: index.get(int(v)) if _INTEGER.fullmatch(v) else None
+
+
+def overlap_warnings(splits: list[Split], where: str) -> tuple[str, ...]:
+    """One warning per pair of splits that share texts (exact text), with the count; also issued as DataWarning."""
+    by_name = {s.name: s for s in splits}
+    out = []
+    for name, other in (("test", "train"), ("dev", "train"), ("test", "dev")):
+        seen = set(by_name[other].texts)
+        shared = sum(t in seen for t in by_name[name].texts)
+        if shared:
+            out.append(f"{where}: {shared} of {len(by_name[name])} {name} texts are also in {other} (exact text); "
+                       f"scores on them reward memory, not generalisation")
+    for message in out:
+        warnings.warn(message, DataWarning, stacklevel=2)
+    return tuple(out)

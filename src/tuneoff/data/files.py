@@ -1,8 +1,8 @@
 """Local CSV and JSON-lines files with a text and a label column.
 
-Labels may be names or integers. The label names come from the config (``labels``),
-or else from the data (sorted names, or 0..max for integers). A missing column, an
-unknown label or an empty text is reported with the file and line.
+Labels may be names or integers; which classes they make is one rule (``classes_of``, README
+"Data sets"): names as given or sorted, integers sorted numerically. A missing column or
+value, an unknown label, an empty text or malformed CSV is reported with the file and line.
 """
 
 from __future__ import annotations
@@ -13,9 +13,20 @@ import json
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from tuneoff.data.core import DATASETS, DataError, Dataset, DatasetSpec, Split, check_labels, decode_utf8
+from tuneoff.data.core import (
+    DATASETS,
+    DataError,
+    Dataset,
+    DatasetSpec,
+    Split,
+    check_labels,
+    classes_of,
+    decode_utf8,
+    distinct_names,
+    overlap_warnings,
+)
 from tuneoff.options import StrTuple
 
 
@@ -28,6 +39,11 @@ class _Files(DatasetSpec):
     labels: StrTuple = Field((), description="label names in class order; empty = taken from the data")
     relative_paths: ClassVar[tuple[str, ...]] = ("train", "dev", "test")
 
+    @field_validator("labels")
+    @classmethod
+    def _distinct(cls, labels):
+        return distinct_names(labels)
+
     def rows(self, path: Path, text: str):  # pragma: no cover - interface
         """(line number, row dict) of every record."""
         raise NotImplementedError
@@ -37,59 +53,89 @@ class _Files(DatasetSpec):
             text = decode_utf8(path.read_bytes(), path, DataError)
         except OSError as err:
             raise DataError(f"{path}: cannot be read ({err.strerror or err})") from None
-        out = []
-        for line, row in self.rows(path, text):
-            for column in (self.text_column, self.label_column):
-                if column not in row:
-                    raise DataError(f"{path}:{line}: no column {column!r}; columns: {sorted(row)}")
-            if not str(row[self.text_column]).strip():
-                raise DataError(f"{path}:{line}: empty text in column {self.text_column!r}")
-            out.append((line, str(row[self.text_column]), str(row[self.label_column]).strip()))
+        out = [(line, *self._record(path, line, row)) for line, row in self.rows(path, text)]
         if not out:
             raise DataError(f"{path}: no records")
         return out
+
+    def _record(self, path: Path, line: int, row: dict) -> tuple[str, str]:
+        """(text, label) of one record: the text a non-empty string, the label a name or an integer."""
+        for column in (self.text_column, self.label_column):
+            if column not in row:
+                raise DataError(f"{path}:{line}: no column {column!r}; columns: {sorted(row)}")
+            if row[column] is None:
+                raise DataError(f"{path}:{line}: {column!r} is null; every record needs a text and a label")
+        text, label = row[self.text_column], row[self.label_column]
+        if not isinstance(text, str):
+            raise DataError(f"{path}:{line}: {self.text_column!r} is {text!r}, not a text")
+        if not text.strip():
+            raise DataError(f"{path}:{line}: empty text in column {self.text_column!r}")
+        if isinstance(label, bool) or not isinstance(label, (str, int)):
+            raise DataError(f"{path}:{line}: {self.label_column!r} is {label!r}; a label is a name or an integer")
+        if not str(label).strip():
+            raise DataError(f"{path}:{line}: empty label in column {self.label_column!r}")
+        return text, str(label).strip()
 
     def load(self, data_dir=None, origin=None) -> Dataset:
         import hashlib
 
         paths = {s: Path(getattr(self, s)).expanduser() for s in ("train", "dev", "test")}
         records = {s: self._read(p) for s, p in paths.items()}
-        names = self.labels or _names(records["train"])
-        index = {n: i for i, n in enumerate(names)}
+        names, index = classes_of((label for _, _, label in records["train"]), self.labels, str(paths["train"]))
         splits = []
         for split, rows in records.items():
             ids = []
             for line, _, label in rows:
-                if label not in index:
+                if (i := index(label)) is None:
                     raise DataError(f"{paths[split]}:{line}: unknown label {label!r}; labels: {list(names)}")
-                ids.append(index[label])
+                ids.append(i)
             splits.append(Split(split, tuple(t for _, t, _ in rows), tuple(ids)))
         check_labels(tuple(names), splits, str(paths["train"]))
         files = {s: hashlib.sha256(p.read_bytes()).hexdigest() for s, p in paths.items()}
-        return Dataset(self.name, tuple(names), *splits, f"{self.name} files", str(paths["train"].parent), files)
-
-
-def _names(rows) -> tuple[str, ...]:
-    found = {label for _, _, label in rows}
-    if all(x.lstrip("-").isdigit() for x in found):
-        return tuple(str(i) for i in range(max(int(x) for x in found) + 1))
-    return tuple(sorted(found))
+        where = f"{self.name} files in {paths['train'].parent}"
+        return Dataset(self.name, tuple(names), *splits, f"{self.name} files", str(paths["train"].parent), files,
+                       warnings=overlap_warnings(splits, where))
 
 
 @DATASETS.register
 class Csv(_Files):
-    """A CSV file per split, with a header row naming the columns."""
+    """A CSV file per split, with a header row naming the columns (any line endings, quoted fields of any size)."""
 
     name: Literal["csv"] = "csv"
 
     def rows(self, path: Path, text: str):
-        reader = csv.DictReader(io.StringIO(text))
-        header = reader.fieldnames or []
+        csv.field_size_limit(max(csv.field_size_limit(), len(text)))  # one field may be the whole file
+        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+        header = self._next(reader, path, 1)
+        if header is None:
+            return
         for column in (self.text_column, self.label_column):
-            if header and column not in header:
+            if column not in header:
                 raise DataError(f"{path}:1: no column {column!r}; columns: {sorted(header)}")
-        for row in reader:
-            yield reader.line_num, row
+        while True:
+            start = reader.line_num + 1  # a record may span lines (quoted newlines): name its first
+            row = self._next(reader, path, start)
+            if row is None:
+                return
+            if not row:  # a blank line
+                continue
+            if len(row) < len(header):
+                raise DataError(f"{path}:{start}: no value for {header[len(row):]} (the record has {len(row)} of "
+                                f"the {len(header)} columns {header})")
+            if len(row) > len(header):
+                raise DataError(f"{path}:{start}: {len(row)} fields for the {len(header)} columns {header} "
+                                "(a text with commas needs double quotes)")
+            yield start, dict(zip(header, row))
+
+    @staticmethod
+    def _next(reader, path: Path, start: int) -> list[str] | None:
+        """The next record (None at the end); malformed CSV is named by the line its record starts on."""
+        try:
+            return next(reader, None)
+        except csv.Error as err:
+            end = f", line {reader.line_num}" if reader.line_num > start else ""
+            why = "a quoted field is never closed" if "unexpected end of data" in str(err) else f"{err}{end}"
+            raise DataError(f"{path}:{start}: not valid CSV in the record starting here: {why}") from None
 
 
 @DATASETS.register
@@ -99,7 +145,7 @@ class Jsonl(_Files):
     name: Literal["jsonl"] = "jsonl"
 
     def rows(self, path: Path, text: str):
-        for number, line in enumerate(text.splitlines(), start=1):
+        for number, line in enumerate(text.split("\n"), start=1):  # JSON Lines: "\n" ends a record (U+2028 does not)
             if not line.strip():
                 continue
             try:
