@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 from rich.console import Console
@@ -17,30 +19,47 @@ def cmd_run(args, console: Console) -> int:
     from tuneoff.run import tournament
     from tuneoff.store.runfolder import RunFolder
 
+    executor = make_executor(args, console)  # refuses executor flags that do not apply before anything else
     config = load_config(args.config, args.set)
     out = RunFolder.for_tournament(args.out, config.tournament.name)
     console.print(f"tournament [bold]{esc(config.tournament.name)}[/]: {len(config.players)} players -> {esc(out)}")
     board = tournament.run(config, out, args.data_dir, tuple(args.only), console, str(args.config),
-                           report=not args.no_report, executor=make_executor(args, console))
+                           report=not args.no_report, executor=executor)
     return 0 if not board["unranked"] else 1
 
 
+RAY_FLAGS = {"ray_address": "local", "cpus_per_job": 1.0, "gpus_per_job": 0.0, "max_retries": 2}  # and defaults
+
+
+def _ray_options(args) -> dict:
+    """The Ray flags with their defaults; given without --executor ray, or out of range, they are refused."""
+    given = [f"--{k.replace('_', '-')}" for k in RAY_FLAGS if getattr(args, k) is not None]
+    if given and args.executor != "ray":
+        raise ValueError(f"{', '.join(given)}: only for --executor ray (the executor is {args.executor})")
+    options = {k: default if getattr(args, k) is None else getattr(args, k) for k, default in RAY_FLAGS.items()}
+    for key, zero_ok in (("cpus_per_job", False), ("gpus_per_job", True), ("max_retries", True)):
+        value = options[key]
+        if not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
+            raise ValueError(f"--{key.replace('_', '-')} {value}: expected a finite number {'>=' if zero_ok else '>'} 0")
+    return options
+
+
 def make_executor(args, console: Console):
+    ray = _ray_options(args)
     if args.executor == "ray":
         from tuneoff.run.ray_executor import RayExecutor
 
-        return RayExecutor(None if args.ray_address == "local" else args.ray_address, args.cpus_per_job,
-                           args.gpus_per_job, args.max_retries, console)
+        return RayExecutor(None if ray["ray_address"] == "local" else ray["ray_address"], ray["cpus_per_job"],
+                           ray["gpus_per_job"], ray["max_retries"], console)
     from tuneoff.run.executors import LocalExecutor
 
     return LocalExecutor(args.jobs, console)
 
 
 def cmd_data(args, console: Console) -> int:
-    from tuneoff.plan.config import _dataset
     from tuneoff.plan.loading import load_config
 
-    spec = load_config(args.config).data if args.config else _dataset({"name": args.dataset})
+    spec = load_config(args.config).data if args.config else _named_dataset(args.dataset)
     if "verify" in type(spec).model_fields:  # report on other files rather than refuse them
         spec = spec.model_copy(update={"verify": False})
     dataset = spec.load(args.data_dir)
@@ -56,6 +75,21 @@ def cmd_data(args, console: Console) -> int:
         console.print("checksums: " + ("[green]the published files[/]" if dataset.checksums_ok else
                                        "[red]NOT the published files[/]"))
     return 0 if dataset.checksums_ok is not False else 1
+
+
+def _named_dataset(name: str):
+    """``tuneoff data --dataset NAME``: a data set that needs no options; one line names those it lacks."""
+    from pydantic import ValidationError
+
+    from tuneoff.plan.config import ConfigError, _dataset
+
+    try:
+        return _dataset({"name": name})
+    except ValidationError as err:
+        missing = [".".join(map(str, e["loc"])) for e in err.errors() if e["type"] == "missing"]
+        why = f"needs the options {', '.join(missing)}" if missing else err.errors()[0]["msg"]
+        raise ConfigError(f"--dataset {name}: {why}; write them in a config's [data] table and use "
+                          "tuneoff data --config FILE") from None
 
 
 def cmd_leaderboard(args, console: Console) -> int:
@@ -121,12 +155,12 @@ def parser() -> argparse.ArgumentParser:
                      help="local executor: jobs at once on this machine (default 1); the cores are split among them")
     run.add_argument("--executor", choices=["local", "ray"], default="local",
                      help="where jobs run: this machine (default), or Ray (pip install 'tuneoff[ray]')")
-    run.add_argument("--ray-address", default="local", metavar="ADDR",
+    run.add_argument("--ray-address", metavar="ADDR",
                      help="ray: 'local' starts an instance here (default), 'auto' or HOST:PORT joins a cluster")
-    run.add_argument("--cpus-per-job", type=float, default=1.0, metavar="N", help="ray: CPUs each job asks for")
-    run.add_argument("--gpus-per-job", type=float, default=0.0, metavar="F",
-                     help="ray: GPUs each job asks for; a fraction packs several jobs onto one card")
-    run.add_argument("--max-retries", type=int, default=2, metavar="N", help="ray: retries of a job whose worker died")
+    run.add_argument("--cpus-per-job", type=float, metavar="N", help="ray: CPUs each job asks for (default 1)")
+    run.add_argument("--gpus-per-job", type=float, metavar="F",
+                     help="ray: GPUs each job asks for (default 0); a fraction packs several jobs onto one card")
+    run.add_argument("--max-retries", type=int, metavar="N", help="ray: retries of a job whose worker died (default 2)")
     run.set_defaults(func=cmd_run)
 
     data = sub.add_parser("data", help="a data set's splits: counts, class distribution, fingerprint")
@@ -152,6 +186,23 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
+def show_data_warnings(console: Console) -> None:
+    """Print every DataWarning (splits that share texts, ...) as it is issued: one line, in yellow; others as before.
+    Call inside ``warnings.catch_warnings()``."""
+    from tuneoff.data import DataWarning
+
+    shown = warnings.showwarning
+
+    def show(message, category, *args, **kwargs):
+        if issubclass(category, DataWarning):
+            console.print(f"[yellow]warning: {esc(str(message))}[/]")
+        else:
+            shown(message, category, *args, **kwargs)
+
+    warnings.simplefilter("always", DataWarning)
+    warnings.showwarning = show
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command in ("run", "predict"):
@@ -168,7 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         interrupts.install()
     try:
-        return args.func(args, console)
+        with warnings.catch_warnings():
+            show_data_warnings(console)
+            return args.func(args, console)
     except (ConfigError, DataError, ResultsError, RunFolderError, ValueError, FileNotFoundError) as err:
         error(console, err)
         return 2

@@ -92,9 +92,7 @@ class Tournament(Options):
     @field_validator("seeds", "data_seeds")
     @classmethod
     def _distinct(cls, seeds):
-        if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
-            raise ValueError(f"seeds must be distinct integers >= 0 (got {list(seeds)})")
-        return seeds
+        return distinct_seeds(seeds)
 
     @field_validator("overridable")
     @classmethod
@@ -104,6 +102,12 @@ class Tournament(Options):
             choices = sorted(set(Protocol.model_fields) - {"seed", "data_seed"})
             raise ValueError(f"unknown protocol keys {bad}; choices: {choices} (seeds are the tournament's)")
         return keys
+
+
+def distinct_seeds(seeds: tuple[int, ...]) -> tuple[int, ...]:
+    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct integers >= 0 (got {list(seeds)})")
+    return seeds
 
 
 def _dataset(value: Any):
@@ -124,7 +128,12 @@ class EvalSet(Options):
     @field_validator("dataset", mode="before")
     @classmethod
     def _spec(cls, v):
-        return _dataset(v)
+        spec = _dataset(v)
+        sampled = [f"{k} = {getattr(spec, k)}" for k in ("max_train", "max_eval") if getattr(spec, k)]
+        if sampled:
+            raise ValueError(f"{', '.join(sampled)}: an [[eval]] set is always scored whole; max_train and max_eval "
+                             "belong in [data]")
+        return spec
 
 
 def _registry_entry(value: Any, registry, key: str, what: str):
@@ -166,6 +175,11 @@ class Tuning(Options):
     learning_rates: FloatTuple = Field(min_length=2, description="the grid every player tries")
     epochs: int | None = Field(None, ge=1, le=1000, description="epochs per trial; unset = protocol.epochs")
     seeds: IntTuple = Field((), description="seeds per trial; empty = the tournament's first seed")
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct(cls, seeds):
+        return distinct_seeds(seeds)
 
     @field_validator("learning_rates")
     @classmethod

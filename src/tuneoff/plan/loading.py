@@ -136,6 +136,8 @@ def resolve_path(path: str | Path) -> Path:
     p = Path(path)
     if p.is_file():
         return p
+    if p.exists():  # a folder (or device) by that name is an error, never the shipped config of that name
+        raise ConfigError(f"{path}: is {'a folder' if p.is_dir() else 'not a file'}; a config is a TOML file")
     shipped = shipped_configs()
     name = p.name if p.name.endswith(".toml") else p.name + ".toml"
     if p.parent == Path(".") and name in shipped:

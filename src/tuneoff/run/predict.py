@@ -49,6 +49,21 @@ def _choose(run: RunFolder, player: str, seed: int | None) -> tuple[JobFolder, d
     return max(done.items(), key=lambda fr: fr[1]["history"]["epochs"][fr[1]["best_epoch"] - 1]["dev_accuracy"])
 
 
+def _decoded(text: str) -> tuple[str, bool]:
+    """(text, whether it was not UTF-8): command-line bytes that are not UTF-8 arrive as surrogate escapes,
+    which the tokenizer cannot take; they are decoded with replacement."""
+    try:
+        text.encode("utf-8")
+        return text, False
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # surrogates that are not escaped bytes
+        raw = text.encode("utf-8", "replace")
+    return raw.decode("utf-8", "replace"), True
+
+
 def predict(run: RunFolder | Path, player: str, texts: list[str], seed: int | None = None) -> list[Prediction]:
     folder, result = _choose(as_run(run), player, seed)
     if result["status"] != "completed":
@@ -57,6 +72,8 @@ def predict(run: RunFolder | Path, player: str, texts: list[str], seed: int | No
     if missing := folder.checkpoint_missing(result):
         raise FileNotFoundError(f"{folder.path / missing}: player {player!r}'s checkpoint is missing (deleted?); "
                                 "run the tournament again to rebuild it")
+    decoded = [_decoded(t) for t in texts]
+    texts = [t for t, _ in decoded]
     from transformers import AutoTokenizer
 
     from tuneoff.strategies.base import load_checkpoint
@@ -70,8 +87,8 @@ def predict(run: RunFolder | Path, player: str, texts: list[str], seed: int | No
     with torch.inference_mode():
         probs = model(**batch).logits.softmax(-1)
     out = []
-    for text, row, full in zip(texts, probs, tokenizer(texts, truncation=False)["input_ids"]):
-        notes = []
+    for (text, bad), row, full in zip(decoded, probs, tokenizer(texts, truncation=False)["input_ids"]):
+        notes = ["warning: not UTF-8 text; each byte that could not be decoded was read as U+FFFD"] if bad else []
         if not text.strip():
             notes.append("warning: empty text; this label means nothing")
         if len(full) > limit:

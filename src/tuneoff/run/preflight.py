@@ -8,17 +8,20 @@ from pathlib import Path
 
 from tuneoff.plan.config import ConfigError
 from tuneoff.plan.jobs import Job
-from tuneoff.store.runfolder import RunFolder
+from tuneoff.store.runfolder import RunFolder, seed_label
 from tuneoff.training.system import pick_device
 
 
 def preflight(todo: list[Job], out: RunFolder, classes: int = 5) -> None:
     """Every check that needs no training, for every player about to train; one error lists them all."""
     problems, skeletons, seen = [], {}, set()
+    training = {job.name for job in todo}
     for job in todo:
         folder = out.job(job.name, job.label).path
         if folder.exists() and not (folder.is_dir() and _writable(folder)):
             problems.append(f"player {job.name} {job.label}: {folder} is not a writable folder")
+        if (teacher := job.player.strategy.teacher_name()) is not None and teacher not in training:
+            problems += _teacher_missing(job, teacher, out)
         if job.name in seen:  # the player's other checks do not depend on the seed
             continue
         seen.add(job.name)
@@ -37,13 +40,25 @@ def preflight(todo: list[Job], out: RunFolder, classes: int = 5) -> None:
         if positions and job.protocol.max_seq_len > positions:
             problems.append(f"player {name}: protocol.max_seq_len = {job.protocol.max_seq_len} exceeds the model's "
                             f"{positions} positions; use at most {positions}")
-        problems += [f"player {name}: {p}" for p in job.player.strategy.check(model)]
+        problems += [f"player {name}: {p}" for p in job.player.strategy.check(model, job.protocol)]
         try:
             pick_device(job.protocol.device)
         except RuntimeError as err:
             problems.append(f"player {name}: {err}")
     if problems:
         raise ConfigError("\n".join(problems) + "\nNothing was trained.")
+
+
+def _teacher_missing(job: Job, teacher: str, out: RunFolder) -> list[str]:
+    """A student whose teacher is not about to train needs the teacher's completed result (same seeds) in ``out``."""
+    label = seed_label(job.seed, job.data_seed if job.kind != "tuning" else None)
+    result = out.job(teacher, label).result_or_none()
+    current = job.kind == "tuning" or (result or {}).get("job_hash") == job.identity.get("teacher")
+    if result and result["status"] == "completed" and current:
+        return []
+    state = "no completed result" if not result or result["status"] != "completed" else "a stale result"
+    return [f"player {job.name} {job.label}: its teacher {teacher!r} has {state} for {label} in {out.path} under "
+            f"this config and is not selected to train; add --only {teacher}"]
 
 
 def _writable(folder: Path) -> bool:

@@ -63,8 +63,9 @@ class Strategy(Options):
     def apply(self, model, setup: Setup) -> tuple[Any, list[str]]:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def check(self, model) -> list[str]:
-        """Problems with these options for this model (built on the meta device), found before training."""
+    def check(self, model, protocol=None) -> list[str]:
+        """Problems with these options for this model (built on the meta device) and the job's protocol, where
+        given, found before training."""
         try:
             roles_for(model)
         except ValueError as err:

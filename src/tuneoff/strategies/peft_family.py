@@ -40,8 +40,8 @@ class PeftStrategy(Strategy):
             raise RuntimeError(f"{self.name}: head parameters left frozen by PEFT: {frozen[:4]}")
         return peft_model, []
 
-    def check(self, model) -> list[str]:
-        problems = super().check(model)
+    def check(self, model, protocol=None) -> list[str]:
+        problems = super().check(model, protocol)
         if problems:
             return problems
         names = [n for n, _ in model.named_modules()]
@@ -93,6 +93,12 @@ class Lora(PeftStrategy):
     def targets(self, roles: Roles) -> list[str]:
         return list(self.target_modules) if self.target_modules else super().targets(roles)
 
+    def check(self, model, protocol=None) -> list[str]:
+        if self.target_modules == ():  # PEFT would train its defaults while the result recorded []
+            return ["strategy.target_modules = [] names no module; leave it out for the attention and feed-forward "
+                    "modules, or name the modules to adapt"]
+        return super().check(model, protocol)
+
     def peft_config(self, roles, setup, model):
         from peft import LoraConfig, TaskType
 
@@ -134,6 +140,12 @@ class AdaLora(PeftStrategy):
                              lora_alpha=self.alpha, lora_dropout=self.dropout, target_modules=self.targets(roles),
                              modules_to_save=list(roles.head), total_step=total,
                              tinit=total // 10, tfinal=total // 5, deltaT=max(1, total // 20))
+
+    def check(self, model, protocol=None) -> list[str]:
+        if self.target_r > self.init_r:
+            return [f"strategy.target_r = {self.target_r} exceeds strategy.init_r = {self.init_r}: AdaLoRA prunes "
+                    "ranks down from init_r, so target_r must be at most init_r"]
+        return super().check(model, protocol)
 
     def after_step(self, model, setup: Setup, step: int) -> None:
         model.base_model.update_and_allocate(step)
@@ -205,6 +217,17 @@ class Prompt(PeftStrategy):
 
     def targets(self, roles):
         return []
+
+    def check(self, model, protocol=None) -> list[str]:
+        problems = super().check(model, protocol)
+        positions = getattr(model.config, "max_position_embeddings", None)
+        if protocol is not None and positions and protocol.max_seq_len <= positions < \
+                protocol.max_seq_len + self.virtual_tokens:
+            problems.append(f"strategy.virtual_tokens = {self.virtual_tokens} + protocol.max_seq_len = "
+                            f"{protocol.max_seq_len} exceed the model's {positions} positions (the virtual tokens "
+                            f"come before every input); use at most {positions - protocol.max_seq_len} virtual tokens "
+                            "or a shorter max_seq_len")
+        return problems
 
     def peft_config(self, roles, setup, model):
         from peft import PromptTuningConfig, TaskType

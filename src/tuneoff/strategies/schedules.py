@@ -46,7 +46,7 @@ class Reinit(Strategy):
     name: Literal["reinit"] = "reinit"
     k: int = Field(1, ge=0, le=128, description="top transformer layers to re-initialise")
 
-    def check(self, model) -> list[str]:
+    def check(self, model, protocol=None) -> list[str]:
         return check_layers(self, model, self.k)
 
     def apply(self, model, setup: Setup):

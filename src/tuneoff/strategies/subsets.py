@@ -68,7 +68,7 @@ class Freeze(Strategy):
     name: Literal["freeze"] = "freeze"
     k: int = Field(2, ge=0, le=128, description="how many top transformer layers train")
 
-    def check(self, model) -> list[str]:
+    def check(self, model, protocol=None) -> list[str]:
         return check_layers(self, model, self.k)
 
     def apply(self, model, setup: Setup):
