@@ -98,6 +98,69 @@ def _model(new):
     return ('model = { kind = "random", size = "tiny" }\nstrategy = { name = "full" }', new + '\nstrategy = { name = "full" }')
 
 
+def _good(kind: str, split: str) -> str:
+    rows = [(f"a superb {split} film", "positive"), (f"an awful {split} film", "negative")]
+    if kind == "csv":
+        return "text,label\n" + "".join(f"{t},{y}\n" for t, y in rows)
+    return "".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in rows)
+
+
+def _files(kind: str = "csv", labels: str | None = None, **contents: str) -> dict:
+    """A [data] table of local files beside the config, and a prepare writing them (a split not given gets
+    good rows of its own); the rest of a Case's fields follow."""
+    table = f'name = "{kind}"\n' + "".join(f'{s} = "{s}.{kind}"\n' for s in ("train", "dev", "test"))
+    table += f"labels = {labels}\n" if labels else ""
+
+    def prepare(env: Env):
+        for split in ("train", "dev", "test"):
+            with open(env.work / f"{split}.{kind}", "w", newline="") as f:  # line endings as written
+                f.write(contents.get(split, _good(kind, split)))
+    return {"edit": ("verify = false", table), "prepare": prepare}
+
+
+def _numbered(*labels) -> str:
+    return "text,label\n" + "".join(f"film number {i},{y}\n" for i, y in enumerate(labels))
+
+
+def _saved(single: bool = False, labels: str | None = None, numbers: bool = False) -> dict:
+    """A Hugging Face data set saved with save_to_disk: 'sentiment' is a ClassLabel [bad, ok, good] (or the
+    integers 1, 2, 3)."""
+
+    def edit(env: Env):
+        table = (f'name = "hf"\nid = "{env.work / "saved"}"\ntext_column = "sentence"\nlabel_column = "sentiment"\n'
+                 + (f"labels = {labels}\n" if labels else ""))
+        return ("verify = false", table)
+
+    def prepare(env: Env):
+        import datasets
+
+        label = datasets.Value("int64") if numbers else datasets.ClassLabel(names=["bad", "ok", "good"])
+        features = datasets.Features({"sentence": datasets.Value("string"), "sentiment": label})
+        part = {s: datasets.Dataset.from_dict({"sentence": [f"awful {s}", f"fine {s}", f"superb {s}", f"dire {s}"],
+                                               "sentiment": [1, 2, 3, 1] if numbers else [0, 1, 2, 0]},
+                                              features=features)
+                for s in ("train", "validation", "test")}
+        (part["train"] if single else datasets.DatasetDict(part)).save_to_disk(str(env.work / "saved"))
+    return {"edit": edit, "prepare": prepare}
+
+
+def _data(env: Env) -> list[str]:
+    return ["--config", str(env.cfg)]
+
+
+def _student(teacher_done: bool) -> tuple[str, str]:
+    teacher = "full" if teacher_done else "teach"
+    extra = "" if teacher_done else '\n[[players]]\nname = "teach"\nmodel = { kind = "random", size = "tiny" }\n' \
+        'strategy = { name = "full" }\n'
+    return ("protocol = { learning_rate = 5e-3 }", "protocol = { learning_rate = 5e-3 }\n" + extra +
+            f'\n[[players]]\nname = "student"\nmodel = {{ kind = "random", size = "tiny" }}\n'
+            f'strategy = {{ name = "distill", teacher = "{teacher}" }}\n')
+
+
+def _folder_named_offline(env: Env):
+    (env.work / "offline.toml").mkdir()
+
+
 CASES = [
     # --- config keys, values and types -----------------------------------------------------------
     Case("unknown protocol key", ("batch_size = 8", "batch_size = 8\nbatch_sise = 8"),
@@ -176,6 +239,17 @@ CASES = [
          expect=("tournament.overridable: unknown protocol keys ['learning_rat']",), line_of="learning_rat"),
     Case("LoRA targets that do not exist", _lora('strategy = { name = "lora", r = 4, target_modules = ["query", "q_lin"] }'),
          expect=("player lora: strategy.target_modules ['query'] match no module of this model", "Nothing was trained")),
+    Case("LoRA with no target modules", _lora('strategy = { name = "lora", r = 4, target_modules = [] }'),
+         expect=("player lora: strategy.target_modules = [] names no module", "Nothing was trained")),
+    Case("AdaLoRA target rank above its initial rank", _lora('strategy = { name = "adalora", init_r = 2, target_r = 8 }'),
+         expect=("player lora: strategy.target_r = 8 exceeds strategy.init_r = 2", "Nothing was trained")),
+    Case("prompt tokens beyond the model's positions", _lora('strategy = { name = "prompt", virtual_tokens = 20 }'),
+         args=("--set", "protocol.max_seq_len=500"),
+         expect=("player lora: strategy.virtual_tokens = 20 + protocol.max_seq_len = 500 exceed the model's 512 "
+                 "positions", "Nothing was trained")),
+    Case("p-tuning tokens beyond the model's positions", _lora('strategy = { name = "ptuning", virtual_tokens = 13 }'),
+         args=("--set", "protocol.max_seq_len=500"),
+         expect=("player lora: strategy.virtual_tokens = 13 + protocol.max_seq_len = 500 exceed",)),
     Case("LoRA rank 0", _lora('strategy = { name = "lora", r = 0 }'),
          expect=("players.1.strategy.r: Input should be greater than or equal to 1",), line_of="r = 0"),
     Case("LoRA dropout 1", _lora('strategy = { name = "lora", dropout = 1.0 }'),
@@ -202,7 +276,17 @@ CASES = [
     Case("config file missing", None, args=lambda env: ["run", str(env.work / "nope.toml")], cmd="",
          expect=("nope.toml: no such file, nor a shipped config",)),
     Case("config path is a folder", None, args=lambda env: ["run", str(env.data)], cmd="",
-         expect=("no such file, nor a shipped config",)),
+         expect=("sst5: is a folder; a config is a TOML file",)),
+    Case("a folder named like a shipped config", None, prepare=_folder_named_offline, cmd="",
+         args=lambda env: ["run", "offline.toml", "--data-dir", str(env.work / "nodata")],
+         expect=("offline.toml: is a folder; a config is a TOML file",)),
+    Case("[[eval]] set with max_eval", ("verify = false", 'verify = false\n\n[[eval]]\nname = "again"\n'
+                                         'dataset = { name = "sst5", verify = false, max_eval = 8 }'),
+         expect=("eval.0.dataset: max_eval = 8: an [[eval]] set is always scored whole",), line_of="max_eval = 8"),
+    Case("repeated tuning seeds", ("[data]", "[tuning]\nlearning_rates = [1e-3, 2e-3]\nseeds = [5, 5]\n\n[data]"),
+         expect=("tuning.seeds: seeds must be distinct integers >= 0 (got [5, 5])",), line_of="seeds = [5, 5]"),
+    Case("negative tuning seed", ("[data]", "[tuning]\nlearning_rates = [1e-3, 2e-3]\nseeds = [-1]\n\n[data]"),
+         expect=("tuning.seeds: seeds must be distinct integers >= 0 (got [-1])",), line_of="seeds = [-1]"),
     # --- --set ---------------------------------------------------------------------------------------
     Case("--set word for an int", args=("--set", "protocol.epochs=abc"),
          expect=("--set protocol.epochs=abc: protocol.epochs: Input should be a valid integer (got 'abc')",)),
@@ -219,6 +303,14 @@ CASES = [
     Case("--set empty key part", args=("--set", "protocol..epochs=1"), expect=("an empty part in the key",)),
     # --- command line and folders --------------------------------------------------------------------
     Case("--only unknown player", args=("--only", "nobody"), expect=("--only ['nobody']: no such player",)),
+    Case("--only a student whose teacher has not trained", _student(teacher_done=False), args=("--only", "student"),
+         expect=("player student seed-7: its teacher 'teach' has no completed result for seed-7", "add --only teach",
+                 "Nothing was trained")),
+    Case("a Ray flag without Ray", args=("--gpus-per-job", "0.5"), expect=("--gpus-per-job: only for --executor ray",)),
+    Case("Ray flags without Ray", args=("--cpus-per-job", "2", "--max-retries", "1", "--ray-address", "auto"),
+         expect=("--ray-address, --cpus-per-job, --max-retries: only for --executor ray (the executor is local)",)),
+    Case("negative CPUs per job", args=("--executor", "ray", "--cpus-per-job", "-3"),
+         expect=("--cpus-per-job -3.0: expected a finite number > 0",)),
     Case("--out is a file", args=lambda env: ["--out", str(env.cfg)], expect=("tiny.toml: exists and is not a folder",)),
     Case("--out is someone's folder", prepare=_foreign, args=lambda env: ["--out", str(env.work / "mine")],
          expect=("mine: this folder has files and is not a tuneoff run folder",)),
@@ -236,6 +328,58 @@ CASES = [
          expect=("train.txt: sha256", "is not the canonical", "data.verify = false")),
     Case("relative data.dir is missing", ("verify = false", 'verify = false\ndir = "nodata"'), args=lambda env: [],
          cmd="run-no-data", expect=("nodata (data.dir of", "lacks train.txt")),
+    # --- your own data: CSV, JSON lines, saved Hugging Face data sets --------------------------------
+    Case("CSV with CR-only line endings",
+         **_files(train='text,label\ra superb film,positive\r"an awful\rfilm",negative\rjust a film,positive\r'),
+         cmd="data", args=_data, code=0, expect=("labels: negative, positive", "train:      3 examples")),
+    Case("CSV text of 210,000 characters",
+         **_files(dev='text,label\n"' + "long " * 42000 + '",positive\nbad,negative\n'),
+         cmd="data", args=_data, code=0, expect=("  dev:      2 examples",)),
+    Case("CSV record without its label", **_files(train="text,label\na superb film,positive\njust words\n"),
+         expect=("train.csv:3: no value for ['label'] (the record has 1 of the 2 columns ['text', 'label'])",)),
+    Case("CSV record with an unquoted comma", **_files(train="text,label\na superb film,positive\nso, so,negative\n"),
+         expect=("train.csv:3: 3 fields for the 2 columns ['text', 'label'] (a text with commas needs double quotes)",)),
+    Case("CSV quote never closed", **_files(train='text,label\na superb film,positive\n"an awful film,negative\n'
+                                                 'fine,positive\nbad,negative\n'),
+         expect=("train.csv:3: not valid CSV in the record starting here: a quoted field is never closed",)),
+    Case("CSV quote closed too early", **_files(train='text,label\na,positive\n"an awful film,negative\n"b",negative\n'),
+         expect=("""train.csv:3: not valid CSV in the record starting here: ',' expected after '"', line 4""",)),
+    Case("JSON lines label null", **_files("jsonl", train='{"text": "good", "label": "positive"}\n'
+                                                          '{"text": "bad", "label": null}\n'),
+         expect=("train.jsonl:2: 'label' is null; every record needs a text and a label",)),
+    Case("JSON lines text null", **_files("jsonl", dev='{"text": null, "label": "positive"}\n'),
+         expect=("dev.jsonl:1: 'text' is null",)),
+    Case("JSON lines label that is a list", **_files("jsonl", test='{"text": "good", "label": ["positive"]}\n'),
+         expect=("test.jsonl:1: 'label' is ['positive']; a label is a name or an integer",)),
+    Case("numeric labels 1 to 5", **_files(train=_numbered(1, 2, 3, 4, 5), dev=_numbered(3, 4), test=_numbered(5, 1)),
+         cmd="data", args=_data, code=0, expect=("labels: 1, 2, 3, 4, 5\n", "train:      5 examples")),
+    Case("numeric labels -1 and +1", **_files(train=_numbered(-1, "+1", 1), dev=_numbered(1, -1), test=_numbered(-1, 1)),
+         cmd="data", args=_data, code=0, expect=("labels: -1, 1\n", "-1 1 (33.3%), 1 2 (66.7%)")),
+    Case("numeric labels named by labels",
+         **_files(labels='["neg", "pos"]', train=_numbered(0, 1, 1), dev=_numbered(1, 0), test=_numbered(0, 1)),
+         cmd="data", args=_data, code=0, expect=("labels: neg, pos\n", "neg 1 (33.3%), pos 2 (66.7%)")),
+    Case("numeric labels outnumbering labels", **_files(labels='["neg", "pos"]', train=_numbered(0, 1, 2)),
+         expect=("train.csv: the labels are the numbers [0, 1, 2] (3 distinct) but labels names 2 classes",)),
+    Case("repeated label names", **_files(labels='["negative", "negative", "neutral", "positive"]'),
+         expect=("data.labels: label names must be distinct; repeated: ['negative']",), line_of="labels = "),
+    Case("test texts also in train", **_files(test="text,label\na superb train film,positive\nnew,negative\n"),
+         cmd="data", args=_data, code=0, expect=("warning: ", "1 of 2 test texts are also in train (exact text)")),
+    Case("dev file identical to the test file", **_files(dev=_good("csv", "test")),
+         cmd="data", args=_data, code=0, expect=("warning: ", "2 of 2 test texts are also in dev (exact text)")),
+    Case("overlapping splits warn when run", **_files(dev=_good("csv", "test")),
+         args=("--set", "protocol.max_seq_len=1024"),
+         expect=("warning: ", "2 of 2 test texts are also in dev", "exceeds the model's 512 positions")),
+    Case("saved ClassLabel ordered by labels", **_saved(labels='["good", "ok", "bad"]'), cmd="data", args=_data, code=0,
+         expect=("labels: good, ok, bad", "good 1 (25.0%), ok 1 (25.0%), bad 2 (50.0%)")),
+    Case("saved ClassLabel not named by labels", **_saved(labels='["good", "okay", "bad"]'),
+         expect=("labels ['good', 'okay', 'bad'] lack ['ok'] of column 'sentiment', a ClassLabel with names "
+                 "['bad', 'ok', 'good']; its classes are matched by name",)),
+    Case("saved integer labels 1 to 3", **_saved(numbers=True), cmd="data", args=_data, code=0,
+         expect=("labels: 1, 2, 3\n", "1 2 (50.0%), 2 1 (25.0%), 3 1 (25.0%)")),
+    Case("saved single Dataset", **_saved(single=True),
+         expect=("saved: a single Dataset (4 rows), not a DatasetDict with the splits 'train', 'validation', 'test'",)),
+    Case("data command without a data set's options", cmd="data", args=("--dataset", "csv"),
+         expect=("--dataset csv: needs the options train, dev, test; write them in a config's [data] table",)),
     # --- run folders: report, leaderboard -----------------------------------------------------------
     Case("report on a foreign folder", cmd="report", prepare=_foreign, args=lambda env: [str(env.work / "mine")],
          expect=("mine: not a tuneoff run folder (no tournament.json); nothing was written",)),
@@ -262,6 +406,9 @@ CASES = [
          expect=("warning: empty text",)),
     Case("predict a long text", cmd="predict", code=0, args=lambda env: [str(env.done), "--player", "full", "good " * 10000],
          expect=("text cut from 10002 to 32 tokens", "…'")),
+    Case("predict bytes that are not UTF-8", cmd="predict", code=0,
+         args=lambda env: [str(env.done), "--player", "full", "caf\udce9 was \udcff great"],
+         expect=("warning: not UTF-8 text", "'caf\ufffd was \ufffd great'")),
     Case("predict on a run that does not exist", cmd="predict", args=lambda env: [str(env.work / "gone"), "--player", "a", "x"],
          expect=("gone/players/a: no results for player 'a'",)),
 ]
@@ -333,6 +480,44 @@ def test_misuse_is_refused_clearly_and_touches_nothing(case: Case, tmp_path, fin
         assert "Traceback" not in out
     changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
     assert changed == [], f"files changed outside any run folder: {changed}"
+
+
+def test_splits_that_share_texts_warn_and_are_recorded(tmp_path, monkeypatch):
+    from tuneoff.data import DataWarning
+    from tuneoff.plan.loading import load_config
+
+    env = Env(tmp_path, tmp_path, tmp_path / CONFIG, tmp_path, tmp_path)
+    edit, prepare = _files(dev=_good("csv", "test"), test=_good("csv", "test")).values()
+    env.cfg.write_text(TINY_CONFIG.replace(*edit))
+    prepare(env)
+    with pytest.warns(DataWarning, match="2 of 2 test texts are also in dev"):
+        data = load_config(env.cfg).data.load()
+    assert data.warnings == (f"csv files in {tmp_path}: 2 of 2 test texts are also in dev (exact text); scores on "
+                             "them reward memory, not generalisation",)
+
+
+@pytest.mark.parametrize("teacher_done, only, refused", [
+    (True, ["student"], False),  # the teacher's result is in the run folder
+    (False, ["student", "teach"], False),  # the teacher trains first
+    (False, ["student"], True),
+])
+def test_a_student_needs_its_teacher_done_or_selected(tmp_path, finished, teacher_done, only, refused):
+    from tuneoff.plan.config import ConfigError
+    from tuneoff.plan.jobs import plan
+    from tuneoff.plan.loading import load_config
+    from tuneoff.run.preflight import preflight
+    from tuneoff.run.tournament import fingerprints, load_data
+    from tuneoff.store.runfolder import RunFolder
+
+    (tmp_path / CONFIG).write_text(TINY_CONFIG.replace(*_student(teacher_done)))
+    config = load_config(tmp_path / CONFIG)
+    dataset, extras = load_data(config, str(write_trees(tmp_path / "sst5")), None)  # the finished run's data
+    todo = [j for j in plan(config, fingerprints(dataset, extras)) if j.name in only]
+    if not refused:
+        preflight(todo, RunFolder(finished), len(dataset.labels))
+        return
+    with pytest.raises(ConfigError, match="its teacher 'teach' has no completed result for seed-7"):
+        preflight(todo, RunFolder(finished), len(dataset.labels))
 
 
 def test_the_table_covers_every_category():
