@@ -19,33 +19,38 @@ from pathlib import Path
 from results_file import append  # this folder is on sys.path when run as a script
 
 from tuneoff.store.runfolder import RunFolder
-from tuneoff.verdict.rows import extra_eval_table, rows
+from tuneoff.verdict.rows import extra_eval_table, may_be_best_sentence, rows
 
 
 def board_tables(run: Path) -> str:
     board = json.loads(RunFolder(run).board_paths()[0].read_text())
     lines = [f"From `{run.name}` ({len(board['ranked'])} ranked players):", ""]
-    head = ("| rank | player | strategy | test acc, mean ± std | 95 % CI | seeds | std over seeds | binomial SE | "
-            "vs leader, points [95 % CI] | p (Holm) | tied | trainable / total params | train s (median) | peak RSS | gap |")
+    head = ("| rank | rank interval | may be best | player | strategy | test acc, mean ± std | 95 % CI | seeds | "
+            "std over seeds | binomial SE | vs best, points [95 % CI] | p (Holm) | trainable / total params | "
+            "train s (median) | points (game) | gap |")
     headers, extra = extra_eval_table(board["ranked"])
-    lines += [head + "".join(f" {n} |" for n in headers[1:]), "|" + "---|" * (15 + len(headers[1:]))]
+    lines += [head + "".join(f" {n} |" for n in headers[1:]), "|" + "---|" * (16 + len(headers[1:]))]
     for x, cells in zip(rows(board), extra or [[]] * len(board["ranked"])):
-        flags = " COLLAPSED" if any(n.kind == "collapsed" for n in x.notes) else ""
-        vs = "leader" if x.vs_leader == "leader" else f"{x.diff} {x.diff_ci}"
-        lines.append(f"| {x.rank} | {x.player}{flags} | {x.strategy} | {x.accuracy} | {x.ci} | {x.seeds} | {x.std} | "
-                     f"{x.binomial_se} | {vs} | {x.p or '–'} | {x.tied} | {x.parameters} | {x.train_seconds:.0f} | "
-                     f"{x.peak_rss} | {x.gap} |" + "".join(f" {c} |" for c in cells[1:]))
-    for group, pairs in board["pairwise"].items():
-        lines += ["", f"Pairs ({group}): difference in points of accuracy, first minus second.", "",
-                  "| pair | difference [95 % CI] | p | p (Holm) | test |", "|---|---|---|---|---|"]
+        flags = "".join(f" {n.text}" for n in x.notes if n.kind in ("collapsed", "missing"))
+        vs = "best" if x.vs_best == "best" else f"{x.diff} {x.diff_ci}"
+        lines.append(f"| {x.rank} | {x.rank_interval} | {'yes' if x.may_be_best else ''} | {x.player}{flags} | "
+                     f"{x.strategy} | {x.accuracy} | {x.ci} | {x.seeds} | {x.std} | {x.binomial_se} | {vs} | "
+                     f"{x.p or '–'} | {x.parameters} | {x.train_seconds:.0f} | {x.points} {x.bonus} | {x.gap} |"
+                     + "".join(f" {c} |" for c in cells[1:]))
+    lines += ["", may_be_best_sentence(board)]
+    pairs = board["pairwise"]
+    if pairs:
+        lines += ["", "Pairs: difference in points of accuracy, first minus second.", "",
+                  "| pair | difference [95 % CI] | p | p (Holm) | separable | test |", "|---|---|---|---|---|---|"]
         lines += [f"| {q['a']} − {q['b']} | {q['diff']:+.2f} [{q['ci95'][0]:+.2f}, {q['ci95'][1]:+.2f}] | "
-                  f"{q['p']:.3g} | {q['p_holm']:.3g} | {q['test']} |" for q in pairs]
-        power = board["power"].get(group)
-        if power:
-            noise = (f"seed std {100 * power['seed_std']:.2f} points" if power["seed_variance_measured"]
-                     else "seed-to-seed variance not measured")
-            lines += ["", f"Smallest detectable difference (80 % power, α 0.05): {power['detectable_difference']:.2f} "
-                          f"points ({power['seeds']} seed(s) per player, {noise}, {power['sentences']} sentences)."]
+                  f"{q['p']:.3g} | {q['p_holm']:.3g} | {'yes' if q['separable'] else 'no'} | {q['test']} |"
+                  for q in pairs]
+    if power := board["power"]:
+        noise = (f"seed std {100 * power['seed_std']:.2f} points" if power["seed_variance_measured"]
+                 else "seed-to-seed variance not measured")
+        lines += ["", f"Smallest detectable difference (80 % power, α 0.05 Holm-adjusted over {power['comparisons']} "
+                      f"pairs): {power['detectable_difference']:.2f} points ({power['seeds']} seed(s) per player, "
+                      f"{noise}, {power['sentences']} sentences)."]
     lines += [f"- {n}" for n in board["notes"]]
     return "\n".join(lines) + "\n"
 

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 from conftest import make_result
 
@@ -22,9 +23,10 @@ def test_fake_results_are_schema_valid():
     [
         (MAJORITY, None, True),  # the published player 2
         (MAJORITY + 0.009, None, True),
+        (MAJORITY + 0.015, None, True),  # 1.5 points above: not significantly (one-sided binomial p = 0.06)
         (MAJORITY - 0.009, None, True),
         (MAJORITY - 0.05, [400, 500, 500, 400, 410], True),  # below the majority rate, predictions spread
-        (MAJORITY + 0.02, None, False),
+        (MAJORITY + 0.02, None, False),  # p = 0.02
         (0.45, [10, 2000, 100, 50, 50], True),  # 90.5 % of predictions in one class
         (0.45, [10, 1980, 120, 50, 50], False),  # 89.6 %
         (0.50, None, False),
@@ -35,7 +37,27 @@ def test_collapse_rule(accuracy, predicted, collapsed):
     assert (reason is not None) == collapsed
 
 
-def test_points_are_accuracy_plus_bonus_for_the_fastest_non_collapsed():
+def test_collapse_is_a_binomial_test_against_the_majority_rate():
+    from scipy.stats import binomtest
+
+    result = make_result(accuracy=MAJORITY + 0.015)
+    n, k = 2210, round((MAJORITY + 0.015) * 2210)
+    p = binomtest(k, n, MAJORITY, alternative="greater").pvalue
+    assert p == pytest.approx(0.0636, abs=0.001)
+    assert f"p = {p:.2g}" in leaderboard.collapse_reason(result)
+
+
+def seeded(name, accuracy, seed, rng, **kw):
+    """A result whose correct sentences are drawn at random (so two players are not the same vector)."""
+    r = make_result(name, accuracy, seed=seed, **kw)
+    labels = np.asarray(r["test"]["labels"])
+    right = rng.random(len(labels)) < accuracy
+    r["test"]["predictions"] = [int(y) if ok else int((y + 1) % 5) for y, ok in zip(labels, right)]
+    r["test"]["accuracy"] = float(right.mean())
+    return r
+
+
+def test_the_accuracy_verdict_ignores_the_bonus_and_the_game_keeps_its_score():
     board = leaderboard.build([
         make_result("slow", accuracy=0.50, train_seconds=300),
         make_result("fast", accuracy=0.42, train_seconds=100),
@@ -45,8 +67,56 @@ def test_points_are_accuracy_plus_bonus_for_the_fastest_non_collapsed():
     assert r["fast"]["fastest"] and r["fast"]["points"] == pytest.approx(100 * r["fast"]["test_accuracy"] + 10)
     assert not r["collapsed-fastest"]["fastest"] and r["collapsed-fastest"]["collapsed"]
     assert r["slow"]["points"] == pytest.approx(100 * r["slow"]["test_accuracy"])
-    assert [x["player"] for x in board["ranked"]] == ["fast", "slow", "collapsed-fastest"]
+    assert [x["player"] for x in board["ranked"]] == ["slow", "fast", "collapsed-fastest"]  # by accuracy
     assert [x["rank"] for x in board["ranked"]] == [1, 2, 3]
+    assert {x["player"]: x["game_rank"] for x in board["ranked"]} == {"fast": 1, "slow": 2, "collapsed-fastest": 3}
+    assert board["may_be_best"] == ["slow"] and r["slow"]["rank_interval"] == [1, 1]
+
+
+def test_rank_intervals_and_the_set_that_may_be_best():
+    rng = np.random.default_rng(0)
+    results = [seeded(n, acc, s, rng) for n, acc in (("a", 0.52), ("b", 0.515), ("c", 0.40)) for s in (1, 2, 3)]
+    board = leaderboard.build(results, bonus=0)
+    r = rows(board)
+    assert board["may_be_best"] == ["a", "b"]  # 0.5 points apart: cannot be separated; c is 12 points behind
+    assert r["a"]["rank_interval"] == [1, 2] and r["b"]["rank_interval"] == [1, 2] and r["c"]["rank_interval"] == [3, 3]
+    pair = {(q["a"], q["b"]): q for q in board["pairwise"]}
+    assert not pair[("a", "b")]["separable"] and pair[("a", "c")]["separable"] and pair[("b", "c")]["separable"]
+    assert r["b"]["p_vs_best"] == pair[("a", "b")]["p_holm"]
+    assert "cannot be separated" in boards.markdown(board)
+
+
+def test_a_collapsed_player_never_holds_rank_one_nor_the_bonus():
+    lopsided = [10, 2000, 100, 50, 50]  # >= 90 % of predictions in one class, yet the best accuracy
+    board = leaderboard.build([make_result("lopsided", 0.55, predicted=lopsided, train_seconds=10),
+                               make_result("honest", 0.50, train_seconds=100)])
+    r = rows(board)
+    assert r["lopsided"]["collapsed"] and r["lopsided"]["rank"] == 2 and not r["lopsided"]["may_be_best"]
+    assert r["honest"]["rank"] == 1 and r["honest"]["fastest"] and not r["lopsided"]["fastest"]
+
+
+def test_any_collapsed_seed_flags_the_player_with_the_count():
+    board = leaderboard.build([make_result("p", 0.50, seed=1), make_result("p", MAJORITY, seed=2),
+                               make_result("p", 0.50, seed=3)])
+    (r,) = board["ranked"]
+    assert r["collapsed"] and r["collapsed_seeds"] == [2] and "seed 2:" in r["collapse_reason"]
+    assert "COLLAPSED in 1 of 3 seeds" in boards.markdown(board)
+
+
+def test_failed_and_missing_seeds_are_counted():
+    board = leaderboard.build([make_result("p", 0.5, seed=1), make_result("p", 0.5, seed=2),
+                               make_result("p", seed=3, status="failed")], planned={"p": 4})
+    (r,) = board["ranked"]
+    assert (r["seeds"], r["seeds_planned"], r["seeds_failed"]) == ([1, 2], 4, 1)
+    assert "2 of 4 seeds (1 failed)" in boards.markdown(board)
+
+
+def test_equivalence_is_claimed_only_with_a_margin():
+    rng = np.random.default_rng(1)
+    results = [seeded(n, 0.5, s, rng) for n in ("a", "b") for s in (1, 2, 3)]
+    assert leaderboard.build(results, bonus=0)["pairwise"][0]["equivalent"] is None
+    assert leaderboard.build(results, bonus=0, margin=5.0)["pairwise"][0]["equivalent"] is True
+    assert leaderboard.build(results, bonus=0, margin=0.1)["pairwise"][0]["equivalent"] is False
 
 
 def test_bonus_and_speed_metric_are_configurable():
@@ -57,17 +127,32 @@ def test_bonus_and_speed_metric_are_configurable():
     assert rows(leaderboard.build(results, speed_metric="samples_per_second"))["b"]["fastest"]
 
 
-def test_different_hardware_is_not_ranked_together():
+def timed(name, seconds_per_seed):
+    out = []
+    for seed, t in enumerate(seconds_per_seed):
+        r = make_result(name, 0.5, train_seconds=t, seed=seed)
+        r["timing"]["train_samples_per_second"] = 8544 / t
+        out.append(r)
+    return out
+
+
+def test_times_that_wobble_never_win_a_share_of_the_bonus():
+    steady, wobbly, close = timed("steady", [100, 100.5, 99.5]), timed("wobbly", [100, 300, 1000]), \
+        timed("close", [101, 101.5, 100.5])
+    r = rows(leaderboard.build(steady + wobbly + close))
+    assert r["steady"]["fastest"] and r["close"]["fastest"] and not r["wobbly"]["fastest"]
+    assert r["steady"]["bonus"] == r["close"]["bonus"] == 5.0
+
+
+def test_speed_is_compared_on_one_device_and_the_verdict_spans_all():
     board = leaderboard.build([
         make_result("cpu-a", 0.50, train_seconds=100, cpu="CPU A"),
         make_result("cpu-b", 0.45, train_seconds=500, cpu="CPU B"),
     ])
-    assert len(board["hardware_groups"]) == 2
     r = rows(board)
-    assert r["cpu-a"]["rank"] == r["cpu-b"]["rank"] == 1
-    assert r["cpu-a"]["fastest"] and r["cpu-b"]["fastest"]  # each is the fastest of its own group
-    md = boards.markdown(board)
-    assert md.count("Hardware:") == 2
+    assert [x["player"] for x in board["ranked"]] == ["cpu-a", "cpu-b"] and r["cpu-b"]["rank"] == 2
+    assert r["cpu-a"]["fastest"] and r["cpu-b"]["fastest"]  # each the fastest on its own device
+    assert r["cpu-a"]["hardware"] != r["cpu-b"]["hardware"]
 
 
 def test_unfinished_players_are_listed_not_ranked():
@@ -77,9 +162,10 @@ def test_unfinished_players_are_listed_not_ranked():
     assert "broke seed-42: **failed** — boom" in boards.markdown(board)
 
 
-def test_equal_points_share_a_rank():
+def test_equal_points_share_a_game_rank():
     board = leaderboard.build([
         make_result("a", 0.5, train_seconds=300), make_result("b", 0.5, train_seconds=300),
         make_result("c", 0.3, train_seconds=100),
     ], bonus=0)
-    assert {r["player"]: r["rank"] for r in board["ranked"]} == {"a": 1, "b": 1, "c": 3}
+    assert {r["player"]: r["game_rank"] for r in board["ranked"]} == {"a": 1, "b": 1, "c": 3}
+    assert board["may_be_best"] == ["a", "b"]

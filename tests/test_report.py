@@ -85,43 +85,54 @@ def run(tmp_path_factory):
 
 
 def md_row(md: str, player: str) -> str:
-    rows = [line for line in md.splitlines() if re.match(rf"\| \d+ \| {re.escape(player)} \|", line)]
+    """The player's row of the Markdown verdict table (rank | rank interval | player | ...)."""
+    rows = [line for line in md.splitlines() if re.match(rf"\| \d+ \| [\d–]+ \| {re.escape(player)} \|", line)]
+    assert len(rows) == 1, (player, rows)
+    return rows[0]
+
+
+def md_game_row(md: str, player: str) -> str:
+    """The player's row of the Markdown game-score table (game rank | player | points | ...)."""
+    rows = [line for line in md.splitlines() if re.match(rf"\| \d+ \| {re.escape(player)} \| [\d.]+ \|", line)]
     assert len(rows) == 1, (player, rows)
     return rows[0]
 
 
 def test_leaderboard_numbers_match_the_results(run):
-    folder, board, _, page, md = run
+    folder, board, html_text, page, md = run
     ranked = {r["player"]: r for r in board["ranked"]}
-    assert [r["player"] for r in board["ranked"]] == ["lora", "full", "collapsed"]
+    assert [r["player"] for r in board["ranked"]] == ["full", "lora", "collapsed"]  # the verdict: by accuracy
     expected = {"lora": ("67.00", "57.00%"), "full": ("65.00", "65.00%"), "collapsed": ("30.00", "30.00%")}
     for name, (points, accuracy) in expected.items():
         r = ranked[name]
         assert f"{r['points']:.2f}" == points and f"{r['test_accuracy']:.2%}" == accuracy
-        cells = [md_row(md, name), " ".join(page.rows[name])]
-        for text in cells:
+        assert points in md_game_row(md, name)
+        for text in [md_row(md, name), " ".join(page.rows[name])]:
             lo, hi = r["test_accuracy_ci95"]
-            for value in (points, accuracy, f"macro-F1 {r['macro_f1']:.3f}", f"{r['trainable_parameters']:,}",
+            for value in (accuracy, f"macro-F1 {r['macro_f1']:.3f}", f"{r['trainable_parameters']:,}",
                           f"{r['total_parameters']:,}", f"{lo:.2%} – {hi:.2%}", "900.0 MiB"):
                 assert value in text, (name, value, text)
-    assert md_row(md, "lora").startswith("| 1 |") and md_row(md, "collapsed").startswith("| 3 |")
-    md_order = [md.index(md_row(md, n)) for n in ("lora", "full", "collapsed")]
+    assert md_row(md, "full").startswith("| 1 | 1 |") and md_row(md, "collapsed").startswith("| 3 | 3 |")
+    assert md_game_row(md, "lora").startswith("| 1 |") and md_game_row(md, "full").startswith("| 2 |")
+    md_order = [md.index(md_row(md, n)) for n in ("full", "lora", "collapsed")]
     assert md_order == sorted(md_order)
-    for text in (md, run[2]):
+    for text in (md, html_text):
         assert "Majority-class rate (always answering the largest test class): 30.00%" in text
+        assert "full is the best player here" in text
 
 
 def test_collapsed_badge_and_fastest_marker_only_where_earned(run):
-    _, board, _, page, md = run
+    _, board, html_text, page, md = run
     for r in board["ranked"]:
         html_row, row = " ".join(page.rows[r["player"]]), md_row(md, r["player"])
         assert ("badge collapsed" in html_row) == r["collapsed"] == ("**COLLAPSED**" in row)
-        assert ("badge fastest" in html_row) == r["fastest"] == ("⚡ +10" in row)
+        assert r["fastest"] == ("⚡ +10" in md_game_row(md, r["player"]))
         reason = f"{r['player']}: {r['collapse_reason']}"
         assert (f'COLLAPSED</span> {html.escape(reason)}</li>' in run[2]) == r["collapsed"]
         assert (f"- **COLLAPSED** {md_text(reason)}\n" in md) == r["collapsed"]
     assert [r["player"] for r in board["ranked"] if r["collapsed"]] == ["collapsed"]
     assert [r["player"] for r in board["ranked"] if r["fastest"]] == ["lora"]  # 'collapsed' is faster
+    assert html_text.count('badge fastest">⚡ +10') == 1
 
 
 def test_failed_and_missing_players_are_listed_with_why(run):
@@ -214,15 +225,15 @@ def test_a_run_with_nothing_completed_still_renders(tmp_path):
     assert "<img" not in html_text and not list((tmp_path / "figures").glob("*.png"))
 
 
-def test_players_in_other_hardware_groups_get_their_own_table(tmp_path):
+def test_players_on_other_hardware_share_the_verdict_not_the_speed(tmp_path):
     other = {**HARDWARE, "cpu": "Other CPU"}
     for r in (completed("p1", confusion([6, 12, 20, 18, 9]), 10.0, 10),
               completed("p2", confusion([5, 10, 18, 16, 8]), 20.0, 10, hardware=other)):
         RunFolder(tmp_path).job(r["player"]["name"], "seed-42").write_result(r)
     minimal_tournament(tmp_path, ["p1", "p2"])
     md = build_report(tmp_path)["md"].read_text()
-    assert md.count("| rank | player |") == 2 and "Hardware: Other CPU / cpu / 2 threads" in md
-    assert md_row(md, "p1").startswith("| 1 |") and md_row(md, "p2").startswith("| 1 |")
+    assert md_row(md, "p1").startswith("| 1 |") and md_row(md, "p2").startswith("| 2 |")  # one verdict table
+    assert "⚡ +10" in md_game_row(md, "p1") and "⚡ +10" in md_game_row(md, "p2")  # each the fastest of its device
     assert "not comparable" in md
 
 

@@ -85,6 +85,9 @@ class Tournament(Options):
     description: str = ""
     fastest_bonus: float = Field(10.0, ge=0.0, description="points for the fastest non-collapsed player")
     speed_metric: Literal["train_seconds", "samples_per_second"] = "train_seconds"
+    equivalence_margin: float = Field(
+        0.0, ge=0.0, le=100.0, description="points of accuracy: with a margin, the board also says which pairs are "
+        "equivalent within it (two one-sided t tests, alpha 0.05); 0 = no equivalence claims")
     overridable: StrTuple = Field((), description="protocol keys a player may override")
     seeds: IntTuple = Field((), description="run every player once per seed (sets protocol.seed); empty = protocol.seed")
     data_seeds: IntTuple = Field((), description="also vary batch order alone: every seed runs with each of these")

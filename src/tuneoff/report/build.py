@@ -16,7 +16,7 @@ from tuneoff.report.setup import setup_section, status_badge
 from tuneoff.store.files import write_atomic
 from tuneoff.store.runfolder import RunFolder, RunFolderError, seed_label
 from tuneoff.verdict.board import Run, detectable_sentence, read_run
-from tuneoff.verdict.rows import Row, extra_eval_table
+from tuneoff.verdict.rows import Row, extra_eval_table, game_rows, may_be_best_sentence
 from tuneoff.verdict.rows import rows as board_rows
 
 
@@ -125,54 +125,64 @@ def _header(run: Run, title: str) -> list[Block]:
     return b + [Block("p", ["Contents:"] + links)]
 
 
-COLUMNS = ["rank", "player", "strategy", "points", "test accuracy, mean ± std (95 % CI)", "seeds",
-           "vs leader, points (95 % CI), p", "bonus", "training time (median)", "trainable / total parameters",
-           "peak memory", "notes"]
+COLUMNS = ["rank", "rank interval", "player", "strategy", "test accuracy, mean ± std (95 % CI)", "seeds",
+           "vs best, points (95 % CI), p (Holm)", "trainable / total parameters", "peak memory", "notes"]
+GAME_COLUMNS = ["game rank", "player", "points", "bonus", "training time (median)", "jobs at once", "device"]
+BADGES = {"best": "best", "collapsed": "collapsed", "missing": "missing"}
 
-
-BADGES = {"tied": "tied", "collapsed": "collapsed"}
+MEANING = ("How to read this. Every pair of players is compared on the same test sentences with a test that counts "
+           "both run-to-run noise (the seeds) and which sentences happen to be in the test set, corrected for the "
+           "number of pairs. A player's rank interval holds every rank the data allow: 1–3 means it could be first, "
+           "second or third; all intervals hold together with 95 % confidence. The players whose interval holds 1 "
+           "may be best: the best strategy is among them, 95 % sure, and they cannot be separated here. That is "
+           "not the same as being equal: more seeds or a larger test set could still separate them.")
 
 
 def _board_row(x: Row, look: dict) -> list:
-    vs = "leader" if x.vs_leader == "leader" else [x.diff, Small(x.diff_ci), Small(f"p = {x.p}")]
-    notes = [Badge(n.text, BADGES[n.kind]) if n.kind in BADGES else Small(n.text) for n in x.notes
-             if n.kind != "fastest"]
+    vs = "best" if x.vs_best == "best" else [x.diff, Small(x.diff_ci), Small(f"p = {x.p}")]
+    notes = [Badge(n.text, BADGES[n.kind]) if n.kind in BADGES else Small(n.text) for n in x.notes]
     return [
-        x.rank, [Swatch(look[x.player].color), x.player], x.strategy, x.points,
+        x.rank, x.rank_interval, [Swatch(look[x.player].color), x.player], x.strategy,
         [x.accuracy, Small(x.ci), Small(f"macro-F1 {x.macro_f1}")], x.seeds, vs,
-        Badge(x.bonus, "fastest") if x.bonus else "", seconds(x.train_seconds),
         [x.parameters, Small(f"{x.trainable_share} trainable")], f"{x.peak_rss} RSS", notes,
     ]
 
 
+def _game_row(x: Row, look: dict) -> list:
+    return [x.game_rank, [Swatch(look[x.player].color), x.player], x.points,
+            Badge(x.bonus, "fastest") if x.bonus else "", seconds(x.train_seconds), x.concurrency, x.hardware]
+
+
 def _leaderboard(run: Run, look: dict) -> list[Block]:
     board, b = run.board, [Block("h2", "Leaderboard", anchor="leaderboard")]
-    rules = board["rules"]
-    if not board["ranked"]:
+    rules, ranked = board["rules"], board["ranked"]
+    if not ranked:
         b.append(Block("warn", "No player has completed yet, so nobody is ranked."))
-    for group in board["hardware_groups"]:
-        rows = [r for r in board["ranked"] if r["hardware"] == group]
-        b.append(Block("h3" if len(board["hardware_groups"]) > 1 else "p", f"Hardware: {group}"))
-        b.append(Block("table", headers=COLUMNS, align="rlllrrllrrrl", row_ids=[r["player"] for r in rows],
-                       rows=[_board_row(x, look) for x in board_rows(board, group)]))
+    else:
+        b.append(Block("note", may_be_best_sentence(board)))
+        b.append(Block("table", headers=COLUMNS, align="rrlllrlrrl", row_ids=[r["player"] for r in ranked],
+                       rows=[_board_row(x, look) for x in board_rows(board)]))
+        b.append(Block("p", MEANING))
         b.append(Block("p", f"Majority-class rate (always answering the largest test class): "
-                            f"{rows[0]['majority_rate']:.2%}. A player near this accuracy has learned nothing."))
-        if board["power"].get(group):
-            b.append(Block("note", detectable_sentence(board["power"][group])))
+                            f"{ranked[0]['majority_rate']:.2%}. A player near this accuracy has learned nothing."))
+        if board["power"]:
+            b.append(Block("note", detectable_sentence(board["power"])))
         collapsed = [[Badge("COLLAPSED", "collapsed"), f"{r['player']}: {r['collapse_reason']}"]
-                     for r in rows if r["collapsed"]]
+                     for r in ranked if r["collapsed"]]
         b += [Block("list", rows=collapsed)] if collapsed else []
+        b.append(Block("h3", "The game's score"))
+        b.append(Block("p", f"Apart from the verdict: {rules['points']} ({rules['fastest_bonus']:g} points). "
+                            f"Speed: {rules['speed']}."))
+        b.append(Block("table", headers=GAME_COLUMNS, align="rlrlrrl", rows=[_game_row(x, look) for x in game_rows(board)]))
     b += [Block("note", n) for n in board["notes"]]
-    b.append(Block("p", f"Points: {rules['points']} ({rules['fastest_bonus']:g} points, by {rules['speed_metric']}). "
-                        f"Speed: {rules['speed']}. Ties: {rules['ties']}. Collapsed: {rules['collapse']}. "
-                        f"{rules['groups'].capitalize()}."))
+    b.append(Block("p", f"Collapsed: {rules['collapse']}. {rules['groups'].capitalize()}."))
     bad = [(n, label, s, why) for n in run.names for label, s, why in job_states(run, n) if s != "completed"]
     if bad:
         b.append(Block("p", "Not ranked:"))
         b.append(Block("list", rows=[[Swatch(look[n].color), f"{n} {label}", status_badge(s), why]
                                      for n, label, s, why in bad]))
-    if board["ranked"]:
-        b.append(Block("image", chart=figures_seeds.seed_strip(board["ranked"], look)))
+    if ranked:
+        b.append(Block("image", chart=figures_seeds.seed_strip(ranked, look)))
     return b
 
 
@@ -195,16 +205,16 @@ def _verdicts(run: Run) -> list[Block]:
         b.append(Block("p", "Across data sets: each player's kept weights scored once on extra test sets "
                             "(mean over seeds ± std; never used to choose anything, not part of the points)."))
         b.append(Block("table", headers=headers, align="l" + "r" * (len(headers) - 1), rows=extra))
-    for group, pairs in run.board["pairwise"].items():
-        if not pairs:
-            continue
-        names = [r["player"] for r in ranked if r["hardware"] == group]
-        b.append(Block("p", f"Every pair ({group}): the first player's accuracy minus the second's, in points, "
-                            f"with a paired test on the same test sentences, Holm-corrected over {len(pairs)} pairs."))
+    pairs = run.board["pairwise"]
+    if pairs:
+        names = [r["player"] for r in ranked]
+        b.append(Block("p", "Every pair: the first player's accuracy minus the second's, in points, with a paired t "
+                            f"test on the same test sentences over seeds and sentences, Holm-corrected over {len(pairs)} "
+                            "pairs; * marks a pair that can be separated."))
         b.append(Block("table", headers=["pair", "difference, points (95 % CI)", "p", "p (Holm)", "test"],
                        align="lrrrl", rows=[[f"{p['a']} − {p['b']}", f"{p['diff']:+.2f} ({p['ci95'][0]:+.2f} to "
                                              f"{p['ci95'][1]:+.2f})", f"{p['p']:.3g}", f"{p['p_holm']:.3g}" +
-                                             (" *" if p["p_holm"] < 0.05 else ""), p["test"]] for p in pairs]))
+                                             (" *" if p["separable"] else ""), p["test"]] for p in pairs]))
         b.append(Block("image", chart=figures_seeds.pairwise_matrix(pairs, names)))
     return b
 
@@ -272,7 +282,7 @@ def _compare(run: Run, look: dict) -> list[Block]:
     by_player = {n: run.completed(n) for n in run.names if run.completed(n)}
     if not by_player:
         return b + [Block("p", "No completed player yet.")]
-    if len(run.board["hardware_groups"]) > 1:
+    if len({r["hardware"] for r in run.board["ranked"]}) > 1:
         b.append(Block("warn", "Players ran on different hardware: their training times are not comparable."))
     b.append(Block("image", chart=figures_seeds.overlays(by_player, look)))
     sweeps = {n: runs[0]["tuning"] for n, runs in by_player.items() if runs[0].get("tuning")}

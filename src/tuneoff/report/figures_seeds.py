@@ -41,8 +41,7 @@ def seed_strip(rows: list[dict], look: dict[str, Look]) -> Chart:
             ax.vlines(r["test_accuracy"], i - 0.28, i + 0.28, color="black", linewidth=2)
             ax.scatter(accs, i + np.asarray(jitter), s=34, marker=lk.marker, zorder=3,
                        color="white" if r["collapsed"] else lk.color, edgecolors=lk.color, linewidths=1.4)
-        ax.set_yticks(range(len(rows)), [f"#{r['rank']} {r['player']}" + (" (tied)" if r["tied_with_leader"] and
-                                                                              r["rank"] == 1 and r["p_vs_leader"] is not None else "")
+        ax.set_yticks(range(len(rows)), [f"#{r['rank']} {r['player']}" + (" (may be best)" if r["may_be_best"] else "")
                                           for r in rows])
         ax.grid(axis="y", visible=False)
         _majority(ax, majority, vertical=True)
@@ -138,7 +137,7 @@ def pairwise_matrix(pairs: list[dict], names: list[str]) -> Chart:
         i, j = names.index(p["a"]), names.index(p["b"])
         for a, b, sign in ((i, j, 1), (j, i, -1)):
             diff[a, b] = sign * p["diff"]
-            star = "*" if p["p_holm"] < 0.05 else ""
+            star = "*" if p["separable"] else ""
             text[a][b] = f"{sign * p['diff']:+.1f}{star}\np={p['p_holm']:.2g}"
     span = np.nanmax(np.abs(diff)) if pairs else 1.0
 

@@ -168,7 +168,7 @@ small{color:#5a6270}.nowrap{white-space:nowrap}
 tbody tr:hover{background:#f8f9fb}
 .badge{display:inline-block;padding:0 .45rem;border-radius:.7rem;font-size:.74rem;font-weight:700;
 white-space:nowrap;color:#fff;background:#607080}
-.badge.collapsed,.badge.failed{background:#c62828}.badge.fastest{background:#ffb300;color:#222}.badge.tied{background:#2e7d32}
+.badge.collapsed,.badge.failed{background:#c62828}.badge.fastest{background:#ffb300;color:#222}.badge.best{background:#2e7d32}.badge.missing{background:#6d4c41}
 .badge.interrupted,.badge.warn{background:#ef6c00}.badge.running{background:#1565c0}.badge.missing{background:#78808a}
 .swatch{display:inline-block;width:.8em;height:.8em;border-radius:2px;vertical-align:-.05em;margin-right:.3em}
 p.note,p.warn{padding:.5rem .8rem;border-radius:4px;border-left:4px solid #1565c0;background:#eef4fb}

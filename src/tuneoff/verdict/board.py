@@ -18,7 +18,7 @@ from tuneoff.store.results import ResultsError, differences
 from tuneoff.store.runfolder import RunFolder, as_run, seed_label
 from tuneoff.store.schemas import SchemaError, validate
 from tuneoff.verdict import rules as leaderboard
-from tuneoff.verdict.rows import extra_eval_table, note_text, rows
+from tuneoff.verdict.rows import extra_eval_table, game_rows, may_be_best_sentence, note_text, rows
 
 
 @dataclass
@@ -69,7 +69,8 @@ def read_run(run_dir: RunFolder | Path) -> Run:
         expected.setdefault(player, []).append(label)
     results = [r for n in names for r in jobs.get(n, [])]
     board = leaderboard.build(results, rules.get("fastest_bonus", 10.0), rules.get("speed_metric", "train_seconds"),
-                              stale)
+                              stale, {n: len(labels) for n, labels in expected.items()},
+                              rules.get("equivalence_margin", 0.0))
     return Run(run_dir, rules, config, names, jobs, expected, problems, sorted(ignored), stale, board, meta)
 
 
@@ -113,57 +114,66 @@ def publish(run_dir: RunFolder | Path, console) -> Run:
 
 
 def markdown(board: dict) -> str:
-    lines = ["# Leaderboard", ""]
-    for group in board["hardware_groups"]:
-        ranked = [r for r in board["ranked"] if r["hardware"] == group]
-        lines += [f"Hardware: {group}", "",
-                  "| rank | player | strategy | points | test acc (mean ± std) | 95 % CI | seeds | vs leader, points "
-                  "[95 % CI] p (Holm) | train s (median) | notes |",
-                  "|---:|---|---|---:|---:|---:|---:|---|---:|---|"]
-        lines += [f"| {x.rank} | {x.player} | {x.strategy} | {x.points} | {x.accuracy} | {x.ci} | {x.seeds} | "
-                  f"{x.vs_leader} | {x.train_seconds:.1f} | {note_text(x.notes, bold=lambda t: f'**{t}**')} |"
-                  for x in rows(board, group)]
-        lines += ["", f"Majority-class rate (always the largest test class): {ranked[0]['majority_rate']:.2%}", ""]
-        headers, extra = extra_eval_table(ranked)
-        if extra:
-            lines += ["| " + " | ".join(headers) + " |", "|---|" + "---:|" * (len(headers) - 1)]
-            lines += ["| " + " | ".join(cells) + " |" for cells in extra] + [""]
-        if p := board["power"].get(group):
-            lines += [detectable_sentence(p), ""]
-    lines += [f"- {n}" for n in board["notes"]]
+    ranked, power, rules = board["ranked"], board["power"], board["rules"]
+    lines = ["# Leaderboard", "", "## Which strategy is better, and how sure we are", "",
+             "| rank | may be best | rank interval | player | strategy | test acc (mean ± std) | 95 % CI | seeds | "
+             "vs best, points [95 % CI] p (Holm) | notes |",
+             "|---:|:-:|:-:|---|---|---:|---:|---:|---|---|"]
+    lines += [f"| {x.rank} | {'yes' if x.may_be_best else ''} | {x.rank_interval} | {x.player} | {x.strategy} | "
+              f"{x.accuracy} | {x.ci} | {x.seeds} | {x.vs_best} | {note_text(x.notes, bold=lambda t: f'**{t}**')} |"
+              for x in rows(board)]
+    lines += ["", may_be_best_sentence(board), ""]
+    if ranked:
+        lines += [f"Majority-class rate (always the largest test class): {ranked[0]['majority_rate']:.2%}", ""]
+    if power:
+        lines += [detectable_sentence(power), ""]
+    headers, extra = extra_eval_table(ranked)
+    if extra:
+        lines += ["| " + " | ".join(headers) + " |", "|---|" + "---:|" * (len(headers) - 1)]
+        lines += ["| " + " | ".join(cells) + " |" for cells in extra] + [""]
+    lines += ["## The game's score", "", "Apart from the verdict: points = mean test accuracy in % + the speed bonus.",
+              "", "| game rank | player | points | bonus | train s (median) | jobs at once | device |",
+              "|---:|---|---:|---|---:|---:|---|"]
+    lines += [f"| {x.game_rank} | {x.player} | {x.points} | {x.bonus} | {x.train_seconds:.1f} | {x.concurrency} | "
+              f"{x.hardware} |" for x in game_rows(board)]
+    lines += [""] + [f"- {n}" for n in board["notes"]]
     lines += [f"- {r['player']} {seed_label(r['seed'], r['data_seed'])}: **{r['status']}** — {r['error']}"
               for r in board["unranked"]]
     lines += [f"- {s['player']} {seed_label(s['seed'], s['data_seed'])}: **stale**, not ranked — {s['reason']}"
               for s in board["stale"]]
-    rules = board["rules"]
-    lines += ["", f"Rules: points = {rules['points']}. Collapsed: {rules['collapse']}. Speed: {rules['speed']}. "
-                  f"Ties: {rules['ties']}.", ""]
+    lines += ["", f"Rules. Accuracy: {rules['accuracy']}. Rank interval: {rules['rank_interval']}. May be best: "
+                  f"{rules['may_be_best']}. Collapse: {rules['collapse']}. Points: {rules['points']}. Speed: "
+                  f"{rules['speed']}. Groups: {rules['groups']}.", ""]
     return "\n".join(lines)
 
 
 def detectable_sentence(p: dict) -> str:
     seeds = (f"a seed-to-seed std of {100 * p['seed_std']:.2f} points and {p['seeds']} seeds per player"
-             if p["seed_variance_measured"] else "one seed per player (seed-to-seed variance not measured)")
-    return (f"With {p['sentences']:,} test sentences and {seeds}, the smallest difference this test can detect "
-            f"(power {p['power']:.0%}, α = {p['alpha']}) is {p['detectable_difference']:.2f} points of accuracy.")
+             if p["seed_variance_measured"] else "one seed per player (seed-to-seed variance not measured: "
+             "differences compare two trained models, not two strategies)")
+    return (f"With {p['sentences']:,} test sentences and {seeds}, the smallest difference the board's test can "
+            f"detect (power {p['power']:.0%}, α = {p['alpha']} Holm-adjusted over {p['comparisons']} pairs) is "
+            f"{p['detectable_difference']:.2f} points of accuracy.")
 
 
 def rich_table(board: dict):
     from rich.table import Table
 
-    table = Table(title="tuneoff leaderboard", show_lines=False)
-    for col in ("rank", "player", "strategy", "points", "test acc", "95 % CI", "seeds", "vs leader", "train s", "notes"):
-        table.add_column(col, justify="left" if col in ("player", "strategy", "notes", "vs leader") else "right")
+    table = Table(title="tuneoff leaderboard: which strategy is better", show_lines=False)
+    for col in ("rank", "interval", "player", "strategy", "test acc", "95 % CI", "seeds", "vs best", "points",
+                "notes"):
+        table.add_column(col, justify="left" if col in ("player", "strategy", "notes", "vs best") else "right")
     for x in rows(board):
-        table.add_row(x.rank, esc(x.player), esc(x.strategy), x.points, x.accuracy, x.ci, x.seeds, x.vs_leader,
-                      f"{x.train_seconds:.0f}", esc(note_text(x.notes)))
+        table.add_row(x.rank, x.rank_interval, esc(x.player), esc(x.strategy), x.accuracy, x.ci, x.seeds,
+                      x.vs_best, f"{x.points} {x.bonus}".strip(), esc(note_text(x.notes)))
     for r in board["unranked"]:
-        table.add_row("-", esc(r["player"]), esc(r["strategy"]), "-", "-", "-", str(r["seed"]), "-", "-",
+        table.add_row("-", "-", esc(r["player"]), esc(r["strategy"]), "-", "-", str(r["seed"]), "-", "-",
                       f"[red]{esc(r['status'])}[/]: {esc(r['error'])}")
-    caption = [f"{group}: majority-class rate "
-               f"{next(r['majority_rate'] for r in board['ranked'] if r['hardware'] == group):.2%}"
-               for group in board["hardware_groups"]]
-    caption += [esc(detectable_sentence(p)) for p in board["power"].values() if p]
+    caption = [esc(may_be_best_sentence(board))]
+    if board["ranked"]:
+        caption.append(f"majority-class rate {board['ranked'][0]['majority_rate']:.2%}; points = the game's score "
+                       "(accuracy in % + speed bonus), apart from the verdict")
+    caption += [esc(detectable_sentence(board["power"]))] if board["power"] else []
     caption += [f"{esc(r['player'])} COLLAPSED: {esc(r['collapse_reason'])}" for r in board["ranked"] if r["collapsed"]]
     caption += [esc(n) for n in board["notes"]]
     caption += [f"{esc(s['player'])} seed {s['seed']}: stale, not ranked" for s in board["stale"]]

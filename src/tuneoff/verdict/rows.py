@@ -9,31 +9,35 @@ from dataclasses import dataclass, field
 @dataclass(frozen=True)
 class Note:
     text: str
-    kind: str  # fastest | tied | collapsed | partly-collapsed
+    kind: str  # best | collapsed | partly-collapsed | missing | fastest
 
 
 @dataclass(frozen=True)
 class Row:
-    """One ranked player, every cell already formatted."""
+    """One completed player, every cell already formatted."""
 
-    rank: str
+    rank: str  # position by mean accuracy (collapsed last)
+    rank_interval: str  # "1–2": the ranks the data allow, all intervals together at 95 %
+    may_be_best: bool
     player: str
     strategy: str
     hardware: str
-    points: str
     accuracy: str  # mean ± std over seeds, in points
-    ci: str  # 95 % CI of the mean accuracy
+    ci: str  # 95 % CI of the mean accuracy (seeds and sentences)
     macro_f1: str
-    seeds: str
+    seeds: str  # completed of planned
     std: str  # over seeds; "–" with one seed
     binomial_se: str
-    vs_leader: str  # "leader", or difference [CI] p
-    diff: str  # difference from the leader in points ("" for the leader)
+    vs_best: str  # "best", or difference [CI] p (Holm)
+    diff: str  # difference from the first player in points ("" for it)
     diff_ci: str
     p: str
-    tied: str  # yes | no | – (the leader)
+    separable: str  # yes | no | – (the first)
+    points: str  # the game's score
+    game_rank: str
     bonus: str
     train_seconds: float
+    concurrency: str  # jobs at once while it trained
     parameters: str  # trainable / total
     trainable_share: str
     peak_rss: str
@@ -43,33 +47,38 @@ class Row:
 
 def _notes(r: dict) -> list[Note]:
     notes = []
-    if r["fastest"]:
-        notes.append(Note(f"⚡+{r['bonus']:g}", "fastest"))
-    if r["tied_with_leader"] and r["p_vs_leader"] is not None:
-        notes.append(Note("tied with leader", "tied"))
+    if r["may_be_best"]:
+        notes.append(Note("may be best", "best"))
     if r["collapsed"]:
-        notes.append(Note("COLLAPSED", "collapsed"))
-    elif r["collapsed_seeds"]:
-        notes.append(Note(f"{len(r['collapsed_seeds'])} of {len(r['seeds'])} seeds collapsed", "partly-collapsed"))
+        k, n = len(r["collapsed_seeds"]), len(r["seeds"])
+        notes.append(Note("COLLAPSED" if k == n else f"COLLAPSED in {k} of {n} seeds", "collapsed"))
+    if len(r["seeds"]) < r["seeds_planned"]:
+        notes.append(Note(f"{len(r['seeds'])} of {r['seeds_planned']} seeds"
+                          + (f" ({r['seeds_failed']} failed)" if r["seeds_failed"] else ""), "missing"))
     return notes
 
 
 def row(r: dict) -> Row:
     """A ranked entry of leaderboard.json as text."""
     lo, hi = r["test_accuracy_ci95"]
-    leader = r["p_vs_leader"] is None
-    diff = "" if leader else f"{r['diff_vs_leader']:+.2f}"
-    diff_ci = "" if leader else f"[{r['diff_vs_leader_ci95'][0]:+.2f}, {r['diff_vs_leader_ci95'][1]:+.2f}]"
-    p = "" if leader else f"{r['p_vs_leader']:.3g}"
+    first = r["p_vs_best"] is None
+    diff = "" if first else f"{r['diff_vs_best']:+.2f}"
+    diff_ci = "" if first else f"[{r['diff_vs_best_ci95'][0]:+.2f}, {r['diff_vs_best_ci95'][1]:+.2f}]"
+    p = "" if first else f"{r['p_vs_best']:.3g}"
+    a, b = r["rank_interval"]
     return Row(
-        rank=str(r["rank"]), player=r["player"], strategy=r["strategy"], hardware=r["hardware"],
-        points=f"{r['points']:.2f}", accuracy=f"{r['test_accuracy']:.2%} ± {100 * r['test_accuracy_std']:.2f}",
-        ci=f"{lo:.2%} – {hi:.2%}", macro_f1=f"{r['macro_f1']:.3f}", seeds=str(len(r["seeds"])),
+        rank=str(r["rank"]), rank_interval=f"{a}" if a == b else f"{a}–{b}", may_be_best=r["may_be_best"],
+        player=r["player"], strategy=r["strategy"], hardware=r["hardware"],
+        accuracy=f"{r['test_accuracy']:.2%} ± {100 * r['test_accuracy_std']:.2f}",
+        ci=f"{lo:.2%} – {hi:.2%}", macro_f1=f"{r['macro_f1']:.3f}",
+        seeds=f"{len(r['seeds'])}" + (f" of {r['seeds_planned']}" if len(r["seeds"]) < r["seeds_planned"] else ""),
         std=f"{100 * r['test_accuracy_std']:.2f}" if len(r["seeds"]) > 1 else "–",
         binomial_se=f"{100 * r['binomial_se']:.2f}",
-        vs_leader="leader" if leader else f"{diff} {diff_ci} p={p}", diff=diff, diff_ci=diff_ci, p=p,
-        tied="–" if leader else ("yes" if r["tied_with_leader"] else "no"),
+        vs_best="best" if first else f"{diff} {diff_ci} p={p}", diff=diff, diff_ci=diff_ci, p=p,
+        separable="–" if first else ("yes" if r["p_vs_best"] < 0.05 else "no"),
+        points=f"{r['points']:.2f}", game_rank=str(r["game_rank"]),
         bonus=f"⚡ +{r['bonus']:g}" if r["fastest"] else "", train_seconds=r["train_seconds"],
+        concurrency=", ".join(str(c) for c in r["concurrent_jobs"]),
         parameters=f"{r['trainable_parameters']:,} / {r['total_parameters']:,}",
         trainable_share=f"{r['trainable_parameters'] / r['total_parameters']:.2%}",
         peak_rss=f"{r['peak_rss_bytes'] / 2**20:,.1f} MiB",
@@ -78,13 +87,30 @@ def row(r: dict) -> Row:
     )
 
 
-def rows(board: dict, group: str | None = None) -> list[Row]:
-    """The ranked players (of one hardware group, or all), in rank order."""
-    return [row(r) for r in board["ranked"] if group is None or r["hardware"] == group]
+def rows(board: dict) -> list[Row]:
+    """The completed players in verdict order."""
+    return [row(r) for r in board["ranked"]]
+
+
+def game_rows(board: dict) -> list[Row]:
+    """The same players in the game's order (points: accuracy in % + the speed bonus)."""
+    return [row(r) for r in sorted(board["ranked"], key=lambda r: (r["game_rank"], -r["points"]))]
 
 
 def note_text(notes: list[Note], bold=lambda s: s) -> str:
     return ", ".join(bold(n.text) if n.kind == "collapsed" else n.text for n in notes)
+
+
+def may_be_best_sentence(board: dict) -> str:
+    best = board["may_be_best"]
+    if not board["ranked"]:
+        return "No player has completed yet."
+    if not best:
+        return "No player may be called best: every candidate collapsed."
+    if len(best) == 1:
+        return f"With 95 % confidence, {best[0]} is the best player here: every other is significantly behind it."
+    return (f"With 95 % confidence the best player is one of {', '.join(best)}: these {len(best)} cannot be "
+            "separated by this test set and these seeds (which does not show they are equal).")
 
 
 def extra_eval_table(ranked: list[dict], own: bool = False) -> tuple[list[str], list[list[str]]]:
