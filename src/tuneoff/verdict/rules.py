@@ -129,11 +129,12 @@ def pairwise(rows: list[dict], matrices: dict, margin: float = 0.0) -> list[dict
     all pairs, whether the difference is significant, and (with a margin, in points) whether equivalent."""
     pairs = [(a, b) for i, a in enumerate(rows) for b in rows[i + 1:]]
     tests = [stats.difference(matrices[a["player"]], matrices[b["player"]]) for a, b in pairs]
+    ps = [t.p() for t in tests]
     out = []
-    for (a, b), t, p_holm in zip(pairs, tests, stats.holm([t.p() for t in tests])):
+    for (a, b), t, p, p_holm in zip(pairs, tests, ps, stats.holm(ps)):
         lo, hi = t.ci()
         out.append({"a": a["player"], "b": b["player"], "diff": 100 * t.mean, "ci95": [100 * lo, 100 * hi],
-                    "p": t.p(), "p_holm": p_holm, "separable": p_holm < stats.ALPHA,
+                    "p": p, "p_holm": p_holm, "separable": p_holm < stats.ALPHA,
                     "equivalent": stats.equivalent(t, margin / 100) if margin else None,
                     "test": "t test over seeds and sentences" if t.seeds_measured else
                             "t test over sentences (one seed: run-to-run noise not measured)"})
