@@ -44,6 +44,8 @@ class Case:
     expect: tuple[str, ...] = ()  # substrings of the output; {cfg} {data} {work} {done} are filled in
     line_of: str | None = None  # the config line the message must name, as "tiny.toml:N:"
     only_if: Callable[[], bool] | None = None  # the case applies only on machines where this holds
+    board_written: bool = False  # the leaderboard of the finished run may be rewritten (leaderboard.json/.md)
+    absent: tuple[str, ...] = ()  # substrings the output must not hold
 
 
 def _protocol(old, new):
@@ -411,7 +413,55 @@ CASES = [
          expect=("warning: not UTF-8 text", "'caf\ufffd was \ufffd great'")),
     Case("predict on a run that does not exist", cmd="predict", args=lambda env: [str(env.work / "gone"), "--player", "a", "x"],
          expect=("gone/players/a: no results for player 'a'",)),
+    # issue 23: one tournament per folder, read by identity
+    Case("run a config into another tournament's folder", ('name = "tiny"', 'name = "other"'),
+         args=lambda env: ["--out", str(env.done)],
+         expect=("{done}: holds tournament 'tiny' (its tournament.json), not 'other'", "--force")),
+    Case("leaderboard of a folder holding another tournament's results", cmd="leaderboard",
+         prepare=lambda env: _retag(env, "full", "other"), args=lambda env: [str(env.done)],
+         expect=("holds results of another tournament than 'tiny'", "full seed-7 (tournament 'other')", "--force")),
+    Case("report of a folder holding another tournament's results", cmd="report",
+         prepare=lambda env: _retag(env, "lora", "other"), args=lambda env: [str(env.done)],
+         expect=("holds results of another tournament than 'tiny'",)),
+    Case("a backup copy of a job folder is not counted twice", cmd="leaderboard", code=1,
+         prepare=lambda env: _copy_job(env, "seed-7.bak"), args=lambda env: [str(env.done)], board_written=True,
+         expect=("full/seed-7.bak: results file unreadable, left off the leaderboard",
+                 "records player 'full' seed-7, not this folder's (a copy?)")),
+    Case("a symlinked seed folder is not followed", cmd="leaderboard", code=0,
+         prepare=lambda env: _link_job(env, "seed-8"), args=lambda env: [str(env.done)], board_written=True,
+         expect=("tuneoff leaderboard",), absent=("seed-8",)),
+    Case("an unreadable checkpoint is named as such", cmd="predict", code=2, only_if=lambda: _not_root(),
+         prepare=lambda env: _lock_checkpoint(env), args=lambda env: [str(env.done), "--player", "full", "x"],
+         expect=("model.safetensors (unreadable: permission denied)",)),
 ]
+
+
+def _retag(env: Env, player: str, tournament: str):
+    """A result in the finished run that records another tournament (as an old tuneoff could leave)."""
+    from tuneoff.store.runfolder import RunFolder
+
+    job = RunFolder(env.done).job(player, "seed-7")
+    job.write_result({**job.result(), "tournament": tournament})
+
+
+def _copy_job(env: Env, label: str):
+    shutil.copytree(env.done / "players" / "full" / "seed-7", env.done / "players" / "full" / label)
+
+
+def _link_job(env: Env, label: str):
+    (env.done / "players" / "full" / label).symlink_to(env.done / "players" / "full" / "seed-7")
+
+
+def _not_root() -> bool:
+    import os
+
+    return os.geteuid() != 0  # root reads a mode-000 file anyway
+
+
+def _lock_checkpoint(env: Env):
+    import os
+
+    os.chmod(next((env.done / "players" / "full" / "seed-7").rglob("model.safetensors")), 0)
 
 
 @pytest.fixture(scope="module")
@@ -427,7 +477,10 @@ def snapshot(root: Path) -> dict[str, str]:
     out = {}
     for p in sorted(root.rglob("*")):
         rel = p.relative_to(root).as_posix()
-        out[rel] = "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
+        try:
+            out[rel] = "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
+        except PermissionError:  # a case that made a file unreadable on purpose
+            out[rel] = "unreadable"
     return out
 
 
@@ -476,9 +529,14 @@ def test_misuse_is_refused_clearly_and_touches_nothing(case: Case, tmp_path, fin
     if case.line_of:
         line = next(i for i, t in enumerate(env.cfg.read_text().splitlines(), 1) if case.line_of in t)
         assert f"{CONFIG}:{line}:" in out, f"expected {CONFIG}:{line}: in:\n{out}"
+    for unwanted in case.absent:
+        assert unwanted not in out, f"did not expect {unwanted!r} in:\n{out}"
     if case.code:
         assert "Traceback" not in out
     changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    if case.board_written:  # the leaderboard it was asked to rebuild, and the manifest listing it
+        changed = [k for k in changed if k not in ("work/done/leaderboard.json", "work/done/leaderboard.md",
+                                                   "work/done/manifest.json")]
     assert changed == [], f"files changed outside any run folder: {changed}"
 
 

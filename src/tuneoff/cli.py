@@ -24,7 +24,7 @@ def cmd_run(args, console: Console) -> int:
     out = RunFolder.for_tournament(args.out, config.tournament.name)
     console.print(f"tournament [bold]{esc(config.tournament.name)}[/]: {len(config.players)} players -> {esc(out)}")
     board = tournament.run(config, out, args.data_dir, tuple(args.only), console, str(args.config),
-                           report=not args.no_report, executor=executor)
+                           report=not args.no_report, executor=executor, force=args.force)
     return 0 if not board["unranked"] else 1
 
 
@@ -92,12 +92,25 @@ def _named_dataset(name: str):
                           "tuneoff data --config FILE") from None
 
 
+def _readable_run(args):
+    """The run folder report and leaderboard write into: a run (tournament.json), holding one tournament's results."""
+    from tuneoff.store.runfolder import RunFolder, RunFolderError
+
+    folder = RunFolder(Path(args.run_dir).resolve())
+    meta = folder.tournament()  # not a run: refused before anything is written
+    if not args.force and (foreign := folder.foreign(folder.results({}))):
+        name = meta["config"]["tournament"].get("name")
+        raise RunFolderError(f"{folder}: holds results of another tournament than {name!r} (its tournament.json): "
+                             f"{', '.join(foreign[:3])}{' …' if len(foreign) > 3 else ''}; --force writes the board "
+                             f"of {name!r} without them")
+    return folder
+
+
 def cmd_leaderboard(args, console: Console) -> int:
     from tuneoff.store.runfolder import RunFolder
     from tuneoff.verdict import board
 
-    folder = RunFolder(Path(args.run_dir).resolve())
-    folder.tournament()  # not a run: refused before anything is written
+    folder = _readable_run(args)
     with folder.lock():
         run = board.publish(folder, console)
     return 1 if run.problems else 0
@@ -107,8 +120,7 @@ def cmd_report(args, console: Console) -> int:
     from tuneoff.report.build import build_report
     from tuneoff.store.runfolder import RunFolder
 
-    folder = RunFolder(Path(args.run_dir).resolve())
-    folder.tournament()  # not a run: refused before anything is written
+    folder = _readable_run(args)
     with folder.lock():
         paths = build_report(folder)
     console.print(f"report: {esc(paths['html'])}  {esc(paths['md'])}")
@@ -144,13 +156,15 @@ def parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="train every player of a config and score the tournament")
-    run.add_argument("config", help="a TOML file, or a shipped config name (offline, seed)")
+    run.add_argument("config", help="a TOML file, or a shipped config's name (offline, seed, zoo, ...)")
     run.add_argument("--out", help="run folder (default runs/<tournament name>)")
     run.add_argument("--data-dir", help="folder with the SST tree files train.txt, dev.txt, test.txt")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override a config value, e.g. protocol.epochs=1 or players.host.strategy.r=16")
     run.add_argument("--only", action="append", default=[], metavar="PLAYER", help="run only this player")
     run.add_argument("--no-report", action="store_true", help="skip writing report.html / report.md")
+    run.add_argument("--force", action="store_true",
+                     help="let this tournament take over a run folder that holds another tournament")
     run.add_argument("--jobs", type=_positive, default=1, metavar="N",
                      help="local executor: jobs at once on this machine (default 1); the cores are split among them")
     run.add_argument("--executor", choices=["local", "ray"], default="local",
@@ -171,10 +185,14 @@ def parser() -> argparse.ArgumentParser:
 
     board = sub.add_parser("leaderboard", help="rebuild and print the leaderboard of a run folder")
     board.add_argument("run_dir")
+    board.add_argument("--force", action="store_true", help="write the board of a folder that also holds another "
+                       "tournament's results (they are left out)")
     board.set_defaults(func=cmd_leaderboard)
 
     report = sub.add_parser("report", help="write report.html and report.md from a run folder's results")
     report.add_argument("run_dir")
+    report.add_argument("--force", action="store_true", help="write the report of a folder that also holds another "
+                        "tournament's results (they are left out)")
     report.set_defaults(func=cmd_report)
 
     predict = sub.add_parser("predict", help="label sentences with a player's best checkpoint")
