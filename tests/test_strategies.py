@@ -150,7 +150,8 @@ def test_reinit_changes_only_the_top_layers():
     before = {n: q.detach().clone() for n, q in model.named_parameters()}
     STRATEGIES["reinit"](k=1).apply(model, setup_for(model))
     changed = {n for n, q in model.named_parameters() if not torch.equal(q, before[n])}
-    assert changed and all(n.startswith("bert.encoder.layer.1.") for n in changed)
+    assert changed and all(n.startswith(("bert.encoder.layer.1.", "bert.pooler.")) for n in changed)
+    assert "bert.pooler.dense.weight" in changed  # Zhang et al. re-initialise BERT's pooler too
 
 
 def test_unfreeze_opens_one_more_layer_each_epoch():
@@ -210,3 +211,35 @@ def test_registry_names_match_strategy_names():
     for name, cls in STRATEGIES.items():
         assert cls(**options(name)).name == name
         assert cls.__doc__ and len(cls.__doc__) > 30, f"{name} needs a docstring naming its source"
+
+
+@pytest.mark.parametrize("arch", ["distilbert", "bert"])
+def test_reinit_changes_the_top_layers_of_a_model_loaded_from_a_folder(arch, tmp_path):
+    """Through the real loading path (save_pretrained, then the Hub model source), where transformers 5 marks
+    every loaded tensor as initialised: the top layer (and BERT's pooler) must change, nothing else."""
+    from tuneoff.models.sources import HubModel
+
+    model, tok = tiny(arch)
+    model.save_pretrained(tmp_path / "m")
+    tok.save_pretrained(tmp_path / "m")
+    loaded = HubModel(name=str(tmp_path / "m")).build(5).model
+    before = {n: q.detach().clone() for n, q in loaded.named_parameters()}
+    torch.manual_seed(0)
+    STRATEGIES["reinit"](k=1).apply(loaded, setup_for(loaded))
+    roles = setup_for(loaded).roles
+    top = f"{roles.layers}.{len(roles.layer_list(loaded)) - 1}."
+    changed = {n for n, q in loaded.named_parameters() if not torch.equal(q, before[n])}
+    promised = {n for n in before if n.startswith(top) or (roles.pooler and n.startswith(roles.pooler + "."))}
+    promised = {n for n in promised if not n.endswith(("LayerNorm.weight", "LayerNorm.bias", "layer_norm.weight",
+                                                        "layer_norm.bias", ".bias"))}  # these re-init to 1 and 0
+    assert promised and promised <= changed
+    assert changed <= {n for n in before if n.startswith(top) or (roles.pooler and n.startswith(roles.pooler + "."))}
+
+
+def test_loraplus_trains_with_the_protocols_weight_decay():
+    model, _ = tiny("distilbert")
+    strategy = STRATEGIES["loraplus"]()
+    model, _ = strategy.apply(model, setup_for(model))
+    optimizer = strategy.optimizer(model, 1e-4, 0.01)
+    decays = {g["weight_decay"] for g in optimizer.param_groups if g["params"]}
+    assert 0.01 in decays  # PEFT's own default would leave every group at 0

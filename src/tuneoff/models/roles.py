@@ -27,6 +27,7 @@ class Roles:
     norms: tuple[str, ...]  # layer norms inside each layer and after the embeddings
     embeddings: str  # dotted path of the embeddings module
     head: tuple[str, ...]  # top-level modules of the classification head, freshly initialised, always trained
+    pooler: str | None = None  # dotted path of a pretrained pooler between the layers and the head, if any
     hidden: str = "hidden_size"  # config attribute names, for prompt methods
     n_layers: str = "num_hidden_layers"
     n_heads: str = "num_attention_heads"
@@ -43,6 +44,13 @@ class Roles:
         """The transformer layers, bottom first."""
         return _get(_base(model), self.layers)
 
+    def module(self, model, path: str):
+        """A module of the (possibly PEFT-wrapped) model by dotted path; None when the model has none there."""
+        try:
+            return _get(_base(model), path)
+        except AttributeError:
+            return None
+
     def dims(self, config) -> dict[str, int]:
         return {"token_dim": getattr(config, self.hidden), "num_layers": getattr(config, self.n_layers),
                 "num_attention_heads": getattr(config, self.n_heads)}
@@ -57,7 +65,8 @@ ROLES: dict[str, Roles] = {
                         "lin2", ("sa_layer_norm", "output_layer_norm", "embeddings.LayerNorm"),
                         "distilbert.embeddings", ("pre_classifier", "classifier"),
                         hidden="dim", n_layers="n_layers", n_heads="n_heads"),
-    "bert": Roles("bert", "bert.encoder.layer", embeddings="bert.embeddings", head=("classifier",), **_BERT_LIKE),
+    "bert": Roles("bert", "bert.encoder.layer", embeddings="bert.embeddings", head=("classifier",), pooler="bert.pooler",
+                  **_BERT_LIKE),
     "roberta": Roles("roberta", "roberta.encoder.layer", embeddings="roberta.embeddings", head=("classifier",),
                      **_BERT_LIKE),
     "deberta-v2": Roles("deberta-v2", "deberta.encoder.layer", "attention.self.query_proj", "attention.self.key_proj",

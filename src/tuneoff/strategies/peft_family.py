@@ -118,8 +118,10 @@ class LoraPlus(Lora):
         import torch
         from peft.optimizers import create_loraplus_optimizer
 
+        # PEFT sets each group's weight decay from loraplus_weight_decay (default 0), overriding weight_decay:
+        # without it LoRA+ would train without the protocol's decay, and LoRA against LoRA+ would mix two changes.
         return create_loraplus_optimizer(model, torch.optim.AdamW, lr=lr, loraplus_lr_ratio=self.ratio,
-                                         weight_decay=weight_decay)
+                                         loraplus_weight_decay=weight_decay)
 
 
 @STRATEGIES.register

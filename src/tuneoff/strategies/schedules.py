@@ -40,8 +40,8 @@ class Llrd(Strategy):
 
 @STRATEGIES.register
 class Reinit(Strategy):
-    """Re-initialise the top ``k`` transformer layers before full fine-tuning (Zhang et al. 2021,
-    "Revisiting few-sample BERT fine-tuning"), with the model's own initialiser."""
+    """Re-initialise the top ``k`` transformer layers, and the pooler where the model has one, before full
+    fine-tuning (Zhang et al. 2021, "Revisiting few-sample BERT fine-tuning"), with the model's own initialiser."""
 
     name: Literal["reinit"] = "reinit"
     k: int = Field(1, ge=0, le=128, description="top transformer layers to re-initialise")
@@ -51,11 +51,24 @@ class Reinit(Strategy):
 
     def apply(self, model, setup: Setup):
         layers = setup.roles.layer_list(model)
-        for layer in list(layers)[len(layers) - self.k:]:
-            layer.apply(model._init_weights)
+        chosen = list(layers)[len(layers) - self.k:] if self.k else []
+        pooler = setup.roles.module(model, setup.roles.pooler) if setup.roles.pooler and self.k else None
+        for module in chosen + ([pooler] if pooler is not None else []):
+            reinitialise(model, module)
         for q in model.parameters():
             q.requires_grad_(True)
         return model, []
+
+
+def reinitialise(model, module) -> None:
+    """Draw a module's weights again with the model's own initialiser. transformers 5 marks every tensor that
+    from_pretrained loaded (``_is_hf_initialized``) and its init functions skip marked tensors: without clearing
+    the marks, re-initialising a Hub model silently changes nothing."""
+    for m in module.modules():
+        m._is_hf_initialized = False
+        for t in [*m.parameters(recurse=False), *m.buffers(recurse=False)]:
+            t._is_hf_initialized = False
+    module.apply(model._init_weights)
 
 
 @STRATEGIES.register
