@@ -24,7 +24,7 @@ from conftest import TINY_CONFIG, write_trees
 from tuneoff.cli import main
 from tuneoff.store.results import read_result
 
-# One player, long enough (about 3 s of training) to be caught mid-epoch.
+# One player, 30 epochs of 8 steps (about 3 s of training).
 FAULT_CONFIG = TINY_CONFIG.split("[[players]]")[0].replace("epochs = 2", "epochs = 30") + """
 [[players]]
 name = "full"
@@ -33,11 +33,42 @@ strategy = { name = "full" }
 """
 
 
-class Tuneoff:
-    """A `tuneoff` command in its own process, its output collected line by line."""
+# The training loop's test-only pause: "STEP:PATH" makes a job create PATH ("{pid}": its process id)
+# after optimizer step STEP and wait there for a signal (tuneoff/training/loop.py, pause_for_a_test).
+PAUSE_AT = "TUNEOFF_TEST_PAUSE_AT"
+SAFETY_NET = 600.0  # seconds; only a pause that never comes waits this long, no outcome depends on it
 
-    def __init__(self, args: list[str], cwd: Path, preexec=None, prefix=()):
+
+def wait_for_pauses(folder: Path, count: int, running=lambda: True, output=lambda: "",
+                    timeout: float = SAFETY_NET) -> list[int]:
+    """The pids in the first ``count`` "paused*" files the pause hook wrote in ``folder``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = [int(text) for f in sorted(folder.glob("paused*")) if (text := f.read_text().strip())]
+        if len(pids) >= count:
+            return pids[:count]
+        if not running() or time.monotonic() > deadline:
+            raise AssertionError(f"{len(pids)} of {count} jobs paused in {folder}:\n{output()}")
+        time.sleep(0.05)
+
+
+def _hear_sigint() -> None:
+    """In the child, before exec: SIGINT back to its default, which Python turns into KeyboardInterrupt.
+    A process that ignores SIGINT passes that on to its children, and a shell without job control
+    starts its background commands that way."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+class Tuneoff:
+    """A `tuneoff` command in its own process, its output collected line by line. ``pause_at``: "STEP:PATH"
+    for the training loop's test-only pause (PAUSE_AT)."""
+
+    def __init__(self, args: list[str], cwd: Path, preexec=None, prefix=(), pause_at: str | None = None):
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
+        if pause_at is not None:
+            env[PAUSE_AT] = pause_at
+        if preexec is None and signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+            preexec = _hear_sigint  # pytest was started in the background (`pytest &` in a script)
         self.proc = subprocess.Popen([*prefix, sys.executable, "-m", "tuneoff.cli", *args], cwd=cwd, env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      preexec_fn=preexec)
@@ -51,6 +82,19 @@ class Tuneoff:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"never printed {text!r}:\n{''.join(self.lines)}")
             time.sleep(0.05)
+
+    def wait_for_pauses(self, folder: Path, count: int = 1) -> list[int]:
+        """Until ``count`` jobs have paused (see PAUSE_AT); fails at once if the command has ended, and
+        stops it (SIGTERM: a pool ends its workers too) if it is still running when the wait fails."""
+        try:
+            return wait_for_pauses(folder, count, lambda: self.proc.poll() is None, lambda: "".join(self.lines))
+        except AssertionError:
+            self.proc.terminate()
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+            raise
 
     def finish(self, timeout: float = 120) -> tuple[int, str]:
         code = self.proc.wait(timeout)
@@ -88,8 +132,8 @@ def same_outcome(out: Path, reference: dict) -> None:
 def test_a_signal_mid_training_then_a_rerun_matches_an_undisturbed_run(setup, tmp_path, capsys, sig, code, status):
     root, data, reference = setup
     out = tmp_path / "run"
-    proc = Tuneoff(run_args(root, data, out), tmp_path)
-    proc.wait_for("epoch 3/30")
+    proc = Tuneoff(run_args(root, data, out), tmp_path, pause_at=f"20:{tmp_path / 'paused'}")  # mid epoch 3
+    assert proc.wait_for_pauses(tmp_path) == [proc.proc.pid]  # paused in the one process, after step 20
     proc.proc.send_signal(sig)
     got, text = proc.finish()
     assert got == code, text

@@ -3,12 +3,14 @@ killed mid-job is retried without losing or duplicating a result. Needs the 'ray
 
 from __future__ import annotations
 
+import _thread
 import os
+import signal
 import threading
-import time
 
 import pytest
 from test_executors import SEEDS, outcome
+from test_faults import PAUSE_AT, SAFETY_NET, wait_for_pauses
 
 from tuneoff.cli import main
 from tuneoff.console import make_console
@@ -19,10 +21,15 @@ if not os.environ.get("CI"):
 import ray  # noqa: E402  (in CI a missing extra is a failure, not a skip)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
+    """A local Ray instance for one test; ``start(env)`` gives its workers these environment variables
+    (a worker's environment is fixed when Ray starts)."""
+    def start(env: dict | None = None) -> None:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 runtime_env={"env_vars": env} if env else None)
+
+    yield start
     ray.shutdown()
 
 
@@ -38,6 +45,7 @@ def run_with_ray(tiny_config, tree_dir, out, *extra) -> int:
 
 
 def test_ray_gives_the_same_results_as_the_plain_loop(local_ray, tiny_config, tree_dir, tmp_path, capsys):
+    local_ray()
     assert main(["run", str(tiny_config), "--data-dir", str(tree_dir), "--no-report", "--out",
                  str(tmp_path / "plain"), *SEEDS]) == 0
     capsys.readouterr()
@@ -51,29 +59,39 @@ def test_ray_gives_the_same_results_as_the_plain_loop(local_ray, tiny_config, tr
         assert (folder / r["checkpoint"]["path"] / "model.safetensors").is_file()
 
 
-def _kill_one_task(stop: threading.Event, killed: list) -> None:
-    import psutil
-
-    while not stop.is_set() and not killed:
-        for process in psutil.process_iter(["cmdline"]):
-            if any("_remote_body" in part for part in (process.info["cmdline"] or [])):
-                time.sleep(1.0)  # mid-job, not at its start
-                process.kill()
-                killed.append(process.pid)
-                return
-        time.sleep(0.1)
+def _kill_the_paused_task(folder, stop: threading.Event, killed: list) -> None:
+    """SIGKILL the worker whose job paused (the training loop's test-only pause), once it has."""
+    try:
+        # Ray's workers start slowly on busy cores: 406 s to the pause at a load of 10 on 2 cores.
+        [pid] = wait_for_pauses(folder, 1, running=lambda: not stop.is_set(), timeout=2 * SAFETY_NET)
+    except AssertionError as err:
+        killed.append(err)
+        if not stop.is_set():  # no pause in time while the run goes on: end the run (see the test)
+            _thread.interrupt_main()
+        return
+    if pid == os.getpid():  # never this test's own process
+        killed.append(AssertionError(f"the paused job ran in the driver (pid {pid}), not on a Ray worker"))
+        return
+    os.kill(pid, signal.SIGKILL)
+    killed.append(pid)
 
 
 def test_a_killed_worker_is_retried_and_nothing_is_lost_or_doubled(local_ray, tiny_config, tree_dir, tmp_path):
+    # The first job to finish its step 3 pauses and is killed there; its retry finds the file and runs on.
+    local_ray({PAUSE_AT: f"3:{tmp_path / 'paused'}"})
     stop, killed = threading.Event(), []
-    killer = threading.Thread(target=_kill_one_task, args=(stop, killed), daemon=True)
+    killer = threading.Thread(target=_kill_the_paused_task, args=(tmp_path, stop, killed), daemon=True)
     killer.start()
     try:
-        code = run_with_ray(tiny_config, tree_dir, tmp_path / "run", "protocol.epochs=30")
+        code = run_with_ray(tiny_config, tree_dir, tmp_path / "run")
+    except KeyboardInterrupt:
+        if not killed or isinstance(killed[0], int):
+            raise  # a real Ctrl-C
+        pytest.fail(f"no paused Ray task was killed: {killed[0]}")
     finally:
         stop.set()
         killer.join(10)
-    assert killed, "no Ray task process was found to kill"
+    assert killed and isinstance(killed[0], int), f"no paused Ray task was killed: {killed}"
     assert code == 0
     results = RunFolder(tmp_path / "run").results()
     assert sorted((r["player"]["name"], r["seed"]) for r in results) == [(n, s) for n in ("full", "lora") for s in (1, 2)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from tuneoff.training.steps import (
 )
 
 LOG_EVERY = 10  # steps between train-loss records (and non-finite checks)
+PAUSE_AT = "TUNEOFF_TEST_PAUSE_AT"  # test-only, see pause_for_a_test
 
 
 class NonFiniteLoss(RuntimeError):
@@ -121,6 +123,24 @@ def warm_up_kernels(model, data: Encoded, batches: list, device: torch.device, a
     return time.perf_counter() - started
 
 
+def pause_for_a_test(pause: str, done: int) -> None:
+    """Test-only, never set in real runs: with ``TUNEOFF_TEST_PAUSE_AT=STEP:PATH`` the job that first
+    reaches optimizer step STEP (counted over the whole run) creates PATH (``{pid}`` in it: this
+    process's id) holding its pid, then waits until a signal ends it, so that a test stops a run at a
+    known point rather than after some time. A job that finds PATH already there runs on (a retry)."""
+    step, _, path = pause.partition(":")
+    if int(step) != done:
+        return
+    try:
+        fd = os.open(path.replace("{pid}", str(os.getpid())), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return
+    os.write(fd, f"{os.getpid()}\n".encode())
+    os.close(fd)
+    while True:  # time.sleep returns to Python between naps: SIGINT and SIGTERM still raise here
+        time.sleep(0.05)
+
+
 def order_seed(p: Protocol) -> int:
     """Batch order follows protocol.data_seed when set, else the seed."""
     return p.seed if p.data_seed is None else p.data_seed
@@ -150,10 +170,11 @@ def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torc
     model.train()  # the eager model: torch.compile's own compiling stays inside the timed epoch
     first_epoch = train_batches(train_set.lengths(), p.batch_size, p.bucket_batches, order_seed(p) + 1)
     out.kernel_warmup_seconds = warm_up_kernels(model, train_set, first_epoch, device, amp)
+    pause = os.environ.get(PAUSE_AT)  # test-only (pause_for_a_test); None in real runs
 
     for epoch in range(1, p.epochs + 1):
         strategy.before_epoch(model, setup, epoch)
-        seconds, epoch_loss = run_epoch(step, scheduler, train_set, p, device, epoch, out, progress)
+        seconds, epoch_loss = run_epoch(step, scheduler, train_set, p, device, epoch, out, progress, pause)
         record = {"epoch": epoch, "train_loss": epoch_loss, **evaluate_epoch(net, dev_set, probe, p, device, progress, out.forward),
                   "train_seconds": seconds, "learning_rate_end": float(scheduler.get_last_lr()[0])}
         out.epochs.append(record)
@@ -176,8 +197,9 @@ def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torc
 
 
 def run_epoch(step: EagerStep, scheduler, train_set: Encoded, p: Protocol, device, epoch: int, out: Trained,
-              progress) -> tuple[float, float]:
-    """One pass over the training set; returns (seconds, mean training loss). Appends to ``out.steps``."""
+              progress, pause: str | None = None) -> tuple[float, float]:
+    """One pass over the training set; returns (seconds, mean training loss). Appends to ``out.steps``.
+    ``pause``: the test-only ``TUNEOFF_TEST_PAUSE_AT`` (see pause_for_a_test)."""
     model, strategy, setup = step.model, step.strategy, step.setup
     step.net.train()
     per_epoch = steps_per_epoch(len(train_set), p.batch_size)
@@ -193,6 +215,8 @@ def run_epoch(step: EagerStep, scheduler, train_set: Encoded, p: Protocol, devic
         done += 1
         strategy.after_step(model, setup, done)  # before the gradients are cleared: AdaLoRA reads them
         step.end()
+        if pause:  # test-only
+            pause_for_a_test(pause, done)
         epoch_loss += loss * len(index)
         window += loss
         window_n += 1
