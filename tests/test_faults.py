@@ -156,15 +156,17 @@ def test_a_signal_mid_training_then_a_rerun_matches_an_undisturbed_run(setup, tm
 def test_a_second_run_into_the_same_folder_is_refused_and_changes_nothing(setup, tmp_path, capsys):
     root, data, reference = setup
     out = tmp_path / "run"
-    first = Tuneoff(run_args(root, data, out), tmp_path)
-    first.wait_for("epoch 1/30")
+    first = Tuneoff(run_args(root, data, out), tmp_path, pause_at=f"3:{tmp_path}/paused")
+    first.wait_for_pauses(tmp_path)  # held mid-training: the second run cannot find it finished
     capsys.readouterr()
     assert main(run_args(root, data, out, "--set", "protocol.seed=8")) == 2
     message = capsys.readouterr().out
     assert "in use by `tuneoff run" in message and f"(pid {first.proc.pid} on host" in message
-    assert first.finish()[0] == 0
+    first.proc.send_signal(signal.SIGINT)
+    assert first.finish()[0] == 130
     assert json.loads((out / "tournament.json").read_text())["config"]["protocol"]["seed"] == 7
-    same_outcome(out, reference)  # the first run's result, untouched by the second
+    assert main(run_args(root, data, out)) == 0  # the first run's own rerun finishes it
+    same_outcome(out, reference)  # untouched by the second
 
 
 def _small_disk():
@@ -272,3 +274,93 @@ def test_read_only_folders_are_refused_in_one_line(finished, tmp_path):
     finally:
         for path in (locked, out, *out.rglob("*")):
             path.chmod(path.stat().st_mode | 0o200)
+
+
+# --- issue 23: a retrain never loses the result it replaces; orphaned workers stop --------------------------
+
+
+def _digest(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_an_interrupted_retrain_keeps_the_result_it_replaces(setup, tmp_path, capsys):
+    root, data, reference = setup
+    out = tmp_path / "run"
+    shutil.copytree(root / "reference", out)
+    job = out / "players" / "full" / "seed-7"
+    kept = {p: _digest(p) for p in sorted(job.rglob("*")) if p.is_file()}
+    proc = Tuneoff(run_args(root, data, out, "--set", "protocol.learning_rate=3e-3"), tmp_path,
+                   pause_at=f"3:{tmp_path}/paused")
+    proc.wait_for_pauses(tmp_path)
+    proc.proc.send_signal(signal.SIGINT)
+    code, text = proc.finish()
+    assert code == 130 and "its earlier result is kept" in text, text
+    assert {p: _digest(p) for p in sorted(job.rglob("*")) if p.is_file()} == kept  # every file of it, unchanged
+    capsys.readouterr()
+    assert main(["leaderboard", str(out)]) == 0
+    assert "full seed 7: stale, not ranked" in capsys.readouterr().out  # the old result, shown for what it is
+    assert main(run_args(root, data, out, "--set", "protocol.learning_rate=3e-3")) == 0
+    assert read_result(job / "result.json")["protocol"]["learning_rate"] == 3e-3
+
+
+def test_a_failed_retrain_keeps_the_result_it_replaces(setup, tmp_path):
+    root, data, reference = setup
+    out = tmp_path / "run"
+    shutil.copytree(root / "reference", out)
+    job = out / "players" / "full" / "seed-7"
+    kept = {p: _digest(p) for p in sorted(job.rglob("*")) if p.is_file()}
+    # the retrain fails writing its checkpoint (a 1 MB file-size limit: a full disk)
+    code, text = Tuneoff(run_args(root, data, out, "--set", "protocol.learning_rate=3e-3"), tmp_path,
+                         preexec=_small_disk).finish(600)
+    assert code == 1 and "its earlier result is kept" in text, text
+    assert {p: _digest(p) for p in sorted(job.rglob("*")) if p.is_file()} == kept
+
+
+def _gone(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_orphaned_pool_workers_stop_record_it_and_a_resume_completes(setup, tmp_path):
+    """kill -9 of a --jobs 2 run's parent: its workers notice within seconds, record their jobs interrupted and
+    end; nothing is left running, and the next run trains both jobs once."""
+    root, data, _ = setup
+    out = tmp_path / "run"
+    args = run_args(root, data, out, "--jobs", "2", "--set", "tournament.seeds=[7, 8]")
+    proc = Tuneoff(args, tmp_path, pause_at=f"3:{tmp_path}/paused-{{pid}}")
+    workers = proc.wait_for_pauses(tmp_path, count=2)
+    proc.proc.kill()
+    proc.finish()
+    deadline = time.monotonic() + 90  # the watch checks every second and ends the worker within 30 s at most
+    while not all(_gone(pid) for pid in workers):
+        assert time.monotonic() < deadline, f"orphaned workers {workers} still running"
+        time.sleep(0.1)
+    for seed in (7, 8):
+        result = read_result(out / "players" / "full" / f"seed-{seed}" / "result.json")
+        assert result["status"] == "interrupted" and "started it died" in result["error"], result["error"]
+    assert main(args) == 0
+    assert {read_result(out / "players" / "full" / f"seed-{s}" / "result.json")["status"] for s in (7, 8)} == {"completed"}
+
+
+def test_a_resume_leaves_alone_a_job_a_live_process_holds(setup, tmp_path, capsys):
+    from tuneoff.run.lifecycle import done_already
+    from tuneoff.store.liveness import process_record
+    from tuneoff.store.runfolder import RunFolder
+
+    root, data, reference = setup
+    out = tmp_path / "run"
+    shutil.copytree(root / "reference", out)
+    folder = RunFolder(out).job("full", "seed-7")
+    folder.write_result({**folder.result(), "status": "running", "process": process_record()})  # this process: alive
+
+    class Job:
+        job_hash, identity = reference["job_hash"], reference["job"]
+
+    skip, why = done_already(folder, Job())
+    assert skip and "still being trained by" in why

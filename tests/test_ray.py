@@ -113,3 +113,21 @@ def test_the_job_view_counts_each_state_and_names_the_nodes():
     view.finished(("b", "seed-2"), False)
     view.running(("a", "seed-1"), "node-3")  # a late start message never revives a finished job
     assert view.line() == "  Ray: 2 queued, 0 running, 1 done, 1 failed"
+
+
+def test_a_retrain_on_ray_replaces_the_checkpoint_whole(local_ray, tiny_config, tree_dir, tmp_path):
+    """A player trained with LoRA, then changed to full fine-tuning and run again on Ray: its checkpoint folder
+    holds the new model only, no adapter left from the old one (issue 23)."""
+    local_ray()
+    lora = tiny_config.parent / "lora.toml"
+    lora.write_text(tiny_config.read_text().replace('name = "full"\nmodel', 'name = "full-then"\nmodel')
+                    .replace('strategy = { name = "full" }', 'strategy = { name = "lora", r = 4, alpha = 8 }'))
+    full = tiny_config.parent / "full.toml"
+    full.write_text(tiny_config.read_text().replace('name = "full"\nmodel', 'name = "full-then"\nmodel'))
+    out = tmp_path / "run"
+    assert run_with_ray(lora, tree_dir, out, "--set", "tournament.seeds=[1]") == 0
+    job = RunFolder(out).job("full-then", "seed-1")
+    assert (job.checkpoint / "adapter").is_dir()
+    assert run_with_ray(full, tree_dir, out, "--set", "tournament.seeds=[1]") == 0
+    assert job.result()["player"]["strategy"]["name"] == "full"
+    assert sorted(p.name for p in job.checkpoint.iterdir()) == ["model"]  # the adapter went with the old model

@@ -71,8 +71,11 @@ def test_report_renders_in_headless_chromium(tmp_path):
             assert all(len(i["alt"]) > 30 for i in images)
 
             board = page.inner_text("table")
-            for text in ("rank", "player", "points", "lora", "67.00", "57.00%", "full", "65.00%", "COLLAPSED"):
+            for text in ("rank interval", "player", "lora", "57.00%", "full", "65.00%", "may be best", "COLLAPSED"):
                 assert text in board, text
+            game = page.locator("table").nth(1).inner_text()  # the game's score, apart from the verdict
+            for text in ("game rank", "points", "67.00", "+10"):
+                assert text in game, text
             assert page.locator("tr[data-player='collapsed'] .badge.collapsed").first.is_visible()
             assert page.locator("tr[data-player='full'] .badge.collapsed").count() == 0
             assert "NonFiniteLoss" in page.inner_text("body") and "ghost" in page.inner_text("body")

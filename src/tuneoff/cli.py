@@ -25,7 +25,7 @@ def cmd_run(args, console: Console) -> int:
     console.print(f"tournament [bold]{esc(config.tournament.name)}[/]: {len(config.players)} players -> {esc(out)}")
     board = tournament.run(config, out, args.data_dir, tuple(args.only), console, str(args.config),
                            report=not args.no_report, executor=executor, force=args.force)
-    return 0 if not board["unranked"] else 1
+    return 0 if not board["unranked"] and not board.get("failed_this_run") else 1
 
 
 RAY_FLAGS = {"ray_address": "local", "cpus_per_job": 1.0, "gpus_per_job": 0.0, "max_retries": 2}  # and defaults

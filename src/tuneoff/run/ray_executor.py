@@ -98,7 +98,8 @@ class RayExecutor:
         return out
 
     def _collect(self, ray, ref, task: Task):
-        """Write a returned task's files into the run folder; a task that died every try is recorded failed."""
+        """Write a returned task's files into the run folder; a task that died every try is recorded failed.
+        Returns the job's completed result or record, None when it did not complete."""
         job = task.job
         try:
             payload = ray.get(ref)
@@ -109,9 +110,9 @@ class RayExecutor:
                                                      f"{type(err).__name__}: {str(err).splitlines()[0]}")
             self.console.print(f"[red]{esc(job.name)} {job.label}: {esc(result['error'])}[/]")
             return None
-        settle(task, payload)
+        result = settle(task, payload)
         self.console.print(f"{esc(job.name)} {job.label}: ran on {esc(payload['node'])} (pid {payload['pid']})")
-        return payload
+        return result if result is not None and result.get("status") == "completed" else None
 
 
 def job_key(job) -> tuple[str, str]:

@@ -106,10 +106,10 @@ def waves(config: Config) -> list[list[str]]:
 def _play_all(config: Config, data, out: RunFolder, only, console: Console, config_file, report: bool,
               executor) -> dict:
     recover_dead(out, console)
-    dataset, extras = data
+    dataset, extras, failed = *data, 0
     sha = fingerprints(dataset, extras)
     if config.tuning:
-        _play_tuned(config, sha, data, out, only, console, config_file, executor)
+        failed = _play_tuned(config, sha, data, out, only, console, config_file, executor)
     else:
         planned = plan(config, sha)
         todo = _todo(planned, only, out, console)
@@ -117,8 +117,8 @@ def _play_all(config: Config, data, out: RunFolder, only, console: Console, conf
         _write_tournament(out, config, planned, config_file)
         console.print(f"{len(todo)} jobs to train")
         for wave in waves(config):
-            executor.run(_tasks([j for j in todo if j.name in wave], data, out))
-    board = publish(out, console).board
+            failed += _failures(executor.run(_tasks([j for j in todo if j.name in wave], data, out)))
+    board = {**publish(out, console).board, "failed_this_run": failed}
     if report:
         from tuneoff.report.build import build_report
 
@@ -128,17 +128,18 @@ def _play_all(config: Config, data, out: RunFolder, only, console: Console, conf
 
 
 def _play_tuned(config: Config, sha: dict, data, out: RunFolder, only, console: Console, config_file,
-                executor) -> None:
-    """Wave by wave (teachers first): every player's trials on dev, then its final seeds at the rate they chose."""
+                executor) -> int:
+    """Wave by wave (teachers first): every player's trials on dev, then its final seeds at the rate they chose.
+    Returns how many jobs failed."""
     selected = [n for wave in waves(config) for n in wave if not only or n in only]
     preflight([j for name in selected for j in plan_tuning(config, sha, name, {})], out, len(data[0].labels))
-    chosen, trials = {}, []
+    chosen, trials, failed = {}, [], 0
     for wave in waves(config):
         teachers = {(j.name, j.seed, j.data_seed): j.job_hash for j in plan(config, sha, chosen)}
         mine = {name: plan_tuning(config, sha, name, teachers) for name in wave}
         trials += [j for jobs in mine.values() for j in jobs]
-        executor.run(_tasks([j for name in wave if name in selected for j in mine[name]
-                             if not trial_done(out.job(j.name, j.label), j, console)], data, out))
+        failed += _failures(executor.run(_tasks([j for name in wave if name in selected for j in mine[name]
+                                                 if not trial_done(out.job(j.name, j.label), j, console)], data, out)))
         for name in wave:
             records = [trial_done(out.job(j.name, j.label), j) for j in mine[name]]
             if all(records):
@@ -148,7 +149,15 @@ def _play_tuned(config: Config, sha: dict, data, out: RunFolder, only, console: 
                 console.print(f"{esc(name)}: learning rate {chosen[name]['learning_rate']:g} chosen on dev ({rates})")
         planned = plan(config, sha, chosen)
         _write_tournament(out, config, planned, config_file, trials)
-        executor.run(_tasks(_todo([j for j in planned if j.name in wave], only, out, console), data, out))
+        failed += _failures(executor.run(_tasks(_todo([j for j in planned if j.name in wave], only, out, console),
+                                                data, out)))
+    return failed
+
+
+def _failures(outcomes: list) -> int:
+    """Jobs of a wave that did not complete (an executor returns None for each; a retrain that failed beside
+    the result it replaces leaves that result on the board, stale, so the board alone would not tell)."""
+    return sum(outcome is None for outcome in outcomes)
 
 
 def load_data(config: Config, data_dir: str | None, config_file: str | None):

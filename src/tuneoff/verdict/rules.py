@@ -91,7 +91,7 @@ def _row(name: str, runs: list[dict], planned: int, failed: int) -> dict:
         "seeds_planned": max(planned, len(runs) + failed), "seeds_failed": failed,
         "per_seed_test_accuracy": [r["test"]["accuracy"] for r in runs],
         "test_accuracy": acc["mean"], "test_accuracy_std": acc["std"], "test_accuracy_min": acc["min"],
-        "test_accuracy_max": acc["max"], "test_accuracy_ci95": list(estimate.ci()),
+        "test_accuracy_max": acc["max"], "test_accuracy_ci95": [max(0.0, estimate.ci()[0]), min(1.0, estimate.ci()[1])],
         "seed_variance_measured": estimate.seeds_measured,
         "binomial_se": (acc["mean"] * (1 - acc["mean"]) / matrix.shape[1]) ** 0.5,
         "macro_f1": f1["mean"], "macro_f1_std": f1["std"], "macro_f1_min": f1["min"], "macro_f1_max": f1["max"],
