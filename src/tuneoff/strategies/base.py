@@ -55,6 +55,9 @@ class Strategy(Options):
     # A small example of this strategy's options (they must validate): tests build every registered
     # strategy from it, so adding a strategy edits no test table.
     example: ClassVar[dict] = {}
+    # The learning rate the strategy's paper or its reference code recommends for BERT-sized models; the
+    # tuning sweep's grid is log-spaced around it (see the fair tuning budget), the same length for all.
+    default_lr: ClassVar[float] = 5e-5
     # Overridden hooks that still run inside one step from the batch alone, so can be captured.
     graph_safe_hooks: ClassVar[tuple[str, ...]] = ()
 
