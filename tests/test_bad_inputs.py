@@ -325,6 +325,8 @@ CASES = [
          expect=("train.txt:100: malformed tree: expected a label 0..4",)),
     Case("unbalanced tree", prepare=_tree("dev", 7, "(3 (2 good) (3 bad)"), expect=("dev.txt:7: malformed tree: unbalanced",)),
     Case("data file not UTF-8", prepare=_bytes("dev", 3, b"(2 (2 caf\xe9))"), expect=("dev.txt:3: not UTF-8 text (byte 0xe9",)),
+    Case("train.txt is a folder", prepare=lambda env: ((env.data / "train.txt").unlink(), (env.data / "train.txt").mkdir()),
+         expect=("(--data-dir): train.txt is not a file (a folder?)", "train.txt, dev.txt, test.txt")),
     Case("empty data file", prepare=lambda env: (env.data / "test.txt").write_text(""), expect=("test.txt: no trees in file",)),
     Case("non-canonical data with verify", ("verify = false", "verify = true"),
          expect=("train.txt: sha256", "is not the canonical", "data.verify = false")),

@@ -151,6 +151,9 @@ def read_sst(data_dir, verify: bool, origin: str | None, allow_download: bool = 
     root, source = resolve_data_dir(data_dir, origin)
     if root.exists() and not root.is_dir():
         raise DataError(f"{root} ({source}) is not a folder")
+    if odd := [f"{s}.txt" for s in SPLITS if (root / f"{s}.txt").exists() and not (root / f"{s}.txt").is_file()]:
+        raise DataError(f"{root} ({source}): {', '.join(odd)} is not a file (a folder?); SST-5 needs "
+                        f"the PTB tree files {', '.join(s + '.txt' for s in SPLITS)}")
     missing = [s for s in SPLITS if not (root / f"{s}.txt").is_file()]
     if missing:
         if source != "cache" or not allow_download:
