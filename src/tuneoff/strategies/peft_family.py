@@ -81,6 +81,8 @@ class Lora(PeftStrategy):
     """LoRA (Hu et al. 2021) via PEFT, with rsLoRA, DoRA and PiSSA/OLoRA initialisation as options."""
 
     name: Literal["lora"] = "lora"
+    # Hu et al. 2021, RoBERTa-base on GLUE: 4e-4..5e-4 (5e-4 on SST-2), AdamW, 6 % warm-up, linear decay.
+    default_lr: ClassVar[float] = 5e-4
     r: int = Field(8, ge=1, le=1024, description="adapter rank")
     alpha: float = Field(16.0, gt=0, description="scaling numerator: updates scale by alpha / r")
     dropout: float = Field(0.1, ge=0.0, lt=1.0, description="dropout on the adapter input")
@@ -112,6 +114,8 @@ class LoraPlus(Lora):
     """LoRA+ (Hayou et al. 2024): B matrices learn ``ratio`` times faster, via PEFT's create_loraplus_optimizer."""
 
     name: Literal["loraplus"] = "loraplus"
+    # Hayou et al. 2024: LoRA's base rate for A, B at ratio x it; so LoRA's 5e-4 (Hu et al. 2021).
+    default_lr: ClassVar[float] = 5e-4
     ratio: float = Field(16.0, ge=1.0, le=1024.0, description="learning rate of B over A")
 
     def optimizer(self, model, lr: float, weight_decay: float):
@@ -129,6 +133,8 @@ class AdaLora(PeftStrategy):
     """AdaLoRA (Zhang et al. 2023): ranks re-allocated during training; PEFT's update_and_allocate each step."""
 
     name: Literal["adalora"] = "adalora"
+    # Zhang et al. 2023, DeBERTaV3-base on GLUE: 5e-4..1.2e-3; their SST-2 script uses 8e-4.
+    default_lr: ClassVar[float] = 8e-4
     init_r: int = Field(12, ge=1, le=1024, description="starting rank")
     target_r: int = Field(8, ge=1, le=1024, description="average rank after pruning")
     alpha: float = Field(16.0, gt=0)
@@ -158,6 +164,8 @@ class IA3(PeftStrategy):
     """(IA)^3 (Liu et al. 2022): learned scaling of keys, values and the feed-forward output."""
 
     name: Literal["ia3"] = "ia3"
+    # Liu et al. 2022 (T-Few): 3e-3 for the (IA)^3 vectors (Adafactor, T0).
+    default_lr: ClassVar[float] = 3e-3
     mergeable: ClassVar[bool] = False  # PEFT's unload fails on RoBERTa's nested head (peft 0.21)
 
     def targets(self, roles):
@@ -177,6 +185,8 @@ class Vera(PeftStrategy):
     example: ClassVar[dict] = {"r": 16}
 
     name: Literal["vera"] = "vera"
+    # Kopiczko et al. 2024, RoBERTa-base on GLUE: 4e-3..1e-2 for the scaling vectors (4e-3 on SST-2).
+    default_lr: ClassVar[float] = 1e-2
     mergeable: ClassVar[bool] = False  # as IA3
     r: int = Field(256, ge=1, le=4096, description="rank of the shared random projections")
 
@@ -195,6 +205,8 @@ class LnTuning(PeftStrategy):
     """LN tuning (Qi et al. 2022): only the layer norms (and the head) train, via PEFT's LNTuningConfig."""
 
     name: Literal["lntuning"] = "lntuning"
+    # Qi et al. 2022 tune layer norms at rates of about 1e-3..5e-3 (not checked against the paper here).
+    default_lr: ClassVar[float] = 2e-3
     mergeable: ClassVar[bool] = False  # PEFT's merge did not carry the tuned norms over (peft 0.21, measured)
 
     def targets(self, roles):
@@ -214,6 +226,9 @@ class Prompt(PeftStrategy):
     example: ClassVar[dict] = {"virtual_tokens": 4}
 
     name: Literal["prompt"] = "prompt"
+    # Lester et al. 2021: 0.3 (Adafactor, T5). Centred one grid step below it so that the grid (0.011..0.9)
+    # holds 0.3 and stays within the protocol's limit of 1; PEFT's AdamW example on RoBERTa uses 1e-3.
+    default_lr: ClassVar[float] = 0.1
     mergeable: ClassVar[bool] = False
     virtual_tokens: int = Field(20, ge=1, le=256, description="learned tokens prepended to every input")
 
@@ -245,6 +260,8 @@ class PTuning(Prompt):
     example: ClassVar[dict] = {"virtual_tokens": 4, "encoder_hidden": 16}
 
     name: Literal["ptuning"] = "ptuning"
+    # Liu et al. 2021 ("GPT understands, too") and PEFT's P-tuning guide (RoBERTa, AdamW): 1e-3..1e-2.
+    default_lr: ClassVar[float] = 3e-3
     encoder_hidden: int = Field(128, ge=1, le=8192, description="width of the prompt encoder")
 
     def peft_config(self, roles, setup, model):

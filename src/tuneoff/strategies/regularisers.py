@@ -22,6 +22,8 @@ class RDrop(Full):
     plus ``alpha`` times the symmetric KL divergence between their predictions. A step costs two forwards."""
 
     name: Literal["rdrop"] = "rdrop"
+    # Liang et al. 2021 fine-tune BERT/RoBERTa on GLUE at the usual full fine-tuning rates (Devlin et al. 2019 (BERT, App. A.3): 2e-5..5e-5).
+    default_lr: ClassVar[float] = 3e-5
     graph_safe_hooks: ClassVar[tuple[str, ...]] = ("loss",)  # two forwards of the same batch
     alpha: float = Field(1.0, ge=0.0, le=100.0, description="weight of the symmetric KL term")
 
@@ -46,6 +48,9 @@ class Distill(Full):
     example: ClassVar[dict] = {"teacher": "teacher"}
 
     name: Literal["distill"] = "distill"
+    # Task distillation into a pretrained student trains like full fine-tuning (Devlin et al. 2019 (BERT, App. A.3): 2e-5..5e-5); a randomly
+    # initialised student usually wants more (give it its own grid: tuning.players.<name>.learning_rates).
+    default_lr: ClassVar[float] = 3e-5
     teacher: str = Field(pattern=NAME_PATTERN, description="the teaching player's name")
     temperature: float = Field(2.0, gt=0.0, le=100.0, description="softens both distributions")
     alpha: float = Field(0.5, ge=0.0, le=1.0, description="weight of the teacher's term; 1 - alpha on the labels")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -16,6 +16,8 @@ class Llrd(Strategy):
     rate, each layer below at ``decay`` times the one above, the embeddings at the lowest."""
 
     name: Literal["llrd"] = "llrd"
+    # Sun et al. 2019 ("How to fine-tune BERT"): 2e-5 at the top layer with per-layer decay; full's middle rate.
+    default_lr: ClassVar[float] = 3e-5
     decay: float = Field(0.9, gt=0.0, le=1.0, description="learning-rate factor per layer, going down")
 
     def apply(self, model, setup: Setup):
@@ -44,6 +46,8 @@ class Reinit(Strategy):
     fine-tuning (Zhang et al. 2021, "Revisiting few-sample BERT fine-tuning"), with the model's own initialiser."""
 
     name: Literal["reinit"] = "reinit"
+    # Zhang et al. 2021 keep plain fine-tuning's rates for the re-initialised model (Devlin et al. 2019 (BERT, App. A.3): 2e-5..5e-5).
+    default_lr: ClassVar[float] = 3e-5
     k: int = Field(1, ge=0, le=128, description="top transformer layers to re-initialise")
 
     def check(self, model, protocol=None) -> list[str]:
@@ -77,6 +81,8 @@ class Unfreeze(Strategy):
     ``every`` epochs; the embeddings last."""
 
     name: Literal["unfreeze"] = "unfreeze"
+    # Howard & Ruder 2018 tuned an LSTM; on a BERT-family encoder every layer ends up fully fine-tuned (Devlin et al. 2019 (BERT, App. A.3): 2e-5..5e-5).
+    default_lr: ClassVar[float] = 3e-5
     every: int = Field(1, ge=1, le=1000, description="epochs between unfreezing one more layer")
 
     def apply(self, model, setup: Setup):

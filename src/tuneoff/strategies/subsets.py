@@ -14,6 +14,8 @@ class Full(Strategy):
     """Every parameter trains (Devlin et al. 2019)."""
 
     name: Literal["full"] = "full"
+    # Devlin et al. 2019 (BERT, App. A.3): the best of 5e-5, 4e-5, 3e-5, 2e-5 on dev; 3e-5 is its middle.
+    default_lr: ClassVar[float] = 3e-5
 
     def apply(self, model, setup: Setup):
         for q in model.parameters():
@@ -26,6 +28,9 @@ class Head(Strategy):
     """Linear probe: the encoder is frozen, only the classification head trains."""
 
     name: Literal["head"] = "head"
+    # No paper fixes it: a freshly initialised linear layer over frozen features under Adam, at Adam's own
+    # default (Kingma & Ba 2015); VeRA's RoBERTa heads learn at 4e-3..1e-2 (Kopiczko et al. 2024), inside the grid.
+    default_lr: ClassVar[float] = 1e-3
 
     def apply(self, model, setup: Setup):
         freeze_all_but(model, setup.roles, lambda name: False)
@@ -37,6 +42,9 @@ class BitFit(Strategy):
     """BitFit (Ben Zaken et al. 2021): every bias term, and the head."""
 
     name: Literal["bitfit"] = "bitfit"
+    # Ben Zaken et al. 2022 (BitFit): BERT rates searched in 1e-4..1e-3; 4e-4, from that grid, is near its
+    # geometric middle, so the default grid holds the whole published range.
+    default_lr: ClassVar[float] = 4e-4
 
     def apply(self, model, setup: Setup):
         freeze_all_but(model, setup.roles, lambda name: name.endswith(".bias"))
@@ -66,6 +74,8 @@ class Freeze(Strategy):
     example: ClassVar[dict] = {"k": 1}
 
     name: Literal["freeze"] = "freeze"
+    # Plain fine-tuning of the top layers: full's rate (Devlin et al. 2019: 2e-5..5e-5).
+    default_lr: ClassVar[float] = 3e-5
     k: int = Field(2, ge=0, le=128, description="how many top transformer layers train")
 
     def check(self, model, protocol=None) -> list[str]:
