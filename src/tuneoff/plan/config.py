@@ -21,6 +21,7 @@ from pydantic import (
 from tuneoff.data import DATASETS, DatasetSpec
 from tuneoff.models.sources import SOURCES, ModelSource
 from tuneoff.options import NAME_PATTERN, FloatTuple, IntTuple, Options, StrTuple, _list_to_tuple
+from tuneoff.plan.grid import grid_for, grid_source
 from tuneoff.strategies import STRATEGIES, Strategy
 
 
@@ -171,12 +172,37 @@ class Player(Options):
         return v
 
 
-class Tuning(Options):
-    """An equal tuning budget: every player tries the same learning rates, keeps the best on dev accuracy
-    (the test split is never read), then runs its seeds at that rate."""
+def _rates(rates: tuple[float, ...]) -> tuple[float, ...]:
+    if any(not 0 < r <= 1 for r in rates) or len(set(rates)) != len(rates):
+        raise ValueError(f"learning rates must be distinct and in (0, 1] (got {list(rates)})")
+    return rates
 
-    learning_rates: FloatTuple = Field(min_length=2, description="the grid every player tries")
-    epochs: int | None = Field(None, ge=1, le=1000, description="epochs per trial; unset = protocol.epochs")
+
+class PlayerGrid(Options):
+    """One player's own learning rates (as many as every other player tries)."""
+
+    learning_rates: FloatTuple = Field(min_length=2, description="the rates this player tries")
+
+    @field_validator("learning_rates")
+    @classmethod
+    def _distinct(cls, rates):
+        return _rates(rates)
+
+
+class Tuning(Options):
+    """A fair tuning budget: every player tries the same number of learning rates, log-spaced around its own
+    strategy's published rate, each trial with the finals' epochs and schedule on train and dev only (the
+    test split is never read); it keeps the best on dev accuracy, then runs its seeds at that rate."""
+
+    points: int = Field(5, ge=3, le=15, description="rates per player (odd: the published rate is the middle one)")
+    span: float = Field(3.0, gt=1.0, le=10.0, description="factor between neighbouring rates of the grid")
+    learning_rates: FloatTuple | None = Field(
+        None, min_length=2, description="one list every player tries instead of the grid around its published "
+        "rate (the older form: the same rates, but not the same place relative to each strategy's optimum)")
+    players: dict[str, PlayerGrid] = Field(default_factory=dict, description="a player's own learning rates, "
+                                           "replacing its grid; as many as every other player tries")
+    epochs: int | None = Field(None, ge=1, le=1000, description="epochs per trial; unset = the finals' epochs "
+                               "(the fair setting: any other value changes the schedule, and the run warns)")
     seeds: IntTuple = Field((), description="seeds per trial; empty = the tournament's first seed")
 
     @field_validator("seeds")
@@ -186,10 +212,28 @@ class Tuning(Options):
 
     @field_validator("learning_rates")
     @classmethod
-    def _rates(cls, rates):
-        if any(not 0 < r <= 1 for r in rates) or len(set(rates)) != len(rates):
-            raise ValueError(f"learning rates must be distinct and in (0, 1] (got {list(rates)})")
-        return rates
+    def _shared(cls, rates):
+        return rates if rates is None else _rates(rates)
+
+    @field_validator("points")
+    @classmethod
+    def _odd(cls, points):
+        if points % 2 == 0:
+            raise ValueError(f"points must be odd, so that the published rate is the middle of the grid (got {points})")
+        return points
+
+    @model_validator(mode="after")
+    def _one_grid_rule(self):
+        both = sorted({"points", "span"} & self.model_fields_set)
+        if self.learning_rates is not None and both:
+            raise ValueError(f"tuning.learning_rates is one shared list; it cannot go with {both} (the grid around "
+                             "each strategy's published rate): choose one")
+        return self
+
+    @property
+    def size(self) -> int:
+        """How many rates every player tries."""
+        return len(self.learning_rates) if self.learning_rates is not None else self.points
 
 
 class Config(Options):
@@ -223,12 +267,31 @@ class Config(Options):
         names = [e.name for e in self.eval]
         if len(set(names)) != len(names):
             raise ValueError(f"[[eval]] names must be unique (got {names})")
-        if self.tuning and "learning_rate" in self.tournament.overridable:
-            raise ValueError("[tuning] chooses each player's learning rate; remove learning_rate from overridable")
+        if self.tuning:
+            check_tuning(self.tuning, self.players, self.tournament.overridable)
         return self
 
     def protocol_for(self, player: Player) -> Protocol:
         return Protocol.model_validate({**self.protocol.model_dump(), **player.protocol})
+
+
+def check_tuning(tuning: Tuning, players, overridable) -> None:
+    """Every player's grid: its own list names a player and is as long as the others'; no rate above 1."""
+    if "learning_rate" in overridable:
+        raise ValueError("[tuning] chooses each player's learning rate; remove learning_rate from overridable")
+    names = [p.name for p in players]
+    for name, own in tuning.players.items():
+        if name not in names:
+            raise ValueError(f"tuning.players.{name}: no such player; players: {names}")
+        if len(own.learning_rates) != tuning.size:
+            raise ValueError(f"tuning.players.{name}.learning_rates has {len(own.learning_rates)} rates; every "
+                             f"player tries {tuning.size} (the same number of trials for all)")
+    for p in players:
+        high = max(grid_for(tuning, p))
+        if high > 1:
+            raise ValueError(f"player {p.name!r}: its tuning grid reaches {high:g} ({grid_source(tuning, p)}), "
+                             "above the limit of 1; lower tuning.span or tuning.points, or give it "
+                             f"tuning.players.{p.name}.learning_rates")
 
 
 def teacher_order(players) -> list[str]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from tuneoff.data import DatasetSpec
 from tuneoff.plan.config import Config, Player, Protocol, seed_pairs, teacher_order, tuning_seeds
+from tuneoff.plan.grid import grid_for, on_edge
 from tuneoff.store.runfolder import seed_label, trial_label
 
 
@@ -96,7 +97,7 @@ def plan(config: Config, data_sha256: dict[str, str], chosen: dict[str, dict] | 
             protocol = config.protocol_for(player).model_copy(update=update)
             ident = identity(player, protocol, config.data, data_sha256)
             if config.tuning:
-                ident["tuning"] = config.tuning.model_dump(mode="json")
+                ident["tuning"] = sweep_identity(config, player)
             if (teacher := player.strategy.teacher_name()) is not None:
                 ident["teacher"] = hashes.get((teacher, seed, data_seed))
             hashes[(name, seed, data_seed)] = hash_of(ident)
@@ -105,11 +106,19 @@ def plan(config: Config, data_sha256: dict[str, str], chosen: dict[str, dict] | 
     return out
 
 
+def sweep_identity(config: Config, player: Player) -> dict:
+    """What a final job's identity holds of the sweep that chose its rate: the player's own grid, the trials'
+    epochs (None: the finals') and seeds. A shared list gives the same identity it always did."""
+    spec = config.tuning
+    return {"learning_rates": list(grid_for(spec, player)), "epochs": spec.epochs, "seeds": list(spec.seeds)}
+
+
 def plan_tuning(config: Config, data_sha256: dict[str, str], player: str, teacher_hashes: dict) -> list[Job]:
-    """One player's trials: every learning rate of the grid with every tuning seed, train and dev only."""
+    """One player's trials: every learning rate of its grid with every tuning seed, train and dev only, with the
+    finals' epochs unless tuning.epochs says otherwise."""
     spec, p = config.tuning, next(x for x in config.players if x.name == player)
     out = []
-    for rate in spec.learning_rates:
+    for rate in grid_for(spec, p):
         for seed in tuning_seeds(config):
             update = {"learning_rate": rate, "seed": seed, "data_seed": None,
                       **({"epochs": spec.epochs} if spec.epochs else {})}
@@ -123,10 +132,12 @@ def plan_tuning(config: Config, data_sha256: dict[str, str], player: str, teache
 
 
 def choose(trials: list[dict]) -> dict:
-    """The sweep's summary: mean best dev accuracy per learning rate, and the best rate (ties: the smaller)."""
+    """The sweep's summary: mean best dev accuracy per learning rate, the best rate (ties: the smaller), and
+    whether that rate is the grid's lowest or highest (``on_edge``: the best may lie beyond the grid)."""
     rates = sorted({t["learning_rate"] for t in trials})
     mean = {r: sum(t["best_dev_accuracy"] for t in trials if t["learning_rate"] == r) /
             sum(1 for t in trials if t["learning_rate"] == r) for r in rates}
     best = max(rates, key=lambda r: (mean[r], -r))
     return {"learning_rate": best, "learning_rates": rates, "dev_accuracy": [mean[r] for r in rates],
-            "trials": len(trials), "metric": "best dev accuracy, mean over tuning seeds"}
+            "trials": len(trials), "metric": "best dev accuracy, mean over tuning seeds",
+            "on_edge": on_edge(best, rates)}

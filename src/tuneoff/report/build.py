@@ -16,7 +16,7 @@ from tuneoff.report.setup import setup_section, status_badge
 from tuneoff.store.files import write_atomic
 from tuneoff.store.runfolder import RunFolder, RunFolderError, seed_label
 from tuneoff.verdict.board import Run, detectable_sentence, read_run
-from tuneoff.verdict.rows import Row, extra_eval_table, game_rows, may_be_best_sentence
+from tuneoff.verdict.rows import Row, edge_sentence, extra_eval_table, game_rows, may_be_best_sentence
 from tuneoff.verdict.rows import rows as board_rows
 
 
@@ -128,7 +128,7 @@ def _header(run: Run, title: str) -> list[Block]:
 COLUMNS = ["rank", "rank interval", "player", "strategy", "test accuracy, mean ± std (95 % CI)", "seeds",
            "vs best, points (95 % CI), p (Holm)", "trainable / total parameters", "peak memory", "notes"]
 GAME_COLUMNS = ["game rank", "player", "points", "bonus", "training time (median)", "jobs at once", "device"]
-BADGES = {"best": "best", "collapsed": "collapsed", "missing": "missing"}
+BADGES = {"best": "best", "collapsed": "collapsed", "missing": "missing", "edge": "warn"}
 
 MEANING = ("How to read this. Every pair of players is compared on the same test sentences with a test that counts "
            "both run-to-run noise (the seeds) and which sentences happen to be in the test set, corrected for the "
@@ -288,5 +288,6 @@ def _compare(run: Run, look: dict) -> list[Block]:
     sweeps = {n: runs[0]["tuning"] for n, runs in by_player.items() if runs[0].get("tuning")}
     if sweeps:
         b.append(Block("image", chart=figures_seeds.tuning_curves(sweeps, look)))
+        b += [Block("warn", edge_sentence(n, s)) for n, s in sweeps.items() if s.get("on_edge")]
     b.append(Block("image", chart=figures.pareto(run.board["ranked"], look)))
     return b

@@ -173,5 +173,7 @@ def tuning_curves(sweeps: dict[str, dict], look: dict[str, Look]) -> Chart:
     alt = "Best dev accuracy per learning rate: " + "; ".join(
         f"{n} " + ", ".join(f"{r:g}: {a:.1%}" for r, a in zip(s["learning_rates"], s["dev_accuracy"]))
         + f" (kept {s['learning_rate']:g})" for n, s in sweeps.items()) + "."
-    return Chart("tuning", png, alt, "Every player tried the same learning rates with the same number of trials "
-                 "and kept the rate with the best dev accuracy; the test split was not read while tuning.")
+    return Chart("tuning", png, alt, "Every player tried the same number of learning rates, log-spaced around its "
+                 "strategy's published rate unless the config gave it a list, each trial with the finals' epochs "
+                 "unless tuning.epochs said otherwise, and kept the rate with the best dev accuracy; the test split "
+                 "was not read while tuning. A star at either end of a curve: the best rate may lie beyond the grid.")

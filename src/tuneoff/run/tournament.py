@@ -27,6 +27,7 @@ from tuneoff.store.liveness import describe, now
 from tuneoff.store.runfolder import RunFolder, RunFolderError, as_run
 from tuneoff.training.evaluate import Extra
 from tuneoff.verdict.board import publish
+from tuneoff.verdict.rows import edge_sentence
 
 
 def run(
@@ -132,6 +133,8 @@ def _play_tuned(config: Config, sha: dict, data, out: RunFolder, only, console: 
     """Wave by wave (teachers first): every player's trials on dev, then its final seeds at the rate they chose.
     Returns how many jobs failed."""
     selected = [n for wave in waves(config) for n in wave if not only or n in only]
+    for warning in schedule_warnings(config, selected):
+        console.print(f"[yellow]warning: {esc(warning)}[/]")
     preflight([j for name in selected for j in plan_tuning(config, sha, name, {})], out, len(data[0].labels))
     chosen, trials, failed = {}, [], 0
     for wave in waves(config):
@@ -147,11 +150,27 @@ def _play_tuned(config: Config, sha: dict, data, out: RunFolder, only, console: 
                 rates = ", ".join(f"{r:g}: {a:.2%}" for r, a in zip(chosen[name]["learning_rates"],
                                                                     chosen[name]["dev_accuracy"]))
                 console.print(f"{esc(name)}: learning rate {chosen[name]['learning_rate']:g} chosen on dev ({rates})")
+                if chosen[name]["on_edge"]:
+                    console.print(f"[yellow]warning: {esc(edge_sentence(name, chosen[name]))}[/]")
         planned = plan(config, sha, chosen)
         _write_tournament(out, config, planned, config_file, trials)
         failed += _failures(executor.run(_tasks(_todo([j for j in planned if j.name in wave], only, out, console),
                                                 data, out)))
     return failed
+
+
+def schedule_warnings(config: Config, players: list[str]) -> list[str]:
+    """Players whose trials would not run the finals' epochs, so not their schedule (warm-up and decay are
+    spread over the trial's steps): the rate a shorter trial prefers need not be the finals' best."""
+    epochs = config.tuning.epochs
+    out = []
+    for p in (p for p in config.players if p.name in players):
+        final = config.protocol_for(p).epochs
+        if epochs is not None and epochs != final:
+            out.append(f"{p.name}: tuning trials run {epochs} epochs, its finals {final}: the trials follow another "
+                       "schedule than the finals, so the rate they choose may not be the finals' best; unset "
+                       "tuning.epochs for trials with the finals' epochs and schedule")
+    return out
 
 
 def _failures(outcomes: list) -> int:

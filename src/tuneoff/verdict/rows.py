@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 @dataclass(frozen=True)
 class Note:
     text: str
-    kind: str  # best | collapsed | partly-collapsed | missing | fastest
+    kind: str  # best | collapsed | partly-collapsed | missing | fastest | edge
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,9 @@ def _notes(r: dict) -> list[Note]:
     if r["collapsed"]:
         k, n = len(r["collapsed_seeds"]), len(r["seeds"])
         notes.append(Note("COLLAPSED" if k == n else f"COLLAPSED in {k} of {n} seeds", "collapsed"))
+    if (sweep := r.get("tuning")) and sweep.get("on_edge"):
+        notes.append(Note(f"tuned rate {sweep['learning_rate']:g} on the grid's {sweep['on_edge']} edge: widen the "
+                          "grid", "edge"))
     if len(r["seeds"]) < r["seeds_planned"]:
         notes.append(Note(f"{len(r['seeds'])} of {r['seeds_planned']} seeds"
                           + (f" ({r['seeds_failed']} failed)" if r["seeds_failed"] else ""), "missing"))
@@ -85,6 +88,14 @@ def row(r: dict) -> Row:
         gap="–" if r["generalization_gap"] is None else f"{r['generalization_gap']:+.2%}",
         notes=_notes(r),
     )
+
+
+def edge_sentence(name: str, sweep: dict) -> str:
+    """Why a learning rate kept at its grid's edge matters, and what to do (the run's log and the report)."""
+    end = "lowest" if sweep["on_edge"] == "low" else "highest"
+    return (f"{name} kept {sweep['learning_rate']:g}, the {end} rate of its tuning grid: its best rate may lie "
+            f"beyond the grid; widen it (tuning.span or tuning.points, or tuning.players.{name}.learning_rates) "
+            "and run again")
 
 
 def rows(board: dict) -> list[Row]:

@@ -108,7 +108,17 @@ def _row(name: str, runs: list[dict], planned: int, failed: int) -> dict:
         "collapsed": bool(collapsed), "collapsed_seeds": sorted(collapsed),
         "collapse_reason": "; ".join(f"seed {s}: {why}" for s, why in sorted(collapsed.items())) or None,
         "fastest": False, "bonus": 0.0, "points": 100 * acc["mean"], "extra_eval": _extra(runs),
+        "tuning": _sweep(first),
     }
+
+
+def _sweep(result: dict) -> dict | None:
+    """The rate a tuning sweep chose for the player (its seeds share it) and whether it is at the grid's edge."""
+    sweep = result.get("tuning")
+    if not sweep:
+        return None
+    return {"learning_rate": sweep["learning_rate"], "learning_rates": sweep["learning_rates"],
+            "on_edge": sweep.get("on_edge")}  # absent from results written before the sweep recorded it
 
 
 def _extra(runs: list[dict]) -> dict:
