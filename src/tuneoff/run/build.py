@@ -8,10 +8,11 @@ from tuneoff.strategies import Setup
 from tuneoff.training.steps import eager_reason
 
 
-def build(job: Job, device, record: dict, warn, steps_per_epoch: int, classes: int):
+def build(job: Job, device, record: dict, warn, steps_per_epoch: int, classes: int, train_split=None):
     """(model on the device, tokenizer, Setup); fills the record's model, parameters and warnings."""
     built = job.player.model.build(num_labels=classes)
-    setup = Setup(built.pretrained, roles_for(built.model), steps_per_epoch * job.protocol.epochs, steps_per_epoch)
+    setup = Setup(built.pretrained, roles_for(built.model), steps_per_epoch * job.protocol.epochs, steps_per_epoch,
+                  train_batches=training_batches(train_split, built.tokenizer, job.protocol, device))
     model, warnings = job.player.strategy.apply(built.model, setup)
     warnings = random_base_warning(job, model, setup) + warnings
     if job.protocol.precision == "tf32" and device.type != "cuda":
@@ -24,12 +25,35 @@ def build(job: Job, device, record: dict, warn, steps_per_epoch: int, classes: i
     model.to(device)
     revision = getattr(getattr(built.model, "config", None), "_commit_hash", None)
     record["model"] = {"description": built.description, "pretrained": built.pretrained, "revision": revision}
-    owned = job.player.strategy.parameters(model, setup)
-    record["parameters"] = {
-        "total": sum(q.numel() for q in model.parameters()),
-        "trainable": sum(q.numel() for _, q, _ in owned) or sum(q.numel() for q in model.parameters() if q.requires_grad),
-    }
+    record["parameters"] = {"total": sum(q.numel() for q in model.parameters()),
+                            "trainable": trained_parameters(job.player.strategy, model, setup)}
     return model, built.tokenizer, setup
+
+
+def trained_parameters(strategy, model, setup: Setup) -> int:
+    """How many weights train: those the optimizer owns that take gradients now. Counted again after training
+    (run/final), because a strategy may open more as it goes: unfreeze hands the optimizer every weight but opens
+    the layers one by one, so what it trained is what is open at its last epoch, not everything it owns."""
+    return sum(q.numel() for _, q, _ in strategy.parameters(model, setup) if q.requires_grad)
+
+
+def training_batches(split, tokenizer, protocol, device):
+    """The training split as collated batches on ``device``, encoded only when a strategy asks (Child-Tuning,
+    before training); sorted by length so that batches pad little. None without a split."""
+    if split is None:
+        return None
+
+    def batches():
+        import numpy as np
+
+        from tuneoff.training.batching import collate, encode
+
+        data = encode(tokenizer, split.texts, split.labels, protocol.max_seq_len)
+        order = np.argsort(data.lengths(), kind="stable")
+        for start in range(0, len(order), protocol.batch_size):
+            yield collate(data, order[start:start + protocol.batch_size], device)
+
+    return batches
 
 
 def random_base_warning(job: Job, model, setup: Setup) -> list[str]:

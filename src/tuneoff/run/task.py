@@ -51,7 +51,7 @@ def prepare(task: Task, record: dict, warn) -> Prepared:
     if job.kind != "tuning":  # a tuning trial never reads the test split
         splits += (dataset.test.sample(job.data.max_eval),)
     per_epoch = steps_per_epoch(len(splits[0]), p.batch_size)
-    model, tokenizer, setup = build(job, device, record, warn, per_epoch, len(dataset.labels))
+    model, tokenizer, setup = build(job, device, record, warn, per_epoch, len(dataset.labels), splits[0])
     record["warnings"] += list(getattr(dataset, "warnings", ()))  # the data's own (splits sharing texts)
     if (teacher := job.player.strategy.teacher_name()) is not None:
         from tuneoff.run.teachers import teacher_context

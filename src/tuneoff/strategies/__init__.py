@@ -11,9 +11,11 @@ from __future__ import annotations
 from tuneoff.strategies.base import STRATEGIES, Setup, Strategy, folder_bytes, load_checkpoint, setup_for
 from tuneoff.strategies.peft_family import IA3, AdaLora, LnTuning, Lora, LoraPlus, Prompt, PTuning, Vera
 from tuneoff.strategies.regularisers import Distill, RDrop
+from tuneoff.strategies.robust import ChildTune, LabelSmoothing, Lpft, Mixout, NoisyTune
 from tuneoff.strategies.schedules import Llrd, Reinit, Unfreeze
 from tuneoff.strategies.subsets import BitFit, Freeze, Full, Head
 
 __all__ = ["STRATEGIES", "Setup", "Strategy", "folder_bytes", "load_checkpoint", "setup_for",
            "BitFit", "Distill", "Freeze", "Full", "Head", "IA3", "AdaLora", "LnTuning", "Llrd", "Lora", "LoraPlus",
-           "PTuning", "Prompt", "RDrop", "Reinit", "Unfreeze", "Vera"]
+           "PTuning", "Prompt", "RDrop", "Reinit", "Unfreeze", "Vera",
+           "ChildTune", "LabelSmoothing", "Lpft", "Mixout", "NoisyTune"]

@@ -10,6 +10,7 @@ what it changes. ``save`` writes a checkpoint that ``load`` (and so ``predict``)
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -32,6 +33,9 @@ class Setup:
     total_steps: int = 1
     steps_per_epoch: int = 1
     context: Any = None  # what the runner hands a strategy that learns from another player (a teacher's logits)
+    # The training set as collated batches on the job's device, for a strategy that reads it before training
+    # (Child-Tuning's Fisher information); a fresh iterable each call, encoded only when asked. None: not known.
+    train_batches: Callable[[], Iterable[dict]] | None = None
 
 
 def setup_for(model, pretrained: bool = True, total_steps: int = 1, context=None) -> Setup:
