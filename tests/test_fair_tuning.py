@@ -11,8 +11,8 @@ from conftest import TINY_CONFIG
 from factories import PROTOCOL, completed, confusion
 
 from tuneoff.cli import main
-from tuneoff.plan.config import ConfigError
-from tuneoff.plan.grid import grid_for, log_grid, on_edge
+from tuneoff.plan.config import ConfigError, grid_for
+from tuneoff.plan.grid import log_grid, on_edge
 from tuneoff.plan.jobs import choose, plan, plan_tuning
 from tuneoff.plan.loading import load_config
 from tuneoff.report.build import build_report

@@ -21,7 +21,7 @@ from pydantic import (
 from tuneoff.data import DATASETS, DatasetSpec
 from tuneoff.models.sources import SOURCES, ModelSource
 from tuneoff.options import NAME_PATTERN, FloatTuple, IntTuple, Options, StrTuple, _list_to_tuple
-from tuneoff.plan.grid import grid_for, grid_source
+from tuneoff.plan.grid import log_grid
 from tuneoff.strategies import STRATEGIES, Strategy
 
 
@@ -292,6 +292,27 @@ def check_tuning(tuning: Tuning, players, overridable) -> None:
             raise ValueError(f"player {p.name!r}: its tuning grid reaches {high:g} ({grid_source(tuning, p)}), "
                              "above the limit of 1; lower tuning.span or tuning.points, or give it "
                              f"tuning.players.{p.name}.learning_rates")
+
+
+def grid_for(tuning: Tuning, player: Player) -> tuple[float, ...]:
+    """The learning rates ``player`` tries: its own list, else the shared list, else the rule around its
+    strategy's published rate."""
+    own = tuning.players.get(player.name)
+    if own is not None:
+        return tuple(sorted(own.learning_rates))
+    if tuning.learning_rates is not None:
+        return tuple(sorted(tuning.learning_rates))
+    return log_grid(type(player.strategy).default_lr, tuning.points, tuning.span)
+
+
+def grid_source(tuning: Tuning, player: Player) -> str:
+    """Where a player's grid came from, in words (for the run's log and the report)."""
+    if player.name in tuning.players:
+        return f"its own list (tuning.players.{player.name}.learning_rates)"
+    if tuning.learning_rates is not None:
+        return "the shared list (tuning.learning_rates)"
+    return (f"{tuning.points} rates x{tuning.span:g} apart around {player.strategy.name}'s published "
+            f"{type(player.strategy).default_lr:g}")
 
 
 def teacher_order(players) -> list[str]:

@@ -1,5 +1,6 @@
 """The tuning sweep's learning-rate grid: the same number of rates for every player, each around its own
-strategy's published rate (``Strategy.default_lr``), log-spaced.
+strategy's published rate (``Strategy.default_lr``), log-spaced. Which grid a player gets is
+``plan.config.grid_for``.
 
 The rule: ``points`` rates ``default_lr * span**k`` for ``k = -(points-1)/2 .. (points-1)/2`` (``points`` is
 odd, so the published rate itself is always tried), each rounded to 3 significant digits. With the
@@ -11,37 +12,11 @@ everyone else's. A rate kept at either end of its grid is flagged: the best may 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from tuneoff.plan.config import Player, Tuning
-
 
 def log_grid(centre: float, points: int, span: float) -> tuple[float, ...]:
     """``points`` (odd) rates, ``span`` apart on a log scale, the middle one ``centre``; 3 significant digits."""
     half = (points - 1) // 2
     return tuple(float(f"{centre * span ** k:.3g}") for k in range(-half, half + 1))
-
-
-def grid_for(tuning: Tuning, player: Player) -> tuple[float, ...]:
-    """The learning rates ``player`` tries: its own list, else the shared list, else the rule around its
-    strategy's published rate."""
-    own = tuning.players.get(player.name)
-    if own is not None:
-        return tuple(sorted(own.learning_rates))
-    if tuning.learning_rates is not None:
-        return tuple(sorted(tuning.learning_rates))
-    return log_grid(type(player.strategy).default_lr, tuning.points, tuning.span)
-
-
-def grid_source(tuning: Tuning, player: Player) -> str:
-    """Where a player's grid came from, in words (for the run's log and the report)."""
-    if player.name in tuning.players:
-        return f"its own list (tuning.players.{player.name}.learning_rates)"
-    if tuning.learning_rates is not None:
-        return "the shared list (tuning.learning_rates)"
-    return (f"{tuning.points} rates x{tuning.span:g} apart around {player.strategy.name}'s published "
-            f"{type(player.strategy).default_lr:g}")
 
 
 def on_edge(rate: float, rates: list[float] | tuple[float, ...]) -> str | None:

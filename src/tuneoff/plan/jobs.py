@@ -16,8 +16,8 @@ import json
 from dataclasses import dataclass
 
 from tuneoff.data import DatasetSpec
-from tuneoff.plan.config import Config, Player, Protocol, seed_pairs, teacher_order, tuning_seeds
-from tuneoff.plan.grid import grid_for, on_edge
+from tuneoff.plan.config import Config, Player, Protocol, grid_for, seed_pairs, teacher_order, tuning_seeds
+from tuneoff.plan.grid import on_edge
 from tuneoff.store.runfolder import seed_label, trial_label
 
 
