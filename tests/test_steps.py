@@ -52,7 +52,7 @@ def test_the_captured_path_trains_exactly_as_the_eager_step(tree_dir, warmup_run
     losses, weights, step = steps_of("captured", tree_dir, 12, warmup_runs)
     assert losses == eager_losses  # warm-up runs left no trace in weights, optimizer state or dropout masks
     assert all(torch.equal(a, b) for a, b in zip(weights, eager_weights))
-    assert step.record == {"path": "captured", "eager_reason": None, "graphs": len(step.graphs)}
+    assert step.record == {"path": "captured", "eager_reason": None, "graphs": len(step.graphs), "passes_per_step": 1}
 
 
 def test_one_capture_per_batch_shape_and_static_buffers_reused(tree_dir):
@@ -80,14 +80,16 @@ def test_one_capture_per_batch_shape_and_static_buffers_reused(tree_dir):
 def test_without_cuda_the_eager_step_runs_and_the_result_says_why(tree_dir):
     model, data, p = tiny(tree_dir, cuda_graphs=True)
     out = train(model, data, data, p, CPU)
-    assert out.step == {"path": "eager", "graphs": 0,
+    assert out.step == {"path": "eager", "graphs": 0, "passes_per_step": 1,
                         "eager_reason": "protocol.cuda_graphs needs CUDA; this player ran on cpu"}
     model, data, p = tiny(tree_dir)
-    assert train(model, data, data, p, CPU).step == {"path": "eager", "eager_reason": None, "graphs": 0}
+    assert train(model, data, data, p, CPU).step == {"path": "eager", "eager_reason": None, "graphs": 0,
+                                                     "passes_per_step": 1}
 
 
 CAPTURABLE = {"full", "head", "bitfit", "freeze", "lntuning", "llrd", "reinit", "rdrop", "lora", "ia3", "vera",
-              "prompt", "ptuning"}
+              "prompt", "ptuning",
+              "ema", "swa", "wiseft"}  # their weights are read and copied in place between steps, never replaced
 
 
 @pytest.mark.parametrize("name", sorted(STRATEGIES))

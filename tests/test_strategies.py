@@ -66,9 +66,11 @@ PROMISES = {
     "lora": lambda n, r: ".lora_" in n, "loraplus": lambda n, r: ".lora_" in n, "adalora": lambda n, r: ".lora_" in n,
     "ia3": lambda n, r: ".ia3_l" in n, "vera": lambda n, r: "vera_lambda" in n,
     "prompt": lambda n, r: n.startswith("prompt_encoder."), "ptuning": lambda n, r: n.startswith("prompt_encoder."),
+    "ema": lambda n, r: True, "swa": lambda n, r: True, "wiseft": lambda n, r: True, "sam": lambda n, r: True,
 }
 
 EVERY_WEIGHT_ROBUST = ("mixout", "noisytune", "childtune", "label_smoothing")  # strategies/robust.py
+EVERY_WEIGHT_AVERAGING = ("ema", "swa", "wiseft", "sam")  # strategies/averaging.py
 
 
 def batch(tok):
@@ -100,7 +102,7 @@ def test_the_trainable_set_is_what_the_strategy_promises(name, arch):
     want = {n for n in names if (PROMISES[name](n, roles) or is_head.search(n)) and "original_module" not in n}
     assert trained == want
     assert any(is_head.search(n) for n in trained), "the head must train"
-    if name not in ("full", "llrd", "reinit", "rdrop", "distill", *EVERY_WEIGHT_ROBUST):
+    if name not in ("full", "llrd", "reinit", "rdrop", "distill", *EVERY_WEIGHT_ROBUST, *EVERY_WEIGHT_AVERAGING):
         assert len(trained) < len(names)
 
 
@@ -110,11 +112,12 @@ def test_it_learns_one_batch_and_its_checkpoint_reloads(name, arch, tmp_path):
     strategy, model, tok, setup = prepared(name, arch)
     data = batch(tok)
     # a smaller rate when every weight moves
-    everything = name in ("full", "llrd", "reinit", "rdrop", "distill", *EVERY_WEIGHT_ROBUST)
+    everything = name in ("full", "llrd", "reinit", "rdrop", "distill", *EVERY_WEIGHT_ROBUST, *EVERY_WEIGHT_AVERAGING)
     p = Protocol(learning_rate=1e-3 if everything else 1e-2, weight_decay=0.0)
     optimizer = strategy.optimizer(model, p.learning_rate, 0.0) or make_optimizer(model, p, strategy.parameters(model, setup))
     index = torch.arange(len(TEXTS))
     inputs = {k: v for k, v in data.items() if k != "labels"}
+    params = [q for g in optimizer.param_groups for q in g["params"]]
 
     def eval_loss():  # without dropout, so that the comparison is not noise
         model.eval()
@@ -126,8 +129,7 @@ def test_it_learns_one_batch_and_its_checkpoint_reloads(name, arch, tmp_path):
     for step in range(1, 21):
         if step == 1:
             strategy.before_epoch(model, setup, 1)
-        loss = strategy.loss(model, data, index, setup)
-        loss.backward()
+        strategy.backward(lambda: forward_backward(strategy, model, data, index, setup), params)  # SAM: two passes
         optimizer.step()
         strategy.after_step(model, setup, step)
         optimizer.zero_grad()
@@ -140,6 +142,12 @@ def test_it_learns_one_batch_and_its_checkpoint_reloads(name, arch, tmp_path):
     with torch.no_grad():
         got = load_checkpoint(tmp_path, saved)(**inputs).logits
     assert torch.allclose(want, got, atol=1e-4), (want - got).abs().max()
+
+
+def forward_backward(strategy, model, data, index, setup):
+    loss = strategy.loss(model, data, index, setup)
+    loss.backward()
+    return loss
 
 
 def test_llrd_scales_the_learning_rate_down_the_layers():

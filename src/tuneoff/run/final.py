@@ -65,6 +65,8 @@ def run_job(task: Task, result: dict, progress=None, warn=print) -> dict:
     result["step"] = {**trained.step, "static_shapes": p.static_shapes}
     result["history"] = {"epochs": trained.epochs, "steps": trained.steps}
     result["best_epoch"] = trained.best_epoch
+    if trained.report:  # what the strategy records of its own (WiSE-FT: the alpha chosen on dev)
+        result["strategy_report"] = trained.report
     result["generalization"] = generalization(trained.epochs, trained.best_epoch)
     result["test"] = {"loss": tested.loss, **metrics(test_set.labels, tested.predictions, len(dataset.labels)),
                       "predictions": [int(x) for x in tested.predictions], "labels": list(test_set.labels)}

@@ -4,13 +4,16 @@
 adapters, re-initialised layers) and returns warnings worth shouting about. The loop
 then calls the same hooks whatever the strategy: which parameters the optimizer owns
 and at what learning-rate scale, the loss of a batch, and what to do before each
-epoch and after each step. Defaults are plain fine-tuning; a strategy overrides only
-what it changes. ``save`` writes a checkpoint that ``load`` (and so ``predict``) reads back.
+epoch and after each step, how a step's gradients are computed, and which weights are
+evaluated, kept and saved (``Evaluated``: the trained ones, or e.g. their running average).
+Defaults are plain fine-tuning; a strategy overrides only what it changes. ``save`` writes a
+checkpoint that ``load`` (and so ``predict``) reads back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -48,7 +51,30 @@ HOOK_BLOCKERS = {  # why a strategy that overrides the hook cannot have its step
     "optimizer": "brings its own optimizer (a captured step needs the loop's capturable AdamW)",
     "before_epoch": "changes what trains between epochs (captured steps would keep the old set)",
     "after_step": "acts on the model between steps, outside the captured step",
+    "backward": "computes its gradients in more than one pass, moving the weights between them (only the eager "
+                "step runs that)",
 }
+
+
+class Evaluated:
+    """The weights the loop scores on dev each epoch, keeps as the best epoch's, then tests and saves, for one
+    run: by default the trained weights as they are. A strategy that evaluates something made from them (their
+    average, an interpolation with the pretrained weights) returns its own from ``Strategy.evaluated``. Its
+    methods only read the weights and copy into them in place (no tensor is replaced), outside the step, so
+    they are no reason to refuse captured steps."""
+
+    def after_step(self, step: int) -> None:
+        """After each optimizer step and the strategy's own after_step (1-based, counted over the whole run)."""
+
+    @contextmanager
+    def swapped_in(self):
+        """For the block, the model holds the weights to evaluate; after it, the trained ones again."""
+        yield
+
+    def after_training(self, score_dev) -> dict:
+        """Once the best epoch's weights are back in the model, it may change them for good; ``score_dev()`` is
+        the dev accuracy of the model as it is. Returns what the result records as ``strategy_report``."""
+        return {}
 
 
 STRATEGIES = Registry("strategy", "name", "tuneoff.strategies")
@@ -62,6 +88,8 @@ class Strategy(Options):
     # The learning rate the strategy's paper or its reference code recommends for BERT-sized models; the
     # tuning sweep's grid is log-spaced around it (see the fair tuning budget), the same length for all.
     default_lr: ClassVar[float] = 5e-5
+    # Forward and backward passes one training step costs (SAM: two); recorded with the step's path.
+    passes_per_step: ClassVar[int] = 1
     # Overridden hooks that still run inside one step from the batch alone, so can be captured.
     graph_safe_hooks: ClassVar[tuple[str, ...]] = ()
 
@@ -104,11 +132,20 @@ class Strategy(Options):
         """The training loss of one batch (``index``: the batch's positions in the training set)."""
         return net(**batch).loss
 
+    def backward(self, forward_backward, params: list):
+        """Leave in ``params`` the gradients the optimizer steps on, and return the batch's loss.
+        ``forward_backward()`` runs one forward and backward pass at the current weights and returns its loss."""
+        return forward_backward()
+
     def before_epoch(self, model, setup: Setup, epoch: int) -> None:
         """Called before each training epoch (1-based)."""
 
     def after_step(self, model, setup: Setup, step: int) -> None:
         """Called after each optimizer step (1-based, counted over the whole run)."""
+
+    def evaluated(self, model, setup: Setup) -> Evaluated:
+        """Called once, just before training: which weights the loop evaluates, keeps and saves (see Evaluated)."""
+        return Evaluated()
 
     # --- checkpoints ----------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import torch
 
 from tuneoff.plan.config import Protocol
 from tuneoff.strategies import Full, Setup, Strategy
+from tuneoff.strategies.base import Evaluated
 from tuneoff.training.batching import Encoded, collate, steps_per_epoch, train_batches
 from tuneoff.training.evaluate import score
 from tuneoff.training.steps import (
@@ -43,6 +44,7 @@ class Trained:
     kernel_warmup_seconds: float = 0.0
     step: dict = field(default_factory=dict)  # which step path ran ({"path", "eager_reason", "graphs"})
     forward: object = None  # scoring's captured forward pass, for the test set too (None: eager)
+    report: dict = field(default_factory=dict)  # what the strategy records of its own (WiSE-FT: the alpha it chose)
 
 
 @contextmanager
@@ -149,7 +151,8 @@ def order_seed(p: Protocol) -> int:
 def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torch.device, progress=None,
           probe: Encoded | None = None, strategy: Strategy | None = None, setup: Setup | None = None) -> Trained:
     """Train for p.epochs, score dev (and the training probe) after each epoch, leave the best-on-dev
-    weights in the model. The strategy's hooks choose the parameters, the loss and the schedule."""
+    weights in the model. The strategy's hooks choose the parameters, the loss and the schedule, and which
+    weights are scored and kept (the trained ones, or e.g. their average; see strategies.base.Evaluated)."""
     strategy = strategy or Full()
     amp = autocast_dtype(p)
     reason = eager_reason(p, device, strategy)  # why not captured, when cuda_graphs asks for it
@@ -160,6 +163,7 @@ def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torc
     scheduler = linear_schedule(optimizer, round(p.warmup_ratio * total), total)
     owned = updated_parameters(optimizer)
     out, best_accuracy, best_state = Trained(), -1.0, None
+    evaluated = strategy.evaluated(model, setup)  # scored, kept and saved: the trained weights, or e.g. their average
     # Shares the parameters; compiling happens on the first steps, inside the timed epoch.
     net = torch.compile(model, dynamic=True) if p.compile else model
     hooks = (strategy, setup)
@@ -174,8 +178,13 @@ def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torc
 
     for epoch in range(1, p.epochs + 1):
         strategy.before_epoch(model, setup, epoch)
-        seconds, epoch_loss = run_epoch(step, scheduler, train_set, p, device, epoch, out, progress, pause)
-        record = {"epoch": epoch, "train_loss": epoch_loss, **evaluate_epoch(net, dev_set, probe, p, device, progress, out.forward),
+        seconds, epoch_loss = run_epoch(step, evaluated, scheduler, train_set, p, device, epoch, out, progress, pause)
+        with evaluated.swapped_in():
+            scores = evaluate_epoch(net, dev_set, probe, p, device, progress, out.forward)
+            if scores["dev_accuracy"] > best_accuracy:  # ties keep the earlier epoch
+                best_accuracy, out.best_epoch = scores["dev_accuracy"], epoch
+                best_state = [q.detach().clone() for q in owned]
+        record = {"epoch": epoch, "train_loss": epoch_loss, **scores,
                   "train_seconds": seconds, "learning_rate_end": float(scheduler.get_last_lr()[0])}
         out.epochs.append(record)
         out.train_seconds += seconds
@@ -185,19 +194,18 @@ def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torc
                 f"  epoch {epoch}/{p.epochs}: train loss {epoch_loss:.4f}, dev loss {record['dev_loss']:.4f}, "
                 f"dev accuracy {record['dev_accuracy']:.2%} ({seconds:.0f} s)"
             )
-        if record["dev_accuracy"] > best_accuracy:  # ties keep the earlier epoch
-            best_accuracy, out.best_epoch = record["dev_accuracy"], epoch
-            best_state = [q.detach().clone() for q in owned]
 
     with torch.no_grad():
         for q, best in zip(owned, best_state):
             q.copy_(best)
+    out.report = evaluated.after_training(
+        lambda: evaluate_epoch(net, dev_set, None, p, device, None, out.forward)["dev_accuracy"])
     out.step = step.record
     return out
 
 
-def run_epoch(step: EagerStep, scheduler, train_set: Encoded, p: Protocol, device, epoch: int, out: Trained,
-              progress, pause: str | None = None) -> tuple[float, float]:
+def run_epoch(step: EagerStep, evaluated: Evaluated, scheduler, train_set: Encoded, p: Protocol, device, epoch: int,
+              out: Trained, progress, pause: str | None = None) -> tuple[float, float]:
     """One pass over the training set; returns (seconds, mean training loss). Appends to ``out.steps``.
     ``pause``: the test-only ``TUNEOFF_TEST_PAUSE_AT`` (see pause_for_a_test)."""
     model, strategy, setup = step.model, step.strategy, step.setup
@@ -214,6 +222,7 @@ def run_epoch(step: EagerStep, scheduler, train_set: Encoded, p: Protocol, devic
         scheduler.step()
         done += 1
         strategy.after_step(model, setup, done)  # before the gradients are cleared: AdaLoRA reads them
+        evaluated.after_step(done)  # e.g. the running average takes in the new weights
         step.end()
         if pause:  # test-only
             pause_for_a_test(pause, done)

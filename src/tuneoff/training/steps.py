@@ -2,7 +2,8 @@
 
 The loop calls ``step(batch, index)`` and gets the batch's loss as a device tensor, runs its
 per-step hooks, then ``step.end()``; it never knows which path ran. A step is the forward pass (the strategy's loss), the backward pass,
-gradient clipping and the optimizer update; the loop then advances the schedule.
+gradient clipping and the optimizer update; the loop then advances the schedule. A strategy may own how the
+gradients are computed (``Strategy.backward``: SAM runs two passes); such a strategy runs the eager step.
 
 The captured path keeps one graph per batch shape (rows x width: with static shapes only a
 few recur). A new shape gets static input buffers and is captured after warm-up runs whose
@@ -45,12 +46,18 @@ class EagerStep:
         self.strategy, self.setup = hooks
         self.eager_reason = reason
         self.amp = autocast_dtype(p)
+        self.owned = updated_parameters(optimizer)
 
     def run(self, batch: dict, index) -> torch.Tensor:
         device_type = batch["input_ids"].device.type
-        with autocast(device_type, self.amp, cache=self.path == "eager"):
-            loss = self.strategy.loss(self.net, batch, index, self.setup)
-        loss.backward()
+
+        def forward_backward() -> torch.Tensor:
+            with autocast(device_type, self.amp, cache=self.path == "eager"):
+                loss = self.strategy.loss(self.net, batch, index, self.setup)
+            loss.backward()
+            return loss
+
+        loss = self.strategy.backward(forward_backward, self.owned)  # one pass, unless the strategy owns it (SAM)
         if self.p.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.p.max_grad_norm, foreach=True)
         self.optimizer.step()
@@ -65,7 +72,8 @@ class EagerStep:
 
     @property
     def record(self) -> dict:
-        return {"path": self.path, "eager_reason": self.eager_reason, "graphs": 0}
+        return {"path": self.path, "eager_reason": self.eager_reason, "graphs": 0,
+                "passes_per_step": self.strategy.passes_per_step}
 
 
 class CudaGraphs:
@@ -153,7 +161,8 @@ class CapturedStep(EagerStep):
 
     @property
     def record(self) -> dict:
-        return {"path": self.path, "eager_reason": None, "graphs": len(self.graphs)}
+        return {"path": self.path, "eager_reason": None, "graphs": len(self.graphs),
+                "passes_per_step": self.strategy.passes_per_step}
 
 
 class CapturedForward:
