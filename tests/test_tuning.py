@@ -78,7 +78,12 @@ def test_a_tuned_tournament_runs_its_finals_at_the_chosen_rate(tmp_path, tree_di
         assert final["protocol"]["learning_rate"] == summary["learning_rate"]
         assert final["tuning"]["dev_accuracy"] == summary["dev_accuracy"]
         assert final["job"]["tuning"]["learning_rates"] == [1e-4, 1e-2]
-    assert sorted(r["player"] for r in json.loads((out / "leaderboard.json").read_text())["ranked"]) == ["full", "lora"]
+        # two rates: whichever is kept is on an edge, and says which
+        assert final["tuning"]["on_edge"] == ("low" if summary["learning_rate"] == 1e-4 else "high")
+    board = json.loads((out / "leaderboard.json").read_text())
+    assert sorted(r["player"] for r in board["ranked"]) == ["full", "lora"]
+    assert all(r["tuning"]["on_edge"] in ("low", "high") for r in board["ranked"])
+    assert (out / "leaderboard.md").read_text().count("edge: widen the grid") == 2
     capsys.readouterr()
     assert main(args) == 0  # a rerun trains nothing
     assert capsys.readouterr().out.count("already completed with this config, skipped") == 2
@@ -90,3 +95,5 @@ def test_the_report_shows_the_sweep(tmp_path, tree_dir):
     assert main(["run", str(tmp_path / "t.toml"), "--data-dir", str(tree_dir), "--out", str(out)]) == 0
     md = (out / "report.md").read_text()
     assert "Best dev accuracy per learning rate: full 0.0001:" in md and (out / "figures" / "tuning.png").is_file()
+    assert md.count("rate of its tuning grid: its best rate may lie beyond the grid") == 2  # both on an edge
+    assert "kept on dev (the grid's" in md and ", of 0.0001, 0.01" in md

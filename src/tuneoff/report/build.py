@@ -254,8 +254,13 @@ def _player_facts(player: dict, runs: list[dict]) -> list[Block]:
     model = (f"{model['description']} ({'pretrained' if model['pretrained'] else 'randomly initialised'})"
              if model else value({k: v for k, v in player["model"].items() if v is not None}))
     out = [Block("p", player["description"])] if player.get("description") else []
-    return out + [Block("list", rows=[f"Model: {model}", f"Strategy: {kind}" + (f" ({value(strategy)})" if strategy
-                                      else ""), f"Protocol overrides: {value(player.get('protocol', {}))}"])]
+    facts = [f"Model: {model}", f"Strategy: {kind}" + (f" ({value(strategy)})" if strategy else ""),
+             f"Protocol overrides: {value(player.get('protocol', {}))}"]
+    if runs and (sweep := runs[0].get("tuning")):
+        edge = {"low": " (the grid's lowest: widen it)", "high": " (the grid's highest: widen it)"}
+        facts.append(f"Learning rate {sweep['learning_rate']:g} kept on dev{edge.get(sweep.get('on_edge'), '')}, of "
+                     + ", ".join(f"{r:g}" for r in sweep["learning_rates"]))
+    return out + [Block("list", rows=facts)]
 
 
 def _job_row(run: Run, name: str, label: str, status: str, why: str) -> list:
