@@ -289,6 +289,13 @@ CASES = [
          expect=("tuning.seeds: seeds must be distinct integers >= 0 (got [5, 5])",), line_of="seeds = [5, 5]"),
     Case("negative tuning seed", ("[data]", "[tuning]\nlearning_rates = [1e-3, 2e-3]\nseeds = [-1]\n\n[data]"),
          expect=("tuning.seeds: seeds must be distinct integers >= 0 (got [-1])",), line_of="seeds = [-1]"),
+    Case("misspelt tuning key", ("[data]", "[tuning]\npoint = 5\n\n[data]"),
+         expect=("tuning.point: unknown key",), line_of="point = 5"),
+    Case("even tuning points", ("[data]", "[tuning]\npoints = 4\n\n[data]"),
+         expect=("tuning.points: points must be odd, so that the published rate is the middle of the grid (got 4)",),
+         line_of="points = 4"),
+    Case("shared tuning list with a grid size", ("[data]", "[tuning]\nlearning_rates = [1e-3, 1e-4]\nspan = 2.0\n\n[data]"),
+         expect=("tuning.learning_rates is one shared list; it cannot go with ['span']",)),
     # --- --set ---------------------------------------------------------------------------------------
     Case("--set word for an int", args=("--set", "protocol.epochs=abc"),
          expect=("--set protocol.epochs=abc: protocol.epochs: Input should be a valid integer (got 'abc')",)),
