@@ -87,6 +87,15 @@ def test_mixout_replaces_every_pretrained_linear_and_keeps_the_state_dict_keys()
     assert set(model.state_dict()) == keys
 
 
+def test_mixout_takes_the_place_of_dropout_inside_the_layers_only():
+    model, _ = tiny("distilbert")
+    model, _ = STRATEGIES["mixout"](p=0.5).apply(model, setup_for(model))
+    dropouts = {n: m.p for n, m in model.named_modules() if isinstance(m, torch.nn.Dropout)}
+    inside = {n for n in dropouts if n.startswith("distilbert.transformer.layer.")}
+    assert inside and all(dropouts[n] == 0.0 for n in inside)
+    assert dropouts["distilbert.embeddings.dropout"] == 0.1 and dropouts["dropout"] > 0  # embeddings, head: as built
+
+
 def test_mixout_with_p_zero_is_the_plain_model():
     model, tok = tiny("distilbert")
     plain = copy.deepcopy(model)

@@ -119,9 +119,10 @@ class Mixout(Full):
     """Mixout (Lee et al. 2020): full fine-tuning where, in every training forward pass, each weight entry of
     the pretrained Linear layers (every transformer layer, and the pooler where there is one) is replaced by
     its pretrained value with probability ``p``, the rest rescaled so that the expected weight is the trained
-    one; at eval the trained weights are used. Biases are not mixed. The freshly initialised head is left to
-    the model's own dropout. Difference from the paper: the model's dropout stays on (the paper uses mixout in
-    its place; attention dropout is not a module on every architecture here)."""
+    one; at eval the trained weights are used. Biases are not mixed. Mixout takes dropout's place: with p > 0
+    the dropout modules inside the transformer layers are set to 0 (the paper replaces dropout with mixout);
+    the embeddings' dropout and the freshly initialised head's are left as the model has them. p = 0 is plain
+    fine-tuning."""
 
     example: ClassVar[dict] = {"p": 0.9}
     # Lee et al. 2020 fine-tune BERT-large with Adam at 2e-5 (following Devlin et al. 2019).
@@ -144,6 +145,8 @@ class Mixout(Full):
                 for child_name, child in list(parent.named_children()):
                     if type(child) is torch.nn.Linear:
                         setattr(parent, child_name, mixing(child, self.p))
+                    elif isinstance(child, torch.nn.Dropout) and self.p > 0:
+                        child.p = 0.0
         return model, warnings
 
 
