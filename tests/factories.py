@@ -99,3 +99,38 @@ def noisy(name: str, accuracy: float, n: int = 2000, rng_seed: int = 0, **kw) ->
     right = rng.random(n) < accuracy
     predictions = np.where(right, labels, (labels + 1 + rng.integers(0, 4, n)) % 5)
     return scored(name, labels, predictions, **kw)
+
+
+# Tiny random BERT-family classifiers (2 layers, width 32) for strategy tests, one per architecture in the role
+# table. DeBERTa-v2 is configured as the released DeBERTa-v3 checkpoints are (relative attention with normalised
+# relative-position embeddings, no absolute positions), so that it has encoder.rel_embeddings and encoder.LayerNorm.
+TINY_ARCHS = ("distilbert", "bert", "roberta", "deberta-v2")
+
+
+def tiny_config(arch: str, vocab_size: int, pad_token_id: int, num_labels: int = 5):
+    from transformers import (
+        BertConfig,
+        DebertaV2Config,
+        DistilBertConfig,
+        RobertaConfig,
+    )
+
+    common = dict(vocab_size=vocab_size, num_labels=num_labels, pad_token_id=pad_token_id)
+    bert_like = dict(num_hidden_layers=2, hidden_size=32, num_attention_heads=2, intermediate_size=64, **common)
+    return {
+        "distilbert": lambda: DistilBertConfig(n_layers=2, dim=32, n_heads=2, hidden_dim=64, **common),
+        "bert": lambda: BertConfig(**bert_like),
+        "roberta": lambda: RobertaConfig(max_position_embeddings=80, **bert_like),
+        "deberta-v2": lambda: DebertaV2Config(relative_attention=True, position_buckets=16, norm_rel_ebd="layer_norm",
+                                              pos_att_type=["p2c", "c2p"], share_att_key=True,
+                                              position_biased_input=False, max_position_embeddings=80, **bert_like),
+    }[arch]()
+
+
+def tiny_model(arch: str, tokenizer, seed: int = 0):
+    """A tiny random sequence classifier of this architecture over the tokenizer's vocabulary."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    torch.manual_seed(seed)
+    return AutoModelForSequenceClassification.from_config(tiny_config(arch, len(tokenizer), tokenizer.pad_token_id))

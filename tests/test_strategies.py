@@ -60,7 +60,7 @@ PROMISES = {
     "distill": lambda n, r: True,
     "head": lambda n, r: False,
     "bitfit": lambda n, r: n.endswith(".bias"),
-    "freeze": lambda n, r: n.startswith(f"{r.layers}.1."),
+    "freeze": lambda n, r: n.startswith((f"{r.layers}.1.", f"{r.pooler}.")),  # BERT's pooler trains with the top
     "unfreeze": lambda n, r: False,  # epoch 1: the head only
     "lntuning": lambda n, r: ".ln_tuning_layers." in n,
     "lora": lambda n, r: ".lora_" in n, "loraplus": lambda n, r: ".lora_" in n, "adalora": lambda n, r: ".lora_" in n,

@@ -27,7 +27,13 @@ class Roles:
     norms: tuple[str, ...]  # layer norms inside each layer and after the embeddings
     embeddings: str  # dotted path of the embeddings module
     head: tuple[str, ...]  # top-level modules of the classification head, freshly initialised, always trained
-    pooler: str | None = None  # dotted path of a pretrained pooler between the layers and the head, if any
+    # Dotted path of a pretrained pooler between the layers and the head, if any. It counts with the top layer: it
+    # trains whenever the top layer trains (freeze, unfreeze) and is re-initialised with it (reinit).
+    pooler: str | None = None
+    # Dotted paths of modules outside the embeddings module and outside every layer that count with the embeddings
+    # (the same depth for llrd, opened with them by unfreeze), where a model has them: DeBERTa-v2's relative-position
+    # embeddings and the LayerNorm over them (only with relative attention, as in every released DeBERTa-v3).
+    with_embeddings: tuple[str, ...] = ()
     hidden: str = "hidden_size"  # config attribute names, for prompt methods
     n_layers: str = "num_hidden_layers"
     n_heads: str = "num_attention_heads"
@@ -39,6 +45,18 @@ class Roles:
     @property
     def ffn(self) -> tuple[str, ...]:
         return (self.ffn_in, self.ffn_out)
+
+    def embedding_prefixes(self) -> tuple[str, ...]:
+        """Parameter-name prefixes of the embeddings and of the modules that count with them."""
+        return (self.embeddings + ".", *(f"{m}." for m in self.with_embeddings))
+
+    def norms_of(self, model) -> list[str]:
+        """The layer norms (PEFT-style names) this model has: those of every layer and the embeddings, and
+        the full paths of the LayerNorms among the modules that count with the embeddings, where it has them."""
+        import torch
+
+        extra = [m for m in self.with_embeddings if isinstance(self.module(model, m), torch.nn.LayerNorm)]
+        return [*self.norms, *extra]
 
     def layer_list(self, model):
         """The transformer layers, bottom first."""
@@ -72,7 +90,8 @@ ROLES: dict[str, Roles] = {
     "deberta-v2": Roles("deberta-v2", "deberta.encoder.layer", "attention.self.query_proj", "attention.self.key_proj",
                         "attention.self.value_proj", "attention.output.dense", "intermediate.dense", "output.dense",
                         ("attention.output.LayerNorm", "output.LayerNorm", "embeddings.LayerNorm"),
-                        "deberta.embeddings", ("pooler", "classifier")),
+                        "deberta.embeddings", ("pooler", "classifier"),
+                        with_embeddings=("deberta.encoder.rel_embeddings", "deberta.encoder.LayerNorm")),
 }
 
 

@@ -161,7 +161,8 @@ class AdaLora(PeftStrategy):
 
 @STRATEGIES.register
 class IA3(PeftStrategy):
-    """(IA)^3 (Liu et al. 2022): learned scaling of keys, values and the feed-forward output."""
+    """(IA)^3 (Liu et al. 2022): learned scaling of keys, values and the feed-forward output (the input of the
+    feed-forward's second linear layer), exactly these modules and no others."""
 
     name: Literal["ia3"] = "ia3"
     # Liu et al. 2022 (T-Few): 3e-3 for the (IA)^3 vectors (Adafactor, T0).
@@ -171,11 +172,19 @@ class IA3(PeftStrategy):
     def targets(self, roles):
         return [roles.key, roles.value, roles.ffn_out]
 
+    def excluded(self, roles) -> list[str]:
+        """The layers' other linear modules. On BERT-like models the attention's output (attention.output.dense)
+        also ends in the feed-forward's output.dense; PEFT matches names by suffix (its own IA3 defaults for
+        BERT, ["key", "value", "output.dense"], adapt it too), so it is excluded by name."""
+        targets = self.targets(roles)
+        return [m for m in (roles.query, roles.attention_out, roles.ffn_in) if m not in targets]
+
     def peft_config(self, roles, setup, model):
         from peft import IA3Config, TaskType
 
         return IA3Config(task_type=TaskType.SEQ_CLS, target_modules=self.targets(roles),
-                         feedforward_modules=[roles.ffn_out], modules_to_save=list(roles.head))
+                         exclude_modules=self.excluded(roles), feedforward_modules=[roles.ffn_out],
+                         modules_to_save=list(roles.head))
 
 
 @STRATEGIES.register
@@ -202,7 +211,8 @@ class Vera(PeftStrategy):
 
 @STRATEGIES.register
 class LnTuning(PeftStrategy):
-    """LN tuning (Qi et al. 2022): only the layer norms (and the head) train, via PEFT's LNTuningConfig."""
+    """LN tuning (Qi et al. 2022): only the layer norms (and the head) train, via PEFT's LNTuningConfig: those
+    of every layer and the embeddings, and DeBERTa-v2's LayerNorm over its relative-position embeddings."""
 
     name: Literal["lntuning"] = "lntuning"
     # Qi et al. 2022 tune layer norms at rates of about 1e-3..5e-3 (not checked against the paper here).
@@ -210,12 +220,12 @@ class LnTuning(PeftStrategy):
     mergeable: ClassVar[bool] = False  # PEFT's merge did not carry the tuned norms over (peft 0.21, measured)
 
     def targets(self, roles):
-        return list(roles.norms)
+        return list(roles.norms)  # every model of the type has these (check); peft_config adds the optional ones
 
     def peft_config(self, roles, setup, model):
         from peft import LNTuningConfig, TaskType
 
-        return LNTuningConfig(task_type=TaskType.SEQ_CLS, target_modules=self.targets(roles),
+        return LNTuningConfig(task_type=TaskType.SEQ_CLS, target_modules=roles.norms_of(model),
                               modules_to_save=list(roles.head))
 
 

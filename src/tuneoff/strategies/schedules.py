@@ -13,7 +13,9 @@ from tuneoff.strategies.subsets import check_layers, top_layer_prefixes
 @STRATEGIES.register
 class Llrd(Strategy):
     """Layer-wise learning-rate decay (Sun et al. 2019; Zhang et al. 2021): the head learns at the protocol's
-    rate, each layer below at ``decay`` times the one above, the embeddings at the lowest."""
+    rate, each layer below at ``decay`` times the one above, the embeddings (and what counts with them, such as
+    DeBERTa-v2's relative-position embeddings) at the lowest. BERT's pooler learns at the head's rate, grouped with
+    the classifier as common LLRD recipes do (it sits above the top layer)."""
 
     name: Literal["llrd"] = "llrd"
     # Sun et al. 2019 ("How to fine-tune BERT"): 2e-5 at the top layer with per-layer decay; full's middle rate.
@@ -27,7 +29,7 @@ class Llrd(Strategy):
 
     def parameters(self, model, setup: Setup):
         n = len(setup.roles.layer_list(model))
-        layers, embeddings = setup.roles.layers + ".", setup.roles.embeddings + "."
+        layers, embeddings = setup.roles.layers + ".", setup.roles.embedding_prefixes()
         out = []
         for name, q in model.named_parameters():
             if name.startswith(embeddings):
@@ -35,7 +37,7 @@ class Llrd(Strategy):
             elif name.startswith(layers):
                 depth = n - int(name[len(layers):].split(".")[0])  # top layer: 1
             else:
-                depth = 0  # the head
+                depth = 0  # the head, and the pooler
             out.append((name, q, self.decay ** depth))
         return out
 
@@ -78,7 +80,8 @@ def reinitialise(model, module) -> None:
 @STRATEGIES.register
 class Unfreeze(Strategy):
     """Gradual unfreezing (Howard & Ruder 2018): the head first, then one more layer from the top every
-    ``every`` epochs; the embeddings last."""
+    ``every`` epochs (the pooler, where the model has one, with the top layer); the embeddings, and what counts
+    with them, last."""
 
     name: Literal["unfreeze"] = "unfreeze"
     # Howard & Ruder 2018 tuned an LSTM; on a BERT-family encoder every layer ends up fully fine-tuned (Devlin et al. 2019 (BERT, App. A.3): 2e-5..5e-5).
@@ -100,7 +103,7 @@ class Unfreeze(Strategy):
         n = len(setup.roles.layer_list(model))
         open_layers = (epoch - 1) // self.every  # epoch 1: the head only
         top = top_layer_prefixes(model, setup, min(n, open_layers))
-        embeddings = setup.roles.embeddings + "."
+        embeddings = setup.roles.embedding_prefixes()
         head = tuple(f"{h}." for h in setup.roles.head)
         for name, q in model.named_parameters():
             q.requires_grad_(name.startswith(head) or name.startswith(top) or

@@ -62,14 +62,17 @@ def check_layers(strategy: Strategy, model, k: int) -> list[str]:
 
 
 def top_layer_prefixes(model, setup: Setup, k: int) -> tuple[str, ...]:
-    """Parameter-name prefixes of the top ``k`` transformer layers."""
+    """Parameter-name prefixes of the top ``k`` transformer layers, and of the pretrained pooler above them
+    (BERT's) when ``k`` >= 1: it only ever sees the top layer's output, so it trains whenever that layer does."""
     n = len(setup.roles.layer_list(model))
-    return tuple(f"{setup.roles.layers}.{i}." for i in range(max(0, n - k), n))
+    pooler = (f"{setup.roles.pooler}.",) if setup.roles.pooler and k >= 1 else ()
+    return (*(f"{setup.roles.layers}.{i}." for i in range(max(0, n - k), n)), *pooler)
 
 
 @STRATEGIES.register
 class Freeze(Strategy):
-    """Only the top ``k`` transformer layers and the head train (the rest is frozen)."""
+    """Only the top ``k`` transformer layers (with the pooler above them, where the model has one) and the head
+    train; the rest is frozen."""
 
     example: ClassVar[dict] = {"k": 1}
 
