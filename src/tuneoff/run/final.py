@@ -11,6 +11,7 @@ import time
 from tuneoff.data import Dataset, DatasetSpec
 from tuneoff.plan.config import Protocol
 from tuneoff.plan.jobs import Job
+from tuneoff.run.build import trained_parameters
 from tuneoff.run.task import Task, prepare
 from tuneoff.store.liveness import now
 from tuneoff.strategies import folder_bytes
@@ -62,6 +63,7 @@ def run_job(task: Task, result: dict, progress=None, warn=print) -> dict:
         if extras:
             result["extra_eval"] = {x.name: score_extra(model, tokenizer, x, p, device, progress) for x in extras}
 
+    result["parameters"]["trainable"] = trained_parameters(job.player.strategy, model, setup)  # opened while training
     result["step"] = {**trained.step, "static_shapes": p.static_shapes}
     result["history"] = {"epochs": trained.epochs, "steps": trained.steps}
     result["best_epoch"] = trained.best_epoch

@@ -184,8 +184,10 @@ def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torc
             if scores["dev_accuracy"] > best_accuracy:  # ties keep the earlier epoch
                 best_accuracy, out.best_epoch = scores["dev_accuracy"], epoch
                 best_state = [q.detach().clone() for q in owned]
-        record = {"epoch": epoch, "train_loss": epoch_loss, **scores,
-                  "train_seconds": seconds, "learning_rate_end": float(scheduler.get_last_lr()[0])}
+        record = {"epoch": epoch, "train_loss": epoch_loss, **scores, "train_seconds": seconds,  # rates: the head's
+                  # (the protocol's, times the schedule's factor, which is every group's), then each group's, largest first
+                  "learning_rate_end": p.learning_rate * float(scheduler.get_last_lr()[0]) / float(scheduler.base_lrs[0]),
+                  "learning_rates_end": sorted((float(r) for r in scheduler.get_last_lr()), reverse=True)}
         out.epochs.append(record)
         out.train_seconds += seconds
         out.train_samples += len(train_set)
