@@ -362,7 +362,7 @@ def test_a_tiny_tournament_with_every_strategy_completes(tree_dir, tmp_path, cap
     assert results["distill"]["job"]["teacher"] == results["full"]["job_hash"]
     wiseft = results["wiseft"]["strategy_report"]  # the alpha chosen on dev, and each one's dev accuracy
     assert wiseft["alphas"] == [0.5, 1.0] and wiseft["alpha"] in wiseft["alphas"] and len(wiseft["dev_accuracy"]) == 2
-    assert results["sam"]["step"]["passes_per_step"] == 2 and results["full"]["step"]["passes_per_step"] == 1
+    assert results["sam"]["step"]["passes_per_step"] == results["rdrop"]["step"]["passes_per_step"] == 2 and results["full"]["step"]["passes_per_step"] == 1
     for name, r in results.items():
         assert main(["predict", str(out), "--player", name, "a superb film"]) == 0, name
     assert (out / "report.html").is_file()

@@ -25,6 +25,7 @@ class RDrop(Full):
     # Liang et al. 2021 fine-tune BERT/RoBERTa on GLUE at the usual full fine-tuning rates (Devlin et al. 2019 (BERT, App. A.3): 2e-5..5e-5).
     default_lr: ClassVar[float] = 3e-5
     graph_safe_hooks: ClassVar[tuple[str, ...]] = ("loss",)  # two forwards of the same batch
+    passes_per_step: ClassVar[int] = 2  # two forwards, and the backward runs through both
     alpha: float = Field(1.0, ge=0.0, le=100.0, description="weight of the symmetric KL term")
 
     def loss(self, net, batch: dict, index, setup: Setup):
