@@ -134,15 +134,18 @@ def test_a_retrain_on_ray_replaces_the_checkpoint_whole(local_ray, tiny_config, 
 
 
 def test_a_worker_with_other_versions_trains_nothing_and_the_job_is_failed(local_ray, tiny_config, tree_dir, tmp_path,
-                                                                           capsys):
+                                                                           capsys, monkeypatch):
     """The driver hands each task its library versions; a worker that has others refuses before training and the
-    job is recorded failed, naming the node by IP (as the progress view does) and what differs."""
+    job is recorded failed, naming the node by IP (as the progress view does) and what differs. The executor
+    starts its own private instance ('local'), though RAY_ADDRESS names a cluster that does not answer."""
     from tuneoff.plan.loading import load_config
     from tuneoff.run import tournament
     from tuneoff.run.ray_executor import RayExecutor
 
-    local_ray()
-    executor = RayExecutor(num_cpus=1, max_retries=0)
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")
+    executor = RayExecutor("local", num_cpus=1, max_retries=0, init_options={"num_cpus": 2})
+    executor.start()  # (the fixture shuts this instance down)
+    assert ray.is_initialized()
     executor.versions = {**executor.versions, "transformers": "0.0.1"}  # what the driver would have elsewhere
     config = load_config(tiny_config, ["tournament.seeds=[1]"])
     tournament.run(config, tmp_path / "run", str(tree_dir), console=make_console(), executor=executor)
