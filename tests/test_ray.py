@@ -131,3 +131,29 @@ def test_a_retrain_on_ray_replaces_the_checkpoint_whole(local_ray, tiny_config, 
     assert run_with_ray(full, tree_dir, out, "--set", "tournament.seeds=[1]") == 0
     assert job.result()["player"]["strategy"]["name"] == "full"
     assert sorted(p.name for p in job.checkpoint.iterdir()) == ["model"]  # the adapter went with the old model
+
+
+def test_a_worker_with_other_versions_trains_nothing_and_the_job_is_failed(local_ray, tiny_config, tree_dir, tmp_path,
+                                                                           capsys, monkeypatch):
+    """The driver hands each task its library versions; a worker that has others refuses before training and the
+    job is recorded failed, naming the node by IP (as the progress view does) and what differs. The executor
+    starts its own private instance ('local'), though RAY_ADDRESS names a cluster that does not answer."""
+    from tuneoff.plan.loading import load_config
+    from tuneoff.run import tournament
+    from tuneoff.run.ray_executor import RayExecutor
+
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")
+    executor = RayExecutor("local", num_cpus=1, max_retries=0, init_options={"num_cpus": 2})
+    executor.start()  # (the fixture shuts this instance down)
+    assert ray.is_initialized()
+    executor.versions = {**executor.versions, "transformers": "0.0.1"}  # what the driver would have elsewhere
+    config = load_config(tiny_config, ["tournament.seeds=[1]"])
+    tournament.run(config, tmp_path / "run", str(tree_dir), console=make_console(), executor=executor)
+    results = RunFolder(tmp_path / "run").results()
+    ip = ray.util.get_node_ip_address()
+    assert len(results) == 2 and {r["status"] for r in results} == {"failed"}
+    for r in results:
+        assert r["error"].startswith(f"refused to train on {ip}: it has transformers ")
+        assert "(the driver has 0.0.1)" in r["error"] and "checkpoint" not in r
+    shown = capsys.readouterr().out
+    assert "full seed-1: refused to train on" in shown and "running on" not in shown

@@ -21,6 +21,7 @@ def cmd_run(args, console: Console) -> int:
 
     executor = make_executor(args, console)  # refuses executor flags that do not apply before anything else
     config = load_config(args.config, args.set)
+    executor.start()  # Ray joins (or refuses) before the run folder is touched
     out = RunFolder.for_tournament(args.out, config.tournament.name)
     console.print(f"tournament [bold]{esc(config.tournament.name)}[/]: {len(config.players)} players -> {esc(out)}")
     board = tournament.run(config, out, args.data_dir, tuple(args.only), console, str(args.config),
@@ -28,7 +29,8 @@ def cmd_run(args, console: Console) -> int:
     return 0 if not board["unranked"] and not board.get("failed_this_run") else 1
 
 
-RAY_FLAGS = {"ray_address": "local", "cpus_per_job": 1.0, "gpus_per_job": 0.0, "max_retries": 2}  # and defaults
+RAY_FLAGS = {"ray_address": "local", "cpus_per_job": 1.0, "gpus_per_job": 0.0, "max_retries": 2,
+             "ray_runtime_env": None}  # and defaults
 
 
 def _ray_options(args) -> dict:
@@ -49,8 +51,8 @@ def make_executor(args, console: Console):
     if args.executor == "ray":
         from tuneoff.run.ray_executor import RayExecutor
 
-        return RayExecutor(None if ray["ray_address"] == "local" else ray["ray_address"], ray["cpus_per_job"],
-                           ray["gpus_per_job"], ray["max_retries"], console)
+        return RayExecutor(ray["ray_address"], ray["cpus_per_job"], ray["gpus_per_job"], ray["max_retries"], console,
+                           runtime_env=ray["ray_runtime_env"])
     from tuneoff.run.executors import LocalExecutor
 
     return LocalExecutor(args.jobs, console)
@@ -170,11 +172,14 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--executor", choices=["local", "ray"], default="local",
                      help="where jobs run: this machine (default), or Ray (pip install 'tuneoff[ray]')")
     run.add_argument("--ray-address", metavar="ADDR",
-                     help="ray: 'local' starts an instance here (default), 'auto' or HOST:PORT joins a cluster")
+                     help="ray: 'local' starts a private instance here (default; RAY_ADDRESS is ignored), 'auto' or "
+                     "HOST:PORT joins a cluster (refused if it does not answer within seconds)")
     run.add_argument("--cpus-per-job", type=float, metavar="N", help="ray: CPUs each job asks for (default 1)")
     run.add_argument("--gpus-per-job", type=float, metavar="F",
                      help="ray: GPUs each job asks for (default 0); a fraction packs several jobs onto one card")
     run.add_argument("--max-retries", type=int, metavar="N", help="ray: retries of a job whose worker died (default 2)")
+    run.add_argument("--ray-runtime-env", metavar="FILE",
+                     help="ray: a JSON file holding Ray's runtime_env (pip, env_vars, working_dir, ...) for the workers")
     run.set_defaults(func=cmd_run)
 
     data = sub.add_parser("data", help="a data set's splits: counts, class distribution, fingerprint")

@@ -87,6 +87,9 @@ class LocalExecutor:
         self.jobs = max(1, jobs)
         self.console = console or make_console()
 
+    def start(self) -> None:
+        """Nothing to join before the run folder is touched (Ray's executor connects here)."""
+
     def threads(self) -> int:
         return max(1, (os.cpu_count() or 1) // self.jobs) if self.jobs > 1 else 0
 

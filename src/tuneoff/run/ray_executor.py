@@ -8,6 +8,12 @@ students read their teacher's checkpoint from the run folder). A task whose work
 is retried by Ray up to ``max_retries`` times; the driver writes a result only when a task
 returns, so nothing is recorded twice. Ctrl-C cancels what is outstanding and records it
 as interrupted.
+
+``start()`` joins Ray before the run folder is touched (``ray_connect``: an address that does not
+answer, a token the cluster refuses, or a job no node can hold is one line, exit 2). Each task is
+named player/seed-s, so the worker log lines Ray forwards to the driver name their job; the
+progress view names nodes by IP; a worker whose tuneoff, torch, transformers or peft differ from
+the driver's trains nothing and the job is recorded failed, saying which.
 """
 
 from __future__ import annotations
@@ -21,46 +27,94 @@ from tuneoff.console import esc, make_console
 from tuneoff.run.interrupts import deferred
 from tuneoff.run.lifecycle import base_result, end_unfinished, run_task, settle, stopped
 from tuneoff.run.progress import make_progress
+from tuneoff.run.ray_connect import (
+    CONNECT_SECONDS,
+    RayConnectError,
+    check_resources,
+    init,
+    library_versions,
+    load_runtime_env,
+    version_mismatch,
+)
 from tuneoff.run.task import Task
 from tuneoff.store.runfolder import RunFolder
 
 
-def _remote_body(task: Task, started=None) -> dict:
-    """On the worker: say where it runs, train in a scratch folder, return what the driver writes."""
-    import os
-    import socket
-
+def _remote_body(task: Task, started=None, expected: dict | None = None) -> dict:
+    """On the worker: refuse other library versions than the driver's, say where it runs, train in a
+    scratch folder, return what the driver writes."""
     from tuneoff.run.quiet import quiet_libraries
 
     quiet_libraries()
+    where = node_identity()
+    if expected and (wrong := version_mismatch(expected, library_versions())):
+        return {**where, "refused": f"refused to train on {where['node']}: it has {wrong}; install the driver's "
+                                    "versions there, or ship them with --ray-runtime-env"}
     if started is not None:  # a ray.util.queue.Queue: the driver's view of which job runs where
-        started.put((job_key(task.job), socket.gethostname(), os.getpid()))
+        started.put((job_key(task.job), where["node"], where["pid"]))
     with tempfile.TemporaryDirectory() as scratch:
         # The run folder's layout in scratch, so a job's folder name is unchanged; a student still
         # reads its teacher from the real run folder (the one shared filesystem distillation needs).
         local = replace(task, folder=RunFolder(scratch).job(task.folder.player, task.folder.label))
         run_task(local, make_console(), live=False)
-        return {"node": socket.gethostname(), "pid": os.getpid(), **local.folder.pack()}
+        return {**where, **local.folder.pack()}
+
+
+def node_identity() -> dict:
+    """Where this worker runs, as Ray names it: the node's IP and id (not the hostname, which nodes may share)."""
+    import os
+
+    import ray
+
+    return {"node": ray.util.get_node_ip_address(), "node_id": ray.get_runtime_context().get_node_id(),
+            "pid": os.getpid()}
 
 
 class RayExecutor:
-    """Runs tasks on Ray: ``address`` None starts a local instance, "auto" or "HOST:PORT" joins a cluster."""
+    """Runs tasks on Ray: ``address`` "local" starts a private instance here, "auto" or "HOST:PORT" joins a
+    cluster. ``start()`` connects and checks before the run folder is touched; ``run`` starts if need be."""
 
-    def __init__(self, address: str | None = None, num_cpus: float = 1, num_gpus: float = 0.0, max_retries: int = 2,
-                 console: Console | None = None, init_options: dict | None = None):
+    def __init__(self, address: str = "local", num_cpus: float = 1, num_gpus: float = 0.0, max_retries: int = 2,
+                 console: Console | None = None, init_options: dict | None = None, runtime_env: str | None = None,
+                 connect_timeout: float = CONNECT_SECONDS):
         self.address, self.num_cpus, self.num_gpus, self.max_retries = address, num_cpus, num_gpus, max_retries
         self.console = console or make_console()
         self.init_options = init_options or {}
+        self.runtime_env, self.connect_timeout = runtime_env, connect_timeout
+        self.versions = library_versions()  # each worker refuses to train with other versions than these
+        self.ray = None
 
-    def _remote(self):
+    def start(self) -> None:
+        """Join Ray (a private instance for "local"), then refuse a job no node could ever run."""
+        if self.ray is not None:
+            return
         try:
             import ray
         except ImportError:
-            raise RuntimeError("--executor ray needs Ray: pip install 'tuneoff[ray]'") from None
-        if not ray.is_initialized():
-            ray.init(address=self.address, include_dashboard=False, log_to_driver=False, **self.init_options)
-        return ray, ray.remote(num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_retries=self.max_retries,
-                               retry_exceptions=False)(_remote_body)
+            raise RayConnectError("--executor ray needs Ray, which is not installed: pip install 'tuneoff[ray]'") from None
+        if not ray.is_initialized():  # (a test or a library user may have started Ray itself)
+            self._init(ray)
+        check_resources(ray, self.num_cpus, self.num_gpus)
+        self.ray = ray
+
+    def _init(self, ray) -> None:
+        options = {"include_dashboard": False, "log_to_driver": True, **self.init_options}  # worker logs, job-named
+        if self.runtime_env:
+            options["runtime_env"] = load_runtime_env(self.runtime_env)
+        try:
+            init(ray, self.address, options, self.connect_timeout)
+        except RayConnectError:
+            raise
+        except (TypeError, ValueError) as err:
+            if not self.runtime_env:
+                raise
+            raise RayConnectError(f"--ray-runtime-env {self.runtime_env}: Ray refused it "
+                                  f"({str(err).strip().splitlines()[0]})") from None
+
+    def _remote(self):
+        self.start()
+        return self.ray, self.ray.remote(num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_retries=self.max_retries,
+                                         retry_exceptions=False)(_remote_body)
 
     def run(self, tasks: list[Task]) -> list:
         if not tasks:
@@ -70,7 +124,7 @@ class RayExecutor:
 
         started = Queue(actor_options={"num_cpus": 0})
         tasks = [replace(t, threads=max(1, int(self.num_cpus)), concurrency=len(tasks)) for t in tasks]
-        pending = {remote.remote(t, started): t for t in tasks}
+        pending = {remote.options(name=task_name(t.job)).remote(t, started, self.versions): t for t in tasks}
         view, out = JobView(tasks), []
         try:
             with make_progress(self.console) as progress:
@@ -110,6 +164,11 @@ class RayExecutor:
                                                      f"{type(err).__name__}: {str(err).splitlines()[0]}")
             self.console.print(f"[red]{esc(job.name)} {job.label}: {esc(result['error'])}[/]")
             return None
+        if "refused" in payload:  # the worker's libraries differ from the driver's: it trained nothing
+            end_unfinished(task.folder.attempt() if task.folder.has_result() else task.folder,
+                           base_result(job, task.data[0].labels), "failed", payload["refused"])
+            self.console.print(f"[red]{esc(job.name)} {job.label}: {esc(payload['refused'])}[/]")
+            return None
         result = settle(task, payload)
         self.console.print(f"{esc(job.name)} {job.label}: ran on {esc(payload['node'])} (pid {payload['pid']})")
         return result if result is not None and result.get("status") == "completed" else None
@@ -118,6 +177,11 @@ class RayExecutor:
 def job_key(job) -> tuple[str, str]:
     """A job's name on the cluster: (player, seed label), unique within a wave."""
     return job.name, job.label
+
+
+def task_name(job) -> str:
+    """The Ray task's name, which Ray shows in its dashboard and before each worker log line: player/seed-s."""
+    return "/".join(job_key(job))
 
 
 class JobView:
