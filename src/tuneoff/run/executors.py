@@ -8,8 +8,11 @@ job is played and how its end is recorded is ``lifecycle``'s.
 ``LocalExecutor(1)`` is the plain loop. ``LocalExecutor(n)`` runs n tasks at once in spawned
 processes; on CPU the cores are split among them (each job's torch thread count, unless the
 protocol fixes one); with GPUs each worker process is given one card (``CUDA_VISIBLE_DEVICES``),
-round robin, so n jobs on g cards put about n/g jobs on each. Each result records how many
-jobs ran at once.
+round robin, so n jobs on g cards put about n/g jobs on each. A worker is fed one task at a time
+through a pipe; one that dies (kill -9, the OOM killer) is replaced in its slot and its job tried
+again up to ``max_retries`` times, then recorded failed with the cause, while the other workers
+keep running (no process pool's "broken pool" that would end them all). Each result records the
+executor's slots (``timing.concurrent_jobs``); the driver measures the real overlap afterwards.
 """
 
 from __future__ import annotations
@@ -115,7 +118,10 @@ class _Worker:
 
     def give(self, index: int, task: Task) -> None:
         self.index = index
-        self.conn.send(task)
+        try:
+            self.conn.send(task)
+        except OSError:  # it died while idle: ``outcome`` reports it, and the job is tried again
+            pass
 
     def outcome(self):
         """("done", result), ("raised", error), ("died", exitcode), or None while the task is in hand."""

@@ -3,7 +3,8 @@
 A final job writes a result that says 'running' before it trains, so a killed job is never
 'completed'; it ends completed, failed (a crash, or a loss that became non-finite: the
 tournament goes on) or interrupted (Ctrl-C, SIGTERM, a stopped pool or Ray run: the error says
-which). A result left 'running' by a process that died is recorded interrupted by the next run.
+which). A result left 'running' by a process that died is recorded interrupted by the next run;
+one whose pool worker died is recorded interrupted while it is retried, then failed with the cause.
 A tuning trial keeps a record the same way. The executors only schedule: every record of how a
 job ended is written here.
 """
