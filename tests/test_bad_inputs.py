@@ -317,7 +317,7 @@ CASES = [
                  "Nothing was trained")),
     Case("a Ray flag without Ray", args=("--gpus-per-job", "0.5"), expect=("--gpus-per-job: only for --executor ray",)),
     Case("Ray flags without Ray", args=("--cpus-per-job", "2", "--max-retries", "1", "--ray-address", "auto"),
-         expect=("--ray-address, --cpus-per-job, --max-retries: only for --executor ray (the executor is local)",)),
+         expect=("--ray-address, --cpus-per-job: only for --executor ray (the executor is local)",)),
     Case("negative CPUs per job", args=("--executor", "ray", "--cpus-per-job", "-3"),
          expect=("--cpus-per-job -3.0: expected a finite number > 0",)),
     Case("a Ray runtime env without Ray", args=("--ray-runtime-env", "env.json"),

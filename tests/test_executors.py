@@ -8,7 +8,7 @@ import os
 import signal
 
 from conftest import TINY_CONFIG
-from test_faults import Tuneoff
+from test_faults import SAFETY_NET, Tuneoff
 
 from tuneoff.cli import main
 from tuneoff.store.runfolder import RunFolder
@@ -29,6 +29,9 @@ def test_two_workers_give_the_same_results_as_one(tiny_config, tree_dir, tmp_pat
     assert len(one) == 4 and one == two
     concurrency = {r["timing"]["concurrent_jobs"] for r in RunFolder(tmp_path / "two").results()}
     assert concurrency == {2} and {r["timing"]["concurrent_jobs"] for r in RunFolder(tmp_path / "one").results()} == {1}
+    # measured: one at a time never overlaps; two workers never put more than two jobs on the CPU at once
+    assert {r["timing"]["overlapping_jobs"] for r in RunFolder(tmp_path / "one").results()} == {1}
+    assert {r["timing"]["overlapping_jobs"] for r in RunFolder(tmp_path / "two").results()} <= {1, 2}
     assert json.loads((tmp_path / "two" / "leaderboard.json").read_text())["ranked"]
 
 
@@ -66,15 +69,48 @@ def test_worker_processes_share_the_cards_round_robin():
 
 
 def test_a_pool_worker_sees_only_its_card(monkeypatch):
-    import multiprocessing
-
     from tuneoff.run.executors import _init_worker
 
-    slots = multiprocessing.get_context("spawn").Queue()
-    slots.put("1")
-    slots.put(None)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
-    _init_worker(slots)
+    _init_worker("1")
     assert os.environ["CUDA_VISIBLE_DEVICES"] == "1"
-    _init_worker(slots)  # no card to give: left as it was
+    _init_worker(None)  # no card to give: left as it was
     assert os.environ["CUDA_VISIBLE_DEVICES"] == "1"
+
+
+def _killed_worker_run(tmp_path, tree_dir, *extra):
+    """A --jobs 2 run of one player's two seeds; the first job to reach step 3 pauses there (its sibling runs on,
+    finding the pause file taken) and its worker is killed with SIGKILL. Returns (exit code, output, run folder)."""
+    config = tmp_path / "one.toml"
+    config.write_text(TINY_CONFIG.split("[[players]]\nname = \"lora\"")[0])
+    out = tmp_path / "run"
+    args = ["run", str(config), "--data-dir", str(tree_dir), "--out", str(out), "--no-report", "--jobs", "2", *SEEDS,
+            *extra]
+    driver = Tuneoff(args, tmp_path, pause_at=f"3:{tmp_path / 'paused'}")  # one file: a retry runs on past it
+    [worker] = driver.wait_for_pauses(tmp_path, count=1)
+    assert worker != driver.proc.pid
+    os.kill(worker, signal.SIGKILL)
+    code, text = driver.finish(SAFETY_NET)  # a safety net only: the run ends by itself
+    return code, text, out
+
+
+def test_a_killed_worker_is_replaced_and_its_job_retried(tmp_path, tree_dir):
+    code, text, out = _killed_worker_run(tmp_path, tree_dir)
+    assert code == 0, text
+    assert "Traceback" not in text and "signal 9" in text, text
+    results = RunFolder(out).results()
+    assert sorted(r["seed"] for r in results) == [1, 2]  # one result per job
+    assert {r["status"] for r in results} == {"completed"}
+    board = json.loads((out / "leaderboard.json").read_text())
+    assert [len(r["seeds"]) for r in board["ranked"]] == [2] and not board["unranked"]
+
+
+def test_a_killed_worker_with_no_retries_fails_its_job_naming_the_cause(tmp_path, tree_dir):
+    code, text, out = _killed_worker_run(tmp_path, tree_dir, "--max-retries", "0")
+    assert code == 1, text
+    assert "Traceback" not in text, text
+    statuses = sorted((r["status"], r["error"] or "") for r in RunFolder(out).results())
+    assert [s for s, _ in statuses] == ["completed", "failed"], statuses  # the sibling ran on to the end
+    assert "worker process died (signal 9, SIGKILL)" in statuses[1][1], statuses
+    board = json.loads((out / "leaderboard.json").read_text())
+    assert [u["status"] for u in board["unranked"]] == ["failed"] and board["ranked"]

@@ -169,3 +169,50 @@ def test_equal_points_share_a_game_rank():
     ], bonus=0)
     assert {r["player"]: r["game_rank"] for r in board["ranked"]} == {"a": 1, "b": 1, "c": 3}
     assert board["may_be_best"] == ["a", "b"]
+
+
+def _with_jobs(result: dict, concurrent: int, overlapping: int | None = None, threads: int = 2) -> dict:
+    result["timing"]["concurrent_jobs"] = concurrent
+    if overlapping is not None:
+        result["timing"]["overlapping_jobs"] = overlapping
+    result["environment"]["hardware"] = {**result["environment"]["hardware"], "threads": threads}
+    return result
+
+
+def test_a_resumed_run_is_one_speed_table_with_one_bonus_winner():
+    """Seeds trained by --jobs 2 (one thread each) then resumed with --jobs 1 (two threads): one device, so one
+    speed group and one fastest player; how many jobs ran at once is shown, never a group of its own."""
+    board = leaderboard.build([
+        _with_jobs(make_result("fast", 0.50, train_seconds=100, seed=1), 2, threads=1),
+        _with_jobs(make_result("fast", 0.50, train_seconds=101, seed=2), 1, overlapping=1, threads=2),
+        _with_jobs(make_result("slow", 0.48, train_seconds=300, seed=1), 2, overlapping=2, threads=1),
+        _with_jobs(make_result("slow", 0.48, train_seconds=310, seed=2), 1, overlapping=1, threads=2),
+    ])
+    r = rows(board)
+    assert len({x["hardware"] for x in board["ranked"]}) == 1
+    assert [x["player"] for x in board["ranked"] if x["fastest"]] == ["fast"] and r["fast"]["bonus"] == 10.0
+    assert r["fast"]["concurrent_jobs"] == [1, 2] and r["slow"]["concurrent_jobs"] == [1, 2]
+    text = boards.markdown(board)
+    assert text.count("| game rank |") == 1 and "| 1, 2 |" in text  # one game table, jobs at once a column
+
+
+def test_jobs_at_once_is_the_measured_overlap_when_a_result_has_it():
+    measured = _with_jobs(make_result(), 4, overlapping=1)
+    assert leaderboard.jobs_at_once(measured) == 1  # four slots, but it ran alone
+    assert leaderboard.jobs_at_once(_with_jobs(make_result(), 3)) == 3  # an older result: its slots
+    check(measured, "result", "fake")
+
+
+def test_overlapping_jobs_are_counted_exactly_from_start_and_end_times():
+    cpu, gpu0 = ("host", "cpu", None), ("host", "cuda", "0")
+    spans = [
+        (cpu, 0, 10),   # a: b overlaps it, then c too (b and c both within 5..8): 3 at once
+        (cpu, 2, 8),    # b
+        (cpu, 5, 12),   # c: a and b at 5
+        (cpu, 10, 15),  # d: starts as a ends ([start, end)): c only
+        (cpu, 15, 20),  # e: starts as d ends, c ended: alone
+        (gpu0, 0, 30),  # f: another device, alone though every cpu job overlaps it in time
+        (cpu, 16, 16),  # g: starts and ends in the same second: an instant inside e
+    ]
+    assert leaderboard.overlapping_jobs(spans) == [3, 3, 3, 2, 2, 1, 2]
+    assert leaderboard.overlapping_jobs([]) == []

@@ -29,16 +29,18 @@ def cmd_run(args, console: Console) -> int:
     return 0 if not board["unranked"] and not board.get("failed_this_run") else 1
 
 
-RAY_FLAGS = {"ray_address": "local", "cpus_per_job": 1.0, "gpus_per_job": 0.0, "max_retries": 2,
-             "ray_runtime_env": None}  # and defaults
+RAY_FLAGS = {"ray_address": "local", "cpus_per_job": 1.0, "gpus_per_job": 0.0, "ray_runtime_env": None}  # and defaults
+SHARED_FLAGS = {"max_retries": 2}  # both executors: retries of a job whose worker died
 
 
 def _ray_options(args) -> dict:
-    """The Ray flags with their defaults; given without --executor ray, or out of range, they are refused."""
+    """The Ray flags (and the shared ones) with their defaults; Ray's given without --executor ray, or any out
+    of range, are refused."""
     given = [f"--{k.replace('_', '-')}" for k in RAY_FLAGS if getattr(args, k) is not None]
     if given and args.executor != "ray":
         raise ValueError(f"{', '.join(given)}: only for --executor ray (the executor is {args.executor})")
-    options = {k: default if getattr(args, k) is None else getattr(args, k) for k, default in RAY_FLAGS.items()}
+    flags = {**RAY_FLAGS, **SHARED_FLAGS}
+    options = {k: default if getattr(args, k) is None else getattr(args, k) for k, default in flags.items()}
     for key, zero_ok in (("cpus_per_job", False), ("gpus_per_job", True), ("max_retries", True)):
         value = options[key]
         if not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
@@ -55,7 +57,7 @@ def make_executor(args, console: Console):
                            runtime_env=ray["ray_runtime_env"])
     from tuneoff.run.executors import LocalExecutor
 
-    return LocalExecutor(args.jobs, console)
+    return LocalExecutor(args.jobs, console, ray["max_retries"])
 
 
 def cmd_data(args, console: Console) -> int:
@@ -177,7 +179,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--cpus-per-job", type=float, metavar="N", help="ray: CPUs each job asks for (default 1)")
     run.add_argument("--gpus-per-job", type=float, metavar="F",
                      help="ray: GPUs each job asks for (default 0); a fraction packs several jobs onto one card")
-    run.add_argument("--max-retries", type=int, metavar="N", help="ray: retries of a job whose worker died (default 2)")
+    run.add_argument("--max-retries", type=int, metavar="N", help="retries of a job whose worker process died (--jobs N > 1, or Ray; default 2); "
+                          "then it is recorded failed with the cause")
     run.add_argument("--ray-runtime-env", metavar="FILE",
                      help="ray: a JSON file holding Ray's runtime_env (pip, env_vars, working_dir, ...) for the workers")
     run.set_defaults(func=cmd_run)

@@ -8,20 +8,25 @@ job is played and how its end is recorded is ``lifecycle``'s.
 ``LocalExecutor(1)`` is the plain loop. ``LocalExecutor(n)`` runs n tasks at once in spawned
 processes; on CPU the cores are split among them (each job's torch thread count, unless the
 protocol fixes one); with GPUs each worker process is given one card (``CUDA_VISIBLE_DEVICES``),
-round robin, so n jobs on g cards put about n/g jobs on each. Each result records how many
-jobs ran at once.
+round robin, so n jobs on g cards put about n/g jobs on each. A worker is fed one task at a time
+through a pipe; one that dies (kill -9, the OOM killer) is replaced in its slot and its job tried
+again up to ``max_retries`` times, then recorded failed with the cause, while the other workers
+keep running (no process pool's "broken pool" that would end them all). Each result records the
+executor's slots (``timing.concurrent_jobs``); the driver measures the real overlap afterwards.
 """
 
 from __future__ import annotations
 
 import os
+import signal
+from collections import deque
 from dataclasses import replace
 
 from rich.console import Console
 
-from tuneoff.console import make_console
+from tuneoff.console import esc, make_console
 from tuneoff.run import interrupts
-from tuneoff.run.lifecycle import run_task, stopped
+from tuneoff.run.lifecycle import run_task, stopped, worker_died
 from tuneoff.run.progress import make_progress
 from tuneoff.run.task import Task
 
@@ -36,9 +41,8 @@ def gpu_slots(jobs: int, gpus: int, visible: str | None = None) -> list[str | No
     return [cards[i % len(cards)] for i in range(jobs)]
 
 
-def _init_worker(slots) -> None:
+def _init_worker(card: str | None) -> None:
     """A pool worker takes its card before torch initialises CUDA in this process, and watches its parent."""
-    card = slots.get()
     if card is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = card
     import threading
@@ -80,11 +84,78 @@ def _worker(task: Task):
     return run_task(task, make_console(), live=False)
 
 
-class LocalExecutor:
-    """Runs tasks on this machine, ``jobs`` at a time (1: in this process, as the plain loop)."""
+def _serve(conn, card: str | None) -> None:
+    """A worker process: takes tasks from the pipe one at a time and sends back how each ended."""
+    _init_worker(card)
+    while (task := conn.recv()) is not None:
+        try:
+            conn.send(("done", _worker(task)))
+        except BaseException as err:  # noqa: BLE001 - the driver raises it, as a pool's future would
+            conn.send(("raised", err))
+            return
 
-    def __init__(self, jobs: int = 1, console: Console | None = None):
-        self.jobs = max(1, jobs)
+
+def death(exitcode: int | None) -> str:
+    """Why a worker process ended, in words: "its worker process died (signal 9, SIGKILL)"."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = f", {signal.Signals(-exitcode).name}"
+        except ValueError:
+            name = ""
+        return f"its worker process died (signal {-exitcode}{name})"
+    return f"its worker process ended with exit code {exitcode} before it finished"
+
+
+class _Worker:
+    """One worker process on one card (or none), fed one task at a time through a pipe."""
+
+    def __init__(self, context, card: str | None):
+        self.card, self.index = card, None  # index: the task in hand
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_serve, args=(child, card), name="tuneoff-worker")
+        self.process.start()
+        child.close()
+
+    def give(self, index: int, task: Task) -> None:
+        self.index = index
+        try:
+            self.conn.send(task)
+        except OSError:  # it died while idle: ``outcome`` reports it, and the job is tried again
+            pass
+
+    def outcome(self):
+        """("done", result), ("raised", error), ("died", exitcode), or None while the task is in hand."""
+        alive = self.process.is_alive()  # first: a message sent before it ended is read below
+        if self.conn.poll():
+            try:
+                return self.conn.recv()
+            except (EOFError, OSError):
+                pass
+        if alive:
+            return None
+        self.process.join()
+        return ("died", self.process.exitcode)
+
+    def close(self, force: bool = False) -> None:
+        if force and self.process.is_alive():
+            self.process.terminate()
+        elif self.process.is_alive():
+            try:
+                self.conn.send(None)
+            except OSError:
+                pass
+        self.process.join()
+        self.conn.close()
+
+
+class LocalExecutor:
+    """Runs tasks on this machine, ``jobs`` at a time (1: in this process, as the plain loop).
+
+    A worker process that dies (kill -9, the kernel's OOM killer) is replaced; its job is tried again up
+    to ``max_retries`` times, then recorded failed with the cause. The other workers keep running."""
+
+    def __init__(self, jobs: int = 1, console: Console | None = None, max_retries: int = 2):
+        self.jobs, self.max_retries = max(1, jobs), max_retries
         self.console = console or make_console()
 
     def start(self) -> None:
@@ -101,29 +172,66 @@ class LocalExecutor:
 
     def _pool(self, tasks: list[Task]) -> list:
         import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        context, workers = multiprocessing.get_context("spawn"), min(self.jobs, len(tasks))
-        slots = context.Queue()
-        for card in gpu_slots(workers, _visible_gpus(tasks), os.environ.get("CUDA_VISIBLE_DEVICES")):
-            slots.put(card)
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
-                                   initargs=(slots,))
-        futures = {pool.submit(_worker, t): t for t in tasks}
-        out = []
+        context, count = multiprocessing.get_context("spawn"), min(self.jobs, len(tasks))
+        cards = gpu_slots(count, _visible_gpus(tasks), os.environ.get("CUDA_VISIBLE_DEVICES"))
+        workers = [_Worker(context, card) for card in cards]
         try:
             with make_progress(self.console) as progress:
                 bar = progress.add_task(f"  {len(tasks)} jobs, {self.jobs} at a time", total=len(tasks))
-                for future in as_completed(futures):
-                    out.append(future.result())
-                    progress.advance(bar)
+                out = self._schedule(tasks, workers, context, lambda: progress.advance(bar))
         except BaseException:
-            for process in list(getattr(pool, "_processes", {}).values()):
-                process.terminate()
-            pool.shutdown(wait=True, cancel_futures=True)
+            for w in workers:
+                w.close(force=True)
             with interrupts.deferred():
                 for t in tasks:
                     stopped(t, "stopped with the run (its worker was ended) before it finished")
             raise
-        pool.shutdown(wait=True)
+        for w in workers:
+            w.close()
         return out
+
+    def _schedule(self, tasks: list[Task], workers: list, context, advance) -> list:
+        """Hand tasks to idle workers until every one has ended; a dead worker is replaced in its slot."""
+        from multiprocessing.connection import wait
+
+        queue, tries, out = deque(range(len(tasks))), [0] * len(tasks), []
+        while queue or any(w.index is not None for w in workers):
+            for w in workers:
+                if w.index is None and queue:
+                    index = queue.popleft()
+                    w.give(index, tasks[index])
+            busy = [w for w in workers if w.index is not None]
+            wait([w.conn for w in busy] + [w.process.sentinel for w in busy])
+            for slot, w in enumerate(workers):
+                if w.index is None or (outcome := w.outcome()) is None:
+                    continue
+                index, w.index = w.index, None
+                if outcome[0] == "raised":
+                    raise outcome[1]
+                if outcome[0] == "done":
+                    out.append(outcome[1])
+                    advance()
+                    continue
+                workers[slot] = _Worker(context, w.card)
+                w.close()
+                if self._retry(tasks[index], death(outcome[1]), tries, index):
+                    queue.appendleft(index)
+                else:
+                    out.append(None)
+                    advance()
+        return out
+
+    def _retry(self, task: Task, cause: str, tries: list[int], index: int) -> bool:
+        """A job whose worker died: recorded interrupted and tried again, or failed once its retries are spent."""
+        tries[index] += 1
+        job, again = task.job, tries[index] <= self.max_retries
+        with interrupts.deferred():
+            worker_died(task, cause, final=not again)
+        if again:
+            self.console.print(f"[yellow]{esc(job.name)} {job.label}: {esc(cause)}; trying it again "
+                               f"(retry {tries[index]} of {self.max_retries})[/]")
+        else:
+            self.console.print(f"[red]{esc(job.name)} {job.label} failed: {esc(cause)}, "
+                               f"{self.max_retries} retries spent; the tournament goes on[/]")
+        return again

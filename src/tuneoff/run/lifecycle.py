@@ -3,7 +3,8 @@
 A final job writes a result that says 'running' before it trains, so a killed job is never
 'completed'; it ends completed, failed (a crash, or a loss that became non-finite: the
 tournament goes on) or interrupted (Ctrl-C, SIGTERM, a stopped pool or Ray run: the error says
-which). A result left 'running' by a process that died is recorded interrupted by the next run.
+which). A result left 'running' by a process that died is recorded interrupted by the next run;
+one whose pool worker died is recorded interrupted while it is retried, then failed with the cause.
 A tuning trial keeps a record the same way. The executors only schedule: every record of how a
 job ended is written here.
 """
@@ -106,6 +107,30 @@ def stopped(task: Task, why: str, unrecorded: bool = False) -> None:
         result = base_result(task.job, task.data[0].labels)
     if result is not None and result["status"] == "running":
         end_unfinished(task.folder, result, "interrupted", why)
+
+
+def worker_died(task: Task, cause: str, final: bool) -> None:
+    """A job whose pool worker died: the record it left 'running' says so, interrupted while it is tried
+    again, failed (``final``) once the retries are spent; a job that died before writing one gets one."""
+    status = "failed" if final else "interrupted"
+    why = cause if final else f"{cause}; tried again"
+    if task.job.kind == "tuning":
+        try:
+            record = task.folder.trial()
+        except ResultsError:
+            record = None
+        if record is None or record["status"] == "running":
+            task.folder.write_trial({**(record or base_trial(task.job)), "status": status, "error": why,
+                                     "finished_at": now()})
+        return
+    target = task.folder
+    for folder in (target.staged(), target):
+        result = folder.result_or_none()
+        if result is not None and result["status"] == "running":
+            end_unfinished(folder, result, status, why)
+    result = target.result_or_none()
+    if final and (result is None or result["status"] != "completed"):  # never left to say 'interrupted'
+        end_unfinished(target, result or base_result(task.job, task.data[0].labels), "failed", why)
 
 
 def settle(task: Task, payload: dict) -> dict | None:

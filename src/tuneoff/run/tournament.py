@@ -11,6 +11,7 @@ then final seeds) -> leaderboard -> report.
 from __future__ import annotations
 
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -28,6 +29,7 @@ from tuneoff.store.runfolder import RunFolder, RunFolderError, as_run
 from tuneoff.training.evaluate import Extra
 from tuneoff.verdict.board import publish
 from tuneoff.verdict.rows import edge_sentence
+from tuneoff.verdict.rules import device_of, overlapping_jobs
 
 
 def run(
@@ -119,6 +121,7 @@ def _play_all(config: Config, data, out: RunFolder, only, console: Console, conf
         console.print(f"{len(todo)} jobs to train")
         for wave in waves(config):
             failed += _failures(executor.run(_tasks([j for j in todo if j.name in wave], data, out)))
+    record_overlaps(out)
     board = {**publish(out, console).board, "failed_this_run": failed}
     if report:
         from tuneoff.report.build import build_report
@@ -171,6 +174,18 @@ def schedule_warnings(config: Config, players: list[str]) -> list[str]:
                        "schedule than the finals, so the rate they choose may not be the finals' best; unset "
                        "tuning.epochs for trials with the finals' epochs and schedule")
     return out
+
+
+def record_overlaps(out: RunFolder) -> None:
+    """Each completed result gets ``timing.overlapping_jobs``: how many jobs of this run folder ran at once on its
+    device while it ran, measured from every result's start and end (to the second), not the executor's slots."""
+    ended = [(f, r) for f in out.jobs() if (r := f.result_or_none()) and r.get("finished_at") and "environment" in r]
+    spans = [(device_of(r), datetime.fromisoformat(r["started_at"]), datetime.fromisoformat(r["finished_at"]))
+             for _, r in ended]
+    for (folder, result), count in zip(ended, overlapping_jobs(spans)):
+        if result["status"] == "completed" and result["timing"].get("overlapping_jobs") != count:
+            result["timing"]["overlapping_jobs"] = count
+            folder.write_result(result)
 
 
 def _failures(outcomes: list) -> int:

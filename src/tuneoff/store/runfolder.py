@@ -140,9 +140,13 @@ class JobFolder:
 
     # --- a retrain beside the result it replaces -------------------------------------------------
 
+    def staged(self) -> JobFolder:
+        """The staging folder a retrain writes in (see ``attempt``), as it is."""
+        return JobFolder(self.path.parents[2] / self.STAGING / self.player / self.label)
+
     def attempt(self) -> JobFolder:
         """Where a retrain writes while this folder's result stays: an empty staging folder."""
-        staging = JobFolder(self.path.parents[2] / self.STAGING / self.player / self.label)
+        staging = self.staged()
         shutil.rmtree(staging.path, ignore_errors=True)
         staging.path.mkdir(parents=True)
         return staging

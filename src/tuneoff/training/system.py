@@ -82,6 +82,8 @@ def fingerprint(device: torch.device) -> dict:
             "cpu_count": os.cpu_count(),
             "gpu": gpu,
             "device": device.type,
+            # the card(s) this process saw (a pool worker is given one): which jobs shared a device
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES") if device.type == "cuda" else None,
             "threads": torch.get_num_threads(),
             "platform": platform.platform(),
         },

@@ -65,9 +65,35 @@ def collapse_reason(result: dict) -> str | None:
 
 
 def hardware_key(result: dict) -> str:
-    """The device a training time depends on: the chip and the device (threads and concurrency are shown apart)."""
+    """The device a training time depends on: the chip and the device. Speed is compared per device only:
+    threads and jobs at once are shown beside it, never part of it, so a resumed run is one table."""
     hw = result.get("environment", {}).get("hardware", {})
     return " / ".join(str(p) for p in (hw.get("gpu") or hw.get("cpu") or "unknown", hw.get("device")) if p)
+
+
+def device_of(result: dict) -> tuple:
+    """The device a job ran on, to tell which jobs shared one: the host, the device type, the card(s) it saw."""
+    hw = result.get("environment", {}).get("hardware", {})
+    return (result.get("process", {}).get("host"), hw.get("device"), hw.get("cuda_visible_devices"))
+
+
+def overlapping_jobs(spans: list[tuple]) -> list[int]:
+    """For each (device, start, end) span, the most spans on its device running at one instant within it, itself
+    included (1: it ran alone). A span runs over [start, end); one that starts and ends together, at its start."""
+    def running(device, t) -> int:
+        return sum(d == device and (s <= t < e or s == e == t) for d, s, e in spans)
+
+    out = []
+    for device, start, end in spans:
+        instants = [start] + [s for d, s, _ in spans if d == device and start < s < end]
+        out.append(max(running(device, t) for t in instants))
+    return out
+
+
+def jobs_at_once(result: dict) -> int:
+    """How many jobs overlapped this one on its device (measured); an older result's executor slots else."""
+    timing = result["timing"]
+    return timing.get("overlapping_jobs", timing.get("concurrent_jobs", 1))
 
 
 def _seconds_per_sample(result: dict) -> float:
@@ -86,7 +112,7 @@ def _row(name: str, runs: list[dict], planned: int, failed: int) -> dict:
         "strategy": first["player"]["strategy"]["name"], "status": "completed",
         "hardware": " + ".join(sorted({hardware_key(r) for r in runs})),
         "threads": sorted({r.get("environment", {}).get("hardware", {}).get("threads") or 0 for r in runs}),
-        "concurrent_jobs": sorted({r["timing"].get("concurrent_jobs", 1) for r in runs}),
+        "concurrent_jobs": sorted({jobs_at_once(r) for r in runs}),
         "seeds": [r["seed"] for r in runs], "data_seeds": [r["data_seed"] for r in runs],
         "seeds_planned": max(planned, len(runs) + failed), "seeds_failed": failed,
         "per_seed_test_accuracy": [r["test"]["accuracy"] for r in runs],
