@@ -106,6 +106,9 @@ def death(exitcode: int | None) -> str:
     return f"its worker process ended with exit code {exitcode} before it finished"
 
 
+STOP_SECONDS = 60.0  # how long a stopped worker gets to record its job before it is killed
+
+
 class _Worker:
     """One worker process on one card (or none), fed one task at a time through a pipe."""
 
@@ -144,7 +147,10 @@ class _Worker:
                 self.conn.send(None)
             except OSError:
                 pass
-        self.process.join()
+        self.process.join(STOP_SECONDS if force else None)
+        if self.process.is_alive():  # still recording its job after a minute: a 'running' record, recovered later
+            self.process.kill()
+            self.process.join()
         self.conn.close()
 
 
