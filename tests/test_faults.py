@@ -96,7 +96,7 @@ class Tuneoff:
                 self.proc.kill()
             raise
 
-    def finish(self, timeout: float = 120) -> tuple[int, str]:
+    def finish(self, timeout: float = SAFETY_NET) -> tuple[int, str]:
         code = self.proc.wait(timeout)
         self._reader.join(10)
         return code, "".join(self.lines)
@@ -337,7 +337,7 @@ def test_orphaned_pool_workers_stop_record_it_and_a_resume_completes(setup, tmp_
     workers = proc.wait_for_pauses(tmp_path, count=2)
     proc.proc.kill()
     proc.finish()
-    deadline = time.monotonic() + 90  # the watch checks every second and ends the worker within 30 s at most
+    deadline = time.monotonic() + SAFETY_NET  # a safety net: the watch checks every second and ends the worker within 30 s
     while not all(_gone(pid) for pid in workers):
         assert time.monotonic() < deadline, f"orphaned workers {workers} still running"
         time.sleep(0.1)
