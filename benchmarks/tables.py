@@ -35,7 +35,7 @@ def board_tables(run: Path) -> str:
         vs = "best" if x.vs_best == "best" else f"{x.diff} {x.diff_ci}"
         lines.append(f"| {x.rank} | {x.rank_interval} | {'yes' if x.may_be_best else ''} | {x.player}{flags} | "
                      f"{x.strategy} | {x.accuracy} | {x.ci} | {x.seeds} | {x.std} | {x.binomial_se} | {vs} | "
-                     f"{x.p or '–'} | {x.parameters} | {x.train_seconds:.0f} | {x.points} {x.bonus} | {x.gap} |"
+                     f"{(x.p or '–').removeprefix('= ')} | {x.parameters} | {x.train_seconds:.0f} | {x.points} {x.bonus} | {x.gap} |"
                      + "".join(f" {c} |" for c in cells[1:]))
     lines += ["", may_be_best_sentence(board)]
     pairs = board["pairwise"]

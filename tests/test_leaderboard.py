@@ -216,3 +216,13 @@ def test_overlapping_jobs_are_counted_exactly_from_start_and_end_times():
     ]
     assert leaderboard.overlapping_jobs(spans) == [3, 3, 3, 2, 2, 1, 2]
     assert leaderboard.overlapping_jobs([]) == []
+
+
+def test_a_p_value_that_underflows_is_shown_as_a_bound_never_as_zero():
+    from tuneoff.verdict.rows import row
+
+    board = leaderboard.build([make_result("best", accuracy=0.50), make_result("behind", accuracy=0.40)])
+    entry = rows(board)["behind"]
+    shown = row({**entry, "p_vs_best": 0.0})
+    assert shown.p == "< 1e-15" and shown.vs_best.endswith("p < 1e-15")
+    assert row({**entry, "p_vs_best": 0.0123}).vs_best.endswith("p = 0.0123")

@@ -139,7 +139,7 @@ MEANING = ("How to read this. Every pair of players is compared on the same test
 
 
 def _board_row(x: Row, look: dict) -> list:
-    vs = "best" if x.vs_best == "best" else [x.diff, Small(x.diff_ci), Small(f"p = {x.p}")]
+    vs = "best" if x.vs_best == "best" else [x.diff, Small(x.diff_ci), Small(f"p {x.p}")]
     notes = [Badge(n.text, BADGES[n.kind]) if n.kind in BADGES else Small(n.text) for n in x.notes]
     return [
         x.rank, x.rank_interval, [Swatch(look[x.player].color), x.player], x.strategy,

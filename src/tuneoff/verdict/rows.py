@@ -67,7 +67,8 @@ def row(r: dict) -> Row:
     first = r["p_vs_best"] is None
     diff = "" if first else f"{r['diff_vs_best']:+.2f}"
     diff_ci = "" if first else f"[{r['diff_vs_best_ci95'][0]:+.2f}, {r['diff_vs_best_ci95'][1]:+.2f}]"
-    p = "" if first else f"{r['p_vs_best']:.3g}"
+    # A p-value that underflowed to 0 is shown as the bound it is, never as "p=0".
+    p = "" if first else ("< 1e-15" if r["p_vs_best"] < 1e-15 else f"= {r['p_vs_best']:.3g}")
     a, b = r["rank_interval"]
     return Row(
         rank=str(r["rank"]), rank_interval=f"{a}" if a == b else f"{a}–{b}", may_be_best=r["may_be_best"],
@@ -77,7 +78,7 @@ def row(r: dict) -> Row:
         seeds=f"{len(r['seeds'])}" + (f" of {r['seeds_planned']}" if len(r["seeds"]) < r["seeds_planned"] else ""),
         std=f"{100 * r['test_accuracy_std']:.2f}" if len(r["seeds"]) > 1 else "–",
         binomial_se=f"{100 * r['binomial_se']:.2f}",
-        vs_best="best" if first else f"{diff} {diff_ci} p={p}", diff=diff, diff_ci=diff_ci, p=p,
+        vs_best="best" if first else f"{diff} {diff_ci} p {p}", diff=diff, diff_ci=diff_ci, p=p,
         separable="–" if first else ("yes" if r["p_vs_best"] < 0.05 else "no"),
         points=f"{r['points']:.2f}", game_rank=str(r["game_rank"]),
         bonus=f"⚡ +{r['bonus']:g}" if r["fastest"] else "", train_seconds=r["train_seconds"],
