@@ -120,16 +120,10 @@ def load_runtime_env(path: str | Path) -> dict:
 
 
 def library_versions() -> dict[str, str | None]:
-    """The installed versions of what a job's numbers depend on (None: not installed); imports nothing."""
-    from importlib.metadata import PackageNotFoundError, version
+    """The installed versions of what a job's numbers depend on (None: not installed), read from package metadata."""
+    from tuneoff.training.system import installed_version
 
-    def one(name: str) -> str | None:
-        try:
-            return version(name)
-        except PackageNotFoundError:
-            return None
-
-    return {name: one(name) for name in CHECKED_LIBRARIES}
+    return {name: installed_version(name) for name in CHECKED_LIBRARIES}
 
 
 def version_mismatch(expected: dict, actual: dict) -> str | None:

@@ -38,7 +38,8 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def _version(package: str) -> str | None:
+def installed_version(package: str) -> str | None:
+    """A package's installed version (None: not installed); imports nothing."""
     try:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
@@ -90,8 +91,8 @@ def fingerprint(device: torch.device) -> dict:
         "software": {
             "python": platform.python_version(),
             "torch": torch.__version__,
-            "transformers": _version("transformers"),
-            "peft": _version("peft"),
+            "transformers": installed_version("transformers"),
+            "peft": installed_version("peft"),
             "tuneoff": __version__,
             "tuneoff_source": str(Path(__file__).resolve().parents[1]),
             "git_commit": source_commit(),
