@@ -1,4 +1,4 @@
-"""Command line: tuneoff run | data | leaderboard | report | predict."""
+"""Command line: tuneoff run | data | leaderboard | report | predict | compare | score | list."""
 
 from __future__ import annotations
 
@@ -149,6 +149,20 @@ def cmd_predict(args, console: Console) -> int:
     return 0
 
 
+def cmd_compare(args, console: Console) -> int:
+    from tuneoff.store.files import write_json
+    from tuneoff.verdict import compare
+
+    document = compare.compare(compare.Side.parse(args.run_a), compare.Side.parse(args.run_b))
+    console.print(compare.table(document))
+    for note in compare.notes(document):
+        console.print(esc(note))
+    if args.json:
+        write_json(Path(args.json), document)
+        console.print(f"written: {esc(args.json)}")
+    return 0
+
+
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
@@ -209,6 +223,14 @@ def parser() -> argparse.ArgumentParser:
     predict.add_argument("--seed", type=int, help="which seed's checkpoint (default: the best on dev)")
     predict.add_argument("texts", nargs="+")
     predict.set_defaults(func=cmd_predict)
+
+    compare = sub.add_parser("compare", help="compare players of two runs on the same test sentences (the board's "
+                             "statistics)")
+    compare.add_argument("run_a", metavar="RUN_A[:PLAYER]", help="a run folder, and optionally one of its players")
+    compare.add_argument("run_b", metavar="RUN_B[:PLAYER]", help="without players: every player both runs have, "
+                         "Holm-adjusted together")
+    compare.add_argument("--json", metavar="FILE", help="also write the comparison as JSON")
+    compare.set_defaults(func=cmd_compare)
     return ap
 
 
