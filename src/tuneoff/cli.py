@@ -163,6 +163,17 @@ def cmd_compare(args, console: Console) -> int:
     return 0
 
 
+def cmd_score(args, console: Console) -> int:
+    from tuneoff.run.score import score_run
+    from tuneoff.store.runfolder import RunFolder
+
+    run = RunFolder(Path(args.run_dir).resolve())
+    failures = score_run(run, _named_dataset(args.dataset), args.data_dir, args.label_map, console)
+    console.print(f"written into the run's results as extra_eval.{esc(args.dataset)}; `tuneoff report "
+                  f"{esc(args.run_dir)}` shows it")
+    return 1 if failures else 0
+
+
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
@@ -231,6 +242,17 @@ def parser() -> argparse.ArgumentParser:
                          "Holm-adjusted together")
     compare.add_argument("--json", metavar="FILE", help="also write the comparison as JSON")
     compare.set_defaults(func=cmd_compare)
+
+    score = sub.add_parser("score", help="score a run's kept checkpoints on another data set's test split, into "
+                           "the run (as a configured [[eval]] entry)")
+    score.add_argument("run_dir")
+    score.add_argument("--dataset", required=True, help="a registered data set (sst2, sst5, ...; tuneoff list "
+                       "datasets)")
+    score.add_argument("--data-dir")
+    score.add_argument("--label-map", metavar="MAP", help="the player's label -> the data set's, e.g. "
+                       "\"very negative=negative,negative=negative,positive=positive,very positive=positive\" "
+                       "(default: by name, or SST-5 onto SST-2)")
+    score.set_defaults(func=cmd_score)
     return ap
 
 
@@ -253,7 +275,7 @@ def show_data_warnings(console: Console) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if args.command in ("run", "predict"):
+    if args.command in ("run", "predict", "score"):
         from tuneoff.run.quiet import quiet_libraries
 
         quiet_libraries()
