@@ -174,6 +174,13 @@ def cmd_score(args, console: Console) -> int:
     return 1 if failures else 0
 
 
+def cmd_list(args, console: Console) -> int:
+    from tuneoff.plan.catalogue import table
+
+    console.print(table(args.what))
+    return 0
+
+
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
@@ -253,6 +260,10 @@ def parser() -> argparse.ArgumentParser:
                        "\"very negative=negative,negative=negative,positive=positive,very positive=positive\" "
                        "(default: by name, or SST-5 onto SST-2)")
     score.set_defaults(func=cmd_score)
+
+    listing = sub.add_parser("list", help="what a config can name, with every option's type, default and meaning")
+    listing.add_argument("what", choices=["strategies", "datasets", "models", "configs"])
+    listing.set_defaults(func=cmd_list)
     return ap
 
 
