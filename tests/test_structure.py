@@ -1,5 +1,5 @@
 """The house: imports only go down the stages, no import cycles, the run folder has one owner, and reading
-a run (report, leaderboard) never imports torch."""
+a run (report, leaderboard, compare) never imports torch."""
 
 from __future__ import annotations
 
@@ -104,16 +104,19 @@ def test_the_run_folder_check_would_catch_a_spelled_path():
         assert not RUN_FOLDER_NAMES.search(fine), fine
 
 
-@pytest.mark.parametrize("command", ["report", "leaderboard"])
+@pytest.mark.parametrize("command", ["report", "leaderboard", "compare"])
 def test_reading_a_run_never_imports_torch(tmp_path, command):
     folder = make_run(tmp_path / "run")
-    code = ("import sys; from tuneoff.cli import main; code = main([%r, %r]); "
+    written = {"report": folder / "report.html", "leaderboard": folder / "leaderboard.json",
+               "compare": tmp_path / "compare.json"}[command]
+    argv = [command, str(folder)] + ([str(folder), "--json", str(written)] if command == "compare" else [])
+    code = ("import sys; from tuneoff.cli import main; code = main(%r); "
             "assert 'torch' not in sys.modules, 'torch imported'; "
-            "assert 'transformers' not in sys.modules, 'transformers imported'; sys.exit(code)") % (command, str(folder))
+            "assert 'transformers' not in sys.modules, 'transformers imported'; sys.exit(code)") % argv
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode in (0, 1), done.stdout + done.stderr  # 1: the run has a failed player, as made
     assert "imported" not in done.stderr
-    assert (folder / ("report.html" if command == "report" else "leaderboard.json")).is_file()
+    assert written.is_file()
 
 
 def test_the_torch_check_sees_torch_when_it_is_imported(tmp_path):

@@ -1,4 +1,4 @@
-"""Command line: tuneoff run | data | leaderboard | report | predict."""
+"""Command line: tuneoff run | data | leaderboard | report | predict | compare | score | list."""
 
 from __future__ import annotations
 
@@ -149,6 +149,38 @@ def cmd_predict(args, console: Console) -> int:
     return 0
 
 
+def cmd_compare(args, console: Console) -> int:
+    from tuneoff.store.files import write_json
+    from tuneoff.verdict import compare
+
+    document = compare.compare(compare.Side.parse(args.run_a), compare.Side.parse(args.run_b))
+    console.print(compare.table(document))
+    for note in compare.notes(document):
+        console.print(esc(note))
+    if args.json:
+        write_json(Path(args.json), document)
+        console.print(f"written: {esc(args.json)}")
+    return 0
+
+
+def cmd_score(args, console: Console) -> int:
+    from tuneoff.run.score import score_run
+    from tuneoff.store.runfolder import RunFolder
+
+    run = RunFolder(Path(args.run_dir).resolve())
+    failures = score_run(run, _named_dataset(args.dataset), args.data_dir, args.label_map, console)
+    console.print(f"written into the run's results as extra_eval.{esc(args.dataset)}; `tuneoff report "
+                  f"{esc(args.run_dir)}` shows it")
+    return 1 if failures else 0
+
+
+def cmd_list(args, console: Console) -> int:
+    from tuneoff.plan.catalogue import table
+
+    console.print(table(args.what))
+    return 0
+
+
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
@@ -209,6 +241,29 @@ def parser() -> argparse.ArgumentParser:
     predict.add_argument("--seed", type=int, help="which seed's checkpoint (default: the best on dev)")
     predict.add_argument("texts", nargs="+")
     predict.set_defaults(func=cmd_predict)
+
+    compare = sub.add_parser("compare", help="compare players of two runs on the same test sentences (the board's "
+                             "statistics)")
+    compare.add_argument("run_a", metavar="RUN_A[:PLAYER]", help="a run folder, and optionally one of its players")
+    compare.add_argument("run_b", metavar="RUN_B[:PLAYER]", help="without players: every player both runs have, "
+                         "Holm-adjusted together")
+    compare.add_argument("--json", metavar="FILE", help="also write the comparison as JSON")
+    compare.set_defaults(func=cmd_compare)
+
+    score = sub.add_parser("score", help="score a run's kept checkpoints on another data set's test split, into "
+                           "the run (as a configured [[eval]] entry)")
+    score.add_argument("run_dir")
+    score.add_argument("--dataset", required=True, help="a registered data set (sst2, sst5, ...; tuneoff list "
+                       "datasets)")
+    score.add_argument("--data-dir")
+    score.add_argument("--label-map", metavar="MAP", help="the player's label -> the data set's, e.g. "
+                       "\"very negative=negative,negative=negative,positive=positive,very positive=positive\" "
+                       "(default: by name, or SST-5 onto SST-2)")
+    score.set_defaults(func=cmd_score)
+
+    listing = sub.add_parser("list", help="what a config can name, with every option's type, default and meaning")
+    listing.add_argument("what", choices=["strategies", "datasets", "models", "configs"])
+    listing.set_defaults(func=cmd_list)
     return ap
 
 
@@ -231,7 +286,7 @@ def show_data_warnings(console: Console) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if args.command in ("run", "predict"):
+    if args.command in ("run", "predict", "score"):
         from tuneoff.run.quiet import quiet_libraries
 
         quiet_libraries()

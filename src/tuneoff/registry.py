@@ -32,12 +32,18 @@ class Registry(dict):
         self[name] = cls
         return cls
 
-    def lookup(self, name: str) -> type:
-        """The class registered under ``name``, after loading entry points if it is not built in."""
-        if name not in self and not self._plugins_loaded:
+    def load_plugins(self) -> Registry:
+        """Register the entries installed packages add through entry points (once); returns the registry."""
+        if not self._plugins_loaded:
             self._plugins_loaded = True
             for entry in metadata.entry_points(group=self.group):
                 self.register(entry.load())
+        return self
+
+    def lookup(self, name: str) -> type:
+        """The class registered under ``name``, after loading entry points if it is not built in."""
+        if name not in self:
+            self.load_plugins()
         if name not in self:
             raise ValueError(f"unknown {self.what} {name!r}; choices: {sorted(self)}")
         return self[name]

@@ -17,7 +17,6 @@ from pathlib import Path
 from rich.console import Console
 
 from tuneoff.console import esc, make_console
-from tuneoff.data import DataError
 from tuneoff.plan.config import Config, ConfigError, teacher_order
 from tuneoff.plan.jobs import Job, choose, plan, plan_tuning
 from tuneoff.run.executors import LocalExecutor
@@ -26,7 +25,7 @@ from tuneoff.run.preflight import preflight
 from tuneoff.run.task import Task
 from tuneoff.store.liveness import describe, now
 from tuneoff.store.runfolder import RunFolder, RunFolderError, as_run
-from tuneoff.training.evaluate import Extra
+from tuneoff.training.evaluate import Extra, label_mapping
 from tuneoff.verdict.board import publish
 from tuneoff.verdict.rows import edge_sentence
 from tuneoff.verdict.rules import device_of, overlapping_jobs
@@ -202,12 +201,7 @@ def load_data(config: Config, data_dir: str | None, config_file: str | None):
     for spec in config.eval:
         other = spec.dataset.load(data_dir, origin)
         table = spec.label_map or {n: n for n in dataset.labels if n in other.labels}
-        unknown = [k for k in table if k not in dataset.labels] + [v for v in table.values() if v not in other.labels]
-        if unknown or not table:
-            raise DataError(f"[[eval]] {spec.name}: label_map names {unknown or 'nothing'}; the player's labels: "
-                            f"{list(dataset.labels)}, {spec.name}'s: {list(other.labels)}")
-        mapping = tuple(other.labels.index(table[n]) if n in table else -1 for n in dataset.labels)
-        extras.append(Extra(spec.name, other, mapping))
+        extras.append(Extra(spec.name, other, label_mapping(dataset.labels, other, table, f"[[eval]] {spec.name}")))
     return dataset, extras
 
 

@@ -79,6 +79,18 @@ class Extra:
     mapping: tuple[int, ...]
 
 
+def label_mapping(labels, other, table: dict[str, str], where: str) -> tuple[int, ...]:
+    """Where each of the player's ``labels`` lands in the extra data set ``other``'s labels (-1: counted wrong),
+    from a table of label names; a name in the table that either side lacks, or an empty table, is refused."""
+    from tuneoff.data import DataError
+
+    unknown = [k for k in table if k not in labels] + [v for v in table.values() if v not in other.labels]
+    if unknown or not table:
+        raise DataError(f"{where}: label_map names {unknown or 'nothing'}; the player's labels: {list(labels)}, "
+                        f"{other.name}'s: {list(other.labels)}")
+    return tuple(other.labels.index(table[n]) if n in table else -1 for n in labels)
+
+
 def score_extra(model, tokenizer, extra: Extra, p, device: torch.device, progress=None) -> dict:
     """Accuracy and macro-F1 of the kept weights on an extra test set, through the label mapping."""
     from sklearn.metrics import f1_score

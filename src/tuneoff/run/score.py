@@ -1,0 +1,121 @@
+"""Score a finished run's kept checkpoints on an extra test set, after the fact, into the run.
+
+``tuneoff score RUN --dataset NAME`` does for every completed job what a configured ``[[eval]]``
+entry does at the end of training (:func:`tuneoff.training.evaluate.score_extra`, with the job's
+recorded max_seq_len, eval batch size, padding and precision) and writes the score into the
+job's result.json, under ``extra_eval.<NAME>``, where the report and the leaderboard read
+configured ones. Scoring again replaces the entry. The job's identity (its hash) is untouched:
+the score describes the kept weights, which do not change, so no result turns stale.
+
+The player's labels map onto the data set's by name when both have the same names; SST-5's five
+onto SST-2's two as the shipped configs do (0-1 negative, 3-4 positive, neutral counted wrong);
+anything else needs ``--label-map``.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from tuneoff.console import esc
+from tuneoff.data import SST_LABELS
+from tuneoff.plan.config import Protocol
+from tuneoff.run.progress import make_progress
+from tuneoff.store.liveness import now
+from tuneoff.store.runfolder import JobFolder, RunFolder, RunFolderError, seed_label
+
+SST5_TO_SST2 = {"very negative": "negative", "negative": "negative", "positive": "positive",
+                "very positive": "positive"}
+SCORING = ("max_seq_len", "eval_batch_size", "static_shapes", "precision")  # what scoring reads of a protocol
+
+
+def parse_label_map(text: str) -> dict[str, str]:
+    """'very negative=negative,negative=negative' -> {'very negative': 'negative', 'negative': 'negative'}."""
+    table = {}
+    for item in (i for i in text.split(",") if i.strip()):
+        player, sep, target = item.partition("=")
+        if not sep or not player.strip() or not target.strip():
+            raise ValueError(f"--label-map {text!r}: {item.strip()!r} is not PLAYER_LABEL=DATASET_LABEL")
+        table[player.strip()] = target.strip()
+    if not table:
+        raise ValueError(f"--label-map {text!r}: no PLAYER_LABEL=DATASET_LABEL pair")
+    return table
+
+
+def label_table(labels: tuple[str, ...], target, given: dict[str, str] | None) -> dict[str, str]:
+    """The player's label -> the data set's: given, SST-5 onto SST-2, or by name when the names are the same."""
+    if given:
+        return given
+    if tuple(labels) == tuple(SST_LABELS) and target.name == "sst2":
+        return SST5_TO_SST2
+    if set(labels) == set(target.labels):
+        return {n: n for n in labels}
+    example = ",".join(f"{n}={target.labels[0]}" for n in labels[:2])
+    raise ValueError(f"the run's labels {list(labels)} are not {target.name}'s {list(target.labels)}: say where each "
+                     f"goes with --label-map, e.g. --label-map \"{example},...\" (a label left out counts as wrong)")
+
+
+def _completed(run: RunFolder, console: Console) -> list[tuple[JobFolder, dict]]:
+    problems: dict[str, str] = {}
+    done = [(run.job(r["player"]["name"], seed_label(r["seed"], r["data_seed"])), r)
+            for r in run.results(problems) if r["status"] == "completed"]
+    for where, why in problems.items():
+        console.print(f"[red]{esc(where)}: not scored: {esc(why)}[/]")
+    if not done:
+        raise RunFolderError(f"{run.path}: no completed job to score")
+    return done
+
+
+def score_run(run: RunFolder, spec, data_dir: str | None, label_map: str | None, console: Console) -> int:
+    """Score every completed job's kept checkpoint on ``spec``'s test split and write it into its result.
+
+    ``spec``: a data set's options (its files' checksums are not required: the scored split's fingerprint is
+    recorded with the score). Returns how many jobs could not be scored."""
+    from tuneoff.training.evaluate import Extra, label_mapping
+    from tuneoff.training.system import pick_device
+
+    run.tournament()  # a folder that is not a run is refused before anything is loaded
+    if "verify" in type(spec).model_fields:
+        spec = spec.model_copy(update={"verify": False})
+    target = spec.load(data_dir)
+    if target.checksums_ok is False:
+        console.print(f"[yellow]{esc(target.name)}: not the published files; the score records the test split's "
+                      f"fingerprint {target.test.sha256[:16]}…[/]")
+    given = parse_label_map(label_map) if label_map else None
+    device, failures = pick_device("auto"), 0
+    with run.lock(), make_progress(console) as progress:
+        jobs = _completed(run, console)
+        mappings = {}
+        for labels in {tuple(r["labels"]) for _, r in jobs}:
+            table = label_table(labels, target, given)
+            mappings[labels] = (table, label_mapping(labels, target, table, "--label-map"))
+        overall = progress.add_task(f"{target.name}: scoring jobs", total=len(jobs))
+        for job, result in jobs:
+            table, mapping = mappings[tuple(result["labels"])]
+            if missing := job.checkpoint_missing(result):
+                console.print(f"[red]{esc(job.player)} {esc(job.label)}: not scored, its checkpoint lacks "
+                              f"{esc(missing)}[/]")
+                failures += 1
+            else:
+                entry = _score(job, result, Extra(target.name, target, mapping), device, progress)
+                result.setdefault("extra_eval", {})[target.name] = {**entry, "label_map": table,
+                                                                     "scored_by": "tuneoff score", "scored_at": now()}
+                job.write_result(result)
+                console.print(f"{esc(job.player)} {esc(job.label)}: {esc(target.name)} test accuracy "
+                              f"{entry['accuracy']:.2%} ({entry['unmapped_predictions']} predictions of unmapped "
+                              "labels counted wrong)")
+            progress.advance(overall)
+    return failures
+
+
+def _score(job: JobFolder, result: dict, extra, device, progress) -> dict:
+    """The configured [[eval]] scoring of one job's kept weights, with its recorded protocol."""
+    from transformers import AutoTokenizer
+
+    from tuneoff.strategies import load_checkpoint
+    from tuneoff.training.evaluate import score_extra
+
+    recorded = {k: result["protocol"][k] for k in SCORING if k in result["protocol"]}
+    protocol = Protocol(**recorded, device=device.type).on(device.type)
+    tokenizer = AutoTokenizer.from_pretrained(job.saved(result))
+    model = load_checkpoint(job.path, result["checkpoint"]).to(device)
+    return score_extra(model, tokenizer, extra, protocol, device, progress)

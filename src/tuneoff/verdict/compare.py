@@ -1,0 +1,171 @@
+"""Players of two runs compared on the same test sentences, with the leaderboard's statistics.
+
+``tuneoff compare RUN_A[:PLAYER] RUN_B[:PLAYER]``: each side's completed seeds are the ones its
+board ranks (stale and foreign results left out); their difference is :func:`stats.difference`,
+the board's seed-aware t test, and with several players compared at once their p-values are
+Holm-adjusted together. Two runs that scored different test sentences cannot be paired, and are
+refused. No torch here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from rich.table import Table
+
+from tuneoff.console import esc
+from tuneoff.store.runfolder import RunFolder, RunFolderError
+from tuneoff.verdict import stats
+from tuneoff.verdict.board import Run, read_run
+
+SCHEMA = "tuneoff.compare/1"
+
+
+@dataclass(frozen=True)
+class Side:
+    """One argument: a run folder, and the player named after its last ':' (None: every shared player)."""
+
+    run: Path
+    player: str | None
+
+    @classmethod
+    def parse(cls, text: str) -> Side:
+        path = Path(text)
+        if path.is_dir() or ":" not in text:
+            return cls(path, None)
+        run, _, player = text.rpartition(":")
+        return cls(Path(run), player or None)
+
+
+def _pairs(a: Side, b: Side, run_a: Run, run_b: Run) -> list[tuple[str, str]]:
+    """Which players to compare: the named pair; one name on one side, the same name on the other; else every
+    player that has completed seeds in both runs under the same name."""
+    if a.player or b.player:
+        pairs = [(a.player or b.player, b.player or a.player)]
+    else:
+        pairs = [(n, n) for n in run_a.names if run_a.completed(n) and run_b.completed(n)]
+        if not pairs:
+            raise RunFolderError(f"{a.run} and {b.run}: no player with completed seeds in both runs under the same "
+                                 f"name (A: {_done(run_a)}, B: {_done(run_b)}); name them: RUN_A:PLAYER RUN_B:PLAYER")
+    for side, run, name in ((a, run_a, pairs[0][0]), (b, run_b, pairs[0][1])):
+        if not run.completed(name):
+            raise RunFolderError(f"{side.run}: no completed seed of player {name!r}; players with completed seeds: "
+                                 f"{_done(run)}")
+    return pairs
+
+
+def _done(run: Run) -> list[str]:
+    return [n for n in run.names if run.completed(n)]
+
+
+def _test_set(result: dict) -> tuple:
+    """What makes two results' test sentences the same: the labels in order, and where recorded, the test
+    split's content fingerprint and which of its sentences were scored."""
+    data = result.get("data", {})
+    return (data.get("sha256", {}).get("test"), data.get("test_sample")), result["test"]["labels"]
+
+
+def _check_same_sentences(sides: list[tuple[str, list[dict]]]) -> None:
+    (first_where, first), *_ = sides
+    reference = _test_set(first[0])
+    for where, results in sides:
+        for r in results:
+            (sha, sample), labels = _test_set(r)
+            if labels != reference[1]:
+                why = (f"{len(labels)} test labels, not {len(reference[1])}" if len(labels) != len(reference[1])
+                       else "the same number of test sentences but other labels")
+            elif sha and reference[0][0] and (sha, sample) != reference[0]:
+                why = f"test split fingerprint {sha[:12]}… ({sample}), not {reference[0][0][:12]}… ({reference[0][1]})"
+            else:
+                continue
+            raise RunFolderError(f"{where} seed {r['seed']} scored other test sentences than {first_where}: {why}; "
+                                 "a paired comparison needs the same test sentences in the same order")
+
+
+def _side(run: Run, name: str) -> dict:
+    done = run.completed(name)
+    matrix = stats.correctness(done)
+    estimate = stats.accuracy(matrix)
+    lo, hi = estimate.ci()
+    planned = max(len(run.expected.get(name, [])), len(run.jobs.get(name, [])), len(done))
+    return {"run": str(run.folder), "player": name, "seeds": [r["seed"] for r in done], "seeds_planned": planned,
+            "accuracy": estimate.mean, "accuracy_ci95": [max(0.0, lo), min(1.0, hi)],
+            "per_seed_accuracy": [float(x) for x in matrix.mean(axis=1)]}
+
+
+def verdict(p_holm: float, diff: float) -> str:
+    """As the board words it: a winner only when the (Holm-adjusted) test separates them."""
+    if p_holm >= stats.ALPHA:
+        return "cannot be separated"
+    return "A is better" if diff > 0 else "B is better"
+
+
+def compare(a: Side, b: Side) -> dict:
+    """The comparison as a JSON-able document (accuracies as fractions, differences in points)."""
+    run_a, run_b = read_run(RunFolder(a.run)), read_run(RunFolder(b.run))
+    pairs = _pairs(a, b, run_a, run_b)
+    _check_same_sentences([(f"{a.run}:{x}", run_a.completed(x)) for x, _ in pairs]
+                          + [(f"{b.run}:{y}", run_b.completed(y)) for _, y in pairs])
+    tests, out = [], []
+    for x, y in pairs:
+        ca, cb = stats.correctness(run_a.completed(x)), stats.correctness(run_b.completed(y))
+        tests.append((stats.difference(ca, cb), ca, cb))
+    ps = [t.p() for t, _, _ in tests]
+    for (x, y), (t, ca, cb), p, p_holm in zip(pairs, tests, ps, stats.holm(ps)):
+        lo, hi = t.ci()
+        out.append({"a": _side(run_a, x), "b": _side(run_b, y), "diff": 100 * t.mean, "ci95": [100 * lo, 100 * hi],
+                    "p": p, "p_holm": p_holm, "separable": p_holm < stats.ALPHA, "verdict": verdict(p_holm, t.mean),
+                    "sentences": int(ca.shape[1]),
+                    "sentences_a_better": int(np.sum(ca.mean(0) > cb.mean(0))),
+                    "sentences_b_better": int(np.sum(ca.mean(0) < cb.mean(0))),
+                    "test": "t test over seeds and sentences" if t.seeds_measured else
+                            "t test over sentences (one seed on a side: run-to-run noise not measured)"})
+    return {"schema": SCHEMA, "a": str(a.run), "b": str(b.run), "alpha": stats.ALPHA,
+            "holm_over": len(out), "comparisons": out}
+
+
+def _p(p: float) -> str:
+    return "< 1e-15" if p < 1e-15 else f"{p:.3g}"
+
+
+def _seeds(side: dict) -> str:
+    done = len(side["seeds"])
+    return f"{done}" if done == side["seeds_planned"] else f"{done} of {side['seeds_planned']}"
+
+
+def _accuracy(side: dict) -> str:
+    lo, hi = side["accuracy_ci95"]
+    return f"{side['accuracy']:.2%} [{100 * lo:.2f}, {100 * hi:.2f}]"
+
+
+def table(document: dict) -> Table:
+    """One row per comparison; the p column is Holm-adjusted when several players are compared at once."""
+    many = document["holm_over"] > 1
+    out = Table(title=f"A = {esc(document['a'])}\nB = {esc(document['b'])}", title_justify="left")
+    headers = ["player", "seeds A", "accuracy A [95 % CI]", "seeds B", "accuracy B [95 % CI]",
+               "A − B, points [95 % CI]", "p", *(["p (Holm)"] if many else []), "verdict"]
+    for header in headers:
+        out.add_column(header, no_wrap=True, justify="left" if header in ("player", "verdict") else "right")
+    for c in document["comparisons"]:
+        a, b = c["a"], c["b"]
+        name = a["player"] if a["player"] == b["player"] else f"{a['player']} / {b['player']}"
+        out.add_row(esc(name), _seeds(a), _accuracy(a), _seeds(b), _accuracy(b),
+                    f"{c['diff']:+.2f} [{c['ci95'][0]:+.2f}, {c['ci95'][1]:+.2f}]", _p(c["p"]),
+                    *([_p(c["p_holm"])] if many else []), c["verdict"], style="bold" if c["separable"] else "")
+    return out
+
+
+def notes(document: dict) -> list[str]:
+    """The sentences under the table: how many sentences, which test, and what 'cannot be separated' means."""
+    out = []
+    for c in document["comparisons"]:
+        out.append(f"{c['a']['player']} vs {c['b']['player']}: {c['sentences']} test sentences, {c['test']}; "
+                   f"{c['sentences_a_better']} sentences A gets right more often, {c['sentences_b_better']} B")
+    if document["holm_over"] > 1:
+        out.append(f"p is Holm-adjusted over the {document['holm_over']} comparisons")
+    if any(not c["separable"] for c in document["comparisons"]):
+        out.append("cannot be separated: this test set and these seeds do not tell them apart, which does not show "
+                   "they are equal")
+    return out
