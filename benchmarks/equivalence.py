@@ -5,13 +5,14 @@
 Both run folders hold the same players (e.g. a config run once with protocol.cuda_graphs =
 false and once with true, both with the same static_shapes). Per player it prints the step
 path each side really took, the training loss curves' largest gap (epoch means and the
-logged 10-step windows), test accuracy on each side with the paired difference (McNemar's
-exact test and its 95 % CI, as the leaderboard computes it), and the steady-state training
+logged 10-step windows), test accuracy on each side with the paired difference (the
+leaderboard's test, tuneoff.verdict.stats.difference, and its 95 % CI; one seed a side, so it
+covers the test sentences), and the steady-state training
 speed (median epoch after the first, whose time includes capturing).
 
 The tolerance, stated before measuring: the two paths are *equivalent* for a player when
 every epoch's mean training loss differs by at most 0.05 nats and the paired test accuracy
-difference is not significant (McNemar p >= 0.05). Bit-equality is not expected on CUDA:
+difference is not significant (p >= 0.05). Bit-equality is not expected on CUDA:
 a captured graph draws its dropout masks from the graph-safe Philox offsets, so the masks
 differ from eager's from the first step, like a different dropout seed. (On CPU, with the
 emulated backend, tests/test_steps.py pins bit-equality of the bookkeeping.)
@@ -28,7 +29,7 @@ import numpy as np
 from results_file import append, command  # this folder is on sys.path when run as a script
 
 from tuneoff.store.runfolder import RunFolder
-from tuneoff.verdict.stats import compare, correctness
+from tuneoff.verdict.stats import correctness, difference
 
 EPOCH_LOSS_TOLERANCE = 0.05  # nats, per epoch mean
 ALPHA = 0.05
@@ -57,12 +58,13 @@ def row(name: str, eager: dict, captured: dict) -> tuple[str, bool]:
     wc = np.array([s[1] for s in captured["history"]["steps"]])
     n = min(len(we), len(wc))
     epoch_gap = float(np.max(np.abs(le - lc)))
-    paired = compare(correctness([captured]), correctness([eager]))
-    ok = epoch_gap <= EPOCH_LOSS_TOLERANCE and paired.p >= ALPHA
+    paired = difference(correctness([captured]), correctness([eager]))  # the board's test (one seed: sentences)
+    (lo, hi), p = paired.ci(), paired.p()
+    ok = epoch_gap <= EPOCH_LOSS_TOLERANCE and p >= ALPHA
     path = captured["step"]["path"] + (f" ({captured['step']['graphs']} graphs)" if captured["step"]["graphs"] else "")
     text = (f"| {name} | {path} | {epoch_gap:.4f} | {float(np.max(np.abs(we[:n] - wc[:n]))):.4f} | "
             f"{eager['test']['accuracy']:.2%} | {captured['test']['accuracy']:.2%} | "
-            f"{100 * paired.diff:+.2f} [{100 * paired.ci95[0]:+.2f}, {100 * paired.ci95[1]:+.2f}] | {paired.p:.3g} | "
+            f"{100 * paired.mean:+.2f} [{100 * lo:+.2f}, {100 * hi:+.2f}] | {p:.3g} | "
             f"{steady_rate(eager):,.0f} | {steady_rate(captured):,.0f} | "
             f"{eager['timing']['train_seconds']:.1f} | {captured['timing']['train_seconds']:.1f} | "
             f"{'yes' if ok else '**no**'} |")
@@ -80,7 +82,7 @@ def main(argv=None) -> int:
     if not common:
         sys.exit(f"no player completed in both {args.eager} and {args.captured}")
     lines = ["| player | captured path | max epoch-loss gap | max 10-step-loss gap | eager test | captured test | "
-             "captured − eager, points [95 % CI] | McNemar p | eager samples/s (steady) | captured samples/s "
+             "captured − eager, points [95 % CI] | p | eager samples/s (steady) | captured samples/s "
              "(steady) | eager train s | captured train s | equivalent |",
              "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|"]
     verdicts = []
@@ -88,7 +90,7 @@ def main(argv=None) -> int:
         text, ok = row(name, eager[name], captured[name])
         lines.append(text)
         verdicts.append(ok)
-    lines += ["", f"Tolerance: every epoch's mean training loss within {EPOCH_LOSS_TOLERANCE} nats and McNemar "
+    lines += ["", f"Tolerance: every epoch's mean training loss within {EPOCH_LOSS_TOLERANCE} nats and the paired "
               f"p >= {ALPHA}. Equivalent: {sum(verdicts)} of {len(verdicts)} players."]
     text = "\n".join(lines) + "\n"
     print(text)
