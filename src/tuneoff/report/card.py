@@ -45,8 +45,9 @@ def _metadata(result: dict, name: str) -> str:
         library_name="transformers", pipeline_tag="text-classification", base_model=base_model(result),
         tags=["tuneoff", "text-classification", strategy], datasets=[data["name"]], metrics=["accuracy"],
         model_name=name,
-        eval_results=[EvalResult(task_type="text-classification", dataset_type=data["name"], dataset_name=data["name"],
-                                 dataset_split="test", metric_type="accuracy", metric_value=result["test"]["accuracy"])])
+        eval_results=[EvalResult(task_type="text-classification", dataset_type=data["name"],
+                                 dataset_name=data["name"], dataset_split="test", metric_type="accuracy",
+                                 metric_value=result["test"]["accuracy"])])
     return f"---\n{card.to_yaml()}\n---\n"
 
 
