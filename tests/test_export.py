@@ -161,3 +161,20 @@ def test_what_cannot_be_exported_is_refused_in_one_line(run, capsys):
         writer(random, merge=False)
     assert writer(prompt, merge=False).__name__ == "write_adapter"
     assert RunFolder(run).players() == ["full", "lora"]
+
+
+def test_an_unknown_seed_is_refused_naming_the_seeds(run, tmp_path, capsys):
+    assert main(["export", str(run), "--player", "lora", "--seed", "8", "--to", str(tmp_path / "m")]) == 2
+    assert "--seed 8: player 'lora' has no result for it; seeds: [7]" in capsys.readouterr().out
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_card_names_a_hub_base_model_only(tmp_path):
+    from tuneoff.report.card import base_model
+
+    def result(**model):
+        return {"player": {"model": model}}
+
+    assert base_model(result(kind="hub", name="distilbert-base-uncased")) == "distilbert-base-uncased"
+    assert base_model(result(kind="hub", name=str(tmp_path))) is None  # a local folder is no Hub id
+    assert base_model(result(kind="random", size="tiny")) is None
