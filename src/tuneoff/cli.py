@@ -1,4 +1,4 @@
-"""Command line: tuneoff run | data | leaderboard | report | predict | compare | score | list."""
+"""Command line: tuneoff run | data | leaderboard | report | predict | export | compare | score | list."""
 
 from __future__ import annotations
 
@@ -181,6 +181,24 @@ def cmd_list(args, console: Console) -> int:
     return 0
 
 
+def cmd_export(args, console: Console) -> int:
+    import shlex
+
+    from tuneoff.run.export import export
+    from tuneoff.store.runfolder import RunFolder
+
+    command = shlex.join(["tuneoff", "export", args.run_dir, "--player", args.player,
+                          *(["--seed", str(args.seed)] if args.seed is not None else []), "--to", args.to,
+                          *(["--no-merge"] if args.no_merge else []), *(["--force"] if args.force else [])])
+    done = export(RunFolder(Path(args.run_dir)), args.player, args.to, args.seed, not args.no_merge, args.force,
+                  command)
+    what = "a PEFT adapter folder" if done.adapter else "a transformers model"
+    console.print(f"player {esc(done.player)}, seed {done.seed}"
+                  + ("" if args.seed is not None else " (its seed with the best dev accuracy)")
+                  + f": {what} in {esc(done.path)} (model card: README.md)")
+    return 0
+
+
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
@@ -264,6 +282,16 @@ def parser() -> argparse.ArgumentParser:
     listing = sub.add_parser("list", help="what a config can name, with every option's type, default and meaning")
     listing.add_argument("what", choices=["strategies", "datasets", "models", "configs"])
     listing.set_defaults(func=cmd_list)
+
+    export = sub.add_parser("export", help="write a player's checkpoint as a transformers model folder with a card")
+    export.add_argument("run_dir")
+    export.add_argument("--player", required=True)
+    export.add_argument("--seed", type=int, help="which seed's checkpoint (default: the best on dev)")
+    export.add_argument("--to", required=True, metavar="DIR", help="a new or empty folder to write")
+    export.add_argument("--no-merge", action="store_true",
+                        help="a PEFT player: write its adapter (naming its base model) instead of merged weights")
+    export.add_argument("--force", action="store_true", help="replace what --to holds")
+    export.set_defaults(func=cmd_export)
     return ap
 
 
@@ -286,7 +314,7 @@ def show_data_warnings(console: Console) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if args.command in ("run", "predict", "score"):
+    if args.command in ("run", "predict", "score", "export"):
         from tuneoff.run.quiet import quiet_libraries
 
         quiet_libraries()

@@ -64,7 +64,9 @@ def _decoded(text: str) -> tuple[str, bool]:
     return raw.decode("utf-8", "replace"), True
 
 
-def predict(run: RunFolder | Path, player: str, texts: list[str], seed: int | None = None) -> list[Prediction]:
+def checkpoint_of(run: RunFolder | Path, player: str, seed: int | None = None) -> tuple[JobFolder, dict]:
+    """The job folder and completed result whose checkpoint answers for the player (``predict``, ``export``):
+    the given seed, else the completed seed best on dev; refused if it has no checkpoint or lost a file of it."""
     folder, result = _choose(as_run(run), player, seed)
     if result["status"] != "completed":
         raise ValueError(f"player {player!r} seed {result['seed']} is {result['status']}, it has no checkpoint: "
@@ -72,8 +74,11 @@ def predict(run: RunFolder | Path, player: str, texts: list[str], seed: int | No
     if missing := folder.checkpoint_missing(result):
         raise FileNotFoundError(f"{folder.path / missing}: player {player!r}'s checkpoint is missing (deleted?); "
                                 "run the tournament again to rebuild it")
-    decoded = [_decoded(t) for t in texts]
-    texts = [t for t, _ in decoded]
+    return folder, result
+
+
+def load_player(folder: JobFolder, result: dict):
+    """(tokenizer, model in eval mode, the longest input in tokens it reads) of a result's checkpoint."""
     from transformers import AutoTokenizer
 
     from tuneoff.strategies.base import load_checkpoint
@@ -82,7 +87,14 @@ def predict(run: RunFolder | Path, player: str, texts: list[str], seed: int | No
     model = load_checkpoint(folder.path, result["checkpoint"])
     limit = result["protocol"]["max_seq_len"]
     positions = getattr(getattr(model, "config", None), "max_position_embeddings", None)
-    limit = min(limit, positions) if positions else limit
+    return tokenizer, model, min(limit, positions) if positions else limit
+
+
+def predict(run: RunFolder | Path, player: str, texts: list[str], seed: int | None = None) -> list[Prediction]:
+    folder, result = checkpoint_of(run, player, seed)
+    decoded = [_decoded(t) for t in texts]
+    texts = [t for t, _ in decoded]
+    tokenizer, model, limit = load_player(folder, result)
     batch = tokenizer(texts, padding=True, truncation=True, max_length=limit, return_tensors="pt")
     with torch.inference_mode():
         probs = model(**batch).logits.softmax(-1)

@@ -23,7 +23,9 @@ from tuneoff.strategies.base import STRATEGIES, Setup, Strategy, folder_bytes, h
 class PeftStrategy(Strategy):
     """Shared by every PEFT method: build the config, wrap the model, check the head, save."""
 
-    mergeable: ClassVar[bool] = True
+    # Why the adapter is not merged into the weights (None: it is): the checkpoint is then the base plus the
+    # adapter, which plain transformers cannot load (``tuneoff export`` names this reason when it refuses).
+    not_merged: ClassVar[str | None] = None
 
     def peft_config(self, roles: Roles, setup: Setup, model):  # pragma: no cover - interface
         raise NotImplementedError
@@ -55,7 +57,7 @@ class PeftStrategy(Strategy):
     def save(self, model, tokenizer, folder: Path) -> dict:
         model.save_pretrained(folder / "adapter", safe_serialization=True)
         out = {"adapter": f"{folder.name}/adapter", "trained_artifact_bytes": folder_bytes(folder / "adapter")}
-        if self.mergeable:  # reloads without PEFT
+        if self.not_merged is None:  # reloads without PEFT
             merged = model.merge_and_unload()
             merged.save_pretrained(folder / "model", safe_serialization=True)
             tokenizer.save_pretrained(folder / "model")
@@ -167,7 +169,8 @@ class IA3(PeftStrategy):
     name: Literal["ia3"] = "ia3"
     # Liu et al. 2022 (T-Few): 3e-3 for the (IA)^3 vectors (Adafactor, T0).
     default_lr: ClassVar[float] = 3e-3
-    mergeable: ClassVar[bool] = False  # PEFT's unload fails on RoBERTa's nested head (peft 0.21)
+    not_merged: ClassVar[str | None] = (
+        "PEFT's merge fails on RoBERTa's nested head (peft 0.21), so (IA)^3 is never merged")
 
     def targets(self, roles):
         return [roles.key, roles.value, roles.ffn_out]
@@ -196,7 +199,8 @@ class Vera(PeftStrategy):
     name: Literal["vera"] = "vera"
     # Kopiczko et al. 2024, RoBERTa-base on GLUE: 4e-3..1e-2 for the scaling vectors (4e-3 on SST-2).
     default_lr: ClassVar[float] = 1e-2
-    mergeable: ClassVar[bool] = False  # as IA3
+    not_merged: ClassVar[str | None] = (
+        "PEFT's merge fails on RoBERTa's nested head (peft 0.21), so VeRA is never merged")
     r: int = Field(256, ge=1, le=4096, description="rank of the shared random projections")
 
     def targets(self, roles):
@@ -217,7 +221,7 @@ class LnTuning(PeftStrategy):
     name: Literal["lntuning"] = "lntuning"
     # Qi et al. 2022 tune layer norms at rates of about 1e-3..5e-3 (not checked against the paper here).
     default_lr: ClassVar[float] = 2e-3
-    mergeable: ClassVar[bool] = False  # PEFT's merge did not carry the tuned norms over (peft 0.21, measured)
+    not_merged: ClassVar[str | None] = "PEFT's merge did not carry the tuned layer norms over (peft 0.21, measured)"
 
     def targets(self, roles):
         return list(roles.norms)  # every model of the type has these (check); peft_config adds the optional ones
@@ -239,7 +243,7 @@ class Prompt(PeftStrategy):
     # Lester et al. 2021: 0.3 (Adafactor, T5). Centred one grid step below it so that the grid (0.011..0.9)
     # holds 0.3 and stays within the protocol's limit of 1; PEFT's AdamW example on RoBERTa uses 1e-3.
     default_lr: ClassVar[float] = 0.1
-    mergeable: ClassVar[bool] = False
+    not_merged: ClassVar[str | None] = "its trained virtual tokens are extra inputs, not weights a plain model holds"
     virtual_tokens: int = Field(20, ge=1, le=256, description="learned tokens prepended to every input")
 
     def targets(self, roles):
