@@ -7,6 +7,7 @@ import _thread
 import os
 import signal
 import threading
+from pathlib import Path
 
 import pytest
 from test_executors import SEEDS, outcome
@@ -23,11 +24,11 @@ import ray  # noqa: E402  (in CI a missing extra is a failure, not a skip)
 
 @pytest.fixture
 def local_ray():
-    """A local Ray instance for one test; ``start(env)`` gives its workers these environment variables
-    (a worker's environment is fixed when Ray starts)."""
-    def start(env: dict | None = None) -> None:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": env} if env else None)
+    """A local Ray instance for one test; ``start(env, setup)`` gives its workers these environment variables
+    and runs ``setup`` in each worker as it starts (a worker's environment is fixed when Ray starts)."""
+    def start(env: dict | None = None, setup=None) -> None:
+        runtime_env = {**({"env_vars": env} if env else {}), **({"worker_process_setup_hook": setup} if setup else {})}
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env=runtime_env or None)
 
     yield start
     ray.shutdown()
@@ -74,6 +75,53 @@ def _kill_the_paused_task(folder, stop: threading.Event, killed: list) -> None:
         return
     os.kill(pid, signal.SIGKILL)
     killed.append(pid)
+
+
+def no_shared_filesystem(run_folder: Path, log: Path):
+    """A Ray worker setup hook: opening or listing anything under the driver's run folder fails, as on a node
+    that does not mount it, and each try is logged in ``log`` (outside it) for the test to see."""
+    def setup() -> None:
+        import os
+        import sys
+
+        def refuse(event: str, args: tuple) -> None:
+            if event not in ("open", "os.listdir", "os.scandir") or not args or isinstance(args[0], (int, type(None))):
+                return
+            path = os.path.abspath(os.fsdecode(args[0]))
+            if path == str(run_folder) or path.startswith(f"{run_folder}{os.sep}"):
+                with open(log, "a") as f:
+                    f.write(f"{event} {path}\n")
+                raise PermissionError(f"no shared filesystem: a worker tried to read {path}")
+
+        sys.addaudithook(refuse)
+
+    return setup
+
+
+def test_distillation_on_ray_needs_no_shared_filesystem(local_ray, tiny_config, tree_dir, tmp_path, capsys,
+                                                        monkeypatch):
+    """Students train on workers that cannot read the run folder: their teacher's job travels with the task (put in
+    the object store once per teacher job), as does the data (once per run, for both waves), and they end as they
+    do one job at a time in this process."""
+    distill = tiny_config.parent / "distill.toml"
+    distill.write_text(tiny_config.read_text().split("[[players]]\nname = \"lora\"")[0]
+                       + '[[players]]\nname = "student"\nmodel = { kind = "random", size = "tiny" }\n'
+                         'strategy = { name = "distill", teacher = "full" }\nprotocol = { learning_rate = 5e-3 }\n')
+    assert main(["run", str(distill), "--data-dir", str(tree_dir), "--no-report", "--out", str(tmp_path / "plain"),
+                 *SEEDS]) == 0
+    capsys.readouterr()
+    out, log = (tmp_path / "ray").resolve(), tmp_path / "worker-reads"
+    local_ray(setup=no_shared_filesystem(out, log))
+    puts, put = [], ray.put
+    monkeypatch.setattr(ray, "put", lambda value, **kw: puts.append(value) or put(value, **kw))
+    assert run_with_ray(distill, tree_dir, out) == 0, capsys.readouterr().out
+    assert not log.exists(), log.read_text()
+    shipped = sorted(v[:2] if isinstance(v[0], str) else ("data",) for v in puts)
+    assert shipped == [("data",), ("full", "seed-1"), ("full", "seed-2")]
+    plain, ray_run = ({(r["player"]["name"], r["seed"]): (r["status"], r["test"]["predictions"])
+                       for r in RunFolder(folder).results()} for folder in (tmp_path / "plain", out))
+    assert len(plain) == 4 and {s for s, _ in plain.values()} == {"completed"}
+    assert ray_run == plain and outcome(out) == outcome(tmp_path / "plain")
 
 
 def test_a_killed_worker_is_retried_and_nothing_is_lost_or_doubled(local_ray, tiny_config, tree_dir, tmp_path):
