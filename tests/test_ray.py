@@ -7,6 +7,7 @@ import _thread
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -60,23 +61,6 @@ def test_ray_gives_the_same_results_as_the_plain_loop(local_ray, tiny_config, tr
         assert (folder / r["checkpoint"]["path"] / "model.safetensors").is_file()
 
 
-def _kill_the_paused_task(folder, stop: threading.Event, killed: list) -> None:
-    """SIGKILL the worker whose job paused (the training loop's test-only pause), once it has."""
-    try:
-        # Ray's workers start slowly on busy cores: 406 s to the pause at a load of 10 on 2 cores.
-        [pid] = wait_for_pauses(folder, 1, running=lambda: not stop.is_set(), timeout=2 * SAFETY_NET)
-    except AssertionError as err:
-        killed.append(err)
-        if not stop.is_set():  # no pause in time while the run goes on: end the run (see the test)
-            _thread.interrupt_main()
-        return
-    if pid == os.getpid():  # never this test's own process
-        killed.append(AssertionError(f"the paused job ran in the driver (pid {pid}), not on a Ray worker"))
-        return
-    os.kill(pid, signal.SIGKILL)
-    killed.append(pid)
-
-
 def no_shared_filesystem(run_folder: Path, log: Path):
     """A Ray worker setup hook: opening or listing anything under the driver's run folder fails, as on a node
     that does not mount it, and each try is logged in ``log`` (outside it) for the test to see."""
@@ -124,11 +108,41 @@ def test_distillation_on_ray_needs_no_shared_filesystem(local_ray, tiny_config, 
     assert ray_run == plain and outcome(out) == outcome(tmp_path / "plain")
 
 
+def _kill_the_paused_task(folder, stop: threading.Event, killed: list, written: list) -> None:
+    """SIGKILL the worker whose job paused (the training loop's test-only pause), once it has and once another
+    job's result is on disk (``written``: which ones were, while the paused job still ran)."""
+    try:
+        # Ray's workers start slowly on busy cores: 406 s to the pause at a load of 10 on 2 cores.
+        [pid] = wait_for_pauses(folder, 1, running=lambda: not stop.is_set(), timeout=2 * SAFETY_NET)
+        written += _completed_on_disk(folder / "run", stop)
+    except AssertionError as err:
+        killed.append(err)
+        if not stop.is_set():  # no pause in time while the run goes on: end the run (see the test)
+            _thread.interrupt_main()
+        return
+    if pid == os.getpid():  # never this test's own process
+        killed.append(AssertionError(f"the paused job ran in the driver (pid {pid}), not on a Ray worker"))
+        return
+    os.kill(pid, signal.SIGKILL)
+    killed.append(pid)
+
+
+def _completed_on_disk(run: Path, stop: threading.Event) -> list:
+    """The jobs with a completed result in the run folder, once there is one (waits for the file)."""
+    deadline = time.monotonic() + SAFETY_NET
+    while not stop.is_set() and time.monotonic() < deadline:
+        if done := [(r["player"]["name"], r["seed"]) for r in RunFolder(run).results() if r["status"] == "completed"]:
+            return done
+        time.sleep(0.05)
+    raise AssertionError(f"no result was written in {run} while a job was paused")
+
+
 def test_a_killed_worker_is_retried_and_nothing_is_lost_or_doubled(local_ray, tiny_config, tree_dir, tmp_path):
-    # The first job to finish its step 3 pauses and is killed there; its retry finds the file and runs on.
+    # The first job to finish its step 3 pauses; once another job's result is on disk (the driver writes each as
+    # its task returns, not at the end of the wave) it is killed there; its retry finds the file and runs on.
     local_ray({PAUSE_AT: f"3:{tmp_path / 'paused'}"})
-    stop, killed = threading.Event(), []
-    killer = threading.Thread(target=_kill_the_paused_task, args=(tmp_path, stop, killed), daemon=True)
+    stop, killed, written = threading.Event(), [], []
+    killer = threading.Thread(target=_kill_the_paused_task, args=(tmp_path, stop, killed, written), daemon=True)
     killer.start()
     try:
         code = run_with_ray(tiny_config, tree_dir, tmp_path / "run")
@@ -141,6 +155,7 @@ def test_a_killed_worker_is_retried_and_nothing_is_lost_or_doubled(local_ray, ti
         killer.join(10)
     assert killed and isinstance(killed[0], int), f"no paused Ray task was killed: {killed}"
     assert code == 0
+    assert 1 <= len(written) <= 3  # written while the paused job was held, in the same wave
     results = RunFolder(tmp_path / "run").results()
     assert sorted((r["player"]["name"], r["seed"]) for r in results) == [(n, s) for n in ("full", "lora") for s in (1, 2)]
     assert {r["status"] for r in results} == {"completed"}
