@@ -55,7 +55,7 @@ def _remote_body(task: Task, data: tuple, teacher: tuple | None, started=None, e
         return {**where, "refused": f"refused to train on {where['node']}: it has {wrong}; install the driver's "
                                     "versions there, or ship them with --ray-runtime-env"}
     if started is not None:  # a ray.util.queue.Queue: the driver's view of which job runs where
-        started.put((job_key(task.job), where["node"], where["pid"]))
+        _report_start(started, (job_key(task.job), where["node"], where["pid"]))
     with tempfile.TemporaryDirectory() as scratch:
         # The run folder's layout in scratch, so a job's folder name is unchanged and a student finds its
         # teacher where it would in the run folder.
@@ -66,6 +66,26 @@ def _remote_body(task: Task, data: tuple, teacher: tuple | None, started=None, e
         local = replace(task, data=data, folder=run.job(task.folder.player, task.folder.label), run=run)
         run_task(local, make_console(), live=False)
         return {**where, **local.folder.pack()}
+
+
+def _report_start(started, message: tuple) -> None:
+    """Tell the driver's view where a job started; a view that cannot be reached never stops the job."""
+    from ray.exceptions import RayError
+
+    try:
+        started.put(message)
+    except RayError:
+        pass
+
+
+def start_queue(ray):
+    """The queue workers report their starts to, kept on the driver's node: a worker node that dies takes its
+    jobs with it, never the queue every other job reports to."""
+    from ray.util.queue import Queue
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
+    return Queue(actor_options={"num_cpus": 0, "scheduling_strategy": here})
 
 
 def node_identity() -> dict:
@@ -129,9 +149,7 @@ class RayExecutor:
         if not tasks:
             return []
         ray, remote = self._remote()
-        from ray.util.queue import Queue
-
-        started = Queue(actor_options={"num_cpus": 0})
+        started = start_queue(ray)
         tasks = [replace(t, threads=max(1, int(self.num_cpus)), concurrency=len(tasks)) for t in tasks]
         teachers = self._teachers(ray, tasks)
         pending = {remote.options(name=task_name(t.job)).remote(replace(t, data=None), self._data_ref(ray, t.data),
