@@ -7,6 +7,8 @@ import _thread
 import os
 import signal
 import threading
+import time
+from pathlib import Path
 
 import pytest
 from test_executors import SEEDS, outcome
@@ -23,11 +25,11 @@ import ray  # noqa: E402  (in CI a missing extra is a failure, not a skip)
 
 @pytest.fixture
 def local_ray():
-    """A local Ray instance for one test; ``start(env)`` gives its workers these environment variables
-    (a worker's environment is fixed when Ray starts)."""
-    def start(env: dict | None = None) -> None:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": env} if env else None)
+    """A local Ray instance for one test; ``start(env, setup)`` gives its workers these environment variables
+    and runs ``setup`` in each worker as it starts (a worker's environment is fixed when Ray starts)."""
+    def start(env: dict | None = None, setup=None) -> None:
+        runtime_env = {**({"env_vars": env} if env else {}), **({"worker_process_setup_hook": setup} if setup else {})}
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env=runtime_env or None)
 
     yield start
     ray.shutdown()
@@ -59,11 +61,60 @@ def test_ray_gives_the_same_results_as_the_plain_loop(local_ray, tiny_config, tr
         assert (folder / r["checkpoint"]["path"] / "model.safetensors").is_file()
 
 
-def _kill_the_paused_task(folder, stop: threading.Event, killed: list) -> None:
-    """SIGKILL the worker whose job paused (the training loop's test-only pause), once it has."""
+def no_shared_filesystem(run_folder: Path, log: Path):
+    """A Ray worker setup hook: opening or listing anything under the driver's run folder fails, as on a node
+    that does not mount it, and each try is logged in ``log`` (outside it) for the test to see."""
+    def setup() -> None:
+        import os
+        import sys
+
+        def refuse(event: str, args: tuple) -> None:
+            if event not in ("open", "os.listdir", "os.scandir") or not args or isinstance(args[0], (int, type(None))):
+                return
+            path = os.path.abspath(os.fsdecode(args[0]))
+            if path == str(run_folder) or path.startswith(f"{run_folder}{os.sep}"):
+                with open(log, "a") as f:
+                    f.write(f"{event} {path}\n")
+                raise PermissionError(f"no shared filesystem: a worker tried to read {path}")
+
+        sys.addaudithook(refuse)
+
+    return setup
+
+
+def test_distillation_on_ray_needs_no_shared_filesystem(local_ray, tiny_config, tree_dir, tmp_path, capsys,
+                                                        monkeypatch):
+    """Students train on workers that cannot read the run folder: their teacher's job travels with the task (put in
+    the object store once per teacher job), as does the data (once per run, for both waves), and they end as they
+    do one job at a time in this process."""
+    distill = tiny_config.parent / "distill.toml"
+    distill.write_text(tiny_config.read_text().split("[[players]]\nname = \"lora\"")[0]
+                       + '[[players]]\nname = "student"\nmodel = { kind = "random", size = "tiny" }\n'
+                         'strategy = { name = "distill", teacher = "full" }\nprotocol = { learning_rate = 5e-3 }\n')
+    assert main(["run", str(distill), "--data-dir", str(tree_dir), "--no-report", "--out", str(tmp_path / "plain"),
+                 *SEEDS]) == 0
+    capsys.readouterr()
+    out, log = (tmp_path / "ray").resolve(), tmp_path / "worker-reads"
+    local_ray(setup=no_shared_filesystem(out, log))
+    puts, put = [], ray.put
+    monkeypatch.setattr(ray, "put", lambda value, **kw: puts.append(value) or put(value, **kw))
+    assert run_with_ray(distill, tree_dir, out) == 0, capsys.readouterr().out
+    assert not log.exists(), log.read_text()
+    shipped = sorted(v[:2] if isinstance(v[0], str) else ("data",) for v in puts)
+    assert shipped == [("data",), ("full", "seed-1"), ("full", "seed-2")]
+    plain, ray_run = ({(r["player"]["name"], r["seed"]): (r["status"], r["test"]["predictions"])
+                       for r in RunFolder(folder).results()} for folder in (tmp_path / "plain", out))
+    assert len(plain) == 4 and {s for s, _ in plain.values()} == {"completed"}
+    assert ray_run == plain and outcome(out) == outcome(tmp_path / "plain")
+
+
+def _kill_the_paused_task(folder, stop: threading.Event, killed: list, written: list) -> None:
+    """SIGKILL the worker whose job paused (the training loop's test-only pause), once it has and once another
+    job's result is on disk (``written``: which ones were, while the paused job still ran)."""
     try:
         # Ray's workers start slowly on busy cores: 406 s to the pause at a load of 10 on 2 cores.
         [pid] = wait_for_pauses(folder, 1, running=lambda: not stop.is_set(), timeout=2 * SAFETY_NET)
+        written += _completed_on_disk(folder / "run", stop)
     except AssertionError as err:
         killed.append(err)
         if not stop.is_set():  # no pause in time while the run goes on: end the run (see the test)
@@ -76,11 +127,22 @@ def _kill_the_paused_task(folder, stop: threading.Event, killed: list) -> None:
     killed.append(pid)
 
 
+def _completed_on_disk(run: Path, stop: threading.Event) -> list:
+    """The jobs with a completed result in the run folder, once there is one (waits for the file)."""
+    deadline = time.monotonic() + SAFETY_NET
+    while not stop.is_set() and time.monotonic() < deadline:
+        if done := [(r["player"]["name"], r["seed"]) for r in RunFolder(run).results() if r["status"] == "completed"]:
+            return done
+        time.sleep(0.05)
+    raise AssertionError(f"no result was written in {run} while a job was paused")
+
+
 def test_a_killed_worker_is_retried_and_nothing_is_lost_or_doubled(local_ray, tiny_config, tree_dir, tmp_path):
-    # The first job to finish its step 3 pauses and is killed there; its retry finds the file and runs on.
+    # The first job to finish its step 3 pauses; once another job's result is on disk (the driver writes each as
+    # its task returns, not at the end of the wave) it is killed there; its retry finds the file and runs on.
     local_ray({PAUSE_AT: f"3:{tmp_path / 'paused'}"})
-    stop, killed = threading.Event(), []
-    killer = threading.Thread(target=_kill_the_paused_task, args=(tmp_path, stop, killed), daemon=True)
+    stop, killed, written = threading.Event(), [], []
+    killer = threading.Thread(target=_kill_the_paused_task, args=(tmp_path, stop, killed, written), daemon=True)
     killer.start()
     try:
         code = run_with_ray(tiny_config, tree_dir, tmp_path / "run")
@@ -93,6 +155,7 @@ def test_a_killed_worker_is_retried_and_nothing_is_lost_or_doubled(local_ray, ti
         killer.join(10)
     assert killed and isinstance(killed[0], int), f"no paused Ray task was killed: {killed}"
     assert code == 0
+    assert 1 <= len(written) <= 3  # written while the paused job was held, in the same wave
     results = RunFolder(tmp_path / "run").results()
     assert sorted((r["player"]["name"], r["seed"]) for r in results) == [(n, s) for n in ("full", "lora") for s in (1, 2)]
     assert {r["status"] for r in results} == {"completed"}

@@ -3,8 +3,10 @@
 Each job is a Ray task with its resources declared (``num_cpus``, and ``num_gpus``, which
 may be fractional to pack small jobs onto one card). The task trains in a scratch folder
 on its worker and returns the result and the checkpoint to the driver, which writes them
-into the run folder: workers need no shared filesystem (except for distillation, whose
-students read their teacher's checkpoint from the run folder). A task whose worker dies
+into the run folder as each task finishes (``ray.wait``), so it holds one payload at a time.
+Workers need no shared filesystem and never read the run folder: the data set goes into Ray's
+object store once per run, and a distillation student's task takes its teacher's job (result,
+checkpoint, cached predictions) along, put there once per teacher job. A task whose worker dies
 is retried by Ray up to ``max_retries`` times; the driver writes a result only when a task
 returns, so nothing is recorded twice. Ctrl-C cancels what is outstanding and records it
 as interrupted.
@@ -37,12 +39,14 @@ from tuneoff.run.ray_connect import (
     version_mismatch,
 )
 from tuneoff.run.task import Task
+from tuneoff.run.teachers import teacher_job
 from tuneoff.store.runfolder import RunFolder
 
 
-def _remote_body(task: Task, started=None, expected: dict | None = None) -> dict:
+def _remote_body(task: Task, data: tuple, teacher: tuple | None, started=None, expected: dict | None = None) -> dict:
     """On the worker: refuse other library versions than the driver's, say where it runs, train in a
-    scratch folder, return what the driver writes."""
+    scratch folder, return what the driver writes. ``data`` and ``teacher`` (a student's teacher job, packed)
+    come from the object store: nothing is read from the driver's run folder."""
     from tuneoff.run.quiet import quiet_libraries
 
     quiet_libraries()
@@ -51,13 +55,37 @@ def _remote_body(task: Task, started=None, expected: dict | None = None) -> dict
         return {**where, "refused": f"refused to train on {where['node']}: it has {wrong}; install the driver's "
                                     "versions there, or ship them with --ray-runtime-env"}
     if started is not None:  # a ray.util.queue.Queue: the driver's view of which job runs where
-        started.put((job_key(task.job), where["node"], where["pid"]))
+        _report_start(started, (job_key(task.job), where["node"], where["pid"]))
     with tempfile.TemporaryDirectory() as scratch:
-        # The run folder's layout in scratch, so a job's folder name is unchanged; a student still
-        # reads its teacher from the real run folder (the one shared filesystem distillation needs).
-        local = replace(task, folder=RunFolder(scratch).job(task.folder.player, task.folder.label))
+        # The run folder's layout in scratch, so a job's folder name is unchanged and a student finds its
+        # teacher where it would in the run folder.
+        run = RunFolder(scratch)
+        if teacher is not None:
+            player, label, packed = teacher
+            run.job(player, label).unpack(packed)
+        local = replace(task, data=data, folder=run.job(task.folder.player, task.folder.label), run=run)
         run_task(local, make_console(), live=False)
         return {**where, **local.folder.pack()}
+
+
+def _report_start(started, message: tuple) -> None:
+    """Tell the driver's view where a job started; a view that cannot be reached never stops the job."""
+    from ray.exceptions import RayError
+
+    try:
+        started.put(message)
+    except RayError:
+        pass
+
+
+def start_queue(ray):
+    """The queue workers report their starts to, kept on the driver's node: a worker node that dies takes its
+    jobs with it, never the queue every other job reports to."""
+    from ray.util.queue import Queue
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
+    return Queue(actor_options={"num_cpus": 0, "scheduling_strategy": here})
 
 
 def node_identity() -> dict:
@@ -83,6 +111,7 @@ class RayExecutor:
         self.runtime_env, self.connect_timeout = runtime_env, connect_timeout
         self.versions = library_versions()  # each worker refuses to train with other versions than these
         self.ray = None
+        self._data = None  # (the run's data, its object ref): put in the object store once per run
 
     def start(self) -> None:
         """Join Ray (a private instance for "local"), then refuse a job no node could ever run."""
@@ -120,11 +149,12 @@ class RayExecutor:
         if not tasks:
             return []
         ray, remote = self._remote()
-        from ray.util.queue import Queue
-
-        started = Queue(actor_options={"num_cpus": 0})
+        started = start_queue(ray)
         tasks = [replace(t, threads=max(1, int(self.num_cpus)), concurrency=len(tasks)) for t in tasks]
-        pending = {remote.options(name=task_name(t.job)).remote(t, started, self.versions): t for t in tasks}
+        teachers = self._teachers(ray, tasks)
+        pending = {remote.options(name=task_name(t.job)).remote(replace(t, data=None), self._data_ref(ray, t.data),
+                                                                teachers[teacher_job(t.job, t.run)], started,
+                                                                self.versions): t for t in tasks}
         view, out = JobView(tasks), []
         try:
             with make_progress(self.console) as progress:
@@ -150,6 +180,22 @@ class RayExecutor:
                             unrecorded=True)
             raise
         return out
+
+    def _data_ref(self, ray, data: tuple):
+        """The run's data set and extra test sets in the object store, put there once (every wave reuses it)."""
+        if self._data is None or self._data[0] is not data:
+            self._data = (data, ray.put(data))
+        return self._data[1]
+
+    @staticmethod
+    def _teachers(ray, tasks: list[Task]) -> dict:
+        """Each student's teacher job, packed (result, checkpoint, cached predictions) and put in the object store
+        once per teacher job; None for a task without a teacher, or whose teacher has no result (the student then
+        fails as it would locally, saying so)."""
+        refs = {None: None}
+        for folder in {teacher_job(t.job, t.run) for t in tasks} - {None}:
+            refs[folder] = ray.put((folder.player, folder.label, folder.pack())) if folder.has_result() else None
+        return refs
 
     def _collect(self, ray, ref, task: Task):
         """Write a returned task's files into the run folder; a task that died every try is recorded failed.

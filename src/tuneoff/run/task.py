@@ -15,7 +15,7 @@ class Task:
     job: Job
     data: tuple  # (Dataset, [Extra])
     folder: JobFolder  # where its files go
-    run: RunFolder  # the run it belongs to (a student reads its teacher's job there)
+    run: RunFolder  # the run it belongs to (a student reads its teacher's job there; on Ray, a scratch copy)
     threads: int = 0  # torch threads for this job when the protocol leaves it at 0
     concurrency: int = 1  # how many jobs run at once beside it
 
@@ -53,8 +53,8 @@ def prepare(task: Task, record: dict, warn) -> Prepared:
     per_epoch = steps_per_epoch(len(splits[0]), p.batch_size)
     model, tokenizer, setup = build(job, device, record, warn, per_epoch, len(dataset.labels), splits[0])
     record["warnings"] += list(getattr(dataset, "warnings", ()))  # the data's own (splits sharing texts)
-    if (teacher := job.player.strategy.teacher_name()) is not None:
+    if job.player.strategy.teacher_name() is not None:
         from tuneoff.run.teachers import teacher_context
 
-        setup.context = teacher_context(job, teacher, task.run, splits[0], device, p.eval_batch_size)
+        setup.context = teacher_context(job, task.run, splits[0], device, p.eval_batch_size)
     return Prepared(p, device, splits, model, tokenizer, setup)
