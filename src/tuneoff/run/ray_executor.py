@@ -25,7 +25,7 @@ from rich.console import Console
 
 from tuneoff.console import esc, make_console
 from tuneoff.run.interrupts import deferred
-from tuneoff.run.lifecycle import base_result, end_unfinished, run_task, settle, stopped
+from tuneoff.run.lifecycle import base_result, end_unfinished, run_task, settle, stopped, track
 from tuneoff.run.progress import make_progress
 from tuneoff.run.ray_connect import (
     CONNECT_SECONDS,
@@ -55,7 +55,7 @@ def _remote_body(task: Task, started=None, expected: dict | None = None) -> dict
     with tempfile.TemporaryDirectory() as scratch:
         # The run folder's layout in scratch, so a job's folder name is unchanged; a student still
         # reads its teacher from the real run folder (the one shared filesystem distillation needs).
-        local = replace(task, folder=RunFolder(scratch).job(task.folder.player, task.folder.label))
+        local = replace(task, folder=RunFolder(scratch).job(task.folder.player, task.folder.label), track=())
         run_task(local, make_console(), live=False)
         return {**where, **local.folder.pack()}
 
@@ -170,6 +170,7 @@ class RayExecutor:
             self.console.print(f"[red]{esc(job.name)} {job.label}: {esc(payload['refused'])}[/]")
             return None
         result = settle(task, payload)
+        track(task, self.console)  # here, where the run folder is: the worker trained in a scratch folder
         self.console.print(f"{esc(job.name)} {job.label}: ran on {esc(payload['node'])} (pid {payload['pid']})")
         return result if result is not None and result.get("status") == "completed" else None
 
