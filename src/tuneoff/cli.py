@@ -1,4 +1,4 @@
-"""Command line: tuneoff run | data | leaderboard | report | predict | export | compare | score | list."""
+"""Command line: tuneoff run | data | leaderboard | report | track | predict | export | compare | score | list."""
 
 from __future__ import annotations
 
@@ -20,12 +20,13 @@ def cmd_run(args, console: Console) -> int:
     from tuneoff.store.runfolder import RunFolder
 
     executor = make_executor(args, console)  # refuses executor flags that do not apply before anything else
+    track = _trackers(args.track) if args.track else ()  # a tracker that is not installed: refused before training
     config = load_config(args.config, args.set)
     executor.start()  # Ray joins (or refuses) before the run folder is touched
     out = RunFolder.for_tournament(args.out, config.tournament.name)
     console.print(f"tournament [bold]{esc(config.tournament.name)}[/]: {len(config.players)} players -> {esc(out)}")
     board = tournament.run(config, out, args.data_dir, tuple(args.only), console, str(args.config),
-                           report=not args.no_report, executor=executor, force=args.force)
+                           report=not args.no_report, executor=executor, force=args.force, track=track)
     return 0 if not board["unranked"] and not board.get("failed_this_run") else 1
 
 
@@ -131,6 +132,23 @@ def cmd_report(args, console: Console) -> int:
     return 0
 
 
+def _trackers(names: list[str], uri: str | None = None) -> tuple:
+    from tuneoff.report.track import trackers
+
+    return trackers(names, uri)
+
+
+def cmd_track(args, console: Console) -> int:
+    from tuneoff.report.track import export
+
+    to = _trackers(args.to, args.uri)
+    folder = _readable_run(args)
+    with folder.lock():
+        for tracker in to:
+            console.print(f"{tracker.name}: {export(folder, (tracker,))} jobs exported")
+    return 0
+
+
 def cmd_predict(args, console: Console) -> int:
     from tuneoff.run.predict import ECHO_CHARS, predict
     from tuneoff.store.runfolder import RunFolder
@@ -233,6 +251,9 @@ def parser() -> argparse.ArgumentParser:
                           "then it is recorded failed with the cause")
     run.add_argument("--ray-runtime-env", metavar="FILE",
                      help="ray: a JSON file holding Ray's runtime_env (pip, env_vars, working_dir, ...) for the workers")
+    run.add_argument("--track", action="append", default=[], metavar="TRACKER",
+                     help="export each job to an experiment tracker as it ends: mlflow, tensorboard, trackio "
+                     "(repeat, or a comma list); see tuneoff track")
     run.set_defaults(func=cmd_run)
 
     data = sub.add_parser("data", help="a data set's splits: counts, class distribution, fingerprint")
@@ -252,6 +273,16 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--force", action="store_true", help="write the report of a folder that also holds another "
                         "tournament's results (they are left out)")
     report.set_defaults(func=cmd_report)
+
+    track = sub.add_parser("track", help="export a run's jobs to experiment trackers (MLflow, TensorBoard, Trackio)")
+    track.add_argument("run_dir")
+    track.add_argument("--to", action="append", required=True, metavar="TRACKER",
+                       help="mlflow, tensorboard or trackio (repeat, or a comma list)")
+    track.add_argument("--uri", help="where to: mlflow's tracking URI (default sqlite:///RUN_DIR/mlflow.db), "
+                       "tensorboard's log root (default RUN_DIR/tensorboard), a trackio server (default its local store)")
+    track.add_argument("--force", action="store_true", help="export a folder that also holds another tournament's "
+                       "results (they are left out)")
+    track.set_defaults(func=cmd_track)
 
     predict = sub.add_parser("predict", help="label sentences with a player's best checkpoint")
     predict.add_argument("run_dir")

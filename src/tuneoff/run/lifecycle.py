@@ -170,7 +170,27 @@ def run_task(task: Task, console: Console | None = None, live: bool = True):
     if task.threads and not task.job.protocol.threads:
         torch.set_num_threads(task.threads)
     console = console or make_console()
-    return (play_trial if task.job.kind == "tuning" else play)(task, console, live)
+    if task.job.kind == "tuning":
+        return play_trial(task, console, live)
+    result = play(task, console, live)
+    track(task, console)  # completed or failed; an interrupted job is exported when it is played again
+    return result
+
+
+def track(task: Task, console: Console) -> None:
+    """Export this one job to the trackers of ``tuneoff run --track``; a failure is one yellow warning,
+    never the run's."""
+    if not task.track or task.job.kind == "tuning":
+        return
+    from tuneoff.report.track import export
+
+    try:
+        export(task.run, task.track, (task.folder.player, task.folder.label))
+    except Exception as err:  # noqa: BLE001 - exporting is a copy of the results; the run goes on without it
+        names = ", ".join(t.name for t in task.track)
+        first = str(err).splitlines()[0] if str(err) else ""
+        console.print(f"[yellow]warning: {esc(task.job.name)} {task.job.label}: not exported to {esc(names)} "
+                      f"({type(err).__name__}: {esc(first)}); `tuneoff track` exports it later[/]")
 
 
 def _warn(console: Console):

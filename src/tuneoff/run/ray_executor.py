@@ -27,7 +27,7 @@ from rich.console import Console
 
 from tuneoff.console import esc, make_console
 from tuneoff.run.interrupts import deferred
-from tuneoff.run.lifecycle import base_result, end_unfinished, run_task, settle, stopped
+from tuneoff.run.lifecycle import base_result, end_unfinished, run_task, settle, stopped, track
 from tuneoff.run.progress import make_progress
 from tuneoff.run.ray_connect import (
     CONNECT_SECONDS,
@@ -58,12 +58,12 @@ def _remote_body(task: Task, data: tuple, teacher: tuple | None, started=None, e
         _report_start(started, (job_key(task.job), where["node"], where["pid"]))
     with tempfile.TemporaryDirectory() as scratch:
         # The run folder's layout in scratch, so a job's folder name is unchanged and a student finds its
-        # teacher where it would in the run folder.
+        # teacher where it would in the run folder. Trackers are the driver's (after the result is written).
         run = RunFolder(scratch)
         if teacher is not None:
             player, label, packed = teacher
             run.job(player, label).unpack(packed)
-        local = replace(task, data=data, folder=run.job(task.folder.player, task.folder.label), run=run)
+        local = replace(task, data=data, folder=run.job(task.folder.player, task.folder.label), run=run, track=())
         run_task(local, make_console(), live=False)
         return {**where, **local.folder.pack()}
 
@@ -216,6 +216,7 @@ class RayExecutor:
             self.console.print(f"[red]{esc(job.name)} {job.label}: {esc(payload['refused'])}[/]")
             return None
         result = settle(task, payload)
+        track(task, self.console)  # here, where the run folder is: the worker trained in a scratch folder
         self.console.print(f"{esc(job.name)} {job.label}: ran on {esc(payload['node'])} (pid {payload['pid']})")
         return result if result is not None and result.get("status") == "completed" else None
 

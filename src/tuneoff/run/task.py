@@ -18,6 +18,7 @@ class Task:
     run: RunFolder  # the run it belongs to (a student reads its teacher's job there; on Ray, a scratch copy)
     threads: int = 0  # torch threads for this job when the protocol leaves it at 0
     concurrency: int = 1  # how many jobs run at once beside it
+    track: tuple = ()  # experiment trackers (report.track.Tracker) this job is exported to when it ends
 
 
 @dataclass

@@ -41,10 +41,12 @@ def run(
     report: bool = False,
     executor=None,
     force: bool = False,
+    track: tuple = (),
 ) -> dict:
     """Train what is not done yet, then write and return the leaderboard (and the report).
 
-    ``force``: take over a run folder that holds another tournament (refused otherwise)."""
+    ``force``: take over a run folder that holds another tournament (refused otherwise). ``track``:
+    experiment trackers (report.track) each job is exported to as it ends, and every job again at the end."""
     console = console or make_console()
     executor = executor or LocalExecutor(1, console)
     unknown = sorted(set(only) - {p.name for p in config.players})
@@ -60,7 +62,7 @@ def run(
             if lock.took_over:
                 console.print(f"[yellow]took over {esc(out)} from {esc(describe(lock.took_over))}, "
                               "which ended without letting go of it[/]")
-            return _play_all(config, (dataset, extras), out, only, console, config_file, report, executor)
+            return _play_all(config, (dataset, extras), out, only, console, config_file, report, executor, track)
     except (ConfigError, RunFolderError):
         # A refused run leaves no folder behind: remove what it created if that holds nothing but the lock.
         if created and created.is_dir() and RunFolder(created).only_lock_inside():
@@ -91,8 +93,8 @@ def _write_tournament(out: RunFolder, config: Config, planned: list[Job], config
     )
 
 
-def _tasks(jobs: list[Job], data, out: RunFolder) -> list[Task]:
-    return [Task(j, data, out.job(j.name, j.label), out) for j in jobs]
+def _tasks(jobs: list[Job], data, out: RunFolder, track: tuple = ()) -> list[Task]:
+    return [Task(j, data, out.job(j.name, j.label), out, track=track) for j in jobs]
 
 
 def waves(config: Config) -> list[list[str]]:
@@ -106,12 +108,12 @@ def waves(config: Config) -> list[list[str]]:
 
 
 def _play_all(config: Config, data, out: RunFolder, only, console: Console, config_file, report: bool,
-              executor) -> dict:
+              executor, track: tuple = ()) -> dict:
     recover_dead(out, console)
     dataset, extras, failed = *data, 0
     sha = fingerprints(dataset, extras)
     if config.tuning:
-        failed = _play_tuned(config, sha, data, out, only, console, config_file, executor)
+        failed = _play_tuned(config, sha, data, out, only, console, config_file, executor, track)
     else:
         planned = plan(config, sha)
         todo = _todo(planned, only, out, console)
@@ -119,9 +121,11 @@ def _play_all(config: Config, data, out: RunFolder, only, console: Console, conf
         _write_tournament(out, config, planned, config_file)
         console.print(f"{len(todo)} jobs to train")
         for wave in waves(config):
-            failed += _failures(executor.run(_tasks([j for j in todo if j.name in wave], data, out)))
+            failed += _failures(executor.run(_tasks([j for j in todo if j.name in wave], data, out, track)))
     record_overlaps(out)
     board = {**publish(out, console).board, "failed_this_run": failed}
+    if track:
+        export_all(out, track, console)
     if report:
         from tuneoff.report.build import build_report
 
@@ -131,7 +135,7 @@ def _play_all(config: Config, data, out: RunFolder, only, console: Console, conf
 
 
 def _play_tuned(config: Config, sha: dict, data, out: RunFolder, only, console: Console, config_file,
-                executor) -> int:
+                executor, track: tuple = ()) -> int:
     """Wave by wave (teachers first): every player's trials on dev, then its final seeds at the rate they chose.
     Returns how many jobs failed."""
     selected = [n for wave in waves(config) for n in wave if not only or n in only]
@@ -157,7 +161,7 @@ def _play_tuned(config: Config, sha: dict, data, out: RunFolder, only, console: 
         planned = plan(config, sha, chosen)
         _write_tournament(out, config, planned, config_file, trials)
         failed += _failures(executor.run(_tasks(_todo([j for j in planned if j.name in wave], only, out, console),
-                                                data, out)))
+                                                data, out, track)))
     return failed
 
 
@@ -185,6 +189,20 @@ def record_overlaps(out: RunFolder) -> None:
         if result["status"] == "completed" and result["timing"].get("overlapping_jobs") != count:
             result["timing"]["overlapping_jobs"] = count
             folder.write_result(result)
+
+
+def export_all(out: RunFolder, track: tuple, console: Console) -> None:
+    """Every job once more, now with the final leaderboard's rows; a failure is a yellow warning, not the run's."""
+    from tuneoff.report.track import export
+
+    for tracker in track:
+        try:
+            count = export(out, (tracker,))
+            console.print(f"{tracker.name}: {count} jobs exported")
+        except Exception as err:  # noqa: BLE001 - exporting copies the results; the run stands without it
+            first = str(err).splitlines()[0] if str(err) else ""
+            console.print(f"[yellow]warning: not exported to {tracker.name} ({type(err).__name__}: {esc(first)}); "
+                          f"`tuneoff track {esc(out)} --to {tracker.name}` tries again[/]")
 
 
 def _failures(outcomes: list) -> int:

@@ -202,6 +202,7 @@ class RunFolder:
     BOARD = ("leaderboard.json", "leaderboard.md")
     REPORT = ("report.html", "report.md")
     FIGURES = "figures"
+    TRACKERS = {"mlflow": "mlflow.db", "mlartifacts": "mlartifacts", "tensorboard": "tensorboard", "trackio": "trackio"}
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -246,6 +247,15 @@ class RunFolder:
     @property
     def figures(self) -> Path:
         return self.path / self.FIGURES
+
+    def tracker_store(self, part: str) -> Path:
+        """Where an experiment tracker keeps its files inside the run (``tuneoff track``): part is one of
+        TRACKERS (mlflow: its sqlite database, mlartifacts, tensorboard: its log folders, trackio)."""
+        return self.path / self.TRACKERS[part]
+
+    def tensorboard_dir(self, player: str, label: str) -> Path:
+        """One job's TensorBoard log folder: tensorboard/<player>/<label>."""
+        return self.tracker_store("tensorboard") / player / label
 
     # --- results --------------------------------------------------------------------------------
 
