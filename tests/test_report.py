@@ -49,7 +49,7 @@ class Page(HTMLParser):
 
     def __init__(self, text: str):
         super().__init__()
-        self.images, self.urls, self.rows, self.tags = [], [], {}, set()
+        self.images, self.urls, self.rows, self.tags, self.scripts = [], [], {}, set(), []
         self._row = None
         self.feed(text)
 
@@ -58,6 +58,8 @@ class Page(HTMLParser):
         self.tags.add(tag)
         if tag == "img":
             self.images.append(a)
+        if tag == "script":
+            self.scripts.append(a)
         self.urls += [v for k, v in attrs if k in ("src", "href") and v]
         if tag == "tr" and "data-player" in a:
             self._row = a["data-player"]
@@ -154,8 +156,11 @@ def test_html_is_one_self_contained_file(run):
         assert base64.b64decode(img["src"].split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
         assert len(img["alt"]) > 30
     assert all(u.startswith(("data:", "#")) for u in page.urls), [u[:60] for u in page.urls]
-    assert not {"script", "link", "iframe"} & page.tags
-    assert not re.search(r"(src|href)\s*=\s*[\"']?\s*(https?:)?//|url\(|@import", html_text)
+    assert not {"link", "iframe", "object", "embed"} & page.tags
+    # Scripts: the three charts' specs (data, never run), then Vega's bundle and view.js, all inline.
+    assert page.scripts == [{"type": "application/json", "id": f"spec-{n}"} for n in ("jobs", "cost", "curves")] + [{}, {}]
+    static = re.sub(r"<script\b[^>]*>.*?</script>", "", html_text, flags=re.S)
+    assert not re.search(r"(src|href)\s*=\s*[\"']?\s*(https?:)?//|url\(|@import", static)
 
 
 def test_markdown_figures_exist_with_alt_text_and_captions(run):
