@@ -44,6 +44,32 @@ def make_run(folder: Path) -> Path:
     return folder
 
 
+STRATEGIES = {"full": 1_000_000, "lora": 5_000, "bitfit": 1_200, "head": 3_845}  # trainable parameters
+
+
+def make_seeded_run(folder: Path, players: int, seeds: int) -> Path:
+    """players x seeds completed jobs, the strategies in turn; accuracy falls with the player's index."""
+    results = []
+    for i in range(players):
+        strategy = list(STRATEGIES)[i % len(STRATEGIES)]
+        for s in range(1, seeds + 1):
+            share = 0.7 - 0.02 * i + 0.01 * s  # of every test class right
+            r = completed(f"p{i + 1:02d}-{strategy}", confusion([round(share * n) for n in (10, 20, 30, 25, 15)]),
+                          train_seconds=10.0 * (i + 1) + s, trainable=STRATEGIES[strategy], seed=s)
+            r["player"]["strategy"] = r["job"]["player"]["strategy"] = {"name": strategy}
+            for e in r["history"]["epochs"]:
+                e["train_loss"] += 0.05 * i - 0.02 * s
+            results.append(r)
+            RunFolder(folder).job(r["player"]["name"], f"seed-{s}").write_result(r)
+    write_json(folder / "tournament.json", {
+        "config": {"tournament": {"name": "unit", "seeds": list(range(1, seeds + 1)), "fastest_bonus": 10.0,
+                                  "speed_metric": "train_seconds", "overridable": ["learning_rate"]},
+                   "protocol": PROTOCOL, "data": {"dir": None, "verify": False},
+                   "players": list({r["player"]["name"]: r["player"] for r in results}.values())},
+        "config_file": "unit.toml", "written_at": "2026-01-01T00:00:00+00:00"})
+    return folder
+
+
 class Page(HTMLParser):
     """What the tests need from report.html: images, resource URLs, leaderboard rows' text."""
 
