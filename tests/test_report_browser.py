@@ -127,8 +127,9 @@ def test_interactive_view_filters_sorts_and_shows_each_job(tmp_path):
             page = context.new_page()
             page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
-            page.goto(report.as_uri(), wait_until="load", timeout=30_000)
-            page.wait_for_selector("body[data-views=ready]", timeout=30_000)  # view.js: every chart drawn
+            page.set_default_timeout(120_000)  # a safety net for a loaded machine; every wait is for a known point
+            page.goto(report.as_uri(), wait_until="load")
+            page.wait_for_selector("body[data-views=ready]")  # view.js: every chart drawn
 
             def points(view: str, who: str = "") -> int:
                 return page.locator(f"#view-{view} .mark-symbol path[aria-label*='player: {who}']").count()
