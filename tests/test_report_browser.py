@@ -144,10 +144,11 @@ def test_interactive_view_filters_sorts_and_shows_each_job(tmp_path):
                 assert text in tip, (text, tip)
             if os.environ.get("TUNEOFF_VIEW_SCREENSHOT"):  # docs/report-interactive.png
                 target = Path(os.environ["TUNEOFF_VIEW_SCREENSHOT"])
-                box = page.locator("#explore-the-jobs").bounding_box()
-                end = page.locator("#view-cost").bounding_box()
-                page.screenshot(path=str(target), full_page=True, clip={
-                    "x": 0, "y": box["y"] - 10, "width": 1280, "height": end["y"] + end["height"] - box["y"] + 20})
+                top, bottom = page.evaluate("[document.getElementById('explore-the-jobs'), document.getElementById("
+                                            "'view-cost')].map(e => e.getBoundingClientRect().top + window.scrollY"
+                                            " + (e.id === 'view-cost' ? e.offsetHeight : 0))")
+                page.screenshot(path=str(target), full_page=True,
+                                clip={"x": 0, "y": top - 10, "width": 1280, "height": bottom - top + 20})
 
             # The filter: the table's rows and both linked charts' points follow it.
             page.select_option(".filters select[name=strategy]", "lora")
