@@ -44,12 +44,38 @@ def make_run(folder: Path) -> Path:
     return folder
 
 
+STRATEGIES = {"full": 1_000_000, "lora": 5_000, "bitfit": 1_200, "head": 3_845}  # trainable parameters
+
+
+def make_seeded_run(folder: Path, players: int, seeds: int) -> Path:
+    """players x seeds completed jobs, the strategies in turn; accuracy falls with the player's index."""
+    results = []
+    for i in range(players):
+        strategy = list(STRATEGIES)[i % len(STRATEGIES)]
+        for s in range(1, seeds + 1):
+            share = 0.7 - 0.02 * i + 0.01 * s  # of every test class right
+            r = completed(f"p{i + 1:02d}-{strategy}", confusion([round(share * n) for n in (10, 20, 30, 25, 15)]),
+                          train_seconds=10.0 * (i + 1) + s, trainable=STRATEGIES[strategy], seed=s)
+            r["player"]["strategy"] = r["job"]["player"]["strategy"] = {"name": strategy}
+            for e in r["history"]["epochs"]:
+                e["train_loss"] += 0.05 * i - 0.02 * s
+            results.append(r)
+            RunFolder(folder).job(r["player"]["name"], f"seed-{s}").write_result(r)
+    write_json(folder / "tournament.json", {
+        "config": {"tournament": {"name": "unit", "seeds": list(range(1, seeds + 1)), "fastest_bonus": 10.0,
+                                  "speed_metric": "train_seconds", "overridable": ["learning_rate"]},
+                   "protocol": PROTOCOL, "data": {"dir": None, "verify": False},
+                   "players": list({r["player"]["name"]: r["player"] for r in results}.values())},
+        "config_file": "unit.toml", "written_at": "2026-01-01T00:00:00+00:00"})
+    return folder
+
+
 class Page(HTMLParser):
     """What the tests need from report.html: images, resource URLs, leaderboard rows' text."""
 
     def __init__(self, text: str):
         super().__init__()
-        self.images, self.urls, self.rows, self.tags = [], [], {}, set()
+        self.images, self.urls, self.rows, self.tags, self.scripts = [], [], {}, set(), []
         self._row = None
         self.feed(text)
 
@@ -58,6 +84,8 @@ class Page(HTMLParser):
         self.tags.add(tag)
         if tag == "img":
             self.images.append(a)
+        if tag == "script":
+            self.scripts.append(a)
         self.urls += [v for k, v in attrs if k in ("src", "href") and v]
         if tag == "tr" and "data-player" in a:
             self._row = a["data-player"]
@@ -154,8 +182,11 @@ def test_html_is_one_self_contained_file(run):
         assert base64.b64decode(img["src"].split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
         assert len(img["alt"]) > 30
     assert all(u.startswith(("data:", "#")) for u in page.urls), [u[:60] for u in page.urls]
-    assert not {"script", "link", "iframe"} & page.tags
-    assert not re.search(r"(src|href)\s*=\s*[\"']?\s*(https?:)?//|url\(|@import", html_text)
+    assert not {"link", "iframe", "object", "embed"} & page.tags
+    # Scripts: the three charts' specs (data, never run), then Vega's bundle and view.js, all inline.
+    assert page.scripts == [{"type": "application/json", "id": f"spec-{n}"} for n in ("jobs", "cost", "curves")] + [{}, {}]
+    static = re.sub(r"<script\b[^>]*>.*?</script>", "", html_text, flags=re.S)
+    assert not re.search(r"(src|href)\s*=\s*[\"']?\s*(https?:)?//|url\(|@import", static)
 
 
 def test_markdown_figures_exist_with_alt_text_and_captions(run):

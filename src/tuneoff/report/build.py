@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tuneoff.report import figures, figures_seeds
-from tuneoff.report.render import Badge, Block, Link, Small, Swatch, render_html, render_md
+from tuneoff.report import figures, figures_seeds, views
+from tuneoff.report.render import Badge, Block, Link, Small, Swatch, View, render_html, render_md
 from tuneoff.report.setup import setup_section, status_badge
 from tuneoff.store.files import write_atomic
 from tuneoff.store.runfolder import RunFolder, RunFolderError, seed_label
@@ -91,7 +91,7 @@ def job_states(run: Run, name: str) -> list[tuple[str, str, str]]:
 def document(run: Run) -> tuple[list[Block], str]:
     title = f"tuneoff report: {run.tournament.get('name') or run.folder.path.name}"
     look = figures.looks(run.names)
-    blocks = _header(run, title) + _leaderboard(run, look) + _verdicts(run) + _players(run, look)
+    blocks = _header(run, title) + _leaderboard(run, look) + _explore(run, look) + _verdicts(run) + _players(run, look)
     blocks += _compare(run, look) + setup_section(run, job_states)
     blocks.append(Block("p", f"Built by tuneoff {version()} from the results files of this run; nothing was trained "
                              "to make this report."))
@@ -122,7 +122,9 @@ def _header(run: Run, title: str) -> list[Block]:
     else:
         b.append(Block("note", summary))
     links = [part for text, anchor in CONTENTS for part in ("·", Link(text, anchor))][1:]
-    return b + [Block("p", ["Contents:"] + links)]
+    explore = ["·", Link(*EXPLORE)] if run.board["ranked"] else []
+    return b + [Block("p", ["Contents:"] + links[:1] + explore + links[1:], only="html"),
+                Block("p", ["Contents:"] + links, only="md")]
 
 
 COLUMNS = ["rank", "rank interval", "player", "strategy", "test accuracy, mean ± std (95 % CI)", "seeds",
@@ -160,8 +162,9 @@ def _leaderboard(run: Run, look: dict) -> list[Block]:
         b.append(Block("warn", "No player has completed yet, so nobody is ranked."))
     else:
         b.append(Block("note", may_be_best_sentence(board)))
+        data = [{"strategy": r["strategy"], "dataset": views.dataset(run.completed(r["player"])[0])} for r in ranked]
         b.append(Block("table", headers=COLUMNS, align="rrlllrlrrl", row_ids=[r["player"] for r in ranked],
-                       rows=[_board_row(x, look) for x in board_rows(board)]))
+                       row_data=data, filter=" ".join(views.FILTERS), rows=[_board_row(x, look) for x in board_rows(board)]))
         b.append(Block("p", MEANING))
         b.append(Block("p", f"Majority-class rate (always answering the largest test class): "
                             f"{ranked[0]['majority_rate']:.2%}. A player near this accuracy has learned nothing."))
@@ -184,6 +187,26 @@ def _leaderboard(run: Run, look: dict) -> list[Block]:
     if ranked:
         b.append(Block("image", chart=figures_seeds.seed_strip(ranked, look)))
     return b
+
+
+EXPLORE = ("Explore the jobs", "explore-the-jobs")
+
+
+def _explore(run: Run, look: dict) -> list[Block]:
+    """The interactive charts, HTML only: hover a point to see its job; the leaderboard's filter applies."""
+    ranked = run.board["ranked"]
+    if not ranked:
+        return []
+    jobs = views.jobs(ranked, run.completed)
+    return [Block("h2", EXPLORE[0], anchor=EXPLORE[1], only="html"),
+            Block("p", "Interactive: hover a point to see its job; the filter above the leaderboard also filters the "
+                       "first two charts, and a click on a column's header sorts the leaderboard.", only="html"),
+            Block("view", View("jobs", views.strip(jobs, look), "Test accuracy of every job, players in rank order; "
+                               "hollow: collapsed.", linked=True)),
+            Block("view", View("cost", views.pareto(jobs, look), "Accuracy against training time and trainable "
+                               "parameters, one point per job: up and to the left is better.", linked=True)),
+            Block("view", View("curves", views.loss_curves(views.curves(run.names, run.completed), ranked[0]["player"]),
+                               "Train (solid) and dev (dashed) loss per epoch of each job of the player picked."))]
 
 
 def _verdicts(run: Run) -> list[Block]:

@@ -9,7 +9,7 @@ import html
 import re
 from dataclasses import dataclass, field
 
-from tuneoff.report import figures
+from tuneoff.report import embed, figures
 from tuneoff.store.runfolder import RunFolder
 
 FIGURES = RunFolder.FIGURES  # the report's Markdown links to its figures beside it
@@ -40,16 +40,27 @@ class Swatch:
     color: str  # a player's colour; HTML only
 
 
+@dataclass(frozen=True)
+class View:
+    name: str  # the chart's id in the page
+    spec: dict  # Vega-Lite, drawn in the browser by view.js
+    caption: str
+    linked: bool = False  # follows the leaderboard's filter (has the f_player, f_strategy, f_dataset params)
+
+
 @dataclass
 class Block:
-    kind: str  # h2 | h3 | p | note | warn | table | list | image
+    kind: str  # h2 | h3 | p | note | warn | table | list | image | view (HTML only)
     parts: object = None  # text: str | Badge | Swatch or a list of them
     anchor: str = ""
     headers: list = field(default_factory=list)
     rows: list = field(default_factory=list)
     align: str = ""  # one 'l' or 'r' per column
     row_ids: list = field(default_factory=list)
+    row_data: list = field(default_factory=list)  # per row, {key: value} written as data-<key> (HTML)
+    filter: str = ""  # a table's keys of row_data the reader can filter on, space-separated (HTML)
     chart: figures.Chart | None = None
+    only: str = ""  # "html" or "md": rendered in that format alone
 
 
 def _flat(parts) -> list:
@@ -107,6 +118,8 @@ def _png_size(png: bytes) -> tuple[int, int]:
 def render_md(blocks: list[Block]) -> str:
     lines = []
     for b in blocks:
+        if b.only == "html" or b.kind == "view":
+            continue
         if b.kind in ("h1", "h2", "h3"):
             lines += ["#" * int(b.kind[1]) + " " + _md_inline(b.parts), ""]
         elif b.kind in ("p", "note", "warn"):
@@ -127,6 +140,8 @@ def render_md(blocks: list[Block]) -> str:
 def render_html(blocks: list[Block], title: str) -> str:
     body = []
     for b in blocks:
+        if b.only == "md":
+            continue
         anchor = f' id="{html.escape(b.anchor)}"' if b.anchor else ""
         if b.kind in ("h1", "h2", "h3"):
             body.append(f"<{b.kind}{anchor}>{_html_inline(b.parts)}</{b.kind}>")
@@ -138,10 +153,13 @@ def render_html(blocks: list[Block], title: str) -> str:
             head = "".join(f'<th class="{a}">{html.escape(h)}</th>' for h, a in zip(b.headers, b.align))
             rows = []
             for i, row in enumerate(b.rows):
-                rid = f' data-player="{html.escape(b.row_ids[i])}"' if b.row_ids else ""
+                data = {"player": b.row_ids[i]} if b.row_ids else {}
+                data.update(b.row_data[i] if b.row_data else {})
+                rid = "".join(f' data-{k}="{html.escape(v)}"' for k, v in data.items())
                 cells = "".join(f'<td class="{a}">{_html_inline(c)}</td>' for c, a in zip(row, b.align))
                 rows.append(f"<tr{rid}>{cells}</tr>")
-            body.append(f'<div class="scroll"><table{anchor}><thead><tr>{head}</tr></thead>'
+            keys = f' data-filter="{html.escape(b.filter)}"' if b.filter else ""
+            body.append(f'<div class="scroll"><table{anchor}{keys}><thead><tr>{head}</tr></thead>'
                         f'<tbody>{"".join(rows)}</tbody></table></div>')
         elif b.kind == "image":
             c = b.chart
@@ -149,6 +167,13 @@ def render_html(blocks: list[Block], title: str) -> str:
             data = base64.b64encode(c.png).decode("ascii")
             body.append(f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(c.alt)}" '
                         f'width="{w}" height="{h}"><figcaption>{html.escape(c.caption)}</figcaption></figure>')
+        elif b.kind == "view":
+            v = b.parts
+            body.append(f"<figure>{embed.view_html(v.name, v.spec, v.linked)}"
+                        f"<figcaption>{html.escape(v.caption)}</figcaption></figure>")
+    if any(b.kind == "view" for b in blocks):
+        body.append(embed.script(embed.vega_bundle()))
+    body.append(embed.script(embed.view_script()))
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n"
@@ -175,4 +200,8 @@ p.note,p.warn{padding:.5rem .8rem;border-radius:4px;border-left:4px solid #1565c
 p.warn{border-left-color:#c62828;background:#fdf0f0}
 figure{margin:1rem 0 1.6rem}figure img{max-width:100%;height:auto;border:1px solid #e3e6ea}
 figcaption{font-size:.86rem;color:#4a5260;margin-top:.2rem}
+.filters{display:flex;flex-wrap:wrap;gap:.4rem 1.2rem;align-items:center;font-size:.86rem;margin:.6rem 0 0}
+.filters select{font:inherit;margin-left:.3rem}table[data-filter] th{cursor:pointer}
+th[aria-sort=ascending]::after{content:" ▲"}th[aria-sort=descending]::after{content:" ▼"}
+.view{min-height:60px}.vega-bind{font-size:.86rem;margin-top:.4rem}
 """
