@@ -29,7 +29,8 @@ def local_ray():
     and runs ``setup`` in each worker as it starts (a worker's environment is fixed when Ray starts)."""
     def start(env: dict | None = None, setup=None) -> None:
         runtime_env = {**({"env_vars": env} if env else {}), **({"worker_process_setup_hook": setup} if setup else {})}
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env=runtime_env or None)
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,  # never a cluster running here
+                 runtime_env=runtime_env or None)
 
     yield start
     ray.shutdown()

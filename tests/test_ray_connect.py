@@ -164,7 +164,7 @@ def test_a_worker_with_other_versions_trains_nothing(monkeypatch):
     monkeypatch.setattr(ray_executor, "node_identity", lambda: {"node": "10.0.0.7", "node_id": "ab12", "pid": 1})
     monkeypatch.setattr(ray_executor, "run_task", lambda *a, **k: pytest.fail("trained despite the mismatch"))
     expected = {**ray_connect.library_versions(), "torch": "0.0.1"}
-    payload = ray_executor._remote_body(SimpleNamespace(), None, expected)
+    payload = ray_executor._remote_body(SimpleNamespace(), None, None, expected=expected)
     installed = ray_connect.library_versions()["torch"]
     assert payload["refused"] == (f"refused to train on 10.0.0.7: it has torch {installed} (the driver has 0.0.1); "
                                   "install the driver's versions there, or ship them with --ray-runtime-env")

@@ -30,7 +30,9 @@ class Trackio(Tracker):
         trackio.init(project=job.tournament, name=job.name, group=job.player, server_url=self.uri,
                      config={**job.params, **job.tags}, embed=False, auto_log_gpu=False, auto_log_cpu=False)
         try:
-            points: dict[int, dict[str, float]] = {}
+            # Trackio keeps a run only once something is logged: every job logs whether it completed, at step 0,
+            # so that a failed job (no losses, no metrics) is there too, with its tags.
+            points: dict[int, dict[str, float]] = {0: {"job/completed": float(job.tags.get("status") == "completed")}}
             for series in (job.steps, job.epochs):
                 for metric, values in series.items():
                     for step, value in values:
