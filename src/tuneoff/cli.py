@@ -227,34 +227,7 @@ def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="tuneoff", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="train every player of a config and score the tournament")
-    run.add_argument("config", help="a TOML file, or a shipped config's name (offline, seed, zoo, ...)")
-    run.add_argument("--out", help="run folder (default runs/<tournament name>)")
-    run.add_argument("--data-dir", help="folder with the SST tree files train.txt, dev.txt, test.txt")
-    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a config value, e.g. protocol.epochs=1 or players.host.strategy.r=16")
-    run.add_argument("--only", action="append", default=[], metavar="PLAYER", help="run only this player")
-    run.add_argument("--no-report", action="store_true", help="skip writing report.html / report.md")
-    run.add_argument("--force", action="store_true",
-                     help="let this tournament take over a run folder that holds another tournament")
-    run.add_argument("--jobs", type=_positive, default=1, metavar="N",
-                     help="local executor: jobs at once on this machine (default 1); the cores are split among them")
-    run.add_argument("--executor", choices=["local", "ray"], default="local",
-                     help="where jobs run: this machine (default), or Ray (pip install 'tuneoff[ray]')")
-    run.add_argument("--ray-address", metavar="ADDR",
-                     help="ray: 'local' starts a private instance here (default; RAY_ADDRESS is ignored), 'auto' or "
-                     "HOST:PORT joins a cluster (refused if it does not answer within seconds)")
-    run.add_argument("--cpus-per-job", type=float, metavar="N", help="ray: CPUs each job asks for (default 1)")
-    run.add_argument("--gpus-per-job", type=float, metavar="F",
-                     help="ray: GPUs each job asks for (default 0); a fraction packs several jobs onto one card")
-    run.add_argument("--max-retries", type=int, metavar="N", help="retries of a job whose worker process died (--jobs N > 1, or Ray; default 2); "
-                          "then it is recorded failed with the cause")
-    run.add_argument("--ray-runtime-env", metavar="FILE",
-                     help="ray: a JSON file holding Ray's runtime_env (pip, env_vars, working_dir, ...) for the workers")
-    run.add_argument("--track", action="append", default=[], metavar="TRACKER",
-                     help="export each job to an experiment tracker as it ends: mlflow, tensorboard, trackio "
-                     "(repeat, or a comma list); see tuneoff track")
-    run.set_defaults(func=cmd_run)
+    _add_run(sub)
 
     data = sub.add_parser("data", help="a data set's splits: counts, class distribution, fingerprint")
     data.add_argument("--dataset", default="sst5", help="a registered data set (sst5, sst5-phrases, sst2, ...)")
@@ -291,6 +264,44 @@ def parser() -> argparse.ArgumentParser:
     predict.add_argument("texts", nargs="+")
     predict.set_defaults(func=cmd_predict)
 
+    _add_after_the_tournament(sub)
+    return ap
+
+
+def _add_run(sub) -> None:
+    """tuneoff run: the config, where it goes, and the executors' flags."""
+    run = sub.add_parser("run", help="train every player of a config and score the tournament")
+    run.add_argument("config", help="a TOML file, or a shipped config's name (offline, seed, zoo, ...)")
+    run.add_argument("--out", help="run folder (default runs/<tournament name>)")
+    run.add_argument("--data-dir", help="folder with the SST tree files train.txt, dev.txt, test.txt")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a config value, e.g. protocol.epochs=1 or players.host.strategy.r=16")
+    run.add_argument("--only", action="append", default=[], metavar="PLAYER", help="run only this player")
+    run.add_argument("--no-report", action="store_true", help="skip writing report.html / report.md")
+    run.add_argument("--force", action="store_true",
+                     help="let this tournament take over a run folder that holds another tournament")
+    run.add_argument("--jobs", type=_positive, default=1, metavar="N",
+                     help="local executor: jobs at once on this machine (default 1); the cores are split among them")
+    run.add_argument("--executor", choices=["local", "ray"], default="local",
+                     help="where jobs run: this machine (default), or Ray (pip install 'tuneoff[ray]')")
+    run.add_argument("--ray-address", metavar="ADDR",
+                     help="ray: 'local' starts a private instance here (default; RAY_ADDRESS is ignored), 'auto' or "
+                     "HOST:PORT joins a cluster (refused if it does not answer within seconds)")
+    run.add_argument("--cpus-per-job", type=float, metavar="N", help="ray: CPUs each job asks for (default 1)")
+    run.add_argument("--gpus-per-job", type=float, metavar="F",
+                     help="ray: GPUs each job asks for (default 0); a fraction packs several jobs onto one card")
+    run.add_argument("--max-retries", type=int, metavar="N", help="retries of a job whose worker process died (--jobs N > 1, or Ray; default 2); "
+                          "then it is recorded failed with the cause")
+    run.add_argument("--ray-runtime-env", metavar="FILE",
+                     help="ray: a JSON file holding Ray's runtime_env (pip, env_vars, working_dir, ...) for the workers")
+    run.add_argument("--track", action="append", default=[], metavar="TRACKER",
+                     help="export each job to an experiment tracker as it ends: mlflow, tensorboard, trackio "
+                     "(repeat, or a comma list); see tuneoff track")
+    run.set_defaults(func=cmd_run)
+
+
+def _add_after_the_tournament(sub) -> None:
+    """What a user does with a finished run: compare, score, list, export."""
     compare = sub.add_parser("compare", help="compare players of two runs on the same test sentences (the board's "
                              "statistics)")
     compare.add_argument("run_a", metavar="RUN_A[:PLAYER]", help="a run folder, and optionally one of its players")
@@ -323,7 +334,6 @@ def parser() -> argparse.ArgumentParser:
                         help="a PEFT player: write its adapter (naming its base model) instead of merged weights")
     export.add_argument("--force", action="store_true", help="replace what --to holds")
     export.set_defaults(func=cmd_export)
-    return ap
 
 
 def show_data_warnings(console: Console) -> None:
