@@ -24,9 +24,15 @@ import ray  # noqa: E402  (in CI a missing extra is a failure, not a skip)
 
 
 @pytest.fixture
-def local_ray():
+def local_ray(monkeypatch):
     """A local Ray instance for one test; ``start(env, setup)`` gives its workers these environment variables
-    and runs ``setup`` in each worker as it starts (a worker's environment is fixed when Ray starts)."""
+    and runs ``setup`` in each worker as it starts (a worker's environment is fixed when Ray starts).
+
+    Its workers run at the driver's priority: Ray starts them at nice 15, so that CI's busy loops (nice 0, one
+    per core) would leave them a few per cent of a core, which makes a test 30 times slower and tests nothing
+    more (the waits are for known points, never for time)."""
+    monkeypatch.setenv("RAY_worker_niceness", "0")  # read by the raylet each instance starts
+
     def start(env: dict | None = None, setup=None) -> None:
         runtime_env = {**({"env_vars": env} if env else {}), **({"worker_process_setup_hook": setup} if setup else {})}
         ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,  # never a cluster running here
