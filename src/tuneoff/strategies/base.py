@@ -171,6 +171,17 @@ def head_is_trained(model, roles: Roles) -> list[str]:
             and "original_module" not in n]
 
 
+@contextmanager
+def peft_norms_quiet():
+    """PEFT probes each target module's in/out features and warns "Unsupported layer type ... proceed at your
+    own risk" for a LayerNorm, which its own LN tuning targets (peft 0.21): a false alarm, silenced here only."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", r"Unsupported layer type .*normalization\.LayerNorm", UserWarning)
+        yield
+
+
 def load_checkpoint(folder: Path, checkpoint: dict):
     """The model a result's checkpoint holds, for inference: merged (plain transformers) or base + PEFT adapter."""
     from transformers import AutoModelForSequenceClassification
@@ -179,5 +190,6 @@ def load_checkpoint(folder: Path, checkpoint: dict):
     if checkpoint.get("format") == "peft":
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, folder / checkpoint["adapter"])
+        with peft_norms_quiet():
+            model = PeftModel.from_pretrained(model, folder / checkpoint["adapter"])
     return model.eval()

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from tuneoff.models.roles import Roles, roles_for
 from tuneoff.options import StrTuple
-from tuneoff.strategies.base import STRATEGIES, Setup, Strategy, folder_bytes, head_is_trained
+from tuneoff.strategies.base import STRATEGIES, Setup, Strategy, folder_bytes, head_is_trained, peft_norms_quiet
 
 
 class PeftStrategy(Strategy):
@@ -36,7 +36,8 @@ class PeftStrategy(Strategy):
     def apply(self, model, setup: Setup):
         from peft import get_peft_model
 
-        peft_model = get_peft_model(model, self.peft_config(setup.roles, setup, model))
+        with peft_norms_quiet():
+            peft_model = get_peft_model(model, self.peft_config(setup.roles, setup, model))
         frozen = head_is_trained(peft_model, setup.roles)
         if frozen:
             raise RuntimeError(f"{self.name}: head parameters left frozen by PEFT: {frozen[:4]}")
