@@ -202,9 +202,13 @@ def test_an_sst5_player_scored_on_sst2_as_an_extra_test_set(tmp_path, tiny_confi
     # Pinned (seed 7, CPU): 17 of 21 right, no neutral predictions; negative F1 12*2/(15+13) = 6/7,
     # positive F1 5*2/(6+8) = 5/7, macro-F1 11/14.
     assert scored == {"dataset": "sst2", "examples": 21, "accuracy": 17 / 21, "macro_f1": pytest.approx(11 / 14),
-                      "unmapped_predictions": 0, "sha256": sst2.test.sha256}
+                      "unmapped_predictions": 0, "sha256": sst2.test.sha256, "predictions": by_hand,
+                      "labels": list(sst2.test.labels)}  # kept per sentence for the board's paired tests
     board = json.loads((out / "leaderboard.json").read_text())
-    assert board["ranked"][0]["extra_eval"]["sst2"]["mean"] == scored["accuracy"]
+    entry = board["ranked"][0]["extra_eval"]["sst2"]
+    assert entry["mean"] == scored["accuracy"] and entry["ci95"][0] < 17 / 21 < entry["ci95"][1]
+    # one player: it may be best on SST-2 exactly when it may be best on the test set (not if it collapsed there)
+    assert board["extra_eval"]["sst2"] == {"players": ["full"], "pairwise": [], "may_be_best": board["may_be_best"]}
     assert "Across data sets" in (out / "report.md").read_text()
     bad = tmp_path / "bad.toml"
     bad.write_text(config.read_text().replace('"very positive" = "positive" }', '"very positive" = "great" }'))
@@ -260,4 +264,5 @@ def test_extra_set_scores_map_predictions_and_count_unmapped_ones_as_wrong(tmp_p
     # positive: TP 2, predicted 2, support 5 -> F1 = 2*2/(2+5) = 4/7. macro-F1 = (4/5 + 4/7)/2 = 24/35.
     # (-1 is no class of its own: a third class would give 16/35; dropping the unmapped ones 4/5 accuracy.)
     assert scored == {"dataset": "csv", "examples": 7, "accuracy": pytest.approx(4 / 7),
-                      "macro_f1": pytest.approx(24 / 35), "unmapped_predictions": 2, "sha256": two.test.sha256}
+                      "macro_f1": pytest.approx(24 / 35), "unmapped_predictions": 2, "sha256": two.test.sha256,
+                      "predictions": [0, 0, -1, 1, 1, -1, 0], "labels": [0, 0, 1, 1, 1, 1, 1]}

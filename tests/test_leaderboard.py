@@ -86,6 +86,54 @@ def test_rank_intervals_and_the_set_that_may_be_best():
     assert "cannot be separated" in boards.markdown(board)
 
 
+def _extra_as_test(result: dict, sha: str = "sst2-test") -> dict:
+    """The result with an extra test set "copy" whose sentences, predictions and labels are its test set's."""
+    test = result["test"]
+    result["extra_eval"] = {"copy": {"dataset": "copy", "examples": len(test["labels"]), "accuracy": test["accuracy"],
+                                     "macro_f1": test["macro_f1"], "unmapped_predictions": 0, "sha256": sha,
+                                     "predictions": list(test["predictions"]), "labels": list(test["labels"])}}
+    return result
+
+
+def test_an_extra_test_set_gets_the_same_interval_and_verdict_as_the_test_set():
+    # The extra set is the test set again: its CI, pairs and the players that may be best there must be the test
+    # set's exactly (the same seed-aware estimate and Holm over the same pairs).
+    rng = np.random.default_rng(0)
+    results = [_extra_as_test(seeded(n, acc, s, rng)) for n, acc in (("a", 0.52), ("b", 0.515), ("c", 0.40))
+               for s in (1, 2, 3)]
+    for r in results:
+        check(r, "result", "extra predictions")
+    board = leaderboard.build(results, bonus=0)
+    check(board, "leaderboard", "extra verdict")
+    verdict = board["extra_eval"]["copy"]
+    assert verdict["may_be_best"] == board["may_be_best"] == ["a", "b"]
+    assert verdict["pairwise"] == board["pairwise"] and verdict["players"] == ["a", "b", "c"]
+    for r in board["ranked"]:
+        assert r["extra_eval"]["copy"]["ci95"] == r["test_accuracy_ci95"]
+        assert r["extra_eval"]["copy"]["may_be_best"] == r["may_be_best"]
+    text = boards.markdown(board)
+    assert "On copy, with 95 % confidence the best of the 3 players scored there is one of a, b (Holm over 3 pairs)" in text
+    lo, hi = board["ranked"][0]["test_accuracy_ci95"]
+    assert f"({lo:.2%} – {hi:.2%}), may be best |" in text
+
+
+def test_an_extra_set_without_kept_predictions_or_on_other_sentences_gets_no_verdict():
+    rng = np.random.default_rng(0)
+    results = [_extra_as_test(seeded(n, acc, s, rng)) for n, acc in (("a", 0.52), ("b", 0.515), ("c", 0.40))
+               for s in (1, 2)]
+    for r in results[:2]:  # a's seeds were scored before predictions were kept: accuracy only
+        del r["extra_eval"]["copy"]["predictions"], r["extra_eval"]["copy"]["labels"]
+    board = leaderboard.build(results, bonus=0)
+    a = rows(board)["a"]["extra_eval"]["copy"]
+    assert "ci95" not in a and "may_be_best" not in a and board["extra_eval"]["copy"]["players"] == ["b", "c"]
+    assert board["extra_eval"]["copy"]["may_be_best"] == ["b"]  # 11.5 points ahead of c on 2210 sentences
+    for r in results[2:4]:  # b scored on another version of the set than c
+        r["extra_eval"]["copy"]["sha256"] = "other"
+    board = leaderboard.build(results, bonus=0)
+    assert board["extra_eval"]["copy"]["may_be_best"] == [] and "different versions" in board["extra_eval"]["copy"]["note"]
+    assert "different versions of this set" in boards.markdown(board)
+
+
 def test_a_collapsed_player_never_holds_rank_one_nor_the_bonus():
     lopsided = [10, 2000, 100, 50, 50]  # >= 90 % of predictions in one class, yet the best accuracy
     board = leaderboard.build([make_result("lopsided", 0.55, predicted=lopsided, train_seconds=10),

@@ -17,7 +17,7 @@ from tuneoff.run.score import SST5_TO_SST2, label_table, parse_label_map
 from tuneoff.store.runfolder import RunFolder
 
 LEARN = ["--set", "protocol.epochs=4", "--set", "protocol.learning_rate=1e-2"]  # so that they do not collapse
-CORE = ("dataset", "examples", "accuracy", "macro_f1", "unmapped_predictions", "sha256")
+CORE = ("dataset", "examples", "accuracy", "macro_f1", "unmapped_predictions", "sha256", "predictions", "labels")
 
 
 @pytest.fixture(scope="module")

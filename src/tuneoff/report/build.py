@@ -16,7 +16,7 @@ from tuneoff.report.setup import setup_section, status_badge
 from tuneoff.store.files import write_atomic
 from tuneoff.store.runfolder import RunFolder, RunFolderError, seed_label
 from tuneoff.verdict.board import Run, detectable_sentence, read_run
-from tuneoff.verdict.rows import Row, edge_sentence, extra_eval_table, game_rows, may_be_best_sentence
+from tuneoff.verdict.rows import Row, edge_sentence, extra_eval_table, extra_sentence, game_rows, may_be_best_sentence
 from tuneoff.verdict.rows import rows as board_rows
 
 
@@ -226,8 +226,11 @@ def _verdicts(run: Run) -> list[Block]:
     headers, extra = extra_eval_table(ranked, own=True)
     if extra:
         b.append(Block("p", "Across data sets: each player's kept weights scored once on extra test sets "
-                            "(mean over seeds ± std; never used to choose anything, not part of the points)."))
+                            "(mean over seeds ± std, and the 95 % CI over seeds and sentences where each "
+                            "sentence's prediction was kept; never used to choose anything, not part of the points)."))
         b.append(Block("table", headers=headers, align="l" + "r" * (len(headers) - 1), rows=extra))
+        if sentence := extra_sentence(run.board):
+            b.append(Block("p", sentence))
     pairs = run.board["pairwise"]
     if pairs:
         names = [r["player"] for r in ranked]

@@ -92,7 +92,8 @@ def label_mapping(labels, other, table: dict[str, str], where: str) -> tuple[int
 
 
 def score_extra(model, tokenizer, extra: Extra, p, device: torch.device, progress=None) -> dict:
-    """Accuracy and macro-F1 of the kept weights on an extra test set, through the label mapping."""
+    """Accuracy and macro-F1 of the kept weights on an extra test set, through the label mapping, and each
+    sentence's mapped prediction (-1: a class the mapping counts wrong) and label."""
     from sklearn.metrics import f1_score
 
     from tuneoff.training.batching import encode
@@ -107,4 +108,5 @@ def score_extra(model, tokenizer, extra: Extra, p, device: torch.device, progres
     return {"dataset": extra.dataset.name, "examples": int(len(labels)),
             "accuracy": float(np.mean(mapped == labels)),
             "macro_f1": float(f1_score(labels, mapped, labels=classes, average="macro", zero_division=0)),
-            "unmapped_predictions": int(np.sum(mapped < 0)), "sha256": test.sha256}
+            "unmapped_predictions": int(np.sum(mapped < 0)), "sha256": test.sha256,
+            "predictions": mapped.tolist(), "labels": labels.tolist()}  # per sentence: the board's paired tests

@@ -18,7 +18,7 @@ from tuneoff.store.results import ResultsError, differences
 from tuneoff.store.runfolder import RunFolder, as_run, seed_label
 from tuneoff.store.schemas import SchemaError, validate
 from tuneoff.verdict import rules as leaderboard
-from tuneoff.verdict.rows import extra_eval_table, game_rows, may_be_best_sentence, note_text, rows
+from tuneoff.verdict.rows import extra_eval_table, extra_sentence, game_rows, may_be_best_sentence, note_text, rows
 
 
 @dataclass
@@ -131,6 +131,7 @@ def markdown(board: dict) -> str:
     if extra:
         lines += ["| " + " | ".join(headers) + " |", "|---|" + "---:|" * (len(headers) - 1)]
         lines += ["| " + " | ".join(cells) + " |" for cells in extra] + [""]
+        lines += [extra_sentence(board), ""] if extra_sentence(board) else []
     lines += ["## The game's score", "", "Apart from the verdict: points = mean test accuracy in % + the speed bonus.",
               "", "| game rank | player | points | bonus | train s (median) | jobs at once | device |",
               "|---:|---|---:|---|---:|---:|---|"]

@@ -125,15 +125,39 @@ def may_be_best_sentence(board: dict) -> str:
             "separated by this test set and these seeds (which does not show they are equal).")
 
 
-def extra_eval_table(ranked: list[dict], own: bool = False) -> tuple[list[str], list[list[str]]]:
-    """Extra test sets (mean ± std over seeds), one row per player; empty when there are none.
+def extra_cell(entry: dict | None) -> str:
+    """One player's score on one extra test set: mean ± std over seeds, the 95 % CI where each sentence's
+    prediction was kept, and whether it may be best on that set."""
+    if entry is None:
+        return "–"
+    text = f"{entry['mean']:.2%} ± {100 * entry['std']:.2f}"
+    if ci := entry.get("ci95"):
+        text += f" ({ci[0]:.2%} – {ci[1]:.2%})"
+    return text + (", may be best" if entry.get("may_be_best") else "")
 
-    ``own`` adds the player's accuracy on its own test set as the first value column."""
+
+def extra_eval_table(ranked: list[dict], own: bool = False) -> tuple[list[str], list[list[str]]]:
+    """Extra test sets (mean ± std over seeds, 95 % CI, may be best there), one row per player; empty when there
+    are none. ``own`` adds the player's accuracy on its own test set as the first value column."""
     sets = sorted({n for r in ranked for n in r.get("extra_eval", {})})
     if not sets:
         return [], []
     headers = ["player"] + (["test accuracy (own data)"] if own else []) + sets
     body = [[r["player"]] + ([f"{r['test_accuracy']:.2%}"] if own else []) +
-            [f"{r['extra_eval'][n]['mean']:.2%} ± {100 * r['extra_eval'][n]['std']:.2f}" if n in r["extra_eval"]
-             else "–" for n in sets] for r in ranked]
+            [extra_cell(r["extra_eval"].get(n)) for n in sets] for r in ranked]
     return headers, body
+
+
+def extra_sentence(board: dict) -> str:
+    """Which players may be best on each extra test set (the same test as the test set's, Holm over that set's
+    pairs); empty when no set kept its predictions."""
+    parts = []
+    for name, verdict in (board.get("extra_eval") or {}).items():
+        if note := verdict.get("note"):
+            parts.append(f"{name}: {note}.")
+        elif verdict["players"]:
+            best = verdict["may_be_best"]
+            parts.append(f"On {name}, with 95 % confidence the best of the {len(verdict['players'])} players scored "
+                         f"there is {'one of ' if len(best) > 1 else ''}{', '.join(best) or 'none (all collapsed)'} "
+                         f"(Holm over {len(verdict['pairwise'])} pairs).")
+    return " ".join(parts)

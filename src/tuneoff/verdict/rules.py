@@ -147,13 +147,47 @@ def _sweep(result: dict) -> dict | None:
             "on_edge": sweep.get("on_edge")}  # absent from results written before the sweep recorded it
 
 
+def extra_matrix(runs: list[dict], name: str) -> np.ndarray | None:
+    """seeds x sentences of extra test set ``name``, True where right; None unless every seed holds each
+    sentence's prediction on the same sentences (results written before they were kept hold only accuracy)."""
+    entries = [r.get("extra_eval", {}).get(name) for r in runs]
+    if any(e is None or "predictions" not in e for e in entries) or len({e.get("sha256") for e in entries}) > 1:
+        return None
+    return np.array([np.asarray(e["predictions"]) == np.asarray(e["labels"]) for e in entries])
+
+
 def _extra(runs: list[dict]) -> dict:
-    """Per extra test set: mean, std and per-seed accuracy (never part of the verdict or the points)."""
+    """Per extra test set: mean, std and per-seed accuracy, and where each sentence's prediction is kept the
+    95 % CI that counts seeds and sentences, as the test set's does (never part of the verdict or the points)."""
     names = sorted({n for r in runs for n in r.get("extra_eval", {})})
     out = {}
     for name in names:
         accs = [r["extra_eval"][name]["accuracy"] for r in runs if name in r.get("extra_eval", {})]
         out[name] = {**stats.summary(accs), "per_seed": accs, "dataset": runs[0]["extra_eval"][name]["dataset"]}
+        if (matrix := extra_matrix(runs, name)) is not None:
+            lo, hi = stats.accuracy(matrix).ci()
+            out[name].update(ci95=[max(0.0, lo), min(1.0, hi)], sha256=runs[0]["extra_eval"][name].get("sha256"))
+    return out
+
+
+def extra_verdicts(rows: list[dict], by_player: dict[str, list[dict]]) -> dict:
+    """Per extra test set, the same verdict as on the test set, among the players whose seeds all kept their
+    predictions on the same sentences: every pair (Holm over that set's pairs) and the players that may be best
+    there (none significantly ahead of them; a player collapsed on the test set never)."""
+    out = {}
+    for name in sorted({n for r in rows for n in r["extra_eval"]}):
+        scored = [r for r in rows if "ci95" in r["extra_eval"].get(name, {})]
+        if len({r["extra_eval"][name]["sha256"] for r in scored}) > 1:
+            out[name] = {"players": [], "pairwise": [], "may_be_best": [],
+                         "note": "players were scored on different versions of this set: no paired verdict"}
+            continue
+        scored.sort(key=lambda r: (r["collapsed"], -r["extra_eval"][name]["mean"], r["player"]))
+        pairs = pairwise(scored, {r["player"]: extra_matrix(by_player[r["player"]], name) for r in scored})
+        ahead = _ahead(scored, pairs)
+        best = [r["player"] for r in scored if not ahead[r["player"]] and not r["collapsed"]]
+        for r in scored:
+            r["extra_eval"][name]["may_be_best"] = r["player"] in best
+        out[name] = {"players": [r["player"] for r in scored], "pairwise": pairs, "may_be_best": best}
     return out
 
 
@@ -177,15 +211,19 @@ def pairwise(rows: list[dict], matrices: dict, margin: float = 0.0) -> list[dict
     return out
 
 
+def _ahead(rows: list[dict], pairs: list[dict], behind: bool = False) -> dict[str, int]:
+    """How many players are significantly ahead of each (``behind``: how many are significantly behind it)."""
+    count = {r["player"]: 0 for r in rows}
+    for q in (q for q in pairs if q["separable"]):
+        winner, loser = (q["a"], q["b"]) if q["diff"] > 0 else (q["b"], q["a"])
+        count[winner if behind else loser] += 1
+    return count
+
+
 def _rank(rows: list[dict], pairs: list[dict]) -> list[str]:
     """Positions, rank intervals, the difference from the first player, and the set that may be best."""
     position = {r["player"]: i for i, r in enumerate(rows)}
-    better = {r["player"]: 0 for r in rows}
-    worse = dict(better)
-    for q in (q for q in pairs if q["separable"]):
-        winner, loser = (q["a"], q["b"]) if q["diff"] > 0 else (q["b"], q["a"])
-        better[loser] += 1
-        worse[winner] += 1
+    better, worse = _ahead(rows, pairs), _ahead(rows, pairs, behind=True)
     first = rows[0]["player"]
     versus = {q["b"]: q for q in pairs if q["a"] == first}
     for r in rows:
@@ -292,4 +330,4 @@ def build(results: list[dict], bonus: float = 10.0, speed_metric: str = "train_s
     return {"schema": "tuneoff.leaderboard/3",
             "rules": {**RULES, "fastest_bonus": bonus, "speed_metric": speed_metric, "equivalence_margin": margin},
             "ranked": rows, "may_be_best": best, "unranked": unranked, "stale": list(stale), "notes": notes,
-            "pairwise": pairs, "power": power(rows, matrices, len(pairs))}
+            "pairwise": pairs, "power": power(rows, matrices, len(pairs)), "extra_eval": extra_verdicts(rows, by_player)}
