@@ -5,7 +5,8 @@
 Prints, per player: mean test accuracy ± std over seeds, the 95 % CI, the seed-to-seed std next
 to the binomial floor of one accuracy on this test set, the difference from the leader with its CI
 and Holm p, tied or not, trainable parameters, median training time, peak memory, the generalisation
-gap, and any extra test sets; then every pair with its Holm p, and the detectable difference.
+gap, and any extra test sets; then every pair with its Holm p, every pair on each extra test set that
+kept its predictions, and the detectable difference.
 Rebuild the board first (`tuneoff leaderboard RUN_DIR`) so it follows the current rules.
 """
 
@@ -45,6 +46,13 @@ def board_tables(run: Path) -> str:
         lines += [f"| {q['a']} − {q['b']} | {q['diff']:+.2f} [{q['ci95'][0]:+.2f}, {q['ci95'][1]:+.2f}] | "
                   f"{q['p']:.3g} | {q['p_holm']:.3g} | {'yes' if q['separable'] else 'no'} | {q['test']} |"
                   for q in pairs]
+    for name, verdict in (board.get("extra_eval") or {}).items():
+        if verdict["pairwise"]:
+            lines += ["", f"Pairs on {name} (each sentence's prediction kept; Holm over these pairs): "
+                          f"may be best there: {', '.join(verdict['may_be_best']) or 'none'}.", "",
+                      "| pair | difference [95 % CI] | p (Holm) | separable |", "|---|---|---|---|"]
+            lines += [f"| {q['a']} − {q['b']} | {q['diff']:+.2f} [{q['ci95'][0]:+.2f}, {q['ci95'][1]:+.2f}] | "
+                      f"{q['p_holm']:.3g} | {'yes' if q['separable'] else 'no'} |" for q in verdict["pairwise"]]
     if power := board["power"]:
         noise = (f"seed std {100 * power['seed_std']:.2f} points" if power["seed_variance_measured"]
                  else "seed-to-seed variance not measured")
