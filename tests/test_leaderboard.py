@@ -5,6 +5,7 @@ from conftest import make_result
 from tuneoff.store.results import check
 from tuneoff.verdict import board as boards
 from tuneoff.verdict import rules as leaderboard
+from tuneoff.verdict.rows import extra_cell
 
 MAJORITY = 633 / 2210
 
@@ -132,6 +133,18 @@ def test_an_extra_set_without_kept_predictions_or_on_other_sentences_gets_no_ver
     board = leaderboard.build(results, bonus=0)
     assert board["extra_eval"]["copy"]["may_be_best"] == [] and "different versions" in board["extra_eval"]["copy"]["note"]
     assert "different versions of this set" in boards.markdown(board)
+
+
+def test_one_seed_shows_no_spread_and_several_show_their_std():
+    from tuneoff.verdict.rows import row
+
+    rng = np.random.default_rng(0)
+    one = leaderboard.build([_extra_as_test(seeded("a", 0.5, 1, rng))], bonus=0)["ranked"][0]
+    three = leaderboard.build([_extra_as_test(seeded("a", 0.5, s, rng)) for s in (1, 2, 3)], bonus=0)["ranked"][0]
+    assert row(one).accuracy == f"{one['test_accuracy']:.2%}"  # never "± 0.00": one seed measures no spread
+    assert row(three).accuracy == f"{three['test_accuracy']:.2%} ± {100 * three['test_accuracy_std']:.2f}"
+    assert extra_cell(one["extra_eval"]["copy"]).startswith(f"{one['extra_eval']['copy']['mean']:.2%} (")
+    assert " ± " in extra_cell(three["extra_eval"]["copy"])
 
 
 def test_a_collapsed_player_never_holds_rank_one_nor_the_bonus():

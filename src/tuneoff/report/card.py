@@ -117,8 +117,8 @@ def _accuracy(result: dict, ranked: dict | None) -> list[str]:
     if ranked is None:
         return lines + ["The player is not ranked on the run's board (its results are unfinished or stale).", ""]
     shown = row(ranked)
-    return lines + [f"The player over its {shown.seeds} seed(s): **{shown.accuracy}** (mean ± std, points), "
-                    f"95 % CI {shown.ci}.", ""]
+    spread = " (mean ± std, points)" if len(ranked["seeds"]) > 1 else " (one seed: its spread is not measured)"
+    return lines + [f"The player over its {shown.seeds} seed(s): **{shown.accuracy}**{spread}, 95 % CI {shown.ci}.", ""]
 
 
 def _pair(pair: dict) -> str:

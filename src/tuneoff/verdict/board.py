@@ -175,6 +175,7 @@ def rich_table(board: dict):
         caption.append(f"majority-class rate {board['ranked'][0]['majority_rate']:.2%}; points = the game's score "
                        "(accuracy in % + speed bonus), apart from the verdict")
     caption += [esc(detectable_sentence(board["power"]))] if board["power"] else []
+    caption += [esc(extra_sentence(board))] if extra_sentence(board) else []
     caption += [f"{esc(r['player'])} COLLAPSED: {esc(r['collapse_reason'])}" for r in board["ranked"] if r["collapsed"]]
     caption += [esc(n) for n in board["notes"]]
     caption += [f"{esc(s['player'])} seed {s['seed']}: stale, not ranked" for s in board["stale"]]

@@ -73,7 +73,7 @@ def row(r: dict) -> Row:
     return Row(
         rank=str(r["rank"]), rank_interval=f"{a}" if a == b else f"{a}–{b}", may_be_best=r["may_be_best"],
         player=r["player"], strategy=r["strategy"], hardware=r["hardware"],
-        accuracy=f"{r['test_accuracy']:.2%} ± {100 * r['test_accuracy_std']:.2f}",
+        accuracy=f"{r['test_accuracy']:.2%}" + (f" ± {100 * r['test_accuracy_std']:.2f}" if len(r["seeds"]) > 1 else ""),
         ci=f"{lo:.2%} – {hi:.2%}", macro_f1=f"{r['macro_f1']:.3f}",
         seeds=f"{len(r['seeds'])}" + (f" of {r['seeds_planned']}" if len(r["seeds"]) < r["seeds_planned"] else ""),
         std=f"{100 * r['test_accuracy_std']:.2f}" if len(r["seeds"]) > 1 else "–",
@@ -130,7 +130,7 @@ def extra_cell(entry: dict | None) -> str:
     prediction was kept, and whether it may be best on that set."""
     if entry is None:
         return "–"
-    text = f"{entry['mean']:.2%} ± {100 * entry['std']:.2f}"
+    text = f"{entry['mean']:.2%}" + (f" ± {100 * entry['std']:.2f}" if len(entry["per_seed"]) > 1 else "")
     if ci := entry.get("ci95"):
         text += f" ({ci[0]:.2%} – {ci[1]:.2%})"
     return text + (", may be best" if entry.get("may_be_best") else "")
