@@ -131,7 +131,7 @@ def markdown(board: dict) -> str:
     if extra:
         lines += ["| " + " | ".join(headers) + " |", "|---|" + "---:|" * (len(headers) - 1)]
         lines += ["| " + " | ".join(cells) + " |" for cells in extra] + [""]
-        lines += [extra_sentence(board), ""] if extra_sentence(board) else []
+        lines += [sentence, ""] if (sentence := extra_sentence(board)) else []
     lines += ["## The game's score", "", "Apart from the verdict: points = mean test accuracy in % + the speed bonus.",
               "", "| game rank | player | points | bonus | train s (median) | jobs at once | device |",
               "|---:|---|---:|---|---:|---:|---|"]
@@ -175,7 +175,7 @@ def rich_table(board: dict):
         caption.append(f"majority-class rate {board['ranked'][0]['majority_rate']:.2%}; points = the game's score "
                        "(accuracy in % + speed bonus), apart from the verdict")
     caption += [esc(detectable_sentence(board["power"]))] if board["power"] else []
-    caption += [esc(extra_sentence(board))] if extra_sentence(board) else []
+    caption += [esc(sentence)] if (sentence := extra_sentence(board)) else []
     caption += [f"{esc(r['player'])} COLLAPSED: {esc(r['collapse_reason'])}" for r in board["ranked"] if r["collapsed"]]
     caption += [esc(n) for n in board["notes"]]
     caption += [f"{esc(s['player'])} seed {s['seed']}: stale, not ranked" for s in board["stale"]]
