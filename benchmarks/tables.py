@@ -23,6 +23,11 @@ from tuneoff.store.runfolder import RunFolder
 from tuneoff.verdict.rows import extra_eval_table, may_be_best_sentence, rows
 
 
+def _pair(q: dict) -> str:
+    """A pair's first two cells: the names, and the difference in points with its 95 % CI."""
+    return f"{q['a']} − {q['b']} | {q['diff']:+.2f} [{q['ci95'][0]:+.2f}, {q['ci95'][1]:+.2f}]"
+
+
 def board_tables(run: Path) -> str:
     board = json.loads(RunFolder(run).board_paths()[0].read_text())
     lines = [f"From `{run.name}` ({len(board['ranked'])} ranked players):", ""]
@@ -43,16 +48,15 @@ def board_tables(run: Path) -> str:
     if pairs:
         lines += ["", "Pairs: difference in points of accuracy, first minus second.", "",
                   "| pair | difference [95 % CI] | p | p (Holm) | separable | test |", "|---|---|---|---|---|---|"]
-        lines += [f"| {q['a']} − {q['b']} | {q['diff']:+.2f} [{q['ci95'][0]:+.2f}, {q['ci95'][1]:+.2f}] | "
-                  f"{q['p']:.3g} | {q['p_holm']:.3g} | {'yes' if q['separable'] else 'no'} | {q['test']} |"
-                  for q in pairs]
+        lines += [f"| {_pair(q)} | {q['p']:.3g} | {q['p_holm']:.3g} | {'yes' if q['separable'] else 'no'} | "
+                  f"{q['test']} |" for q in pairs]
     for name, verdict in (board.get("extra_eval") or {}).items():
         if verdict["pairwise"]:
             lines += ["", f"Pairs on {name} (each sentence's prediction kept; Holm over these pairs): "
                           f"may be best there: {', '.join(verdict['may_be_best']) or 'none'}.", "",
                       "| pair | difference [95 % CI] | p (Holm) | separable |", "|---|---|---|---|"]
-            lines += [f"| {q['a']} − {q['b']} | {q['diff']:+.2f} [{q['ci95'][0]:+.2f}, {q['ci95'][1]:+.2f}] | "
-                      f"{q['p_holm']:.3g} | {'yes' if q['separable'] else 'no'} |" for q in verdict["pairwise"]]
+            lines += [f"| {_pair(q)} | {q['p_holm']:.3g} | {'yes' if q['separable'] else 'no'} |"
+                      for q in verdict["pairwise"]]
     if power := board["power"]:
         noise = (f"seed std {100 * power['seed_std']:.2f} points" if power["seed_variance_measured"]
                  else "seed-to-seed variance not measured")

@@ -5,7 +5,7 @@ from conftest import make_result
 from tuneoff.store.results import check
 from tuneoff.verdict import board as boards
 from tuneoff.verdict import rules as leaderboard
-from tuneoff.verdict.rows import extra_cell
+from tuneoff.verdict.rows import extra_cell, row
 
 MAJORITY = 633 / 2210
 
@@ -136,8 +136,6 @@ def test_an_extra_set_without_kept_predictions_or_on_other_sentences_gets_no_ver
 
 
 def test_one_seed_shows_no_spread_and_several_show_their_std():
-    from tuneoff.verdict.rows import row
-
     rng = np.random.default_rng(0)
     one = leaderboard.build([_extra_as_test(seeded("a", 0.5, 1, rng))], bonus=0)["ranked"][0]
     three = leaderboard.build([_extra_as_test(seeded("a", 0.5, s, rng)) for s in (1, 2, 3)], bonus=0)["ranked"][0]
@@ -280,8 +278,6 @@ def test_overlapping_jobs_are_counted_exactly_from_start_and_end_times():
 
 
 def test_a_p_value_that_underflows_is_shown_as_a_bound_never_as_zero():
-    from tuneoff.verdict.rows import row
-
     board = leaderboard.build([make_result("best", accuracy=0.50), make_result("behind", accuracy=0.40)])
     entry = rows(board)["behind"]
     shown = row({**entry, "p_vs_best": 0.0})

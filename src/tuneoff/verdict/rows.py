@@ -61,6 +61,12 @@ def _notes(r: dict) -> list[Note]:
     return notes
 
 
+def mean_std(mean: float, std: float, seeds: int) -> str:
+    """An accuracy over seeds as text: "51.21% ± 0.52" (std in points), or the bare accuracy for one seed,
+    whose spread is not measured (never "± 0.00")."""
+    return f"{mean:.2%}" + (f" ± {100 * std:.2f}" if seeds > 1 else "")
+
+
 def row(r: dict) -> Row:
     """A ranked entry of leaderboard.json as text."""
     lo, hi = r["test_accuracy_ci95"]
@@ -73,7 +79,7 @@ def row(r: dict) -> Row:
     return Row(
         rank=str(r["rank"]), rank_interval=f"{a}" if a == b else f"{a}–{b}", may_be_best=r["may_be_best"],
         player=r["player"], strategy=r["strategy"], hardware=r["hardware"],
-        accuracy=f"{r['test_accuracy']:.2%}" + (f" ± {100 * r['test_accuracy_std']:.2f}" if len(r["seeds"]) > 1 else ""),
+        accuracy=mean_std(r["test_accuracy"], r["test_accuracy_std"], len(r["seeds"])),
         ci=f"{lo:.2%} – {hi:.2%}", macro_f1=f"{r['macro_f1']:.3f}",
         seeds=f"{len(r['seeds'])}" + (f" of {r['seeds_planned']}" if len(r["seeds"]) < r["seeds_planned"] else ""),
         std=f"{100 * r['test_accuracy_std']:.2f}" if len(r["seeds"]) > 1 else "–",
@@ -130,7 +136,7 @@ def extra_cell(entry: dict | None) -> str:
     prediction was kept, and whether it may be best on that set."""
     if entry is None:
         return "–"
-    text = f"{entry['mean']:.2%}" + (f" ± {100 * entry['std']:.2f}" if len(entry["per_seed"]) > 1 else "")
+    text = mean_std(entry["mean"], entry["std"], len(entry["per_seed"]))
     if ci := entry.get("ci95"):
         text += f" ({ci[0]:.2%} – {ci[1]:.2%})"
     return text + (", may be best" if entry.get("may_be_best") else "")
