@@ -56,6 +56,26 @@ HOOK_BLOCKERS = {  # why a strategy that overrides the hook cannot have its step
 }
 
 
+@dataclass(frozen=True)
+class Knob:
+    """A strategy's main hyper-parameter besides the learning rate, as its paper(s) tuned it: the option's field
+    name, the values the papers tried (the fair sweep crosses them with the rates), and where they come from."""
+
+    field: str
+    values: tuple
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class SecondRate:
+    """A second learning rate a strategy needs (a fresh head beside a prompt): the option's field name holding it
+    and the published rate its sweep grid is centred on (log-spaced like the main rate's)."""
+
+    field: str
+    centre: float
+    source: str = ""
+
+
 class Evaluated:
     """The weights the loop scores on dev each epoch, keeps as the best epoch's, then tests and saves, for one
     run: by default the trained weights as they are. A strategy that evaluates something made from them (their
@@ -88,6 +108,11 @@ class Strategy(Options):
     # The learning rate the strategy's paper or its reference code recommends for BERT-sized models; the
     # tuning sweep's grid is log-spaced around it (see the fair tuning budget), the same length for all.
     default_lr: ClassVar[float] = 5e-5
+    # The main knob besides the rate (Mixout p, SAM rho, ...) with its papers' values; None: the rate is the only
+    # knob, so the sweep gives this strategy more rate points for the same number of trials.
+    knob: ClassVar[Knob | None] = None
+    # A second learning rate (prompt and head, probe and fine-tune); None for most strategies.
+    second_rate: ClassVar[SecondRate | None] = None
     # Forward and backward passes one training step costs (SAM: two); recorded with the step's path.
     passes_per_step: ClassVar[int] = 1
     # Overridden hooks that still run inside one step from the batch alone, so can be captured.
