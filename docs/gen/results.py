@@ -26,8 +26,10 @@ def p_text(p: float | None, below: bool = False) -> str:
     """A p-value as published: 3 significant digits, a bound as '< 1e-15' (never 'p = 0')."""
     if p is None:
         return ""
+    if p == 0:  # underflowed: the bound the board uses
+        return "< 1e-15"
     text = f"{p:.3g}".replace("e-0", "e-")
-    return f"< {text}" if below or p == 0 else text
+    return f"< {text}" if below else text
 
 
 def ci_text(ci: list[float] | None, unit: str = " %") -> str:
@@ -42,7 +44,8 @@ def diff_text(d: dict | None) -> str:
     if d.get("ci95"):
         text += f" [{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}]"
     if d.get("p_holm") is not None:
-        text += ", p " + ("" if d.get("p_below") else "= ") + p_text(d["p_holm"], d.get("p_below", False))
+        p = p_text(d["p_holm"], d.get("p_below", False))
+        text += ", p " + ("" if p.startswith("<") else "= ") + p
     return text
 
 
