@@ -227,7 +227,8 @@ def index_page(found: list[dict]) -> str:
 
 def teaser(run: dict) -> str:
     """The README's results teaser: one run's players with their CI and rank interval (no pipes in cells)."""
-    rows = [[p["player"], f"{p.get('model', '')}, {p['strategy']}".lstrip(", "), accuracy_text(p["accuracy"]),
+    rows = [[p["player"] + (" **COLLAPSED**" if p.get("collapsed_seeds") else ""),
+             f"{p.get('model', '')}, {p['strategy']}".lstrip(", "), accuracy_text(p["accuracy"]),
              ci_text(p["accuracy"].get("ci95")), "–".join(map(str, sorted(set(p["rank_interval"]))))]
             for p in run["players"]]
     return (f"{run['title']} (`{run['command']}`, {run['date']}):\n\n"
