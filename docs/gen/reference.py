@@ -45,6 +45,18 @@ def _synopsis_part(action: argparse.Action) -> str:
     return f"[{text}]..." if isinstance(action, argparse._AppendAction) else f"[{text}]"
 
 
+def _wrapped(parts: list[str], width: int = 100) -> str:
+    """The synopsis's parts on lines of at most ``width`` characters, continuation lines indented."""
+    lines = [parts[0]]
+    indent = " " * (len(parts[0]) + 1)
+    for part in parts[1:]:
+        if len(lines[-1]) + 1 + len(part) > width:
+            lines.append(indent + part)
+        else:
+            lines[-1] += " " + part
+    return "\n".join(lines)
+
+
 def _arguments(p: argparse.ArgumentParser) -> list[argparse.Action]:
     return [a for a in p._actions if not isinstance(a, argparse._HelpAction)]
 
@@ -57,7 +69,7 @@ def _default(action: argparse.Action) -> str:
 
 def _command_section(name: str, helptext: str, p: argparse.ArgumentParser) -> str:
     actions = _arguments(p)
-    synopsis = " ".join(["tuneoff", name] + [_synopsis_part(a) for a in actions])
+    synopsis = _wrapped([f"tuneoff {name}"] + [_synopsis_part(a) for a in actions])
     rows = [[code(", ".join(a.option_strings) if a.option_strings else _metavar(a)),
              "" if not a.option_strings or a.nargs == 0 else code(_metavar(a)),
              "yes" if a.required or not a.option_strings else "", _default(a), a.help or ""] for a in actions]
