@@ -29,11 +29,11 @@ def anchored(net):
 @STRATEGIES.register
 class L2SP(Full):
     """L2-SP (Li, Grandvalet & Davoine 2018, "Explicit inductive bias for transfer learning with convolutional
-    networks"): full fine-tuning of the loss plus α/2 ||w - w0||² over the pretrained weights w (w0: their
-    values before training, the pooler included where the model has one) and β/2 ||w||² over the freshly
-    initialised head. L2-SP replaces weight decay, whose pull toward 0 is the prior the paper argues against:
-    the protocol's decoupled weight decay is not applied to this player (its own AdamW has none), so the only
-    regularisers are α's and β's. The penalty sits in the loss, as in the paper (which trains with SGD); under
+    networks"): full fine-tuning with α/2 ||w - w0||² on the pretrained weights (w0: their values before
+    training) and β/2 ||w||² on the fresh head added to the loss, in place of the protocol's weight decay.
+    The pretrained weights include the pooler where the model has one. L2-SP replaces weight decay, whose pull
+    toward 0 is the prior the paper argues against: the protocol's decoupled weight decay is not applied to this
+    player (its own AdamW has none), so the only regularisers are α's and β's. The penalty sits in the loss, as in the paper (which trains with SGD); under
     Adam its gradient is normalised with the task's. Bringing its own optimizer, it runs the eager step when
     cuda_graphs is asked for."""
 
@@ -42,8 +42,8 @@ class L2SP(Full):
     # (Devlin et al. 2019: 2e-5..5e-5).
     default_lr: ClassVar[float] = Full.default_lr
     knob: ClassVar[Knob | None] = Knob("alpha", (0.001, 0.01, 0.1, 1.0),
-                                       "Li et al. 2018, §4: α and β cross-validated on a log scale; α = 0.1, "
-                                       "β = 0.01 their usual choice")
+                                       "Li et al. 2018 choose α and β by cross-validation on a log scale (α = 0.1, "
+                                       "β = 0.01 in most of their runs); this grid spans 1e-3..1 around it")
     graph_safe_hooks: ClassVar[tuple[str, ...]] = ("loss",)  # the penalty reads the weights and fixed buffers only
 
     name: Literal["l2sp"] = "l2sp"
