@@ -33,9 +33,9 @@ class L2SP(Full):
     training) and β/2 ||w||² on the fresh head added to the loss, in place of the protocol's weight decay.
     The pretrained weights include the pooler where the model has one. L2-SP replaces weight decay, whose pull
     toward 0 is the prior the paper argues against: the protocol's decoupled weight decay is not applied to this
-    player (its own AdamW has none), so the only regularisers are α's and β's. The penalty sits in the loss, as in the paper (which trains with SGD); under
-    Adam its gradient is normalised with the task's. Bringing its own optimizer, it runs the eager step when
-    cuda_graphs is asked for."""
+    player (its own AdamW has none), so the only regularisers are α's and β's. The penalty sits in the loss, as
+    in the paper (which trains with SGD); under Adam its gradient is normalised with the task's. Bringing its
+    own optimizer, it runs the eager step when cuda_graphs is asked for."""
 
     example: ClassVar[dict] = {"alpha": 0.1, "beta": 0.01}
     # Li et al. 2018 fine-tune CNNs with SGD; for BERT-sized models L2-SP keeps plain fine-tuning's rate
