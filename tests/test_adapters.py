@@ -157,7 +157,8 @@ def run(tmp_path_factory):
     tiny_model("distilbert", tokenizer()).save_pretrained(work / "base")
     tokenizer().save_pretrained(work / "base")
     players = TINY_CONFIG.index("[[players]]")
-    config = (TINY_CONFIG[:players] + f'[[players]]\nname = "houlsby"\nmodel = {{ kind = "hub", name = "{work / "base"}" }}\n'
+    config = (TINY_CONFIG[:players] + '[[players]]\nname = "houlsby"\n'
+              f'model = {{ kind = "hub", name = "{work / "base"}" }}\n'
               'strategy = { name = "adapter_houlsby", size = 4, init_scale = 0.1 }\n'
               "protocol = { learning_rate = 5e-2 }\n")
     (work / "tiny.toml").write_text(config)

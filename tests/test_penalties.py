@@ -35,7 +35,7 @@ def kl(p_log, q_log):
 
 
 def test_l2sp_loss_and_gradient_are_the_papers_penalty_on_pretrained_and_head_weights():
-    """Li et al. 2018, eq. (3): Ω(w) = α/2 ||w_S - w0_S||² + β/2 ||w_head||², so ∇ = ∇task + α (w_S - w0_S) on the
+    """Li et al. 2018: Ω(w) = α/2 ||w_S - w0_S||² + β/2 ||w_head||², so ∇ = ∇task + α (w_S - w0_S) on the
     pretrained weights (BERT's pooler among them) and + β w on the fresh head (the classifier)."""
     model = tiny_model("bert", tokenizer())
     w0 = {n: q.detach().clone() for n, q in model.named_parameters()}
