@@ -79,9 +79,10 @@ class AdapterHoulsby(BottleneckAdapters):
     """Houlsby adapters (Houlsby et al. 2019, "Parameter-efficient transfer learning for NLP"): two bottleneck
     adapters per layer, on the attention's and the feed-forward's output projection, before each residual add
     and layer norm (one deviation: before the hidden dropout, where their code has them after it); the adapters,
-    every layer norm and the head train, the rest is frozen. GELU, as their code; near-identity initialisation
-    (std 1e-2 truncated at 2 std, as the paper; their code uses 1e-3). The deviation changes only which signal
-    dropout masks in training (the hook sits on the projection; DistilBERT has no dropout there)."""
+    every layer norm and the head train, the rest is frozen. GELU, as their code (erf form; theirs is the tanh
+    approximation, within 1e-3 of it); near-identity initialisation (std 1e-2 truncated at 2 std, as the paper;
+    their code uses 1e-3). The deviation changes only which signal dropout masks in training (the hook sits on
+    the projection; DistilBERT has no dropout there)."""
 
     example: ClassVar[dict] = {"size": 4}
     # Houlsby et al. 2019, §3.1 (BERT-base and -large on GLUE, Adam, 10 % warm-up, linear decay): rates swept
