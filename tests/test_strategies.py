@@ -71,10 +71,14 @@ PROMISES = {
     "ia3": lambda n, r: ".ia3_l" in n, "vera": lambda n, r: "vera_lambda" in n,
     "prompt": lambda n, r: n.startswith("prompt_encoder."), "ptuning": lambda n, r: n.startswith("prompt_encoder."),
     "ema": lambda n, r: True, "swa": lambda n, r: True, "wiseft": lambda n, r: True, "sam": lambda n, r: True,
+    "l2sp": lambda n, r: True, "r3f": lambda n, r: True,  # strategies/penalties.py
+    "adapter_houlsby": lambda n, r: ".adapter_" in n or "norm" in n.lower(),  # and every layer norm
+    "adapter_pfeiffer": lambda n, r: ".adapter_ffn." in n,
 }
 
 EVERY_WEIGHT_ROBUST = ("mixout", "noisytune", "childtune", "label_smoothing")  # strategies/robust.py
 EVERY_WEIGHT_AVERAGING = ("ema", "swa", "wiseft", "sam")  # strategies/averaging.py
+EVERY_WEIGHT_PENALTIES = ("l2sp", "r3f")  # strategies/penalties.py
 
 
 def batch(tok):
@@ -107,7 +111,8 @@ def test_the_trainable_set_is_what_the_strategy_promises(name, arch):
     want = {n for n in names if (PROMISES[name](n, roles) or is_head.search(n)) and "original_module" not in n}
     assert trained == want
     assert any(is_head.search(n) for n in trained), "the head must train"
-    if name not in ("full", "llrd", "reinit", "rdrop", "distill", *EVERY_WEIGHT_ROBUST, *EVERY_WEIGHT_AVERAGING):
+    if name not in ("full", "llrd", "reinit", "rdrop", "distill", *EVERY_WEIGHT_ROBUST, *EVERY_WEIGHT_AVERAGING,
+                    *EVERY_WEIGHT_PENALTIES):
         assert len(trained) < len(names)
 
 
@@ -118,7 +123,7 @@ def test_it_learns_one_batch_and_its_checkpoint_reloads(name, arch, tmp_path, tm
     data = batch(tok)
     # a smaller rate when every weight moves, or when LoRA+'s B matrices learn 16 times faster than it
     everything = name in ("full", "llrd", "reinit", "rdrop", "distill", "loraplus", *EVERY_WEIGHT_ROBUST,
-                          *EVERY_WEIGHT_AVERAGING)
+                          *EVERY_WEIGHT_AVERAGING, *EVERY_WEIGHT_PENALTIES)
     p = Protocol(learning_rate=1e-3 if everything else 1e-2, weight_decay=0.0)
     optimizer = strategy.optimizer(model, p.learning_rate, 0.0) or make_optimizer(model, p, strategy.parameters(model, setup))
     index = torch.arange(len(TEXTS))

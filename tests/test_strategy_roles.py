@@ -160,6 +160,18 @@ def norms(arch: Arch) -> list[str]:
     return [f"{p}.ln_tuning_layers.default.{t}" for p in paths for t in ("weight", "bias")]
 
 
+def bottleneck(adapters: tuple[str, ...], layer_norms: bool):
+    """Bottleneck adapters (modules of each layer), the head, and every layer norm where the strategy trains them."""
+    def promise(arch: Arch, base: list[str]) -> Promise:
+        paths = [*(f"{arch.layers}.{i}.{m}" for i in range(N_LAYERS) for m in arch.norms), *arch.outer_norms]
+        norm_names = {f"{p}.{t}" for p in paths for t in ("weight", "bias")} if layer_norms else set()
+        kept = [n for n in base if part(arch, n) == "head" or n in norm_names]
+        added = [f"{arch.layers}.{i}.{a}.{lin}.{t}" for i in range(N_LAYERS) for a in adapters
+                 for lin in ("down", "up") for t in ("weight", "bias")]
+        return Promise({n: 1.0 for n in [*kept, *added]})
+    return promise
+
+
 PROMPT = ["prompt_encoder.default.embedding.weight"]
 P_TUNING = PROMPT + [f"prompt_encoder.default.mlp_head.{i}.{t}" for i in (0, 2, 4) for t in ("weight", "bias")]
 
@@ -173,6 +185,9 @@ PROMISES = {
     "mixout": every, "noisytune": every, "label_smoothing": every,  # strategies/robust.py
     "childtune": every,  # every weight takes gradients; hooks mask all but the child network's entries
     "ema": every, "swa": every, "wiseft": every, "sam": every,  # strategies/averaging.py
+    "l2sp": every, "r3f": every,  # strategies/penalties.py
+    "adapter_houlsby": bottleneck(("adapter_attention", "adapter_ffn"), layer_norms=True),  # strategies/adapters.py
+    "adapter_pfeiffer": bottleneck(("adapter_ffn",), layer_norms=False),
     "lora": peft(in_layers(LORA_TARGETS, LORA)), "loraplus": peft(in_layers(LORA_TARGETS, LORA)),
     "adalora": peft(in_layers(LORA_TARGETS, ("lora_A.default", "lora_B.default", "lora_E.default"))),
     "ia3": peft(in_layers(("key", "value", "ffn_out"), ("ia3_l.default",))),  # not the attention's output.dense

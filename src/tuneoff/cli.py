@@ -210,7 +210,7 @@ def cmd_export(args, console: Console) -> int:
                           *(["--no-merge"] if args.no_merge else []), *(["--force"] if args.force else [])])
     done = export(RunFolder(Path(args.run_dir)), args.player, args.to, args.seed, not args.no_merge, args.force,
                   command)
-    what = "a PEFT adapter folder" if done.adapter else "a transformers model"
+    what = "an adapter folder" if done.adapter else "a transformers model"
     console.print(f"player {esc(done.player)}, seed {done.seed}"
                   + ("" if args.seed is not None else " (its seed with the best dev accuracy)")
                   + f": {what} in {esc(done.path)} (model card: README.md)")

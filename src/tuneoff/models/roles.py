@@ -46,6 +46,12 @@ class Roles:
     def ffn(self) -> tuple[str, ...]:
         return (self.ffn_in, self.ffn_out)
 
+    @property
+    def ffn_norm(self) -> str:
+        """The layer norm after each layer's feed-forward (Add & Norm): the second of ``norms``, which lists the
+        attention's, the feed-forward's, then the embeddings'."""
+        return self.norms[1]
+
     def embedding_prefixes(self) -> tuple[str, ...]:
         """Parameter-name prefixes of the embeddings and of the modules that count with them."""
         return (self.embeddings + ".", *(f"{m}." for m in self.with_embeddings))

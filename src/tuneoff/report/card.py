@@ -21,6 +21,7 @@ class Export:
     command: str  # the `tuneoff export ...` line that wrote it
     adapter: bool  # a PEFT adapter folder (--no-merge), else a plain transformers model
     base: str | None = None  # the base model the adapter names
+    bottleneck: bool = False  # the adapter is tuneoff's bottleneck adapters (tuneoff.models.bottleneck), not PEFT's
 
 
 def board_of(run: RunFolder) -> dict:
@@ -52,7 +53,15 @@ def _metadata(result: dict, name: str) -> str:
 
 
 def _use(export: Export, labels: list[str]) -> list[str]:
-    if export.adapter:
+    if export.adapter and export.bottleneck:
+        code = ["from transformers import AutoTokenizer", "from tuneoff.models.bottleneck import from_pretrained", "",
+                f"model = from_pretrained({export.folder!r})",
+                f"tokenizer = AutoTokenizer.from_pretrained({export.folder!r})",
+                f"labels = {labels!r}  # the order of the logits"]
+        where = (f"Bottleneck adapters trained by tuneoff, with the trained head (and any trained layer norms), over "
+                 f"the base model `{export.base}` (its `adapter_config.json` names it); tuneoff loads them (neither "
+                 "PEFT nor plain transformers can), with the tokenizer.")
+    elif export.adapter:
         code = ["from peft import AutoPeftModelForSequenceClassification",
                 "from transformers import AutoTokenizer", "",
                 f"model = AutoPeftModelForSequenceClassification.from_pretrained({export.folder!r})",

@@ -1,10 +1,11 @@
-"""Take a player home: its checkpoint as a standard transformers folder (or a PEFT adapter folder), with a card.
+"""Take a player home: its checkpoint as a standard transformers folder (or an adapter folder), with a card.
 
 The checkpoint is the one ``predict`` answers with (the seed given, else the player's best on dev). A merged
 checkpoint (full fine-tuning and every strategy that saves whole weights; LoRA and the other PEFT methods
 PEFT can merge, merged at save time by ``merge_and_unload``) is written as it is, with ``id2label`` set to the
 data set's label names. ``--no-merge`` writes a PEFT player's adapter instead, naming the base model it was
-trained on. Everything is written into a hidden folder beside the target and renamed at the end, so an
+trained on (bottleneck adapters, which nothing can merge, export only so: tuneoff.models.bottleneck loads
+them). Everything is written into a hidden folder beside the target and renamed at the end, so an
 interrupted export leaves no half-written model.
 """
 
@@ -27,7 +28,7 @@ class Exported:
     path: Path
     player: str
     seed: int
-    adapter: bool  # a PEFT adapter folder, else a plain transformers model
+    adapter: bool  # an adapter folder (--no-merge), else a plain transformers model
 
 
 def _strategy(result: dict) -> str:
@@ -58,7 +59,8 @@ def base_reference(result: dict) -> tuple[str, str | None]:
 
 
 def write_adapter(folder: JobFolder, result: dict, out: Path) -> None:
-    """The PEFT adapter (weights and config) as trained, naming its base model, and the tokenizer."""
+    """The adapter (weights and config; PEFT's, or tuneoff's bottleneck adapters) as trained, naming its base model,
+    and the tokenizer."""
     from transformers import AutoTokenizer
 
     name, revision = base_reference(result)
@@ -84,7 +86,7 @@ def writer(result: dict, merge: bool) -> Callable[[JobFolder, dict, Path], None]
         why = getattr(STRATEGIES.lookup(result["player"]["strategy"]["name"]), "not_merged", None)
         raise ValueError(f"{_strategy(result)} cannot be exported as a plain transformers model: "
                          f"{why or 'its checkpoint is a base model plus an adapter'}; --no-merge exports its "
-                         "PEFT adapter")
+                         "adapter")
     return write_model
 
 
@@ -119,7 +121,8 @@ def export(run: RunFolder | Path, player: str, to: str | Path, seed: int | None 
     staged.mkdir()  # as any new folder (mkdtemp's would be private to its owner)
     try:
         write(folder, result, staged)
-        card = Export(str(to), command, adapter=not merge, base=None if merge else base_reference(result)[0])
+        card = Export(str(to), command, adapter=not merge, base=None if merge else base_reference(result)[0],
+                      bottleneck=result["checkpoint"].get("format") == "bottleneck")
         (staged / "README.md").write_text(model_card(run, result, card), encoding="utf-8")
         _swap_in(staged, to)
     except BaseException:

@@ -208,10 +208,15 @@ def peft_norms_quiet():
 
 
 def load_checkpoint(folder: Path, checkpoint: dict):
-    """The model a result's checkpoint holds, for inference: merged (plain transformers) or base + PEFT adapter."""
+    """The model a result's checkpoint holds, for inference: merged (plain transformers), base + PEFT adapter, or
+    the model + its bottleneck adapters (tuneoff.models.bottleneck)."""
     from transformers import AutoModelForSequenceClassification
 
     model = AutoModelForSequenceClassification.from_pretrained(folder / checkpoint["path"], use_safetensors=True)
+    if checkpoint.get("format") == "bottleneck":
+        from tuneoff.models.bottleneck import restore
+
+        model = restore(model, folder / checkpoint["adapter"])
     if checkpoint.get("format") == "peft":
         from peft import PeftModel
 
