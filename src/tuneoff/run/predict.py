@@ -11,6 +11,7 @@ import torch
 from tuneoff.options import NAME_PATTERN
 from tuneoff.store.results import ResultsError
 from tuneoff.store.runfolder import JobFolder, RunFolder, as_run
+from tuneoff.suggest import did_you_mean
 
 ECHO_CHARS = 80  # a long text is echoed back shortened to this many characters
 
@@ -35,7 +36,7 @@ def _choose(run: RunFolder, player: str, seed: int | None) -> tuple[JobFolder, d
             continue
     if not results:
         raise FileNotFoundError(f"{run.player_dir(player)}: no results for player {player!r}; "
-                                f"players here: {run.players()}")
+                                f"players here: {run.players()}{did_you_mean(player, run.players())}")
     if seed is not None:
         chosen = {f: r for f, r in results.items() if r["seed"] == seed}
         if not chosen:
