@@ -48,7 +48,7 @@ def expected(run, player):
 def test_the_export_loads_in_a_pipeline_and_answers_as_predict(run, tmp_path, player):
     from transformers import pipeline
 
-    done = export(run, player, tmp_path / "model")
+    done = export(run, player, tmp_path / "model", allow_collapsed=True)
     assert (done.path, done.seed, done.adapter) == (tmp_path / "model", 7, False)
     assert (tmp_path / "model" / "model.safetensors").is_file() and not list(tmp_path.glob(".model*"))
     config = json.loads((tmp_path / "model" / "config.json").read_text())
@@ -66,7 +66,7 @@ def test_the_lora_export_holds_the_adapter_merged_into_the_base(run, tmp_path):
     """Each adapted weight is the base's plus (alpha / r) B A: an export of the base without the adapter fails."""
     from safetensors.torch import load_file
 
-    export(run, "lora", tmp_path / "model")
+    export(run, "lora", tmp_path / "model", allow_collapsed=True)
     merged = load_file(tmp_path / "model" / "model.safetensors")
     base = load_file(run.parent / "base" / "model.safetensors")
     adapter = load_file(run / "players" / "lora" / "seed-7" / "checkpoint" / "adapter" / "adapter_model.safetensors")
@@ -81,7 +81,7 @@ def test_no_merge_writes_an_adapter_peft_loads_answering_as_predict(run, tmp_pat
     from peft import AutoPeftModelForSequenceClassification
     from transformers import AutoTokenizer
 
-    done = export(run, "lora", tmp_path / "adapter", merge=False)
+    done = export(run, "lora", tmp_path / "adapter", merge=False, allow_collapsed=True)
     assert done.adapter and not (tmp_path / "adapter" / "model.safetensors").exists()
     config = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
     assert config["base_model_name_or_path"] == str((run.parent / "base").resolve())
@@ -123,10 +123,10 @@ def test_a_non_empty_folder_is_refused_unless_forced(run, tmp_path, capsys):
     to = tmp_path / "model"
     to.mkdir()
     (to / "keep.txt").write_text("mine")
-    assert main(["export", str(run), "--player", "full", "--to", str(to)]) == 2
+    assert main(["export", str(run), "--player", "full", "--to", str(to), "--allow-collapsed"]) == 2
     assert f"--to {to}: folder not empty; --force replaces" in capsys.readouterr().out.replace("\n", "")
     assert [p.name for p in tmp_path.iterdir()] == ["model"] and [p.name for p in to.iterdir()] == ["keep.txt"]
-    assert main(["export", str(run), "--player", "full", "--to", str(to), "--force"]) == 0
+    assert main(["export", str(run), "--player", "full", "--to", str(to), "--force", "--allow-collapsed"]) == 0
     assert not (to / "keep.txt").exists() and (to / "model.safetensors").is_file()
     assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no staging or old folder left
 
@@ -143,7 +143,7 @@ def test_an_interrupted_export_leaves_nothing(run, tmp_path, monkeypatch):
 
     monkeypatch.setattr("tuneoff.run.export.model_card", stop)
     with pytest.raises(KeyboardInterrupt):
-        export(run, "full", tmp_path / "model")
+        export(run, "full", tmp_path / "model", allow_collapsed=True)
     assert not list(tmp_path.iterdir())
 
 
