@@ -89,13 +89,21 @@ def _protocol(result: dict) -> list[str]:
     return lines + [""]
 
 
+def _model(result: dict) -> str:
+    """The model as the job described it, a folder of this machine named by its name only."""
+    described, model = result["model"]["description"], result["player"]["model"]
+    if model.get("kind") == "hub" and Path(model.get("name", "")).expanduser().is_absolute():
+        described = described.replace(model["name"], f"a local folder {Path(model['name']).name!r}")
+    return described
+
+
 def _strategy(result: dict) -> list[str]:
     options = {k: v for k, v in result["player"]["strategy"].items() if k != "name"}
     params = result["parameters"]
     return ["## The strategy", "",
             f"- **{result['player']['strategy']['name']}**, options: "
             f"{json.dumps(options) if options else 'the defaults'}",
-            f"- model: {result['model']['description']} ("
+            f"- model: {_model(result)} ("
             + ("pretrained" if result["model"]["pretrained"] else "RANDOMLY INITIALISED") + ")",
             f"- trained parameters: {params['trainable']:,} of {params['total']:,}",
             f"- kept epoch: {result['best_epoch']} of {result['protocol']['epochs']} (the best on dev)", ""]

@@ -6,27 +6,32 @@ shell-quoted whole. No torch here."""
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 
 SAMPLE = "a superb film"
 
 
 def _adapter_code(name: str, labels: list[str], base_subfolder: str | None) -> list[str]:
     """Load a PEFT adapter for sequence classification: its base either beside it (a subfolder whose config
-    holds the labels) or named by adapter_config.json; then the head is given the labels' number and names,
-    which a base without this head (or with another) does not know."""
+    holds the labels, loaded by its path: transformers would take the folder's adapter_config.json for its own)
+    or named by adapter_config.json, the head then given the labels' number and names, which a base without this
+    head (or with another) does not know."""
     id2label = dict(enumerate(labels))
     if base_subfolder:
-        load = ["from peft import PeftModel",
+        load = ["import os", "", "from huggingface_hub import snapshot_download", "from peft import PeftModel",
                 "from transformers import AutoModelForSequenceClassification, AutoTokenizer", "",
-                f"base = AutoModelForSequenceClassification.from_pretrained({name!r}, subfolder={base_subfolder!r})",
-                f"model = PeftModel.from_pretrained(base, {name!r}).eval()"]
+                f"folder = {name!r} if os.path.isdir({name!r}) else snapshot_download({name!r})",
+                f"base = AutoModelForSequenceClassification.from_pretrained(os.path.join(folder, {base_subfolder!r}))",
+                "model = PeftModel.from_pretrained(base, folder).eval()"]
+        where = "folder"
     else:
         load = ["from peft import AutoPeftModelForSequenceClassification", "from transformers import AutoTokenizer",
                 "", f"id2label = {id2label!r}",
                 "model = AutoPeftModelForSequenceClassification.from_pretrained(",
                 f"    {name!r}, num_labels={len(labels)}, id2label=id2label,",
                 "    label2id={label: i for i, label in id2label.items()}).eval()"]
-    return ["import torch", *load, f"tokenizer = AutoTokenizer.from_pretrained({name!r})", "",
+        where = repr(name)
+    return ["import torch", *load, f"tokenizer = AutoTokenizer.from_pretrained({where})", "",
             f"batch = tokenizer([{SAMPLE!r}], return_tensors='pt')", "with torch.no_grad():",
             "    probabilities = model(**batch).logits.softmax(-1)[0]",
             f"labels = {labels!r}  # the order of the logits",
@@ -36,9 +41,14 @@ def _adapter_code(name: str, labels: list[str], base_subfolder: str | None) -> l
 def usage(name: str, labels: list[str], adapter: bool, base: str | None, base_subfolder: str | None) -> list[str]:
     """The "Use it" section. ``name``: the Hub repo id, or the exported folder's name (run from its parent)."""
     if adapter:
-        where = (f"A PEFT adapter and the base model it was trained on, in the subfolder `{base_subfolder}/`"
-                 if base_subfolder else f"A PEFT adapter over the base model `{base}` (its `adapter_config.json` "
-                 "names it; PEFT loads it from there)")
+        if base_subfolder:
+            where = f"A PEFT adapter and the base model it was trained on, in the subfolder `{base_subfolder}/`"
+        elif base and Path(base).is_absolute():
+            where = (f"A PEFT adapter over a base model in a local folder `{Path(base).name}` (its "
+                     "`adapter_config.json` names that folder by its path on the machine that exported it)")
+        else:
+            where = (f"A PEFT adapter over the base model `{base}` (its `adapter_config.json` names it; PEFT loads "
+                     "it from there)")
         code = _adapter_code(name, labels, base_subfolder)
         where += ", with the tokenizer. The head is part of the adapter: the labels below give it its shape."
     else:
