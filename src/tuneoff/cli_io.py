@@ -38,6 +38,8 @@ def read_texts(texts: list[str], file: str | None) -> list[str]:
     only argument is "-" (blank lines skipped); at least one, from exactly one of these."""
     if file is not None and texts:
         raise ValueError(f"--file {file}: give sentences as arguments or in a file, not both")
+    if "-" in texts and texts != ["-"]:
+        raise ValueError("'-' reads the sentences from stdin: give it alone")
     if file is not None:
         path = Path(file)
         try:

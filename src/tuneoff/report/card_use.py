@@ -18,20 +18,21 @@ def _adapter_code(name: str, labels: list[str], base_subfolder: str | None) -> l
     head (or with another) does not know."""
     id2label = dict(enumerate(labels))
     if base_subfolder:
-        load = ["import os", "", "from huggingface_hub import snapshot_download", "from peft import PeftModel",
+        load = ["import os", "", "import torch", "from huggingface_hub import snapshot_download",
+                "from peft import PeftModel",
                 "from transformers import AutoModelForSequenceClassification, AutoTokenizer", "",
                 f"folder = {name!r} if os.path.isdir({name!r}) else snapshot_download({name!r})",
                 f"base = AutoModelForSequenceClassification.from_pretrained(os.path.join(folder, {base_subfolder!r}))",
                 "model = PeftModel.from_pretrained(base, folder).eval()"]
         where = "folder"
     else:
-        load = ["from peft import AutoPeftModelForSequenceClassification", "from transformers import AutoTokenizer",
-                "", f"id2label = {id2label!r}",
+        load = ["import torch", "from peft import AutoPeftModelForSequenceClassification",
+                "from transformers import AutoTokenizer", "", f"id2label = {id2label!r}",
                 "model = AutoPeftModelForSequenceClassification.from_pretrained(",
                 f"    {name!r}, num_labels={len(labels)}, id2label=id2label,",
                 "    label2id={label: i for i, label in id2label.items()}).eval()"]
         where = repr(name)
-    return ["import torch", *load, f"tokenizer = AutoTokenizer.from_pretrained({where})", "",
+    return [*load, f"tokenizer = AutoTokenizer.from_pretrained({where})", "",
             f"batch = tokenizer([{SAMPLE!r}], return_tensors='pt')", "with torch.no_grad():",
             "    probabilities = model(**batch).logits.softmax(-1)[0]",
             f"labels = {labels!r}  # the order of the logits",
@@ -50,7 +51,9 @@ def usage(name: str, labels: list[str], adapter: bool, base: str | None, base_su
             where = (f"A PEFT adapter over the base model `{base}` (its `adapter_config.json` names it; PEFT loads "
                      "it from there)")
         code = _adapter_code(name, labels, base_subfolder)
-        where += ", with the tokenizer. The head is part of the adapter: the labels below give it its shape."
+        where += (", with the tokenizer. The trained head is part of the adapter; "
+                  + ("the base's config names the labels." if base_subfolder else "the snippet gives the base the "
+                     "labels' number and names, which its own config may not hold."))
     else:
         code = ["from transformers import pipeline", "",
                 f"classify = pipeline('text-classification', model={name!r})",
