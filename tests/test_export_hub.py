@@ -260,3 +260,42 @@ def test_push_to_hub_failures_and_bad_ids_are_one_line(mini, tmp_path, monkeypat
     assert "not a Hub repository id" in capsys.readouterr().out and not (tmp_path / "n").exists()
     assert main(["export", str(mini), "--player", "lora", "--to", str(tmp_path / "n"), "--private"]) == 2
     assert "--private: only with --push-to-hub" in capsys.readouterr().out
+
+
+def test_each_test_set_is_named_by_its_hub_id_and_local_files_by_none(tmp_path):
+    from tuneoff.report.card_meta import HubSet
+    from tuneoff.run.card_facts import scored_sets
+
+    def result(data: dict, **extra) -> dict:
+        return {"job": {"data": {**data, "sha256": {}}}, "extra_eval": extra}
+
+    config = {"eval": [{"name": "yelp", "dataset": {"name": "hf", "id": "Yelp/yelp_review_full", "config": "x"}}]}
+    sets = scored_sets(result({"name": "sst5"}, yelp={"dataset": "hf"}, sst2={"dataset": "sst2"},
+                              mine={"dataset": "csv", "spec": {"name": "csv", "train": "a", "dev": "b", "test": "c"}},
+                              hub={"dataset": "hf", "spec": {"name": "hf", "id": "someone/reviews"}}), config)
+    assert sets == {"test": HubSet("SetFit/sst5"), "yelp": HubSet("Yelp/yelp_review_full", "x"),
+                    "sst2": HubSet("stanfordnlp/sst2"), "mine": HubSet(None), "hub": HubSet("someone/reviews")}
+    assert scored_sets(result({"name": "hf", "id": str(tmp_path)}), {})["test"] == HubSet(None)  # saved to disk
+    assert scored_sets(result({"name": "sst5-phrases"}), {})["test"] == HubSet("SetFit/sst5")
+    assert scored_sets(result({"name": "csv", "train": "a", "dev": "b", "test": "c"}), {})["test"] == HubSet(None)
+
+
+def test_the_portable_config_keeps_no_local_path(tmp_path):
+    import tomllib
+
+    from tuneoff.plan.portable import portable_toml
+
+    (tmp_path / "model").mkdir()
+    config = {"tournament": {"name": "t", "seeds": [1]}, "protocol": {"epochs": 2, "data_seed": None},
+              "data": {"name": "csv", "train": str(tmp_path / "train.csv"), "dev": str(tmp_path / "dev.csv"),
+                       "test": str(tmp_path / "test.csv")},
+              "eval": [{"name": "sst2", "dataset": {"name": "sst2", "dir": str(tmp_path), "verify": True}}],
+              "players": [{"name": "p", "model": {"kind": "hub", "name": str(tmp_path / "model")},
+                           "strategy": {"name": "full"}, "protocol": {}}]}
+    text, notes = portable_toml(config, "header")
+    assert str(tmp_path) not in text and text.startswith("# header\n# NOTE: ")
+    back = tomllib.loads(text)
+    assert back["data"] == {"name": "csv", "train": "train.csv", "dev": "dev.csv", "test": "test.csv"}
+    assert back["eval"][0]["dataset"] == {"name": "sst2", "verify": True} and back["protocol"] == {"epochs": 2}
+    assert back["players"][0]["model"] == {"kind": "hub", "name": "model"}
+    assert len(notes) == 5 and any("--data-dir" in n for n in notes)

@@ -40,8 +40,8 @@ def _data(table: dict, where: str, notes: list[str]) -> dict:
             continue
         if key == "dir":  # the SST tree files: --data-dir or the download, not a folder of this machine
             del table[key]
-            notes.append(f"{where}.dir was {value!r}: give the SST files with --data-dir, or let tuneoff download "
-                         "them")
+            notes.append(f"{where}.dir named a folder of the exporting machine: give the SST files with "
+                         "--data-dir, or let tuneoff download them")
         elif _local(value):
             table[key] = Path(value).name
             notes.append(f"{where}.{key}: the file {Path(value).name!r} is not included; put it beside the config")
