@@ -184,10 +184,10 @@ def _write_config(run: RunFolder, out: Path) -> list[str]:
     return notes
 
 
-def _card(run: RunFolder, result: dict, name: str, written: Written, args: list[str], license: str | None,
-          collapse: str | None, config_notes: list[str]) -> Export:
+def _card(run: RunFolder, result: dict, name: str, adapter: bool, written: Written, args: list[str],
+          license: str | None, collapse: str | None, config_notes: list[str]) -> Export:
     hub = hub_facts(result, run.tournament()["config"], license, collapse_reason(result) is not None)
-    return Export(name, "--no-merge" in args, written.base, written.base_subfolder, hub, collapse, CONFIG_FILE,
+    return Export(name, adapter, written.base, written.base_subfolder, hub, collapse, CONFIG_FILE,
                   tuple(config_notes), tuple(args))
 
 
@@ -211,7 +211,7 @@ def export(run: RunFolder | Path, player: str, to: str | Path, seed: int | None 
     try:
         written = write(folder, result, staged, to)
         notes = _write_config(run, staged)
-        card = _card(run, result, repo_id or to.name, written, args, license, collapse, notes)
+        card = _card(run, result, repo_id or to.name, not merge, written, args, license, collapse, notes)
         (staged / "README.md").write_text(model_card(run, result, card), encoding="utf-8")
         _swap_in(staged, to)
     except BaseException:
