@@ -176,9 +176,11 @@ def test_the_checkpoint_answers_predict_and_exports_as_an_adapter_tuneoff_loads(
     assert main(["export", str(run), "--player", "houlsby", "--to", str(tmp_path / "merged")]) == 2
     assert "cannot be exported as a plain transformers model: bottleneck adapters are nonlinear" in \
         capsys.readouterr().out
-    assert main(["export", str(run), "--player", "houlsby", "--to", str(tmp_path / "a"), "--no-merge"]) == 0
+    assert main(["export", str(run), "--player", "houlsby", "--to", str(tmp_path / "a"), "--no-merge",
+                 "--allow-collapsed"]) == 0  # one epoch on 60 sentences: it may have learned nothing
     model = from_pretrained(tmp_path / "a")
     with torch.inference_mode():
         got = model(**tokenizer()(TEXTS, padding=True, return_tensors="pt")).logits.softmax(-1)
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
-    assert "from tuneoff.models.bottleneck import from_pretrained" in (tmp_path / "a" / "README.md").read_text()
+    card = (tmp_path / "a" / "README.md").read_text()
+    assert "from tuneoff.models.bottleneck import from_pretrained" in card and "library_name: tuneoff" in card

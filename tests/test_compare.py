@@ -58,7 +58,12 @@ def test_every_shared_player_is_compared_with_the_boards_difference_and_holm(run
         assert c["p"] == p and c["p_holm"] == p_holm
         assert c["sentences"] == 400
     full, lora = doc["comparisons"]
-    assert full["a"]["accuracy"] == stats.accuracy(matrix(a, "full")).mean
+    # one unit: accuracies and their CIs in points, as the differences
+    estimate = stats.accuracy(matrix(a, "full"))
+    assert full["a"]["accuracy"] == 100 * estimate.mean
+    assert full["a"]["accuracy_ci95"] == pytest.approx([100 * x for x in estimate.ci()])
+    assert full["a"]["per_seed_accuracy"] == pytest.approx([100 * x for x in matrix(a, "full").mean(axis=1)])
+    assert doc["unit"] == "percentage points" and doc["schema"] == "tuneoff.compare/2"
     assert full["verdict"] == "A is better" and full["separable"] and full["p_holm"] < stats.ALPHA
     assert lora["verdict"] == "cannot be separated" and not lora["separable"]
     # the failed seed is counted: 2 of the 3 seeds the config asks for
@@ -127,3 +132,54 @@ def test_the_command_prints_the_table_and_writes_the_json(runs, tmp_path, capsys
     assert f"{full['diff']:+.2f} [{full['ci95'][0]:+.2f}, {full['ci95'][1]:+.2f}]" in printed
     assert main(["compare", str(a), str(tmp_path / "nowhere")]) == 2
     assert "no such run folder" in capsys.readouterr().out
+
+
+def test_compare_shows_what_differs_between_the_two_players_settings(runs, tmp_path, capsys):
+    a, b = runs
+    assert compare(Side(a, None), Side(b, None))["comparisons"][0]["config_differences"] == []
+    meta = json.loads((b / "tournament.json").read_text())
+    meta["config"]["protocol"]["epochs"] = 5
+    meta["config"]["players"][1]["strategy"] = {"name": "lora", "r": 16}
+    (b / "tournament.json").write_text(json.dumps(meta))
+    full, lora = compare(Side(a, None), Side(b, None))["comparisons"]
+    assert full["config_differences"] == [{"key": "protocol.epochs", "a": 3, "b": 5}]
+    assert lora["config_differences"] == [{"key": "protocol.epochs", "a": 3, "b": 5},
+                                          {"key": "strategy.name", "a": "full", "b": "lora"},
+                                          {"key": "strategy.r", "a": None, "b": 16}]
+    assert main(["compare", str(a), str(b)]) == 0
+    printed = capsys.readouterr().out
+    assert "full vs full: settings that differ: protocol.epochs: A 3, B 5" in printed
+    assert 'lora vs lora: settings that differ: protocol.epochs: A 3, B 5; strategy.name: A "full", B "lora"; ' \
+           "strategy.r: A (absent), B 16" in printed
+
+
+def test_compare_flags_collapsed_players(tmp_path, capsys):
+    from factories import completed, confusion
+
+    majority = [completed("p", confusion([0, 0, 30, 0, 0], to=2), 100.0, 1000, seed=s) for s in SEEDS]
+    a = write_run(tmp_path / "a", majority, ["p"])
+    b = write_run(tmp_path / "b", majority, ["p"])
+    (c,) = compare(Side(a, None), Side(b, None))["comparisons"]
+    assert sorted(c["a"]["collapsed_seeds"]) == ["42", "43", "44"]
+    assert "is not significantly above the majority-class rate 30.00%" in c["a"]["collapsed_seeds"]["42"]
+    assert main(["compare", str(a), str(b)]) == 0
+    printed = capsys.readouterr().out
+    assert "A's p COLLAPSED in every seed (seed 42: " in printed and "B's p COLLAPSED in every seed" in printed
+    assert "COLLAPSED" in printed.split("verdict")[1].split("\n")[2]  # the table's row says it too
+    healthy = write_run(tmp_path / "h", seeds("p", 0.8, 0, n=100), ["p"])
+    (c,) = compare(Side(healthy, None), Side(healthy, None))["comparisons"]
+    assert c["a"]["collapsed_seeds"] == {} and "COLLAPSED" not in " ".join(notes_of(c))
+
+
+def notes_of(comparison: dict) -> list[str]:
+    from tuneoff.verdict.compare import notes
+
+    return notes({"comparisons": [comparison], "holm_over": 1})
+
+
+def test_compare_json_dash_writes_the_document_alone_on_stdout(runs, tmp_path, capsys):
+    a, b = runs
+    assert main(["compare", str(a), str(b), "--json", "-"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out) == json.loads(json.dumps(compare(Side(a, None), Side(b, None))))
+    assert "A is better" in err and not (tmp_path / "-").exists() and not Path("-").exists()

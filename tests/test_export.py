@@ -48,7 +48,7 @@ def expected(run, player):
 def test_the_export_loads_in_a_pipeline_and_answers_as_predict(run, tmp_path, player):
     from transformers import pipeline
 
-    done = export(run, player, tmp_path / "model")
+    done = export(run, player, tmp_path / "model", allow_collapsed=True)
     assert (done.path, done.seed, done.adapter) == (tmp_path / "model", 7, False)
     assert (tmp_path / "model" / "model.safetensors").is_file() and not list(tmp_path.glob(".model*"))
     config = json.loads((tmp_path / "model" / "config.json").read_text())
@@ -66,7 +66,7 @@ def test_the_lora_export_holds_the_adapter_merged_into_the_base(run, tmp_path):
     """Each adapted weight is the base's plus (alpha / r) B A: an export of the base without the adapter fails."""
     from safetensors.torch import load_file
 
-    export(run, "lora", tmp_path / "model")
+    export(run, "lora", tmp_path / "model", allow_collapsed=True)
     merged = load_file(tmp_path / "model" / "model.safetensors")
     base = load_file(run.parent / "base" / "model.safetensors")
     adapter = load_file(run / "players" / "lora" / "seed-7" / "checkpoint" / "adapter" / "adapter_model.safetensors")
@@ -81,7 +81,7 @@ def test_no_merge_writes_an_adapter_peft_loads_answering_as_predict(run, tmp_pat
     from peft import AutoPeftModelForSequenceClassification
     from transformers import AutoTokenizer
 
-    done = export(run, "lora", tmp_path / "adapter", merge=False)
+    done = export(run, "lora", tmp_path / "adapter", merge=False, allow_collapsed=True)
     assert done.adapter and not (tmp_path / "adapter" / "model.safetensors").exists()
     config = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
     assert config["base_model_name_or_path"] == str((run.parent / "base").resolve())
@@ -97,13 +97,13 @@ def test_no_merge_writes_an_adapter_peft_loads_answering_as_predict(run, tmp_pat
 
 def test_the_card_states_accuracy_ci_verdict_and_commands(run, tmp_path, capsys):
     to = tmp_path / "model"
-    assert main(["export", str(run), "--player", "lora", "--to", str(to)]) == 0
+    assert main(["export", str(run), "--player", "lora", "--to", str(to), "--allow-collapsed"]) == 0
     assert f"player lora, seed 7 (its seed with the best dev accuracy): a transformers model in {to}" in \
         capsys.readouterr().out.replace("\n", "")
     card = (to / "README.md").read_text()
     head = card.split("---\n")[1]
     for line in ("library_name: transformers", "pipeline_tag: text-classification", "- tuneoff", "- lora",
-                 "- sst5", "- accuracy"):
+                 "- SetFit/sst5", "- accuracy", "- f1", "license: unknown"):
         assert line in head.splitlines(), line
     result = json.loads((run / "players" / "lora" / "seed-7" / "result.json").read_text())
     row = next(r for r in json.loads((run / "leaderboard.json").read_text())["ranked"] if r["player"] == "lora")
@@ -115,18 +115,20 @@ def test_the_card_states_accuracy_ci_verdict_and_commands(run, tmp_path, capsys)
     pair = json.loads((run / "leaderboard.json").read_text())["pairwise"][0]
     verdict = "cannot be separated" if not pair["separable"] else "is significantly better than"
     assert f"- {pair['a']} vs {pair['b']}: {pair['diff']:+.2f} points" in card and verdict in card
-    assert f"tuneoff export {run} --player lora --to {to}\n" in card
-    assert result["process"]["command"] in card and "config file: `" + str(run.parent / "tiny.toml") in card
+    # portable commands: the config beside the card, the default run folder, the folder's own name; no local path
+    assert "tuneoff run tuneoff.toml --only lora\n" in card
+    assert "tuneoff export runs/tiny --player lora --seed 7 --to model --allow-collapsed\n" in card
+    assert "config file: `tiny.toml`" in card and str(tmp_path) not in card and str(run.parent) not in card
 
 
 def test_a_non_empty_folder_is_refused_unless_forced(run, tmp_path, capsys):
     to = tmp_path / "model"
     to.mkdir()
     (to / "keep.txt").write_text("mine")
-    assert main(["export", str(run), "--player", "full", "--to", str(to)]) == 2
+    assert main(["export", str(run), "--player", "full", "--to", str(to), "--allow-collapsed"]) == 2
     assert f"--to {to}: folder not empty; --force replaces" in capsys.readouterr().out.replace("\n", "")
     assert [p.name for p in tmp_path.iterdir()] == ["model"] and [p.name for p in to.iterdir()] == ["keep.txt"]
-    assert main(["export", str(run), "--player", "full", "--to", str(to), "--force"]) == 0
+    assert main(["export", str(run), "--player", "full", "--to", str(to), "--force", "--allow-collapsed"]) == 0
     assert not (to / "keep.txt").exists() and (to / "model.safetensors").is_file()
     assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no staging or old folder left
 
@@ -143,23 +145,30 @@ def test_an_interrupted_export_leaves_nothing(run, tmp_path, monkeypatch):
 
     monkeypatch.setattr("tuneoff.run.export.model_card", stop)
     with pytest.raises(KeyboardInterrupt):
-        export(run, "full", tmp_path / "model")
+        export(run, "full", tmp_path / "model", allow_collapsed=True)
     assert not list(tmp_path.iterdir())
 
 
 def test_what_cannot_be_exported_is_refused_in_one_line(run, capsys):
     result = json.loads((run / "players" / "full" / "seed-7" / "result.json").read_text())
     assert main(["export", str(run), "--player", "full", "--to", str(run.parent / "x"), "--no-merge"]) == 2
-    assert "--no-merge: player 'full' (strategy full) has no PEFT adapter" in capsys.readouterr().out
+    assert "--no-merge: player 'full' (strategy full) has no adapter" in capsys.readouterr().out
     prompt = {**result, "player": {**result["player"], "strategy": {"name": "prompt"}},
               "checkpoint": {"path": "checkpoint/base", "adapter": "checkpoint/adapter", "format": "peft"}}
     with pytest.raises(ValueError, match=r"player 'full' \(strategy prompt\) cannot be exported as a plain "
                                          r"transformers model: its trained virtual tokens are extra inputs"):
         writer(prompt, merge=True)
-    random = {**prompt, "player": {**prompt["player"], "model": {"kind": "random", "size": "tiny"}}}
-    with pytest.raises(ValueError, match="trained on a 'random' model, which no adapter can name as its base"):
+    # a merged LoRA checkpoint over random weights: its base can be neither named nor rebuilt
+    random = {**result, "player": {**result["player"], "model": {"kind": "random", "size": "tiny"},
+                                   "strategy": {"name": "lora"}},
+              "checkpoint": {"path": "checkpoint/model", "adapter": "checkpoint/adapter", "format": "merged"}}
+    with pytest.raises(ValueError, match="trained on a 'random' model, whose weights no adapter can name and "
+                                         "tuneoff cannot rebuild"):
         writer(random, merge=False)
     assert writer(prompt, merge=False).__name__ == "write_adapter"
+    # a PEFT checkpoint saved its base: written beside the adapter, whatever the model
+    random_prompt = {**prompt, "player": {**prompt["player"], "model": {"kind": "random", "size": "tiny"}}}
+    assert writer(random_prompt, merge=False).__name__ == "write_adapter"
     assert RunFolder(run).players() == ["full", "lora"]
 
 
@@ -170,11 +179,13 @@ def test_an_unknown_seed_is_refused_naming_the_seeds(run, tmp_path, capsys):
 
 
 def test_the_card_names_a_hub_base_model_only(tmp_path):
-    from tuneoff.report.card import base_model
+    from tuneoff.run.card_facts import base_model_id
 
     def result(**model):
         return {"player": {"model": model}}
 
-    assert base_model(result(kind="hub", name="distilbert-base-uncased")) == "distilbert-base-uncased"
-    assert base_model(result(kind="hub", name=str(tmp_path))) is None  # a local folder is no Hub id
-    assert base_model(result(kind="random", size="tiny")) is None
+    assert base_model_id(result(kind="hub", name="distilbert-base-uncased")) == "distilbert-base-uncased"
+    assert base_model_id(result(kind="hub", name=str(tmp_path))) is None  # a local folder is no Hub id
+    assert base_model_id(result(kind="random", size="tiny")) is None
+    assert base_model_id(result(kind="minilm")) == "sentence-transformers/all-MiniLM-L6-v2"
+    assert base_model_id(result(kind="no-such-kind")) is None

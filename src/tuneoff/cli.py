@@ -68,6 +68,11 @@ def cmd_data(args, console: Console) -> int:
     if "verify" in type(spec).model_fields:  # report on other files rather than refuse them
         spec = spec.model_copy(update={"verify": False})
     dataset = spec.load(args.data_dir)
+    if args.json:
+        from tuneoff.cli_io import dataset_document, emit_json
+
+        emit_json(dataset_document(dataset))
+        return 0 if dataset.checksums_ok is not False else 1
     console.print(f"{esc(dataset.name)} from {esc(dataset.root)} ({esc(dataset.source)}); labels: "
                   f"{esc(', '.join(dataset.labels))}")
     for split in dataset.splits():
@@ -82,12 +87,16 @@ def cmd_data(args, console: Console) -> int:
     return 0 if dataset.checksums_ok is not False else 1
 
 
-def _named_dataset(name: str):
-    """``tuneoff data --dataset NAME``: a data set that needs no options; one line names those it lacks."""
+def _named_dataset(name: str, hub_ids: bool = False):
+    """``tuneoff data --dataset NAME``: a data set that needs no options; one line names those it lacks.
+    ``hub_ids``: a name that is not registered but looks like a Hub data set id (owner/name) is that Hub set."""
     from pydantic import ValidationError
 
+    from tuneoff.data import DATASETS
     from tuneoff.plan.config import ConfigError, _dataset
 
+    if hub_ids and "/" in name and name not in DATASETS.load_plugins():
+        return _dataset({"name": "hf", "id": name})
     try:
         return _dataset({"name": name})
     except ValidationError as err:
@@ -118,6 +127,10 @@ def cmd_leaderboard(args, console: Console) -> int:
     folder = _readable_run(args)
     with folder.lock():
         run = board.publish(folder, console)
+    if args.json:
+        from tuneoff.cli_io import emit_json
+
+        emit_json(run.board)
     return 1 if run.problems else 0
 
 
@@ -150,13 +163,18 @@ def cmd_track(args, console: Console) -> int:
 
 
 def cmd_predict(args, console: Console) -> int:
+    from tuneoff.cli_io import emit_json, predictions_document, read_texts
     from tuneoff.run.predict import ECHO_CHARS, predict
     from tuneoff.store.runfolder import RunFolder
 
-    predictions = predict(RunFolder(Path(args.run_dir)), args.player, args.texts, args.seed)
-    if predictions:
-        console.print(f"player {esc(args.player)}, seed {predictions[0].seed}"
-                      + ("" if args.seed is not None else " (its seed with the best dev accuracy)"))
+    predictions = predict(RunFolder(Path(args.run_dir)), args.player, read_texts(args.texts, args.file), args.seed)
+    console.print(f"player {esc(args.player)}, seed {predictions[0].seed}"
+                  + ("" if args.seed is not None else " (its seed with the best dev accuracy)"))
+    if predictions[0].collapse:
+        console.print(f"[yellow]warning: {esc(predictions[0].collapse)}[/]")
+    if args.json:
+        emit_json(predictions_document(predictions))
+        return 0
     for p in predictions:
         best = max(p.probabilities, key=p.probabilities.get)
         shown = "  ".join(f"{label} {q:.2f}" for label, q in p.probabilities.items())
@@ -168,7 +186,6 @@ def cmd_predict(args, console: Console) -> int:
 
 
 def cmd_compare(args, console: Console) -> int:
-    from tuneoff.store.files import write_json
     from tuneoff.verdict import compare
 
     document = compare.compare(compare.Side.parse(args.run_a), compare.Side.parse(args.run_b))
@@ -176,8 +193,11 @@ def cmd_compare(args, console: Console) -> int:
     for note in compare.notes(document):
         console.print(esc(note))
     if args.json:
-        write_json(Path(args.json), document)
-        console.print(f"written: {esc(args.json)}")
+        from tuneoff.cli_io import emit_json
+
+        emit_json(document, args.json)
+        if args.json != "-":
+            console.print(f"written: {esc(args.json)}")
     return 0
 
 
@@ -185,35 +205,80 @@ def cmd_score(args, console: Console) -> int:
     from tuneoff.run.score import score_run
     from tuneoff.store.runfolder import RunFolder
 
+    if (args.dataset is None) == (args.config is None):
+        raise ValueError("score: name the test set with --dataset NAME_OR_HUB_ID or --config FILE (its [data] "
+                         "table), one of them")
+    if args.config:
+        from tuneoff.plan.loading import load_config
+
+        spec = load_config(args.config).data
+    else:
+        spec = _named_dataset(args.dataset, hub_ids=True)
     run = RunFolder(Path(args.run_dir).resolve())
-    failures = score_run(run, _named_dataset(args.dataset), args.data_dir, args.label_map, console)
-    console.print(f"written into the run's results as extra_eval.{esc(args.dataset)}; `tuneoff report "
+    rows = score_run(run, spec, args.data_dir, args.label_map, console, args.name)
+    if args.json:
+        from tuneoff.cli_io import emit_json
+
+        emit_json(rows)
+    console.print(f"written into the run's results as extra_eval.{esc(rows[0]['name'])}; `tuneoff report "
                   f"{esc(args.run_dir)}` shows it")
-    return 1 if failures else 0
+    return 1 if any(r["error"] for r in rows) else 0
 
 
 def cmd_list(args, console: Console) -> int:
-    from tuneoff.plan.catalogue import table
+    from tuneoff.plan.catalogue import KINDS, table
 
+    if args.json:
+        from dataclasses import asdict
+
+        from tuneoff.cli_io import emit_json
+
+        emit_json([asdict(entry) for entry in KINDS[args.what]()])
+        return 0
     console.print(table(args.what))
     return 0
 
 
-def cmd_export(args, console: Console) -> int:
-    import shlex
+def cmd_completion(args, console: Console) -> int:
+    from tuneoff.cli_io import completion_script
 
+    sys.stdout.write(completion_script(parser(), args.shell))
+    return 0
+
+
+def cmd_export(args, console: Console) -> int:
     from tuneoff.run.export import export
     from tuneoff.store.runfolder import RunFolder
 
-    command = shlex.join(["tuneoff", "export", args.run_dir, "--player", args.player,
-                          *(["--seed", str(args.seed)] if args.seed is not None else []), "--to", args.to,
-                          *(["--no-merge"] if args.no_merge else []), *(["--force"] if args.force else [])])
+    if args.push_to_hub:
+        from tuneoff.run.hub_push import check_repo_id
+
+        check_repo_id(args.push_to_hub)  # refused before anything is written
+    elif args.private:
+        raise ValueError("--private: only with --push-to-hub REPO_ID")
     done = export(RunFolder(Path(args.run_dir)), args.player, args.to, args.seed, not args.no_merge, args.force,
-                  command)
+                  allow_collapsed=args.allow_collapsed, license=args.license, repo_id=args.push_to_hub)
     what = "an adapter folder" if done.adapter else "a transformers model"
     console.print(f"player {esc(done.player)}, seed {done.seed}"
                   + ("" if args.seed is not None else " (its seed with the best dev accuracy)")
                   + f": {what} in {esc(done.path)} (model card: README.md)")
+    if done.collapse:
+        console.print(f"[yellow]warning: {esc(done.collapse)}[/]")
+    if done.license == "unknown":
+        console.print("[yellow]license: unknown (the base model's is not known to tuneoff); --license ID names "
+                      "it in the card[/]")
+    return _push(args, done.path, console) if args.push_to_hub else 0
+
+
+def _push(args, folder: Path, console: Console) -> int:
+    from tuneoff.run.hub_push import PushError, push
+
+    try:
+        url = push(folder, args.push_to_hub, args.private, f"tuneoff export of player {args.player}")
+    except PushError as err:
+        error(console, err)
+        return 1
+    console.print(f"pushed to the Hub: {esc(url)}")
     return 0
 
 
@@ -223,32 +288,41 @@ def _positive(text: str) -> int:
     return int(text)
 
 
+RUN_DIR_HELP = "a run folder (tournament.json and the players' results)"
+JSON_HELP = "print JSON on stdout instead of the tables (messages go to stderr)"
+
+
 def parser() -> argparse.ArgumentParser:
+    from tuneoff import __version__
+
     ap = argparse.ArgumentParser(prog="tuneoff", description=__doc__)
-    sub = ap.add_subparsers(dest="command", required=True)
+    ap.add_argument("--version", action="version", version=f"tuneoff {__version__}", help="print the version")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     _add_run(sub)
 
     data = sub.add_parser("data", help="a data set's splits: counts, class distribution, fingerprint")
     data.add_argument("--dataset", default="sst5", help="a registered data set (sst5, sst5-phrases, sst2, ...)")
     data.add_argument("--config", help="use the [data] table of this config instead")
-    data.add_argument("--data-dir")
+    data.add_argument("--data-dir", help="folder with the SST tree files (default: the download cache)")
+    data.add_argument("--json", action="store_true", help=JSON_HELP)
     data.set_defaults(func=cmd_data)
 
     board = sub.add_parser("leaderboard", help="rebuild and print the leaderboard of a run folder")
-    board.add_argument("run_dir")
+    board.add_argument("run_dir", help=RUN_DIR_HELP)
     board.add_argument("--force", action="store_true", help="write the board of a folder that also holds another "
                        "tournament's results (they are left out)")
+    board.add_argument("--json", action="store_true", help="print leaderboard.json on stdout instead of the table")
     board.set_defaults(func=cmd_leaderboard)
 
     report = sub.add_parser("report", help="write report.html and report.md from a run folder's results")
-    report.add_argument("run_dir")
+    report.add_argument("run_dir", help=RUN_DIR_HELP)
     report.add_argument("--force", action="store_true", help="write the report of a folder that also holds another "
                         "tournament's results (they are left out)")
     report.set_defaults(func=cmd_report)
 
     track = sub.add_parser("track", help="export a run's jobs to experiment trackers (MLflow, TensorBoard, Trackio)")
-    track.add_argument("run_dir")
+    track.add_argument("run_dir", help=RUN_DIR_HELP)
     track.add_argument("--to", action="append", required=True, metavar="TRACKER",
                        help="mlflow, tensorboard or trackio (repeat, or a comma list)")
     track.add_argument("--uri", help="where to: mlflow's tracking URI (default sqlite:///RUN_DIR/mlflow.db), "
@@ -258,13 +332,20 @@ def parser() -> argparse.ArgumentParser:
     track.set_defaults(func=cmd_track)
 
     predict = sub.add_parser("predict", help="label sentences with a player's best checkpoint")
-    predict.add_argument("run_dir")
-    predict.add_argument("--player", required=True)
+    predict.add_argument("run_dir", help=RUN_DIR_HELP)
+    predict.add_argument("--player", required=True, help="the player whose checkpoint answers")
     predict.add_argument("--seed", type=int, help="which seed's checkpoint (default: the best on dev)")
-    predict.add_argument("texts", nargs="+")
+    predict.add_argument("--file", metavar="FILE", help="label each line of this file (blank lines skipped)")
+    predict.add_argument("--json", action="store_true", help=JSON_HELP)
+    predict.add_argument("texts", nargs="*", metavar="TEXT", help="sentences to label; '-' reads them from stdin, "
+                         "one per line")
     predict.set_defaults(func=cmd_predict)
 
     _add_after_the_tournament(sub)
+    completion = sub.add_parser("completion", help="print a shell completion script: eval \"$(tuneoff completion "
+                                "bash)\" (or zsh, tcsh)")
+    completion.add_argument("shell", choices=["bash", "zsh", "tcsh"], help="the shell to complete in")
+    completion.set_defaults(func=cmd_completion)
     return ap
 
 
@@ -307,32 +388,46 @@ def _add_after_the_tournament(sub) -> None:
     compare.add_argument("run_a", metavar="RUN_A[:PLAYER]", help="a run folder, and optionally one of its players")
     compare.add_argument("run_b", metavar="RUN_B[:PLAYER]", help="without players: every player both runs have, "
                          "Holm-adjusted together")
-    compare.add_argument("--json", metavar="FILE", help="also write the comparison as JSON")
+    compare.add_argument("--json", metavar="FILE", help="also write the comparison as JSON into FILE; '-': on "
+                         "stdout (the table then goes to stderr)")
     compare.set_defaults(func=cmd_compare)
 
     score = sub.add_parser("score", help="score a run's kept checkpoints on another data set's test split, into "
                            "the run (as a configured [[eval]] entry)")
-    score.add_argument("run_dir")
-    score.add_argument("--dataset", required=True, help="a registered data set (sst2, sst5, ...; tuneoff list "
-                       "datasets)")
-    score.add_argument("--data-dir")
+    score.add_argument("run_dir", help=RUN_DIR_HELP)
+    score.add_argument("--dataset", help="a registered data set (sst2, sst5, ...; tuneoff list datasets) or a Hugging "
+                       "Face data set id (owner/name, read with its test split)")
+    score.add_argument("--config", help="use the [data] table of this config instead (any data set: csv, jsonl, hf "
+                       "with its options)")
+    score.add_argument("--name", help="the name the score is written under (default: the data set's name, a Hub id's "
+                       "last part, or the test file's stem)")
+    score.add_argument("--data-dir", help="folder with the SST tree files (default: the download cache)")
     score.add_argument("--label-map", metavar="MAP", help="the player's label -> the data set's, e.g. "
                        "\"very negative=negative,negative=negative,positive=positive,very positive=positive\" "
                        "(default: by name, or SST-5 onto SST-2)")
+    score.add_argument("--json", action="store_true", help=JSON_HELP)
     score.set_defaults(func=cmd_score)
 
     listing = sub.add_parser("list", help="what a config can name, with every option's type, default and meaning")
-    listing.add_argument("what", choices=["strategies", "datasets", "models", "configs"])
+    listing.add_argument("what", choices=["strategies", "datasets", "models", "configs"], help="which registry")
+    listing.add_argument("--json", action="store_true", help=JSON_HELP)
     listing.set_defaults(func=cmd_list)
 
     export = sub.add_parser("export", help="write a player's checkpoint as a transformers model folder with a card")
-    export.add_argument("run_dir")
-    export.add_argument("--player", required=True)
+    export.add_argument("run_dir", help=RUN_DIR_HELP)
+    export.add_argument("--player", required=True, help="the player to export")
     export.add_argument("--seed", type=int, help="which seed's checkpoint (default: the best on dev)")
     export.add_argument("--to", required=True, metavar="DIR", help="a new or empty folder to write")
     export.add_argument("--no-merge", action="store_true",
                         help="a PEFT player: write its adapter (naming its base model) instead of merged weights")
     export.add_argument("--force", action="store_true", help="replace what --to holds")
+    export.add_argument("--allow-collapsed", action="store_true", help="export a checkpoint that collapsed (refused "
+                        "otherwise); its card opens with a banner and is tagged 'collapsed'")
+    export.add_argument("--license", metavar="ID", help="the card's license (a Hub license id, e.g. mit); default: "
+                        "the base model's where tuneoff knows it, else 'unknown'")
+    export.add_argument("--push-to-hub", metavar="REPO_ID", help="then upload the folder to this Hugging Face Hub "
+                        "model repository (created if missing; needs a token: HF_TOKEN or `hf auth login`)")
+    export.add_argument("--private", action="store_true", help="with --push-to-hub: create the repository private")
     export.set_defaults(func=cmd_export)
 
 
@@ -354,7 +449,14 @@ def show_data_warnings(console: Console) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    ap = parser()
+    args, extra = ap.parse_known_args(argv)
+    if extra and getattr(args, "texts", None) is not None and not any(e.startswith("-") and e != "-" for e in extra):
+        args.texts = [*args.texts, *extra]  # predict RUN --player P TEXT...: sentences after the options
+    elif extra:
+        ap.error(f"unrecognized arguments: {' '.join(extra)}")
+    from tuneoff.cli_io import wants_json_on_stdout
+
     if args.command in ("run", "predict", "score", "export"):
         from tuneoff.run.quiet import quiet_libraries
 
@@ -365,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
     from tuneoff.store.results import ResultsError
     from tuneoff.store.runfolder import RunFolderError
 
-    console = make_console()
+    console = make_console(stderr=wants_json_on_stdout(args))  # stdout holds the JSON alone
     if threading.current_thread() is threading.main_thread():
         interrupts.install()
     try:

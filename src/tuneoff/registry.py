@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from importlib import metadata
 
+from tuneoff.suggest import did_you_mean
+
 
 class Registry(dict):
     """name -> options class; ``key`` is the field whose default is the entry's name."""
@@ -45,5 +47,5 @@ class Registry(dict):
         if name not in self:
             self.load_plugins()
         if name not in self:
-            raise ValueError(f"unknown {self.what} {name!r}; choices: {sorted(self)}")
+            raise ValueError(f"unknown {self.what} {name!r}; choices: {sorted(self)}{did_you_mean(name, self)}")
         return self[name]

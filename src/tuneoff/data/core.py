@@ -112,6 +112,15 @@ class DatasetSpec(Options):
     def load(self, data_dir: str | Path | None = None, origin: str | None = None) -> Dataset:  # pragma: no cover
         raise NotImplementedError
 
+    def hub_ids(self) -> tuple[str, ...]:
+        """The Hugging Face Hub data set ids these examples are published under, the one whose test split is
+        scored first (an exported model card's ``datasets`` and model-index); empty for local files."""
+        return ()
+
+    def hub_config(self) -> str | None:
+        """The Hub data set's configuration the test split comes from, where it has several."""
+        return None
+
 
 DATASETS = Registry("dataset", "name", "tuneoff.datasets")
 

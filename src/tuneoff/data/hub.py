@@ -45,6 +45,12 @@ class HubDataset(DatasetSpec):
     def _distinct(cls, labels):
         return distinct_names(labels)
 
+    def hub_ids(self) -> tuple[str, ...]:
+        return () if Path(self.id).expanduser().is_dir() else (self.id,)
+
+    def hub_config(self) -> str | None:
+        return self.config
+
     def _open(self):
         import datasets
 

@@ -32,6 +32,13 @@ class Sst5(_Trees):
 
     name: Literal["sst5"] = "sst5"
 
+    def hub_ids(self) -> tuple[str, ...]:
+        # SetFit/sst5 is SST-5 as a classifier reads it: the same sentences of the same trees, split 8,544 /
+        # 1,101 / 2,210, with the five labels as integers 0-4. stanfordnlp/sst holds the treebank itself, but its
+        # default configuration labels each sentence with a continuous score: a model-index naming it would
+        # describe a regression task, not this five-class one.
+        return ("SetFit/sst5",)
+
     def load(self, data_dir=None, origin=None) -> Dataset:
         root, source, files, sums, ok = self._files(data_dir, origin)
         return Dataset("sst5", SST_LABELS, *(self._sentences(s, files) for s in ("train", "dev", "test")),
@@ -44,6 +51,9 @@ class Sst5Phrases(_Trees):
     dev and test stay whole sentences. No phrase ever comes from the dev or test trees."""
 
     name: Literal["sst5-phrases"] = "sst5-phrases"
+
+    def hub_ids(self) -> tuple[str, ...]:
+        return ("SetFit/sst5", "stanfordnlp/sst")  # scored on SST-5's sentences; trained on the treebank's phrases
     dedupe: bool = Field(True, description="keep each distinct phrase text once (its first label)")
 
     def load(self, data_dir=None, origin=None) -> Dataset:
@@ -64,6 +74,12 @@ class Sst2(_Trees):
     """SST-2: the same sentences, neutral dropped, 0-1 negative and 3-4 positive; 6,920 / 872 / 1,821."""
 
     name: Literal["sst2"] = "sst2"
+
+    def hub_ids(self) -> tuple[str, ...]:
+        # stanfordnlp/sst2 is GLUE's SST-2, the same binary task on the same trees: its validation split is these
+        # 872 dev sentences and its test split these 1,821 test sentences (labels hidden there); its train split
+        # holds the phrases of the train trees, where this one keeps their 6,920 whole sentences
+        return ("stanfordnlp/sst2",)
 
     def load(self, data_dir=None, origin=None) -> Dataset:
         root, source, files, sums, ok = self._files(data_dir, origin)

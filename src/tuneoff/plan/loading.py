@@ -17,6 +17,8 @@ from pydantic import ValidationError
 
 from tuneoff.data import DATASETS
 from tuneoff.plan.config import Config, ConfigError
+from tuneoff.plan.keys import known_keys
+from tuneoff.suggest import did_you_mean
 
 
 def _key_lines(text: str) -> dict[tuple, int]:
@@ -58,7 +60,8 @@ def _got(value: Any) -> str:
     return f" (got {text if len(text) <= 80 else text[:77] + '...'})"
 
 
-def _format_errors(err: ValidationError, source: str, text: str | None, overrides: dict[tuple, str]) -> str:
+def _format_errors(err: ValidationError, source: str, text: str | None, overrides: dict[tuple, str],
+                   raw: dict | None = None) -> str:
     where = _key_lines(text) if text else {}
     out = []
     for e in err.errors():
@@ -71,7 +74,7 @@ def _format_errors(err: ValidationError, source: str, text: str | None, override
         key = ".".join(str(x) for x in loc) or "(top level)"
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
-            msg = "unknown key"
+            msg = "unknown key" + did_you_mean(str(loc[-1]), known_keys(raw or {}, loc, Config)) if loc else msg
         got = _got(e.get("input")) if e["type"] not in ("extra_forbidden", "missing") else ""
         origin = f"--set {item}" if (item := _blame(loc, overrides)) else f"{source}{f':{line}' if line else ''}"
         out.append(f"{origin}: {key}: {msg}{got}")
@@ -116,7 +119,8 @@ def apply_override(raw: dict, path: list[str], value: Any) -> tuple:
         match = [i for i, p in enumerate(players) if isinstance(p, dict) and p.get("name") == path[1]]
         if not match:
             names = [p.get("name") for p in players if isinstance(p, dict)]
-            raise ConfigError(f"--set {'.'.join(path)}: no player {path[1]!r}; players: {names}")
+            raise ConfigError(f"--set {'.'.join(path)}: no player {path[1]!r}; players: {names}"
+                              f"{did_you_mean(path[1], names)}")
         node, loc, path = players[match[0]], ("players", match[0], *path[2:]), path[2:]
     for part in path[:-1]:
         node = node.setdefault(part, {})
@@ -142,7 +146,8 @@ def resolve_path(path: str | Path) -> Path:
     name = p.name if p.name.endswith(".toml") else p.name + ".toml"
     if p.parent == Path(".") and name in shipped:
         return shipped[name]
-    raise ConfigError(f"{path}: no such file, nor a shipped config (shipped: {sorted(shipped)})")
+    raise ConfigError(f"{path}: no such file, nor a shipped config (shipped: {sorted(shipped)})"
+                      f"{did_you_mean(p.name.removesuffix('.toml'), [s.removesuffix('.toml') for s in shipped])}")
 
 
 def _relative_data_dir(raw: dict, folder: Path) -> None:
@@ -179,4 +184,4 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
     try:
         return Config.model_validate(raw)
     except ValidationError as err:
-        raise ConfigError(_format_errors(err, str(path), text, blamed)) from None
+        raise ConfigError(_format_errors(err, str(path), text, blamed, raw)) from None

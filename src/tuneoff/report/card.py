@@ -1,12 +1,15 @@
-"""The model card (README.md) of an exported player: Hub metadata, then where the model comes from and how
-good it is, in the board's own words. Reads the result, tournament.json and the board only; no torch here."""
+"""The model card (README.md) of an exported player: Hub metadata (card_meta), how to load it (card_use), then
+where the model comes from and how good it is, in the board's own words, and how to make it again. Reads the
+result, tournament.json and the board only; no torch here. No path of the exporting machine is written."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from tuneoff.report.card_meta import Hub, accuracy_ci, metadata
+from tuneoff.report.card_use import epochs_table, framework_versions, reproduction, usage
 from tuneoff.store.files import read_json
 from tuneoff.store.runfolder import RunFolder
 from tuneoff.verdict.board import read_run
@@ -15,12 +18,17 @@ from tuneoff.verdict.rows import may_be_best_sentence, row
 
 @dataclass(frozen=True)
 class Export:
-    """What was exported, as the card describes it."""
+    """What was exported, as the card describes it (filled by ``tuneoff export``)."""
 
-    folder: str  # where it was written, as the user named it
-    command: str  # the `tuneoff export ...` line that wrote it
-    adapter: bool  # a PEFT adapter folder (--no-merge), else a plain transformers model
-    base: str | None = None  # the base model the adapter names
+    name: str  # what the card's snippets load: the Hub repo id, else the exported folder's name
+    adapter: bool  # an adapter folder (--no-merge), else a plain transformers model
+    base: str | None = None  # the base model the adapter names (a Hub id, or a folder of this machine)
+    base_subfolder: str | None = None  # the base written beside the adapter, in this subfolder
+    hub: Hub = field(default_factory=Hub)
+    collapse: str | None = None  # one line: the checkpoint, or the player's other seeds, collapsed
+    config_file: str | None = None  # the run's config, written beside the model
+    config_notes: tuple[str, ...] = ()  # what to supply that the config names but the export lacks
+    export_args: tuple[str, ...] = ()  # the export command's options after the run folder (no local path)
     bottleneck: bool = False  # the adapter is tuneoff's bottleneck adapters (tuneoff.models.bottleneck), not PEFT's
 
 
@@ -30,70 +38,47 @@ def board_of(run: RunFolder) -> dict:
     return read_json(path) if path.is_file() else read_run(run).board
 
 
-def base_model(result: dict) -> str | None:
-    """The Hub id the player's model was loaded from; None for random or local weights."""
-    model = result["player"]["model"]
-    if model["kind"] != "hub" or Path(model["name"]).expanduser().exists():
-        return None
-    return model["name"]
+def _banner(export: Export) -> list[str]:
+    if not export.collapse:
+        return []
+    if export.hub.collapsed:
+        return [f"> **COLLAPSED: this model learned nothing.** {export.collapse}. Exported with `--allow-collapsed`, "
+                "as a record of the tournament: do not use it to classify anything.", ""]
+    return [f"> **Collapse in other seeds.** {export.collapse}.", ""]
 
 
-def _metadata(result: dict, name: str) -> str:
-    from huggingface_hub import EvalResult, ModelCardData
-
-    data, strategy = result["data"], result["player"]["strategy"]["name"]
-    card = ModelCardData(
-        library_name="transformers", pipeline_tag="text-classification", base_model=base_model(result),
-        tags=["tuneoff", "text-classification", strategy], datasets=[data["name"]], metrics=["accuracy"],
-        model_name=name,
-        eval_results=[EvalResult(task_type="text-classification", dataset_type=data["name"],
-                                 dataset_name=data["name"], dataset_split="test", metric_type="accuracy",
-                                 metric_value=result["test"]["accuracy"])])
-    return f"---\n{card.to_yaml()}\n---\n"
-
-
-def _use(export: Export, labels: list[str]) -> list[str]:
-    if export.adapter and export.bottleneck:
-        code = ["from transformers import AutoTokenizer", "from tuneoff.models.bottleneck import from_pretrained", "",
-                f"model = from_pretrained({export.folder!r})",
-                f"tokenizer = AutoTokenizer.from_pretrained({export.folder!r})",
-                f"labels = {labels!r}  # the order of the logits"]
-        where = (f"Bottleneck adapters trained by tuneoff, with the trained head (and any trained layer norms), over "
-                 f"the base model `{export.base}` (its `adapter_config.json` names it); tuneoff loads them (neither "
-                 "PEFT nor plain transformers can), with the tokenizer.")
-    elif export.adapter:
-        code = ["from peft import AutoPeftModelForSequenceClassification",
-                "from transformers import AutoTokenizer", "",
-                f"model = AutoPeftModelForSequenceClassification.from_pretrained({export.folder!r})",
-                f"tokenizer = AutoTokenizer.from_pretrained({export.folder!r})",
-                f"labels = {labels!r}  # the order of the logits"]
-        where = (f"A PEFT adapter over the base model `{export.base}` (its `adapter_config.json` names it; PEFT "
-                 "loads it from there), with the tokenizer.")
-    else:
-        code = ["from transformers import pipeline", "",
-                f"classify = pipeline('text-classification', model={export.folder!r})",
-                "classify('a superb film', top_k=None)  # every label with its probability"]
-        where = ("A standard transformers model (safetensors weights; any adapter merged into them), its tokenizer, "
-                 "and `config.json` whose `id2label` names the labels.")
-    return ["## Use it", "", where, "", "```python", *code, "```", ""]
-
-
-def _tournament(meta: dict, run: RunFolder) -> list[str]:
+def _tournament(meta: dict) -> list[str]:
     rules = meta["config"]["tournament"]
     players = ", ".join(p["name"] for p in meta["config"]["players"])
+    config = Path(meta["config_file"]).name if meta.get("config_file") else "not recorded"
     return ["## The tournament", "",
             f"- name: **{rules['name']}**" + (f" ({rules['description']})" if rules.get("description") else ""),
-            f"- config file: `{meta.get('config_file') or 'not recorded'}`",
-            f"- run folder: `{run.path.resolve()}`", f"- players: {players}", ""]
+            f"- config file: `{config}`", f"- players: {players}", ""]
 
 
-def _data(result: dict) -> list[str]:
-    data = result["data"]
-    lines = ["## The data", "", f"- dataset: **{data['name']}** (from {data['source']}"
-             + (f", `{data['dir']}`" if data.get("dir") else "") + ")",
+def _data(result: dict, export: Export) -> list[str]:
+    data, own = result["data"], export.hub.sets.get("test")
+    hub = f", on the Hub as [`{own.id}`](https://huggingface.co/datasets/{own.id})" if own and own.id else ""
+    lines = ["## The data", "", f"- dataset: **{data['name']}** (from {data['source']}{hub})",
              f"- labels, in the model's order: {', '.join(result['labels'])}", "",
              "| split | examples | content fingerprint (sha256) |", "|---|---:|---|"]
     lines += [f"| {split} | {n:,} | `{data['sha256'].get(split, '–')}` |" for split, n in data["sizes"].items()]
+    return lines + [""]
+
+
+def _extra_sets(result: dict, export: Export) -> list[str]:
+    """Every other test set this checkpoint was scored on (configured [[eval]] sets and `tuneoff score`)."""
+    extra = result.get("extra_eval") or {}
+    if not extra:
+        return []
+    lines = ["## Other test sets", "", "Scored once with this checkpoint, through a label mapping; never used to "
+             "choose anything.", "", "| set | Hub id | examples | accuracy | 95 % CI | macro-F1 |",
+             "|---|---|---:|---:|---:|---:|"]
+    for name, e in sorted(extra.items()):
+        hub = export.hub.sets.get(name)
+        ci = accuracy_ci(e["predictions"], e["labels"]) if "predictions" in e and "labels" in e else None
+        lines.append(f"| {name} | {f'`{hub.id}`' if hub and hub.id else '–'} | {e['examples']:,} | "
+                     f"{e['accuracy']:.2%} | {f'{ci[0]:.2%} – {ci[1]:.2%}' if ci else '–'} | {e['macro_f1']:.3f} |")
     return lines + [""]
 
 
@@ -105,13 +90,21 @@ def _protocol(result: dict) -> list[str]:
     return lines + [""]
 
 
+def _model(result: dict) -> str:
+    """The model as the job described it, a folder of this machine named by its name only."""
+    described, model = result["model"]["description"], result["player"]["model"]
+    if model.get("kind") == "hub" and Path(model.get("name", "")).expanduser().is_absolute():
+        described = described.replace(model["name"], f"a local folder {Path(model['name']).name!r}")
+    return described
+
+
 def _strategy(result: dict) -> list[str]:
     options = {k: v for k, v in result["player"]["strategy"].items() if k != "name"}
     params = result["parameters"]
     return ["## The strategy", "",
             f"- **{result['player']['strategy']['name']}**, options: "
             f"{json.dumps(options) if options else 'the defaults'}",
-            f"- model: {result['model']['description']} ("
+            f"- model: {_model(result)} ("
             + ("pretrained" if result["model"]["pretrained"] else "RANDOMLY INITIALISED") + ")",
             f"- trained parameters: {params['trainable']:,} of {params['total']:,}",
             f"- kept epoch: {result['best_epoch']} of {result['protocol']['epochs']} (the best on dev)", ""]
@@ -154,17 +147,20 @@ def _verdict(board: dict, player: str, ranked: dict | None) -> list[str]:
 
 
 def model_card(run: RunFolder, result: dict, export: Export) -> str:
-    """README.md for an exported player: Hub YAML metadata, then the tournament, data, protocol, strategy,
-    accuracy with its CI, the verdict as the board states it, and the commands that made it."""
+    """README.md for an exported player: Hub YAML metadata, a banner when it collapsed, how to load it, then the
+    tournament, data, protocol, strategy, accuracy with its CI, other test sets, the epochs, the verdict as the
+    board states it, the versions, and the commands that make it again."""
     meta, board = run.tournament(), board_of(run)
-    player = result["player"]["name"]
+    player, tournament = result["player"]["name"], meta["config"]["tournament"]["name"]
     ranked = next((r for r in board["ranked"] if r["player"] == player), None)
-    name = f"{meta['config']['tournament']['name']}-{player}"
-    ran = (result.get("process") or {}).get("command")
-    lines = [_metadata(result, name), f"# {name}: {result['player']['strategy']['name']} on {result['data']['name']}",
-             "", f"Player **{player}** (seed {result['seed']}) of the tuneoff tournament "
-             f"**{meta['config']['tournament']['name']}**, exported by `tuneoff export`.", ""]
-    lines += _use(export, result["labels"]) + _tournament(meta, run) + _data(result) + _protocol(result)
-    lines += _strategy(result) + _accuracy(result, ranked) + _verdict(board, player, ranked)
-    lines += ["## How it was made", "", "```", ran or "# the run command was not recorded", export.command, "```", ""]
+    name = f"{tournament}-{player}"
+    lines = [metadata(result, name, export.hub, export.adapter, export.bottleneck), *_banner(export),
+             f"# {name}: {result['player']['strategy']['name']} on {result['data']['name']}", "",
+             f"Player **{player}** (seed {result['seed']}) of the tuneoff tournament **{tournament}**, exported by "
+             "`tuneoff export`.", ""]
+    lines += usage(export.name, result["labels"], export.adapter, export.base, export.base_subfolder, export.bottleneck)
+    lines += _tournament(meta) + _data(result, export) + _protocol(result) + _strategy(result)
+    lines += _accuracy(result, ranked) + _extra_sets(result, export) + epochs_table(result)
+    lines += _verdict(board, player, ranked) + framework_versions(result)
+    lines += reproduction(result, export.config_file, export.config_notes, tournament, list(export.export_args))
     return "\n".join(lines)

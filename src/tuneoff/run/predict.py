@@ -11,6 +11,8 @@ import torch
 from tuneoff.options import NAME_PATTERN
 from tuneoff.store.results import ResultsError
 from tuneoff.store.runfolder import JobFolder, RunFolder, as_run
+from tuneoff.suggest import did_you_mean
+from tuneoff.verdict.collapse import checkpoint_warning
 
 ECHO_CHARS = 80  # a long text is echoed back shortened to this many characters
 
@@ -21,10 +23,11 @@ class Prediction:
     probabilities: dict[str, float]
     notes: list[str] = field(default_factory=list)
     seed: int | None = None  # whose checkpoint answered
+    collapse: str | None = None  # the checkpoint (or the player's other seeds) collapsed: why, in one line
 
 
-def _choose(run: RunFolder, player: str, seed: int | None) -> tuple[JobFolder, dict]:
-    """The player's job folder and result: the given seed, else the completed seed best on dev."""
+def results_of(run: RunFolder, player: str) -> dict[JobFolder, dict]:
+    """Every readable result of the player, by job folder (unreadable ones left out)."""
     if not re.match(NAME_PATTERN, player):
         raise ValueError(f"--player {player!r}: a player's name, not a path (letters, digits, '_', '.', '-')")
     results = {}
@@ -33,9 +36,15 @@ def _choose(run: RunFolder, player: str, seed: int | None) -> tuple[JobFolder, d
             results[folder] = folder.result()
         except ResultsError:
             continue
+    return results
+
+
+def _choose(run: RunFolder, player: str, seed: int | None) -> tuple[JobFolder, dict]:
+    """The player's job folder and result: the given seed, else the completed seed best on dev."""
+    results = results_of(run, player)
     if not results:
         raise FileNotFoundError(f"{run.player_dir(player)}: no results for player {player!r}; "
-                                f"players here: {run.players()}")
+                                f"players here: {run.players()}{did_you_mean(player, run.players())}")
     if seed is not None:
         chosen = {f: r for f, r in results.items() if r["seed"] == seed}
         if not chosen:
@@ -92,6 +101,7 @@ def load_player(folder: JobFolder, result: dict):
 
 def predict(run: RunFolder | Path, player: str, texts: list[str], seed: int | None = None) -> list[Prediction]:
     folder, result = checkpoint_of(run, player, seed)
+    collapse = checkpoint_warning(player, result, list(results_of(as_run(run), player).values()))
     decoded = [_decoded(t) for t in texts]
     texts = [t for t, _ in decoded]
     tokenizer, model, limit = load_player(folder, result)
@@ -106,5 +116,5 @@ def predict(run: RunFolder | Path, player: str, texts: list[str], seed: int | No
         if len(full) > limit:
             notes.append(f"text cut from {len(full)} to {limit} tokens (the player's max_seq_len): "
                          "only its beginning was read")
-        out.append(Prediction(text, dict(zip(result["labels"], map(float, row))), notes, result["seed"]))
+        out.append(Prediction(text, dict(zip(result["labels"], map(float, row))), notes, result["seed"], collapse))
     return out

@@ -1,9 +1,10 @@
 """Score a finished run's kept checkpoints on an extra test set, after the fact, into the run.
 
-``tuneoff score RUN --dataset NAME`` does for every completed job what a configured ``[[eval]]``
+``tuneoff score RUN --dataset NAME`` (a registered data set or a Hub data set id; or ``--config FILE``, whose
+``[data]`` table names any data set: CSV, JSONL, Hub) does for every completed job what a configured ``[[eval]]``
 entry does at the end of training (:func:`tuneoff.training.evaluate.score_extra`, with the job's
 recorded max_seq_len, eval batch size, padding and precision) and writes the score into the
-job's result.json, under ``extra_eval.<NAME>``, where the report and the leaderboard read
+job's result.json, under ``extra_eval.<NAME>`` (``--name``, else the set's own name), where the report and the leaderboard read
 configured ones. Scoring again replaces the entry. The job's identity (its hash) is untouched:
 the score describes the kept weights, which do not change, so no result turns stale.
 
@@ -14,10 +15,14 @@ anything else needs ``--label-map``.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from rich.console import Console
 
 from tuneoff.console import esc
 from tuneoff.data import SST_LABELS
+from tuneoff.options import NAME_PATTERN
 from tuneoff.plan.config import Protocol
 from tuneoff.run.progress import make_progress
 from tuneoff.store.liveness import now
@@ -65,46 +70,69 @@ def _completed(run: RunFolder, console: Console) -> list[tuple[JobFolder, dict]]
     return done
 
 
-def score_run(run: RunFolder, spec, data_dir: str | None, label_map: str | None, console: Console) -> int:
-    """Score every completed job's kept checkpoint on ``spec``'s test split and write it into its result.
+def entry_name(spec) -> str:
+    """The name a score is written under when none is given: a registered set's own (sst2), a Hub id's last part,
+    a test file's stem."""
+    if spec.name == "hf":
+        raw = Path(spec.id).name
+    elif spec.name in ("csv", "jsonl"):
+        raw = Path(spec.test).stem
+    else:
+        return spec.name
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", raw).strip("-._")
+    return name if name and re.match(NAME_PATTERN, name) else spec.name
+
+
+def score_run(run: RunFolder, spec, data_dir: str | None, label_map: str | None, console: Console,
+              name: str | None = None) -> list[dict]:
+    """Score every completed job's kept checkpoint on ``spec``'s test split and write it into its result, under
+    ``name`` (default :func:`entry_name`), with the data set's options (so that an exported card can name it).
 
     ``spec``: a data set's options (its files' checksums are not required: the scored split's fingerprint is
-    recorded with the score). Returns how many jobs could not be scored."""
+    recorded with the score). Returns one row per job: player, seed, the scores, or the error that kept it
+    unscored."""
     from tuneoff.training.evaluate import Extra, label_mapping
     from tuneoff.training.system import pick_device
 
     run.tournament()  # a folder that is not a run is refused before anything is loaded
     if "verify" in type(spec).model_fields:
         spec = spec.model_copy(update={"verify": False})
+    name = name or entry_name(spec)
+    if not re.match(NAME_PATTERN, name):
+        raise ValueError(f"--name {name!r}: letters, digits, '_', '.', '-' (a name of the run's extra test sets)")
     target = spec.load(data_dir)
     if target.checksums_ok is False:
         console.print(f"[yellow]{esc(target.name)}: not the published files; the score records the test split's "
                       f"fingerprint {target.test.sha256[:16]}…[/]")
     given = parse_label_map(label_map) if label_map else None
-    device, failures = pick_device("auto"), 0
+    device, rows = pick_device("auto"), []
     with run.lock(), make_progress(console) as progress:
         jobs = _completed(run, console)
         mappings = {}
         for labels in {tuple(r["labels"]) for _, r in jobs}:
             table = label_table(labels, target, given)
             mappings[labels] = (table, label_mapping(labels, target, table, "--label-map"))
-        overall = progress.add_task(f"{target.name}: scoring jobs", total=len(jobs))
+        overall = progress.add_task(f"{name}: scoring jobs", total=len(jobs))
         for job, result in jobs:
             table, mapping = mappings[tuple(result["labels"])]
+            row = {"player": job.player, "job": job.label, "seed": result["seed"], "name": name}
             if missing := job.checkpoint_missing(result):
-                console.print(f"[red]{esc(job.player)} {esc(job.label)}: not scored, its checkpoint lacks "
-                              f"{esc(missing)}[/]")
-                failures += 1
+                row["error"] = f"its checkpoint lacks {missing}"
+                console.print(f"[red]{esc(job.player)} {esc(job.label)}: not scored, {esc(row['error'])}[/]")
             else:
-                entry = _score(job, result, Extra(target.name, target, mapping), device, progress)
-                result.setdefault("extra_eval", {})[target.name] = {**entry, "label_map": table,
-                                                                     "scored_by": "tuneoff score", "scored_at": now()}
+                entry = _score(job, result, Extra(name, target, mapping), device, progress)
+                result.setdefault("extra_eval", {})[name] = {
+                    **entry, "label_map": table, "spec": spec.model_dump(mode="json"), "scored_by": "tuneoff score",
+                    "scored_at": now()}
                 job.write_result(result)
-                console.print(f"{esc(job.player)} {esc(job.label)}: {esc(target.name)} test accuracy "
+                row.update({k: entry[k] for k in ("dataset", "examples", "accuracy", "macro_f1",
+                                                  "unmapped_predictions")}, error=None)
+                console.print(f"{esc(job.player)} {esc(job.label)}: {esc(name)} test accuracy "
                               f"{entry['accuracy']:.2%} ({entry['unmapped_predictions']} predictions of unmapped "
                               "labels counted wrong)")
+            rows.append(row)
             progress.advance(overall)
-    return failures
+    return rows
 
 
 def _score(job: JobFolder, result: dict, extra, device, progress) -> dict:

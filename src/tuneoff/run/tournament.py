@@ -25,6 +25,7 @@ from tuneoff.run.preflight import preflight
 from tuneoff.run.task import Task
 from tuneoff.store.liveness import describe, now
 from tuneoff.store.runfolder import RunFolder, RunFolderError, as_run
+from tuneoff.suggest import did_you_mean
 from tuneoff.training.evaluate import Extra, label_mapping
 from tuneoff.verdict.board import publish
 from tuneoff.verdict.rows import edge_sentence
@@ -51,7 +52,8 @@ def run(
     executor = executor or LocalExecutor(1, console)
     unknown = sorted(set(only) - {p.name for p in config.players})
     if unknown:
-        raise ValueError(f"--only {unknown}: no such player; players: {[p.name for p in config.players]}")
+        names = [p.name for p in config.players]
+        raise ValueError(f"--only {unknown}: no such player; players: {names}{did_you_mean(unknown[0], names)}")
     out = RunFolder(as_run(out_dir).path.resolve())
     out.check_target()
     out.check_owner(config.tournament.name, force)

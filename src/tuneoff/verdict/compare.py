@@ -9,6 +9,7 @@ refused. No torch here.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,8 +20,9 @@ from tuneoff.console import esc
 from tuneoff.store.runfolder import RunFolder, RunFolderError
 from tuneoff.verdict import stats
 from tuneoff.verdict.board import Run, read_run
+from tuneoff.verdict.collapse import collapsed_seeds, side_note
 
-SCHEMA = "tuneoff.compare/1"
+SCHEMA = "tuneoff.compare/2"  # /2: accuracies in points (were fractions), collapse, config differences
 
 
 @dataclass(frozen=True)
@@ -85,14 +87,44 @@ def _check_same_sentences(sides: list[tuple[str, list[dict]]]) -> None:
 
 
 def _side(run: Run, name: str) -> dict:
+    """One side's player: its seeds, accuracy with its CI and per seed (in points), and its collapsed seeds."""
     done = run.completed(name)
     matrix = stats.correctness(done)
     estimate = stats.accuracy(matrix)
     lo, hi = estimate.ci()
     planned = max(len(run.expected.get(name, [])), len(run.jobs.get(name, [])), len(done))
     return {"run": str(run.folder), "player": name, "seeds": [r["seed"] for r in done], "seeds_planned": planned,
-            "accuracy": estimate.mean, "accuracy_ci95": [max(0.0, lo), min(1.0, hi)],
-            "per_seed_accuracy": [float(x) for x in matrix.mean(axis=1)]}
+            "accuracy": 100 * estimate.mean, "accuracy_ci95": [100 * max(0.0, lo), 100 * min(1.0, hi)],
+            "per_seed_accuracy": [100 * float(x) for x in matrix.mean(axis=1)],
+            "collapsed_seeds": {str(s): why for s, why in collapsed_seeds(done).items()}}
+
+
+def _flat(value, prefix: str = "") -> dict:
+    """A nested config table as {"protocol.epochs": 3, ...}; arrays stay whole."""
+    if not isinstance(value, dict):
+        return {prefix.rstrip("."): value}
+    out = {}
+    for key, item in value.items():
+        out.update(_flat(item, f"{prefix}{key}."))
+    return out
+
+
+def settings(run: Run, name: str) -> dict:
+    """What a player of a run trained under, flat: the tournament's seeds, data, extra sets and tuning, its
+    protocol with its own overrides applied, its model and its strategy (names and descriptions left out)."""
+    config = run.config or {}
+    player = next((p for p in config.get("players", []) if p.get("name") == name), {})
+    rules = {k: v for k, v in (config.get("tournament") or {}).items() if k in ("seeds", "data_seeds")}
+    return {**_flat(rules, "tournament."), **_flat(config.get("data") or {}, "data."),
+            "eval": config.get("eval") or [], **_flat(config.get("tuning") or {}, "tuning."),
+            **_flat({**(config.get("protocol") or {}), **(player.get("protocol") or {})}, "protocol."),
+            **_flat(player.get("model") or {}, "model."), **_flat(player.get("strategy") or {}, "strategy.")}
+
+
+def config_differences(run_a: Run, x: str, run_b: Run, y: str) -> list[dict]:
+    """Every setting that differs between the two players' runs: {"key", "a", "b"} (absent: None)."""
+    a, b = settings(run_a, x), settings(run_b, y)
+    return [{"key": k, "a": a.get(k), "b": b.get(k)} for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 
 def verdict(p_holm: float, diff: float) -> str:
@@ -103,7 +135,8 @@ def verdict(p_holm: float, diff: float) -> str:
 
 
 def compare(a: Side, b: Side) -> dict:
-    """The comparison as a JSON-able document (accuracies as fractions, differences in points)."""
+    """The comparison as a JSON-able document: accuracies, their CIs and the differences all in percentage
+    points; each side's collapsed seeds; and what differs between the two players' settings."""
     run_a, run_b = read_run(RunFolder(a.run)), read_run(RunFolder(b.run))
     pairs = _pairs(a, b, run_a, run_b)
     _check_same_sentences([(f"{a.run}:{x}", run_a.completed(x)) for x, _ in pairs]
@@ -121,8 +154,9 @@ def compare(a: Side, b: Side) -> dict:
                     "sentences_a_better": int(np.sum(ca.mean(0) > cb.mean(0))),
                     "sentences_b_better": int(np.sum(ca.mean(0) < cb.mean(0))),
                     "test": "t test over seeds and sentences" if t.seeds_measured else
-                            "t test over sentences (one seed on a side: run-to-run noise not measured)"})
-    return {"schema": SCHEMA, "a": str(a.run), "b": str(b.run), "alpha": stats.ALPHA,
+                            "t test over sentences (one seed on a side: run-to-run noise not measured)",
+                    "config_differences": config_differences(run_a, x, run_b, y)})
+    return {"schema": SCHEMA, "unit": "percentage points", "a": str(a.run), "b": str(b.run), "alpha": stats.ALPHA,
             "holm_over": len(out), "comparisons": out}
 
 
@@ -137,14 +171,15 @@ def _seeds(side: dict) -> str:
 
 def _accuracy(side: dict) -> str:
     lo, hi = side["accuracy_ci95"]
-    return f"{side['accuracy']:.2%} [{100 * lo:.2f}, {100 * hi:.2f}]"
+    collapsed = " COLLAPSED" if side["collapsed_seeds"] else ""
+    return f"{side['accuracy']:.2f} [{lo:.2f}, {hi:.2f}]{collapsed}"
 
 
 def table(document: dict) -> Table:
     """One row per comparison; the p column is Holm-adjusted when several players are compared at once."""
     many = document["holm_over"] > 1
     out = Table(title=f"A = {esc(document['a'])}\nB = {esc(document['b'])}", title_justify="left")
-    headers = ["player", "seeds A", "accuracy A [95 % CI]", "seeds B", "accuracy B [95 % CI]",
+    headers = ["player", "seeds A", "accuracy A, % [95 % CI]", "seeds B", "accuracy B, % [95 % CI]",
                "A − B, points [95 % CI]", "p", *(["p (Holm)"] if many else []), "verdict"]
     for header in headers:
         out.add_column(header, no_wrap=True, justify="left" if header in ("player", "verdict") else "right")
@@ -163,9 +198,38 @@ def notes(document: dict) -> list[str]:
     for c in document["comparisons"]:
         out.append(f"{c['a']['player']} vs {c['b']['player']}: {c['sentences']} test sentences, {c['test']}; "
                    f"{c['sentences_a_better']} sentences A gets right more often, {c['sentences_b_better']} B")
+    for c in document["comparisons"]:
+        for where in ("a", "b"):
+            side = c[where]
+            if side["collapsed_seeds"]:
+                seeds = {int(s): why for s, why in side["collapsed_seeds"].items()}
+                out.append(side_note(where.upper() + "'s", side["player"], seeds, len(side["seeds"])))
+    out += _difference_lines(document)
     if document["holm_over"] > 1:
         out.append(f"p is Holm-adjusted over the {document['holm_over']} comparisons")
     if any(not c["separable"] for c in document["comparisons"]):
         out.append("cannot be separated: this test set and these seeds do not tell them apart, which does not show "
                    "they are equal")
+    return out
+
+
+def _value(value) -> str:
+    return "(absent)" if value is None else json.dumps(value) if isinstance(value, (list, dict, str)) else str(value)
+
+
+def _difference_lines(document: dict) -> list[str]:
+    """What differs between the two runs' settings: once when every comparison shares it, else per pair."""
+    lists = [c["config_differences"] for c in document["comparisons"]]
+    if all(d == lists[0] for d in lists):
+        groups = [("", lists[0])]
+    else:
+        groups = [(f"{c['a']['player']} vs {c['b']['player']}: ", c["config_differences"]) for c in document["comparisons"]]
+    out = []
+    for lead, diffs in groups:
+        if not diffs:
+            out.append(f"{lead}the settings are the same on both sides (but for names and descriptions)")
+            continue
+        shown = "; ".join(f"{d['key']}: A {_value(d['a'])}, B {_value(d['b'])}" for d in diffs[:12])
+        more = f" (and {len(diffs) - 12} more: see --json)" if len(diffs) > 12 else ""
+        out.append(f"{lead}settings that differ: {shown}{more}")
     return out
