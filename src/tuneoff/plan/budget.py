@@ -140,8 +140,8 @@ def sweep_for(tuning: Tuning, player) -> Sweep:
         others.append(Axis("knob", knob.field, tuple(sorted(values)), f"{where} ({knob.source})"))
     rates = own.learning_rates or rate_axis(cls.default_lr, p, tuning.span, alone=not others)
     where = "its own list" if own.learning_rates else (
-        f"{len(rates)} rates from {cls.default_lr:g}/{tuning.span:g} to {cls.default_lr:g}x{tuning.span:g} around "
-        f"{player.strategy.name}'s published {cls.default_lr:g}")
+        f"{len(rates)} rates from {min(rates):g} to {max(rates):g} around {player.strategy.name}'s published "
+        f"{cls.default_lr:g}")
     return sweep((Axis("learning_rate", "learning_rate", tuple(sorted(rates)), where), *others), p)
 
 
