@@ -207,6 +207,6 @@ def _check_axis(tuning: Tuning, player, axis: Axis) -> None:
                 raise ValueError(f"player {player.name!r}: knob {axis.field} = {value!r} is not a valid "
                                  f"{player.strategy.name} option ({first})") from None
     elif max(axis.values) > 1:
+        own = "learning_rates" if axis.kind == "learning_rate" else "second_rates"
         raise ValueError(f"player {player.name!r}: its {axis.kind} axis reaches {max(axis.values):g} ({axis.source}), "
-                         "above the limit of 1; lower tuning.span, or give it "
-                         f"tuning.players.{player.name}.{'learning_rates' if axis.kind == 'learning_rate' else 'second_rates'}")
+                         f"above the limit of 1; lower tuning.span, or give it tuning.players.{player.name}.{own}")

@@ -43,7 +43,8 @@ def cook(model, job: Job, train_set, dev_set, p, device, progress=None, probe=No
     model.load_state_dict(soup)
     best = max(range(len(runs)), key=lambda i: (accuracies[i], -i))
     report["ingredients"] = [{"learning_rate": rate, "best_epoch": r.best_epoch, "dev_accuracy": a,
-                              "train_seconds": r.train_seconds} for rate, r, a in zip(job.ingredients, runs, accuracies)]
+                              "train_seconds": r.train_seconds}
+                             for rate, r, a in zip(job.ingredients, runs, accuracies)]
     kept = runs[best]
     return Trained(epochs=kept.epochs, steps=kept.steps, best_epoch=kept.best_epoch,
                    train_seconds=sum(r.train_seconds for r in runs), train_samples=sum(r.train_samples for r in runs),
