@@ -71,10 +71,11 @@ PROMISES = {
     "ia3": lambda n, r: ".ia3_l" in n, "vera": lambda n, r: "vera_lambda" in n,
     "prompt": lambda n, r: n.startswith("prompt_encoder."), "ptuning": lambda n, r: n.startswith("prompt_encoder."),
     "ema": lambda n, r: True, "swa": lambda n, r: True, "wiseft": lambda n, r: True, "sam": lambda n, r: True,
+    "soup": lambda n, r: True,  # each ingredient is full fine-tuning
 }
 
 EVERY_WEIGHT_ROBUST = ("mixout", "noisytune", "childtune", "label_smoothing")  # strategies/robust.py
-EVERY_WEIGHT_AVERAGING = ("ema", "swa", "wiseft", "sam")  # strategies/averaging.py
+EVERY_WEIGHT_AVERAGING = ("ema", "swa", "wiseft", "sam", "soup")  # strategies/averaging.py, soup.py
 
 
 def batch(tok):

@@ -173,6 +173,7 @@ PROMISES = {
     "mixout": every, "noisytune": every, "label_smoothing": every,  # strategies/robust.py
     "childtune": every,  # every weight takes gradients; hooks mask all but the child network's entries
     "ema": every, "swa": every, "wiseft": every, "sam": every,  # strategies/averaging.py
+    "soup": every,  # strategies/soup.py: each ingredient is full fine-tuning
     "lora": peft(in_layers(LORA_TARGETS, LORA)), "loraplus": peft(in_layers(LORA_TARGETS, LORA)),
     "adalora": peft(in_layers(LORA_TARGETS, ("lora_A.default", "lora_B.default", "lora_E.default"))),
     "ia3": peft(in_layers(("key", "value", "ffn_out"), ("ia3_l.default",))),  # not the attention's output.dense
