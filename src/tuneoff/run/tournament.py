@@ -17,7 +17,8 @@ from pathlib import Path
 from rich.console import Console
 
 from tuneoff.console import esc, make_console
-from tuneoff.plan.config import Config, ConfigError, teacher_order
+from tuneoff.plan.budget import sweep_for
+from tuneoff.plan.config import Config, ConfigError, ingredients, teacher_order, tuning_seeds
 from tuneoff.plan.jobs import Job, choose, plan, plan_tuning
 from tuneoff.run.executors import LocalExecutor
 from tuneoff.run.lifecycle import done_already, recover_dead, trial_done
@@ -141,6 +142,8 @@ def _play_tuned(config: Config, sha: dict, data, out: RunFolder, only, console: 
     selected = [n for wave in waves(config) for n in wave if not only or n in only]
     for warning in schedule_warnings(config, selected):
         console.print(f"[yellow]warning: {esc(warning)}[/]")
+    for player in (p for p in config.players if p.name in selected):
+        console.print(esc(sweep_sentence(config, player)))
     preflight([j for name in selected for j in plan_tuning(config, sha, name, {})], out, len(data[0].labels))
     chosen, trials, failed = {}, [], 0
     for wave in waves(config):
@@ -161,6 +164,17 @@ def _play_tuned(config: Config, sha: dict, data, out: RunFolder, only, console: 
         failed += _failures(executor.run(_tasks(_todo([j for j in planned if j.name in wave], only, out, console),
                                                 data, out, track)))
     return failed
+
+
+def sweep_sentence(config: Config, player) -> str:
+    """What a player's sweep tries, axis by axis (a knob's value in its strategy table is replaced by the sweep's)."""
+    if type(player.strategy).in_job_sweep:
+        rates = ingredients(config, player)
+        return (f"{player.name}: each final seed trains {len(rates)} models at learning rates "
+                f"{', '.join(f'{r:g}' for r in rates)} and soups them on dev")
+    grid = sweep_for(config.tuning, player)
+    axes = "; ".join(f"{a.field} {', '.join(f'{v:g}' for v in a.values)} ({a.source})" for a in grid.axes)
+    return f"{player.name}: {len(grid.points)} points per tuning seed x {len(tuning_seeds(config))} seeds: {axes}"
 
 
 def chosen_sentence(name: str, sweep: dict) -> str:
