@@ -291,9 +291,14 @@ CASES = [
          expect=("tuning.seeds: seeds must be distinct integers >= 0 (got [-1])",), line_of="seeds = [-1]"),
     Case("misspelt tuning key", ("[data]", "[tuning]\npoint = 5\n\n[data]"),
          expect=("tuning.point: unknown key",), line_of="point = 5"),
-    Case("even tuning points", ("[data]", "[tuning]\npoints = 4\n\n[data]"),
-         expect=("tuning.points: points must be odd, so that the published rate is the middle of the grid (got 4)",),
-         line_of="points = 4"),
+    Case("version 1's tuning points", ("[data]", "[tuning]\npoints = 5\n\n[data]"),
+         expect=("tuning.points: points = 5 was version 1's budget (rates per player, the rate alone); version 2 "
+                 "counts trials per player and tuning seed: trials = 9",), line_of="points = 5"),
+    Case("tuning trials not a square", ("[data]", "[tuning]\ntrials = 12\n\n[data]"),
+         expect=("tuning.trials: trials must be the square of an odd number (9, 25, 49",), line_of="trials = 12"),
+    Case("one tuning seed", ("[data]", "[tuning]\nseeds = [5]\n\n[data]"),
+         expect=("tuning.seeds: seeds = [5]: the choice is the mean dev accuracy over at least 2 tuning seeds",),
+         line_of="seeds = [5]"),
     Case("shared tuning list with a grid size", ("[data]", "[tuning]\nlearning_rates = [1e-3, 1e-4]\nspan = 2.0\n\n[data]"),
          expect=("tuning.learning_rates is one shared list; it cannot go with ['span']",)),
     # --- --set ---------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ def test_shipped_configs_are_the_documented_ones():
 
 @pytest.mark.parametrize("name", sorted(shipped_configs()))
 def test_every_shipped_config_loads_and_passes_the_checks_before_training(name, tmp_path):
+    from tuneoff.plan.config import tuning_seeds
     from tuneoff.plan.jobs import plan, plan_tuning
     from tuneoff.run.preflight import preflight
 
@@ -25,7 +26,7 @@ def test_every_shipped_config_loads_and_passes_the_checks_before_training(name, 
     sha = {"train": "a", "dev": "b", "test": "c"}
     jobs = plan(config, sha) if not config.tuning else [j for p in config.players
                                                        for j in plan_tuning(config, sha, p.name, {})]
-    per_player = config.tuning.size * len(config.tuning.seeds or [1]) if config.tuning else \
+    per_player = config.tuning.size * len(tuning_seeds(config)) if config.tuning else \
         len(config.tournament.seeds or [1])
     assert len(jobs) == len(config.players) * per_player
     # the Hub is not reachable in tests: leave out players that need it (seed.toml's, all of them)

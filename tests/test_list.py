@@ -68,7 +68,9 @@ def test_defaults_and_types_read_as_a_config_writes_them(printed):
     rows = cells(printed["strategies"])
     lora = next(i for i, r in enumerate(rows) if r[0] == "lora")
     listed = {r[1]: r[2:] for r in rows[lora + 1:lora + 8]}
-    assert listed["r"] == ["int", "8", "adapter rank; >= 1, <= 1024"]
+    assert listed["r"] == ["int", "8", "adapter rank; >= 1, <= 1024; the knob [tuning] crosses with the rate: "
+                           "[1, 2, 4, 8, 64] (Hu et al. 2021, §7.2, Table 6: r in {1, 2, 4, 8, 64})"]
+    assert listed["alpha"][2] == "scaling numerator: updates scale by alpha / r; > 0"  # not a knob: no note
     assert listed["target_modules"][:2] == ["tuple[str, ...] | None", "unset"]
     assert listed["init_lora_weights"][:2] == ['bool | "gaussian" | "pissa" | "olora"', "true"]
     assert listed["use_dora"][:2] == ["bool", "false"]

@@ -92,7 +92,8 @@ CAPTURABLE = {"full", "head", "bitfit", "freeze", "lntuning", "llrd", "reinit", 
               "ema", "swa", "wiseft",  # their weights are read and copied in place between steps, never replaced
               "label_smoothing", "noisytune",  # a loss from the batch alone; noise added once, before training
               "mixout", "childtune",  # masks drawn or applied inside the step (not yet run captured on a GPU)
-              "r3f", "adapter_houlsby", "adapter_pfeiffer"}  # noise drawn in the step; adapters' forward hooks
+              "r3f", "adapter_houlsby", "adapter_pfeiffer",  # noise drawn in the step; adapters' forward hooks
+              "soup"}  # each ingredient trains as full does
 
 
 @pytest.mark.parametrize("name", sorted(STRATEGIES))

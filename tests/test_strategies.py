@@ -74,10 +74,11 @@ PROMISES = {
     "l2sp": lambda n, r: True, "r3f": lambda n, r: True,  # strategies/penalties.py
     "adapter_houlsby": lambda n, r: ".adapter_" in n or "norm" in n.lower(),  # and every layer norm
     "adapter_pfeiffer": lambda n, r: ".adapter_ffn." in n,
+    "soup": lambda n, r: True,  # each ingredient is full fine-tuning
 }
 
 EVERY_WEIGHT_ROBUST = ("mixout", "noisytune", "childtune", "label_smoothing")  # strategies/robust.py
-EVERY_WEIGHT_AVERAGING = ("ema", "swa", "wiseft", "sam")  # strategies/averaging.py
+EVERY_WEIGHT_AVERAGING = ("ema", "swa", "wiseft", "sam", "soup")  # strategies/averaging.py, soup.py
 EVERY_WEIGHT_PENALTIES = ("l2sp", "r3f")  # strategies/penalties.py
 
 

@@ -188,6 +188,7 @@ PROMISES = {
     "l2sp": every, "r3f": every,  # strategies/penalties.py
     "adapter_houlsby": bottleneck(("adapter_attention", "adapter_ffn"), layer_norms=True),  # strategies/adapters.py
     "adapter_pfeiffer": bottleneck(("adapter_ffn",), layer_norms=False),
+    "soup": every,  # strategies/soup.py: each ingredient is full fine-tuning
     "lora": peft(in_layers(LORA_TARGETS, LORA)), "loraplus": peft(in_layers(LORA_TARGETS, LORA)),
     "adalora": peft(in_layers(LORA_TARGETS, ("lora_A.default", "lora_B.default", "lora_E.default"))),
     "ia3": peft(in_layers(("key", "value", "ffn_out"), ("ia3_l.default",))),  # not the attention's output.dense

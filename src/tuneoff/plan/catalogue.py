@@ -81,13 +81,21 @@ def _range(field: FieldInfo) -> str:
     return ", ".join(bounds)
 
 
-def option(name: str, field: FieldInfo) -> Option:
+def option(name: str, field: FieldInfo, tuned: str = "") -> Option:
     if field.is_required():
         default = "required"
     else:
         default = toml_value(field.default_factory() if field.default_factory else field.default)
-    description = "; ".join(p for p in (field.description or "", _range(field)) if p)
+    description = "; ".join(p for p in (field.description or "", _range(field), tuned) if p)
     return Option(name, type_name(field.annotation), default, description)
+
+
+def knob_note(cls, name: str) -> str:
+    """For a strategy's knob (``Strategy.knob``): the values the tuning sweep picks from, and their source."""
+    knob = getattr(cls, "knob", None)
+    if knob is None or knob.field != name:
+        return ""
+    return f"the knob [tuning] crosses with the rate: {toml_value(list(knob.values))} ({knob.source})"
 
 
 def first_sentence(doc: str | None) -> str:
@@ -104,7 +112,7 @@ def registry_entries(registry: Registry) -> list[Entry]:
     """Every entry of a registry, its options in declaration order (the key naming the entry left out)."""
     out = []
     for name, cls in sorted(registry.load_plugins().items()):
-        options = tuple(option(k, f) for k, f in cls.model_fields.items() if k != registry.key)
+        options = tuple(option(k, f, knob_note(cls, k)) for k, f in cls.model_fields.items() if k != registry.key)
         out.append(Entry(name, first_sentence(cls.__doc__), options))
     return out
 

@@ -20,8 +20,9 @@ from pydantic import (
 
 from tuneoff.data import DATASETS, DatasetSpec
 from tuneoff.models.sources import SOURCES, ModelSource
-from tuneoff.options import NAME_PATTERN, FloatTuple, IntTuple, Options, StrTuple, _list_to_tuple
-from tuneoff.plan.grid import log_grid
+from tuneoff.options import NAME_PATTERN, IntTuple, Options, StrTuple, _list_to_tuple
+from tuneoff.plan.budget import Tuning, check_tuning, distinct_seeds, sweep_for
+from tuneoff.plan.grid import spread
 from tuneoff.strategies import STRATEGIES, Strategy
 
 
@@ -108,12 +109,6 @@ class Tournament(Options):
         return keys
 
 
-def distinct_seeds(seeds: tuple[int, ...]) -> tuple[int, ...]:
-    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds must be distinct integers >= 0 (got {list(seeds)})")
-    return seeds
-
-
 def _dataset(value: Any):
     """A [data] table: a registered data set by name (default sst5) with its own options."""
     if isinstance(value, dict) and "name" not in value:
@@ -172,70 +167,6 @@ class Player(Options):
         return v
 
 
-def _rates(rates: tuple[float, ...]) -> tuple[float, ...]:
-    if any(not 0 < r <= 1 for r in rates) or len(set(rates)) != len(rates):
-        raise ValueError(f"learning rates must be distinct and in (0, 1] (got {list(rates)})")
-    return rates
-
-
-class PlayerGrid(Options):
-    """One player's own learning rates (as many as every other player tries)."""
-
-    learning_rates: FloatTuple = Field(min_length=2, description="the rates this player tries")
-
-    @field_validator("learning_rates")
-    @classmethod
-    def _distinct(cls, rates):
-        return _rates(rates)
-
-
-class Tuning(Options):
-    """A fair tuning budget: every player tries the same number of learning rates, log-spaced around its own
-    strategy's published rate, each trial with the finals' epochs and schedule on train and dev only (the
-    test split is never read); it keeps the best on dev accuracy, then runs its seeds at that rate."""
-
-    points: int = Field(5, ge=3, le=15, description="rates per player (odd: the published rate is the middle one)")
-    span: float = Field(3.0, gt=1.0, le=10.0, description="factor between neighbouring rates of the grid")
-    learning_rates: FloatTuple | None = Field(
-        None, min_length=2, description="one list every player tries instead of the grid around its published "
-        "rate (the older form: the same rates, but not the same place relative to each strategy's optimum)")
-    players: dict[str, PlayerGrid] = Field(default_factory=dict, description="a player's own learning rates, "
-                                           "replacing its grid; as many as every other player tries")
-    epochs: int | None = Field(None, ge=1, le=1000, description="epochs per trial; unset = the finals' epochs "
-                               "(the fair setting: any other value changes the schedule, and the run warns)")
-    seeds: IntTuple = Field((), description="seeds per trial; empty = the tournament's first seed")
-
-    @field_validator("seeds")
-    @classmethod
-    def _distinct(cls, seeds):
-        return distinct_seeds(seeds)
-
-    @field_validator("learning_rates")
-    @classmethod
-    def _shared(cls, rates):
-        return rates if rates is None else _rates(rates)
-
-    @field_validator("points")
-    @classmethod
-    def _odd(cls, points):
-        if points % 2 == 0:
-            raise ValueError(f"points must be odd, so that the published rate is the middle of the grid (got {points})")
-        return points
-
-    @model_validator(mode="after")
-    def _one_grid_rule(self):
-        both = sorted({"points", "span"} & self.model_fields_set)
-        if self.learning_rates is not None and both:
-            raise ValueError(f"tuning.learning_rates is one shared list; it cannot go with {both} (the grid around "
-                             "each strategy's published rate): choose one")
-        return self
-
-    @property
-    def size(self) -> int:
-        """How many rates every player tries."""
-        return len(self.learning_rates) if self.learning_rates is not None else self.points
-
-
 class Config(Options):
     tournament: Tournament
     protocol: Protocol = Protocol()
@@ -269,50 +200,28 @@ class Config(Options):
             raise ValueError(f"[[eval]] names must be unique (got {names})")
         if self.tuning:
             check_tuning(self.tuning, self.players, self.tournament.overridable)
+            self._sweep_seeds()
+        elif soups := [p.name for p in self.players if type(p.strategy).in_job_sweep]:
+            raise ValueError(f"players {soups} train their own sweep (soup): they need a [tuning] table, whose "
+                             "budget sets how many models each final seed trains")
         return self
+
+    def _sweep_seeds(self) -> None:
+        """A student's trials learn from its teacher's finals at each tuning seed: they must exist; a soup must
+        afford at least 2 ingredients per final seed."""
+        finals = seed_pairs(self)
+        for p in self.players:
+            missing = [s for s in tuning_seeds(self) if (s, None) not in finals]
+            if p.strategy.teacher_name() is not None and missing:
+                raise ValueError(f"player {p.name!r}: its trials learn from {p.strategy.teacher_name()!r}'s final "
+                                 f"jobs, which run seeds {[s for s, _ in finals]}, not tuning seeds {missing}: give "
+                                 "tuning.seeds among the tournament's seeds (and no data_seeds)")
+            if type(p.strategy).in_job_sweep and len(ingredients(self, p)) < 2:
+                raise ValueError(f"player {p.name!r}: a soup of {len(seed_pairs(self))} final seeds affords fewer than "
+                                 "2 models per seed under this budget; raise tuning.trials or use fewer seeds")
 
     def protocol_for(self, player: Player) -> Protocol:
         return Protocol.model_validate({**self.protocol.model_dump(), **player.protocol})
-
-
-def check_tuning(tuning: Tuning, players, overridable) -> None:
-    """Every player's grid: its own list names a player and is as long as the others'; no rate above 1."""
-    if "learning_rate" in overridable:
-        raise ValueError("[tuning] chooses each player's learning rate; remove learning_rate from overridable")
-    names = [p.name for p in players]
-    for name, own in tuning.players.items():
-        if name not in names:
-            raise ValueError(f"tuning.players.{name}: no such player; players: {names}")
-        if len(own.learning_rates) != tuning.size:
-            raise ValueError(f"tuning.players.{name}.learning_rates has {len(own.learning_rates)} rates; every "
-                             f"player tries {tuning.size} (the same number of trials for all)")
-    for p in players:
-        high = max(grid_for(tuning, p))
-        if high > 1:
-            raise ValueError(f"player {p.name!r}: its tuning grid reaches {high:g} ({grid_source(tuning, p)}), "
-                             "above the limit of 1; lower tuning.span or tuning.points, or give it "
-                             f"tuning.players.{p.name}.learning_rates")
-
-
-def grid_for(tuning: Tuning, player: Player) -> tuple[float, ...]:
-    """The learning rates ``player`` tries: its own list, else the shared list, else the rule around its
-    strategy's published rate."""
-    own = tuning.players.get(player.name)
-    if own is not None:
-        return tuple(sorted(own.learning_rates))
-    if tuning.learning_rates is not None:
-        return tuple(sorted(tuning.learning_rates))
-    return log_grid(type(player.strategy).default_lr, tuning.points, tuning.span)
-
-
-def grid_source(tuning: Tuning, player: Player) -> str:
-    """Where a player's grid came from, in words (for the run's log and the report)."""
-    if player.name in tuning.players:
-        return f"its own list (tuning.players.{player.name}.learning_rates)"
-    if tuning.learning_rates is not None:
-        return "the shared list (tuning.learning_rates)"
-    return (f"{tuning.points} rates x{tuning.span:g} apart around {player.strategy.name}'s published "
-            f"{type(player.strategy).default_lr:g}")
 
 
 def teacher_order(players) -> list[str]:
@@ -334,9 +243,23 @@ def teacher_order(players) -> list[str]:
 
 
 def tuning_seeds(config: Config) -> tuple[int, ...]:
+    """The tuning seeds: tuning.seeds, else the tournament's first two (its one seed s: s and s + 1)."""
     if config.tuning is None:
         return ()
-    return config.tuning.seeds or (seed_pairs(config)[0][0],)
+    if config.tuning.seeds:
+        return config.tuning.seeds
+    finals = list(dict.fromkeys(s for s, _ in seed_pairs(config)))
+    return tuple(finals[:2]) if len(finals) >= 2 else (finals[0], finals[0] + 1)
+
+
+def ingredients(config: Config, player: Player) -> tuple[float, ...]:
+    """The rates a soup (a strategy with ``in_job_sweep``) trains at each final seed: k of them, spread over its
+    rate axis's range, k the most that keeps its compute within a tuned player's (see ``plan.grid``)."""
+    tuning, final = config.tuning, config.protocol_for(player).epochs
+    finals, trial = len(seed_pairs(config)), tuning.epochs or final
+    k = (len(tuning_seeds(config)) * tuning.size * trial + finals * final) // (finals * final)
+    rates = sweep_for(tuning, player).axes[0].values  # the rate axis's range, whatever its number of points
+    return spread(min(rates), max(rates), k) if k >= 2 else (rates[len(rates) // 2],)
 
 
 def seed_pairs(config: Config) -> list[tuple[int, int | None]]:

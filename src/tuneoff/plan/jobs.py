@@ -16,8 +16,9 @@ import json
 from dataclasses import dataclass
 
 from tuneoff.data import DatasetSpec
-from tuneoff.plan.config import Config, Player, Protocol, grid_for, seed_pairs, teacher_order, tuning_seeds
-from tuneoff.plan.grid import on_edge
+from tuneoff.plan.budget import sweep_for
+from tuneoff.plan.choice import choose  # noqa: F401 - the sweep's choice, where the tournament looks for it
+from tuneoff.plan.config import Config, Player, Protocol, ingredients, seed_pairs, teacher_order, tuning_seeds
 from tuneoff.store.runfolder import seed_label, trial_label
 
 
@@ -31,7 +32,9 @@ class Job:
     job_hash: str
     overrides: dict
     kind: str = "final"  # or "tuning": train and dev only, never the test split, no checkpoint
-    tuning: dict | None = None  # the sweep that chose this final job's learning rate
+    tuning: dict | None = None  # the sweep that chose this final job's learning rate (and knob, second rate)
+    axes: tuple = ()  # a trial's other axes: (kind, strategy option, value) for its knob and second rate
+    ingredients: tuple[float, ...] = ()  # a soup's final job: the rates of the models it trains and combines
 
     @property
     def name(self) -> str:
@@ -49,7 +52,7 @@ class Job:
     def label(self) -> str:
         """The job's folder name in a run folder (the store's layout)."""
         if self.kind == "tuning":
-            return trial_label(self.protocol.learning_rate, self.seed)
+            return trial_label(self.protocol.learning_rate, self.seed, tuple((f, v) for _, f, v in self.axes))
         return seed_label(self.seed, self.data_seed)
 
 
@@ -83,61 +86,73 @@ def hash_of(identity: dict) -> str:
 def plan(config: Config, data_sha256: dict[str, str], chosen: dict[str, dict] | None = None) -> list[Job]:
     """Every final job: each player once per (seed, data seed), teachers before their students.
 
-    With [tuning], ``chosen`` maps a player to its sweep ({"learning_rate": best, ...}); a player
-    missing from it is not planned yet.
+    With [tuning], ``chosen`` maps a player to its sweep's summary (``choose``: the kept rate, knob value and
+    second rate); a player missing from it is not planned yet, unless it trains its own sweep (a soup).
     """
     players = {p.name: p for p in config.players}
     out, hashes = [], {}
     for name in teacher_order(config.players):  # teachers first: a student's identity includes its teacher's
         player, sweep = players[name], (chosen or {}).get(name)
-        if config.tuning and sweep is None:
+        soup = ingredients(config, player) if config.tuning and type(player.strategy).in_job_sweep else ()
+        if config.tuning and sweep is None and not soup:
             continue
+        if sweep:
+            player = at_point(player, [(a, sweep[a]["field"], sweep[a]["value"]) for a in AXES if sweep.get(a)])
+        rate = sweep["learning_rate"] if sweep else soup[len(soup) // 2] if soup else None
         for seed, data_seed in seed_pairs(config):
-            update = {"seed": seed, "data_seed": data_seed, **({"learning_rate": sweep["learning_rate"]} if sweep else {})}
+            update = {"seed": seed, "data_seed": data_seed, **({"learning_rate": rate} if rate else {})}
             protocol = config.protocol_for(player).model_copy(update=update)
             ident = identity(player, protocol, config.data, data_sha256)
             if config.tuning:
-                ident["tuning"] = sweep_identity(config, player)
+                ident["tuning"] = {"ingredients": list(soup)} if soup else sweep_identity(config, player)
             if (teacher := player.strategy.teacher_name()) is not None:
                 ident["teacher"] = hashes.get((teacher, seed, data_seed))
             hashes[(name, seed, data_seed)] = hash_of(ident)
             out.append(Job(config.tournament.name, player, protocol, config.data, ident, hash_of(ident),
-                           dict(player.protocol), tuning=sweep))
+                           dict(player.protocol), tuning=sweep, ingredients=soup))
     return out
+
+
+AXES = ("second_rate", "knob")  # the axes besides the rate, in the design's order
+
+
+def at_point(player: Player, axes) -> Player:
+    """The player with its strategy's options set to a point's knob and second rate ((kind, field, value) each)."""
+    if not axes:
+        return player
+    strategy = type(player.strategy).model_validate({**player.strategy.model_dump(), **{f: v for _, f, v in axes}})
+    return player.model_copy(update={"strategy": strategy})
 
 
 def sweep_identity(config: Config, player: Player) -> dict:
-    """What a final job's identity holds of the sweep that chose its rate: the player's own grid, the trials'
-    epochs (None: the finals') and seeds. A shared list gives the same identity it always did."""
-    spec = config.tuning
-    return {"learning_rates": list(grid_for(spec, player)), "epochs": spec.epochs, "seeds": list(spec.seeds)}
+    """What a final job's identity holds of the sweep that chose its point: the player's rate axis (and its knob's
+    and second rate's values), the trials' epochs (None: the finals') and the tuning seeds. The older form (a
+    shared list with explicit seeds) gives the identity it always did."""
+    spec, grid = config.tuning, sweep_for(config.tuning, player)
+    out = {"learning_rates": list(grid.axes[0].values), "epochs": spec.epochs, "seeds": list(tuning_seeds(config))}
+    for axis in grid.axes[1:]:
+        out[axis.kind] = {"field": axis.field, "values": list(axis.values)}
+    return out if spec.p is None else {**out, "trials": spec.size}
 
 
 def plan_tuning(config: Config, data_sha256: dict[str, str], player: str, teacher_hashes: dict) -> list[Job]:
-    """One player's trials: every learning rate of its grid with every tuning seed, train and dev only, with the
-    finals' epochs unless tuning.epochs says otherwise."""
+    """One player's trials: every point of its sweep (``plan.grid``) with every tuning seed, train and dev only,
+    with the finals' epochs unless tuning.epochs says otherwise. A soup runs none (its final jobs train its
+    sweep)."""
     spec, p = config.tuning, next(x for x in config.players if x.name == player)
-    out = []
-    for rate in grid_for(spec, p):
+    if type(p.strategy).in_job_sweep:
+        return []
+    grid, out = sweep_for(spec, p), []
+    for values in grid.points:
+        axes = tuple((a.kind, a.field, v) for a, v in zip(grid.axes[1:], values[1:]))
+        trial = at_point(p, axes)
         for seed in tuning_seeds(config):
-            update = {"learning_rate": rate, "seed": seed, "data_seed": None,
+            update = {"learning_rate": values[0], "seed": seed, "data_seed": None,
                       **({"epochs": spec.epochs} if spec.epochs else {})}
             protocol = config.protocol_for(p).model_copy(update=update)
-            ident = {**identity(p, protocol, config.data, data_sha256), "kind": "tuning"}
+            ident = {**identity(trial, protocol, config.data, data_sha256), "kind": "tuning"}
             if (teacher := p.strategy.teacher_name()) is not None:
                 ident["teacher"] = teacher_hashes.get((teacher, seed, None))
-            out.append(Job(config.tournament.name, p, protocol, config.data, ident, hash_of(ident),
-                           dict(p.protocol), kind="tuning"))
+            out.append(Job(config.tournament.name, trial, protocol, config.data, ident, hash_of(ident),
+                           dict(p.protocol), kind="tuning", axes=axes))
     return out
-
-
-def choose(trials: list[dict]) -> dict:
-    """The sweep's summary: mean best dev accuracy per learning rate, the best rate (ties: the smaller), and
-    whether that rate is the grid's lowest or highest (``on_edge``: the best may lie beyond the grid)."""
-    rates = sorted({t["learning_rate"] for t in trials})
-    mean = {r: sum(t["best_dev_accuracy"] for t in trials if t["learning_rate"] == r) /
-            sum(1 for t in trials if t["learning_rate"] == r) for r in rates}
-    best = max(rates, key=lambda r: (mean[r], -r))
-    return {"learning_rate": best, "learning_rates": rates, "dev_accuracy": [mean[r] for r in rates],
-            "trials": len(trials), "metric": "best dev accuracy, mean over tuning seeds",
-            "on_edge": on_edge(best, rates)}

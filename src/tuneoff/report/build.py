@@ -16,7 +16,7 @@ from tuneoff.report.setup import setup_section, status_badge
 from tuneoff.store.files import write_atomic
 from tuneoff.store.runfolder import RunFolder, RunFolderError, seed_label
 from tuneoff.verdict.board import Run, detectable_sentence, read_run
-from tuneoff.verdict.rows import Row, edge_sentence, extra_eval_table, extra_sentence, game_rows, may_be_best_sentence
+from tuneoff.verdict.rows import Row, edge_sentences, extra_eval_table, extra_sentence, game_rows, may_be_best_sentence
 from tuneoff.verdict.rows import rows as board_rows
 
 
@@ -286,6 +286,8 @@ def _player_facts(player: dict, runs: list[dict]) -> list[Block]:
         edge = {"low": " (the grid's lowest: widen it)", "high": " (the grid's highest: widen it)"}
         facts.append(f"Learning rate {sweep['learning_rate']:g} kept on dev{edge.get(sweep.get('on_edge'), '')}, of "
                      + ", ".join(f"{r:g}" for r in sweep["learning_rates"]))
+        facts += [f"{axis['field']} {axis['value']:g} kept on dev{edge.get(axis.get('on_edge'), '')}, of "
+                  + ", ".join(f"{v:g}" for v in axis["values"]) for k in ("second_rate", "knob") if (axis := sweep.get(k))]
     return out + [Block("list", rows=facts)]
 
 
@@ -319,6 +321,6 @@ def _compare(run: Run, look: dict) -> list[Block]:
     sweeps = {n: runs[0]["tuning"] for n, runs in by_player.items() if runs[0].get("tuning")}
     if sweeps:
         b.append(Block("image", chart=figures_seeds.tuning_curves(sweeps, look)))
-        b += [Block("warn", edge_sentence(n, s)) for n, s in sweeps.items() if s.get("on_edge")]
+        b += [Block("warn", sentence) for n, s in sweeps.items() for sentence in edge_sentences(n, s)]
     b.append(Block("image", chart=figures.pareto(run.board["ranked"], look)))
     return b

@@ -154,7 +154,8 @@ def pairwise_matrix(pairs: list[dict], names: list[str]) -> Chart:
 
 
 def tuning_curves(sweeps: dict[str, dict], look: dict[str, Look]) -> Chart:
-    """Each player's mean best dev accuracy at every learning rate of the sweep, the chosen rate starred."""
+    """Each player's mean best dev accuracy at every learning rate of the sweep (the best over its other axes),
+    the chosen rate starred."""
     def paint(fig, ax):
         for name, sweep in sweeps.items():
             lk = look[name]
@@ -173,7 +174,9 @@ def tuning_curves(sweeps: dict[str, dict], look: dict[str, Look]) -> Chart:
     alt = "Best dev accuracy per learning rate: " + "; ".join(
         f"{n} " + ", ".join(f"{r:g}: {a:.1%}" for r, a in zip(s["learning_rates"], s["dev_accuracy"]))
         + f" (kept {s['learning_rate']:g})" for n, s in sweeps.items()) + "."
-    return Chart("tuning", png, alt, "Every player tried the same number of learning rates, log-spaced around its "
-                 "strategy's published rate unless the config gave it a list, each trial with the finals' epochs "
-                 "unless tuning.epochs said otherwise, and kept the rate with the best dev accuracy; the test split "
-                 "was not read while tuning. A star at either end of a curve: the best rate may lie beyond the grid.")
+    return Chart("tuning", png, alt, "Every player tried the same number of points per tuning seed: rates log-spaced "
+                 "around its strategy's published rate, crossed with its knob (and second rate) where it has them, "
+                 "each trial with the finals' epochs unless tuning.epochs said otherwise; it kept the point with the "
+                 "best mean dev accuracy over the tuning seeds. Each curve: at every rate, the best mean over the "
+                 "other axes. The test split was not read while tuning. A star at either end of a curve: the best "
+                 "rate may lie beyond the grid.")

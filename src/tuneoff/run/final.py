@@ -55,8 +55,13 @@ def run_job(task: Task, result: dict, progress=None, warn=print) -> dict:
     train_set, dev_set, test_set = sets
 
     with PeakMemory(device) as memory, matmul_precision(p, device):
-        trained = train(model, train_set, dev_set, p, device, progress, probe=probe, strategy=job.player.strategy,
-                        setup=setup)
+        if job.ingredients:  # a soup: its final job trains its own sweep and combines the models
+            from tuneoff.run.soup import cook
+
+            trained = cook(model, job, train_set, dev_set, p, device, progress, probe, setup)
+        else:
+            trained = train(model, train_set, dev_set, p, device, progress, probe=probe,
+                            strategy=job.player.strategy, setup=setup)
         started = time.perf_counter()
         tested = score(model, test_set, p.eval_batch_size, device, autocast_dtype(p), progress, trained.forward)
         test_seconds = time.perf_counter() - started
@@ -67,7 +72,7 @@ def run_job(task: Task, result: dict, progress=None, warn=print) -> dict:
     result["step"] = {**trained.step, "static_shapes": p.static_shapes}
     result["history"] = {"epochs": trained.epochs, "steps": trained.steps}
     result["best_epoch"] = trained.best_epoch
-    if trained.report:  # what the strategy records of its own (WiSE-FT: the alpha chosen on dev)
+    if trained.report:  # what the strategy records of its own (WiSE-FT: the alpha chosen on dev; a soup's)
         result["strategy_report"] = trained.report
     result["generalization"] = generalization(trained.epochs, trained.best_epoch)
     result["test"] = {"loss": tested.loss, **metrics(test_set.labels, tested.predictions, len(dataset.labels)),

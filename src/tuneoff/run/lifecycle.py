@@ -39,8 +39,10 @@ def base_result(job: Job, labels: tuple[str, ...]) -> dict:
 
 
 def base_trial(job: Job) -> dict:
+    """A trial's record as it starts: its point (rate, and its knob's and second rate's option and value) and seed."""
     return {"schema": TRIAL_SCHEMA, "status": "running", "error": None, "player": job.name,
-            "learning_rate": job.protocol.learning_rate, "seed": job.seed, "job": job.identity,
+            "learning_rate": job.protocol.learning_rate, "seed": job.seed,
+            **{kind: {"field": field, "value": value} for kind, field, value in job.axes}, "job": job.identity,
             "job_hash": job.job_hash, "protocol": job.protocol.model_dump(mode="json"), "warnings": [],
             "started_at": now()}
 

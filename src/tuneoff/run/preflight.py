@@ -22,9 +22,10 @@ def preflight(todo: list[Job], out: RunFolder, classes: int = 5) -> None:
             problems.append(f"player {job.name} {job.label}: {folder} is not a writable folder")
         if (teacher := job.player.strategy.teacher_name()) is not None and teacher not in training:
             problems += _teacher_missing(job, teacher, out)
-        if job.name in seen:  # the player's other checks do not depend on the seed
+        options = json.dumps(job.player.strategy.model_dump(mode="json"), sort_keys=True)
+        if (job.name, options) in seen:  # the checks depend on the strategy's options (a trial's knob), not the seed
             continue
-        seen.add(job.name)
+        seen.add((job.name, options))
         name, source = job.player.name, job.player.model
         key = json.dumps(source.model_dump(mode="json"), sort_keys=True)
         if key not in skeletons:

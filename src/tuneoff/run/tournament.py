@@ -17,7 +17,8 @@ from pathlib import Path
 from rich.console import Console
 
 from tuneoff.console import esc, make_console
-from tuneoff.plan.config import Config, ConfigError, teacher_order
+from tuneoff.plan.budget import sweep_for
+from tuneoff.plan.config import Config, ConfigError, ingredients, teacher_order, tuning_seeds
 from tuneoff.plan.jobs import Job, choose, plan, plan_tuning
 from tuneoff.run.executors import LocalExecutor
 from tuneoff.run.lifecycle import done_already, recover_dead, trial_done
@@ -28,7 +29,7 @@ from tuneoff.store.runfolder import RunFolder, RunFolderError, as_run
 from tuneoff.suggest import did_you_mean
 from tuneoff.training.evaluate import Extra, label_mapping
 from tuneoff.verdict.board import publish
-from tuneoff.verdict.rows import edge_sentence
+from tuneoff.verdict.rows import edge_sentences
 from tuneoff.verdict.rules import device_of, overlapping_jobs
 
 
@@ -143,6 +144,8 @@ def _play_tuned(config: Config, sha: dict, data, out: RunFolder, only, console: 
     selected = [n for wave in waves(config) for n in wave if not only or n in only]
     for warning in schedule_warnings(config, selected):
         console.print(f"[yellow]warning: {esc(warning)}[/]")
+    for player in (p for p in config.players if p.name in selected):
+        console.print(esc(sweep_sentence(config, player)))
     preflight([j for name in selected for j in plan_tuning(config, sha, name, {})], out, len(data[0].labels))
     chosen, trials, failed = {}, [], 0
     for wave in waves(config):
@@ -151,15 +154,13 @@ def _play_tuned(config: Config, sha: dict, data, out: RunFolder, only, console: 
         trials += [j for jobs in mine.values() for j in jobs]
         failed += _failures(executor.run(_tasks([j for name in wave if name in selected for j in mine[name]
                                                  if not trial_done(out.job(j.name, j.label), j, console)], data, out)))
-        for name in wave:
+        for name in (n for n in wave if mine[n]):  # a soup trains its sweep in its final jobs
             records = [trial_done(out.job(j.name, j.label), j) for j in mine[name]]
             if all(records):
                 chosen[name] = choose(records)
-                rates = ", ".join(f"{r:g}: {a:.2%}" for r, a in zip(chosen[name]["learning_rates"],
-                                                                    chosen[name]["dev_accuracy"]))
-                console.print(f"{esc(name)}: learning rate {chosen[name]['learning_rate']:g} chosen on dev ({rates})")
-                if chosen[name]["on_edge"]:
-                    console.print(f"[yellow]warning: {esc(edge_sentence(name, chosen[name]))}[/]")
+                console.print(chosen_sentence(name, chosen[name]))
+                for sentence in edge_sentences(name, chosen[name]):
+                    console.print(f"[yellow]warning: {esc(sentence)}[/]")
         planned = plan(config, sha, chosen)
         _write_tournament(out, config, planned, config_file, trials)
         failed += _failures(executor.run(_tasks(_todo([j for j in planned if j.name in wave], only, out, console),
@@ -167,12 +168,31 @@ def _play_tuned(config: Config, sha: dict, data, out: RunFolder, only, console: 
     return failed
 
 
+def sweep_sentence(config: Config, player) -> str:
+    """What a player's sweep tries, axis by axis (a knob's value in its strategy table is replaced by the sweep's)."""
+    if type(player.strategy).in_job_sweep:
+        rates = ingredients(config, player)
+        return (f"{player.name}: each final seed trains {len(rates)} models at learning rates "
+                f"{', '.join(f'{r:g}' for r in rates)} and soups them on dev")
+    grid = sweep_for(config.tuning, player)
+    axes = "; ".join(f"{a.field} {', '.join(f'{v:g}' for v in a.values)} ({a.source})" for a in grid.axes)
+    return f"{player.name}: {len(grid.points)} points per tuning seed x {len(tuning_seeds(config))} seeds: {axes}"
+
+
+def chosen_sentence(name: str, sweep: dict) -> str:
+    """What a sweep kept, and the mean dev accuracy at each rate (the best over the other axes)."""
+    kept = [f"learning rate {sweep['learning_rate']:g}"] + [f"{sweep[k]['field']} {sweep[k]['value']:g}"
+                                                            for k in ("second_rate", "knob") if sweep.get(k)]
+    rates = ", ".join(f"{r:g}: {a:.2%}" for r, a in zip(sweep["learning_rates"], sweep["dev_accuracy"]))
+    return f"{esc(name)}: {esc(', '.join(kept))} chosen on dev, mean of {len(sweep.get('seeds', []))} seeds ({rates})"
+
+
 def schedule_warnings(config: Config, players: list[str]) -> list[str]:
     """Players whose trials would not run the finals' epochs, so not their schedule (warm-up and decay are
     spread over the trial's steps): the rate a shorter trial prefers need not be the finals' best."""
     epochs = config.tuning.epochs
     out = []
-    for p in (p for p in config.players if p.name in players):
+    for p in (p for p in config.players if p.name in players and not type(p.strategy).in_job_sweep):
         final = config.protocol_for(p).epochs
         if epochs is not None and epochs != final:
             out.append(f"{p.name}: tuning trials run {epochs} epochs, its finals {final}: the trials follow another "

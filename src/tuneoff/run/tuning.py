@@ -1,10 +1,11 @@
-"""An equal tuning budget: one trial per (learning rate, tuning seed), trained and scored on dev only.
+"""The fair tuning budget: one trial per (point of the player's sweep, tuning seed), trained and scored on dev only.
 
+A point is a learning rate, with the strategy's knob value and second rate where it has them (``plan.grid``).
 A trial never touches the test split: it samples the training and dev splits, trains
 with the one loop, and records the dev accuracy of every epoch in its trial record (no
-checkpoint). The tournament then keeps, per player, the rate with the best mean dev
-accuracy (``plan.jobs.choose``) and runs the final seeds at it; each final result records
-the whole sweep.
+checkpoint). The tournament then keeps, per player, the point with the best mean dev
+accuracy over the tuning seeds (``plan.choice.choose``) and runs the final seeds at it; each
+final result records the whole sweep.
 """
 
 from __future__ import annotations

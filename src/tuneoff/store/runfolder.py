@@ -1,7 +1,7 @@
 """The run folder: the one owner of its layout. Nobody else spells a path inside it.
 
     <run>/tournament.json            the config and every planned job (what makes it a run folder)
-    <run>/players/<player>/<job>/    one folder per job: seed-<s>[-data-<d>], or tune-lr-<r>-seed-<s>
+    <run>/players/<player>/<job>/    one folder per job: seed-<s>[-data-<d>], or tune-lr-<r>[-<option>-<v>]-seed-<s>
         result.json                  a final job's self-describing result
         tuning.json                  a tuning trial's record (train and dev only)
         checkpoint/                  the kept weights of a completed final job
@@ -46,9 +46,10 @@ def seed_label(seed: int, data_seed: int | None = None) -> str:
     return f"seed-{seed}" + ("" if data_seed is None else f"-data-{data_seed}")
 
 
-def trial_label(learning_rate: float, seed: int) -> str:
-    """A tuning trial's folder name."""
-    return f"tune-lr-{learning_rate:g}-seed-{seed}"
+def trial_label(learning_rate: float, seed: int, axes: tuple = ()) -> str:
+    """A tuning trial's folder name: tune-lr-3e-05-seed-42, or with its other axes (strategy option, value),
+    tune-lr-3e-05-p-0.8-seed-42 (a knob), tune-lr-0.1-head_lr-0.001-virtual_tokens-20-seed-42 (both)."""
+    return f"tune-lr-{learning_rate:g}" + "".join(f"-{field}-{value:g}" for field, value in axes) + f"-seed-{seed}"
 
 
 @dataclass(frozen=True)

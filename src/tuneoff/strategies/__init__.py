@@ -16,10 +16,11 @@ from tuneoff.strategies.peft_family import IA3, AdaLora, LnTuning, Lora, LoraPlu
 from tuneoff.strategies.regularisers import Distill, RDrop
 from tuneoff.strategies.robust import ChildTune, LabelSmoothing, Lpft, Mixout, NoisyTune
 from tuneoff.strategies.schedules import Llrd, Reinit, Unfreeze
+from tuneoff.strategies.soup import Soup
 from tuneoff.strategies.subsets import BitFit, Freeze, Full, Head
 
 __all__ = ["STRATEGIES", "Setup", "Strategy", "folder_bytes", "load_checkpoint", "setup_for",
            "BitFit", "Distill", "Freeze", "Full", "Head", "IA3", "AdaLora", "LnTuning", "Llrd", "Lora", "LoraPlus",
-           "PTuning", "Prompt", "RDrop", "Reinit", "Unfreeze", "Vera",
+           "PTuning", "Prompt", "RDrop", "Reinit", "Soup", "Unfreeze", "Vera",
            "ChildTune", "LabelSmoothing", "Lpft", "Mixout", "NoisyTune", "Ema", "Sam", "Swa", "WiseFt",
            "AdapterHoulsby", "AdapterPfeiffer", "L2SP", "R3F"]

@@ -16,6 +16,7 @@ from pydantic import Field, field_validator
 from tuneoff.options import FloatTuple
 from tuneoff.strategies.base import STRATEGIES, Evaluated, Setup
 from tuneoff.strategies.subsets import Full
+from tuneoff.strategies.base import Knob
 
 
 def _trained(model) -> list:
@@ -107,6 +108,8 @@ class Ema(Full):
     # EMA changes which weights are evaluated, not how they train: plain fine-tuning's rate
     # (Devlin et al. 2019, App. A.3: the best of 2e-5..5e-5 on dev).
     default_lr: ClassVar[float] = Full.default_lr
+    knob: ClassVar[Knob | None] = Knob("decay", (0.99, 0.999, 0.9999), "no paper grid: TensorFlow's ExponentialMoving"
+                                       "Average suggests 0.999 and 0.9999; 0.99 for runs of a few hundred steps")
     decay: float = Field(0.999, gt=0.0, lt=1.0, description="weight of the average so far at each step")
     warmup: bool = Field(True, description="decay min(decay, (1 + n) / (10 + n)) at step n, so short runs forget "
                                            "their first weights")
@@ -127,6 +130,8 @@ class Swa(Full):
     # Izmailov et al. train image models with SGD and give no BERT rate; SWA averages along plain fine-tuning,
     # so it trains at full's (Devlin et al. 2019, App. A.3).
     default_lr: ClassVar[float] = Full.default_lr
+    knob: ClassVar[Knob | None] = Knob("start", (0.25, 0.5, 0.75), "Izmailov et al. 2018, §4: averaging over the last "
+                                       "25 % of the budget (start 0.75); earlier starts average over longer windows")
     start: float = Field(0.75, ge=0.0, lt=1.0, description="fraction of the run's steps before averaging starts")
 
     def evaluated(self, model, setup: Setup) -> Evaluated:
@@ -171,6 +176,8 @@ class WiseFt(Full):
     # Wortsman et al. fine-tune CLIP end to end with AdamW at 3e-5; the same as full's BERT rate
     # (Devlin et al. 2019, App. A.3), which is what WiSE-FT fine-tunes with before interpolating.
     default_lr: ClassVar[float] = 3e-5
+    # No knob is crossed: alpha is chosen on dev after training, at no training cost, from ``alphas`` (the paper
+    # tries 0, 0.1, ..., 1: Wortsman et al. 2022, §3); so its sweep gives every trial to the rate.
     alphas: FloatTuple = Field((0.25, 0.5, 0.75, 1.0), min_length=1, max_length=21,
                                description="mixing weights of the fine-tuned body tried on dev (1: plain full)")
 
@@ -205,6 +212,8 @@ class Sam(Full):
     # (Devlin et al. 2019, App. A.3).
     default_lr: ClassVar[float] = Full.default_lr
     passes_per_step: ClassVar[int] = 2
+    knob: ClassVar[Knob | None] = Knob("rho", (0.01, 0.02, 0.05, 0.1, 0.2), "Foret et al. 2021, App. C: rho by grid "
+                                       "search over {0.01, 0.02, 0.05, 0.1, 0.2, 0.5}")
     rho: float = Field(0.05, gt=0.0, le=10.0, description="radius of the neighbourhood (Foret et al.: 0.05)")
 
     def backward(self, forward_backward, params: list):

@@ -113,6 +113,9 @@ class Strategy(Options):
     knob: ClassVar[Knob | None] = None
     # A second learning rate (prompt and head, probe and fine-tune); None for most strategies.
     second_rate: ClassVar[SecondRate | None] = None
+    # True for a strategy whose final job trains its own sweep's points and combines the models (soup): it runs no
+    # tuning trials, and the planner hands each final job its ingredients' rates (plan.config.ingredients).
+    in_job_sweep: ClassVar[bool] = False
     # Forward and backward passes one training step costs (SAM: two); recorded with the step's path.
     passes_per_step: ClassVar[int] = 1
     # Overridden hooks that still run inside one step from the batch alone, so can be captured.

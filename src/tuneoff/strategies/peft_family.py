@@ -18,6 +18,7 @@ from pydantic import Field
 from tuneoff.models.roles import Roles, roles_for
 from tuneoff.options import StrTuple
 from tuneoff.strategies.base import STRATEGIES, Setup, Strategy, folder_bytes, head_is_trained, peft_norms_quiet
+from tuneoff.strategies.base import Knob
 
 
 class PeftStrategy(Strategy):
@@ -86,6 +87,7 @@ class Lora(PeftStrategy):
     name: Literal["lora"] = "lora"
     # Hu et al. 2021, RoBERTa-base on GLUE: 4e-4..5e-4 (5e-4 on SST-2), AdamW, 6 % warm-up, linear decay.
     default_lr: ClassVar[float] = 5e-4
+    knob: ClassVar[Knob | None] = Knob("r", (1, 2, 4, 8, 64), "Hu et al. 2021, §7.2, Table 6: r in {1, 2, 4, 8, 64}")
     r: int = Field(8, ge=1, le=1024, description="adapter rank")
     alpha: float = Field(16.0, gt=0, description="scaling numerator: updates scale by alpha / r")
     dropout: float = Field(0.1, ge=0.0, lt=1.0, description="dropout on the adapter input")
@@ -119,6 +121,8 @@ class LoraPlus(Lora):
     name: Literal["loraplus"] = "loraplus"
     # Hayou et al. 2024: LoRA's base rate for A, B at ratio x it; so LoRA's 5e-4 (Hu et al. 2021).
     default_lr: ClassVar[float] = 5e-4
+    knob: ClassVar[Knob | None] = Knob("ratio", (4.0, 16.0, 64.0), "Hayou et al. 2024, §5: lambda = 2^4 = 16 "
+                                       "recommended; two powers of 2 either side")
     ratio: float = Field(16.0, ge=1.0, le=1024.0, description="learning rate of B over A")
 
     def optimizer(self, model, lr: float, weight_decay: float):
@@ -138,6 +142,8 @@ class AdaLora(PeftStrategy):
     name: Literal["adalora"] = "adalora"
     # Zhang et al. 2023, DeBERTaV3-base on GLUE: 5e-4..1.2e-3; their SST-2 script uses 8e-4.
     default_lr: ClassVar[float] = 8e-4
+    knob: ClassVar[Knob | None] = Knob("target_r", (2, 4, 8), "Zhang et al. 2023, Table 1: budgets of LoRA's "
+                                       "r = 2, 4 and 8 (init_r stays 1.5x the largest)")
     init_r: int = Field(12, ge=1, le=1024, description="starting rank")
     target_r: int = Field(8, ge=1, le=1024, description="average rank after pruning")
     alpha: float = Field(16.0, gt=0)
@@ -244,6 +250,8 @@ class Prompt(PeftStrategy):
     # Lester et al. 2021: 0.3 (Adafactor, T5). Centred one grid step below it so that the grid (0.011..0.9)
     # holds 0.3 and stays within the protocol's limit of 1; PEFT's AdamW example on RoBERTa uses 1e-3.
     default_lr: ClassVar[float] = 0.1
+    knob: ClassVar[Knob | None] = Knob("virtual_tokens", (1, 5, 20, 100, 150), "Lester et al. 2021, §3.2, Fig. 3(a): "
+                                       "prompt lengths 1, 5, 20, 100 and 150")
     not_merged: ClassVar[str | None] = "its trained virtual tokens are extra inputs, not weights a plain model holds"
     virtual_tokens: int = Field(20, ge=1, le=256, description="learned tokens prepended to every input")
 
@@ -277,6 +285,7 @@ class PTuning(Prompt):
     name: Literal["ptuning"] = "ptuning"
     # Liu et al. 2021 ("GPT understands, too") and PEFT's P-tuning guide (RoBERTa, AdamW): 1e-3..1e-2.
     default_lr: ClassVar[float] = 3e-3
+    knob: ClassVar[Knob | None] = None  # P-tuning fixes its prompt length per task: no knob crossed
     encoder_hidden: int = Field(128, ge=1, le=8192, description="width of the prompt encoder")
 
     def peft_config(self, roles, setup, model):

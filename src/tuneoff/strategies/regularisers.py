@@ -10,6 +10,7 @@ from pydantic import Field
 from tuneoff.options import NAME_PATTERN
 from tuneoff.strategies.base import STRATEGIES, Setup
 from tuneoff.strategies.subsets import Full
+from tuneoff.strategies.base import Knob
 
 
 def _logits(net, batch: dict):
@@ -24,6 +25,8 @@ class RDrop(Full):
     name: Literal["rdrop"] = "rdrop"
     # Liang et al. 2021 fine-tune BERT/RoBERTa on GLUE at the usual full fine-tuning rates (Devlin et al. 2019 (BERT, App. A.3): 2e-5..5e-5).
     default_lr: ClassVar[float] = 3e-5
+    knob: ClassVar[Knob | None] = Knob("alpha", (0.1, 0.5, 1.0), "Liang et al. 2021, §4.3 (GLUE): alpha among "
+                                       "{0.1, 0.5, 1.0} per task")
     graph_safe_hooks: ClassVar[tuple[str, ...]] = ("loss",)  # two forwards of the same batch
     passes_per_step: ClassVar[int] = 2  # two forwards, and the backward runs through both
     alpha: float = Field(1.0, ge=0.0, le=100.0, description="weight of the symmetric KL term")
@@ -52,6 +55,8 @@ class Distill(Full):
     # Task distillation into a pretrained student trains like full fine-tuning (Devlin et al. 2019 (BERT, App. A.3): 2e-5..5e-5); a randomly
     # initialised student usually wants more (give it its own grid: tuning.players.<name>.learning_rates).
     default_lr: ClassVar[float] = 3e-5
+    knob: ClassVar[Knob | None] = Knob("temperature", (1.0, 2.0, 5.0, 10.0), "Hinton et al. 2015, §4 (speech): "
+                                       "temperatures 1, 2, 5 and 10 tried, the labels' term weighted 0.5")
     teacher: str = Field(pattern=NAME_PATTERN, description="the teaching player's name")
     temperature: float = Field(2.0, gt=0.0, le=100.0, description="softens both distributions")
     alpha: float = Field(0.5, ge=0.0, le=1.0, description="weight of the teacher's term; 1 - alpha on the labels")

@@ -13,6 +13,7 @@ from pydantic import Field
 
 from tuneoff.strategies.base import STRATEGIES, Setup, Strategy
 from tuneoff.strategies.subsets import Full
+from tuneoff.strategies.base import Knob
 
 
 def _is_head(name: str, setup: Setup) -> bool:
@@ -127,6 +128,8 @@ class Mixout(Full):
     example: ClassVar[dict] = {"p": 0.9}
     # Lee et al. 2020 fine-tune BERT-large with Adam at 2e-5 (following Devlin et al. 2019).
     default_lr: ClassVar[float] = 2e-5
+    knob: ClassVar[Knob | None] = Knob("p", (0.7, 0.8, 0.9), "Lee et al. 2020, §6: mixout(w_pre, p) with p = 0.7, "
+                                       "0.8 and 0.9 on BERT-large")
 
     name: Literal["mixout"] = "mixout"
     p: float = Field(0.9, ge=0.0, lt=1.0,
@@ -164,6 +167,8 @@ class NoisyTune(Full):
     # Wu et al. 2022 keep each model's standard fine-tuning recipe and change only the starting point; for BERT
     # that is plain fine-tuning's rate, so NoisyTune shares full's.
     default_lr: ClassVar[float] = Full.default_lr
+    knob: ClassVar[Knob | None] = Knob("intensity", (0.05, 0.1, 0.15, 0.2, 0.25), "Wu et al. 2022, §3.4: lambda "
+                                       "varied around the 0.15 they keep")
 
     name: Literal["noisytune"] = "noisytune"
     intensity: float = Field(0.15, ge=0.0, le=10.0, description="λ: the noise's width in units of each tensor's std")
@@ -246,6 +251,8 @@ class ChildTune(Full):
     example: ClassVar[dict] = {"reserve": 0.3}
     # Xu et al. 2021 fine-tune BERT-large at 2e-5 in their GLUE experiments.
     default_lr: ClassVar[float] = 2e-5
+    knob: ClassVar[Knob | None] = Knob("reserve", (0.1, 0.2, 0.3), "Xu et al. 2021, App. A: p_D searched in "
+                                       "{0.1, 0.2, 0.3}")
 
     name: Literal["childtune"] = "childtune"
     reserve: float = Field(0.3, gt=0.0, le=1.0, description="p_D: the share of entries, by Fisher information, that train")
@@ -271,6 +278,8 @@ class LabelSmoothing(Full):
     graph_safe_hooks: ClassVar[tuple[str, ...]] = ("loss",)  # the loss reads the batch alone
     # Label smoothing changes only the targets: plain fine-tuning's rate (Devlin et al. 2019), shared with full.
     default_lr: ClassVar[float] = Full.default_lr
+    knob: ClassVar[Knob | None] = Knob("smoothing", (0.05, 0.1, 0.2), "Szegedy et al. 2016, §7: epsilon = 0.1; "
+                                       "halved and doubled around it (Müller et al. 2019 vary it likewise)")
 
     name: Literal["label_smoothing"] = "label_smoothing"
     smoothing: float = Field(0.1, ge=0.0, lt=1.0, description="probability mass spread over all classes")

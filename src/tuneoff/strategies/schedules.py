@@ -8,6 +8,7 @@ from pydantic import Field
 
 from tuneoff.strategies.base import STRATEGIES, Setup, Strategy
 from tuneoff.strategies.subsets import check_layers, top_layer_prefixes
+from tuneoff.strategies.base import Knob
 
 
 @STRATEGIES.register
@@ -20,6 +21,8 @@ class Llrd(Strategy):
     name: Literal["llrd"] = "llrd"
     # Sun et al. 2019 ("How to fine-tune BERT"): 2e-5 at the top layer with per-layer decay; full's middle rate.
     default_lr: ClassVar[float] = 3e-5
+    knob: ClassVar[Knob | None] = Knob("decay", (0.85, 0.9, 0.95), "Sun et al. 2019, §5.3, Table 6: decay factors "
+                                       "0.95, 0.9 and 0.85 against 1.0 (no decay)")
     decay: float = Field(0.9, gt=0.0, le=1.0, description="learning-rate factor per layer, going down")
 
     def apply(self, model, setup: Setup):
@@ -50,6 +53,8 @@ class Reinit(Strategy):
     name: Literal["reinit"] = "reinit"
     # Zhang et al. 2021 keep plain fine-tuning's rates for the re-initialised model (Devlin et al. 2019 (BERT, App. A.3): 2e-5..5e-5).
     default_lr: ClassVar[float] = 3e-5
+    knob: ClassVar[Knob | None] = Knob("k", (1, 2, 3, 4, 5, 6), "Zhang et al. 2021, §5: the top L in 1..6 layers "
+                                       "of BERT-large re-initialised")
     k: int = Field(1, ge=0, le=128, description="top transformer layers to re-initialise")
 
     def check(self, model, protocol=None) -> list[str]:

@@ -7,6 +7,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from tuneoff.strategies.base import STRATEGIES, Setup, Strategy, freeze_all_but
+from tuneoff.strategies.base import Knob
 
 
 @STRATEGIES.register
@@ -79,6 +80,8 @@ class Freeze(Strategy):
     name: Literal["freeze"] = "freeze"
     # Plain fine-tuning of the top layers: full's rate (Devlin et al. 2019: 2e-5..5e-5).
     default_lr: ClassVar[float] = 3e-5
+    knob: ClassVar[Knob | None] = Knob("k", (1, 2, 3), "no paper grid: the top one, two or three layers (Lee et al. "
+                                       "2019, \"What would Elsa do?\", vary how many top layers train)")
     k: int = Field(2, ge=0, le=128, description="how many top transformer layers train")
 
     def check(self, model, protocol=None) -> list[str]:

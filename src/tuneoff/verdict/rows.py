@@ -55,6 +55,9 @@ def _notes(r: dict) -> list[Note]:
     if (sweep := r.get("tuning")) and sweep.get("on_edge"):
         notes.append(Note(f"tuned rate {sweep['learning_rate']:g} on the grid's {sweep['on_edge']} edge: widen the "
                           "grid", "edge"))
+    for kind in AXIS_KEYS:
+        if sweep and (axis := sweep.get(kind)) and axis.get("on_edge"):
+            notes.append(Note(f"tuned {axis['field']} {axis['value']:g} on its {axis['on_edge']} edge", "edge"))
     if len(r["seeds"]) < r["seeds_planned"]:
         notes.append(Note(f"{len(r['seeds'])} of {r['seeds_planned']} seeds"
                           + (f" ({r['seeds_failed']} failed)" if r["seeds_failed"] else ""), "missing"))
@@ -101,8 +104,21 @@ def edge_sentence(name: str, sweep: dict) -> str:
     """Why a learning rate kept at its grid's edge matters, and what to do (the run's log and the report)."""
     end = "lowest" if sweep["on_edge"] == "low" else "highest"
     return (f"{name} kept {sweep['learning_rate']:g}, the {end} rate of its tuning grid: its best rate may lie "
-            f"beyond the grid; widen it (tuning.span or tuning.points, or tuning.players.{name}.learning_rates) "
-            "and run again")
+            f"beyond the grid; widen it (tuning.span, or tuning.players.{name}.learning_rates) and run again")
+
+
+AXIS_KEYS = {"knob": "knob", "second_rate": "second_rates"}  # an axis of the sweep -> a player's own list of it
+
+
+def edge_sentences(name: str, sweep: dict) -> list[str]:
+    """One sentence per axis of the sweep whose kept value is at its edge: the rate, the knob, the second rate."""
+    out = [edge_sentence(name, sweep)] if sweep.get("on_edge") else []
+    for kind, key in AXIS_KEYS.items():
+        if (axis := sweep.get(kind)) and axis.get("on_edge"):
+            end = "lowest" if axis["on_edge"] == "low" else "highest"
+            out.append(f"{name} kept {axis['field']} = {axis['value']:g}, the {end} value its sweep tried: its best "
+                       f"may lie beyond; widen it (tuning.players.{name}.{key}) and run again")
+    return out
 
 
 def rows(board: dict) -> list[Row]:

@@ -139,12 +139,14 @@ def _row(name: str, runs: list[dict], planned: int, failed: int) -> dict:
 
 
 def _sweep(result: dict) -> dict | None:
-    """The rate a tuning sweep chose for the player (its seeds share it) and whether it is at the grid's edge."""
+    """The rate a tuning sweep chose for the player (its seeds share it) and whether it is at the grid's edge; the
+    same for its knob and second rate, where the sweep crossed them."""
     sweep = result.get("tuning")
     if not sweep:
         return None
-    return {"learning_rate": sweep["learning_rate"], "learning_rates": sweep["learning_rates"],
-            "on_edge": sweep.get("on_edge")}  # absent from results written before the sweep recorded it
+    out = {"learning_rate": sweep["learning_rate"], "learning_rates": sweep["learning_rates"],
+           "on_edge": sweep.get("on_edge")}  # absent from results written before the sweep recorded it
+    return {**out, **{k: sweep[k] for k in ("knob", "second_rate") if sweep.get(k)}}
 
 
 def extra_matrix(runs: list[dict], name: str) -> np.ndarray | None:
