@@ -140,9 +140,13 @@ def _trackers(names: list[str], uri: str | None = None) -> tuple:
 
 def cmd_track(args, console: Console) -> int:
     from tuneoff.report.track import export
+    from tuneoff.report.track.base import local_path
+    from tuneoff.store.guard import check_output
 
     to = _trackers(args.to, args.uri)
     folder = _readable_run(args)
+    if (where := local_path(args.uri)) is not None:
+        check_output(where, "--uri")
     with folder.lock():
         for tracker in to:
             console.print(f"{tracker.name}: {export(folder, (tracker,))} jobs exported")
@@ -153,6 +157,7 @@ def cmd_predict(args, console: Console) -> int:
     from tuneoff.run.predict import ECHO_CHARS, predict
     from tuneoff.store.runfolder import RunFolder
 
+    _warn_if_stale(RunFolder(Path(args.run_dir)), args.player, args.seed, console)
     predictions = predict(RunFolder(Path(args.run_dir)), args.player, args.texts, args.seed)
     if predictions:
         console.print(f"player {esc(args.player)}, seed {predictions[0].seed}"
@@ -171,6 +176,10 @@ def cmd_compare(args, console: Console) -> int:
     from tuneoff.store.files import write_json
     from tuneoff.verdict import compare
 
+    if args.json:
+        from tuneoff.store.guard import check_output
+
+        check_output(args.json, "--json")  # refused before anything is read
     document = compare.compare(compare.Side.parse(args.run_a), compare.Side.parse(args.run_b))
     console.print(compare.table(document))
     for note in compare.notes(document):
@@ -208,6 +217,7 @@ def cmd_export(args, console: Console) -> int:
     command = shlex.join(["tuneoff", "export", args.run_dir, "--player", args.player,
                           *(["--seed", str(args.seed)] if args.seed is not None else []), "--to", args.to,
                           *(["--no-merge"] if args.no_merge else []), *(["--force"] if args.force else [])])
+    _warn_if_stale(RunFolder(Path(args.run_dir)), args.player, args.seed, console)
     done = export(RunFolder(Path(args.run_dir)), args.player, args.to, args.seed, not args.no_merge, args.force,
                   command)
     what = "a PEFT adapter folder" if done.adapter else "a transformers model"
@@ -215,6 +225,16 @@ def cmd_export(args, console: Console) -> int:
                   + ("" if args.seed is not None else " (its seed with the best dev accuracy)")
                   + f": {what} in {esc(done.path)} (model card: README.md)")
     return 0
+
+
+def _warn_if_stale(run, player: str, seed: int | None, console: Console) -> None:
+    """predict and export answer with a stale checkpoint too (it is the one there), but say so first."""
+    from tuneoff.run.predict import checkpoint_of
+
+    folder, result = checkpoint_of(run, player, seed)
+    if why := run.stale_reason(result):
+        console.print(f"[yellow]warning: player {esc(player)} {esc(folder.label)} is stale under this run's config "
+                      f"({esc(why)}); its checkpoint is not the board's: `tuneoff run` trains it again[/]")
 
 
 def _positive(text: str) -> int:

@@ -19,6 +19,7 @@ from tuneoff.data.core import (
     check_labels,
     classes_of,
     distinct_names,
+    other_column,
     overlap_warnings,
 )
 from tuneoff.options import StrTuple
@@ -44,6 +45,11 @@ class HubDataset(DatasetSpec):
     @classmethod
     def _distinct(cls, labels):
         return distinct_names(labels)
+
+    @field_validator("label_column")
+    @classmethod
+    def _not_the_text(cls, label_column, info):
+        return other_column(label_column, info)
 
     def _open(self):
         import datasets

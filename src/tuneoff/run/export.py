@@ -10,7 +10,9 @@ interrupted export leaves no half-written model.
 
 from __future__ import annotations
 
+import glob
 import json
+import os
 import shutil
 import uuid
 from collections.abc import Callable
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from tuneoff.report.card import Export, model_card
 from tuneoff.run.predict import checkpoint_of, load_player
+from tuneoff.store.guard import check_output, check_replaceable
 from tuneoff.store.runfolder import JobFolder, RunFolder, as_run
 
 
@@ -88,41 +91,85 @@ def writer(result: dict, merge: bool) -> Callable[[JobFolder, dict, Path], None]
     return write_model
 
 
-def _target(to: Path, force: bool) -> None:
+def _target(to: Path, force: bool, given: str) -> None:
+    """Refuse a --to that is a file, a folder with files (without --force), or a folder whose replacing would
+    delete a run folder."""
     if to.exists() and not to.is_dir():
-        raise ValueError(f"--to {to}: a file, not a folder")
-    if to.is_dir() and any(to.iterdir()) and not force:
-        raise ValueError(f"--to {to}: folder not empty; --force replaces what is in it")
+        raise ValueError(f"--to {given}: a file, not a folder")
+    if to.is_dir() and any(to.iterdir()):
+        if not force:
+            raise ValueError(f"--to {given}: folder not empty; --force replaces what is in it")
+        check_replaceable(to, "--to", given)
+
+
+PARTIAL, OLD = "partial", "old"  # .<name>.partial-<pid>-<hex>: being written; .<name>.old-<pid>-<hex>: being replaced
+
+
+def _hidden(to: Path, kind: str) -> Path:
+    return to.parent / f".{to.name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def clean_leftovers(to: Path) -> None:
+    """Tidy what a killed export to ``to`` left beside it: its hidden partial folder is removed, and the earlier
+    folder it was replacing is put back if the new one never took its place (else removed). Another live
+    export's are left alone."""
+    import psutil
+
+    for kind in (OLD, PARTIAL):
+        for path in sorted(to.parent.glob(f".{glob.escape(to.name)}.{kind}-*")):
+            pid = path.name.rsplit(f".{kind}-", 1)[1].split("-")[0]
+            if pid.isdigit() and psutil.pid_exists(int(pid)):
+                continue
+            if kind == OLD and not to.exists() and not to.is_symlink():
+                path.rename(to)
+            else:
+                shutil.rmtree(path, ignore_errors=True)
 
 
 def _swap_in(staged: Path, to: Path) -> None:
     """Put the finished folder where it belongs; an earlier one there is removed only once it is replaced."""
     old = None
     if to.exists():
-        old = to.parent / f".{to.name}.old-{uuid.uuid4().hex[:8]}"
+        old = _hidden(to, OLD)
         to.rename(old)
     staged.rename(to)
     if old is not None:
         shutil.rmtree(old)
 
 
+def _named(err: OSError, staged: Path, given: str) -> OSError:
+    """The error with the user's --to in place of the hidden folder it was written in."""
+    where = (err.filename and str(err.filename).replace(str(staged), given)) or given
+    return type(err)(err.errno, err.strerror or str(err).replace(str(staged), given), where) \
+        if err.errno is not None else OSError(f"{given}: {str(err).replace(str(staged), given)}")
+
+
 def export(run: RunFolder | Path, player: str, to: str | Path, seed: int | None = None, merge: bool = True,
            force: bool = False, command: str = "") -> Exported:
-    """Write the player's checkpoint into ``to`` (a new or empty folder; ``force``: replace one) with a model card."""
+    """Write the player's checkpoint into ``to`` (a new or empty folder; ``force``: replace one) with a model card.
+
+    A ``to`` that is a symlink is followed: the link stays, and the folder it points to receives the model."""
     run = as_run(run)
     folder, result = checkpoint_of(run, player, seed)
     write = writer(result, merge)
-    to = Path(to).absolute()
-    _target(to, force)
+    given, shown = str(to), Path(os.path.abspath(Path(to).expanduser()))
+    to = shown.resolve()
+    check_output(given, "--to")
+    if to.parent.is_dir():
+        clean_leftovers(to)
+    _target(to, force, given)
     to.parent.mkdir(parents=True, exist_ok=True)
-    staged = to.parent / f".{to.name}.partial-{uuid.uuid4().hex[:8]}"
+    staged = _hidden(to, PARTIAL)
     staged.mkdir()  # as any new folder (mkdtemp's would be private to its owner)
     try:
         write(folder, result, staged)
-        card = Export(str(to), command, adapter=not merge, base=None if merge else base_reference(result)[0])
+        card = Export(str(shown), command, adapter=not merge, base=None if merge else base_reference(result)[0])
         (staged / "README.md").write_text(model_card(run, result, card), encoding="utf-8")
         _swap_in(staged, to)
+    except OSError as err:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise _named(err, staged, given) from None
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise
-    return Exported(to, player, result["seed"], not merge)
+    return Exported(shown, player, result["seed"], not merge)

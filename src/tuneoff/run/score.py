@@ -35,6 +35,9 @@ def parse_label_map(text: str) -> dict[str, str]:
         player, sep, target = item.partition("=")
         if not sep or not player.strip() or not target.strip():
             raise ValueError(f"--label-map {text!r}: {item.strip()!r} is not PLAYER_LABEL=DATASET_LABEL")
+        if table.get(player.strip(), target.strip()) != target.strip():
+            raise ValueError(f"--label-map {text!r}: {player.strip()!r} goes to both {table[player.strip()]!r} and "
+                             f"{target.strip()!r}; a label goes to one class")
         table[player.strip()] = target.strip()
     if not table:
         raise ValueError(f"--label-map {text!r}: no PLAYER_LABEL=DATASET_LABEL pair")

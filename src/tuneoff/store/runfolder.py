@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import tarfile
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from pathlib import Path
 
 from tuneoff.store.files import FileError, read_json, write_atomic, write_json
 from tuneoff.store.liveness import describe, now, process_record
-from tuneoff.store.results import ResultsError, check, read_result, read_trial
+from tuneoff.store.results import ResultsError, check, differences, read_result, read_trial
 
 TOURNAMENT_SCHEMA = "tuneoff.tournament/1"
 
@@ -152,16 +153,40 @@ class JobFolder:
         return staging
 
     def adopt(self, attempt: JobFolder) -> None:
-        """Replace this job's files, whole, by a completed attempt's (the earlier ones go only then)."""
+        """Replace this job's files by a completed attempt's (the earlier ones go only then). Files tuneoff
+        does not own (a user's NOTES.md, say: see ``owns``) are carried over into the new folder."""
         if attempt.path == self.path:
             return
         old = attempt.path.with_name(attempt.path.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
+        if old.exists() and not self.path.exists():  # a swap a crash cut between its renames: put it back
+            os.replace(old, self.path)
+        elif old.exists():  # one cut after them: its user files are carried over, never deleted
+            self.carry_over(JobFolder(old))
+            shutil.rmtree(old, ignore_errors=True)
         if self.path.exists():
             os.replace(self.path, old)  # a crash between the two renames: RunFolder.recover() puts it back
         self.path.parent.mkdir(parents=True, exist_ok=True)
         os.replace(attempt.path, self.path)
+        self.carry_over(JobFolder(old))
         shutil.rmtree(old, ignore_errors=True)
+
+    @classmethod
+    def owns(cls, name: str) -> bool:
+        """Whether tuneoff wrote a file of this name in a job folder: its record, its checkpoint, a teacher's
+        cached predictions (``cache``), a temporary file of an atomic write."""
+        return (name in (cls.RESULT, cls.TRIAL, cls.CHECKPOINT) or bool(re.fullmatch(r"[0-9a-f]{16}-.+", name))
+                or (name.startswith(".") and name.endswith(".tmp")))
+
+    def foreign_files(self) -> list[str]:
+        """The names in this folder that tuneoff did not write (a user's notes)."""
+        return sorted(p.name for p in self.path.iterdir() if not self.owns(p.name)) if self.path.is_dir() else []
+
+    def carry_over(self, earlier: JobFolder) -> None:
+        """Move the files tuneoff does not own from an earlier copy of this job's folder into this one
+        (a name this folder already has stays where it was)."""
+        for name in earlier.foreign_files():
+            if not (self.path / name).exists() and not (self.path / name).is_symlink():
+                os.replace(earlier.path / name, self.path / name)
 
     def cache(self, key: str, name: str) -> Path:
         """A file cached beside this job (a teacher's predictions for its students)."""
@@ -284,12 +309,16 @@ class RunFolder:
         return sorted(out, key=lambda r: (r["player"]["name"], r["seed"], r["data_seed"] or -1))
 
     def recover(self) -> None:
-        """Put back a job folder whose swap a crash cut between its two renames (see JobFolder.adopt)."""
+        """Put back a job folder whose swap a crash cut between its two renames (see JobFolder.adopt), or
+        carry a user's files over from one cut after them."""
         for old in sorted((self.path / JobFolder.STAGING).glob("*/*.old")):
             target = self.job(old.parent.name, old.name.removesuffix(".old"))
             if not target.path.exists():
                 target.path.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(old, target.path)
+            else:
+                target.carry_over(JobFolder(old))
+                shutil.rmtree(old, ignore_errors=True)
 
     # --- the tournament file: what makes a folder a run -----------------------------------------
 
@@ -298,7 +327,7 @@ class RunFolder:
         folder = self.path
         if folder.exists() and not folder.is_dir():
             raise RunFolderError(f"{folder}: exists and is not a folder; choose another --out")
-        if folder.is_dir() and any(folder.iterdir()) and not (folder / self.TOURNAMENT).exists():
+        if folder.is_dir() and not self.only_lock_inside() and not (folder / self.TOURNAMENT).exists():
             raise RunFolderError(
                 f"{folder}: this folder has files and is not a tuneoff run folder (no {self.TOURNAMENT}); "
                 "tuneoff will not write into it. Choose a new or empty --out."
@@ -316,19 +345,54 @@ class RunFolder:
         if force or not (self.path / self.TOURNAMENT).is_file():
             return
         try:
-            held = self.tournament()["config"]["tournament"].get("name")
-        except RunFolderError:
-            return  # damaged: `run` rewrites it, as it always has
+            held, where = self.tournament()["config"]["tournament"].get("name"), f"its {self.TOURNAMENT}"
+        except RunFolderError:  # damaged: `run` rewrites it, as it always has, unless its results name another
+            held = next((r["tournament"] for r in self.results({}) if r["tournament"] != tournament), tournament)
+            where = f"its results; its {self.TOURNAMENT} is damaged"
         if held != tournament:
             raise RunFolderError(
-                f"{self.path}: holds tournament {held!r} (its {self.TOURNAMENT}), not {tournament!r}; "
-                f"use another --out, or --force to let {tournament!r} take the folder over")
+                f"{self.path}: holds tournament {held!r} ({where}), not {tournament!r}; use another --out, or "
+                f"--force to let {tournament!r} take the folder over (its results become {tournament!r}'s: those "
+                "of the same jobs are kept, the others are stale or left off the board)")
 
     def foreign(self, results: list[dict]) -> list[str]:
         """Results in this folder written for another tournament than its tournament.json names."""
         held = self.tournament()["config"]["tournament"].get("name")
         return sorted({f"{r['player']['name']} {seed_label(r['seed'], r['data_seed'])} (tournament "
                        f"{r['tournament']!r})" for r in results if held is not None and r["tournament"] != held})
+
+    def adopt_results(self, tournament: str) -> list[str]:
+        """Make every result here that records another tournament this one's (``run`` does it once its
+        tournament.json names ``tournament``): a job's identity does not hold the tournament's name, so a
+        renamed config's jobs are still these, judged current or stale by identity. Returns them."""
+        adopted = []
+        for folder in self.jobs():
+            result = folder.result_or_none()
+            if result is not None and result["tournament"] != tournament:
+                folder.write_result({**result, "tournament": tournament})
+                adopted.append(f"{folder.player} {folder.label} (tournament {result['tournament']!r})")
+        return adopted
+
+    def stale_reason(self, result: dict) -> str | None:
+        """Why a result is not its job's under this run's tournament.json (stale: the config changed, or written
+        for another tournament), or None: it is current (or tournament.json cannot tell)."""
+        try:
+            meta = self.tournament()
+        except RunFolderError:
+            return None
+        held = meta["config"]["tournament"].get("name")
+        if held is not None and result["tournament"] != held:
+            return f"written for tournament {result['tournament']!r}, not this folder's {held!r}"
+        label, jobs = seed_label(result["seed"], result["data_seed"]), meta.get("jobs")
+        if not isinstance(jobs, list) or not jobs:
+            return None  # an older tournament.json that lists no jobs
+        planned = next((j for j in jobs if isinstance(j, dict) and j.get("player") ==
+                        result["player"]["name"] and seed_label(j.get("seed"), j.get("data_seed")) == label), None)
+        if planned is None:
+            return "not a job of this run's config (tournament.json)"
+        if planned.get("job_hash") != result["job_hash"]:
+            return "; ".join(differences(result.get("job"), planned.get("job") or {})[:3]) or "a different job"
+        return None
 
     def write_tournament(self, document: dict) -> None:
         write_json(self.path / self.TOURNAMENT, {"schema": TOURNAMENT_SCHEMA, **document})
@@ -368,8 +432,10 @@ class RunFolder:
         write_json(self.path / self.MANIFEST, {"schema": "tuneoff.manifest/1", "generated": sorted(names)})
 
     def only_lock_inside(self) -> bool:
-        """True when the folder holds nothing but (empty folders and) the lock: a refused run's leftovers."""
-        return all(p.is_dir() or p.name == self.LOCK for p in self.path.rglob("*"))
+        """True when the folder holds nothing but (empty folders and) the lock and its holder record: what a
+        run refused, stopped or killed before it wrote tournament.json leaves."""
+        return all((p.is_dir() and not p.is_symlink()) or p.name in (self.LOCK, self.HOLDER)
+                   for p in self.path.rglob("*"))
 
     # --- who is writing here ----------------------------------------------------------------------
 
