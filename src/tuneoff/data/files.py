@@ -36,7 +36,7 @@ class _Files(DatasetSpec):
     dev: str = Field(description="validation file: picks the kept epoch")
     test: str = Field(description="test file: scored once")
     text_column: str = "text"
-    label_column: str = "label"
+    label_column: str = Field("label", validate_default=True)  # checked against text_column even when not given
     labels: StrTuple = Field((), description="label names in class order; empty = taken from the data")
     relative_paths: ClassVar[tuple[str, ...]] = ("train", "dev", "test")
 

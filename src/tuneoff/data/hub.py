@@ -34,7 +34,7 @@ class HubDataset(DatasetSpec):
     config: str | None = Field(None, description="the data set's configuration, if it has several")
     revision: str | None = Field(None, description="a commit or tag of the hub repository")
     text_column: str = "text"
-    label_column: str = "label"
+    label_column: str = Field("label", validate_default=True)  # checked against text_column even when not given
     train_split: str = "train"
     dev_split: str = "validation"
     test_split: str = "test"

@@ -77,13 +77,13 @@ def score_run(run: RunFolder, spec, data_dir: str | None, label_map: str | None,
     from tuneoff.training.system import pick_device
 
     run.tournament()  # a folder that is not a run is refused before anything is loaded
+    given = parse_label_map(label_map) if label_map else None
     if "verify" in type(spec).model_fields:
         spec = spec.model_copy(update={"verify": False})
     target = spec.load(data_dir)
     if target.checksums_ok is False:
         console.print(f"[yellow]{esc(target.name)}: not the published files; the score records the test split's "
                       f"fingerprint {target.test.sha256[:16]}…[/]")
-    given = parse_label_map(label_map) if label_map else None
     device, failures = pick_device("auto"), 0
     with run.lock(), make_progress(console) as progress:
         jobs = _completed(run, console)
