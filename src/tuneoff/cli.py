@@ -295,11 +295,13 @@ def _add_run(sub) -> None:
     run.add_argument("--out", help="run folder (default runs/<tournament name>)")
     run.add_argument("--data-dir", help="folder with the SST tree files train.txt, dev.txt, test.txt")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a config value, e.g. protocol.epochs=1 or players.host.strategy.r=16")
+                     help="override a config value, e.g. protocol.epochs=1 or players.host.strategy.r=16 (a player "
+                     "name with dots: the longest that fits, or quoted: 'players.\"v1.5\".strategy.r=4')")
     run.add_argument("--only", action="append", default=[], metavar="PLAYER", help="run only this player")
     run.add_argument("--no-report", action="store_true", help="skip writing report.html / report.md")
     run.add_argument("--force", action="store_true",
-                     help="let this tournament take over a run folder that holds another tournament")
+                     help="let this tournament take over a run folder that holds another tournament (its results "
+                     "become this tournament's: kept where their jobs are this config's, else stale or left off)")
     run.add_argument("--jobs", type=_positive, default=1, metavar="N",
                      help="local executor: jobs at once on this machine (default 1); the cores are split among them")
     run.add_argument("--executor", choices=["local", "ray"], default="local",
@@ -327,7 +329,7 @@ def _add_after_the_tournament(sub) -> None:
     compare.add_argument("run_a", metavar="RUN_A[:PLAYER]", help="a run folder, and optionally one of its players")
     compare.add_argument("run_b", metavar="RUN_B[:PLAYER]", help="without players: every player both runs have, "
                          "Holm-adjusted together")
-    compare.add_argument("--json", metavar="FILE", help="also write the comparison as JSON")
+    compare.add_argument("--json", metavar="FILE", help="also write the comparison as JSON (outside every run folder)")
     compare.set_defaults(func=cmd_compare)
 
     score = sub.add_parser("score", help="score a run's kept checkpoints on another data set's test split, into "
@@ -349,10 +351,11 @@ def _add_after_the_tournament(sub) -> None:
     export.add_argument("run_dir")
     export.add_argument("--player", required=True)
     export.add_argument("--seed", type=int, help="which seed's checkpoint (default: the best on dev)")
-    export.add_argument("--to", required=True, metavar="DIR", help="a new or empty folder to write")
+    export.add_argument("--to", required=True, metavar="DIR", help="a new or empty folder to write, outside every run "
+                        "folder (a symlink is followed: the link stays, its folder receives the model)")
     export.add_argument("--no-merge", action="store_true",
                         help="a PEFT player: write its adapter (naming its base model) instead of merged weights")
-    export.add_argument("--force", action="store_true", help="replace what --to holds")
+    export.add_argument("--force", action="store_true", help="replace what --to holds (never a run folder)")
     export.set_defaults(func=cmd_export)
 
 
