@@ -51,6 +51,6 @@ def check_replaceable(path: str | Path, option: str, given: str | None = None) -
 def check_new_run(path: str | Path) -> None:
     """Refuse a run's --out inside another run folder (its players/ would read the new run as a job)."""
     outer = run_folder_of(Path(path).parent)
-    if outer is not None and outer != Path(path).resolve():
+    if outer is not None:
         raise RunFolderError(f"--out {path}: inside the run folder {outer}; a run folder cannot hold another; "
                              "choose a path outside it")
