@@ -46,6 +46,7 @@ class Case:
     only_if: Callable[[], bool] | None = None  # the case applies only on machines where this holds
     board_written: bool = False  # the leaderboard of the finished run may be rewritten (leaderboard.json/.md)
     absent: tuple[str, ...] = ()  # substrings the output must not hold
+    output: str | None = None  # the command's own output (relative to the test's folder): its files may change
 
 
 def _protocol(old, new):
@@ -454,7 +455,92 @@ CASES = [
     Case("an unreadable checkpoint is named as such", cmd="predict", code=2, only_if=lambda: _not_root(),
          prepare=lambda env: _lock_checkpoint(env), args=lambda env: [str(env.done), "--player", "full", "x"],
          expect=("model.safetensors (unreadable: permission denied)",)),
+    # issue 28: nothing writes into a run folder but its owner; strict inputs; identity; stale answers warn
+    Case("export --to the run it reads, with --force", cmd="export",
+         args=lambda env: [str(env.done), "--player", "full", "--to", str(env.done), "--force"],
+         expect=("--to {done}: inside the run folder {done}; only tuneoff's own commands write into a run folder",)),
+    Case("export --to a folder inside the run", cmd="export",
+         args=lambda env: [str(env.done), "--player", "full", "--to", str(env.done / "players" / "model")],
+         expect=("--to {done}/players/model: inside the run folder {done};",)),
+    Case("export --to a symlink into the run", cmd="export", prepare=lambda env: (env.work / "link").symlink_to(env.done),
+         args=lambda env: [str(env.done), "--player", "full", "--to", str(env.work / "link" / "model")],
+         expect=("--to {work}/link/model: inside the run folder {done} (through a symlink)",)),
+    Case("export --force over a folder that holds the run", cmd="export",
+         args=lambda env: [str(env.done), "--player", "full", "--to", str(env.work), "--force"],
+         expect=("--to {work}: holds the run folder {done}, which --force would delete",)),
+    Case("track --uri into a job folder", cmd="track", only_if=lambda: _installed("tensorboard"),
+         args=lambda env: [str(env.done), "--to", "tensorboard", "--uri", str(env.done / "players")],
+         expect=("--uri {done}/players: inside the run folder {done};",)),
+    Case("track --uri an sqlite file inside the run", cmd="track", only_if=lambda: _installed("mlflow"),
+         args=lambda env: [str(env.done), "--to", "mlflow", "--uri", f"sqlite:///{env.done}/players/full/x.db"],
+         expect=("--uri {done}/players/full/x.db: inside the run folder {done};",)),
+    Case("track --uri a file:// folder inside the run", cmd="track", only_if=lambda: _installed("mlflow"),
+         args=lambda env: [str(env.done), "--to", "mlflow", "--uri", (env.done / "mlruns").as_uri()],
+         expect=("--uri {done}/mlruns: inside the run folder {done};",)),
+    Case("compare --json over a result", cmd="compare",
+         args=lambda env: [f"{env.done}:full", f"{env.done}:lora", "--json",
+                           str(env.done / "players" / "full" / "seed-7" / "result.json")],
+         expect=("--json {done}/players/full/seed-7/result.json: inside the run folder {done};",)),
+    Case("run --out inside another run", args=lambda env: ["--out", str(env.done / "players" / "inner")],
+         expect=("--out {done}/players/inner: inside the run folder {done}; a run folder cannot hold another",)),
+    Case("run a renamed config into a folder whose tournament.json is damaged", ('name = "tiny"', 'name = "other"'),
+         prepare=_broken_tournament, args=lambda env: ["--out", str(env.done)],
+         expect=("{done}: holds tournament 'tiny' (its results; its tournament.json is damaged), not 'other'",
+                 "--force")),
+    Case("CSV header naming a column twice", **_files(train="text,label,label\na superb film,positive,negative\n"),
+         expect=("train.csv:1: the header names the column 'label' twice (columns: ['text', 'label', 'label'])",)),
+    Case("JSON lines record naming a key twice",
+         **_files("jsonl", dev='{"text": "good", "label": "positive"}\n{"text": "bad", "label": "x", "label": "y"}\n'),
+         expect=("dev.jsonl:2: the key 'label' appears twice in one object",)),
+    Case("text_column the same as label_column", edit=("verify = false", _files()["edit"][1] + 'text_column = "label"\n'),
+         prepare=_files()["prepare"], expect=("data.label_column: label_column 'label' is also text_column",),
+         line_of="[data]"),
+    Case("a label map sending one label to two classes", cmd="score",
+         args=lambda env: [str(env.done), "--dataset", "sst2", "--data-dir", str(env.data), "--label-map",
+                           "negative=negative,negative=positive"],
+         expect=("--label-map 'negative=negative,negative=positive': 'negative' goes to both 'negative' and "
+                 "'positive'; a label goes to one class",)),
+    Case("--set a player whose name has dots", ('name = "lora"', 'name = "v1.5"'),
+         args=("--set", "players.v1.5.strategy.r=0"),
+         expect=("--set players.v1.5.strategy.r=0: players.1.strategy.r: Input should be greater than or equal to 1",)),
+    Case("--set a quoted player name", ('name = "lora"', 'name = "v1.5"'),
+         args=("--set", 'players."v1.5".strategy.r=0'),
+         expect=("""--set players."v1.5".strategy.r=0: players.1.strategy.r: Input should be greater than""",)),
+    Case("--set a quote never closed", args=("--set", 'players."lora.strategy.r=2'),
+         expect=("a quote in the key is never closed",)),
+    Case("players that differ only in case", ('name = "lora"', 'name = "Full"'),
+         expect=("players.1.name 'Full' and players.0.name 'full' differ only in case: they would share one folder "
+                 "on macOS and Windows",)),
+    Case("predict with a stale checkpoint warns", cmd="predict", code=0, prepare=lambda env: _restale(env, "full"),
+         args=lambda env: [str(env.done), "--player", "full", "good"],
+         expect=("warning: player full seed-7 is stale under this run's config",)),
+    Case("export of a stale checkpoint warns", cmd="export", code=0, prepare=lambda env: _restale(env, "full"),
+         args=lambda env: [str(env.done), "--player", "full", "--to", str(env.work / "model"), "--allow-collapsed"], output="work/model",
+         expect=("warning: player full seed-7 is stale under this run's config", "protocol.epochs: 2 in the result, 3 "
+                 "now")),
+    Case("compare names a damaged seed it leaves out", cmd="compare", code=0, prepare=lambda env: _damaged(env, "seed-8"),
+         args=lambda env: [f"{env.done}:full", f"{env.done}:lora"],
+         expect=("warning: {done}: full/seed-8: left out, its results file is damaged",)),
 ]
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def _restale(env: Env, player: str):
+    """The run's config changed since the player trained (tournament.json plans another job for it)."""
+    meta = json.loads((env.done / "tournament.json").read_text())
+    for job in (j for j in meta["jobs"] if j["player"] == player):
+        job["job_hash"], job["job"]["protocol"]["epochs"] = "0" * 16, 3
+    (env.done / "tournament.json").write_text(json.dumps(meta))
+
+
+def _damaged(env: Env, label: str):
+    (env.done / "players" / "full" / label).mkdir()
+    (env.done / "players" / "full" / label / "result.json").write_text('{"schema": ')
 
 
 def _retag(env: Env, player: str, tournament: str):
@@ -558,6 +644,8 @@ def test_misuse_is_refused_clearly_and_touches_nothing(case: Case, tmp_path, fin
     if case.board_written:  # the leaderboard it was asked to rebuild, and the manifest listing it
         changed = [k for k in changed if k not in ("work/done/leaderboard.json", "work/done/leaderboard.md",
                                                    "work/done/manifest.json")]
+    if case.output:  # what the command was asked to write, and nothing beside it
+        changed = [k for k in changed if not (k == case.output or k.startswith(case.output + "/"))]
     assert changed == [], f"files changed outside any run folder: {changed}"
 
 

@@ -134,6 +134,58 @@ def test_set_overrides_typed_values_and_players_by_name(tiny_config):
         load_config(tiny_config, ["protocol.epochs"])
 
 
+def test_set_addresses_player_names_with_dots(tiny_config):
+    """issue 28: unquoted, the longest player name the key's parts spell wins; quoted, the name is taken whole."""
+    text = tiny_config.read_text().split("[[players]]")[0] + "".join(
+        f'[[players]]\nname = "{name}"\nmodel = {{ kind = "random", size = "tiny" }}\n'
+        'strategy = { name = "lora", r = 4 }\n' for name in ("a", "a.b"))
+    tiny_config.write_text(text)
+    longest = load_config(tiny_config, ["players.a.b.strategy.r=16"])
+    assert [p.strategy.r for p in longest.players] == [4, 16]  # 'a.b', not 'a' with a key 'b.strategy.r'
+    quoted = load_config(tiny_config, ['players."a".strategy.r=8', "players.'a.b'.strategy.r=2"])
+    assert [p.strategy.r for p in quoted.players] == [8, 2]
+    with pytest.raises(ConfigError, match=r"""--set players."a".b.strategy.r=1: players.0.b: unknown key"""):
+        load_config(tiny_config, ['players."a".b.strategy.r=1'])  # quoted 'a' never becomes 'a.b'
+    with pytest.raises(ConfigError, match=r"no player 'c'; players: \['a', 'a.b'\]"):
+        load_config(tiny_config, ["players.c.d.strategy.r=1"])
+
+
+def test_class_names_are_in_the_identity_where_the_data_names_them(tiny_config, tmp_path):
+    """issue 28: renaming a class in the data files makes results stale, saying so; SST's fixed names stay out of
+    the identity, so SST results recorded before keep their job hashes."""
+    from tuneoff.run.tournament import fingerprints, load_data
+
+    def jobs(positive: str):
+        for split in ("train", "dev", "test"):
+            (tmp_path / f"{split}.csv").write_text(f"text,label\na superb {split},{positive}\nan awful {split},negative\n")
+        text = tiny_config.read_text().replace("verify = false", 'name = "csv"\ntrain = "train.csv"\n'
+                                               'dev = "dev.csv"\ntest = "test.csv"')
+        (tmp_path / "csv.toml").write_text(text)
+        config = load_config(tmp_path / "csv.toml")
+        return plan(config, fingerprints(*load_data(config, None, None)))
+
+    before, after = jobs("positive")[0], jobs("pos")[0]
+    assert before.identity["data"]["classes"] == ["negative", "positive"]
+    assert before.job_hash != after.job_hash
+    assert differences(before.identity, after.identity) == [
+        "data.classes: ['negative', 'positive'] in the result, ['negative', 'pos'] now"]
+    sst = plan(load_config(tiny_config), fingerprints(*load_data(load_config(tiny_config), str(_trees(tmp_path)), None)))
+    assert "classes" not in sst[0].identity["data"]
+
+
+def _trees(tmp_path):
+    from conftest import write_trees
+
+    return write_trees(tmp_path / "sst5")
+
+
+def test_player_names_that_differ_only_in_case_are_refused(tiny_config):
+    tiny_config.write_text(tiny_config.read_text().replace('name = "lora"', 'name = "FULL"', 1))
+    with pytest.raises(ConfigError, match=r"tiny\.toml: \(top level\): players\.1\.name 'FULL' and players\.0\.name "
+                                          r"'full' differ only in case"):
+        load_config(tiny_config)
+
+
 def test_config_is_frozen(tiny_config):
     config = load_config(tiny_config)
     with pytest.raises(Exception):

@@ -364,3 +364,217 @@ def test_a_resume_leaves_alone_a_job_a_live_process_holds(setup, tmp_path, capsy
 
     skip, why = done_already(folder, Job())
     assert skip and "still being trained by" in why
+
+
+# --- issue 28: nothing lost after the tournament ------------------------------------------------------------
+
+
+def tree(folder: Path) -> dict[str, str]:
+    """Every file and folder under ``folder`` (links not followed) with its content's digest."""
+    return {p.relative_to(folder).as_posix(): ("link" if p.is_symlink() else "dir" if p.is_dir() else _digest(p))
+            for p in sorted(folder.rglob("*"))}
+
+
+def changed(before: dict, after: dict) -> list[str]:
+    return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+
+
+BOARD = ["leaderboard.json", "leaderboard.md", "manifest.json"]
+
+
+def test_a_renamed_config_forced_into_the_folder_adopts_its_jobs(finished, capsys):
+    """Before: every job skipped as 'already completed', none on the board, exit 0, and `leaderboard` then refused
+    the folder. Now the results become the new tournament's, judged by identity; nothing else changes."""
+    root, data, reference, out = finished
+    extra = out / "players" / "extra" / "seed-7"  # the old tournament's player the new config does not have
+    shutil.copytree(out / "players" / "full" / "seed-7", extra)
+    (extra / "result.json").write_text(json.dumps({**read_result(extra / "result.json"),
+                                                   "player": {**reference["player"], "name": "extra"}}))
+    (root / "renamed.toml").write_text(FAULT_CONFIG.replace('name = "tiny"', 'name = "renamed"'))
+    before = tree(out)
+    args = ["run", str(root / "renamed.toml"), "--data-dir", str(data), "--out", str(out), "--no-report"]
+    capsys.readouterr()
+    assert main(args) == 2  # without --force: refused, as before
+    assert tree(out) == before
+    assert main([*args, "--force"]) == 0
+    text = capsys.readouterr().out
+    assert "full seed-7: already completed with this config, skipped" in text and "0 jobs to train" in text
+    assert "2 results recorded for another tournament are now 'renamed''s" in text
+    board = json.loads((out / "leaderboard.json").read_text())
+    assert [row["player"] for row in board["ranked"]] == ["full"] and not board["unranked"]
+    assert set(changed(before, tree(out))) - {"manifest.json"} == {  # the checkpoints: untouched
+        "players/full/seed-7/result.json", "players/extra/seed-7/result.json", "tournament.json", *BOARD[:2]}
+    assert {read_result(p / "result.json")["tournament"] for p in (extra, out / "players" / "full" / "seed-7")} == \
+        {"renamed"}
+    assert main(["leaderboard", str(out)]) == 0  # no result of another tournament is left to refuse it for
+    same_outcome(out, reference)
+
+
+def test_a_retrain_keeps_the_files_it_does_not_own(finished, capsys):
+    root, data, reference, out = finished
+    job = out / "players" / "full" / "seed-7"
+    (job / "NOTES.md").write_text("# why this seed matters\n")
+    (job / "mine").mkdir()
+    (job / "mine" / "plot.png").write_bytes(b"\x89PNG mine")
+    assert main(run_args(root, data, out, "--set", "protocol.epochs=1")) == 0
+    assert read_result(job / "result.json")["protocol"]["epochs"] == 1  # retrained, swapped in
+    assert (job / "NOTES.md").read_text() == "# why this seed matters\n"
+    assert (job / "mine" / "plot.png").read_bytes() == b"\x89PNG mine"
+    assert not (out / ".staging" / "full" / "seed-7.old").exists()
+
+
+def test_a_swap_cut_short_after_its_renames_still_carries_the_users_files(tmp_path):
+    from tuneoff.store.runfolder import JobFolder, RunFolder
+
+    run = RunFolder(tmp_path)
+    job = run.job("full", "seed-7")
+    job.path.mkdir(parents=True)
+    (job.path / "result.json").write_text("new")
+    old = tmp_path / ".staging" / "full" / "seed-7.old"  # the earlier folder, as a crash left it
+    old.mkdir(parents=True)
+    (old / "result.json").write_text("old")
+    (old / "NOTES.md").write_text("mine")
+    (old / "0123456789abcdef-train_logits.npy").write_text("a cache tuneoff owns")
+    run.recover()
+    assert sorted(p.name for p in job.path.iterdir()) == ["NOTES.md", "result.json"]
+    assert (job.path / "result.json").read_text() == "new" and not old.exists()
+    assert JobFolder(job.path).foreign_files() == ["NOTES.md"]
+
+
+def test_a_full_disk_during_a_retrain_is_one_line(finished, capsys, monkeypatch):
+    import errno
+
+    from tuneoff.strategies import STRATEGIES
+
+    root, data, reference, out = finished
+    job = out / "players" / "full" / "seed-7"
+    kept = tree(job)
+
+    def full_disk(self, model, tokenizer, folder):
+        raise OSError(errno.ENOSPC, "No space left on device", str(folder / "model" / "model.safetensors"))
+
+    monkeypatch.setattr(STRATEGIES.lookup("full"), "save", full_disk)
+    capsys.readouterr()
+    assert main(run_args(root, data, out, "--set", "protocol.epochs=1")) == 1
+    text = capsys.readouterr().out
+    assert "Traceback" not in text
+    [line] = [t for t in text.splitlines() if "No space left on device" in t]
+    assert line.startswith("full seed-7 failed; its earlier result is kept: No space left on device: ") and \
+        line.endswith("model.safetensors")
+    assert tree(job) == kept
+
+
+def test_a_write_that_fails_names_its_file_not_the_temporary_one(tmp_path, monkeypatch):
+    import errno
+
+    from tuneoff.store import files
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files.os, "fsync", full_disk)
+    with pytest.raises(OSError) as caught:
+        files.write_json(tmp_path / "result.json", {"a": 1})
+    assert caught.value.filename == str(tmp_path / "result.json") and caught.value.errno == errno.ENOSPC
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_stop_during_the_checks_leaves_nothing_and_a_lock_alone_is_no_obstacle(setup, tmp_path, monkeypatch, capsys):
+    """Ctrl-C before the first job left only tuneoff.lock in a new --out, and every later run refused it as
+    'not a tuneoff run folder'."""
+    from tuneoff.run import tournament
+
+    root, data, reference = setup
+    out = tmp_path / "new" / "run"
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(tournament, "preflight", stop)
+        assert main(run_args(root, data, out)) == 130
+    assert not (tmp_path / "new").exists()  # what it created, removed
+    out.mkdir(parents=True)  # as a SIGKILL at that moment leaves it
+    (out / "tuneoff.lock").touch()
+    (out / "tuneoff.lock.json").write_text(json.dumps({"pid": 1, "host": "elsewhere", "process_started": 0}))
+    assert main(run_args(root, data, out)) == 0
+    same_outcome(out, reference)
+
+
+def _exported(folder: Path) -> bool:
+    return (folder / "config.json").is_file() and (folder / "README.md").is_file()
+
+
+def test_export_to_a_symlink_writes_where_it_points_and_keeps_the_link(finished, tmp_path):
+    root, data, reference, out = finished
+    target, link = tmp_path / "models" / "full", tmp_path / "link"
+    target.mkdir(parents=True)
+    link.symlink_to(target)
+    before = tree(out)
+    assert main(["export", str(out), "--player", "full", "--to", str(link)]) == 0
+    assert link.is_symlink() and os.readlink(link) == str(target) and _exported(target)
+    (target / "extra.txt").write_text("replaced by --force")
+    assert main(["export", str(out), "--player", "full", "--to", str(link), "--force"]) == 0
+    assert link.is_symlink() and _exported(target) and not (target / "extra.txt").exists()
+    assert sorted(p.name for p in target.parent.iterdir()) == ["full"]  # nothing hidden left beside it
+    assert tree(out) == before
+
+
+def test_an_export_cleans_what_a_killed_one_left(finished, tmp_path, capsys):
+    root, data, reference, out = finished
+    to = tmp_path / "model"
+    dead = [tmp_path / ".model.partial-999999999-deadbeef", tmp_path / ".model.partial-0badf00d"]  # old name too
+    live = tmp_path / f".model.partial-{os.getpid()}-cafecafe"  # a live export's: left alone
+    for folder in (*dead, live):
+        folder.mkdir()
+        (folder / "model.safetensors").write_bytes(b"half")
+    assert main(["export", str(out), "--player", "full", "--to", str(to)]) == 0
+    assert _exported(to) and not any(p.exists() for p in dead) and live.exists()
+    # killed between its two renames: the earlier export is put back, and a second export needs --force
+    shutil.rmtree(live)
+    to.rename(tmp_path / ".model.old-999999999-deadbeef")
+    capsys.readouterr()
+    assert main(["export", str(out), "--player", "full", "--to", str(to)]) == 2
+    assert f"--to {to}: folder not empty; --force replaces" in capsys.readouterr().out.replace("\n", "")
+    assert _exported(to) and sorted(p.name for p in tmp_path.iterdir()) == ["model", "run"]
+
+
+def test_an_export_error_names_the_users_folder_not_the_hidden_one(finished, tmp_path, monkeypatch, capsys):
+    import errno
+
+    from tuneoff.run import export
+
+    root, data, reference, out = finished
+
+    def full_disk(folder, result, staged):
+        raise OSError(errno.ENOSPC, "No space left on device", str(staged / "model.safetensors"))
+
+    monkeypatch.setattr(export, "write_model", full_disk)
+    to = tmp_path / "model"
+    capsys.readouterr()
+    assert main(["export", str(out), "--player", "full", "--to", str(to)]) == 1
+    text = capsys.readouterr().out.replace("\n", "")
+    assert f"error: {to}/model.safetensors: No space left on device" in text and ".partial" not in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_a_renamed_class_makes_results_stale(tmp_path, capsys):
+    """A class renamed in the data files (positive -> pos) was not stale: the fingerprint hashed label ids only."""
+    config = tmp_path / "csv.toml"
+    config.write_text(FAULT_CONFIG.replace("epochs = 30", "epochs = 1").replace(
+        "[data]\nverify = false", '[data]\nname = "csv"\ntrain = "train.csv"\ndev = "dev.csv"\ntest = "test.csv"'))
+
+    def write(positive: str):
+        for split in ("train", "dev", "test"):
+            rows = "".join(f"a superb {split} film {i},{positive}\nan awful {split} film {i},negative\n" for i in range(4))
+            (tmp_path / f"{split}.csv").write_text("text,label\n" + rows)
+
+    args = ["run", str(config), "--out", str(tmp_path / "run"), "--no-report"]
+    write("positive")
+    assert main(args) == 0
+    write("pos")
+    capsys.readouterr()
+    assert main(args) == 0
+    assert ("full seed-7: stale (data.classes: ['negative', 'positive'] in the result, ['negative', 'pos'] now); "
+            "training again") in capsys.readouterr().out.replace("\n", "")
+    assert read_result(tmp_path / "run" / "players" / "full" / "seed-7" / "result.json")["labels"] == ["negative", "pos"]

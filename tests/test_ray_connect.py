@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import socket
 import sys
+import threading
 from types import SimpleNamespace
 
 import pytest
@@ -53,9 +54,40 @@ def stub_ray(monkeypatch):
 
 @pytest.fixture
 def head():
-    """A port on localhost that accepts connections, standing in for a cluster's head."""
+    """A gRPC server on localhost (no services), standing in for a cluster's head: it completes the handshake
+    a Ray head's GCS does."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    grpc = pytest.importorskip("grpc")
+    server = grpc.server(ThreadPoolExecutor(1))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield f"127.0.0.1:{port}"
+    server.stop(None)
+
+
+@pytest.fixture
+def silent():
+    """A port on localhost whose server accepts every connection and never says a word (not a Ray head)."""
+    done, accepted = threading.Event(), []
     with socket.create_server(("127.0.0.1", 0)) as server:
-        yield f"127.0.0.1:{server.getsockname()[1]}"
+        def serve():
+            while not done.is_set():
+                try:
+                    accepted.append(server.accept()[0])
+                except OSError:
+                    return
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        yield f"127.0.0.1:{server.getsockname()[1]}", accepted
+        done.set()
+        try:
+            server.shutdown(socket.SHUT_RDWR)  # wakes the accept() the thread waits in
+        except OSError:
+            pass
+    for connection in accepted:
+        connection.close()
+    thread.join(10)
 
 
 def run_cli(config, tree_dir, out, *flags) -> int:
@@ -86,6 +118,30 @@ def test_an_unreachable_address_fails_in_seconds_and_leaves_the_folder_as_it_was
     assert line.startswith("error: --ray-address 127.0.0.1:1: cannot reach 127.0.0.1:1 within")
     assert "ray start --head" in line and "--ray-address local" in line
     assert not out.exists()  # no tournament.json, no lock
+
+
+def test_a_port_that_accepts_but_never_answers_is_refused_in_bounded_time(stub_ray, silent, tiny_config, tree_dir,
+                                                                         tmp_path, capsys):
+    """issue 28: a TCP port that accepts but is not Ray passed the connect probe, and ray.init then waited forever."""
+    address, accepted = silent
+    ray = stub_ray()  # were ray.init reached, it would return at once: the refusal is the probe's
+    out = tmp_path / "run"
+    assert run_cli(tiny_config, tree_dir, out, "--ray-address", address) == 2
+    [line] = error_lines(capsys)[-1:]
+    assert line.startswith(f"error: --ray-address {address}: {address} accepts connections but does not answer as a "
+                           f"Ray head (no gRPC handshake within {ray_connect.CONNECT_SECONDS:g} s)"), line
+    assert accepted and ray.calls == []  # it was reached, and ray.init never called
+    assert not out.exists()
+
+
+def test_the_handshake_wait_is_the_timeout_given(silent):
+    address, _ = silent
+    with pytest.raises(RayConnectError, match=r"does not answer as a Ray head \(no gRPC handshake within 0\.2 s\)"):
+        ray_connect.probe(address, timeout=0.2)
+
+
+def test_a_grpc_server_passes_the_probe(head):
+    ray_connect.probe(head, timeout=30)  # returns at the handshake; the timeout is only a safety net
 
 
 def test_auto_names_the_address_it_stands_for(monkeypatch):

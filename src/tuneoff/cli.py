@@ -153,9 +153,13 @@ def _trackers(names: list[str], uri: str | None = None) -> tuple:
 
 def cmd_track(args, console: Console) -> int:
     from tuneoff.report.track import export
+    from tuneoff.report.track.base import local_path
+    from tuneoff.store.guard import check_output
 
     to = _trackers(args.to, args.uri)
     folder = _readable_run(args)
+    if (where := local_path(args.uri)) is not None:
+        check_output(where, "--uri")
     with folder.lock():
         for tracker in to:
             console.print(f"{tracker.name}: {export(folder, (tracker,))} jobs exported")
@@ -167,10 +171,12 @@ def cmd_predict(args, console: Console) -> int:
     from tuneoff.run.predict import ECHO_CHARS, predict
     from tuneoff.store.runfolder import RunFolder
 
+    _warn_if_stale(RunFolder(Path(args.run_dir)), args.player, args.seed, console)
     predictions = predict(RunFolder(Path(args.run_dir)), args.player, read_texts(args.texts, args.file), args.seed)
-    console.print(f"player {esc(args.player)}, seed {predictions[0].seed}"
-                  + ("" if args.seed is not None else " (its seed with the best dev accuracy)"))
-    if predictions[0].collapse:
+    if predictions:
+        console.print(f"player {esc(args.player)}, seed {predictions[0].seed}"
+                      + ("" if args.seed is not None else " (its seed with the best dev accuracy)"))
+    if predictions and predictions[0].collapse:
         console.print(f"[yellow]warning: {esc(predictions[0].collapse)}[/]")
     if args.json:
         emit_json(predictions_document(predictions))
@@ -188,6 +194,10 @@ def cmd_predict(args, console: Console) -> int:
 def cmd_compare(args, console: Console) -> int:
     from tuneoff.verdict import compare
 
+    if args.json and args.json != "-":
+        from tuneoff.store.guard import check_output
+
+        check_output(args.json, "--json")  # refused before anything is read
     document = compare.compare(compare.Side.parse(args.run_a), compare.Side.parse(args.run_b))
     console.print(compare.table(document))
     for note in compare.notes(document):
@@ -256,6 +266,7 @@ def cmd_export(args, console: Console) -> int:
         check_repo_id(args.push_to_hub)  # refused before anything is written
     elif args.private:
         raise ValueError("--private: only with --push-to-hub REPO_ID")
+    _warn_if_stale(RunFolder(Path(args.run_dir)), args.player, args.seed, console)
     done = export(RunFolder(Path(args.run_dir)), args.player, args.to, args.seed, not args.no_merge, args.force,
                   allow_collapsed=args.allow_collapsed, license=args.license, repo_id=args.push_to_hub)
     what = "an adapter folder" if done.adapter else "a transformers model"
@@ -280,6 +291,16 @@ def _push(args, folder: Path, console: Console) -> int:
         return 1
     console.print(f"pushed to the Hub: {esc(url)}")
     return 0
+
+
+def _warn_if_stale(run, player: str, seed: int | None, console: Console) -> None:
+    """predict and export answer with a stale checkpoint too (it is the one there), but say so first."""
+    from tuneoff.run.predict import checkpoint_of
+
+    folder, result = checkpoint_of(run, player, seed)
+    if why := run.stale_reason(result):
+        console.print(f"[yellow]warning: player {esc(player)} {esc(folder.label)} is stale under this run's config "
+                      f"({esc(why)}); its checkpoint is not the board's: `tuneoff run` trains it again[/]")
 
 
 def _positive(text: str) -> int:
@@ -356,11 +377,13 @@ def _add_run(sub) -> None:
     run.add_argument("--out", help="run folder (default runs/<tournament name>)")
     run.add_argument("--data-dir", help="folder with the SST tree files train.txt, dev.txt, test.txt")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a config value, e.g. protocol.epochs=1 or players.host.strategy.r=16")
+                     help="override a config value, e.g. protocol.epochs=1 or players.host.strategy.r=16 (a player "
+                     "name with dots: the longest that fits, or quoted: 'players.\"v1.5\".strategy.r=4')")
     run.add_argument("--only", action="append", default=[], metavar="PLAYER", help="run only this player")
     run.add_argument("--no-report", action="store_true", help="skip writing report.html / report.md")
     run.add_argument("--force", action="store_true",
-                     help="let this tournament take over a run folder that holds another tournament")
+                     help="let this tournament take over a run folder that holds another tournament (its results "
+                     "become this tournament's: kept where their jobs are this config's, else stale or left off)")
     run.add_argument("--jobs", type=_positive, default=1, metavar="N",
                      help="local executor: jobs at once on this machine (default 1); the cores are split among them")
     run.add_argument("--executor", choices=["local", "ray"], default="local",
@@ -388,8 +411,8 @@ def _add_after_the_tournament(sub) -> None:
     compare.add_argument("run_a", metavar="RUN_A[:PLAYER]", help="a run folder, and optionally one of its players")
     compare.add_argument("run_b", metavar="RUN_B[:PLAYER]", help="without players: every player both runs have, "
                          "Holm-adjusted together")
-    compare.add_argument("--json", metavar="FILE", help="also write the comparison as JSON into FILE; '-': on "
-                         "stdout (the table then goes to stderr)")
+    compare.add_argument("--json", metavar="FILE", help="also write the comparison as JSON into FILE (outside every "
+                         "run folder); '-': on stdout (the table then goes to stderr)")
     compare.set_defaults(func=cmd_compare)
 
     score = sub.add_parser("score", help="score a run's kept checkpoints on another data set's test split, into "
@@ -417,10 +440,11 @@ def _add_after_the_tournament(sub) -> None:
     export.add_argument("run_dir", help=RUN_DIR_HELP)
     export.add_argument("--player", required=True, help="the player to export")
     export.add_argument("--seed", type=int, help="which seed's checkpoint (default: the best on dev)")
-    export.add_argument("--to", required=True, metavar="DIR", help="a new or empty folder to write")
+    export.add_argument("--to", required=True, metavar="DIR", help="a new or empty folder to write, outside every run "
+                        "folder (a symlink is followed: the link stays, its folder receives the model)")
     export.add_argument("--no-merge", action="store_true",
                         help="a PEFT player: write its adapter (naming its base model) instead of merged weights")
-    export.add_argument("--force", action="store_true", help="replace what --to holds")
+    export.add_argument("--force", action="store_true", help="replace what --to holds (never a run folder)")
     export.add_argument("--allow-collapsed", action="store_true", help="export a checkpoint that collapsed (refused "
                         "otherwise); its card opens with a banner and is tagged 'collapsed'")
     export.add_argument("--license", metavar="ID", help="the card's license (a Hub license id, e.g. mit); default: "

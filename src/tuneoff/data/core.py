@@ -89,13 +89,22 @@ class Dataset:
     checksums_ok: bool | None = None  # against published sums, where there are any
     revision: str | None = None
     warnings: tuple[str, ...] = ()  # worth recording in every job's result (e.g. splits that share texts)
+    # The class names are the data set's own (SST's), implied by its name: left out of a job's identity, where
+    # the names read from files or a config are (``classes``), so that renaming a class makes results stale.
+    fixed_names: bool = False
 
     def splits(self) -> tuple[Split, Split, Split]:
         return self.train, self.dev, self.test
 
     @property
     def fingerprint(self) -> dict[str, str]:
+        """Each split's content (texts and label ids)."""
         return {s.name: s.sha256 for s in self.splits()}
+
+    @property
+    def classes(self) -> tuple[str, ...] | None:
+        """The class names a job's identity holds (None: implied by the data set's name, see ``fixed_names``)."""
+        return None if self.fixed_names else self.labels
 
 
 class DatasetSpec(Options):
@@ -145,6 +154,14 @@ def distinct_names(labels: tuple[str, ...]) -> tuple[str, ...]:
     if repeated:
         raise ValueError(f"label names must be distinct; repeated: {repeated}")
     return labels
+
+
+def other_column(label_column: str, info) -> str:
+    """A ``label_column`` option's validator: not the text column (every text would be its own label)."""
+    if label_column == info.data.get("text_column"):
+        raise ValueError(f"label_column {label_column!r} is also text_column: every text would be its own label; "
+                         "name the column that holds the labels")
+    return label_column
 
 
 _INTEGER = re.compile(r"[+-]?\d+")

@@ -25,6 +25,7 @@ from tuneoff.data.core import (
     classes_of,
     decode_utf8,
     distinct_names,
+    other_column,
     overlap_warnings,
 )
 from tuneoff.options import StrTuple
@@ -35,7 +36,7 @@ class _Files(DatasetSpec):
     dev: str = Field(description="validation file: picks the kept epoch")
     test: str = Field(description="test file: scored once")
     text_column: str = "text"
-    label_column: str = "label"
+    label_column: str = Field("label", validate_default=True)  # checked against text_column even when not given
     labels: StrTuple = Field((), description="label names in class order; empty = taken from the data")
     relative_paths: ClassVar[tuple[str, ...]] = ("train", "dev", "test")
 
@@ -43,6 +44,11 @@ class _Files(DatasetSpec):
     @classmethod
     def _distinct(cls, labels):
         return distinct_names(labels)
+
+    @field_validator("label_column")
+    @classmethod
+    def _not_the_text(cls, label_column, info):
+        return other_column(label_column, info)
 
     def rows(self, path: Path, text: str):  # pragma: no cover - interface
         """(line number, row dict) of every record."""
@@ -109,6 +115,9 @@ class Csv(_Files):
         header = self._next(reader, path, 1)
         if header is None:
             return
+        if twice := next((c for i, c in enumerate(header) if c in header[:i]), None):
+            raise DataError(f"{path}:1: the header names the column {twice!r} twice (columns: {header}); which one "
+                            "holds the data is not clear: rename one")
         for column in (self.text_column, self.label_column):
             if column not in header:
                 raise DataError(f"{path}:1: no column {column!r}; columns: {sorted(header)}")
@@ -149,9 +158,25 @@ class Jsonl(_Files):
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                row = json.loads(line, object_pairs_hook=_no_repeated_keys)
             except json.JSONDecodeError as err:
                 raise DataError(f"{path}:{number}: not valid JSON ({err.msg})") from None
+            except _RepeatedKey as err:
+                raise DataError(f"{path}:{number}: the key {err.args[0]!r} appears twice in one object; which value "
+                                "holds the data is not clear: keep one") from None
             if not isinstance(row, dict):
                 raise DataError(f"{path}:{number}: a JSON object per line is expected")
             yield number, row
+
+
+class _RepeatedKey(Exception):
+    """A JSON object naming one key twice (json.loads would keep the last silently)."""
+
+
+def _no_repeated_keys(pairs: list[tuple[str, object]]) -> dict:
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            raise _RepeatedKey(key)
+        out[key] = value
+    return out

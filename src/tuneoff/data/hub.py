@@ -19,6 +19,7 @@ from tuneoff.data.core import (
     check_labels,
     classes_of,
     distinct_names,
+    other_column,
     overlap_warnings,
 )
 from tuneoff.options import StrTuple
@@ -33,7 +34,7 @@ class HubDataset(DatasetSpec):
     config: str | None = Field(None, description="the data set's configuration, if it has several")
     revision: str | None = Field(None, description="a commit or tag of the hub repository")
     text_column: str = "text"
-    label_column: str = "label"
+    label_column: str = Field("label", validate_default=True)  # checked against text_column even when not given
     train_split: str = "train"
     dev_split: str = "validation"
     test_split: str = "test"
@@ -50,6 +51,11 @@ class HubDataset(DatasetSpec):
 
     def hub_config(self) -> str | None:
         return self.config
+
+    @field_validator("label_column")
+    @classmethod
+    def _not_the_text(cls, label_column, info):
+        return other_column(label_column, info)
 
     def _open(self):
         import datasets

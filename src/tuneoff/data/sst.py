@@ -42,7 +42,7 @@ class Sst5(_Trees):
     def load(self, data_dir=None, origin=None) -> Dataset:
         root, source, files, sums, ok = self._files(data_dir, origin)
         return Dataset("sst5", SST_LABELS, *(self._sentences(s, files) for s in ("train", "dev", "test")),
-                       source, str(root), sums, ok)
+                       source, str(root), sums, ok, fixed_names=True)
 
 
 @DATASETS.register
@@ -66,7 +66,7 @@ class Sst5Phrases(_Trees):
             nodes = list(first.items())
         train = Split("train", tuple(t for t, _ in nodes), tuple(y for _, y in nodes))
         return Dataset("sst5-phrases", SST_LABELS, train, self._sentences("dev", files),
-                       self._sentences("test", files), source, str(root), sums, ok)
+                       self._sentences("test", files), source, str(root), sums, ok, fixed_names=True)
 
 
 @DATASETS.register
@@ -85,4 +85,4 @@ class Sst2(_Trees):
         root, source, files, sums, ok = self._files(data_dir, origin)
         splits = (self._sentences(s, files, keep=lambda y: y != 2, relabel=lambda y: int(y > 2))
                   for s in ("train", "dev", "test"))
-        return Dataset("sst2", ("negative", "positive"), *splits, source, str(root), sums, ok)
+        return Dataset("sst2", ("negative", "positive"), *splits, source, str(root), sums, ok, fixed_names=True)

@@ -186,6 +186,11 @@ class Config(Options):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"player names must be unique; repeated: {dupes}")
+        folded = [n.casefold() for n in names]
+        if clash := next(((i, folded.index(f)) for i, f in enumerate(folded) if f in folded[:i]), None):
+            raise ValueError(f"players.{clash[0]}.name {names[clash[0]]!r} and players.{clash[1]}.name "
+                             f"{names[clash[1]]!r} differ only in case: they would share one folder on macOS and "
+                             "Windows; rename one")
         for p in self.players:
             bad = sorted(set(p.protocol) - set(self.tournament.overridable))
             if bad:

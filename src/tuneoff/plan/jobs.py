@@ -65,8 +65,11 @@ DEVICE_DEFAULTS = {"cuda_graphs": False, "static_shapes": 0}
 
 
 def identity(player: Player, protocol: Protocol, data: DatasetSpec, data_sha256: dict) -> dict:
-    """``data_sha256``: the content fingerprint of each split, and of each extra evaluation set."""
+    """``data_sha256``: the content fingerprint of each split, and of each extra evaluation set; its ``classes``
+    (the class names, in order, where the data set does not fix them) become the identity's data.classes."""
     where = set(type(data).relative_paths)  # where files are, not what is in them (the fingerprint is)
+    data_sha256 = dict(data_sha256)
+    classes = data_sha256.pop("classes", None)
     settled = protocol.model_dump(mode="json")
     settled.update({k: old for k, old in DEVICE_DEFAULTS.items() if settled[k] is None})
     for key, old in LATER_KEYS.items():
@@ -75,7 +78,8 @@ def identity(player: Player, protocol: Protocol, data: DatasetSpec, data_sha256:
     return {
         "player": player.model_dump(mode="json", exclude={"description"}),
         "protocol": settled,
-        "data": {**data.model_dump(mode="json", exclude=where), "sha256": dict(sorted(data_sha256.items()))},
+        "data": {**data.model_dump(mode="json", exclude=where), "sha256": dict(sorted(data_sha256.items())),
+                 **({"classes": list(classes)} if classes is not None else {})},
     }
 
 

@@ -84,16 +84,45 @@ def _format_errors(err: ValidationError, source: str, text: str | None, override
 _BARE_WORD = re.compile(r"^[A-Za-z_][A-Za-z0-9_+./:@-]*$")
 
 
+class _Quoted(str):
+    """A part of a --set key written in quotes (players."v1.5".strategy.r): one name, whatever dots it holds."""
+
+
+def _key_parts(item: str, key: str) -> list[str]:
+    """A --set key split at its dots, as TOML's dotted keys are: a quoted part ("v1.5" or 'v1.5') is one part."""
+    parts, rest = [], key.strip()
+    while True:
+        if rest[:1] in ("'", '"'):
+            end = rest.find(rest[0], 1)
+            if end < 0:
+                raise ConfigError(f"--set {item!r}: a quote in the key is never closed")
+            parts.append(_Quoted(rest[1:end]))
+            rest = rest[end + 1:].strip()
+            if rest and not rest.startswith("."):
+                raise ConfigError(f"--set {item!r}: a quoted part of the key is followed by {rest[:1]!r}, not '.' "
+                                  "or '='")
+            if not rest:
+                return parts
+            rest = rest[1:].strip()
+        else:
+            part, dot, rest = rest.partition(".")
+            parts.append(part.strip())
+            if not dot:
+                return parts
+            rest = rest.strip()
+
+
 def parse_override(item: str) -> tuple[list[str], Any]:
     """'protocol.epochs=2' -> (['protocol', 'epochs'], 2).
 
     Values are TOML (2, 1e-4, true, 'text', [1, 2]); a bare word such as bf16 or
-    org/model is taken as a string. Anything else that is not TOML is an error.
+    org/model is taken as a string. Anything else that is not TOML is an error. Key parts may be
+    quoted as in TOML (players."v1.5".strategy.r=4): a quoted part is taken whole.
     """
     if "=" not in item:
         raise ConfigError(f"--set {item!r}: expected key=value, e.g. protocol.epochs=2")
-    key, raw = item.split("=", 1)
-    path = key.strip().split(".")
+    key, raw = _split_at_equals(item)
+    path = _key_parts(item, key)
     if not all(part.strip() for part in path):
         raise ConfigError(f"--set {item!r}: {'no key before' if not key.strip() else 'an empty part in the key before'}"
                           " '=', e.g. protocol.epochs=2")
@@ -105,27 +134,52 @@ def parse_override(item: str) -> tuple[list[str], Any]:
             raise ConfigError(f"--set {item!r}: the value {raw!r} is not a TOML value ({reason}); "
                               f"quote text: {key}='...'") from None
         value = raw.strip()
-    return [part.strip() for part in path], value
+    return path, value
+
+
+def _split_at_equals(item: str) -> tuple[str, str]:
+    """key and value at the first '=' outside the key's quotes."""
+    quote = None
+    for i, char in enumerate(item):
+        if quote:
+            quote = None if char == quote else quote
+        elif char in ("'", '"'):
+            quote = char
+        elif char == "=":
+            return item[:i], item[i + 1:]
+    return item.split("=", 1)[0], item.split("=", 1)[1]
+
+
+def _player(path: list[str], players: list) -> tuple[int, int]:
+    """(index of the player a players.NAME.key... path names, how many parts its name took). A quoted name is
+    taken whole; unquoted, the longest player name the next parts spell with their dots wins (players.v1.5.r:
+    player 'v1.5' when there is one, else 'v1'); players."v1".5.r names 'v1' whatever other players exist."""
+    names = [p.get("name") if isinstance(p, dict) else None for p in players]
+    spans = [2] if isinstance(path[1], _Quoted) else range(len(path) - 1, 1, -1)
+    for end in spans:
+        name = ".".join(path[1:end])
+        if name in names and all(not isinstance(part, _Quoted) for part in path[2:end]):
+            return names.index(name), end - 1
+    known = [n for n in names if n]
+    raise ConfigError(f"--set {'.'.join(path)}: no player {path[1]!r}; players: {known}{did_you_mean(path[1], known)}")
 
 
 def apply_override(raw: dict, path: list[str], value: Any) -> tuple:
-    """Set a value in the raw TOML tree; players are addressed by name: players.host.protocol.epochs.
+    """Set a value in the raw TOML tree; players are addressed by name: players.host.protocol.epochs
+    (a name with dots: the longest player name that fits, or quoted: players."v1.5".strategy.r).
 
     Returns where the value landed, as a validation location (players by index).
     """
     node, loc = raw, tuple(path)
     if path[0] == "players" and len(path) > 2:
         players = raw.get("players", [])
-        match = [i for i, p in enumerate(players) if isinstance(p, dict) and p.get("name") == path[1]]
-        if not match:
-            names = [p.get("name") for p in players if isinstance(p, dict)]
-            raise ConfigError(f"--set {'.'.join(path)}: no player {path[1]!r}; players: {names}"
-                              f"{did_you_mean(path[1], names)}")
-        node, loc, path = players[match[0]], ("players", match[0], *path[2:]), path[2:]
+        index, taken = _player(path, players if isinstance(players, list) else [])
+        path = path[1 + taken:]
+        node, loc = players[index], ("players", index, *path)
     for part in path[:-1]:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
-            raise ConfigError(f"--set {'.'.join(loc)}: {part!r} is not a table")
+            raise ConfigError(f"--set {'.'.join(map(str, loc))}: {part!r} is not a table")
     node[path[-1]] = value
     return loc
 

@@ -15,7 +15,9 @@ so an interrupted export leaves no half-written model.
 
 from __future__ import annotations
 
+import glob
 import json
+import os
 import shutil
 import uuid
 from collections.abc import Callable
@@ -26,6 +28,7 @@ from tuneoff.plan.portable import portable_toml
 from tuneoff.report.card import Export, model_card
 from tuneoff.run.card_facts import hub_facts
 from tuneoff.run.predict import checkpoint_of, load_player, results_of
+from tuneoff.store.guard import check_output, check_replaceable
 from tuneoff.store.runfolder import JobFolder, RunFolder, as_run
 from tuneoff.verdict.collapse import checkpoint_warning
 from tuneoff.verdict.rules import collapse_reason
@@ -152,18 +155,46 @@ def writer(result: dict, merge: bool) -> Callable[[JobFolder, dict, Path, Path],
     return write_model
 
 
-def _target(to: Path, force: bool) -> None:
+def _target(to: Path, force: bool, given: str) -> None:
+    """Refuse a --to that is a file, a folder with files (without --force), or a folder whose replacing would
+    delete a run folder."""
     if to.exists() and not to.is_dir():
-        raise ValueError(f"--to {to}: a file, not a folder")
-    if to.is_dir() and any(to.iterdir()) and not force:
-        raise ValueError(f"--to {to}: folder not empty; --force replaces what is in it")
+        raise ValueError(f"--to {given}: a file, not a folder")
+    if to.is_dir() and any(to.iterdir()):
+        if not force:
+            raise ValueError(f"--to {given}: folder not empty; --force replaces what is in it")
+        check_replaceable(to, "--to", given)
+
+
+PARTIAL, OLD = "partial", "old"  # .<name>.partial-<pid>-<hex>: being written; .<name>.old-<pid>-<hex>: being replaced
+
+
+def _hidden(to: Path, kind: str) -> Path:
+    return to.parent / f".{to.name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def clean_leftovers(to: Path) -> None:
+    """Tidy what a killed export to ``to`` left beside it: its hidden partial folder is removed, and the earlier
+    folder it was replacing is put back if the new one never took its place (else removed). Another live
+    export's are left alone."""
+    import psutil
+
+    for kind in (OLD, PARTIAL):
+        for path in sorted(to.parent.glob(f".{glob.escape(to.name)}.{kind}-*")):
+            pid = path.name.rsplit(f".{kind}-", 1)[1].split("-")[0]
+            if pid.isdigit() and psutil.pid_exists(int(pid)):
+                continue
+            if kind == OLD and not to.exists() and not to.is_symlink():
+                path.rename(to)
+            else:
+                shutil.rmtree(path, ignore_errors=True)
 
 
 def _swap_in(staged: Path, to: Path) -> None:
     """Put the finished folder where it belongs; an earlier one there is removed only once it is replaced."""
     old = None
     if to.exists():
-        old = to.parent / f".{to.name}.old-{uuid.uuid4().hex[:8]}"
+        old = _hidden(to, OLD)
         to.rename(old)
     staged.rename(to)
     if old is not None:
@@ -192,30 +223,46 @@ def _card(run: RunFolder, result: dict, name: str, adapter: bool, written: Writt
                   tuple(config_notes), tuple(args), bottleneck=result["checkpoint"].get("format") == "bottleneck")
 
 
+def _named(err: OSError, staged: Path, given: str) -> OSError:
+    """The error with the user's --to in place of the hidden folder it was written in."""
+    where = (err.filename and str(err.filename).replace(str(staged), given)) or given
+    return type(err)(err.errno, err.strerror or str(err).replace(str(staged), given), where) \
+        if err.errno is not None else OSError(f"{given}: {str(err).replace(str(staged), given)}")
+
+
 def export(run: RunFolder | Path, player: str, to: str | Path, seed: int | None = None, merge: bool = True,
            force: bool = False, *, allow_collapsed: bool = False, license: str | None = None,
            repo_id: str | None = None) -> Exported:
     """Write the player's checkpoint into ``to`` (a new or empty folder; ``force``: replace one) with a model card
-    and the run's config. ``repo_id``: the Hub repository the card's snippets load (else the folder's name)."""
+    and the run's config. ``repo_id``: the Hub repository the card's snippets load (else the folder's name).
+
+    A ``to`` that is a symlink is followed: the link stays, and the folder it points to receives the model."""
     run = as_run(run)
+    given, shown = str(to), Path(os.path.abspath(Path(to).expanduser()))
+    to = shown.resolve()
+    check_output(given, "--to")  # the target first: never a run folder, whatever else is wrong
+    if to.parent.is_dir():
+        clean_leftovers(to)
+    _target(to, force, given)
     folder, result = checkpoint_of(run, player, seed)
     write = writer(result, merge)
     _check_collapse(player, result, allow_collapsed)
     collapse = checkpoint_warning(player, result, list(results_of(run, player).values()))
-    to = Path(to).absolute()
-    _target(to, force)
     to.parent.mkdir(parents=True, exist_ok=True)
-    staged = to.parent / f".{to.name}.partial-{uuid.uuid4().hex[:8]}"
+    staged = _hidden(to, PARTIAL)
     staged.mkdir()  # as any new folder (mkdtemp's would be private to its owner)
-    args = ["--seed", str(result["seed"]), "--to", to.name, *([] if merge else ["--no-merge"]),
+    args = ["--seed", str(result["seed"]), "--to", shown.name, *([] if merge else ["--no-merge"]),
             *(["--allow-collapsed"] if collapse_reason(result) else []), *(["--license", license] if license else [])]
     try:
         written = write(folder, result, staged, to)
         notes = _write_config(run, staged)
-        card = _card(run, result, repo_id or to.name, not merge, written, args, license, collapse, notes)
+        card = _card(run, result, repo_id or shown.name, not merge, written, args, license, collapse, notes)
         (staged / "README.md").write_text(model_card(run, result, card), encoding="utf-8")
         _swap_in(staged, to)
+    except OSError as err:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise _named(err, staged, given) from None
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise
-    return Exported(to, player, result["seed"], not merge, collapse, card.hub.license)
+    return Exported(shown, player, result["seed"], not merge, collapse, card.hub.license)

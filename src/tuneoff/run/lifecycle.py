@@ -226,7 +226,9 @@ def play(task: Task, console: Console, live: bool = True) -> dict | None:
         return None
     except Exception as err:  # a crash is recorded as a failure, not a user stop
         end_unfinished(folder, result, "failed", f"{type(err).__name__}: {err}")
-        console.print(f"[red]{esc(job.name)} {job.label} failed{kept}:[/]\n{esc(traceback.format_exc())}")
+        why = (f": {esc(_one_line(err))}[/]" if isinstance(err, OSError)  # disk full, permissions: not a bug
+               else f":[/]\n{esc(traceback.format_exc())}")
+        console.print(f"[red]{esc(job.name)} {job.label} failed{kept}{why}")
         return None
     target.adopt(folder)
     console.print(f"{esc(job.name)} {job.label}: test accuracy {result['test']['accuracy']:.2%}, "
@@ -234,6 +236,11 @@ def play(task: Task, console: Console, live: bool = True) -> dict | None:
     if reason := collapse_reason(result):
         console.print(f"[bold red]{esc(job.name)} {job.label} COLLAPSED: {esc(reason)}[/]")
     return result
+
+
+def _one_line(err: OSError) -> str:
+    """A system error in one line, naming its file: 'No space left on device: .../model.safetensors'."""
+    return f"{err.strerror}: {err.filename}" if err.strerror and err.filename else f"{type(err).__name__}: {err}"
 
 
 def play_trial(task: Task, console: Console, live: bool = True) -> dict | None:

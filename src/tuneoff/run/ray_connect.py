@@ -49,8 +49,9 @@ def resolve(address: str) -> str | None:
 
 
 def probe(address: str, timeout: float = CONNECT_SECONDS) -> None:
-    """Refuse an address whose port does not accept a connection within ``timeout`` seconds
-    (ray.init would wait for it for minutes)."""
+    """Refuse an address whose port does not accept a connection within ``timeout`` seconds, or accepts one but
+    does not answer as a Ray head does, in gRPC, within ``timeout`` seconds more (ray.init would wait for either
+    for minutes, or forever)."""
     concrete = resolve(address)
     if concrete is None or concrete == "local":
         return
@@ -63,6 +64,32 @@ def probe(address: str, timeout: float = CONNECT_SECONDS) -> None:
         raise RayConnectError(f"--ray-address {named}: cannot reach {host}:{port} within {timeout:g} s ({why}); "
                               "start the head there (`ray start --head` prints its address) or check that this "
                               "machine can reach it, or use --ray-address local for a private instance here") from None
+    if not speaks_grpc(host, port, timeout):
+        raise RayConnectError(f"--ray-address {named}: {host}:{port} accepts connections but does not answer as a "
+                              f"Ray head (no gRPC handshake within {timeout:g} s); is it the head's port (`ray start "
+                              "--head` prints its address, 6379 by default)? or use --ray-address local for a "
+                              "private instance here")
+
+
+def speaks_grpc(host: str, port: int, timeout: float) -> bool:
+    """Whether the server at host:port completes a gRPC (HTTP/2) handshake within ``timeout`` seconds, as a Ray
+    head's GCS and a Ray client server do. True when it cannot be told here: grpc is not installed, or the
+    cluster uses TLS (RAY_USE_TLS), which a plain handshake cannot complete."""
+    try:
+        import grpc
+    except ImportError:
+        return True
+    if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+        return True
+    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    channel = grpc.insecure_channel(target, options=[("grpc.enable_http_proxy", 0)])  # direct, as Ray connects
+    try:
+        grpc.channel_ready_future(channel).result(timeout=timeout)
+        return True
+    except grpc.FutureTimeoutError:
+        return False
+    finally:
+        channel.close()
 
 
 def init(ray, address: str, options: dict, timeout: float = CONNECT_SECONDS) -> None:

@@ -40,6 +40,9 @@ def parse_label_map(text: str) -> dict[str, str]:
         player, sep, target = item.partition("=")
         if not sep or not player.strip() or not target.strip():
             raise ValueError(f"--label-map {text!r}: {item.strip()!r} is not PLAYER_LABEL=DATASET_LABEL")
+        if table.get(player.strip(), target.strip()) != target.strip():
+            raise ValueError(f"--label-map {text!r}: {player.strip()!r} goes to both {table[player.strip()]!r} and "
+                             f"{target.strip()!r}; a label goes to one class")
         table[player.strip()] = target.strip()
     if not table:
         raise ValueError(f"--label-map {text!r}: no PLAYER_LABEL=DATASET_LABEL pair")
@@ -95,6 +98,7 @@ def score_run(run: RunFolder, spec, data_dir: str | None, label_map: str | None,
     from tuneoff.training.system import pick_device
 
     run.tournament()  # a folder that is not a run is refused before anything is loaded
+    given = parse_label_map(label_map) if label_map else None
     if "verify" in type(spec).model_fields:
         spec = spec.model_copy(update={"verify": False})
     name = name or entry_name(spec)
@@ -104,7 +108,6 @@ def score_run(run: RunFolder, spec, data_dir: str | None, label_map: str | None,
     if target.checksums_ok is False:
         console.print(f"[yellow]{esc(target.name)}: not the published files; the score records the test split's "
                       f"fingerprint {target.test.sha256[:16]}…[/]")
-    given = parse_label_map(label_map) if label_map else None
     device, rows = pick_device("auto"), []
     with run.lock(), make_progress(console) as progress:
         jobs = _completed(run, console)

@@ -24,6 +24,7 @@ from tuneoff.run.executors import LocalExecutor
 from tuneoff.run.lifecycle import done_already, recover_dead, trial_done
 from tuneoff.run.preflight import preflight
 from tuneoff.run.task import Task
+from tuneoff.store.guard import check_new_run
 from tuneoff.store.liveness import describe, now
 from tuneoff.store.runfolder import RunFolder, RunFolderError, as_run
 from tuneoff.suggest import did_you_mean
@@ -57,6 +58,7 @@ def run(
         raise ValueError(f"--only {unknown}: no such player; players: {names}{did_you_mean(unknown[0], names)}")
     out = RunFolder(as_run(out_dir).path.resolve())
     out.check_target()
+    check_new_run(out.path)
     out.check_owner(config.tournament.name, force)
     dataset, extras = load_data(config, data_dir, config_file)
     created = next((p for p in reversed([out.path, *out.path.parents]) if not p.exists()), None)
@@ -66,8 +68,8 @@ def run(
                 console.print(f"[yellow]took over {esc(out)} from {esc(describe(lock.took_over))}, "
                               "which ended without letting go of it[/]")
             return _play_all(config, (dataset, extras), out, only, console, config_file, report, executor, track)
-    except (ConfigError, RunFolderError):
-        # A refused run leaves no folder behind: remove what it created if that holds nothing but the lock.
+    except (ConfigError, RunFolderError, KeyboardInterrupt):
+        # A refused or stopped run leaves no folder behind: remove what it created if that holds nothing but the lock.
         if created and created.is_dir() and RunFolder(created).only_lock_inside():
             shutil.rmtree(created)
         raise
@@ -86,7 +88,10 @@ def _todo(jobs: list[Job], only, out: RunFolder, console: Console) -> list[Job]:
     return todo
 
 
-def _write_tournament(out: RunFolder, config: Config, planned: list[Job], config_file, trials=()) -> None:
+def _write_tournament(out: RunFolder, config: Config, planned: list[Job], config_file, console: Console,
+                      trials=()) -> None:
+    """tournament.json, then every result here recorded for another tournament becomes this one's (a renamed
+    config, or --force taking a folder over): judged by identity like any other, never left off the board."""
     out.write_tournament(
         {"config": config.model_dump(mode="json"),
          "jobs": [{"player": j.name, "seed": j.seed, "data_seed": j.data_seed, "job_hash": j.job_hash,
@@ -94,6 +99,11 @@ def _write_tournament(out: RunFolder, config: Config, planned: list[Job], config
          "trials": [{"player": j.name, "label": j.label, "job_hash": j.job_hash} for j in trials],
          "config_file": config_file, "written_at": now()},
     )
+    if adopted := out.adopt_results(config.tournament.name):
+        console.print(f"[yellow]{len(adopted)} results recorded for another tournament are now "
+                      f"{config.tournament.name!r}'s (the name is not part of a job): {esc(', '.join(adopted[:3]))}"
+                      f"{' …' if len(adopted) > 3 else ''}; each is kept if its job is current, trained again if "
+                      "stale[/]")
 
 
 def _tasks(jobs: list[Job], data, out: RunFolder, track: tuple = ()) -> list[Task]:
@@ -121,7 +131,7 @@ def _play_all(config: Config, data, out: RunFolder, only, console: Console, conf
         planned = plan(config, sha)
         todo = _todo(planned, only, out, console)
         preflight(todo, out, len(dataset.labels))
-        _write_tournament(out, config, planned, config_file)
+        _write_tournament(out, config, planned, config_file, console)
         console.print(f"{len(todo)} jobs to train")
         for wave in waves(config):
             failed += _failures(executor.run(_tasks([j for j in todo if j.name in wave], data, out, track)))
@@ -162,7 +172,7 @@ def _play_tuned(config: Config, sha: dict, data, out: RunFolder, only, console: 
                 for sentence in edge_sentences(name, chosen[name]):
                     console.print(f"[yellow]warning: {esc(sentence)}[/]")
         planned = plan(config, sha, chosen)
-        _write_tournament(out, config, planned, config_file, trials)
+        _write_tournament(out, config, planned, config_file, console, trials)
         failed += _failures(executor.run(_tasks(_todo([j for j in planned if j.name in wave], only, out, console),
                                                 data, out, track)))
     return failed
@@ -246,5 +256,8 @@ def load_data(config: Config, data_dir: str | None, config_file: str | None):
 
 
 def fingerprints(dataset, extras) -> dict:
-    """What the job identities hash about the data: every split's content, and every extra test set's."""
-    return {**dataset.fingerprint, **{f"eval:{x.name}": f"{x.dataset.test.sha256}:{x.mapping}" for x in extras}}
+    """What the job identities hash about the data: every split's content, every extra test set's, and the class
+    names where the data set does not fix them (``classes``: plan.jobs.identity records them by name)."""
+    classes = {"classes": list(dataset.classes)} if dataset.classes is not None else {}
+    return {**dataset.fingerprint, **classes,
+            **{f"eval:{x.name}": f"{x.dataset.test.sha256}:{x.mapping}" for x in extras}}

@@ -26,6 +26,11 @@ def write_atomic(path: Path, data: bytes) -> None:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; results are for sharing
         os.replace(tmp, path)
+    except OSError as err:  # named by the file it writes, never by its hidden temporary file
+        Path(tmp).unlink(missing_ok=True)
+        if err.errno is None:
+            raise
+        raise type(err)(err.errno, err.strerror, str(path)) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

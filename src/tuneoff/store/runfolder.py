@@ -23,16 +23,16 @@ half-written run. No torch here.
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
-import tarfile
-from dataclasses import dataclass
 from pathlib import Path
 
-from tuneoff.store.files import FileError, read_json, write_atomic, write_json
+from tuneoff.store.files import FileError, read_json, write_json
+from tuneoff.store.jobfolder import JobFolder
 from tuneoff.store.liveness import describe, now, process_record
-from tuneoff.store.results import ResultsError, check, read_result, read_trial
+from tuneoff.store.results import ResultsError, differences
+
+__all__ = ["JobFolder", "RunFolder", "RunFolderError", "RunLock", "as_run", "seed_label", "trial_label"]
 
 TOURNAMENT_SCHEMA = "tuneoff.tournament/1"
 
@@ -50,146 +50,6 @@ def trial_label(learning_rate: float, seed: int, axes: tuple = ()) -> str:
     """A tuning trial's folder name: tune-lr-3e-05-seed-42, or with its other axes (strategy option, value),
     tune-lr-3e-05-p-0.8-seed-42 (a knob), tune-lr-0.1-head_lr-0.001-virtual_tokens-20-seed-42 (both)."""
     return f"tune-lr-{learning_rate:g}" + "".join(f"-{field}-{value:g}" for field, value in axes) + f"-seed-{seed}"
-
-
-@dataclass(frozen=True)
-class JobFolder:
-    """One job's folder: its result or trial record, its checkpoint and its caches. Picklable."""
-
-    path: Path
-
-    RESULT = "result.json"
-    TRIAL = "tuning.json"
-    CHECKPOINT = "checkpoint"
-    STAGING = ".staging"
-
-    @property
-    def player(self) -> str:
-        return self.path.parent.name
-
-    @property
-    def label(self) -> str:
-        return self.path.name
-
-    def __str__(self) -> str:
-        return str(self.path)
-
-    # --- a final job's result -------------------------------------------------------------------
-
-    @property
-    def result_path(self) -> Path:
-        return self.path / self.RESULT
-
-    def has_result(self) -> bool:
-        return self.result_path.is_file()
-
-    def result(self) -> dict:
-        """The result; a damaged or foreign file raises ResultsError naming it."""
-        return read_result(self.path / self.RESULT)
-
-    def result_or_none(self) -> dict | None:
-        """The result, or None when there is none or it cannot be read (the caller trains again)."""
-        try:
-            return self.result() if self.has_result() else None
-        except (ResultsError, OSError):
-            return None
-
-    def write_result(self, result: dict) -> None:
-        check(result, "result", str(self.path / self.RESULT))
-        write_json(self.path / self.RESULT, result)
-
-    # --- a tuning trial's record ----------------------------------------------------------------
-
-    def trial(self) -> dict | None:
-        """The trial's record, None when there is none; a damaged one raises ResultsError naming it."""
-        path = self.path / self.TRIAL
-        return read_trial(path) if path.is_file() else None
-
-    def write_trial(self, record: dict) -> None:
-        check(record, "tuning", str(self.path / self.TRIAL))
-        write_json(self.path / self.TRIAL, record)
-
-    # --- the checkpoint -------------------------------------------------------------------------
-
-    @property
-    def checkpoint(self) -> Path:
-        return self.path / self.CHECKPOINT
-
-    def remove_checkpoint(self) -> None:
-        shutil.rmtree(self.checkpoint, ignore_errors=True)
-
-    def checkpoint_missing(self, result: dict) -> str | None:
-        """What is wrong with a completed result's checkpoint (a file missing or unreadable), or None."""
-        checkpoint = result.get("checkpoint", {})
-        path = checkpoint.get("path", f"{self.CHECKPOINT}/model")
-        needed = [f"{path}/config.json", f"{path}/model.safetensors"]
-        if checkpoint.get("adapter"):
-            needed.append(f"{checkpoint['adapter']}/adapter_config.json")
-        for name in needed:
-            try:
-                with open(self.path / name, "rb"):
-                    pass
-            except PermissionError:
-                return f"{name} (unreadable: permission denied)"
-            except OSError:
-                return name
-        return None
-
-    def saved(self, result: dict, part: str = "path") -> Path:
-        """Where a result's saved model (``path``) or adapter (``adapter``) lies."""
-        return self.path / result["checkpoint"][part]
-
-    # --- a retrain beside the result it replaces -------------------------------------------------
-
-    def staged(self) -> JobFolder:
-        """The staging folder a retrain writes in (see ``attempt``), as it is."""
-        return JobFolder(self.path.parents[2] / self.STAGING / self.player / self.label)
-
-    def attempt(self) -> JobFolder:
-        """Where a retrain writes while this folder's result stays: an empty staging folder."""
-        staging = self.staged()
-        shutil.rmtree(staging.path, ignore_errors=True)
-        staging.path.mkdir(parents=True)
-        return staging
-
-    def adopt(self, attempt: JobFolder) -> None:
-        """Replace this job's files, whole, by a completed attempt's (the earlier ones go only then)."""
-        if attempt.path == self.path:
-            return
-        old = attempt.path.with_name(attempt.path.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if self.path.exists():
-            os.replace(self.path, old)  # a crash between the two renames: RunFolder.recover() puts it back
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(attempt.path, self.path)
-        shutil.rmtree(old, ignore_errors=True)
-
-    def cache(self, key: str, name: str) -> Path:
-        """A file cached beside this job (a teacher's predictions for its students)."""
-        return self.path / f"{key}-{name}"
-
-    # --- moving a job between machines (Ray) ----------------------------------------------------
-
-    def pack(self) -> dict:
-        """Every file of this job: small files as bytes, the checkpoint as one tar.gz."""
-        payload = {"files": {}}
-        for path in sorted(self.path.rglob("*")):
-            if path.is_file() and self.CHECKPOINT not in path.relative_to(self.path).parts:
-                payload["files"][path.relative_to(self.path).as_posix()] = path.read_bytes()
-        if self.checkpoint.is_dir():
-            buffer = io.BytesIO()
-            with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-                tar.add(self.checkpoint, arcname=self.CHECKPOINT)
-            payload["checkpoint"] = buffer.getvalue()
-        return payload
-
-    def unpack(self, payload: dict) -> None:
-        """Write a packed job into this (empty) folder."""
-        for name, data in payload["files"].items():
-            write_atomic(self.path / name, data)
-        if "checkpoint" in payload:
-            with tarfile.open(fileobj=io.BytesIO(payload["checkpoint"]), mode="r:gz") as tar:
-                tar.extractall(self.path, filter="data")
 
 
 class RunFolder:
@@ -285,12 +145,16 @@ class RunFolder:
         return sorted(out, key=lambda r: (r["player"]["name"], r["seed"], r["data_seed"] or -1))
 
     def recover(self) -> None:
-        """Put back a job folder whose swap a crash cut between its two renames (see JobFolder.adopt)."""
+        """Put back a job folder whose swap a crash cut between its two renames (see JobFolder.adopt), or
+        carry a user's files over from one cut after them."""
         for old in sorted((self.path / JobFolder.STAGING).glob("*/*.old")):
             target = self.job(old.parent.name, old.name.removesuffix(".old"))
             if not target.path.exists():
                 target.path.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(old, target.path)
+            else:
+                target.carry_over(JobFolder(old))
+                shutil.rmtree(old, ignore_errors=True)
 
     # --- the tournament file: what makes a folder a run -----------------------------------------
 
@@ -299,7 +163,7 @@ class RunFolder:
         folder = self.path
         if folder.exists() and not folder.is_dir():
             raise RunFolderError(f"{folder}: exists and is not a folder; choose another --out")
-        if folder.is_dir() and any(folder.iterdir()) and not (folder / self.TOURNAMENT).exists():
+        if folder.is_dir() and not self.only_lock_inside() and not (folder / self.TOURNAMENT).exists():
             raise RunFolderError(
                 f"{folder}: this folder has files and is not a tuneoff run folder (no {self.TOURNAMENT}); "
                 "tuneoff will not write into it. Choose a new or empty --out."
@@ -317,19 +181,54 @@ class RunFolder:
         if force or not (self.path / self.TOURNAMENT).is_file():
             return
         try:
-            held = self.tournament()["config"]["tournament"].get("name")
-        except RunFolderError:
-            return  # damaged: `run` rewrites it, as it always has
+            held, where = self.tournament()["config"]["tournament"].get("name"), f"its {self.TOURNAMENT}"
+        except RunFolderError:  # damaged: `run` rewrites it, as it always has, unless its results name another
+            held = next((r["tournament"] for r in self.results({}) if r["tournament"] != tournament), tournament)
+            where = f"its results; its {self.TOURNAMENT} is damaged"
         if held != tournament:
             raise RunFolderError(
-                f"{self.path}: holds tournament {held!r} (its {self.TOURNAMENT}), not {tournament!r}; "
-                f"use another --out, or --force to let {tournament!r} take the folder over")
+                f"{self.path}: holds tournament {held!r} ({where}), not {tournament!r}; use another --out, or "
+                f"--force to let {tournament!r} take the folder over (its results become {tournament!r}'s: those "
+                "of the same jobs are kept, the others are stale or left off the board)")
 
     def foreign(self, results: list[dict]) -> list[str]:
         """Results in this folder written for another tournament than its tournament.json names."""
         held = self.tournament()["config"]["tournament"].get("name")
         return sorted({f"{r['player']['name']} {seed_label(r['seed'], r['data_seed'])} (tournament "
                        f"{r['tournament']!r})" for r in results if held is not None and r["tournament"] != held})
+
+    def adopt_results(self, tournament: str) -> list[str]:
+        """Make every result here that records another tournament this one's (``run`` does it once its
+        tournament.json names ``tournament``): a job's identity does not hold the tournament's name, so a
+        renamed config's jobs are still these, judged current or stale by identity. Returns them."""
+        adopted = []
+        for folder in self.jobs():
+            result = folder.result_or_none()
+            if result is not None and result["tournament"] != tournament:
+                folder.write_result({**result, "tournament": tournament})
+                adopted.append(f"{folder.player} {folder.label} (tournament {result['tournament']!r})")
+        return adopted
+
+    def stale_reason(self, result: dict) -> str | None:
+        """Why a result is not its job's under this run's tournament.json (stale: the config changed, or written
+        for another tournament), or None: it is current (or tournament.json cannot tell)."""
+        try:
+            meta = self.tournament()
+        except RunFolderError:
+            return None
+        held = meta["config"]["tournament"].get("name")
+        if held is not None and result["tournament"] != held:
+            return f"written for tournament {result['tournament']!r}, not this folder's {held!r}"
+        label, jobs = seed_label(result["seed"], result["data_seed"]), meta.get("jobs")
+        if not isinstance(jobs, list) or not jobs:
+            return None  # an older tournament.json that lists no jobs
+        planned = next((j for j in jobs if isinstance(j, dict) and j.get("player") ==
+                        result["player"]["name"] and seed_label(j.get("seed"), j.get("data_seed")) == label), None)
+        if planned is None:
+            return "not a job of this run's config (tournament.json)"
+        if planned.get("job_hash") != result["job_hash"]:
+            return "; ".join(differences(result.get("job"), planned.get("job") or {})[:3]) or "a different job"
+        return None
 
     def write_tournament(self, document: dict) -> None:
         write_json(self.path / self.TOURNAMENT, {"schema": TOURNAMENT_SCHEMA, **document})
@@ -369,8 +268,10 @@ class RunFolder:
         write_json(self.path / self.MANIFEST, {"schema": "tuneoff.manifest/1", "generated": sorted(names)})
 
     def only_lock_inside(self) -> bool:
-        """True when the folder holds nothing but (empty folders and) the lock: a refused run's leftovers."""
-        return all(p.is_dir() or p.name == self.LOCK for p in self.path.rglob("*"))
+        """True when the folder holds nothing but (empty folders and) the lock and its holder record: what a
+        run refused, stopped or killed before it wrote tournament.json leaves."""
+        return all((p.is_dir() and not p.is_symlink()) or p.name in (self.LOCK, self.HOLDER)
+                   for p in self.path.rglob("*"))
 
     # --- who is writing here ----------------------------------------------------------------------
 

@@ -157,7 +157,16 @@ def compare(a: Side, b: Side) -> dict:
                             "t test over sentences (one seed on a side: run-to-run noise not measured)",
                     "config_differences": config_differences(run_a, x, run_b, y)})
     return {"schema": SCHEMA, "unit": "percentage points", "a": str(a.run), "b": str(b.run), "alpha": stats.ALPHA,
-            "holm_over": len(out), "comparisons": out}
+            "holm_over": len(out), "comparisons": out,
+            "left_out": left_out(a, run_a, {x for x, _ in pairs}) + left_out(b, run_b, {y for _, y in pairs})}
+
+
+def left_out(side: Side, run: Run, names: set[str]) -> list[str]:
+    """The compared players' seeds a side's board does not rank, and why: a damaged results file, or stale."""
+    damaged = [f"{side.run}: {where}: left out, its results file is damaged ({why})"
+               for where, why in run.problems.items() if where.split("/")[0] in names]
+    return damaged + [f"{side.run}: {s['player']} seed {s['seed']}: left out, stale ({s['reason']})"
+                      for s in run.stale if s["player"] in names]
 
 
 def _p(p: float) -> str:
@@ -194,7 +203,7 @@ def table(document: dict) -> Table:
 
 def notes(document: dict) -> list[str]:
     """The sentences under the table: how many sentences, which test, and what 'cannot be separated' means."""
-    out = []
+    out = [f"warning: {line}" for line in document.get("left_out", [])]
     for c in document["comparisons"]:
         out.append(f"{c['a']['player']} vs {c['b']['player']}: {c['sentences']} test sentences, {c['test']}; "
                    f"{c['sentences_a_better']} sentences A gets right more often, {c['sentences_b_better']} B")

@@ -51,3 +51,22 @@ def trackers(names: list[str], uri: str | None = None) -> tuple[Tracker, ...]:
     for tracker in out:
         tracker.require()
     return out
+
+
+def local_path(uri: str | None):
+    """The place on this machine a --uri writes, when it names one: a path, file://PATH, or sqlite:///PATH (as
+    SQLAlchemy reads it: relative, or absolute with a fourth slash; its ?query is not part of the path); None
+    for a server (http://, postgresql://, ...) or no --uri (the run's own store, written by its owner)."""
+    from pathlib import Path
+    from urllib.parse import unquote, urlsplit
+
+    if uri is None:
+        return None
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        return Path(uri)
+    if scheme == "file":
+        return Path(unquote(urlsplit(uri).path))
+    if scheme.split("+")[0] == "sqlite" and rest.startswith("/") and rest.split("?")[0][1:]:
+        return Path(rest.split("?")[0][1:])
+    return None
