@@ -13,9 +13,10 @@ from pydantic import BaseModel
 from tuneoff import cli
 from tuneoff.data import DATASETS
 from tuneoff.models.sources import SOURCES
+from tuneoff.plan import budget
 from tuneoff.plan import config as cfg
 from tuneoff.plan.catalogue import config_entries, first_sentence, option
-from tuneoff.plan.grid import log_grid
+from tuneoff.plan.grid import log_grid, pick, rate_axis
 from tuneoff.strategies import STRATEGIES
 
 # --- the command line ---------------------------------------------------------------------------------------
@@ -95,8 +96,8 @@ TABLES = [  # (TOML table, its model, what it is): the order a config is written
     ("[data]", None, "A registered data set by `name` (default `sst5`) with that data set's own options: see "
                      "[Data sets](datasets.md)."),
     ("[[eval]]", cfg.EvalSet, None),
-    ("[tuning]", cfg.Tuning, None),
-    ("[tuning.players.NAME]", cfg.PlayerGrid, None),
+    ("[tuning]", budget.Tuning, None),
+    ("[tuning.players.NAME]", budget.PlayerGrid, None),
     ("[[players]]", cfg.Player, "`model` is a table naming a model source by `kind` (see [Models](models.md)); "
                                 "`strategy` one naming a strategy by `name` (see [Strategies](strategies.md))."),
 ]
@@ -137,12 +138,18 @@ def _entry(registry, name: str, cls: type, extra: list[str]) -> str:
 
 
 def _strategy_extra(cls) -> list[str]:
-    lines = [f"Published learning rate (the tuning grid's centre): `{cls.default_lr:g}`; default grid (5 points, "
-             f"x3): {', '.join(f'{r:g}' for r in log_grid(cls.default_lr, 5, 3.0))}.\n"]
-    if getattr(cls, "knob", None) is not None:
-        knob = cls.knob
+    knob, second = getattr(cls, "knob", None), getattr(cls, "second_rate", None)
+    rates = rate_axis(cls.default_lr, 3, 5.0, alone=knob is None and second is None)
+    lines = [f"Published learning rate (the rate axis' centre): `{cls.default_lr:g}`; the default sweep's rate axis "
+             f"(9 trials, span 5): {', '.join(f'{r:g}' for r in rates)}.\n"]
+    if knob is not None:
         lines.append(f"Main knob: `{knob.field}` in {list(knob.values)}" + (f" ({knob.source})" if knob.source
-                                                                              else "") + ".\n")
+                                                                              else "")
+                     + f"; the default sweep tries {list(pick(knob.values, 3))}.\n")
+    if second is not None:
+        lines.append(f"Second rate: `{second.field}`, centred on `{second.centre:g}`"
+                     + (f" ({second.source})" if second.source else "")
+                     + f"; the default sweep tries {', '.join(f'{r:g}' for r in log_grid(second.centre, 3, 5.0))}.\n")
     if getattr(cls, "passes_per_step", 1) != 1:
         lines.append(f"Forward and backward passes per step: {cls.passes_per_step}.\n")
     return lines
