@@ -10,7 +10,7 @@ from pathlib import Path
 from tuneoff.store.files import read_json
 from tuneoff.store.runfolder import RunFolder
 from tuneoff.verdict.board import read_run
-from tuneoff.verdict.rows import may_be_best_sentence, row
+from tuneoff.verdict.rows import may_be_best_sentence, row, trained_models, words
 
 
 @dataclass(frozen=True)
@@ -96,10 +96,10 @@ def _protocol(result: dict) -> list[str]:
     return lines + [""]
 
 
-def _strategy(result: dict) -> list[str]:
+def _strategy(result: dict, method: str = "strategy") -> list[str]:
     options = {k: v for k, v in result["player"]["strategy"].items() if k != "name"}
     params = result["parameters"]
-    return ["## The strategy", "",
+    return [f"## The {method}", "",
             f"- **{result['player']['strategy']['name']}**, options: "
             f"{json.dumps(options) if options else 'the defaults'}",
             f"- model: {result['model']['description']} ("
@@ -121,13 +121,13 @@ def _accuracy(result: dict, ranked: dict | None) -> list[str]:
     return lines + [f"The player over its {shown.seeds} seed(s): **{shown.accuracy}**{spread}, 95 % CI {shown.ci}.", ""]
 
 
-def _pair(pair: dict) -> str:
+def _pair(pair: dict, models: bool = False) -> str:
     lo, hi = pair["ci95"]
     p = "< 1e-15" if pair["p_holm"] < 1e-15 else f"= {pair['p_holm']:.3g}"  # underflow is a bound, never p=0
-    numbers = f"{pair['diff']:+.2f} points [{lo:+.2f}, {hi:+.2f}], Holm p {p}, {pair['test']}"
+    numbers = f"{pair['diff']:+.2f} points [{lo:+.2f}, {hi:+.2f}] (simultaneous), Holm p {p}, {pair['test']}"
     if not pair["separable"]:
-        return (f"- {pair['a']} vs {pair['b']}: {numbers}: they cannot be separated by this test set and these "
-                "seeds (which does not show they are equal)")
+        return (f"- {pair['a']} vs {pair['b']}: {numbers}: they cannot be separated by this test set"
+                + ("" if models else " and these seeds") + " (which does not show they are equal)")
     better, worse = (pair["a"], pair["b"]) if pair["diff"] > 0 else (pair["b"], pair["a"])
     return f"- {pair['a']} vs {pair['b']}: {numbers}: {better} is significantly better than {worse}"
 
@@ -136,11 +136,11 @@ def _verdict(board: dict, player: str, ranked: dict | None) -> list[str]:
     lines = ["## The verdict against the other players", ""]
     if ranked is not None:
         shown = row(ranked)
-        lines += [f"Rank {shown.rank} of {len(board['ranked'])}, rank interval **{shown.rank_interval}** (the ranks "
-                  "the data allow, 95 % together)." + (" COLLAPSED: " + ranked["collapse_reason"]
-                                                        if ranked["collapsed"] else ""), ""]
+        lines += [(f"COLLAPSED, not ranked: {ranked['collapse_reason']}." if ranked["collapsed"] else
+                   f"Rank {shown.rank} of {sum(r['rank'] is not None for r in board['ranked'])}, rank interval "
+                   f"**{shown.rank_interval}** (the ranks the data allow, 95 % together)."), ""]
     lines += [may_be_best_sentence(board), ""]
-    pairs = [_pair(p) for p in board["pairwise"] if player in (p["a"], p["b"])]
+    pairs = [_pair(p, trained_models(board)) for p in board["pairwise"] if player in (p["a"], p["b"])]
     return lines + (pairs + [""] if pairs else [])
 
 
@@ -156,6 +156,6 @@ def model_card(run: RunFolder, result: dict, export: Export) -> str:
              "", f"Player **{player}** (seed {result['seed']}) of the tuneoff tournament "
              f"**{meta['config']['tournament']['name']}**, exported by `tuneoff export`.", ""]
     lines += _use(export, result["labels"]) + _tournament(meta, run) + _data(result) + _protocol(result)
-    lines += _strategy(result) + _accuracy(result, ranked) + _verdict(board, player, ranked)
+    lines += _strategy(result, words(board)["method"]) + _accuracy(result, ranked) + _verdict(board, player, ranked)
     lines += ["## How it was made", "", "```", ran or "# the run command was not recorded", export.command, "```", ""]
     return "\n".join(lines)

@@ -121,8 +121,9 @@ def compare(a: Side, b: Side) -> dict:
                     "sentences_a_better": int(np.sum(ca.mean(0) > cb.mean(0))),
                     "sentences_b_better": int(np.sum(ca.mean(0) < cb.mean(0))),
                     "test": "t test over seeds and sentences" if t.seeds_measured else
-                            "t test over sentences (one seed on a side: run-to-run noise not measured)"})
-    return {"schema": SCHEMA, "a": str(a.run), "b": str(b.run), "alpha": stats.ALPHA,
+                            "t test over sentences (one seed on a side: the trained models are compared)"})
+    about = "trained models" if any(len(c[s]["seeds"]) < 2 for c in out for s in ("a", "b")) else "strategies"
+    return {"schema": SCHEMA, "a": str(a.run), "b": str(b.run), "alpha": stats.ALPHA, "about": about,
             "holm_over": len(out), "comparisons": out}
 
 
@@ -166,6 +167,8 @@ def notes(document: dict) -> list[str]:
     if document["holm_over"] > 1:
         out.append(f"p is Holm-adjusted over the {document['holm_over']} comparisons")
     if any(not c["separable"] for c in document["comparisons"]):
-        out.append("cannot be separated: this test set and these seeds do not tell them apart, which does not show "
+        out.append("cannot be separated: this test set does not tell these trained models apart, which does not "
+                   "show they are equal" if document.get("about") == "trained models" else
+                   "cannot be separated: this test set and these seeds do not tell them apart, which does not show "
                    "they are equal")
     return out
