@@ -15,8 +15,10 @@ inflates, and the board says so.
 Every other player shares the bonus unless it is shown to be more than ``SPEED_TIE`` (5 %) slower than
 the fastest: a one-sided Welch t test at ``SPEED_ALPHA`` on the gap beyond 5 %. A player with one seed
 takes the seed-to-seed spread pooled over the players with several; with no spread at all (one seed
-each), the gap itself decides. So noise never decides the bonus: equal times share, times that wobble
-cannot be shown slower and share, and only a clear gap wins it alone. The bonus is split equally.
+each), only a gap beyond ``ONE_SEED_TIE`` (15 %: about two standard deviations of the difference of two
+jobs' times that vary by 5 %) counts. So noise does not decide the bonus: equal times share, times that
+wobble cannot be shown slower and share, and only a clear gap wins it alone. The bonus is split equally.
+benchmarks/speed_bonus.py measures it.
 
 **Hardware.** One bonus per board, among the players timed on one device (chip and device type): the
 device on which the most players ran a seed (then the most seeds, then the name). Seeds a player ran
@@ -32,6 +34,7 @@ from tuneoff.verdict import stats
 
 SPEED_ALPHA = 0.025  # one-sided: two equally fast players share in about 95 % of boards
 SPEED_TIE = 0.05  # a gap the bonus ignores: only a player shown more than 5 % slower loses its share
+ONE_SEED_TIE = 0.15  # with no spread to test (one seed each): about two jitters of 5 % between two jobs' times
 QUANTILE = 0.25  # of windows' seconds per sample: a job's steady time
 
 RULE = ("one bonus per board, among the non-collapsed players timed on the board's device (the one most players "
@@ -39,7 +42,8 @@ RULE = ("one bonus per board, among the non-collapsed players timed on the board
         "quartile over windows of steps: contention for part of a run does not move it), times the samples it "
         "trained with speed_metric train_seconds; the player with the smallest mean log time is the fastest, and "
         f"every player not shown to be more than {SPEED_TIE:.0%} slower (one-sided Welch t test on log times at "
-        f"{SPEED_ALPHA}; one seed: the spread pooled over the others; one seed each: the gap itself) shares it")
+        f"{SPEED_ALPHA}; one seed: the spread pooled over the others; one seed each: a gap beyond "
+        f"{ONE_SEED_TIE:.0%}) shares it")
 
 
 def hardware_key(result: dict) -> str:
@@ -86,7 +90,7 @@ def _spread(x: np.ndarray, pooled: tuple[float, float] | None) -> tuple[float, f
 def slower(logs: dict[str, np.ndarray], fastest: str) -> dict[str, bool]:
     """Per player, whether it is shown more than SPEED_TIE slower than ``fastest`` (log times per seed): a
     one-sided Welch t test at SPEED_ALPHA; a player with one seed takes the spread pooled over the players with
-    several; with no spread at all, the gap itself decides."""
+    several; with no spread at all, only a gap beyond ONE_SEED_TIE counts."""
     many = [x for x in logs.values() if len(x) > 1]
     df = sum(len(x) - 1 for x in many)
     pooled = (sum(float(x.var(ddof=1)) * (len(x) - 1) for x in many) / df, float(df)) if df else None
@@ -96,7 +100,7 @@ def slower(logs: dict[str, np.ndarray], fastest: str) -> dict[str, bool]:
         gap = float(x.mean() - best.mean()) - margin
         a, b = _spread(x, pooled), _spread(best, pooled)
         if a is None or b is None or name == fastest:
-            out[name] = gap > 0
+            out[name] = float(x.mean() - best.mean()) > np.log1p(ONE_SEED_TIE)
             continue
         va, vb = a[0] / len(x), b[0] / len(best)
         se = np.sqrt(va + vb)
