@@ -24,8 +24,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from calibration import (  # this folder is on sys.path when run as a script
+    Setting,
+    world,
+)
 
-from calibration import Setting, world  # this folder is on sys.path when run as a script
 from tuneoff.verdict import family, power, stats
 
 SETTINGS = [Setting((3,) * 4, 1.5, player_sentence=0.1), Setting((3,) * 13, 1.5, player_sentence=0.1),

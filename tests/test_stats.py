@@ -5,8 +5,8 @@ import pytest
 from factories import noisy, scored
 from scipy import stats as scipy_stats
 
-from tuneoff.verdict import rules as leaderboard
 from tuneoff.verdict import family, power, stats
+from tuneoff.verdict import rules as leaderboard
 
 
 def test_one_seed_is_the_t_interval_over_sentences():

@@ -87,7 +87,7 @@ def test_leaderboard_points_follow_the_rules(finished_run):
     for row in board["ranked"]:  # the game's ranking: ties share a rank
         assert row["game_rank"] == 1 + sum(other["points"] > row["points"] + 1e-9 for other in board["ranked"])
     assert board["may_be_best"] == [row["player"] for row in board["ranked"]
-                                    if row["rank_interval"][0] == 1 and not row["collapsed"]]
+                                    if not row["collapsed"] and row["rank_interval"][0] == 1]
     md = (finished_run / "leaderboard.md").read_text()
     for row in board["ranked"]:
         assert f"| {row['player']} |" in md and f"{row['points']:.2f}" in md

@@ -213,7 +213,7 @@ def _extra_sets(rows: list[dict], by_player: dict[str, list[dict]]) -> dict[str,
             out[name] = {"players": [], "pairwise": [], "may_be_best": [],
                          "note": "players were scored on different versions of this set: no paired verdict"}
             continue
-        scored = _order(scored, lambda r: r["extra_eval"][name]["mean"])
+        scored = _order(scored, lambda r, name=name: r["extra_eval"][name]["mean"])
         names = [r["player"] for r in scored]
         summary = _summary(scored, [extra_matrix(by_player[n], name) for n in names])
         for r, e in zip(scored, family.take(family.accuracies(summary))):
