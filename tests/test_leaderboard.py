@@ -288,3 +288,31 @@ def test_a_p_value_that_underflows_is_shown_as_a_bound_never_as_zero():
     shown = row({**entry, "p_vs_best": 0.0})
     assert shown.p == "< 1e-15" and shown.vs_best.endswith("p < 1e-15")
     assert row({**entry, "p_vs_best": 0.0123}).vs_best.endswith("p = 0.0123")
+
+
+def test_when_every_player_collapsed_nobody_holds_rank_one_nor_may_be_best():
+    board = leaderboard.build([make_result("x", MAJORITY, seed=1), make_result("y", MAJORITY - 0.01, seed=1)])
+    assert [r["rank"] for r in board["ranked"]] == [None, None] and board["may_be_best"] == []
+    assert all(r["rank_interval"] is None and r["diff_vs_best"] is None for r in board["ranked"])
+    assert "No player may be called best: every player collapsed." in boards.markdown(board)
+
+
+def test_ranks_lie_in_their_intervals_and_a_simultaneous_ci_that_excludes_zero_is_separable():
+    rng = np.random.default_rng(11)
+    for trial in range(4):
+        accuracies = rng.uniform(0.40, 0.55, 6)
+        results = [seeded(f"p{i}", a, s, rng) for i, a in enumerate(accuracies) for s in (1, 2, 3)]
+        results += [make_result("lopsided", 0.60, predicted=[10, 2000, 100, 50, 50], seed=s) for s in (1, 2, 3)]
+        board = leaderboard.build(results, bonus=0)
+        for r in board["ranked"]:
+            if r["collapsed"]:
+                assert r["rank"] is None and not r["may_be_best"]
+            else:
+                low, high = r["rank_interval"]
+                assert low <= r["rank"] <= high, (trial, r["player"], r["rank"], r["rank_interval"])
+                assert r["may_be_best"] == (low == 1)
+        assert board["ranked"][0]["player"] != "lopsided"  # the best accuracy, but it collapsed
+        for q in board["pairwise"]:
+            lo, hi = q["ci95"]
+            assert not (lo > 0 or hi < 0) or q["separable"], q  # Bonferroni's CI excludes 0: Holm separates
+            assert hi - lo > q["ci95_unadjusted"][1] - q["ci95_unadjusted"][0]  # simultaneous: wider

@@ -1,8 +1,11 @@
 """The smallest difference the board's own test detects, found by simulating that test.
 
-The two-level model is fitted to the board: each player's variance of one run's accuracy (its own, or
-the pool's it borrows) and its seed count, and the covariance over sentences of the players' per-sentence
-scores less their coin flips. For each player i in turn, a simulated board makes i better than every
+The two-level model is fitted to the board: each player's variance of one run's accuracy and its seed
+count, and the covariance over sentences of the players' per-sentence scores less their coin flips. A
+player's variance is its own shrunk toward the board's pooled one by degrees of freedom (the pool's when
+it borrows): with 3 seeds a player's own spread has 2 df, and simulating from such noisy spreads as if
+they were true overstates the difference, since it grows faster than the spread (benchmarks/detectable.py:
+14 % too high at 13 players / 3 seeds, 5 % once shrunk). For each player i in turn, a simulated board makes i better than every
 other player by d (the others equal) and draws what the board would see: each player's seed mean, its
 estimated spread (chi-square with the board's degrees of freedom, pooled as the board pools it, so the
 t reference and its weight vary as they do on real boards) and the sentences' part (jointly normal). The
@@ -30,9 +33,16 @@ def _psd(matrix: np.ndarray) -> np.ndarray:
     return (vectors * np.maximum(values, 0.0)) @ vectors.T
 
 
+def _fitted(s: Summary, keep: np.ndarray) -> np.ndarray:
+    """Each kept player's variance of one run's accuracy as the simulation's truth: its own, shrunk toward the
+    pool by degrees of freedom (the pool's when it borrows, or has none)."""
+    own_df = np.where(s.borrowed[keep], 0.0, np.maximum(s.seeds[keep] - 1, 0))
+    return (own_df * s.seed_var[0, keep] + s.pool_df * s.pool_var[0]) / np.maximum(own_df + s.pool_df, 1.0)
+
+
 def _spreads(rng, s: Summary, keep: np.ndarray, sims: int) -> tuple[np.ndarray, np.ndarray]:
     """Simulated (variance of one run's accuracy, its df) for the kept players, pooled as the board pools."""
-    seeds, truth = s.seeds[keep], s.seed_var[0, keep]
+    seeds, truth = s.seeds[keep], _fitted(s, keep)
     own = seeds > 1
     draw = truth * rng.chisquare(np.maximum(seeds - 1, 1), (sims, len(keep))) / np.maximum(seeds - 1, 1)
     if s.pool_df:
@@ -48,7 +58,7 @@ def _tests(rng, s: Summary, keep: np.ndarray, i: int, sims: int) -> stats.Estima
     others = np.array([k for k in range(len(keep)) if k != i])
     seeds = s.seeds[keep]
     var, df = _spreads(rng, s, keep, sims)
-    means = rng.standard_normal((sims, len(keep))) * np.sqrt(s.seed_var[0, keep] / seeds)
+    means = rng.standard_normal((sims, len(keep))) * np.sqrt(_fitted(s, keep) / seeds)
     sigma = _psd(s.cov[0][np.ix_(keep, keep)] - np.diag(s.coin[0, keep]))
     means = means + rng.multivariate_normal(np.zeros(len(keep)), sigma / s.n, sims, method="eigh")
     board = differences(s, [(keep[i], keep[k]) for k in others])
