@@ -185,15 +185,20 @@ def test_the_detectable_difference_is_simulated_through_the_boards_own_test():
         return family.summarise([np.array([rng.random(sentences) < np.clip(p + rng.normal(0, run), 0, 1)
                                            for _ in range(seeds)]) for _ in range(players)])
 
-    base = np.median(power.detectable(board(4, 3, 0.015), range(4), 6))
-    assert np.median(power.detectable(board(4, 3, 0.015), range(4), 6)) == pytest.approx(base, rel=0.5)
-    assert np.median(power.detectable(board(4, 10, 0.015), range(4), 6)) < base / 2  # more seeds: far smaller
-    assert np.median(power.detectable(board(4, 3, 0.03), range(4), 6)) > base  # noisier runs: larger
+    def median(figures: dict) -> float:
+        return float(np.median(list(figures.values())))
+
+    base = median(power.detectable(board(4, 3, 0.015), range(4), 6))
+    assert median(power.detectable(board(4, 3, 0.015), range(4), 6)) == pytest.approx(base, rel=0.5)
+    assert median(power.detectable(board(4, 10, 0.015), range(4), 6)) < base / 2  # more seeds: far smaller
+    assert median(power.detectable(board(4, 3, 0.03), range(4), 6)) > base  # noisier runs: larger
     noisy_board = board(4, 3, 0.015)
-    assert np.median(power.detectable(noisy_board, range(4), 78)) > np.median(power.detectable(noisy_board, range(4), 6))
+    assert median(power.detectable(noisy_board, range(4), 78)) > median(power.detectable(noisy_board, range(4), 6))
     same = board(4, 3, 0.015)
     assert power.detectable(same, range(4), 6) == power.detectable(same, range(4), 6)  # a fixed seed
+    assert list(power.detectable(board(20, 2, 0.015), range(20), 190)) == power.sampled(20)  # 12 of 20, spread
+    assert power.sampled(20)[0] == 0 and power.sampled(20)[-1] == 19 and len(power.sampled(20)) == 12
     one = board(4, 1, 0.0)  # one seed each: the sentences alone, a t test over 2209 df at Holm's levels
-    d = np.median(power.detectable(one, range(4), 6))
+    d = median(power.detectable(one, range(4), 6))
     se = 100 * np.sqrt(np.median(np.asarray(family.differences(one, [(0, 1), (0, 2), (1, 2)]).sentences_var)))
     assert d == pytest.approx(se * (scipy_stats.norm.ppf(1 - 0.05 / 12) + scipy_stats.norm.ppf(0.8)), rel=0.15)

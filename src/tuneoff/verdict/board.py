@@ -161,7 +161,8 @@ def detectable_sentence(p: dict) -> str:
     """The detectable difference as the board quotes it: simulated through the board's own test."""
     low, high = p["seeds"]
     seeds = f"{low}" if low == high else f"{low} to {high}"
-    spread = "" if low == high == 1 else f" ({p['range'][0]:.2f} to {p['range'][1]:.2f} across players)"
+    across = "players" if p.get("players", 0) == p.get("of", 0) else f"{p['players']} of the {p['of']} players"
+    spread = "" if low == high == 1 else f" ({p['range'][0]:.2f} to {p['range'][1]:.2f} across {across})"
     who = "trained model" if p.get("about") == "trained models" else "player"
     return (f"With {p['sentences']:,} test sentences and {seeds} seed(s) per player, a {who} must be "
             f"{p['detectable_difference']:.2f} points better than the others{spread} for this board's test to "

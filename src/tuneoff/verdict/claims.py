@@ -15,6 +15,8 @@ those significantly behind after it. No torch here.
 
 from __future__ import annotations
 
+import numpy as np
+
 from tuneoff.verdict import stats
 from tuneoff.verdict.family import Summary, differences, take
 
@@ -33,12 +35,13 @@ def pairs_of(names: list[str], summary: Summary, margin: float = 0.0) -> list[di
     """Every pair of players in order (a before b): the difference in points, its p, and the test; the
     family's Holm p, separable and CIs are added by :func:`correct`."""
     index = [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))]
-    tests = take(differences(summary, index)) if index else []
+    every = differences(summary, index) if index else None
+    tests, ps = (take(every), np.atleast_1d(every.p()[0])) if index else ([], [])  # p: one call for all pairs
     out = []
-    for (i, j), t in zip(index, tests):
+    for (i, j), t, p in zip(index, tests, ps):
         lo, hi = t.ci()
         out.append({"a": names[i], "b": names[j], "diff": 100 * t.mean, "ci95_unadjusted": [100 * lo, 100 * hi],
-                    "p": t.p(), "equivalent": stats.equivalent(t, margin / 100) if margin else None,
+                    "p": float(p), "equivalent": stats.equivalent(t, margin / 100) if margin else None,
                     "test": _test_name(summary, i, j, t.seeds_measured), "_estimate": t})
     return out
 

@@ -25,6 +25,7 @@ from tuneoff.verdict import stats
 from tuneoff.verdict.family import Summary, differences
 
 SIMULATIONS = 1000
+MAX_PLAYERS = 12  # players given a figure on a larger board (evenly spread in verdict order)
 KNOTS = 3  # Holm levels at which the reference is computed; between them it is interpolated in log level
 
 
@@ -112,14 +113,23 @@ def _detectable(tests: stats.Estimate, family: int) -> float:
     return high
 
 
-def detectable(s: Summary, keep: list[int], family: int, sims: int = SIMULATIONS, seed: int = 0) -> list[float]:
-    """Per kept player (indices into ``s``), in points: how much better than every other kept player it must
-    be for the board's test to separate it from another with 80 % probability (``family``: Holm's count)."""
+def sampled(players: int) -> list[int]:
+    """Which of the players (in verdict order) get a figure: all, or MAX_PLAYERS evenly spread from the first
+    to the last (the board's time grows with the square of the players otherwise)."""
+    if players <= MAX_PLAYERS:
+        return list(range(players))
+    return sorted({round(k * (players - 1) / (MAX_PLAYERS - 1)) for k in range(MAX_PLAYERS)})
+
+
+def detectable(s: Summary, keep: list[int], family: int, sims: int = SIMULATIONS, seed: int = 0) -> dict[int, float]:
+    """For the kept players (indices into ``s``; at most MAX_PLAYERS of them, see :func:`sampled`), in points: how
+    much better than every other kept player each must be for the board's test to separate it from another with
+    80 % probability (``family``: Holm's count). Keyed by index into ``s``."""
     if len(keep) < 2:
-        return []
+        return {}
     keep = np.asarray(keep)
-    out = []
-    for i in range(len(keep)):
+    out = {}
+    for i in sampled(len(keep)):
         rng = np.random.default_rng([seed, i])
-        out.append(100 * _detectable(_tests(rng, s, keep, i, sims), family))
+        out[int(keep[i])] = 100 * _detectable(_tests(rng, s, keep, i, sims), family)
     return out

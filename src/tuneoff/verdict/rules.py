@@ -241,10 +241,11 @@ def _power(rows: list[dict], summary: family.Summary, comparisons: int, about: s
     per_player = power.detectable(summary, keep, comparisons)
     if not per_player:
         return None
-    for k, d in zip(keep, per_player):
+    for k, d in per_player.items():
         rows[k]["detectable_difference"] = d
-    seeds = [int(summary.seeds[k]) for k in keep]
-    return {"detectable_difference": float(np.median(per_player)), "range": [min(per_player), max(per_player)],
+    values, seeds = list(per_player.values()), [int(summary.seeds[k]) for k in keep]
+    return {"detectable_difference": float(np.median(values)), "range": [min(values), max(values)],
+            "players": len(values), "of": len(keep),
             "seeds": [min(seeds), max(seeds)], "sentences": summary.n, "comparisons": comparisons,
             "alpha": stats.ALPHA, "power": stats.POWER, "simulations": power.SIMULATIONS, "about": about,
             "seed_variance_measured": bool(summary.pool_df > 0)}
