@@ -146,7 +146,8 @@ def table(document: dict) -> Table:
     many = document["holm_over"] > 1
     out = Table(title=f"A = {esc(document['a'])}\nB = {esc(document['b'])}", title_justify="left")
     headers = ["player", "seeds A", "accuracy A [95 % CI]", "seeds B", "accuracy B [95 % CI]",
-               "A − B, points [95 % CI]", "p", *(["p (Holm)"] if many else []), "verdict"]
+               f"A − B, points [{'unadjusted ' if many else ''}95 % CI]", "p", *(["p (Holm)"] if many else []),
+               "verdict"]
     for header in headers:
         out.add_column(header, no_wrap=True, justify="left" if header in ("player", "verdict") else "right")
     for c in document["comparisons"]:
