@@ -42,7 +42,8 @@ def printed(s: Setting, boards: int, sentences: int) -> np.ndarray:
     for _ in range(boards):
         full, _ = world(rng, s, 1, sentences)
         summary = family.summarise(full)
-        out.append(np.median(list(power.detectable(summary, list(range(players)), players * (players - 1) // 2).values())))
+        figures = power.detectable(summary, list(range(players)), players * (players - 1) // 2)
+        out.append(np.median(list(figures.values())))
     return np.array(out)
 
 

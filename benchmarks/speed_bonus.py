@@ -63,7 +63,8 @@ def job(rng, per_sample: float, s: Scenario, steady: bool) -> dict:
 
 def trial(rng, s: Scenario, steady: bool) -> str:
     """Who takes the bonus in one simulated board: 'A', 'B' or 'shared'."""
-    runs = {name: [job(rng, base, s, steady) for _ in range(s.seeds)] for name, base in (("A", 1e-3), ("B", 1e-3 * s.slower))}
+    bases = {"A": 1e-3, "B": 1e-3 * s.slower}
+    runs = {name: [job(rng, base, s, steady) for _ in range(s.seeds)] for name, base in bases.items()}
     rows = [{"player": n, "collapsed": False, "points": 50.0, "concurrent_jobs": [1], "fastest": False} for n in runs]
     speed.award(rows, runs, 10.0, "train_seconds")
     winners = [r["player"] for r in rows if r["fastest"]]

@@ -134,12 +134,14 @@ def test_holm_without_p_values_rejects_what_the_adjusted_p_values_reject():
 def test_the_family_gives_each_players_own_estimate_when_nothing_is_borrowed():
     rng = np.random.default_rng(1)
     p = rng.random(500)
-    matrices = [np.array([rng.random(500) < np.clip(p + rng.normal(0, 0.03), 0, 1) for _ in range(k)]) for k in (3, 4, 2)]
+    matrices = [np.array([rng.random(500) < np.clip(p + rng.normal(0, 0.03), 0, 1) for _ in range(k)])
+                for k in (3, 4, 2)]
     summary = family.summarise(matrices)
     for own, shared in zip((stats.accuracy(m) for m in matrices), family.take(family.accuracies(summary))):
         assert (own.mean, own.runs_var, own.runs_df, own.sentences_var) == pytest.approx(
             (shared.mean, shared.runs_var, shared.runs_df, shared.sentences_var))
-    for (i, j), shared in zip([(0, 1), (0, 2), (1, 2)], family.take(family.differences(summary, [(0, 1), (0, 2), (1, 2)]))):
+    pairs = [(0, 1), (0, 2), (1, 2)]
+    for (i, j), shared in zip(pairs, family.take(family.differences(summary, pairs))):
         own = stats.difference(matrices[i], matrices[j])
         assert (own.mean, own.runs_var, own.runs_df, own.sentences_var) == pytest.approx(
             (shared.mean, shared.runs_var, shared.runs_df, shared.sentences_var))

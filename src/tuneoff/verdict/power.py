@@ -4,17 +4,19 @@ The two-level model is fitted to the board: each player's variance of one run's 
 count, and the covariance over sentences of the players' per-sentence scores less their coin flips. A
 player's variance is its own shrunk toward the board's pooled one by degrees of freedom (the pool's when
 it borrows): with 3 seeds a player's own spread has 2 df, and simulating from such noisy spreads as if
-they were true overstates the difference, since it grows faster than the spread (benchmarks/detectable.py:
-14 % too high at 13 players / 3 seeds, 5 % once shrunk). For each player i in turn, a simulated board makes i better than every
-other player by d (the others equal) and draws what the board would see: each player's seed mean, its
-estimated spread (chi-square with the board's degrees of freedom, pooled as the board pools it, so the
-t reference and its weight vary as they do on real boards) and the sentences' part (jointly normal). The
-pairs (i, k) then go through the board's test: the same reference, and Holm's step-down over the board's
-whole family of pairs. Pairs among the other players are equal in the simulation and left out: they are
-rarely separated, and separating one only makes Holm laxer. d is raised until i is separated from another
+they were true overstates the difference, which grows faster than the spread (benchmarks/detectable.py:
+14 % too high at 13 players / 3 seeds, 5 % once shrunk).
+
+For each player i in turn, a simulated board makes i better than every other player by d (the others
+equal) and draws what the board would see: each player's seed mean, its estimated spread (chi-square
+with the board's degrees of freedom, pooled as the board pools it, so the t reference and its weight
+vary as they do on real boards) and the sentences' part (jointly normal). The pairs (i, k) then go
+through the board's test: the same reference, and Holm's step-down over the board's whole family of
+pairs. Pairs among the other players are equal in the simulation and left out: they are rarely
+separated, and separating one only makes Holm laxer. d is raised until i is separated from another
 player in 80 % of simulated boards (the median over the other players). ``SIMULATIONS`` boards with a
-fixed seed: the same board always gives the same figure. benchmarks/detectable.py checks it against
-full simulations of sentences and seeds. No torch here.
+fixed seed: the same board always gives the same figure. benchmarks/detectable.py checks it against full
+simulations of sentences and seeds. No torch here.
 """
 
 from __future__ import annotations
@@ -46,10 +48,9 @@ def _spreads(rng, s: Summary, keep: np.ndarray, sims: int) -> tuple[np.ndarray, 
     seeds, truth = s.seeds[keep], _fitted(s, keep)
     own = seeds > 1
     draw = truth * rng.chisquare(np.maximum(seeds - 1, 1), (sims, len(keep))) / np.maximum(seeds - 1, 1)
-    if s.pool_df:
-        lent = np.where(own & ~s.borrowed[keep], (seeds - 1) * draw, 0.0).sum(axis=1)
-        # players outside the simulation (collapsed) lent nothing; the pool keeps the board's df
-        pool = lent / max(1.0, float(np.sum(np.where(own & ~s.borrowed[keep], seeds - 1, 0))))
+    if s.pool_df:  # collapsed players, outside the simulation, lend nothing to the board's pool either
+        lent = np.where(own, (seeds - 1) * draw, 0.0).sum(axis=1)
+        pool = lent / max(1.0, float(np.sum(np.where(own, seeds - 1, 0))))
         draw = np.where(s.borrowed[keep], pool[:, None], draw)
     return np.where(own | s.borrowed[keep], draw, 0.0), np.broadcast_to(s.seed_df[0, keep], draw.shape)
 

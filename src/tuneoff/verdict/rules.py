@@ -291,7 +291,8 @@ def build(results: list[dict], bonus: float = 10.0, speed_metric: str = "train_s
     notes = speed.award(rows, by_player, bonus, speed_metric)
     _game_ranks(rows)
     return {"schema": "tuneoff.leaderboard/3", "about": about,
-            "rules": {**rules(about), "fastest_bonus": bonus, "speed_metric": speed_metric, "equivalence_margin": margin},
+            "rules": {**rules(about), "fastest_bonus": bonus, "speed_metric": speed_metric,
+                      "equivalence_margin": margin},
             "ranked": rows, "may_be_best": best, "unranked": [_unranked(r) for rs in ended.values() for r in rs],
             "stale": list(stale), "notes": notes, "pairwise": pairs,
             "power": _power(rows, summary, comparisons, about) if rows else None, "extra_eval": sets}
