@@ -20,6 +20,7 @@ from pathlib import Path
 from results_file import append  # this folder is on sys.path when run as a script
 
 from tuneoff.store.runfolder import RunFolder
+from tuneoff.verdict.board import detectable_sentence
 from tuneoff.verdict.rows import extra_eval_table, may_be_best_sentence, rows
 
 
@@ -46,23 +47,21 @@ def board_tables(run: Path) -> str:
     lines += ["", may_be_best_sentence(board)]
     pairs = board["pairwise"]
     if pairs:
-        lines += ["", "Pairs: difference in points of accuracy, first minus second.", "",
-                  "| pair | difference [95 % CI] | p | p (Holm) | separable | test |", "|---|---|---|---|---|---|"]
+        lines += ["", "Pairs: difference in points of accuracy, first minus second, with its CI simultaneous over the "
+                      "board's Holm family.", "",
+                  "| pair | difference [simultaneous 95 % CI] | p | p (Holm) | separable | test |",
+                  "|---|---|---|---|---|---|"]
         lines += [f"| {_pair(q)} | {q['p']:.3g} | {q['p_holm']:.3g} | {'yes' if q['separable'] else 'no'} | "
                   f"{q['test']} |" for q in pairs]
     for name, verdict in (board.get("extra_eval") or {}).items():
         if verdict["pairwise"]:
-            lines += ["", f"Pairs on {name} (each sentence's prediction kept; Holm over these pairs): "
+            lines += ["", f"Pairs on {name} (each sentence's prediction kept; in the board's one Holm family): "
                           f"may be best there: {', '.join(verdict['may_be_best']) or 'none'}.", "",
-                      "| pair | difference [95 % CI] | p (Holm) | separable |", "|---|---|---|---|"]
+                      "| pair | difference [simultaneous 95 % CI] | p (Holm) | separable |", "|---|---|---|---|"]
             lines += [f"| {_pair(q)} | {q['p_holm']:.3g} | {'yes' if q['separable'] else 'no'} |"
                       for q in verdict["pairwise"]]
-    if power := board["power"]:
-        noise = (f"seed std {100 * power['seed_std']:.2f} points" if power["seed_variance_measured"]
-                 else "seed-to-seed variance not measured")
-        lines += ["", f"Smallest detectable difference (80 % power, α 0.05 Holm-adjusted over {power['comparisons']} "
-                      f"pairs): {power['detectable_difference']:.2f} points ({power['seeds']} seed(s) per player, "
-                      f"{noise}, {power['sentences']} sentences)."]
+    if board["power"]:
+        lines += ["", detectable_sentence(board["power"])]
     lines += [f"- {n}" for n in board["notes"]]
     return "\n".join(lines) + "\n"
 

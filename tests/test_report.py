@@ -113,8 +113,8 @@ def run(tmp_path_factory):
 
 
 def md_row(md: str, player: str) -> str:
-    """The player's row of the Markdown verdict table (rank | rank interval | player | ...)."""
-    rows = [line for line in md.splitlines() if re.match(rf"\| \d+ \| [\d–]+ \| {re.escape(player)} \|", line)]
+    """The player's row of the Markdown verdict table (rank | rank interval | player | ...; "–": not ranked)."""
+    rows = [line for line in md.splitlines() if re.match(rf"\| [\d–]+ \| [\d–]+ \| {re.escape(player)} \|", line)]
     assert len(rows) == 1, (player, rows)
     return rows[0]
 
@@ -140,20 +140,20 @@ def test_leaderboard_numbers_match_the_results(run):
             for value in (accuracy, f"macro-F1 {r['macro_f1']:.3f}", f"{r['trainable_parameters']:,}",
                           f"{r['total_parameters']:,}", f"{lo:.2%} – {hi:.2%}", "900.0 MiB"):
                 assert value in text, (name, value, text)
-    assert md_row(md, "full").startswith("| 1 | 1 |") and md_row(md, "collapsed").startswith("| 3 | 3 |")
+    assert md_row(md, "full").startswith("| 1 | 1 |") and md_row(md, "collapsed").startswith("| – | – |")
     assert md_game_row(md, "lora").startswith("| 1 |") and md_game_row(md, "full").startswith("| 2 |")
     md_order = [md.index(md_row(md, n)) for n in ("full", "lora", "collapsed")]
     assert md_order == sorted(md_order)
     for text in (md, html_text):
         assert "Majority-class rate (always answering the largest test class): 30.00%" in text
-        assert "full is the best player here" in text
+        assert "full has the best of the trained models here" in text  # one seed each: trained models
 
 
 def test_collapsed_badge_and_fastest_marker_only_where_earned(run):
     _, board, html_text, page, md = run
     for r in board["ranked"]:
         html_row, row = " ".join(page.rows[r["player"]]), md_row(md, r["player"])
-        assert ("badge collapsed" in html_row) == r["collapsed"] == ("**COLLAPSED**" in row)
+        assert ("badge collapsed" in html_row) == r["collapsed"] == ("**COLLAPSED, not ranked**" in row)
         assert r["fastest"] == ("⚡ +10" in md_game_row(md, r["player"]))
         reason = f"{r['player']}: {r['collapse_reason']}"
         assert (f'COLLAPSED</span> {html.escape(reason)}</li>' in run[2]) == r["collapsed"]
@@ -256,7 +256,7 @@ def test_a_run_with_nothing_completed_still_renders(tmp_path):
     assert "<img" not in html_text and not list((tmp_path / "figures").glob("*.png"))
 
 
-def test_players_on_other_hardware_share_the_verdict_not_the_speed(tmp_path):
+def test_players_on_other_hardware_share_the_verdict_not_the_bonus(tmp_path):
     other = {**HARDWARE, "cpu": "Other CPU"}
     for r in (completed("p1", confusion([6, 12, 20, 18, 9]), 10.0, 10),
               completed("p2", confusion([5, 10, 18, 16, 8]), 20.0, 10, hardware=other)):
@@ -264,8 +264,9 @@ def test_players_on_other_hardware_share_the_verdict_not_the_speed(tmp_path):
     minimal_tournament(tmp_path, ["p1", "p2"])
     md = build_report(tmp_path)["md"].read_text()
     assert md_row(md, "p1").startswith("| 1 |") and md_row(md, "p2").startswith("| 2 |")  # one verdict table
-    assert "⚡ +10" in md_game_row(md, "p1") and "⚡ +10" in md_game_row(md, "p2")  # each the fastest of its device
-    assert "not comparable" in md
+    # one bonus per board, on one device (here the first by name, one player each): the other player gets none
+    assert "⚡ +10" in md_game_row(md, "p2") and "⚡" not in md_game_row(md, "p1")
+    assert "p1 ran no seed there: no share of the bonus" in md and "not comparable" in md
 
 
 def test_pareto_front():

@@ -5,8 +5,8 @@ import pytest
 from factories import noisy, scored
 from scipy import stats as scipy_stats
 
+from tuneoff.verdict import family, power, stats
 from tuneoff.verdict import rules as leaderboard
-from tuneoff.verdict import stats
 
 
 def test_one_seed_is_the_t_interval_over_sentences():
@@ -97,37 +97,15 @@ def test_several_seeds_give_mean_std_and_the_verdict():
     assert pair["test"] == "t test over seeds and sentences" and pair["separable"] and b["p_vs_best"] < 0.01
     assert board["may_be_best"] == ["a"] and b["rank_interval"] == [2, 2]
     power = board["power"]
-    pooled = (a["test_accuracy_std"] ** 2 + b["test_accuracy_std"] ** 2) / 2
-    assert power["seed_variance_measured"] and power["seed_std"] == pytest.approx(np.sqrt(pooled))
-    assert power["seeds"] == 3 and power["sentences"] == 2000 and power["comparisons"] == 1
-    accuracy = (a["test_accuracy"] + b["test_accuracy"]) / 2
-    assert power["detectable_difference"] == pytest.approx(100 * stats.detectable_difference(
-        pooled, 3, power["sentence_variance"], 2000, accuracy, 1, 4.0))
+    assert power["seed_variance_measured"] and power["seeds"] == [3, 3] and power["comparisons"] == 1
+    assert power["sentences"] == 2000 and power["range"][0] <= power["detectable_difference"] <= power["range"][1]
+    assert board["about"] == "strategies"
 
 
 def test_one_seed_each_says_the_runs_were_not_measured():
     board = leaderboard.build([noisy("a", 0.5, rng_seed=1), noisy("b", 0.4, rng_seed=2)], bonus=0)
     (pair,) = board["pairwise"]
     assert "one seed" in pair["test"] and not board["power"]["seed_variance_measured"]
-
-
-def _timed(name, seconds_per_seed, accuracy=0.5, base=0):
-    return [noisy(name, accuracy, rng_seed=base + i, seed=i, train_seconds=t) for i, t in enumerate(seconds_per_seed)]
-
-
-def test_the_speed_bonus_is_shared_only_when_shown_within_five_percent():
-    one_seed = leaderboard.build([*_timed("a", [100]), *_timed("b", [104], base=10), *_timed("c", [200], base=20)])
-    rows = {r["player"]: r for r in one_seed["ranked"]}
-    assert rows["a"]["bonus"] == rows["b"]["bonus"] == 5.0 and rows["c"]["bonus"] == 0  # 4 % apart: shared
-    assert any("shared by a, b" in n or "shared by b, a" in n for n in one_seed["notes"])
-    apart = {r["player"]: r for r in leaderboard.build([*_timed("a", [100]), *_timed("b", [106], base=10)])["ranked"]}
-    assert apart["a"]["bonus"] == 10.0 and apart["b"]["bonus"] == 0  # 6 % apart: not shared
-    noisy_seeds = {r["player"]: r for r in leaderboard.build([*_timed("a", [90, 100, 130]),
-                                                                *_timed("b", [101, 102, 100], base=10)])["ranked"]}
-    assert noisy_seeds["a"]["bonus"] == 10.0 and noisy_seeds["b"]["bonus"] == 0  # b cannot show it is within 5 % of a
-    steady = {r["player"]: r for r in leaderboard.build([*_timed("a", [100, 101, 99]),
-                                                          *_timed("b", [102, 103, 101], base=10)])["ranked"]}
-    assert steady["a"]["bonus"] == steady["b"]["bonus"] == 5.0  # 2 % slower, and shown to be within 5 %
 
 
 def test_a_player_below_the_majority_rate_is_collapsed_and_gets_no_bonus():
@@ -140,13 +118,89 @@ def test_a_player_below_the_majority_rate_is_collapsed_and_gets_no_bonus():
     assert rows["below"]["bonus"] == 0 and rows["ok"]["bonus"] == 10
 
 
-def test_detectable_difference_grows_with_noise_and_comparisons_and_shrinks_with_seeds():
-    base = stats.detectable_difference(0.0, 1, 0.5, 2210, 0.5, 1, 2209)
-    z = scipy_stats.t.ppf(0.975, 2209) + scipy_stats.t.ppf(0.8, 2209)
-    assert base == pytest.approx(z * np.sqrt(0.5 / 2210), rel=1e-6)
-    assert stats.detectable_difference(1e-4, 3, 0.5, 2210, 0.5, 1, 4) > base
-    assert stats.detectable_difference(1e-4, 5, 0.5, 2210, 0.5, 1, 8) < stats.detectable_difference(1e-4, 3, 0.5, 2210,
-                                                                                                      0.5, 1, 4)
-    assert stats.detectable_difference(0.0, 1, 0.5, 2210, 0.5, 171, 2209) > base  # Holm's strictest level
-    floor = stats.detectable_difference(0.0, 1, 0.0, 2210, 0.5, 1, 2209)
-    assert floor == pytest.approx(z * np.sqrt(0.25 / 2210), rel=1e-6)  # never below p(1-p)/n
+def test_holm_without_p_values_rejects_what_the_adjusted_p_values_reject():
+    rng = np.random.default_rng(7)
+    p = rng.random(400)
+    matrices = [np.array([rng.random(400) < np.clip(p + shift + rng.normal(0, 0.02), 0, 1) for _ in range(3)])
+                for shift in (0.0, 0.0, 0.04, 0.08, 0.1)]
+    summary = family.summarise(matrices)
+    pairs = [(i, j) for i in range(5) for j in range(i + 1, 5)]
+    tests = family.differences(summary, pairs)
+    by_p = np.array(stats.holm(np.asarray(tests.p())[0])) < stats.ALPHA
+    assert by_p.any() and not by_p.all()  # the board tells some pairs apart, not all
+    assert (stats.holm_rejects(tests)[0] == by_p).all()
+
+
+def test_the_family_gives_each_players_own_estimate_when_nothing_is_borrowed():
+    rng = np.random.default_rng(1)
+    p = rng.random(500)
+    matrices = [np.array([rng.random(500) < np.clip(p + rng.normal(0, 0.03), 0, 1) for _ in range(k)])
+                for k in (3, 4, 2)]
+    summary = family.summarise(matrices)
+    for own, shared in zip((stats.accuracy(m) for m in matrices), family.take(family.accuracies(summary))):
+        assert (own.mean, own.runs_var, own.runs_df, own.sentences_var) == pytest.approx(
+            (shared.mean, shared.runs_var, shared.runs_df, shared.sentences_var))
+    pairs = [(0, 1), (0, 2), (1, 2)]
+    for (i, j), shared in zip(pairs, family.take(family.differences(summary, pairs))):
+        own = stats.difference(matrices[i], matrices[j])
+        assert (own.mean, own.runs_var, own.runs_df, own.sentences_var) == pytest.approx(
+            (shared.mean, shared.runs_var, shared.runs_df, shared.sentences_var))
+        assert own.p() == pytest.approx(stats.Estimate(*[getattr(own, f) for f in ("mean", "runs_var", "runs_df",
+                                                                                 "sentences_var", "sentences_df")]).p())
+
+
+def test_a_player_with_one_seed_borrows_the_pooled_spread_and_is_never_more_precise_than_with_all_its_seeds():
+    rng = np.random.default_rng(2)
+    p = rng.random(2000)
+    seeds = [np.array([rng.random(2000) < np.clip(p + rng.normal(0, 0.015), 0, 1) for _ in range(3)]) for _ in range(4)]
+    short = seeds[:3] + [seeds[3][:1]]
+    summary = family.summarise(short, planned=[3, 3, 3, 3], pooled=[True, True, False, True])  # player 2 collapsed
+    own = [m.mean(axis=1).var(ddof=1) for m in seeds[:2]]
+    assert summary.borrowed.tolist() == [False, False, False, True] and summary.pool_df == 4  # 2 + 2 df, not 2's
+    assert summary.seed_var[0, 3] == pytest.approx(np.mean(own))
+    assert summary.seed_df[0, 3] == 2  # the pool has 4 df, but 1 of 3 seeds never counts more than 3 would
+    (alone,) = family.take(family.accuracies(summary))[3:]
+    assert alone.runs_var == pytest.approx(np.mean(own))
+    lo, hi = alone.ci()
+    # the same player with all 3 seeds at the same spread: a narrower interval
+    full = stats.Estimate(alone.mean, alone.runs_var / 3, 2.0, alone.sentences_var, alone.sentences_df)
+    assert hi - lo > full.ci()[1] - full.ci()[0]
+    old = stats.accuracy(short[3])  # what the board gave before: sentences only, far too narrow
+    assert hi - lo > 2 * (old.ci()[1] - old.ci()[0])
+    assert family.summarise([seeds[0][:1], seeds[1][:1]]).borrowed.tolist() == [False, False]  # nothing to borrow
+
+
+def test_with_two_seeds_a_pair_whose_spread_is_small_by_chance_keeps_the_runs_reference():
+    """The reference is weighted by the larger of the pair's runs share and the pool's: a pair whose two seeds
+    happen to agree keeps t with its few df (else a 2-seed board separates identical players far too often)."""
+    lucky = stats.Estimate(0.01, runs_var=1e-8, runs_df=1.5, sentences_var=1e-5, sentences_df=2209)
+    assert lucky.upper(0.025) == pytest.approx(scipy_stats.norm.ppf(0.975), rel=0.01)  # its own share: ~normal
+    pooled = stats.Estimate(0.01, 1e-8, 1.5, 1e-5, 2209, share=0.9)
+    assert pooled.upper(0.025) > 0.85 * scipy_stats.t.ppf(0.975, 1.5)
+
+
+def test_the_detectable_difference_is_simulated_through_the_boards_own_test():
+    rng = np.random.default_rng(3)
+
+    def board(players, seeds, run, sentences=2210):
+        p = rng.random(sentences)
+        return family.summarise([np.array([rng.random(sentences) < np.clip(p + rng.normal(0, run), 0, 1)
+                                           for _ in range(seeds)]) for _ in range(players)])
+
+    def median(figures: dict) -> float:
+        return float(np.median(list(figures.values())))
+
+    base = median(power.detectable(board(4, 3, 0.015), range(4), 6))
+    assert median(power.detectable(board(4, 3, 0.015), range(4), 6)) == pytest.approx(base, rel=0.5)
+    assert median(power.detectable(board(4, 10, 0.015), range(4), 6)) < base / 2  # more seeds: far smaller
+    assert median(power.detectable(board(4, 3, 0.03), range(4), 6)) > base  # noisier runs: larger
+    noisy_board = board(4, 3, 0.015)
+    assert median(power.detectable(noisy_board, range(4), 78)) > median(power.detectable(noisy_board, range(4), 6))
+    same = board(4, 3, 0.015)
+    assert power.detectable(same, range(4), 6) == power.detectable(same, range(4), 6)  # a fixed seed
+    assert list(power.detectable(board(20, 2, 0.015), range(20), 190)) == power.sampled(20)  # 12 of 20, spread
+    assert power.sampled(20)[0] == 0 and power.sampled(20)[-1] == 19 and len(power.sampled(20)) == 12
+    one = board(4, 1, 0.0)  # one seed each: the sentences alone, a t test over 2209 df at Holm's levels
+    d = median(power.detectable(one, range(4), 6))
+    se = 100 * np.sqrt(np.median(np.asarray(family.differences(one, [(0, 1), (0, 2), (1, 2)]).sentences_var)))
+    assert d == pytest.approx(se * (scipy_stats.norm.ppf(1 - 0.05 / 12) + scipy_stats.norm.ppf(0.8)), rel=0.15)

@@ -87,7 +87,7 @@ def test_leaderboard_points_follow_the_rules(finished_run):
     for row in board["ranked"]:  # the game's ranking: ties share a rank
         assert row["game_rank"] == 1 + sum(other["points"] > row["points"] + 1e-9 for other in board["ranked"])
     assert board["may_be_best"] == [row["player"] for row in board["ranked"]
-                                    if row["rank_interval"][0] == 1 and not row["collapsed"]]
+                                    if not row["collapsed"] and row["rank_interval"][0] == 1]
     md = (finished_run / "leaderboard.md").read_text()
     for row in board["ranked"]:
         assert f"| {row['player']} |" in md and f"{row['points']:.2f}" in md
@@ -147,10 +147,13 @@ def test_a_failing_player_is_recorded_and_the_tournament_goes_on(tiny_config, tr
     assert run(tiny_config, tree_dir, out) == 1
     results = {r["player"]["name"]: r for r in RunFolder(out).results()}
     assert results["full"]["status"] == "failed" and "nan" in results["full"]["error"]
-    assert results["lora"]["status"] == "completed"
+    assert results["full"]["diverged"] is True  # learned nothing: the board counts it as a collapsed seed
+    assert results["lora"]["status"] == "completed" and "diverged" not in results["lora"]
     board = json.loads((out / "leaderboard.json").read_text())
     assert [r["player"] for r in board["ranked"]] == ["lora"]
     assert board["unranked"][0]["player"] == "full" and board["unranked"][0]["status"] == "failed"
+    assert board["unranked"][0]["diverged"] and "diverged (counted as a collapsed seed)" in (
+        out / "leaderboard.md").read_text()
 
 
 def test_bad_config_fails_before_any_training(tiny_config, tree_dir, tmp_path, capsys):

@@ -36,6 +36,9 @@ def test_seeded_run_is_reproducible_and_learns(tree_dir):
     assert losses[-1] < losses[0] < math.log(5) + 0.3
     assert len(first.epochs) == 3 and first.train_samples == 3 * len(tr)
     assert first.steps[-1][0] == 3 * math.ceil(len(tr) / 8)
+    # one timed window per loss record: its steps, samples and seconds (the speed bonus's steady time)
+    assert [w[0] for w in first.windows] == [b[0] - a[0] for a, b in zip([[0]] + first.steps, first.steps)]
+    assert sum(w[1] for w in first.windows) == first.train_samples and all(w[2] > 0 for w in first.windows)
 
 
 def test_first_losses_are_pinned(tree_dir):

@@ -18,6 +18,7 @@ from tuneoff.store.runfolder import RunFolder, RunFolderError, seed_label
 from tuneoff.verdict.board import Run, detectable_sentence, read_run
 from tuneoff.verdict.rows import Row, edge_sentences, extra_eval_table, extra_sentence, game_rows, may_be_best_sentence
 from tuneoff.verdict.rows import rows as board_rows
+from tuneoff.verdict.rows import words
 
 
 def build_report(run_dir: RunFolder | Path) -> dict:
@@ -127,17 +128,17 @@ def _header(run: Run, title: str) -> list[Block]:
                 Block("p", ["Contents:"] + links, only="md")]
 
 
-COLUMNS = ["rank", "rank interval", "player", "strategy", "test accuracy, mean ± std (95 % CI)", "seeds",
-           "vs best, points (95 % CI), p (Holm)", "trainable / total parameters", "peak memory", "notes"]
+COLUMNS = ["rank", "rank interval", "player", "{method}", "test accuracy, mean ± std (95 % CI)", "seeds",
+           "vs best, points (simultaneous 95 % CI), p (Holm)", "trainable / total parameters", "peak memory", "notes"]
 GAME_COLUMNS = ["game rank", "player", "points", "bonus", "training time (median)", "jobs at once", "device"]
 BADGES = {"best": "best", "collapsed": "collapsed", "missing": "missing", "edge": "warn"}
 
 MEANING = ("How to read this. Every pair of players is compared on the same test sentences with a test that counts "
-           "both run-to-run noise (the seeds) and which sentences happen to be in the test set, corrected for the "
-           "number of pairs. A player's rank interval holds every rank the data allow: 1–3 means it could be first, "
-           "second or third; all intervals hold together with 95 % confidence. The players whose interval holds 1 "
-           "may be best: the best strategy is among them, 95 % sure, and they cannot be separated here. That is "
-           "not the same as being equal: more seeds or a larger test set could still separate them.")
+           "{noise}, corrected for the number of pairs. A player's rank interval holds every rank the data allow: "
+           "1–3 means it could be first, second or third; all intervals hold together with 95 % confidence. The "
+           "players whose interval holds 1 may be best: {best} is among them, 95 % sure, and they cannot be "
+           "separated here. That is not the same as being equal: more seeds or a larger test set could still "
+           "separate them. A collapsed player is not ranked.")
 
 
 def _board_row(x: Row, look: dict) -> list:
@@ -163,9 +164,11 @@ def _leaderboard(run: Run, look: dict) -> list[Block]:
     else:
         b.append(Block("note", may_be_best_sentence(board)))
         data = [{"strategy": r["strategy"], "dataset": views.dataset(run.completed(r["player"])[0])} for r in ranked]
-        b.append(Block("table", headers=COLUMNS, align="rrlllrlrrl", row_ids=[r["player"] for r in ranked],
-                       row_data=data, filter=" ".join(views.FILTERS), rows=[_board_row(x, look) for x in board_rows(board)]))
-        b.append(Block("p", MEANING))
+        say = words(board)
+        b.append(Block("table", headers=[c.format(**say) for c in COLUMNS], align="rrlllrlrrl",
+                       row_ids=[r["player"] for r in ranked], row_data=data, filter=" ".join(views.FILTERS),
+                       rows=[_board_row(x, look) for x in board_rows(board)]))
+        b.append(Block("p", MEANING.format(**say)))
         b.append(Block("p", f"Majority-class rate (always answering the largest test class): "
                             f"{ranked[0]['majority_rate']:.2%}. A player near this accuracy has learned nothing."))
         if board["power"]:
@@ -234,10 +237,13 @@ def _verdicts(run: Run) -> list[Block]:
     pairs = run.board["pairwise"]
     if pairs:
         names = [r["player"] for r in ranked]
+        over = "sentences" if run.board.get("about") == "trained models" else "seeds and sentences"
+        family = run.board["power"]["comparisons"] if run.board["power"] else len(pairs)
         b.append(Block("p", "Every pair: the first player's accuracy minus the second's, in points, with a paired t "
-                            f"test on the same test sentences over seeds and sentences, Holm-corrected over {len(pairs)} "
-                            "pairs; * marks a pair that can be separated."))
-        b.append(Block("table", headers=["pair", "difference, points (95 % CI)", "p", "p (Holm)", "test"],
+                            f"test on the same test sentences over {over}, Holm-corrected over the board's {family} "
+                            "pairs (every test set's); the CI is simultaneous over them; * marks a pair that can be "
+                            "separated."))
+        b.append(Block("table", headers=["pair", "difference, points (simultaneous 95 % CI)", "p", "p (Holm)", "test"],
                        align="lrrrl", rows=[[f"{p['a']} − {p['b']}", f"{p['diff']:+.2f} ({p['ci95'][0]:+.2f} to "
                                              f"{p['ci95'][1]:+.2f})", f"{p['p']:.3g}", f"{p['p_holm']:.3g}" +
                                              (" *" if p["separable"] else ""), p["test"]] for p in pairs]))
@@ -246,6 +252,7 @@ def _verdicts(run: Run) -> list[Block]:
 
 
 def _players(run: Run, look: dict) -> list[Block]:
+    method = words(run.board)["method"]
     b = [Block("h2", "Players", anchor="players")]
     ranked = {r["player"]: r for r in run.board["ranked"]}
     for i, name in enumerate(run.names):
@@ -255,7 +262,7 @@ def _players(run: Run, look: dict) -> list[Block]:
         player = (run.jobs.get(name) or [{}])[0].get("player") or next(
             (p for p in run.config.get("players", []) if p["name"] == name), None)
         if player:
-            b += _player_facts(player, runs)
+            b += _player_facts(player, runs, method)
         for w in dict.fromkeys(w for r in run.jobs.get(name, []) for w in r["warnings"]):
             b.append(Block("warn", [Badge("warning", "warn"), w]))
         states = job_states(run, name)
@@ -271,7 +278,7 @@ def _players(run: Run, look: dict) -> list[Block]:
     return b
 
 
-def _player_facts(player: dict, runs: list[dict]) -> list[Block]:
+def _player_facts(player: dict, runs: list[dict], method: str = "strategy") -> list[Block]:
     from tuneoff.report.setup import value
 
     strategy = dict(player["strategy"])
@@ -280,7 +287,7 @@ def _player_facts(player: dict, runs: list[dict]) -> list[Block]:
     model = (f"{model['description']} ({'pretrained' if model['pretrained'] else 'randomly initialised'})"
              if model else value({k: v for k, v in player["model"].items() if v is not None}))
     out = [Block("p", player["description"])] if player.get("description") else []
-    facts = [f"Model: {model}", f"Strategy: {kind}" + (f" ({value(strategy)})" if strategy else ""),
+    facts = [f"Model: {model}", f"{method.capitalize()}: {kind}" + (f" ({value(strategy)})" if strategy else ""),
              f"Protocol overrides: {value(player.get('protocol', {}))}"]
     if runs and (sweep := runs[0].get("tuning")):
         edge = {"low": " (the grid's lowest: widen it)", "high": " (the grid's highest: widen it)"}

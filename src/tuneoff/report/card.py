@@ -13,7 +13,7 @@ from tuneoff.report.card_use import epochs_table, framework_versions, reproducti
 from tuneoff.store.files import read_json
 from tuneoff.store.runfolder import RunFolder
 from tuneoff.verdict.board import read_run
-from tuneoff.verdict.rows import may_be_best_sentence, row
+from tuneoff.verdict.rows import may_be_best_sentence, row, trained_models, words
 
 
 @dataclass(frozen=True)
@@ -98,10 +98,10 @@ def _model(result: dict) -> str:
     return described
 
 
-def _strategy(result: dict) -> list[str]:
+def _strategy(result: dict, method: str = "strategy") -> list[str]:
     options = {k: v for k, v in result["player"]["strategy"].items() if k != "name"}
     params = result["parameters"]
-    return ["## The strategy", "",
+    return [f"## The {method}", "",
             f"- **{result['player']['strategy']['name']}**, options: "
             f"{json.dumps(options) if options else 'the defaults'}",
             f"- model: {_model(result)} ("
@@ -123,13 +123,13 @@ def _accuracy(result: dict, ranked: dict | None) -> list[str]:
     return lines + [f"The player over its {shown.seeds} seed(s): **{shown.accuracy}**{spread}, 95 % CI {shown.ci}.", ""]
 
 
-def _pair(pair: dict) -> str:
+def _pair(pair: dict, models: bool = False) -> str:
     lo, hi = pair["ci95"]
     p = "< 1e-15" if pair["p_holm"] < 1e-15 else f"= {pair['p_holm']:.3g}"  # underflow is a bound, never p=0
-    numbers = f"{pair['diff']:+.2f} points [{lo:+.2f}, {hi:+.2f}], Holm p {p}, {pair['test']}"
+    numbers = f"{pair['diff']:+.2f} points [{lo:+.2f}, {hi:+.2f}] (simultaneous), Holm p {p}, {pair['test']}"
     if not pair["separable"]:
-        return (f"- {pair['a']} vs {pair['b']}: {numbers}: they cannot be separated by this test set and these "
-                "seeds (which does not show they are equal)")
+        return (f"- {pair['a']} vs {pair['b']}: {numbers}: they cannot be separated by this test set"
+                + ("" if models else " and these seeds") + " (which does not show they are equal)")
     better, worse = (pair["a"], pair["b"]) if pair["diff"] > 0 else (pair["b"], pair["a"])
     return f"- {pair['a']} vs {pair['b']}: {numbers}: {better} is significantly better than {worse}"
 
@@ -138,11 +138,11 @@ def _verdict(board: dict, player: str, ranked: dict | None) -> list[str]:
     lines = ["## The verdict against the other players", ""]
     if ranked is not None:
         shown = row(ranked)
-        lines += [f"Rank {shown.rank} of {len(board['ranked'])}, rank interval **{shown.rank_interval}** (the ranks "
-                  "the data allow, 95 % together)." + (" COLLAPSED: " + ranked["collapse_reason"]
-                                                        if ranked["collapsed"] else ""), ""]
+        lines += [(f"COLLAPSED, not ranked: {ranked['collapse_reason']}." if ranked["collapsed"] else
+                   f"Rank {shown.rank} of {sum(r['rank'] is not None for r in board['ranked'])}, rank interval "
+                   f"**{shown.rank_interval}** (the ranks the data allow, 95 % together)."), ""]
     lines += [may_be_best_sentence(board), ""]
-    pairs = [_pair(p) for p in board["pairwise"] if player in (p["a"], p["b"])]
+    pairs = [_pair(p, trained_models(board)) for p in board["pairwise"] if player in (p["a"], p["b"])]
     return lines + (pairs + [""] if pairs else [])
 
 
@@ -159,7 +159,7 @@ def model_card(run: RunFolder, result: dict, export: Export) -> str:
              f"Player **{player}** (seed {result['seed']}) of the tuneoff tournament **{tournament}**, exported by "
              "`tuneoff export`.", ""]
     lines += usage(export.name, result["labels"], export.adapter, export.base, export.base_subfolder, export.bottleneck)
-    lines += _tournament(meta) + _data(result, export) + _protocol(result) + _strategy(result)
+    lines += _tournament(meta) + _data(result, export) + _protocol(result) + _strategy(result, words(board)["method"])
     lines += _accuracy(result, ranked) + _extra_sets(result, export) + epochs_table(result)
     lines += _verdict(board, player, ranked) + framework_versions(result)
     lines += reproduction(result, export.config_file, export.config_notes, tournament, list(export.export_args))

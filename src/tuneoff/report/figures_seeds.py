@@ -41,7 +41,8 @@ def seed_strip(rows: list[dict], look: dict[str, Look]) -> Chart:
             ax.vlines(r["test_accuracy"], i - 0.28, i + 0.28, color="black", linewidth=2)
             ax.scatter(accs, i + np.asarray(jitter), s=34, marker=lk.marker, zorder=3,
                        color="white" if r["collapsed"] else lk.color, edgecolors=lk.color, linewidths=1.4)
-        ax.set_yticks(range(len(rows)), [f"#{r['rank']} {r['player']}" + (" (may be best)" if r["may_be_best"] else "")
+        ax.set_yticks(range(len(rows)), [f"#{r['rank'] or '–'} {r['player']}"
+                                          + (" (may be best)" if r["may_be_best"] else "")
                                           for r in rows])
         ax.grid(axis="y", visible=False)
         _majority(ax, majority, vertical=True)

@@ -70,7 +70,7 @@ def run_job(task: Task, result: dict, progress=None, warn=print) -> dict:
 
     result["parameters"]["trainable"] = trained_parameters(job.player.strategy, model, setup)  # opened while training
     result["step"] = {**trained.step, "static_shapes": p.static_shapes}
-    result["history"] = {"epochs": trained.epochs, "steps": trained.steps}
+    result["history"] = {"epochs": trained.epochs, "steps": trained.steps, "window_seconds": trained.windows}
     result["best_epoch"] = trained.best_epoch
     if trained.report:  # what the strategy records of its own (WiSE-FT: the alpha chosen on dev; a soup's)
         result["strategy_report"] = trained.report

@@ -220,7 +220,8 @@ def play(task: Task, console: Console, live: bool = True) -> dict | None:
             end_unfinished(folder, result, "interrupted", f"{interrupts.why(stop)} before it finished")
         console.print(f"[red]{esc(job.name)} {job.label}: interrupted{kept}; rerun the same command to resume[/]")
         raise
-    except NonFiniteLoss as err:
+    except NonFiniteLoss as err:  # learned nothing: the board counts it with its player's collapsed seeds
+        result["diverged"] = True
         end_unfinished(folder, result, "failed", str(err))
         console.print(f"[red]{esc(job.name)} {job.label} failed: {esc(err)}{kept}; the tournament goes on[/]")
         return None

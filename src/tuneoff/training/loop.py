@@ -38,6 +38,7 @@ class NonFiniteLoss(RuntimeError):
 class Trained:
     epochs: list[dict] = field(default_factory=list)
     steps: list[list[float]] = field(default_factory=list)  # [step, mean train loss since last record]
+    windows: list[list[float]] = field(default_factory=list)  # [steps, samples, seconds] between loss reads
     best_epoch: int = 0
     train_seconds: float = 0.0
     train_samples: int = 0
@@ -217,7 +218,8 @@ def run_epoch(step: EagerStep, evaluated: Evaluated, scheduler, train_set: Encod
     # Losses stay on the device; reading them is a sync, done once per LOG_EVERY steps.
     epoch_loss = torch.zeros((), device=device)
     window, window_n, done = torch.zeros((), device=device), 0, (epoch - 1) * per_epoch
-    started = time.perf_counter()
+    started = tick = time.perf_counter()
+    samples = 0  # in the current window
     for index in train_batches(train_set.lengths(), p.batch_size, p.bucket_batches, order_seed(p) + epoch):
         batch = collate(train_set, index, device)
         loss = step(batch, index)  # forward, backward, clipping, optimizer update: eager or captured
@@ -230,9 +232,11 @@ def run_epoch(step: EagerStep, evaluated: Evaluated, scheduler, train_set: Encod
             pause_for_a_test(pause, done)
         epoch_loss += loss * len(index)
         window += loss
-        window_n += 1
+        window_n, samples = window_n + 1, samples + len(index)
         if window_n == LOG_EVERY or done % per_epoch == 0:
-            mean = float(window) / window_n
+            mean = float(window) / window_n  # waits for the device: the window's time below holds its work
+            out.windows.append([window_n, samples, time.perf_counter() - tick])
+            tick, samples = time.perf_counter(), 0
             if not math.isfinite(mean):
                 raise NonFiniteLoss(f"training loss became {mean} at epoch {epoch}, step {done}")
             out.steps.append([done, mean])

@@ -18,7 +18,16 @@ from tuneoff.store.results import ResultsError, differences
 from tuneoff.store.runfolder import RunFolder, as_run, seed_label
 from tuneoff.store.schemas import SchemaError, validate
 from tuneoff.verdict import rules as leaderboard
-from tuneoff.verdict.rows import extra_eval_table, extra_sentence, game_rows, may_be_best_sentence, note_text, rows
+from tuneoff.verdict.rows import (
+    ended,
+    extra_eval_table,
+    extra_sentence,
+    game_rows,
+    may_be_best_sentence,
+    note_text,
+    rows,
+    words,
+)
 
 
 @dataclass
@@ -114,10 +123,10 @@ def publish(run_dir: RunFolder | Path, console) -> Run:
 
 
 def markdown(board: dict) -> str:
-    ranked, power, rules = board["ranked"], board["power"], board["rules"]
-    lines = ["# Leaderboard", "", "## Which strategy is better, and how sure we are", "",
-             "| rank | may be best | rank interval | player | strategy | test acc (mean ± std) | 95 % CI | seeds | "
-             "vs best, points [95 % CI] p (Holm) | notes |",
+    ranked, power, rules, say = board["ranked"], board["power"], board["rules"], words(board)
+    lines = ["# Leaderboard", "", f"## {say['question']}", "",
+             f"| rank | may be best | rank interval | player | {say['method']} | test acc (mean ± std) | 95 % CI | "
+             "seeds | vs best, points [simultaneous 95 % CI] p (Holm) | notes |",
              "|---:|:-:|:-:|---|---|---:|---:|---:|---|---|"]
     lines += [f"| {x.rank} | {'yes' if x.may_be_best else ''} | {x.rank_interval} | {x.player} | {x.strategy} | "
               f"{x.accuracy} | {x.ci} | {x.seeds} | {x.vs_best} | {note_text(x.notes, bold=lambda t: f'**{t}**')} |"
@@ -138,7 +147,7 @@ def markdown(board: dict) -> str:
     lines += [f"| {x.game_rank} | {x.player} | {x.points} | {x.bonus} | {x.train_seconds:.1f} | {x.concurrency} | "
               f"{x.hardware} |" for x in game_rows(board)]
     lines += [""] + [f"- {n}" for n in board["notes"]]
-    lines += [f"- {r['player']} {seed_label(r['seed'], r['data_seed'])}: **{r['status']}** — {r['error']}"
+    lines += [f"- {r['player']} {seed_label(r['seed'], r['data_seed'])}: **{ended(r)}** — {r['error']}"
               for r in board["unranked"]]
     lines += [f"- {s['player']} {seed_label(s['seed'], s['data_seed'])}: **stale**, not ranked — {s['reason']}"
               for s in board["stale"]]
@@ -149,34 +158,41 @@ def markdown(board: dict) -> str:
 
 
 def detectable_sentence(p: dict) -> str:
-    seeds = (f"a seed-to-seed std of {100 * p['seed_std']:.2f} points and {p['seeds']} seeds per player"
-             if p["seed_variance_measured"] else "one seed per player (seed-to-seed variance not measured: "
-             "differences compare two trained models, not two strategies)")
-    return (f"With {p['sentences']:,} test sentences and {seeds}, the smallest difference the board's test can "
-            f"detect (power {p['power']:.0%}, α = {p['alpha']} Holm-adjusted over {p['comparisons']} pairs) is "
-            f"{p['detectable_difference']:.2f} points of accuracy.")
+    """The detectable difference as the board quotes it: simulated through the board's own test."""
+    low, high = p["seeds"]
+    seeds = f"{low}" if low == high else f"{low} to {high}"
+    across = "players" if p.get("players", 0) == p.get("of", 0) else f"{p['players']} of the {p['of']} players"
+    spread = "" if low == high == 1 else f" ({p['range'][0]:.2f} to {p['range'][1]:.2f} across {across})"
+    who = "trained model" if p.get("about") == "trained models" else "player"
+    return (f"With {p['sentences']:,} test sentences and {seeds} seed(s) per player, a {who} must be "
+            f"{p['detectable_difference']:.2f} points better than the others{spread} for this board's test to "
+            f"separate it from another in {p['power']:.0%} of boards (α = {p['alpha']}, Holm over "
+            f"{p['comparisons']} pairs; {p['simulations']:,} boards simulated from this one's spread).")
 
 
 def rich_table(board: dict):
     from rich.table import Table
 
-    table = Table(title="tuneoff leaderboard: which strategy is better", show_lines=False)
-    for col in ("rank", "interval", "player", "strategy", "test acc", "95 % CI", "seeds", "vs best", "points",
+    say = words(board)
+    table = Table(title=f"tuneoff leaderboard: {say['title']}", show_lines=False)
+    for col in ("rank", "interval", "player", say["method"], "test acc", "95 % CI", "seeds", "vs best", "points",
                 "notes"):
-        table.add_column(col, justify="left" if col in ("player", "strategy", "notes", "vs best") else "right")
+        table.add_column(col, justify="left" if col in ("player", say["method"], "notes", "vs best") else "right")
     for x in rows(board):
         table.add_row(x.rank, x.rank_interval, esc(x.player), esc(x.strategy), x.accuracy, x.ci, x.seeds,
                       x.vs_best, f"{x.points} {x.bonus}".strip(), esc(note_text(x.notes)))
     for r in board["unranked"]:
+        colour = "red" if r["status"] == "failed" else "yellow"
         table.add_row("-", "-", esc(r["player"]), esc(r["strategy"]), "-", "-", str(r["seed"]), "-", "-",
-                      f"[red]{esc(r['status'])}[/]: {esc(r['error'])}")
+                      f"[{colour}]{esc(ended(r))}[/]: {esc(r['error'])}")
     caption = [esc(may_be_best_sentence(board))]
     if board["ranked"]:
         caption.append(f"majority-class rate {board['ranked'][0]['majority_rate']:.2%}; points = the game's score "
                        "(accuracy in % + speed bonus), apart from the verdict")
     caption += [esc(detectable_sentence(board["power"]))] if board["power"] else []
     caption += [esc(sentence)] if (sentence := extra_sentence(board)) else []
-    caption += [f"{esc(r['player'])} COLLAPSED: {esc(r['collapse_reason'])}" for r in board["ranked"] if r["collapsed"]]
+    caption += [f"{esc(r['player'])} COLLAPSED, not ranked: {esc(r['collapse_reason'])}" for r in board["ranked"]
+                if r["collapsed"]]
     caption += [esc(n) for n in board["notes"]]
     caption += [f"{esc(s['player'])} seed {s['seed']}: stale, not ranked" for s in board["stale"]]
     table.caption = "\n".join(caption) or None

@@ -154,10 +154,11 @@ def compare(a: Side, b: Side) -> dict:
                     "sentences_a_better": int(np.sum(ca.mean(0) > cb.mean(0))),
                     "sentences_b_better": int(np.sum(ca.mean(0) < cb.mean(0))),
                     "test": "t test over seeds and sentences" if t.seeds_measured else
-                            "t test over sentences (one seed on a side: run-to-run noise not measured)",
+                            "t test over sentences (one seed on a side: the trained models are compared)",
                     "config_differences": config_differences(run_a, x, run_b, y)})
+    about = "trained models" if any(len(c[s]["seeds"]) < 2 for c in out for s in ("a", "b")) else "strategies"
     return {"schema": SCHEMA, "unit": "percentage points", "a": str(a.run), "b": str(b.run), "alpha": stats.ALPHA,
-            "holm_over": len(out), "comparisons": out,
+            "about": about, "holm_over": len(out), "comparisons": out,
             "left_out": left_out(a, run_a, {x for x, _ in pairs}) + left_out(b, run_b, {y for _, y in pairs})}
 
 
@@ -189,7 +190,8 @@ def table(document: dict) -> Table:
     many = document["holm_over"] > 1
     out = Table(title=f"A = {esc(document['a'])}\nB = {esc(document['b'])}", title_justify="left")
     headers = ["player", "seeds A", "accuracy A, % [95 % CI]", "seeds B", "accuracy B, % [95 % CI]",
-               "A − B, points [95 % CI]", "p", *(["p (Holm)"] if many else []), "verdict"]
+               f"A − B, points [{'unadjusted ' if many else ''}95 % CI]", "p", *(["p (Holm)"] if many else []),
+               "verdict"]
     for header in headers:
         out.add_column(header, no_wrap=True, justify="left" if header in ("player", "verdict") else "right")
     for c in document["comparisons"]:
@@ -217,7 +219,9 @@ def notes(document: dict) -> list[str]:
     if document["holm_over"] > 1:
         out.append(f"p is Holm-adjusted over the {document['holm_over']} comparisons")
     if any(not c["separable"] for c in document["comparisons"]):
-        out.append("cannot be separated: this test set and these seeds do not tell them apart, which does not show "
+        out.append("cannot be separated: this test set does not tell these trained models apart, which does not "
+                   "show they are equal" if document.get("about") == "trained models" else
+                   "cannot be separated: this test set and these seeds do not tell them apart, which does not show "
                    "they are equal")
     return out
 

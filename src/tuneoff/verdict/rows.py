@@ -1,5 +1,7 @@
 """The leaderboard's rows as text, built once: the terminal, Markdown and HTML renderers (and
-benchmarks/tables.py) only choose which cells to show and how to lay them out. No torch here."""
+benchmarks/tables.py) only choose which cells to show and how to lay them out. Also the board's words:
+a board ``about`` trained models (some player has a single seed) never speaks of strategies nor of
+run-to-run noise, in any output (:func:`words`). No torch here."""
 
 from __future__ import annotations
 
@@ -16,8 +18,8 @@ class Note:
 class Row:
     """One completed player, every cell already formatted."""
 
-    rank: str  # position by mean accuracy (collapsed last)
-    rank_interval: str  # "1–2": the ranks the data allow, all intervals together at 95 %
+    rank: str  # position by mean accuracy; "–" for a collapsed player (not ranked)
+    rank_interval: str  # "1–2": the ranks the data allow, all intervals together at 95 % ("–": not ranked)
     may_be_best: bool
     player: str
     strategy: str
@@ -28,7 +30,7 @@ class Row:
     seeds: str  # completed of planned
     std: str  # over seeds; "–" with one seed
     binomial_se: str
-    vs_best: str  # "best", or difference [CI] p (Holm)
+    vs_best: str  # "best", or difference [simultaneous CI] p (Holm)
     diff: str  # difference from the first player in points ("" for it)
     diff_ci: str
     p: str
@@ -50,8 +52,8 @@ def _notes(r: dict) -> list[Note]:
     if r["may_be_best"]:
         notes.append(Note("may be best", "best"))
     if r["collapsed"]:
-        k, n = len(r["collapsed_seeds"]), len(r["seeds"])
-        notes.append(Note("COLLAPSED" if k == n else f"COLLAPSED in {k} of {n} seeds", "collapsed"))
+        k, n = len(r["collapsed_seeds"]), len(r["seeds"]) + r.get("seeds_diverged", 0)
+        notes.append(Note(("COLLAPSED" if k == n else f"COLLAPSED in {k} of {n} seeds") + ", not ranked", "collapsed"))
     if (sweep := r.get("tuning")) and sweep.get("on_edge"):
         notes.append(Note(f"tuned rate {sweep['learning_rate']:g} on the grid's {sweep['on_edge']} edge: widen the "
                           "grid", "edge"))
@@ -59,8 +61,13 @@ def _notes(r: dict) -> list[Note]:
         if sweep and (axis := sweep.get(kind)) and axis.get("on_edge"):
             notes.append(Note(f"tuned {axis['field']} {axis['value']:g} on its {axis['on_edge']} edge", "edge"))
     if len(r["seeds"]) < r["seeds_planned"]:
-        notes.append(Note(f"{len(r['seeds'])} of {r['seeds_planned']} seeds"
-                          + (f" ({r['seeds_failed']} failed)" if r["seeds_failed"] else ""), "missing"))
+        why = [f"{r[key]} {word}" for key, word in (("seeds_failed", "failed"), ("seeds_unfinished", "not finished"),
+                                                    ("seeds_diverged", "diverged")) if r.get(key)]
+        notes.append(Note(f"{len(r['seeds'])} of {r['seeds_planned']} seeds" + (f" ({', '.join(why)})" if why else ""),
+                          "missing"))
+    if borrowed := r.get("seed_variance_borrowed"):
+        notes.append(Note(f"one seed: seed-to-seed spread borrowed from the others (std {100 * borrowed['std']:.2f} "
+                          f"points, {borrowed['df']:g} df)", "missing"))
     return notes
 
 
@@ -73,22 +80,23 @@ def mean_std(mean: float, std: float, seeds: int) -> str:
 def row(r: dict) -> Row:
     """A ranked entry of leaderboard.json as text."""
     lo, hi = r["test_accuracy_ci95"]
-    first = r["p_vs_best"] is None
-    diff = "" if first else f"{r['diff_vs_best']:+.2f}"
-    diff_ci = "" if first else f"[{r['diff_vs_best_ci95'][0]:+.2f}, {r['diff_vs_best_ci95'][1]:+.2f}]"
+    first, none = r["rank"] == 1, r["p_vs_best"] is None
+    diff = "" if none else f"{r['diff_vs_best']:+.2f}"
+    diff_ci = "" if none else f"[{r['diff_vs_best_ci95'][0]:+.2f}, {r['diff_vs_best_ci95'][1]:+.2f}]"
     # A p-value that underflowed to 0 is shown as the bound it is, never as "p=0".
-    p = "" if first else ("< 1e-15" if r["p_vs_best"] < 1e-15 else f"= {r['p_vs_best']:.3g}")
-    a, b = r["rank_interval"]
+    p = "" if none else ("< 1e-15" if r["p_vs_best"] < 1e-15 else f"= {r['p_vs_best']:.3g}")
+    a, b = r["rank_interval"] or ("–", "–")
     return Row(
-        rank=str(r["rank"]), rank_interval=f"{a}" if a == b else f"{a}–{b}", may_be_best=r["may_be_best"],
+        rank="–" if r["rank"] is None else str(r["rank"]), rank_interval=f"{a}" if a == b else f"{a}–{b}",
+        may_be_best=r["may_be_best"],
         player=r["player"], strategy=r["strategy"], hardware=r["hardware"],
         accuracy=mean_std(r["test_accuracy"], r["test_accuracy_std"], len(r["seeds"])),
         ci=f"{lo:.2%} – {hi:.2%}", macro_f1=f"{r['macro_f1']:.3f}",
         seeds=f"{len(r['seeds'])}" + (f" of {r['seeds_planned']}" if len(r["seeds"]) < r["seeds_planned"] else ""),
         std=f"{100 * r['test_accuracy_std']:.2f}" if len(r["seeds"]) > 1 else "–",
         binomial_se=f"{100 * r['binomial_se']:.2f}",
-        vs_best="best" if first else f"{diff} {diff_ci} p {p}", diff=diff, diff_ci=diff_ci, p=p,
-        separable="–" if first else ("yes" if r["p_vs_best"] < 0.05 else "no"),
+        vs_best="best" if first else "–" if none else f"{diff} {diff_ci} p {p}", diff=diff, diff_ci=diff_ci, p=p,
+        separable="–" if none else ("yes" if r["p_vs_best"] < 0.05 else "no"),
         points=f"{r['points']:.2f}", game_rank=str(r["game_rank"]),
         bonus=f"⚡ +{r['bonus']:g}" if r["fastest"] else "", train_seconds=r["train_seconds"],
         concurrency=", ".join(str(c) for c in r["concurrent_jobs"]),
@@ -135,16 +143,51 @@ def note_text(notes: list[Note], bold=lambda s: s) -> str:
     return ", ".join(bold(n.text) if n.kind == "collapsed" else n.text for n in notes)
 
 
+def trained_models(board: dict) -> bool:
+    """Is the board about the trained models it has (some player has one seed), not strategies?"""
+    return board.get("about") == "trained models"
+
+
+def words(board: dict) -> dict[str, str]:
+    """The board's own words, for every output: a board about trained models never says "strategy" nor claims
+    run-to-run noise; one over seeds speaks of strategies."""
+    if trained_models(board):
+        return {"method": "method", "question": "Which trained model is better, and how sure we are",
+                "title": "which trained model is better",
+                "noise": "which sentences happen to be in the test set (some player has a single seed: the verdict "
+                         "is about the models trained here, not about what another seed would give)",
+                "best": "the best trained model"}
+    return {"method": "strategy", "question": "Which strategy is better, and how sure we are",
+            "title": "which strategy is better",
+            "noise": "both run-to-run noise (the seeds) and which sentences happen to be in the test set",
+            "best": "the best strategy"}
+
+
 def may_be_best_sentence(board: dict) -> str:
     best = board["may_be_best"]
     if not board["ranked"]:
         return "No player has completed yet."
     if not best:
-        return "No player may be called best: every candidate collapsed."
+        return "No player may be called best: every player collapsed."
+    models = trained_models(board)
     if len(best) == 1:
+        if models:
+            return (f"With 95 % confidence, {best[0]} has the best of the trained models here: every other is "
+                    "significantly behind it on this test set.")
         return f"With 95 % confidence, {best[0]} is the best player here: every other is significantly behind it."
+    if models:
+        return (f"With 95 % confidence the best of the trained models here is one of {', '.join(best)}: these "
+                f"{len(best)} cannot be separated by this test set (which does not show they are equal).")
     return (f"With 95 % confidence the best player is one of {', '.join(best)}: these {len(best)} cannot be "
             "separated by this test set and these seeds (which does not show they are equal).")
+
+
+def ended(unranked: dict) -> str:
+    """How a job that did not complete ended, in the board's words: a running or interrupted job is not
+    finished (never failed); a diverged one counts against its player as a collapsed seed."""
+    if unranked.get("diverged"):
+        return "diverged (counted as a collapsed seed)"
+    return "failed" if unranked["status"] == "failed" else f"not finished ({unranked['status']})"
 
 
 def extra_cell(entry: dict | None) -> str:
@@ -170,9 +213,14 @@ def extra_eval_table(ranked: list[dict], own: bool = False) -> tuple[list[str], 
     return headers, body
 
 
+def all_pairs(board: dict) -> list[dict]:
+    """Every pair the board's Holm family holds: the test set's and every extra set's."""
+    return board["pairwise"] + [q for v in (board.get("extra_eval") or {}).values() for q in v["pairwise"]]
+
+
 def extra_sentence(board: dict) -> str:
-    """Which players may be best on each extra test set (the same test as the test set's, Holm over that set's
-    pairs); empty when no set kept its predictions."""
+    """Which players may be best on each extra test set (the same test as the test set's, in the board's one
+    Holm family); empty when no set kept its predictions."""
     parts = []
     for name, verdict in (board.get("extra_eval") or {}).items():
         if note := verdict.get("note"):
@@ -180,6 +228,8 @@ def extra_sentence(board: dict) -> str:
         elif verdict["players"]:
             best = verdict["may_be_best"]
             parts.append(f"On {name}, with 95 % confidence the best of the {len(verdict['players'])} players scored "
-                         f"there is {'one of ' if len(best) > 1 else ''}{', '.join(best) or 'none (all collapsed)'} "
-                         f"(Holm over {len(verdict['pairwise'])} pairs).")
+                         f"there is {'one of ' if len(best) > 1 else ''}{', '.join(best) or 'none (all collapsed)'}.")
+    if parts:
+        parts.append(f"Every pair on every test set is one Holm family ({len(all_pairs(board))} pairs), so these "
+                     "verdicts and the test set's hold together.")
     return " ".join(parts)

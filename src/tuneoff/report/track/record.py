@@ -63,7 +63,9 @@ def _final(result: dict, row: dict | None) -> dict[str, float]:
     if row is not None:  # the player's, over its seeds, as leaderboard.json has it
         lo, hi = row["test_accuracy_ci95"]
         out.update({"player/test_accuracy_mean": row["test_accuracy"], "player/test_accuracy_ci95_low": lo,
-                    "player/test_accuracy_ci95_high": hi, "player/rank": float(row["rank"])})
+                    "player/test_accuracy_ci95_high": hi})
+        if row["rank"] is not None:  # a collapsed player is not ranked
+            out["player/rank"] = float(row["rank"])
     return out
 
 
