@@ -546,7 +546,7 @@ def test_an_export_error_names_the_users_folder_not_the_hidden_one(finished, tmp
 
     root, data, reference, out = finished
 
-    def full_disk(folder, result, staged):
+    def full_disk(folder, result, staged, final=None):
         raise OSError(errno.ENOSPC, "No space left on device", str(staged / "model.safetensors"))
 
     monkeypatch.setattr(export, "write_model", full_disk)
