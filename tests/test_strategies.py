@@ -74,7 +74,7 @@ PROMISES = {
     "ema": lambda n, r: True, "swa": lambda n, r: True, "wiseft": lambda n, r: True, "sam": lambda n, r: True,
 }
 
-EVERY_WEIGHT_ROBUST = ("lpft", "mixout", "noisytune", "childtune", "childtune_f", "label_smoothing")  # robust, childtune
+EVERY_WEIGHT_ROBUST = ("lpft", "mixout", "noisytune", "childtune", "childtune_f", "label_smoothing")
 EVERY_WEIGHT_AVERAGING = ("ema", "swa", "wiseft", "sam")  # strategies/averaging.py
 
 

@@ -163,7 +163,8 @@ def with_head_rate(optimizer, model, head_lr: float, weight_decay: float):
     for decays in (True, False):
         params = [q for _, q in head if (q.ndim >= 2) == decays]
         if params:
-            optimizer.add_param_group({"params": params, "lr": head_lr, "weight_decay": weight_decay if decays else 0.0})
+            optimizer.add_param_group({"params": params, "lr": head_lr,
+                                       "weight_decay": weight_decay if decays else 0.0})
     return optimizer
 
 
