@@ -32,21 +32,26 @@ def _copy(into: list, values: list) -> None:
 
 
 class Averaged(Evaluated):
-    """A running average of the trained weights, kept by torch's ``AveragedModel`` (over the trained parameters
-    alone: no second copy of frozen weights or buffers), swapped in for scoring, keeping and saving once it holds
-    a snapshot. Subclasses say when a snapshot enters it and how (``multi_avg_fn``; None: the equal average)."""
+    """A running average of the trained weights in torch's ``AveragedModel`` (over the trained parameters alone: no
+    second copy of frozen weights or buffers), updated by ``multi_avg_fn`` (torch's EMA or equal-average function),
+    swapped in for scoring, keeping and saving once it holds a snapshot. The snapshot count is kept here, as a
+    Python number: ``AveragedModel.update_parameters`` reads its own count back from a tensor at every update (a
+    host synchronisation per step on a GPU), so this applies the same first copy and the same function itself."""
 
-    def __init__(self, params: list, multi_avg_fn=None):
+    def __init__(self, params: list, multi_avg_fn):
         import torch
         from torch.optim.swa_utils import AveragedModel
 
         self.params, self.count = params, 0
-        self.source = torch.nn.ParameterList(params)  # the trained parameters themselves, not copies
-        self.average = AveragedModel(self.source, multi_avg_fn=multi_avg_fn)  # deep-copies them once
+        self.average = AveragedModel(torch.nn.ParameterList(params), multi_avg_fn=multi_avg_fn)  # copies them
 
     def take(self) -> None:
-        """The trained weights as they are now enter the average."""
-        self.average.update_parameters(self.source)
+        """The trained weights as they are now enter the average (the first snapshot is copied, as torch does)."""
+        averaged = list(self.average.parameters())
+        if self.count == 0:
+            _copy(averaged, self.params)
+        else:
+            self.average.multi_avg_fn(averaged, [q.detach() for q in self.params], self.count)
         self.count += 1
 
     def keepable(self) -> bool:
@@ -73,7 +78,7 @@ class ExponentialAverage(Averaged):
     def __init__(self, params: list, decay: float, warmup: bool):
         super().__init__(params, multi_avg_fn=self._update)
         self.decay, self.warmup, self.now = decay, warmup, decay
-        self.take()  # AveragedModel copies the first snapshot: the weights before training
+        self.take()  # the first snapshot: the weights before training
 
     def _update(self, averaged: list, current: list, count) -> None:
         from torch.optim.swa_utils import get_ema_multi_avg_fn
@@ -90,7 +95,9 @@ class WindowAverage(Averaged):
     ``first`` + 2 cycle, ... (counted over the run), the ends of the cycles where a cyclic rate is at its lowest."""
 
     def __init__(self, params: list, first: int, cycle: int):
-        super().__init__(params)
+        from torch.optim.swa_utils import get_swa_multi_avg_fn
+
+        super().__init__(params, multi_avg_fn=get_swa_multi_avg_fn())
         self.first, self.cycle = first, cycle
 
     def after_step(self, step: int) -> None:
