@@ -152,19 +152,25 @@ def test_every_player_gets_the_same_number_of_trials_with_the_finals_epochs(zoo,
     assert {t.seed for t in trials} == {1, 2}
     grid = sweep_for(zoo.tuning, p)
     assert len(grid.points) == 9 and [a.kind for a in grid.axes][0] == "learning_rate"
-    knob = type(p.strategy).knob
-    if knob is None:
+    others = [a for a in grid.axes if a.kind != "learning_rate"]  # its knob and second rate, as it declares them
+    assert [a.kind for a in others] == [k for k, v in (("second_rate", type(p.strategy).second_rate),
+                                                        ("knob", type(p.strategy).knob)) if v is not None]
+    if not others:
         assert len({t.protocol.learning_rate for t in trials}) == 9  # more rate points instead
         return
     assert len({t.protocol.learning_rate for t in trials}) == 3
-    assert sorted({getattr(t.player.strategy, knob.field) for t in trials}) == list(pick(knob.values, 3))
-    for t in trials:  # each trial carries its knob value: in its options, its folder name and its record
-        value = getattr(t.player.strategy, knob.field)
-        assert t.axes == (("knob", knob.field, value),)
-        assert t.label == f"tune-lr-{t.protocol.learning_rate:g}-{knob.field}-{value:g}-seed-{t.seed}"
-        assert base_trial(t)["knob"] == {"field": knob.field, "value": value}
+    knob = type(p.strategy).knob
+    if knob is not None:
+        assert sorted({getattr(t.player.strategy, knob.field) for t in trials}) == list(pick(knob.values, 3))
+    for t in trials:  # each trial carries its point: in its options, its folder name and its record
+        point = tuple((a.kind, a.field, getattr(t.player.strategy, a.field)) for a in others)
+        assert t.axes == point
+        assert t.label == (f"tune-lr-{t.protocol.learning_rate:g}"
+                           + "".join(f"-{field}-{value:g}" for _, field, value in point) + f"-seed-{t.seed}")
+        for kind, field, value in point:
+            assert base_trial(t)[kind] == {"field": field, "value": value}
+            assert t.identity["player"]["strategy"][field] == value
         validate({**base_trial(t), "status": "running"}, "tuning", "t")
-        assert t.identity["player"]["strategy"][knob.field] == value
 
 
 def test_zoo_robust_ships_a_tuning_table_with_equal_trials_and_two_seeds():
@@ -232,7 +238,7 @@ def test_own_and_shared_lists(tmp_path):
                                "8e-5, 9e-5]\n")
     full, lora = config.players
     assert sweep_for(config.tuning, lora).axes[0].values == (1e-4, 1e-3, 1e-2)  # its own list, sorted
-    assert sweep_for(config.tuning, lora).axes[1].values == (2, 8, 16)
+    assert next(a for a in sweep_for(config.tuning, lora).axes if a.kind == "knob").values == (2, 8, 16)
     assert sweep_for(config.tuning, full).axes[0].values[0] == 1e-5
     shared = _config(tmp_path, "learning_rates = [1e-3, 1e-4]\nseeds = [1, 2]\n")
     assert [[a.values for a in sweep_for(shared.tuning, p).axes] for p in shared.players] == [[(1e-4, 1e-3)]] * 2
@@ -245,7 +251,8 @@ def test_own_and_shared_lists(tmp_path):
     assert final.player.strategy.r == 8 and final.protocol.learning_rate == 1e-3  # the kept point
     assert final.identity["player"]["strategy"]["r"] == 8
     assert final.identity["tuning"] == {"learning_rates": [1e-4, 1e-3, 1e-2], "epochs": None, "seeds": [7, 8],
-                                        "knob": {"field": "r", "values": [2, 8, 16]}, "trials": 9}
+                                        "knob": {"field": "r", "values": [2, 8, 16]}, "trials": 9,
+                                        "second_rate": {"field": "head_lr", "values": [2e-4, 1e-3, 5e-3]}}
 
 
 @pytest.mark.parametrize("tuning, expect", [
@@ -432,30 +439,35 @@ def test_the_schemas_know_the_edge():
 
 
 def test_a_tournament_crossing_rate_and_knob(tmp_path, tree_dir, capsys):
-    """LoRA tries 3 rates around its published 5e-4 x 3 ranks (1, 4, 64), at tuning seeds 7 and 8, with the
-    finals' epochs (1, for speed); the kept point is the best mean over the seeds, recorded with an edge flag
-    per axis, and the final runs at it."""
+    """LoRA crosses 3 rates around its published 5e-4, 3 head rates around 1e-3 and 3 ranks (1, 4, 64) in a Latin
+    square of 9 points, at tuning seeds 7 and 8, with the finals' epochs (1, for speed); the kept point is the best
+    mean over the seeds, recorded with an edge flag per axis, and the final runs at it."""
     (tmp_path / "t.toml").write_text(BASE + "\n[tuning]\n")
     out = tmp_path / "run"
     assert main(["run", str(tmp_path / "t.toml"), "--data-dir", str(tree_dir), "--out", str(out), "--no-report",
                  "--only", "lora", "--set", "protocol.epochs=1"]) == 0
     printed = " ".join(capsys.readouterr().out.split())
     assert "tuning trials run" not in printed  # the finals' epochs: no schedule warning
-    records = [RunFolder(out).job("lora", f"tune-lr-{lr:g}-r-{r}-seed-{s}").trial()
-               for lr in (1e-4, 5e-4, 2.5e-3) for r in (1, 4, 64) for s in (7, 8)]
-    assert all(t["status"] == "completed" and len(t["history"]["epochs"]) == 1 for t in records)
+    records = [j.trial() for j in RunFolder(out).jobs() if j.player == "lora" and j.label.startswith("tune-")]
+    assert len(records) == 18 and all(t["status"] == "completed" and len(t["history"]["epochs"]) == 1
+                                      for t in records)
     assert {(t["knob"]["field"], t["knob"]["value"]) for t in records} == {("r", 1), ("r", 4), ("r", 64)}
+    assert {t["second_rate"]["field"] for t in records} == {"head_lr"}
     means = {}
     for t in records:
-        means.setdefault((t["learning_rate"], t["knob"]["value"]), []).append(t["best_dev_accuracy"])
-    best = max(means, key=lambda k: (sum(means[k]) / 2, -k[0], -k[1]))
+        means.setdefault((t["learning_rate"], t["second_rate"]["value"], t["knob"]["value"]), []).append(
+            t["best_dev_accuracy"])
+    assert len(means) == 9 and all(len(v) == 2 for v in means.values())
+    assert all(len({k[i] for k in means}) == 3 for i in range(3))  # each axis takes its 3 values
+    best = max(means, key=lambda k: (sum(means[k]) / 2, -k[0], -k[1], -k[2]))
     (final,) = RunFolder(out).results()
     sweep = final["tuning"]
-    assert (sweep["learning_rate"], sweep["knob"]["value"]) == best
-    assert final["protocol"]["learning_rate"] == best[0] and final["player"]["strategy"]["r"] == best[1]
+    assert (sweep["learning_rate"], sweep["second_rate"]["value"], sweep["knob"]["value"]) == best
+    assert final["protocol"]["learning_rate"] == best[0] and final["player"]["strategy"]["r"] == best[2]
+    assert final["player"]["strategy"]["head_lr"] == best[1]
     assert sweep["on_edge"] == on_edge(best[0], [1e-4, 5e-4, 2.5e-3])
-    assert sweep["knob"] == {"field": "r", "value": best[1], "values": [1, 4, 64], "on_edge": on_edge(best[1], [1, 4, 64])}
+    assert sweep["knob"] == {"field": "r", "value": best[2], "values": [1, 4, 64], "on_edge": on_edge(best[2], [1, 4, 64])}
     assert sweep["seeds"] == [7, 8] and sweep["trials"] == 18
-    assert f"lora: learning rate {best[0]:g}, r {best[1]} chosen on dev, mean of 2 seeds" in printed
+    assert f"lora: learning rate {best[0]:g}, head_lr {best[1]:g}, r {best[2]} chosen on dev, mean of 2 seeds" in printed
     row = json.loads((out / "leaderboard.json").read_text())["ranked"][0]
     assert row["tuning"]["knob"] == sweep["knob"] and row["tuning"]["on_edge"] == sweep["on_edge"]

@@ -57,8 +57,9 @@ def head(roles):
 
 # What each strategy promises to train, as a rule on parameter names (the head is always added).
 PROMISES = {
-    "lpft": lambda n, r: False,  # the probe first: the head only
+    "lpft": lambda n, r: True,  # the probe is fitted in apply; then every weight trains
     "mixout": lambda n, r: True, "noisytune": lambda n, r: True, "childtune": lambda n, r: True,  # childtune: masked
+    "childtune_f": lambda n, r: True,  # every weight; a random share of each gradient is masked each step
     "label_smoothing": lambda n, r: True,
     "full": lambda n, r: True, "llrd": lambda n, r: True, "reinit": lambda n, r: True, "rdrop": lambda n, r: True,
     "distill": lambda n, r: True,
@@ -77,7 +78,7 @@ PROMISES = {
     "soup": lambda n, r: True,  # each ingredient is full fine-tuning
 }
 
-EVERY_WEIGHT_ROBUST = ("mixout", "noisytune", "childtune", "label_smoothing")  # strategies/robust.py
+EVERY_WEIGHT_ROBUST = ("lpft", "mixout", "noisytune", "childtune", "childtune_f", "label_smoothing")
 EVERY_WEIGHT_AVERAGING = ("ema", "swa", "wiseft", "sam", "soup")  # strategies/averaging.py, soup.py
 EVERY_WEIGHT_PENALTIES = ("l2sp", "r3f")  # strategies/penalties.py
 
@@ -126,6 +127,8 @@ def test_it_learns_one_batch_and_its_checkpoint_reloads(name, arch, tmp_path, tm
     everything = name in ("full", "llrd", "reinit", "rdrop", "distill", "loraplus", *EVERY_WEIGHT_ROBUST,
                           *EVERY_WEIGHT_AVERAGING, *EVERY_WEIGHT_PENALTIES)
     p = Protocol(learning_rate=1e-3 if everything else 1e-2, weight_decay=0.0)
+    if "head_lr" in type(strategy).model_fields:  # a fresh head's own rate: the same as the adapters' here
+        strategy = strategy.model_copy(update={"head_lr": p.learning_rate})
     optimizer = strategy.optimizer(model, p.learning_rate, 0.0) or make_optimizer(model, p, strategy.parameters(model, setup))
     index = torch.arange(len(TEXTS))
     inputs = {k: v for k, v in data.items() if k != "labels"}
@@ -182,22 +185,22 @@ def test_reinit_changes_only_the_top_layers():
     assert "bert.pooler.dense.weight" in changed  # Zhang et al. re-initialise BERT's pooler too
 
 
-def test_unfreeze_opens_one_more_layer_each_epoch():
+def test_unfreeze_opens_one_more_layer_group_on_its_step_schedule():
     model, _ = tiny("distilbert")
-    setup = setup_for(model)
+    setup = setup_for(model, total_steps=12)  # two layers: 4 stages of 3 steps, head / top / both / embeddings
     strategy = STRATEGIES["unfreeze"]()
-    strategy.apply(model, setup)
+    assert strategy.apply(model, setup)[1] == []
 
     def open_layers():
         return sorted({int(n.split(".")[3]) for n, q in model.named_parameters() if q.requires_grad and ".layer." in n})
 
-    assert open_layers() == []
-    strategy.before_epoch(model, setup, 2)
-    assert open_layers() == [1]
-    strategy.before_epoch(model, setup, 3)
-    assert open_layers() == [0, 1] and not model.distilbert.embeddings.word_embeddings.weight.requires_grad
-    strategy.before_epoch(model, setup, 4)
-    assert model.distilbert.embeddings.word_embeddings.weight.requires_grad
+    opened = []
+    for step in range(1, 13):
+        opened.append((open_layers(), model.distilbert.embeddings.word_embeddings.weight.requires_grad))
+        strategy.after_step(model, setup, step)
+    assert opened == [([], False)] * 3 + [([1], False)] * 3 + [([0, 1], False)] * 3 + [([0, 1], True)] * 3
+    late = STRATEGIES["unfreeze"](every_steps=4)  # the embeddings would open after step 12 of 12
+    assert "some weights never train" in late.apply(tiny("distilbert")[0], setup)[1][0]
 
 
 def test_every_architecture_in_the_role_table_resolves_and_others_fail_clearly():

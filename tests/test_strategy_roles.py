@@ -18,7 +18,7 @@ import torch
 from factories import TINY_ARCHS, tiny_model  # tests/ is on sys.path
 
 from tuneoff.models.sources import HubModel, bundled_tokenizer
-from tuneoff.strategies import STRATEGIES, setup_for
+from tuneoff.strategies import STRATEGIES, Rate, setup_for
 from tuneoff.strategies.regularisers import TeacherContext
 
 N_LAYERS = 2  # every tiny model; the top layer is 1
@@ -134,13 +134,17 @@ def opening(arch: Arch, base: list[str]) -> Promise:
     return Promise({n: 1.0 for n in base if part(arch, n) == "head"}, owned={n: 1.0 for n in base})
 
 
-def peft(adapters, prefix="base_model.model.", prompt=False):
-    """The adapters (names built by adapters(arch), under the wrapper's prefix; a prompt encoder's outside it) and
-    PEFT's trained copy of the head."""
+HEAD_LR = Rate(lr=1e-3)  # a fresh head's own rate beside adapters and prompts (PEFT strategies' head_lr)
+
+
+def peft(adapters, prefix="base_model.model.", prompt=False, adapter_rate=1.0):
+    """The adapters (names built by adapters(arch), under the wrapper's prefix; a prompt encoder's outside it) at
+    ``adapter_rate`` and PEFT's trained copy of the head at its own rate."""
     def promise(arch: Arch, base: list[str]) -> Promise:
         head = [f"{prefix}{h}.modules_to_save.default.{n[len(h) + 1:]}" for n in base for h in arch.head
                 if n.startswith(h + ".")]
-        return Promise({n: 1.0 for n in [*head, *(("" if prompt else prefix) + a for a in adapters(arch))]})
+        return Promise({**{n: HEAD_LR for n in head},
+                        **{("" if prompt else prefix) + a: adapter_rate for a in adapters(arch)}})
     return promise
 
 
@@ -180,10 +184,10 @@ PROMISES = {
     "head": only(lambda arch, n: False),
     "bitfit": only(lambda arch, n: n.endswith(".bias")),
     "freeze": only(lambda arch, n: part(arch, n) in (N_LAYERS - 1, "pooler")),  # k = 1: the top layer, its pooler
-    "unfreeze": opening,  # epoch 1: the head only; the later epochs in test_unfreeze_opens_...
-    "lpft": opening,  # the probe first: the head alone, until the switch
+    "unfreeze": opening,  # at first the head only; the later steps in test_unfreeze_opens_...
+    "lpft": every,  # the probe is fitted in apply, then every weight trains
     "mixout": every, "noisytune": every, "label_smoothing": every,  # strategies/robust.py
-    "childtune": every,  # every weight takes gradients; hooks mask all but the child network's entries
+    "childtune": every, "childtune_f": every,  # every weight takes gradients; masks act on them before the update
     "ema": every, "swa": every, "wiseft": every, "sam": every,  # strategies/averaging.py
     "l2sp": every, "r3f": every,  # strategies/penalties.py
     "adapter_houlsby": bottleneck(("adapter_attention", "adapter_ffn"), layer_norms=True),  # strategies/adapters.py
@@ -191,7 +195,8 @@ PROMISES = {
     "soup": every,  # strategies/soup.py: each ingredient is full fine-tuning
     "lora": peft(in_layers(LORA_TARGETS, LORA)), "loraplus": peft(in_layers(LORA_TARGETS, LORA)),
     "adalora": peft(in_layers(LORA_TARGETS, ("lora_A.default", "lora_B.default", "lora_E.default"))),
-    "ia3": peft(in_layers(("key", "value", "ffn_out"), ("ia3_l.default",))),  # not the attention's output.dense
+    "ia3": peft(in_layers(("key", "value", "ffn_out"), ("ia3_l.default",)),  # not the attention's output.dense
+                adapter_rate=Rate(decay=False)),  # scaling vectors: no decay towards 0
     "vera": peft(in_layers(("query", "value"), ("vera_lambda_b.default", "vera_lambda_d.default"))),
     "lntuning": peft(norms),
     "prompt": peft(lambda arch: PROMPT, "base_model.", prompt=True),
@@ -235,11 +240,12 @@ def test_what_trains_and_at_what_scale_is_what_the_strategy_promises(folders, na
 
 @pytest.mark.parametrize("arch", TINY_ARCHS)
 def test_unfreeze_opens_the_top_layer_with_its_pooler_then_down_to_the_embeddings(folders, arch):
-    strategy, model, setup = applied(folders, arch, "unfreeze")  # every = 1, two layers
+    strategy, model, setup = applied(folders, arch, "unfreeze")  # 20 steps, two layers: opens after 5, 10, 15
     spec, opened = ARCHS[arch], []
-    for epoch in range(1, 5):
-        strategy.before_epoch(model, setup, epoch)
-        opened.append({part(spec, n) for n, q in model.named_parameters() if q.requires_grad})
+    for step in range(1, 21):
+        if step in (1, 6, 11, 16):
+            opened.append({part(spec, n) for n, q in model.named_parameters() if q.requires_grad})
+        strategy.after_step(model, setup, step)
     top = {N_LAYERS - 1, *(["pooler"] if spec.pooler else [])}
     assert opened == [{"head"}, {"head", *top}, {"head", *top, 0}, {"head", *top, 0, "embeddings"}]
     assert all(q.requires_grad for q in model.parameters())  # nothing outside the parts stays frozen

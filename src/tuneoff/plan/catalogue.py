@@ -113,7 +113,9 @@ def registry_entries(registry: Registry) -> list[Entry]:
     out = []
     for name, cls in sorted(registry.load_plugins().items()):
         options = tuple(option(k, f, knob_note(cls, k)) for k, f in cls.model_fields.items() if k != registry.key)
-        out.append(Entry(name, first_sentence(cls.__doc__), options))
+        deviation = getattr(cls, "deviation", "")  # a strategy's known difference from its paper
+        description = first_sentence(cls.__doc__) + (f" Differs from the paper: {deviation}." if deviation else "")
+        out.append(Entry(name, description, options))
     return out
 
 

@@ -1,11 +1,11 @@
 """What a strategy is: options, ``apply``, and the hooks the one training loop calls on every strategy.
 
 ``apply`` turns a freshly built model into what the loop trains (``requires_grad``,
-adapters, re-initialised layers) and returns warnings worth shouting about. The loop
+adapters, re-initialised layers, a fitted probe head) and returns warnings worth shouting about. The loop
 then calls the same hooks whatever the strategy: which parameters the optimizer owns
-and at what learning-rate scale, the loss of a batch, and what to do before each
-epoch and after each step, how a step's gradients are computed, and which weights are
-evaluated, kept and saved (``Evaluated``: the trained ones, or e.g. their running average).
+and at what learning rate and weight decay (``Rate``), the learning-rate schedule, the loss of a batch, what to
+do before each epoch and after each step, how a step's gradients are computed and changed before the update,
+and which weights are evaluated, kept and saved (``Evaluated``: the trained ones, or e.g. their running average).
 Defaults are plain fine-tuning; a strategy overrides only what it changes. ``save`` writes a
 checkpoint that ``load`` (and so ``predict``) reads back.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -37,8 +37,11 @@ class Setup:
     steps_per_epoch: int = 1
     context: Any = None  # what the runner hands a strategy that learns from another player (a teacher's logits)
     # The training set as collated batches on the job's device, for a strategy that reads it before training
-    # (Child-Tuning's Fisher information); a fresh iterable each call, encoded only when asked. None: not known.
+    # (Child-Tuning's Fisher information, LP-FT's probe); a fresh iterable each call, encoded only when asked. None:
+    # not known.
     train_batches: Callable[[], Iterable[dict]] | None = None
+    # What ``apply`` leaves for the strategy's later hooks, for this job only (Child-Tuning-D's gradient masks).
+    state: dict = field(default_factory=dict)
 
 
 def setup_for(model, pretrained: bool = True, total_steps: int = 1, context=None) -> Setup:
@@ -54,6 +57,18 @@ HOOK_BLOCKERS = {  # why a strategy that overrides the hook cannot have its step
     "backward": "computes its gradients in more than one pass, moving the weights between them (only the eager "
                 "step runs that)",
 }
+
+
+@dataclass(frozen=True)
+class Rate:
+    """How the optimizer treats one parameter where it is not the default: its learning rate is ``scale`` times the
+    protocol's, or ``lr`` itself when given (a fresh head's own rate, beside a prompt's); ``decay`` False keeps it out
+    of weight decay (IA3's scaling vectors, whose identity is 1, not 0), None leaves the loop's rule (no decay on
+    biases and norms). The schedule's factor applies to every rate alike."""
+
+    scale: float = 1.0
+    lr: float | None = None
+    decay: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +101,11 @@ class Evaluated:
     def after_step(self, step: int) -> None:
         """After each optimizer step and the strategy's own after_step (1-based, counted over the whole run)."""
 
+    def keepable(self) -> bool:
+        """Whether the weights evaluated now may be kept as the best epoch's (SWA: only once its average exists;
+        an epoch scored before that is recorded but never kept)."""
+        return True
+
     @contextmanager
     def swapped_in(self):
         """For the block, the model holds the weights to evaluate; after it, the trained ones again."""
@@ -116,6 +136,8 @@ class Strategy(Options):
     # True for a strategy whose final job trains its own sweep's points and combines the models (soup): it runs no
     # tuning trials, and the planner hands each final job its ingredients' rates (plan.config.ingredients).
     in_job_sweep: ClassVar[bool] = False
+    # Where this strategy knowingly differs from its paper's method, and why; `tuneoff list strategies` shows it.
+    deviation: ClassVar[str] = ""
     # Forward and backward passes one training step costs (SAM: two); recorded with the step's path.
     passes_per_step: ClassVar[int] = 1
     # Overridden hooks that still run inside one step from the batch alone, so can be captured.
@@ -148,8 +170,9 @@ class Strategy(Options):
 
     # --- the loop's hooks -----------------------------------------------------------------------
 
-    def parameters(self, model, setup: Setup) -> list[tuple[str, Any, float]]:
-        """(name, parameter, learning-rate scale) of everything the optimizer updates."""
+    def parameters(self, model, setup: Setup) -> list[tuple[str, Any, float | Rate]]:
+        """(name, parameter, rate) of everything the optimizer updates: the rate a scale of the protocol's learning
+        rate, or a ``Rate`` (an absolute rate, no weight decay)."""
         return [(n, q, 1.0) for n, q in model.named_parameters() if q.requires_grad]
 
     def optimizer(self, model, lr: float, weight_decay: float):
@@ -160,10 +183,22 @@ class Strategy(Options):
         """The training loss of one batch (``index``: the batch's positions in the training set)."""
         return net(**batch).loss
 
+    def schedule(self, optimizer, warmup: int, total: int):
+        """The learning-rate schedule over the run's ``total`` optimizer steps (a torch LRScheduler, or an object
+        with its ``step``, ``get_last_lr`` and ``base_lrs``), stepped after every optimizer step; None for the loop's
+        linear warm-up over ``warmup`` steps and linear decay to 0. It sets the rates outside the step, in place,
+        so it is no reason to refuse captured steps."""
+        return None
+
     def backward(self, forward_backward, params: list):
         """Leave in ``params`` the gradients the optimizer steps on, and return the batch's loss.
         ``forward_backward()`` runs one forward and backward pass at the current weights and returns its loss."""
         return forward_backward()
+
+    def before_update(self, params: list, setup: Setup) -> None:
+        """Inside the step, after gradient clipping and before the optimizer's update: may change the gradients of
+        ``params`` in place (Child-Tuning's masks). It runs inside a captured step too, so it must stay on the
+        device: tensor operations only, no host synchronisation."""
 
     def before_epoch(self, model, setup: Setup, epoch: int) -> None:
         """Called before each training epoch (1-based)."""

@@ -2,7 +2,9 @@
 
 Every one trains the whole classification head (``modules_to_save`` = the role table's
 head): on DistilBERT ``pre_classifier`` is freshly initialised and must not stay frozen,
-and ``apply`` asserts it. Targets come from the role table, so the same options work on
+and ``apply`` asserts it. The fresh head learns at its own rate, ``head_lr`` (a second rate:
+a prompt's or an adapter's rate is no rate for a fresh linear layer), the adapters at the
+protocol's. Targets come from the role table, so the same options work on
 DistilBERT, BERT, RoBERTa and DeBERTa-v2. Methods PEFT can merge are saved merged
 (``model/`` loads with plain transformers) next to the adapter; prompt methods are saved
 as the base model plus the adapter.
@@ -17,16 +19,33 @@ from pydantic import Field
 
 from tuneoff.models.roles import Roles, roles_for
 from tuneoff.options import StrTuple
-from tuneoff.strategies.base import STRATEGIES, Setup, Strategy, folder_bytes, head_is_trained, peft_norms_quiet
-from tuneoff.strategies.base import Knob
+from tuneoff.strategies.base import (STRATEGIES, Knob, Rate, SecondRate, Setup, Strategy, folder_bytes,
+                                     head_is_trained, peft_norms_quiet)
+
+
+HEAD_RATE = SecondRate("head_lr", 1e-3, "a fresh linear head's rate as for head-only probing: tuneoff's head "
+                       "strategy, Adam's default (Kingma & Ba 2015)")
+
+
+def is_peft_head(name: str) -> bool:
+    """A parameter of PEFT's trained copy of the head (``modules_to_save``)."""
+    return ".modules_to_save." in name
 
 
 class PeftStrategy(Strategy):
-    """Shared by every PEFT method: build the config, wrap the model, check the head, save."""
+    """Shared by every PEFT method: build the config, wrap the model, check the head, give the head its own rate,
+    save."""
 
     # Why the adapter is not merged into the weights (None: it is): the checkpoint is then the base plus the
     # adapter, which plain transformers cannot load (``tuneoff export`` names this reason when it refuses).
     not_merged: ClassVar[str | None] = None
+    second_rate: ClassVar[SecondRate | None] = HEAD_RATE
+    head_lr: float = Field(HEAD_RATE.centre, gt=0.0, le=1.0, description="learning rate of the freshly initialised "
+                           "head (the adapters or prompt learn at the protocol's rate)")
+
+    def parameters(self, model, setup: Setup):
+        head = Rate(lr=self.head_lr)
+        return [(n, q, head if is_peft_head(n) else 1.0) for n, q in model.named_parameters() if q.requires_grad]
 
     def peft_config(self, roles: Roles, setup: Setup, model):  # pragma: no cover - interface
         raise NotImplementedError
@@ -131,8 +150,25 @@ class LoraPlus(Lora):
 
         # PEFT sets each group's weight decay from loraplus_weight_decay (default 0), overriding weight_decay:
         # without it LoRA+ would train without the protocol's decay, and LoRA against LoRA+ would mix two changes.
-        return create_loraplus_optimizer(model, torch.optim.AdamW, lr=lr, loraplus_lr_ratio=self.ratio,
-                                         loraplus_weight_decay=weight_decay)
+        optimizer = create_loraplus_optimizer(model, torch.optim.AdamW, lr=lr, loraplus_lr_ratio=self.ratio,
+                                              loraplus_weight_decay=weight_decay)
+        return with_head_rate(optimizer, model, self.head_lr, weight_decay)
+
+
+def with_head_rate(optimizer, model, head_lr: float, weight_decay: float):
+    """The optimizer with the head's parameters moved out of its groups into their own, at ``head_lr`` (decay on
+    the head's weight matrices, none on its biases: the loop's rule). Before any step, so no state moves."""
+    head = [(n, q) for n, q in model.named_parameters() if q.requires_grad and is_peft_head(n)]
+    moved = {id(q) for _, q in head}
+    for group in optimizer.param_groups:
+        group["params"] = [q for q in group["params"] if id(q) not in moved]
+    optimizer.param_groups[:] = [g for g in optimizer.param_groups if g["params"]]
+    for decays in (True, False):
+        params = [q for _, q in head if (q.ndim >= 2) == decays]
+        if params:
+            optimizer.add_param_group({"params": params, "lr": head_lr,
+                                       "weight_decay": weight_decay if decays else 0.0})
+    return optimizer
 
 
 @STRATEGIES.register
@@ -171,7 +207,8 @@ class AdaLora(PeftStrategy):
 @STRATEGIES.register
 class IA3(PeftStrategy):
     """(IA)^3 (Liu et al. 2022): learned scaling of keys, values and the feed-forward output (the input of the
-    feed-forward's second linear layer), exactly these modules and no others."""
+    feed-forward's second linear layer), exactly these modules and no others. The scaling vectors start at 1, their
+    identity, so they take no weight decay (decay would pull them towards 0, scaling the activations away)."""
 
     name: Literal["ia3"] = "ia3"
     # Liu et al. 2022 (T-Few): 3e-3 for the (IA)^3 vectors (Adafactor, T0).
@@ -181,6 +218,10 @@ class IA3(PeftStrategy):
 
     def targets(self, roles):
         return [roles.key, roles.value, roles.ffn_out]
+
+    def parameters(self, model, setup: Setup):
+        undecayed = Rate(decay=False)
+        return [(n, q, undecayed if ".ia3_l." in n else rate) for n, q, rate in super().parameters(model, setup)]
 
     def excluded(self, roles) -> list[str]:
         """The layers' other linear modules. On BERT-like models the attention's output (attention.output.dense)

@@ -19,8 +19,13 @@ def _logits(net, batch: dict):
 
 @STRATEGIES.register
 class RDrop(Full):
-    """R-Drop (Liang et al. 2021): two forward passes with different dropout masks; cross-entropy on both
-    plus ``alpha`` times the symmetric KL divergence between their predictions. A step costs two forwards."""
+    """R-Drop (Liang et al. 2021): two forward passes of each batch with different dropout masks; the loss is the
+    cross-entropy of both passes plus ``alpha`` times the symmetric KL divergence ½ (KL(P1‖P2) + KL(P2‖P1)) between
+    their predictions, as the authors' GLUE code weighs them (dropreg/R-Drop, huggingface_transformer_src,
+    BertForSequenceClassification.bert_kl: each pass's cross-entropy a mean over the batch, added; the KL summed over
+    the batch and the classes, with alpha 0.5). ``kl_reduction`` = "mean" takes the KL per sentence instead, as the
+    paper's eq. 3 and the authors' fairseq criterion do (there the weight does not grow with the batch). A step costs
+    two forwards."""
 
     name: Literal["rdrop"] = "rdrop"
     # Liang et al. 2021 fine-tune BERT/RoBERTa on GLUE at the usual full fine-tuning rates (Devlin et al. 2019 (BERT, App. A.3): 2e-5..5e-5).
@@ -29,17 +34,21 @@ class RDrop(Full):
                                        "{0.1, 0.5, 1.0} per task")
     graph_safe_hooks: ClassVar[tuple[str, ...]] = ("loss",)  # two forwards of the same batch
     passes_per_step: ClassVar[int] = 2  # two forwards, and the backward runs through both
-    alpha: float = Field(1.0, ge=0.0, le=100.0, description="weight of the symmetric KL term")
+    alpha: float = Field(0.5, ge=0.0, le=100.0, description="weight of the symmetric KL term (the authors' BERT GLUE "
+                                                            "code: 0.5; the paper searches 0.1, 0.5, 1.0)")
+    kl_reduction: Literal["sum", "mean"] = Field(
+        "sum", description="sum: the KL summed over the batch, as the authors' BERT GLUE code; mean: per sentence, "
+                           "as the paper's eq. 3")
 
     def loss(self, net, batch: dict, index, setup: Setup):
         import torch.nn.functional as F
 
         a, b = _logits(net, batch), _logits(net, batch)
-        ce = (F.cross_entropy(a, batch["labels"]) + F.cross_entropy(b, batch["labels"])) / 2
+        ce = F.cross_entropy(a, batch["labels"]) + F.cross_entropy(b, batch["labels"])
         la, lb = a.log_softmax(-1), b.log_softmax(-1)
-        kl = (F.kl_div(la, lb, log_target=True, reduction="batchmean")
-              + F.kl_div(lb, la, log_target=True, reduction="batchmean")) / 2
-        return ce + self.alpha * kl
+        kl = (F.kl_div(la, lb, log_target=True, reduction="sum")
+              + F.kl_div(lb, la, log_target=True, reduction="sum")) / 2
+        return ce + self.alpha * (kl if self.kl_reduction == "sum" else kl / a.shape[0])
 
 
 @STRATEGIES.register

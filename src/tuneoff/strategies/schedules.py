@@ -84,17 +84,37 @@ def reinitialise(model, module) -> None:
 
 @STRATEGIES.register
 class Unfreeze(Strategy):
-    """Gradual unfreezing (Howard & Ruder 2018): the head first, then one more layer from the top every
-    ``every`` epochs (the pooler, where the model has one, with the top layer); the embeddings, and what counts
-    with them, last."""
+    """Gradual unfreezing (Howard & Ruder 2018, ULMFiT) on a step schedule, for any number of epochs: the head
+    trains alone first, then one more layer group opens from the top every ``every_steps`` optimizer steps (the top
+    transformer layer with the pooler where the model has one, then each layer below, the embeddings and what
+    counts with them last). By default the run's steps are split into L + 2 equal stages for L layers, so every
+    weight is open before the run ends and the last stage trains them all, as ULMFiT fine-tunes everything at
+    the end."""
 
     name: Literal["unfreeze"] = "unfreeze"
-    # Howard & Ruder 2018 tuned an LSTM; on a BERT-family encoder every layer ends up fully fine-tuned (Devlin et al. 2019 (BERT, App. A.3): 2e-5..5e-5).
+    # Howard & Ruder 2018 tuned an LSTM; on a BERT-family encoder every layer ends up fully fine-tuned
+    # (Devlin et al. 2019 (BERT, App. A.3): 2e-5..5e-5).
     default_lr: ClassVar[float] = 3e-5
-    every: int = Field(1, ge=1, le=1000, description="epochs between unfreezing one more layer")
+    deviation: ClassVar[str] = ("groups open on a step schedule, not once per epoch (a 3-epoch run would never open "
+                                "most layers); ULMFiT's discriminative rates and slanted triangular schedule are "
+                                "not part of it (llrd and the protocol's schedule)")
+    every_steps: int | None = Field(None, ge=1, le=10_000_000, description="optimizer steps between opening one "
+                                    "more group; unset: the run's steps over L + 2 (every weight open before the end)")
+
+    def opening_steps(self, model, setup: Setup) -> list[int]:
+        """After which optimizer step (counted over the run) each group below the head opens: the top layer (with
+        its pooler) first, the embeddings last."""
+        groups = len(setup.roles.layer_list(model)) + 1
+        if self.every_steps is not None:
+            return [g * self.every_steps for g in range(1, groups + 1)]
+        return [round(g * setup.total_steps / (groups + 1)) for g in range(1, groups + 1)]
 
     def apply(self, model, setup: Setup):
-        self._set(model, setup, epoch=1)
+        self._set(model, setup, done=0)
+        last = self.opening_steps(model, setup)[-1]
+        if last >= setup.total_steps:
+            return model, [f"unfreeze: the embeddings open after step {last}, but the run has {setup.total_steps} "
+                           "steps: some weights never train (lower strategy.every_steps or leave it unset)"]
         return model, []
 
     def parameters(self, model, setup: Setup):
@@ -102,14 +122,18 @@ class Unfreeze(Strategy):
         return [(n, q, 1.0) for n, q in model.named_parameters()]
 
     def before_epoch(self, model, setup: Setup, epoch: int) -> None:
-        self._set(model, setup, epoch)
+        self._set(model, setup, done=(epoch - 1) * setup.steps_per_epoch)
 
-    def _set(self, model, setup: Setup, epoch: int) -> None:
+    def after_step(self, model, setup: Setup, step: int) -> None:
+        if step in self.opening_steps(model, setup):
+            self._set(model, setup, done=step)
+
+    def _set(self, model, setup: Setup, done: int) -> None:
         n = len(setup.roles.layer_list(model))
-        open_layers = (epoch - 1) // self.every  # epoch 1: the head only
-        top = top_layer_prefixes(model, setup, min(n, open_layers))
+        opened = sum(1 for s in self.opening_steps(model, setup) if s <= done)  # 0: the head alone
+        top = top_layer_prefixes(model, setup, min(n, opened))
         embeddings = setup.roles.embedding_prefixes()
         head = tuple(f"{h}." for h in setup.roles.head)
         for name, q in model.named_parameters():
             q.requires_grad_(name.startswith(head) or name.startswith(top) or
-                             (open_layers > n and name.startswith(embeddings)))
+                             (opened > n and name.startswith(embeddings)))

@@ -12,7 +12,7 @@ import torch
 
 from tuneoff.plan.config import Protocol
 from tuneoff.strategies import Full, Setup, Strategy
-from tuneoff.strategies.base import Evaluated
+from tuneoff.strategies.base import Evaluated, Rate
 from tuneoff.training.batching import Encoded, collate, steps_per_epoch, train_batches
 from tuneoff.training.evaluate import score
 from tuneoff.training.steps import (
@@ -64,17 +64,20 @@ def matmul_precision(p: Protocol, device: torch.device):
 
 
 def make_optimizer(model, p: Protocol, params: list | None = None, capturable: bool = False) -> torch.optim.Optimizer:
-    """AdamW over the given (name, parameter, learning-rate scale) triples, by default every trainable
-    parameter at scale 1 (frozen ones get no state); no decay on biases and norms. ``capturable``: for
+    """AdamW over the given (name, parameter, rate) triples, by default every trainable parameter at the
+    protocol's rate (frozen ones get no state). A rate is a scale of the protocol's learning rate or a ``Rate``
+    (an absolute rate, a say on weight decay); by default no decay on biases and norms. ``capturable``: for
     captured steps on CUDA, learning rates are device tensors the schedule fills in place."""
     if params is None:
         params = [(n, q, 1.0) for n, q in model.named_parameters() if q.requires_grad]
     groups: dict[tuple, list] = {}
-    for name, param, scale in params:
-        decays = not (param.ndim < 2 or "norm" in name.lower())
-        groups.setdefault((scale, decays), []).append(param)
-    groups = [{"params": qs, "lr": p.learning_rate * scale, "weight_decay": p.weight_decay if decays else 0.0}
-              for (scale, decays), qs in groups.items()]
+    for name, param, rate in params:
+        rate = rate if isinstance(rate, Rate) else Rate(scale=rate)
+        lr = rate.lr if rate.lr is not None else p.learning_rate * rate.scale
+        decays = rate.decay if rate.decay is not None else not (param.ndim < 2 or "norm" in name.lower())
+        groups.setdefault((lr, decays), []).append(param)
+    groups = [{"params": qs, "lr": lr, "weight_decay": p.weight_decay if decays else 0.0}
+              for (lr, decays), qs in groups.items()]
     # The fused kernel (CPU and CUDA) does the update in one pass; ~20 % of a CPU step is AdamW.
     fused = all(q.device.type in ("cpu", "cuda") for g in groups for q in g["params"])
     if capturable:
@@ -161,7 +164,8 @@ def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torc
     optimizer = (strategy.optimizer(model, p.learning_rate, p.weight_decay)
                  or make_optimizer(model, p, strategy.parameters(model, setup), capturable=captured))
     total = steps_per_epoch(len(train_set), p.batch_size) * p.epochs
-    scheduler = linear_schedule(optimizer, round(p.warmup_ratio * total), total)
+    warmup = round(p.warmup_ratio * total)
+    scheduler = strategy.schedule(optimizer, warmup, total) or linear_schedule(optimizer, warmup, total)
     owned = updated_parameters(optimizer)
     out, best_accuracy, best_state = Trained(), -1.0, None
     evaluated = strategy.evaluated(model, setup)  # scored, kept and saved: the trained weights, or e.g. their average
@@ -182,7 +186,9 @@ def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torc
         seconds, epoch_loss = run_epoch(step, evaluated, scheduler, train_set, p, device, epoch, out, progress, pause)
         with evaluated.swapped_in():
             scores = evaluate_epoch(net, dev_set, probe, p, device, progress, out.forward)
-            if scores["dev_accuracy"] > best_accuracy:  # ties keep the earlier epoch
+            # ties keep the earlier epoch; an epoch whose evaluated weights are not ready (SWA before its first
+            # snapshot) is recorded but never kept
+            if evaluated.keepable() and scores["dev_accuracy"] > best_accuracy:
                 best_accuracy, out.best_epoch = scores["dev_accuracy"], epoch
                 best_state = [q.detach().clone() for q in owned]
         record = {"epoch": epoch, "train_loss": epoch_loss, **scores, "train_seconds": seconds,  # rates: the head's

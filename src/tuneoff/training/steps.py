@@ -1,9 +1,11 @@
 """A training step: eager, or captured once per batch shape and replayed (``protocol.cuda_graphs``).
 
 The loop calls ``step(batch, index)`` and gets the batch's loss as a device tensor, runs its
-per-step hooks, then ``step.end()``; it never knows which path ran. A step is the forward pass (the strategy's loss), the backward pass,
-gradient clipping and the optimizer update; the loop then advances the schedule. A strategy may own how the
-gradients are computed (``Strategy.backward``: SAM runs two passes); such a strategy runs the eager step.
+per-step hooks, then ``step.end()``; it never knows which path ran. A step is the forward pass
+(the strategy's loss), the backward pass, gradient clipping, the strategy's ``before_update``
+(which may change the clipped gradients: Child-Tuning's masks) and the optimizer update; the
+loop then advances the schedule. A strategy may own how the gradients are computed
+(``Strategy.backward``: SAM runs two passes); such a strategy runs the eager step.
 
 The captured path keeps one graph per batch shape (rows x width: with static shapes only a
 few recur). A new shape gets static input buffers and is captured after warm-up runs whose
@@ -60,6 +62,7 @@ class EagerStep:
         loss = self.strategy.backward(forward_backward, self.owned)  # one pass, unless the strategy owns it (SAM)
         if self.p.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.p.max_grad_norm, foreach=True)
+        self.strategy.before_update(self.owned, self.setup)  # after clipping (Child-Tuning's masks)
         self.optimizer.step()
         return loss.detach()
 
