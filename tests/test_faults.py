@@ -450,8 +450,8 @@ def test_a_full_disk_during_a_retrain_is_one_line(finished, capsys, monkeypatch)
     job = out / "players" / "full" / "seed-7"
     kept = tree(job)
 
-    def full_disk(self, model, tokenizer, folder):
-        raise OSError(errno.ENOSPC, "No space left on device", str(folder / "model" / "model.safetensors"))
+    def full_disk(self, model, tokenizer, checkpoint):
+        raise OSError(errno.ENOSPC, "No space left on device", str(checkpoint.model / "model.safetensors"))
 
     monkeypatch.setattr(STRATEGIES.lookup("full"), "save", full_disk)
     capsys.readouterr()
@@ -546,7 +546,7 @@ def test_an_export_error_names_the_users_folder_not_the_hidden_one(finished, tmp
 
     root, data, reference, out = finished
 
-    def full_disk(folder, result, staged, final=None):
+    def full_disk(folder, result, staged, final):
         raise OSError(errno.ENOSPC, "No space left on device", str(staged / "model.safetensors"))
 
     monkeypatch.setattr(export, "write_model", full_disk)

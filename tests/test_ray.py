@@ -197,10 +197,10 @@ def test_a_retrain_on_ray_replaces_the_checkpoint_whole(local_ray, tiny_config, 
     out = tmp_path / "run"
     assert run_with_ray(lora, tree_dir, out, "--set", "tournament.seeds=[1]") == 0
     job = RunFolder(out).job("full-then", "seed-1")
-    assert (job.checkpoint / "adapter").is_dir()
+    assert job.checkpoint.adapter.is_dir()
     assert run_with_ray(full, tree_dir, out, "--set", "tournament.seeds=[1]") == 0
     assert job.result()["player"]["strategy"]["name"] == "full"
-    assert sorted(p.name for p in job.checkpoint.iterdir()) == ["model"]  # the adapter went with the old model
+    assert list(job.checkpoint.folder.iterdir()) == [job.checkpoint.model]  # the adapter went with the old model
 
 
 def test_a_worker_with_other_versions_trains_nothing_and_the_job_is_failed(local_ray, tiny_config, tree_dir, tmp_path,

@@ -14,6 +14,7 @@ from factories import TINY_ARCHS, tiny_model  # tests/ is on sys.path
 from tuneoff.models.roles import ROLES, UnsupportedModel, roles_for
 from tuneoff.models.sources import HubModel, bundled_tokenizer
 from tuneoff.plan.config import Protocol
+from tuneoff.store.checkpoint import Checkpoint
 from tuneoff.strategies import STRATEGIES, Full, Lora, load_checkpoint, setup_for
 from tuneoff.strategies.regularisers import TeacherContext
 from tuneoff.training.loop import make_optimizer
@@ -153,10 +154,10 @@ def test_it_learns_one_batch_and_its_checkpoint_reloads(name, arch, tmp_path, tm
     assert after < before - 0.02, (before, after)
     with torch.no_grad():
         want = model(**inputs).logits
-    saved = strategy.save(model, tok, tmp_path / "checkpoint")
-    assert saved["trained_artifact_bytes"] > 0
+    saved = strategy.save(model, tok, Checkpoint(tmp_path))
+    assert saved["trained_artifact_bytes"] > 0 and saved["bytes"] >= saved["trained_artifact_bytes"]
     with torch.no_grad():
-        got = load_checkpoint(tmp_path, saved)(**inputs).logits
+        got = load_checkpoint(Checkpoint.of({"checkpoint": saved}, tmp_path))[1](**inputs).logits
     assert torch.allclose(want, got, atol=1e-4), (want - got).abs().max()
 
 

@@ -129,3 +129,36 @@ def test_the_plan_is_torch_free():
     code = ("import sys, tuneoff.plan.loading, tuneoff.plan.jobs, tuneoff.verdict.board, tuneoff.report.build; "
             "assert not {'torch', 'transformers', 'peft'} & set(sys.modules), 'imported'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+CHECKPOINT_NAMES = r"(model|adapter|base|checkpoint)"
+CHECKPOINT_SPELLED = re.compile(
+    rf"""/\s*["']{CHECKPOINT_NAMES}["']"""  # a checkpoint subfolder joined onto a path: folder / "adapter"
+    rf"""|["'/}}]{CHECKPOINT_NAMES}/|/{CHECKPOINT_NAMES}["']"""  # in a path string: f"{name}/model", "base/x"
+    rf"""|^\s*[A-Z_]+\s*=\s*["']{CHECKPOINT_NAMES}["']"""  # a constant naming one: BASE_FOLDER = "base"
+    r"""|\[\s*["']checkpoint["']\s*\](?!\s*=[^=])|\.get\(\s*["']checkpoint["']"""  # the result's record read
+)
+
+
+def test_only_the_store_spells_the_checkpoint():
+    """Outside store/, no module spells a checkpoint subfolder (model/, adapter/, base/, an exported adapter's
+    base/) or reads the result's checkpoint record: store.checkpoint owns the layout and the record."""
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.parent.name == "store":
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            code = line.split("#")[0]
+            if CHECKPOINT_SPELLED.search(code) and not code.strip().startswith(('"', "'")):
+                offenders.append(f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}")
+    assert offenders == []
+
+
+def test_the_checkpoint_check_would_catch_a_spelled_subfolder():
+    for spelled in ('folder / "model"', "out / 'base'", 'f"{folder.name}/adapter"', '"checkpoint/model"',
+                    'BASE_FOLDER = "base"', 'result["checkpoint"]["path"]', 'result.get("checkpoint", {})',
+                    'if result["checkpoint"] == {}'):
+        assert CHECKPOINT_SPELLED.search(spelled), spelled
+    for fine in ('result["player"]["model"]', 'repo_type="model"', 'size: Literal["tiny", "base"] = "small"',
+                 'checkpoint.adapter', 'record["model"] = {}', 'result["checkpoint"] = strategy.save(...)'):
+        assert not CHECKPOINT_SPELLED.search(fine), fine

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from tuneoff.models.roles import Roles, roles_for
+from tuneoff.store.checkpoint import exported_base
 
 ADAPTER_TYPE = "tuneoff-bottleneck"
 CONFIG, WEIGHTS = "adapter_config.json", "adapter_model.safetensors"
@@ -167,7 +168,7 @@ def from_pretrained(folder: str | Path):
 
     folder = Path(folder)
     spec = json.loads((folder / CONFIG).read_text())
-    beside = folder / "base"
+    beside = exported_base(folder)
     where, revision = (beside, "main") if beside.is_dir() else (spec["base_model_name_or_path"],
                                                                 spec.get("revision") or "main")
     base = AutoModelForSequenceClassification.from_pretrained(where, revision=revision, num_labels=spec["num_labels"])

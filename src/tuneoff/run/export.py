@@ -28,13 +28,13 @@ from tuneoff.plan.portable import portable_toml
 from tuneoff.report.card import Export, model_card
 from tuneoff.run.card_facts import hub_facts
 from tuneoff.run.predict import checkpoint_of, load_player, results_of
+from tuneoff.store.checkpoint import EXPORTED_BASE, Checkpoint, exported_base
 from tuneoff.store.guard import check_output, check_replaceable
 from tuneoff.store.runfolder import JobFolder, RunFolder, as_run
 from tuneoff.verdict.collapse import checkpoint_warning
 from tuneoff.verdict.rules import collapse_reason
 
 CONFIG_FILE = "tuneoff.toml"  # the run's config, written beside the exported model
-BASE_FOLDER = "base"  # where a base that no adapter can name is written, inside the adapter folder
 
 
 @dataclass(frozen=True)
@@ -92,8 +92,8 @@ def base_writer(result: dict) -> Callable[[JobFolder, Path], None]:
     from tuneoff.models.sources import SOURCES
 
     model = result["player"]["model"]
-    if result["checkpoint"].get("format") in ("peft", "bottleneck"):  # both save the base beside the adapter
-        return lambda folder, out: _copy_base(folder.saved(result), out, result["labels"])
+    if not Checkpoint.of(result).merged:  # PEFT's and bottleneck's save the base beside their adapter
+        return lambda folder, out: _copy_base(folder.checkpoint_of(result).weights, out, result["labels"])
     if getattr(SOURCES.get(model["kind"]), "rebuildable", False):
         return lambda folder, out: _rebuild_base(model, result["labels"], out)
     raise ValueError(f"--no-merge: {_strategy(result)} was trained on a {model['kind']!r} model, whose weights no "
@@ -122,32 +122,33 @@ def write_adapter(folder: JobFolder, result: dict, out: Path, final: Path) -> Wr
     or with it beside, and the tokenizer."""
     from transformers import AutoTokenizer
 
-    shutil.copytree(folder.saved(result, "adapter"), out, dirs_exist_ok=True)
+    checkpoint = folder.checkpoint_of(result)
+    shutil.copytree(checkpoint.adapter_weights, out, dirs_exist_ok=True)
     named = base_reference(result)
     if named is None:
-        base_writer(result)(folder, out / BASE_FOLDER)
-        name, revision = str(final / BASE_FOLDER), None  # PEFT's own loader finds it here, on this machine
+        base_writer(result)(folder, exported_base(out))
+        name, revision = str(exported_base(final)), None  # PEFT's own loader finds it here, on this machine
     else:
         name, revision = named
     config = json.loads((out / "adapter_config.json").read_text())
     config.update(base_model_name_or_path=name, revision=revision)
     (out / "adapter_config.json").write_text(json.dumps(config, indent=2) + "\n")
-    AutoTokenizer.from_pretrained(folder.saved(result)).save_pretrained(out)
-    return Written(None, BASE_FOLDER) if named is None else Written(name)
+    AutoTokenizer.from_pretrained(checkpoint.weights).save_pretrained(out)
+    return Written(None, EXPORTED_BASE) if named is None else Written(name)
 
 
 def writer(result: dict, merge: bool) -> Callable[[JobFolder, dict, Path, Path], Written]:
     """How this player's checkpoint is exported, or why it cannot be, in one line."""
     from tuneoff.strategies import STRATEGIES
 
-    checkpoint = result["checkpoint"]
+    checkpoint = Checkpoint.of(result)
     if not merge:
-        if not checkpoint.get("adapter"):
+        if not checkpoint.has_adapter:
             raise ValueError(f"--no-merge: {_strategy(result)} has no adapter, its checkpoint is a whole "
                              "model; export it without --no-merge")
         base_reference(result)  # refused before anything is written
         return write_adapter
-    if checkpoint.get("format", "merged") != "merged":
+    if not checkpoint.merged:
         why = getattr(STRATEGIES.lookup(result["player"]["strategy"]["name"]), "not_merged", None)
         raise ValueError(f"{_strategy(result)} cannot be exported as a plain transformers model: "
                          f"{why or 'its checkpoint is a base model plus an adapter'}; --no-merge exports its "
@@ -220,7 +221,7 @@ def _card(run: RunFolder, result: dict, name: str, adapter: bool, written: Writt
           license: str | None, collapse: str | None, config_notes: list[str]) -> Export:
     hub = hub_facts(result, run.tournament()["config"], license, collapse_reason(result) is not None)
     return Export(name, adapter, written.base, written.base_subfolder, hub, collapse, CONFIG_FILE,
-                  tuple(config_notes), tuple(args), bottleneck=result["checkpoint"].get("format") == "bottleneck")
+                  tuple(config_notes), tuple(args), bottleneck=Checkpoint.of(result).format == Checkpoint.BOTTLENECK)
 
 
 def _named(err: OSError, staged: Path, given: str) -> OSError:

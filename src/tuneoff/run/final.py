@@ -14,7 +14,6 @@ from tuneoff.plan.jobs import Job
 from tuneoff.run.build import trained_parameters
 from tuneoff.run.task import Task, prepare
 from tuneoff.store.liveness import now
-from tuneoff.strategies import folder_bytes
 from tuneoff.training.batching import encode
 from tuneoff.training.evaluate import metrics, score, score_extra
 from tuneoff.training.loop import matmul_precision, train
@@ -88,8 +87,7 @@ def run_job(task: Task, result: dict, progress=None, warn=print) -> dict:
     }
     result["memory"] = {"peak_rss_bytes": memory.peak_rss, "peak_gpu_bytes": memory.peak_gpu()}
     folder.remove_checkpoint()
-    saved = job.player.strategy.save(model, tokenizer, folder.checkpoint)
-    result["checkpoint"] = {**saved, "bytes": folder_bytes(folder.checkpoint)}
+    result["checkpoint"] = job.player.strategy.save(model, tokenizer, folder.checkpoint)
     result["status"] = "completed"
     result["finished_at"] = now()
     folder.write_result(result)

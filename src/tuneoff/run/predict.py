@@ -88,12 +88,9 @@ def checkpoint_of(run: RunFolder | Path, player: str, seed: int | None = None) -
 
 def load_player(folder: JobFolder, result: dict):
     """(tokenizer, model in eval mode, the longest input in tokens it reads) of a result's checkpoint."""
-    from transformers import AutoTokenizer
+    from tuneoff.strategies import load_checkpoint
 
-    from tuneoff.strategies.base import load_checkpoint
-
-    tokenizer = AutoTokenizer.from_pretrained(folder.saved(result))
-    model = load_checkpoint(folder.path, result["checkpoint"])
+    tokenizer, model = load_checkpoint(folder.checkpoint_of(result))
     limit = result["protocol"]["max_seq_len"]
     positions = getattr(getattr(model, "config", None), "max_position_embeddings", None)
     return tokenizer, model, min(limit, positions) if positions else limit

@@ -140,13 +140,10 @@ def score_run(run: RunFolder, spec, data_dir: str | None, label_map: str | None,
 
 def _score(job: JobFolder, result: dict, extra, device, progress) -> dict:
     """The configured [[eval]] scoring of one job's kept weights, with its recorded protocol."""
-    from transformers import AutoTokenizer
-
     from tuneoff.strategies import load_checkpoint
     from tuneoff.training.evaluate import score_extra
 
     recorded = {k: result["protocol"][k] for k in SCORING if k in result["protocol"]}
     protocol = Protocol(**recorded, device=device.type).on(device.type)
-    tokenizer = AutoTokenizer.from_pretrained(job.saved(result))
-    model = load_checkpoint(job.path, result["checkpoint"]).to(device)
-    return score_extra(model, tokenizer, extra, protocol, device, progress)
+    tokenizer, model = load_checkpoint(job.checkpoint_of(result))
+    return score_extra(model.to(device), tokenizer, extra, protocol, device, progress)

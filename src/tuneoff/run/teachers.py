@@ -43,14 +43,13 @@ def teacher_context(job: Job, run: RunFolder, train_split, device, batch_size: i
 
 def _log_probabilities(folder, result: dict, train_split, device, batch_size: int):
     import numpy as np
-    from transformers import AutoTokenizer
 
-    from tuneoff.strategies.base import load_checkpoint
+    from tuneoff.strategies import load_checkpoint
     from tuneoff.training.batching import encode
     from tuneoff.training.evaluate import score
 
-    model = load_checkpoint(folder.path, result["checkpoint"]).to(device)
-    tokenizer = AutoTokenizer.from_pretrained(folder.saved(result))
+    tokenizer, model = load_checkpoint(folder.checkpoint_of(result))
+    model = model.to(device)
     data = encode(tokenizer, train_split.texts, train_split.labels, result["protocol"]["max_seq_len"])
     probs = score(model, data, batch_size, device).probabilities
     return np.log(np.clip(probs, 1e-12, None)).astype(np.float32)

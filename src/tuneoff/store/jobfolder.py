@@ -13,6 +13,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from tuneoff.store.checkpoint import Checkpoint
 from tuneoff.store.files import write_atomic, write_json
 from tuneoff.store.results import ResultsError, check, read_result, read_trial
 
@@ -25,7 +26,7 @@ class JobFolder:
 
     RESULT = "result.json"
     TRIAL = "tuning.json"
-    CHECKPOINT = "checkpoint"
+    CHECKPOINT = Checkpoint.FOLDER
     STAGING = ".staging"
 
     @property
@@ -74,35 +75,23 @@ class JobFolder:
         check(record, "tuning", str(self.path / self.TRIAL))
         write_json(self.path / self.TRIAL, record)
 
-    # --- the checkpoint -------------------------------------------------------------------------
+    # --- the checkpoint (its layout: store.checkpoint) -------------------------------------------
 
     @property
-    def checkpoint(self) -> Path:
-        return self.path / self.CHECKPOINT
+    def checkpoint(self) -> Checkpoint:
+        """This job's checkpoint, where a strategy writes it."""
+        return Checkpoint(self.path)
+
+    def checkpoint_of(self, result: dict) -> Checkpoint:
+        """A result's checkpoint in this folder, as its record describes it."""
+        return Checkpoint.of(result, self.path)
 
     def remove_checkpoint(self) -> None:
-        shutil.rmtree(self.checkpoint, ignore_errors=True)
+        shutil.rmtree(self.checkpoint.folder, ignore_errors=True)
 
     def checkpoint_missing(self, result: dict) -> str | None:
         """What is wrong with a completed result's checkpoint (a file missing or unreadable), or None."""
-        checkpoint = result.get("checkpoint", {})
-        path = checkpoint.get("path", f"{self.CHECKPOINT}/model")
-        needed = [f"{path}/config.json", f"{path}/model.safetensors"]
-        if checkpoint.get("adapter"):
-            needed.append(f"{checkpoint['adapter']}/adapter_config.json")
-        for name in needed:
-            try:
-                with open(self.path / name, "rb"):
-                    pass
-            except PermissionError:
-                return f"{name} (unreadable: permission denied)"
-            except OSError:
-                return name
-        return None
-
-    def saved(self, result: dict, part: str = "path") -> Path:
-        """Where a result's saved model (``path``) or adapter (``adapter``) lies."""
-        return self.path / result["checkpoint"][part]
+        return self.checkpoint_of(result).missing()
 
     # --- a retrain beside the result it replaces -------------------------------------------------
 
@@ -165,10 +154,10 @@ class JobFolder:
         for path in sorted(self.path.rglob("*")):
             if path.is_file() and self.CHECKPOINT not in path.relative_to(self.path).parts:
                 payload["files"][path.relative_to(self.path).as_posix()] = path.read_bytes()
-        if self.checkpoint.is_dir():
+        if self.checkpoint.folder.is_dir():
             buffer = io.BytesIO()
             with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-                tar.add(self.checkpoint, arcname=self.CHECKPOINT)
+                tar.add(self.checkpoint.folder, arcname=self.CHECKPOINT)
             payload["checkpoint"] = buffer.getvalue()
         return payload
 

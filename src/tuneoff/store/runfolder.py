@@ -4,7 +4,8 @@
     <run>/players/<player>/<job>/    one folder per job: seed-<s>[-data-<d>], or tune-lr-<r>[-<option>-<v>]-seed-<s>
         result.json                  a final job's self-describing result
         tuning.json                  a tuning trial's record (train and dev only)
-        checkpoint/                  the kept weights of a completed final job
+        checkpoint/                  the kept weights of a completed final job: model/, adapter/, base/
+                                     (their layout and the result's record of them: store.checkpoint)
         <key>-train_logits.npy       a teacher's cached predictions for its students
     <run>/leaderboard.json, .md      the board (verdict)
     <run>/report.html, .md, figures/ the report

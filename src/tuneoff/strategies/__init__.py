@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from tuneoff.strategies.adapters import AdapterHoulsby, AdapterPfeiffer
 from tuneoff.strategies.averaging import Ema, Sam, Swa, WiseFt
-from tuneoff.strategies.base import STRATEGIES, Rate, Setup, Strategy, folder_bytes, load_checkpoint, setup_for
+from tuneoff.strategies.base import STRATEGIES, Rate, Setup, Strategy, load_checkpoint, setup_for
 from tuneoff.strategies.childtune import ChildTune, ChildTuneF
 from tuneoff.strategies.penalties import L2SP, R3F
 from tuneoff.strategies.peft_family import IA3, AdaLora, LnTuning, Lora, LoraPlus, Prompt, PTuning, Vera
@@ -20,7 +20,7 @@ from tuneoff.strategies.schedules import Llrd, Reinit, Unfreeze
 from tuneoff.strategies.soup import Soup
 from tuneoff.strategies.subsets import BitFit, Freeze, Full, Head
 
-__all__ = ["STRATEGIES", "Rate", "Setup", "Strategy", "folder_bytes", "load_checkpoint", "setup_for",
+__all__ = ["STRATEGIES", "Rate", "Setup", "Strategy", "load_checkpoint", "setup_for",
            "BitFit", "Distill", "Freeze", "Full", "Head", "IA3", "AdaLora", "LnTuning", "Llrd", "Lora", "LoraPlus",
            "PTuning", "Prompt", "RDrop", "Reinit", "Soup", "Unfreeze", "Vera",
            "ChildTune", "ChildTuneF", "LabelSmoothing", "Lpft", "Mixout", "NoisyTune", "Ema", "Sam", "Swa", "WiseFt",

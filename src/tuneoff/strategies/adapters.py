@@ -11,12 +11,12 @@ the weights: the checkpoint is the model without its adapters plus an adapter fo
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from tuneoff.strategies.base import STRATEGIES, Knob, Setup, Strategy, folder_bytes
+from tuneoff.store.checkpoint import Checkpoint
+from tuneoff.strategies.base import STRATEGIES, Knob, Setup, Strategy
 
 SIZES = Knob("size", (8, 64, 256), "Houlsby et al. 2019, §3.1: adapter sizes {8, 64, 256} chosen on dev per task")
 
@@ -62,16 +62,15 @@ class BottleneckAdapters(Strategy):
             adapter.requires_grad_(True)
         return model, []
 
-    def save(self, model, tokenizer, folder: Path) -> dict:
+    def save(self, model, tokenizer, checkpoint: Checkpoint) -> dict:
         from tuneoff.models.bottleneck import is_adapter, save
 
         plain = {k: v for k, v in model.state_dict().items() if not is_adapter(k)}
-        model.save_pretrained(folder / "model", state_dict=plain, safe_serialization=True)
-        tokenizer.save_pretrained(folder / "model")
+        model.save_pretrained(checkpoint.model, state_dict=plain, safe_serialization=True)
+        tokenizer.save_pretrained(checkpoint.model)
         save(model, {"placement": self.placement, "size": self.size, "activation": self.activation},
-             folder / "adapter")
-        return {"path": f"{folder.name}/model", "adapter": f"{folder.name}/adapter", "format": "bottleneck",
-                "trained_artifact_bytes": folder_bytes(folder / "adapter")}
+             checkpoint.adapter)
+        return checkpoint.record(checkpoint.model, checkpoint.BOTTLENECK, adapter=True)
 
 
 @STRATEGIES.register

@@ -7,7 +7,8 @@ and at what learning rate and weight decay (``Rate``), the learning-rate schedul
 do before each epoch and after each step, how a step's gradients are computed and changed before the update,
 and which weights are evaluated, kept and saved (``Evaluated``: the trained ones, or e.g. their running average).
 Defaults are plain fine-tuning; a strategy overrides only what it changes. ``save`` writes a
-checkpoint that ``load`` (and so ``predict``) reads back.
+checkpoint into the folders a ``store.checkpoint.Checkpoint`` names, which ``load_checkpoint`` (and so predict,
+score, teachers and export) reads back.
 """
 
 from __future__ import annotations
@@ -15,16 +16,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar
 
 from tuneoff.models.roles import Roles, roles_for
 from tuneoff.options import Options
 from tuneoff.registry import Registry
-
-
-def folder_bytes(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+from tuneoff.store.checkpoint import Checkpoint
 
 
 @dataclass
@@ -212,12 +209,12 @@ class Strategy(Options):
 
     # --- checkpoints ----------------------------------------------------------------------------
 
-    def save(self, model, tokenizer, folder: Path) -> dict:
-        """Write a reloadable checkpoint into ``folder``; say where (relative to folder's parent) and how big."""
-        model.save_pretrained(folder / "model", safe_serialization=True)
-        tokenizer.save_pretrained(folder / "model")
-        return {"path": f"{folder.name}/model", "format": "merged",
-                "trained_artifact_bytes": folder_bytes(folder / "model")}
+    def save(self, model, tokenizer, checkpoint: Checkpoint) -> dict:
+        """Write a checkpoint ``load_checkpoint`` reloads into the folders ``checkpoint`` names (its ``model``,
+        ``adapter``, ``base``); return the result's record of it, ``checkpoint.record(...)``."""
+        model.save_pretrained(checkpoint.model, safe_serialization=True)
+        tokenizer.save_pretrained(checkpoint.model)
+        return checkpoint.record(checkpoint.model, checkpoint.MERGED)
 
 
 def freeze_all_but(model, roles: Roles, keep) -> None:
@@ -245,19 +242,21 @@ def peft_norms_quiet():
         yield
 
 
-def load_checkpoint(folder: Path, checkpoint: dict):
-    """The model a result's checkpoint holds, for inference: merged (plain transformers), base + PEFT adapter, or
-    the model + its bottleneck adapters (tuneoff.models.bottleneck)."""
-    from transformers import AutoModelForSequenceClassification
+def load_checkpoint(checkpoint: Checkpoint):
+    """(tokenizer, model in eval mode) of a result's checkpoint (``JobFolder.checkpoint_of``), for inference: the
+    merged model (plain transformers), a base + its PEFT adapter, or the model + its bottleneck adapters
+    (tuneoff.models.bottleneck). The one loader: predict, score, teachers and export use it."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    model = AutoModelForSequenceClassification.from_pretrained(folder / checkpoint["path"], use_safetensors=True)
-    if checkpoint.get("format") == "bottleneck":
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint.weights)
+    model = AutoModelForSequenceClassification.from_pretrained(checkpoint.weights, use_safetensors=True)
+    if checkpoint.format == checkpoint.BOTTLENECK:
         from tuneoff.models.bottleneck import restore
 
-        model = restore(model, folder / checkpoint["adapter"])
-    if checkpoint.get("format") == "peft":
+        model = restore(model, checkpoint.adapter_weights)
+    elif checkpoint.format == checkpoint.PEFT:
         from peft import PeftModel
 
         with peft_norms_quiet():
-            model = PeftModel.from_pretrained(model, folder / checkpoint["adapter"])
-    return model.eval()
+            model = PeftModel.from_pretrained(model, checkpoint.adapter_weights)
+    return tokenizer, model.eval()

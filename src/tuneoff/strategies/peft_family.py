@@ -12,15 +12,14 @@ as the base model plus the adapter.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import ClassVar, Literal
 
 from pydantic import Field
 
 from tuneoff.models.roles import Roles, roles_for
 from tuneoff.options import StrTuple
-from tuneoff.strategies.base import (STRATEGIES, Knob, Rate, SecondRate, Setup, Strategy, folder_bytes,
-                                     head_is_trained, peft_norms_quiet)
+from tuneoff.strategies.base import (STRATEGIES, Knob, Rate, SecondRate, Setup, Strategy, head_is_trained,
+                                     peft_norms_quiet)
 
 
 HEAD_RATE = SecondRate("head_lr", 1e-3, "a fresh linear head's rate as for head-only probing: tuneoff's head "
@@ -75,19 +74,18 @@ class PeftStrategy(Strategy):
         return [f"strategy.target_modules {missing} match no module of this model; its modules with weights: "
                 f"{weighted}"]
 
-    def save(self, model, tokenizer, folder: Path) -> dict:
-        model.save_pretrained(folder / "adapter", safe_serialization=True)
-        out = {"adapter": f"{folder.name}/adapter", "trained_artifact_bytes": folder_bytes(folder / "adapter")}
+    def save(self, model, tokenizer, checkpoint) -> dict:
+        model.save_pretrained(checkpoint.adapter, safe_serialization=True)
         if self.not_merged is None:  # reloads without PEFT
             merged = model.merge_and_unload()
-            merged.save_pretrained(folder / "model", safe_serialization=True)
-            tokenizer.save_pretrained(folder / "model")
-            return {**out, "path": f"{folder.name}/model", "format": "merged"}
+            merged.save_pretrained(checkpoint.model, safe_serialization=True)
+            tokenizer.save_pretrained(checkpoint.model)
+            return checkpoint.record(checkpoint.model, checkpoint.MERGED, adapter=True)
         # The untouched base; the adapter carries what was trained (and the trained head).
         base = model.get_base_model()
-        base.save_pretrained(folder / "base", state_dict=untouched(base.state_dict()), safe_serialization=True)
-        tokenizer.save_pretrained(folder / "base")
-        return {**out, "path": f"{folder.name}/base", "format": "peft"}
+        base.save_pretrained(checkpoint.base, state_dict=untouched(base.state_dict()), safe_serialization=True)
+        tokenizer.save_pretrained(checkpoint.base)
+        return checkpoint.record(checkpoint.base, checkpoint.PEFT, adapter=True)
 
 
 ADAPTER_KEYS = (".modules_to_save.", "lora_", "ia3_l", "vera_", "ln_tuning_layers", "prompt_encoder")
