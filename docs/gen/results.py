@@ -167,7 +167,8 @@ def _pairs_table(pairs: list[dict]) -> str:
     headers = ["pair", "difference, points [95 % CI]"] + (["p"] if with_p else []) + ["Holm p", "separable"]
     rows = [[f"{q['a']} − {q['b']}", difference(q["diff"], q["ci95"])]
             + ([p_value(q["p"]) if "p" in q else ""] if with_p else [])
-            + [p_value(q["p_holm"], below=q.get("p_below", False)), "**yes**" if q["separable"] else "no"] for q in pairs]
+            + [p_value(q["p_holm"], below=q.get("p_below", False)), "**yes**" if q["separable"] else "no"]
+            for q in pairs]
     return table(headers, rows, "lr" + ("r" if with_p else "") + "rc")
 
 

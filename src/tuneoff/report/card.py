@@ -118,8 +118,8 @@ def _accuracy(result: dict, ranked: dict | None) -> list[str]:
 
 
 def _pair(pair: dict, board: dict) -> str:
-    numbers = (f"{difference(pair['diff'], pair['ci95'])} points (simultaneous 95 % CI), {p_is(pair['p_holm'], 'Holm p')}"
-               f", {pair['test']}")
+    numbers = (f"{difference(pair['diff'], pair['ci95'])} points (simultaneous 95 % CI), "
+               f"{p_is(pair['p_holm'], 'Holm p')}, {pair['test']}")
     if not pair["separable"]:
         return f"- {pair['a']} vs {pair['b']}: {numbers}: they {inseparable(board)}"
     better, worse = (pair["a"], pair["b"]) if pair["diff"] > 0 else (pair["b"], pair["a"])
