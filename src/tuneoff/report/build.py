@@ -132,20 +132,23 @@ MEANING = ("How to read this. Every pair of players is compared on the same test
            "separate them. A collapsed player is not ranked.")
 
 
-def _cell(key: str, text: str, x: Row, look: dict):
-    """A cell of the board's table (verdict/table.py), decorated: the player's colour, badges, the bonus."""
+def _cell(entry, x: Row, look: dict):
+    """A cell of the board's table (verdict/table.py), decorated: the player's colour, badges, the bonus, and a
+    stack's further columns in small type under the first."""
+    key = entry if isinstance(entry, str) else entry[0]
     if key == "player":
         return [Swatch(look[x.player].color), x.player]
     if key == "notes":
         return [Badge(n.text, BADGES[n.kind]) if n.kind in BADGES else Small(n.text) for n in x.notes]
-    if key == "bonus" and text:
-        return Badge(text, "fastest")
-    return text
+    if key == "bonus":
+        return Badge(x.bonus, "fastest") if x.bonus else ""
+    text, *under = table.parts(entry, x)
+    return [text, *map(Small, under)] if under else text
 
 
-def _table(layout: tuple[str, ...], board: dict, shown: list[Row], look: dict, **extra) -> Block:
+def _table(layout: table.Layout, board: dict, shown: list[Row], look: dict, **extra) -> Block:
     return Block("table", headers=table.headers(layout, board), align=table.align(layout), **extra,
-                 rows=[[_cell(key, text, x, look) for key, text in zip(layout, table.cells(layout, x))] for x in shown])
+                 rows=[[_cell(entry, x, look) for entry in layout] for x in shown])
 
 
 def _leaderboard(run: Run, look: dict) -> list[Block]:

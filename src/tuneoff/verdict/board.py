@@ -158,7 +158,7 @@ def rich_table(board: dict):
 
     say, layout = words(board), table.TERMINAL
     shown = Table(title=f"tuneoff leaderboard: {say['title']}", show_lines=False)
-    for header, side in zip(table.headers(layout, board), table.align(layout)):
+    for header, side in zip(table.headers(layout, board, short=True), table.align(layout)):
         shown.add_column(esc(header), justify="right" if side == "r" else "left")
     for x in rows(board):
         shown.add_row(*(esc(text) for text in table.cells(layout, x)))

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tuneoff.verdict.format import accuracy, accuracy_ci, difference, inseparable, mean_std, p_is, p_value, seconds
-from tuneoff.verdict.format import trained_models
+from tuneoff.verdict.format import accuracy, accuracy_ci, difference, inseparable, mean_std, p_is, p_value, percent
+from tuneoff.verdict.format import seconds, trained_models
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,8 @@ class Row:
     bonus: str
     train_seconds: str  # the median over seeds
     concurrency: str  # jobs at once while it trained
-    parameters: str  # trainable / total (trainable share)
+    parameters: str  # trainable / total
+    trainable_share: str
     peak_rss: str
     gap: str  # train minus dev accuracy at the kept epoch
     notes: list[Note] = field(default_factory=list)
@@ -87,8 +88,8 @@ def row(r: dict) -> Row:
         points=f"{r['points']:.2f}", game_rank=str(r["game_rank"]),
         bonus=f"⚡ +{r['bonus']:g}" if r["fastest"] else "", train_seconds=seconds(r["train_seconds"]),
         concurrency=", ".join(str(c) for c in r["concurrent_jobs"]),
-        parameters=f"{r['trainable_parameters']:,} / {r['total_parameters']:,} "
-                   f"({r['trainable_parameters'] / r['total_parameters']:.2%})",
+        parameters=f"{r['trainable_parameters']:,} / {r['total_parameters']:,}",
+        trainable_share=percent(r["trainable_parameters"] / r["total_parameters"]),
         peak_rss=f"{r['peak_rss_bytes'] / 2**20:,.1f} MiB",
         gap="–" if r["generalization_gap"] is None else f"{r['generalization_gap']:+.2%}",
         notes=_notes(r),
