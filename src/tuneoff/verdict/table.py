@@ -93,12 +93,12 @@ def cells(layout: Layout, x: Row) -> list[str]:
     return [" ".join(parts(entry, x)) for entry in layout]
 
 
-def markdown(layout: Layout, board: dict, shown: list[Row], bold_collapsed: bool = True) -> list[str]:
+def markdown(layout: Layout, board: dict, shown: list[Row]) -> list[str]:
     """The layout as a Markdown table (a collapsed player's note in bold)."""
     lines = ["| " + " | ".join(headers(layout, board)) + " |",
              "|" + "".join("---:|" if a == "r" else "---|" for a in align(layout))]
     for x in shown:
-        row = [note_text(x.notes, bold=lambda t: f"**{t}**") if key == "notes" and bold_collapsed else text
+        row = [note_text(x.notes, bold=lambda t: f"**{t}**") if key == "notes" else text
                for key, text in zip(layout, cells(layout, x))]
         lines.append("| " + " | ".join(row) + " |")
     return lines
