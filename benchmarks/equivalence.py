@@ -29,6 +29,7 @@ import numpy as np
 from results_file import append, command  # this folder is on sys.path when run as a script
 
 from tuneoff.store.runfolder import RunFolder
+from tuneoff.verdict import format as fmt
 from tuneoff.verdict.stats import correctness, difference
 
 EPOCH_LOSS_TOLERANCE = 0.05  # nats, per epoch mean
@@ -64,7 +65,7 @@ def row(name: str, eager: dict, captured: dict) -> tuple[str, bool]:
     path = captured["step"]["path"] + (f" ({captured['step']['graphs']} graphs)" if captured["step"]["graphs"] else "")
     text = (f"| {name} | {path} | {epoch_gap:.4f} | {float(np.max(np.abs(we[:n] - wc[:n]))):.4f} | "
             f"{eager['test']['accuracy']:.2%} | {captured['test']['accuracy']:.2%} | "
-            f"{100 * paired.mean:+.2f} [{100 * lo:+.2f}, {100 * hi:+.2f}] | {p:.3g} | "
+            f"{fmt.difference(100 * paired.mean, [100 * lo, 100 * hi])} | {fmt.p_value(p)} | "
             f"{steady_rate(eager):,.0f} | {steady_rate(captured):,.0f} | "
             f"{eager['timing']['train_seconds']:.1f} | {captured['timing']['train_seconds']:.1f} | "
             f"{'yes' if ok else '**no**'} |")

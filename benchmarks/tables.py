@@ -20,30 +20,25 @@ from pathlib import Path
 from results_file import append  # this folder is on sys.path when run as a script
 
 from tuneoff.store.runfolder import RunFolder
+from tuneoff.verdict import table
 from tuneoff.verdict.board import detectable_sentence
+from tuneoff.verdict.format import difference, p_value
 from tuneoff.verdict.rows import extra_eval_table, may_be_best_sentence, rows
 
 
 def _pair(q: dict) -> str:
     """A pair's first two cells: the names, and the difference in points with its 95 % CI."""
-    return f"{q['a']} − {q['b']} | {q['diff']:+.2f} [{q['ci95'][0]:+.2f}, {q['ci95'][1]:+.2f}]"
+    return f"{q['a']} − {q['b']} | {difference(q['diff'], q['ci95'])}"
 
 
 def board_tables(run: Path) -> str:
     board = json.loads(RunFolder(run).board_paths()[0].read_text())
     lines = [f"From `{run.name}` ({len(board['ranked'])} ranked players):", ""]
-    head = ("| rank | rank interval | may be best | player | strategy | test acc, mean ± std | 95 % CI | seeds | "
-            "std over seeds | binomial SE | vs best, points [95 % CI] | p (Holm) | trainable / total params | "
-            "train s (median) | points (game) | gap |")
     headers, extra = extra_eval_table(board["ranked"])
-    lines += [head + "".join(f" {n} |" for n in headers[1:]), "|" + "---|" * (16 + len(headers[1:]))]
-    for x, cells in zip(rows(board), extra or [[]] * len(board["ranked"])):
-        flags = "".join(f" {n.text}" for n in x.notes if n.kind in ("collapsed", "missing"))
-        vs = "best" if x.vs_best == "best" else f"{x.diff} {x.diff_ci}"
-        lines.append(f"| {x.rank} | {x.rank_interval} | {'yes' if x.may_be_best else ''} | {x.player}{flags} | "
-                     f"{x.strategy} | {x.accuracy} | {x.ci} | {x.seeds} | {x.std} | {x.binomial_se} | {vs} | "
-                     f"{(x.p or '–').removeprefix('= ')} | {x.parameters} | {x.train_seconds:.0f} | {x.points} {x.bonus} | {x.gap} |"
-                     + "".join(f" {c} |" for c in cells[1:]))
+    players = table.markdown(table.BENCHMARK, board, rows(board))
+    lines += [players[0] + "".join(f" {n} |" for n in headers[1:]), players[1] + "---:|" * len(headers[1:])]
+    lines += [line + "".join(f" {c} |" for c in cells[1:])
+              for line, cells in zip(players[2:], extra or [[]] * len(board["ranked"]))]
     lines += ["", may_be_best_sentence(board)]
     pairs = board["pairwise"]
     if pairs:
@@ -51,14 +46,14 @@ def board_tables(run: Path) -> str:
                       "board's Holm family.", "",
                   "| pair | difference [simultaneous 95 % CI] | p | p (Holm) | separable | test |",
                   "|---|---|---|---|---|---|"]
-        lines += [f"| {_pair(q)} | {q['p']:.3g} | {q['p_holm']:.3g} | {'yes' if q['separable'] else 'no'} | "
+        lines += [f"| {_pair(q)} | {p_value(q['p'])} | {p_value(q['p_holm'])} | {'yes' if q['separable'] else 'no'} | "
                   f"{q['test']} |" for q in pairs]
     for name, verdict in (board.get("extra_eval") or {}).items():
         if verdict["pairwise"]:
             lines += ["", f"Pairs on {name} (each sentence's prediction kept; in the board's one Holm family): "
                           f"may be best there: {', '.join(verdict['may_be_best']) or 'none'}.", "",
                       "| pair | difference [simultaneous 95 % CI] | p (Holm) | separable |", "|---|---|---|---|"]
-            lines += [f"| {_pair(q)} | {q['p_holm']:.3g} | {'yes' if q['separable'] else 'no'} |"
+            lines += [f"| {_pair(q)} | {p_value(q['p_holm'])} | {'yes' if q['separable'] else 'no'} |"
                       for q in verdict["pairwise"]]
     if board["power"]:
         lines += ["", detectable_sentence(board["power"])]

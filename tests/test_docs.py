@@ -89,9 +89,9 @@ def test_a_runs_own_leaderboard_json_makes_its_page(tmp_path):
     page = pages["results/new-run.md"]
     best, second = board["ranked"]
     assert best["player"] == "full"
-    assert f"| `full` |" in page and f"{100 * best['test_accuracy']:.2f} % ± {100 * best['test_accuracy_std']:.2f}" in page
-    lo, hi = (100 * v for v in second["test_accuracy_ci95"])
-    assert f"{lo:.2f} – {hi:.2f} %" in page
+    assert f"| `full` |" in page and f"{best['test_accuracy']:.2%} ± {100 * best['test_accuracy_std']:.2f}" in page
+    lo, hi = second["test_accuracy_ci95"]
+    assert f"{lo:.2%} – {hi:.2%}" in page
     pair = board["pairwise"][0]
     assert f"full − lora | {pair['diff']:+.2f} [{pair['ci95'][0]:+.2f}, {pair['ci95'][1]:+.2f}]" in page
     assert "[A kept run](new-run.md)" in pages["results/index.md"]
@@ -106,9 +106,11 @@ def test_a_summary_outside_its_schema_is_refused(tmp_path):
 
 
 def test_p_values_are_never_printed_as_zero():
-    assert results.p_text(0.0) == "< 1e-15"
+    """The pages write p-values as the board does (verdict/format.py): a bound, never 'p = 0'."""
     assert results.diff_text({"diff": -11.13, "ci95": [-13.64, -8.62], "p_holm": 0.0}) == \
         "-11.13 [-13.64, -8.62], p < 1e-15"
-    assert results.p_text(1e-15, below=True) == "< 1e-15"
-    assert results.p_text(7.1e-5) == "7.1e-5"
-    assert results.p_text(0.0059) == "0.0059"
+    assert results.diff_text({"diff": -4.12, "ci95": [-6.26, -1.97], "p_holm": 0.001, "p_below": True}) == \
+        "-4.12 [-6.26, -1.97], p < 0.001"
+    assert results.diff_text({"diff": 0.5}) == "+0.50" and results.diff_text(None) == "best"
+    pages = "".join(results.pages(ROOT / "results").values())
+    assert "p = 0 " not in pages and "| 0 |" not in pages

@@ -137,7 +137,7 @@ def test_leaderboard_numbers_match_the_results(run):
         assert points in md_game_row(md, name)
         for text in [md_row(md, name), " ".join(page.rows[name])]:
             lo, hi = r["test_accuracy_ci95"]
-            for value in (accuracy, f"macro-F1 {r['macro_f1']:.3f}", f"{r['trainable_parameters']:,}",
+            for value in (accuracy, f"{r['macro_f1']:.3f}", f"{r['trainable_parameters']:,}",
                           f"{r['total_parameters']:,}", f"{lo:.2%} – {hi:.2%}", "900.0 MiB"):
                 assert value in text, (name, value, text)
     assert md_row(md, "full").startswith("| 1 | 1 |") and md_row(md, "collapsed").startswith("| – | – |")
@@ -223,6 +223,24 @@ def test_same_results_give_the_same_files(run, tmp_path):
     for rel, data in before.items():
         assert (folder / rel).read_bytes() == data, rel
         assert (other / rel).read_bytes() == data, rel
+
+
+def test_the_card_states_the_board_the_report_rebuilds_never_a_stale_leaderboard_json(tmp_path):
+    from tuneoff.report.card import Export, model_card
+    from tuneoff.verdict.board import write
+
+    folder = make_run(tmp_path / "run")
+    results = RunFolder(folder).results()
+    lora = next(r for r in results if r["player"]["name"] == "lora")
+    lora = {**lora, "data": {**lora["data"], "name": "sst5"}}
+    card = model_card(RunFolder(folder), lora, Export("out", adapter=False))  # no leaderboard.json yet
+    # A leaderboard.json written before "full" finished: lora alone at the top.
+    write(leaderboard.build([r for r in results if r["player"]["name"] != "full"], 10.0, "train_seconds"),
+          RunFolder(folder))
+    assert model_card(RunFolder(folder), lora, Export("out", adapter=False)) == card
+    assert "Rank 2 of 2, rank interval **2**" in card and "- full vs lora: +8.00" in card
+    md = build_report(folder)["md"].read_text()
+    assert md_row(md, "lora").startswith("| 2 | 2 | lora |")
 
 
 def test_report_does_not_import_torch(tmp_path):

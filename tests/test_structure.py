@@ -3,6 +3,7 @@ a run (report, leaderboard, compare) never imports torch."""
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import subprocess
@@ -102,6 +103,59 @@ def test_the_run_folder_check_would_catch_a_spelled_path():
         assert RUN_FOLDER_NAMES.search(spelled), spelled
     for fine in ('run.job(name, label).result_path', 'config["players"]', 'result["checkpoint"]["path"]'):
         assert not RUN_FOLDER_NAMES.search(fine), fine
+
+
+P_NAMES = {"p", "p_holm", "p_vs_best", "p_value", "pvalue"}
+P_BEFORE = re.compile(r"(?<![A-Za-z0-9_])p\s*[=<]?\s*$")  # "p = {...}", "p={...}", "Holm p {...}"
+
+
+def _names(node: ast.AST) -> list:
+    """What an expression reads: a variable's name, an attribute's, a subscript's key (p, q["p_holm"], x.p)."""
+    if isinstance(node, ast.Subscript):
+        return [node.slice.value] if isinstance(node.slice, ast.Constant) else []
+    if isinstance(node, (ast.Attribute, ast.Name)):
+        return [node.attr if isinstance(node, ast.Attribute) else node.id]
+    return [name for child in ast.iter_child_nodes(node) for name in _names(child)]
+
+
+def p_value_formatting(source: str) -> list[int]:
+    """Lines of a module that write a p-value themselves: an f-string placeholder of a p with a g/e format, or any
+    placeholder right after "p = ", "p=" or "p "; and the underflow bound 1e-15 (a guard of its own)."""
+    lines = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.JoinedStr):
+            for before, part in zip([None, *node.values], node.values):
+                if not isinstance(part, ast.FormattedValue):
+                    continue
+                spec = "".join(v.value for v in getattr(part.format_spec, "values", []) if isinstance(v, ast.Constant))
+                led = isinstance(before, ast.Constant) and P_BEFORE.search(str(before.value))
+                if led or (P_NAMES & set(_names(part.value)) and re.search(r"[gGeE]$", spec)):
+                    lines.append(node.lineno)
+        elif isinstance(node, ast.Constant) and (node.value == 1e-15 or "1e-15" in str(node.value)):
+            lines.append(node.lineno)
+    return sorted(set(lines))
+
+
+FORMATTING_OWNER = PACKAGE / "verdict" / "format.py"
+
+
+def test_only_the_formatting_module_writes_p_values():
+    """p-values are written by verdict/format.py alone (its underflow guard included), in the package, the
+    benchmarks and the docs generator."""
+    root = PACKAGE.parents[1]
+    modules = [*PACKAGE.rglob("*.py"), *(root / "benchmarks").glob("*.py"), *(root / "docs").rglob("*.py")]
+    offenders = [f"{path.relative_to(root)}:{n}" for path in sorted(modules) if path != FORMATTING_OWNER
+                 for n in p_value_formatting(path.read_text())]
+    assert offenders == []
+
+
+def test_the_p_value_check_would_catch_one_written_by_hand():
+    for written in ('f"p = {p:.3g}"', "f\"{q['p_holm']:.3g}\"", 'f"(p={x})"', "f\"Holm p {pair['p_holm']}\"",
+                    '"< 1e-15" if p < 1e-15 else str(p)', "f\"{r['p_vs_best']:.2e}\""):
+        assert p_value_formatting(written), written
+    for fine in ("f\"{p['diff']:+.2f}\"", "f\"{r['train_seconds']:.3g} s\"", 'f"step {n}"', "f\"{p['power']:.0%}\"",
+                 'f"{p_is(p)}"', "f\"{p['range'][0]:.2f}\"", "f\"{p['bonus']:g}\""):
+        assert not p_value_formatting(fine), fine
 
 
 @pytest.mark.parametrize("command", ["report", "leaderboard", "compare"])

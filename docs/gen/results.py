@@ -18,41 +18,28 @@ from pathlib import Path
 import jsonschema
 from gen.markdown import code, page, table
 
+from tuneoff.verdict.format import accuracy, accuracy_ci, difference, mean_std, p_value, seconds
+
 TEASER = ("<!-- results-teaser:start -->", "<!-- results-teaser:end -->")
 TEASER_RUN = "offline-3seeds"  # the quickstart's config, over three seeds
 
 
-def p_text(p: float | None, below: bool = False) -> str:
-    """A p-value as published: 3 significant digits, a bound as '< 1e-15' (never 'p = 0')."""
-    if p is None:
-        return ""
-    if p == 0:  # underflowed: the bound the board uses
-        return "< 1e-15"
-    text = f"{p:.3g}".replace("e-0", "e-")
-    return f"< {text}" if below else text
+def _fraction(x: float | None) -> float | None:
+    """A number in points (these files' unit) as the fraction verdict/format.py writes."""
+    return None if x is None else x / 100
 
 
-def ci_text(ci: list[float] | None, unit: str = " %") -> str:
-    return "" if not ci else f"{ci[0]:.2f} – {ci[1]:.2f}{unit}"
+def ci_text(ci: list[float] | None) -> str:
+    return "" if not ci else accuracy_ci(*(_fraction(v) for v in ci))
 
 
 def diff_text(d: dict | None) -> str:
-    """A difference in points with its 95 % CI and Holm p: -0.05 [-1.48, +1.39], p = 1."""
-    if d is None:
-        return "best"
-    text = f"{d['diff']:+.2f}"
-    if d.get("ci95"):
-        text += f" [{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}]"
-    if d.get("p_holm") is not None:
-        p = p_text(d["p_holm"], d.get("p_below", False))
-        text += ", p " + ("" if p.startswith("<") else "= ") + p
-    return text
+    """A difference in points with its 95 % CI and Holm p, as the board writes it: -0.05 [-1.48, +1.39], p = 1."""
+    return "best" if d is None else difference(d["diff"], d.get("ci95"), d.get("p_holm"), below=d.get("p_below", False))
 
 
 def accuracy_text(a: dict) -> str:
-    if a.get("std") is None:
-        return f"{a['mean']:.2f} %"
-    return f"{a['mean']:.2f} % ± {a['std']:.2f}"
+    return mean_std(_fraction(a["mean"]), _fraction(a.get("std")))
 
 
 # --- reading a run ------------------------------------------------------------------------------------------
@@ -116,12 +103,9 @@ def runs(root: Path) -> list[dict]:
 
 
 def _extra_cell(e: dict) -> str:
-    text = accuracy_text(e) + (f" [{ci_text(e['ci95'])}]" if e.get("ci95") else "")
+    ci = [_fraction(v) for v in e["ci95"]] if e.get("ci95") else None
+    text = accuracy(_fraction(e["mean"]), _fraction(e.get("std")), ci)
     return f"**{text}**" if e.get("may_be_best") else text
-
-
-def _seconds(s: float) -> str:
-    return f"{s:.1f} s" if s < 100 else f"{s:.0f} s"
 
 
 COLUMNS = [  # header, alignment, the player field it shows, how
@@ -143,7 +127,7 @@ COLUMNS = [  # header, alignment, the player field it shows, how
     ("macro-F1", "r", "macro_f1", lambda p: f"{p['macro_f1']:.3f}"),
     ("best epoch", "r", "best_epoch", lambda p: str(p["best_epoch"])),
     ("trainable parameters", "r", "trainable_parameters", lambda p: f"{p['trainable_parameters']:,}"),
-    ("training", "r", "train_seconds", lambda p: _seconds(p["train_seconds"])),
+    ("training", "r", "train_seconds", lambda p: seconds(p["train_seconds"])),
     ("samples/s", "r", "samples_per_second", lambda p: f"{p['samples_per_second']:.0f}"),
     ("peak RSS", "r", "peak_rss_gib", lambda p: f"{p['peak_rss_gib']:.2f} GiB"),
     ("gap", "r", "gap", lambda p: "" if p["gap"] is None else f"{p['gap']:+.1f}"),
@@ -181,8 +165,9 @@ def _players_table(run: dict) -> str:
 def _pairs_table(pairs: list[dict]) -> str:
     with_p = any("p" in q for q in pairs)
     headers = ["pair", "difference, points [95 % CI]"] + (["p"] if with_p else []) + ["Holm p", "separable"]
-    rows = [[f"{q['a']} − {q['b']}", f"{q['diff']:+.2f} [{q['ci95'][0]:+.2f}, {q['ci95'][1]:+.2f}]"]
-            + ([p_text(q.get("p"))] if with_p else []) + [p_text(q["p_holm"]), "**yes**" if q["separable"] else "no"]
+    rows = [[f"{q['a']} − {q['b']}", difference(q["diff"], q["ci95"])]
+            + ([p_value(q["p"]) if "p" in q else ""] if with_p else [])
+            + [p_value(q["p_holm"], below=q.get("p_below", False)), "**yes**" if q["separable"] else "no"]
             for q in pairs]
     return table(headers, rows, "lr" + ("r" if with_p else "") + "rc")
 

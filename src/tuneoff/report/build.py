@@ -15,10 +15,11 @@ from tuneoff.report.render import Badge, Block, Link, Small, Swatch, View, rende
 from tuneoff.report.setup import setup_section, status_badge
 from tuneoff.store.files import write_atomic
 from tuneoff.store.runfolder import RunFolder, RunFolderError, seed_label
+from tuneoff.verdict import table
 from tuneoff.verdict.board import Run, detectable_sentence, read_run
+from tuneoff.verdict.format import difference, p_value, seconds, words
 from tuneoff.verdict.rows import Row, edge_sentences, extra_eval_table, extra_sentence, game_rows, may_be_best_sentence
 from tuneoff.verdict.rows import rows as board_rows
-from tuneoff.verdict.rows import words
 
 
 def build_report(run_dir: RunFolder | Path) -> dict:
@@ -54,13 +55,6 @@ def version() -> str:
     from tuneoff import __version__
 
     return __version__
-
-
-def seconds(s: float) -> str:
-    if s < 60:
-        return f"{s:.2f} s" if s < 1 else f"{s:.1f} s"
-    m, sec = divmod(round(s), 60)
-    return f"{m} min {sec:02d} s" if m < 60 else f"{m // 60} h {m % 60:02d} min"
 
 
 def _slug(i: int, name: str) -> str:
@@ -128,9 +122,6 @@ def _header(run: Run, title: str) -> list[Block]:
                 Block("p", ["Contents:"] + links, only="md")]
 
 
-COLUMNS = ["rank", "rank interval", "player", "{method}", "test accuracy, mean ± std (95 % CI)", "seeds",
-           "vs best, points (simultaneous 95 % CI), p (Holm)", "trainable / total parameters", "peak memory", "notes"]
-GAME_COLUMNS = ["game rank", "player", "points", "bonus", "training time (median)", "jobs at once", "device"]
 BADGES = {"best": "best", "collapsed": "collapsed", "missing": "missing", "edge": "warn"}
 
 MEANING = ("How to read this. Every pair of players is compared on the same test sentences with a test that counts "
@@ -141,19 +132,23 @@ MEANING = ("How to read this. Every pair of players is compared on the same test
            "separate them. A collapsed player is not ranked.")
 
 
-def _board_row(x: Row, look: dict) -> list:
-    vs = "best" if x.vs_best == "best" else [x.diff, Small(x.diff_ci), Small(f"p {x.p}")]
-    notes = [Badge(n.text, BADGES[n.kind]) if n.kind in BADGES else Small(n.text) for n in x.notes]
-    return [
-        x.rank, x.rank_interval, [Swatch(look[x.player].color), x.player], x.strategy,
-        [x.accuracy, Small(x.ci), Small(f"macro-F1 {x.macro_f1}")], x.seeds, vs,
-        [x.parameters, Small(f"{x.trainable_share} trainable")], f"{x.peak_rss} RSS", notes,
-    ]
+def _cell(entry, x: Row, look: dict):
+    """A cell of the board's table (verdict/table.py), decorated: the player's colour, badges, the bonus, and a
+    stack's further columns in small type under the first."""
+    key = entry if isinstance(entry, str) else entry[0]
+    if key == "player":
+        return [Swatch(look[x.player].color), x.player]
+    if key == "notes":
+        return [Badge(n.text, BADGES[n.kind]) if n.kind in BADGES else Small(n.text) for n in x.notes]
+    if key == "bonus":
+        return Badge(x.bonus, "fastest") if x.bonus else ""
+    text, *under = table.parts(entry, x)
+    return [text, *map(Small, under)] if under else text
 
 
-def _game_row(x: Row, look: dict) -> list:
-    return [x.game_rank, [Swatch(look[x.player].color), x.player], x.points,
-            Badge(x.bonus, "fastest") if x.bonus else "", seconds(x.train_seconds), x.concurrency, x.hardware]
+def _table(layout: table.Layout, board: dict, shown: list[Row], look: dict, **extra) -> Block:
+    return Block("table", headers=table.headers(layout, board), align=table.align(layout), **extra,
+                 rows=[[_cell(entry, x, look) for entry in layout] for x in shown])
 
 
 def _leaderboard(run: Run, look: dict) -> list[Block]:
@@ -164,11 +159,9 @@ def _leaderboard(run: Run, look: dict) -> list[Block]:
     else:
         b.append(Block("note", may_be_best_sentence(board)))
         data = [{"strategy": r["strategy"], "dataset": views.dataset(run.completed(r["player"])[0])} for r in ranked]
-        say = words(board)
-        b.append(Block("table", headers=[c.format(**say) for c in COLUMNS], align="rrlllrlrrl",
-                       row_ids=[r["player"] for r in ranked], row_data=data, filter=" ".join(views.FILTERS),
-                       rows=[_board_row(x, look) for x in board_rows(board)]))
-        b.append(Block("p", MEANING.format(**say)))
+        b.append(_table(table.REPORT, board, board_rows(board), look, row_ids=[r["player"] for r in ranked],
+                        row_data=data, filter=" ".join(views.FILTERS)))
+        b.append(Block("p", MEANING.format(**words(board))))
         b.append(Block("p", f"Majority-class rate (always answering the largest test class): "
                             f"{ranked[0]['majority_rate']:.2%}. A player near this accuracy has learned nothing."))
         if board["power"]:
@@ -179,7 +172,7 @@ def _leaderboard(run: Run, look: dict) -> list[Block]:
         b.append(Block("h3", "The game's score"))
         b.append(Block("p", f"Apart from the verdict: {rules['points']} ({rules['fastest_bonus']:g} points). "
                             f"Speed: {rules['speed']}."))
-        b.append(Block("table", headers=GAME_COLUMNS, align="rlrlrrl", rows=[_game_row(x, look) for x in game_rows(board)]))
+        b.append(_table(table.GAME, board, game_rows(board), look))
     b += [Block("note", n) for n in board["notes"]]
     b.append(Block("p", f"Collapsed: {rules['collapse']}. {rules['groups'].capitalize()}."))
     bad = [(n, label, s, why) for n in run.names for label, s, why in job_states(run, n) if s != "completed"]
@@ -237,16 +230,16 @@ def _verdicts(run: Run) -> list[Block]:
     pairs = run.board["pairwise"]
     if pairs:
         names = [r["player"] for r in ranked]
-        over = "sentences" if run.board.get("about") == "trained models" else "seeds and sentences"
+        over = words(run.board)["over"]
         family = run.board["power"]["comparisons"] if run.board["power"] else len(pairs)
         b.append(Block("p", "Every pair: the first player's accuracy minus the second's, in points, with a paired t "
                             f"test on the same test sentences over {over}, Holm-corrected over the board's {family} "
                             "pairs (every test set's); the CI is simultaneous over them; * marks a pair that can be "
                             "separated."))
-        b.append(Block("table", headers=["pair", "difference, points (simultaneous 95 % CI)", "p", "p (Holm)", "test"],
-                       align="lrrrl", rows=[[f"{p['a']} − {p['b']}", f"{p['diff']:+.2f} ({p['ci95'][0]:+.2f} to "
-                                             f"{p['ci95'][1]:+.2f})", f"{p['p']:.3g}", f"{p['p_holm']:.3g}" +
-                                             (" *" if p["separable"] else ""), p["test"]] for p in pairs]))
+        b.append(Block("table", headers=["pair", "difference, points [simultaneous 95 % CI]", "p", "p (Holm)", "test"],
+                       align="lrrrl", rows=[[f"{q['a']} − {q['b']}", difference(q["diff"], q["ci95"]), p_value(q["p"]),
+                                             p_value(q["p_holm"]) + (" *" if q["separable"] else ""), q["test"]]
+                                            for q in pairs]))
         b.append(Block("image", chart=figures_seeds.pairwise_matrix(pairs, names)))
     return b
 

@@ -8,12 +8,12 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tuneoff.report.card_meta import Hub, accuracy_ci, metadata
+from tuneoff.report.card_meta import Hub, metadata, sentences_ci
 from tuneoff.report.card_use import epochs_table, framework_versions, reproduction, usage
-from tuneoff.store.files import read_json
 from tuneoff.store.runfolder import RunFolder
 from tuneoff.verdict.board import read_run
-from tuneoff.verdict.rows import may_be_best_sentence, row, trained_models, words
+from tuneoff.verdict.format import accuracy_ci, difference, inseparable, p_is, words
+from tuneoff.verdict.rows import may_be_best_sentence, row
 
 
 @dataclass(frozen=True)
@@ -30,12 +30,6 @@ class Export:
     config_notes: tuple[str, ...] = ()  # what to supply that the config names but the export lacks
     export_args: tuple[str, ...] = ()  # the export command's options after the run folder (no local path)
     bottleneck: bool = False  # the adapter is tuneoff's bottleneck adapters (tuneoff.models.bottleneck), not PEFT's
-
-
-def board_of(run: RunFolder) -> dict:
-    """The run's leaderboard.json, or the board built from its results when none was written."""
-    path = run.board_paths()[0]
-    return read_json(path) if path.is_file() else read_run(run).board
 
 
 def _banner(export: Export) -> list[str]:
@@ -76,9 +70,9 @@ def _extra_sets(result: dict, export: Export) -> list[str]:
              "|---|---|---:|---:|---:|---:|"]
     for name, e in sorted(extra.items()):
         hub = export.hub.sets.get(name)
-        ci = accuracy_ci(e["predictions"], e["labels"]) if "predictions" in e and "labels" in e else None
+        ci = sentences_ci(e["predictions"], e["labels"]) if "predictions" in e and "labels" in e else None
         lines.append(f"| {name} | {f'`{hub.id}`' if hub and hub.id else '–'} | {e['examples']:,} | "
-                     f"{e['accuracy']:.2%} | {f'{ci[0]:.2%} – {ci[1]:.2%}' if ci else '–'} | {e['macro_f1']:.3f} |")
+                     f"{e['accuracy']:.2%} | {accuracy_ci(*ci) if ci else '–'} | {e['macro_f1']:.3f} |")
     return lines + [""]
 
 
@@ -123,13 +117,11 @@ def _accuracy(result: dict, ranked: dict | None) -> list[str]:
     return lines + [f"The player over its {shown.seeds} seed(s): **{shown.accuracy}**{spread}, 95 % CI {shown.ci}.", ""]
 
 
-def _pair(pair: dict, models: bool = False) -> str:
-    lo, hi = pair["ci95"]
-    p = "< 1e-15" if pair["p_holm"] < 1e-15 else f"= {pair['p_holm']:.3g}"  # underflow is a bound, never p=0
-    numbers = f"{pair['diff']:+.2f} points [{lo:+.2f}, {hi:+.2f}] (simultaneous), Holm p {p}, {pair['test']}"
+def _pair(pair: dict, board: dict) -> str:
+    numbers = (f"{difference(pair['diff'], pair['ci95'])} points (simultaneous 95 % CI), "
+               f"{p_is(pair['p_holm'], 'Holm p')}, {pair['test']}")
     if not pair["separable"]:
-        return (f"- {pair['a']} vs {pair['b']}: {numbers}: they cannot be separated by this test set"
-                + ("" if models else " and these seeds") + " (which does not show they are equal)")
+        return f"- {pair['a']} vs {pair['b']}: {numbers}: they {inseparable(board)}"
     better, worse = (pair["a"], pair["b"]) if pair["diff"] > 0 else (pair["b"], pair["a"])
     return f"- {pair['a']} vs {pair['b']}: {numbers}: {better} is significantly better than {worse}"
 
@@ -142,7 +134,7 @@ def _verdict(board: dict, player: str, ranked: dict | None) -> list[str]:
                    f"Rank {shown.rank} of {sum(r['rank'] is not None for r in board['ranked'])}, rank interval "
                    f"**{shown.rank_interval}** (the ranks the data allow, 95 % together)."), ""]
     lines += [may_be_best_sentence(board), ""]
-    pairs = [_pair(p, trained_models(board)) for p in board["pairwise"] if player in (p["a"], p["b"])]
+    pairs = [_pair(p, board) for p in board["pairwise"] if player in (p["a"], p["b"])]
     return lines + (pairs + [""] if pairs else [])
 
 
@@ -150,7 +142,8 @@ def model_card(run: RunFolder, result: dict, export: Export) -> str:
     """README.md for an exported player: Hub YAML metadata, a banner when it collapsed, how to load it, then the
     tournament, data, protocol, strategy, accuracy with its CI, other test sets, the epochs, the verdict as the
     board states it, the versions, and the commands that make it again."""
-    meta, board = run.tournament(), board_of(run)
+    built = read_run(run)  # the board the report shows: rebuilt from the results, never a stale leaderboard.json
+    meta, board = built.meta, built.board
     player, tournament = result["player"]["name"], meta["config"]["tournament"]["name"]
     ranked = next((r for r in board["ranked"] if r["player"] == player), None)
     name = f"{tournament}-{player}"

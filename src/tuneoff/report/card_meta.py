@@ -29,7 +29,7 @@ class Hub:
     collapsed: bool = False  # the exported checkpoint collapsed: tagged
 
 
-def accuracy_ci(predictions: list[int], labels: list[int]) -> tuple[float, float]:
+def sentences_ci(predictions: list[int], labels: list[int]) -> tuple[float, float]:
     """The 95 % CI of one checkpoint's accuracy over these sentences (the board's test, one seed)."""
     correct = np.asarray(predictions)[None, :] == np.asarray(labels)[None, :]
     lo, hi = stats.accuracy(correct).ci()
@@ -42,7 +42,7 @@ def _scores(name: str, scored: dict) -> list[tuple[str, str, float, dict | None]
     out = [("accuracy", "accuracy", scored["accuracy"], None),
            ("f1", "macro-F1", scored["macro_f1"], {"average": "macro"})]
     if "predictions" in scored and "labels" in scored:
-        lo, hi = accuracy_ci(scored["predictions"], scored["labels"])
+        lo, hi = sentences_ci(scored["predictions"], scored["labels"])
         out += [("accuracy_ci95_low", "accuracy, 95 % CI lower bound (over test sentences)", lo, None),
                 ("accuracy_ci95_high", "accuracy, 95 % CI upper bound (over test sentences)", hi, None)]
     return out

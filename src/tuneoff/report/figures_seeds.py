@@ -11,6 +11,7 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from tuneoff.report.figures import Chart, Look, _draw, _heatmap, _majority
+from tuneoff.verdict.format import accuracy_ci, p_is
 
 
 def _series(runs: list[dict], key: str) -> np.ndarray:
@@ -57,7 +58,7 @@ def seed_strip(rows: list[dict], look: dict[str, Look]) -> Chart:
     png = _draw((8, 1.7 + 0.5 * len(rows)), 1, paint)
     alt = "Test accuracy per seed for every ranked player, with the mean and 95 % CI: " + "; ".join(
         f"{r['player']} seeds " + ", ".join(f"{a:.2%}" for a in r["per_seed_test_accuracy"])
-        + f", mean {r['test_accuracy']:.2%}, CI {r['test_accuracy_ci95'][0]:.2%} to {r['test_accuracy_ci95'][1]:.2%}"
+        + f", mean {r['test_accuracy']:.2%}, CI {accuracy_ci(*r['test_accuracy_ci95'])}"
         for r in reversed(rows)) + f". Dashed line: majority-class rate {majority:.2%}."
     return Chart("accuracy", png, alt, "Test accuracy of every seed (dots), the mean over seeds (black bar) and its "
                  "95 % confidence interval over seeds and test sentences (coloured whisker); hollow dots are "
@@ -139,7 +140,7 @@ def pairwise_matrix(pairs: list[dict], names: list[str]) -> Chart:
         for a, b, sign in ((i, j, 1), (j, i, -1)):
             diff[a, b] = sign * p["diff"]
             star = "*" if p["separable"] else ""
-            text[a][b] = f"{sign * p['diff']:+.1f}{star}\np={p['p_holm']:.2g}"
+            text[a][b] = f"{sign * p['diff']:+.1f}{star}\n{p_is(p['p_holm'], digits=2)}"
     span = np.nanmax(np.abs(diff)) if pairs else 1.0
 
     def paint(fig, ax):
@@ -149,7 +150,7 @@ def pairwise_matrix(pairs: list[dict], names: list[str]) -> Chart:
 
     png = _draw((2.2 + 1.3 * n, 1.6 + 1.1 * n), 1, paint)
     alt = "Pairwise accuracy differences in points with Holm-corrected p-values: " + "; ".join(
-        f"{p['a']} minus {p['b']} {p['diff']:+.2f} (p {p['p_holm']:.3g})" for p in pairs) + "."
+        f"{p['a']} minus {p['b']} {p['diff']:+.2f} ({p_is(p['p_holm'])})" for p in pairs) + "."
     return Chart("pairwise", png, alt, "Each cell: the row player's accuracy minus the column player's, in points, "
                  "and the Holm-corrected p-value of the paired test; * marks p < 0.05. Darker is a larger gap.")
 

@@ -18,16 +18,9 @@ from tuneoff.store.results import ResultsError, differences
 from tuneoff.store.runfolder import RunFolder, as_run, seed_label
 from tuneoff.store.schemas import SchemaError, validate
 from tuneoff.verdict import rules as leaderboard
-from tuneoff.verdict.rows import (
-    ended,
-    extra_eval_table,
-    extra_sentence,
-    game_rows,
-    may_be_best_sentence,
-    note_text,
-    rows,
-    words,
-)
+from tuneoff.verdict import table
+from tuneoff.verdict.format import words
+from tuneoff.verdict.rows import ended, extra_eval_table, extra_sentence, game_rows, may_be_best_sentence, rows
 
 
 @dataclass
@@ -124,13 +117,7 @@ def publish(run_dir: RunFolder | Path, console) -> Run:
 
 def markdown(board: dict) -> str:
     ranked, power, rules, say = board["ranked"], board["power"], board["rules"], words(board)
-    lines = ["# Leaderboard", "", f"## {say['question']}", "",
-             f"| rank | may be best | rank interval | player | {say['method']} | test acc (mean ± std) | 95 % CI | "
-             "seeds | vs best, points [simultaneous 95 % CI] p (Holm) | notes |",
-             "|---:|:-:|:-:|---|---|---:|---:|---:|---|---|"]
-    lines += [f"| {x.rank} | {'yes' if x.may_be_best else ''} | {x.rank_interval} | {x.player} | {x.strategy} | "
-              f"{x.accuracy} | {x.ci} | {x.seeds} | {x.vs_best} | {note_text(x.notes, bold=lambda t: f'**{t}**')} |"
-              for x in rows(board)]
+    lines = ["# Leaderboard", "", f"## {say['question']}", ""] + table.markdown(table.MARKDOWN, board, rows(board))
     lines += ["", may_be_best_sentence(board), ""]
     if ranked:
         lines += [f"Majority-class rate (always the largest test class): {ranked[0]['majority_rate']:.2%}", ""]
@@ -142,10 +129,7 @@ def markdown(board: dict) -> str:
         lines += ["| " + " | ".join(cells) + " |" for cells in extra] + [""]
         lines += [sentence, ""] if (sentence := extra_sentence(board)) else []
     lines += ["## The game's score", "", "Apart from the verdict: points = mean test accuracy in % + the speed bonus.",
-              "", "| game rank | player | points | bonus | train s (median) | jobs at once | device |",
-              "|---:|---|---:|---|---:|---:|---|"]
-    lines += [f"| {x.game_rank} | {x.player} | {x.points} | {x.bonus} | {x.train_seconds:.1f} | {x.concurrency} | "
-              f"{x.hardware} |" for x in game_rows(board)]
+              ""] + table.markdown(table.GAME, board, game_rows(board))
     lines += [""] + [f"- {n}" for n in board["notes"]]
     lines += [f"- {r['player']} {seed_label(r['seed'], r['data_seed'])}: **{ended(r)}** — {r['error']}"
               for r in board["unranked"]]
@@ -163,8 +147,7 @@ def detectable_sentence(p: dict) -> str:
     seeds = f"{low}" if low == high else f"{low} to {high}"
     across = "players" if p.get("players", 0) == p.get("of", 0) else f"{p['players']} of the {p['of']} players"
     spread = "" if low == high == 1 else f" ({p['range'][0]:.2f} to {p['range'][1]:.2f} across {across})"
-    who = "trained model" if p.get("about") == "trained models" else "player"
-    return (f"With {p['sentences']:,} test sentences and {seeds} seed(s) per player, a {who} must be "
+    return (f"With {p['sentences']:,} test sentences and {seeds} seed(s) per player, a {words(p)['who']} must be "
             f"{p['detectable_difference']:.2f} points better than the others{spread} for this board's test to "
             f"separate it from another in {p['power']:.0%} of boards (α = {p['alpha']}, Holm over "
             f"{p['comparisons']} pairs; {p['simulations']:,} boards simulated from this one's spread).")
@@ -173,18 +156,17 @@ def detectable_sentence(p: dict) -> str:
 def rich_table(board: dict):
     from rich.table import Table
 
-    say = words(board)
-    table = Table(title=f"tuneoff leaderboard: {say['title']}", show_lines=False)
-    for col in ("rank", "interval", "player", say["method"], "test acc", "95 % CI", "seeds", "vs best", "points",
-                "notes"):
-        table.add_column(col, justify="left" if col in ("player", say["method"], "notes", "vs best") else "right")
+    say, layout = words(board), table.TERMINAL
+    shown = Table(title=f"tuneoff leaderboard: {say['title']}", show_lines=False)
+    for header, side in zip(table.headers(layout, board, short=True), table.align(layout)):
+        shown.add_column(esc(header), justify="right" if side == "r" else "left")
     for x in rows(board):
-        table.add_row(x.rank, x.rank_interval, esc(x.player), esc(x.strategy), x.accuracy, x.ci, x.seeds,
-                      x.vs_best, f"{x.points} {x.bonus}".strip(), esc(note_text(x.notes)))
+        shown.add_row(*(esc(text) for text in table.cells(layout, x)))
     for r in board["unranked"]:
         colour = "red" if r["status"] == "failed" else "yellow"
-        table.add_row("-", "-", esc(r["player"]), esc(r["strategy"]), "-", "-", str(r["seed"]), "-", "-",
-                      f"[{colour}]{esc(ended(r))}[/]: {esc(r['error'])}")
+        cells = {"player": esc(r["player"]), "strategy": esc(r["strategy"]), "seeds": str(r["seed"]),
+                 "notes": f"[{colour}]{esc(ended(r))}[/]: {esc(r['error'])}"}
+        shown.add_row(*(cells.get(key, "-") for key in layout))
     caption = [esc(may_be_best_sentence(board))]
     if board["ranked"]:
         caption.append(f"majority-class rate {board['ranked'][0]['majority_rate']:.2%}; points = the game's score "
@@ -195,5 +177,5 @@ def rich_table(board: dict):
                 if r["collapsed"]]
     caption += [esc(n) for n in board["notes"]]
     caption += [f"{esc(s['player'])} seed {s['seed']}: stale, not ranked" for s in board["stale"]]
-    table.caption = "\n".join(caption) or None
-    return table
+    shown.caption = "\n".join(caption) or None
+    return shown

@@ -21,6 +21,7 @@ from tuneoff.store.runfolder import RunFolder, RunFolderError
 from tuneoff.verdict import stats
 from tuneoff.verdict.board import Run, read_run
 from tuneoff.verdict.collapse import collapsed_seeds, side_note
+from tuneoff.verdict.format import accuracy, difference, inseparable, p_value, words
 
 SCHEMA = "tuneoff.compare/2"  # /2: accuracies in points (were fractions), collapse, config differences
 
@@ -170,36 +171,32 @@ def left_out(side: Side, run: Run, names: set[str]) -> list[str]:
                       for s in run.stale if s["player"] in names]
 
 
-def _p(p: float) -> str:
-    return "< 1e-15" if p < 1e-15 else f"{p:.3g}"
-
-
 def _seeds(side: dict) -> str:
     done = len(side["seeds"])
     return f"{done}" if done == side["seeds_planned"] else f"{done} of {side['seeds_planned']}"
 
 
 def _accuracy(side: dict) -> str:
-    lo, hi = side["accuracy_ci95"]
+    """The side's accuracy with its 95 % CI (the document holds points; shown as the board shows accuracies)."""
     collapsed = " COLLAPSED" if side["collapsed_seeds"] else ""
-    return f"{side['accuracy']:.2f} [{lo:.2f}, {hi:.2f}]{collapsed}"
+    return accuracy(side["accuracy"] / 100, ci=[x / 100 for x in side["accuracy_ci95"]]) + collapsed
 
 
 def table(document: dict) -> Table:
     """One row per comparison; the p column is Holm-adjusted when several players are compared at once."""
     many = document["holm_over"] > 1
     out = Table(title=f"A = {esc(document['a'])}\nB = {esc(document['b'])}", title_justify="left")
-    headers = ["player", "seeds A", "accuracy A, % [95 % CI]", "seeds B", "accuracy B, % [95 % CI]",
+    headers = ["player", "seeds A", "accuracy A (95 % CI)", "seeds B", "accuracy B (95 % CI)",
                f"A − B, points [{'unadjusted ' if many else ''}95 % CI]", "p", *(["p (Holm)"] if many else []),
                "verdict"]
     for header in headers:
-        out.add_column(header, no_wrap=True, justify="left" if header in ("player", "verdict") else "right")
+        out.add_column(esc(header), no_wrap=True, justify="left" if header in ("player", "verdict") else "right")
     for c in document["comparisons"]:
         a, b = c["a"], c["b"]
         name = a["player"] if a["player"] == b["player"] else f"{a['player']} / {b['player']}"
         out.add_row(esc(name), _seeds(a), _accuracy(a), _seeds(b), _accuracy(b),
-                    f"{c['diff']:+.2f} [{c['ci95'][0]:+.2f}, {c['ci95'][1]:+.2f}]", _p(c["p"]),
-                    *([_p(c["p_holm"])] if many else []), c["verdict"], style="bold" if c["separable"] else "")
+                    difference(c["diff"], c["ci95"]), p_value(c["p"]), *([p_value(c["p_holm"])] if many else []),
+                    c["verdict"], style="bold" if c["separable"] else "")
     return out
 
 
@@ -219,10 +216,8 @@ def notes(document: dict) -> list[str]:
     if document["holm_over"] > 1:
         out.append(f"p is Holm-adjusted over the {document['holm_over']} comparisons")
     if any(not c["separable"] for c in document["comparisons"]):
-        out.append("cannot be separated: this test set does not tell these trained models apart, which does not "
-                   "show they are equal" if document.get("about") == "trained models" else
-                   "cannot be separated: this test set and these seeds do not tell them apart, which does not show "
-                   "they are equal")
+        out.append(f"where the verdict is 'cannot be separated', the two {words(document)['who']}s "
+                   f"{inseparable(document)}")
     return out
 
 

@@ -1,11 +1,13 @@
-"""The leaderboard's rows as text, built once: the terminal, Markdown and HTML renderers (and
-benchmarks/tables.py) only choose which cells to show and how to lay them out. Also the board's words:
-a board ``about`` trained models (some player has a single seed) never speaks of strategies nor of
-run-to-run noise, in any output (:func:`words`). No torch here."""
+"""The leaderboard's rows as text, built once: every cell of a completed player formatted here (through
+verdict/format.py), the columns and which output shows which in verdict/table.py; the renderers only lay them out.
+Also the sentences of the verdict, in the board's words (format.words). No torch here."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from tuneoff.verdict.format import accuracy, accuracy_ci, difference, inseparable, mean_std, p_is, p_value, percent
+from tuneoff.verdict.format import seconds, trained_models
 
 
 @dataclass(frozen=True)
@@ -16,11 +18,10 @@ class Note:
 
 @dataclass(frozen=True)
 class Row:
-    """One completed player, every cell already formatted."""
+    """One completed player, every cell already formatted (verdict/table.py names the columns)."""
 
     rank: str  # position by mean accuracy; "–" for a collapsed player (not ranked)
     rank_interval: str  # "1–2": the ranks the data allow, all intervals together at 95 % ("–": not ranked)
-    may_be_best: bool
     player: str
     strategy: str
     hardware: str
@@ -30,15 +31,13 @@ class Row:
     seeds: str  # completed of planned
     std: str  # over seeds; "–" with one seed
     binomial_se: str
-    vs_best: str  # "best", or difference [simultaneous CI] p (Holm)
-    diff: str  # difference from the first player in points ("" for it)
-    diff_ci: str
-    p: str
-    separable: str  # yes | no | – (the first)
+    vs_best: str  # "best", "–" (not ranked), or the difference [simultaneous CI], p (Holm)
+    diff: str  # "best", "–", or the difference from the first player [simultaneous CI], in points
+    p: str  # its Holm p-value; "–" for the first player and an unranked one
     points: str  # the game's score
     game_rank: str
     bonus: str
-    train_seconds: float
+    train_seconds: str  # the median over seeds
     concurrency: str  # jobs at once while it trained
     parameters: str  # trainable / total
     trainable_share: str
@@ -71,37 +70,26 @@ def _notes(r: dict) -> list[Note]:
     return notes
 
 
-def mean_std(mean: float, std: float, seeds: int) -> str:
-    """An accuracy over seeds as text: "51.21% ± 0.52" (std in points), or the bare accuracy for one seed,
-    whose spread is not measured (never "± 0.00")."""
-    return f"{mean:.2%}" + (f" ± {100 * std:.2f}" if seeds > 1 else "")
-
-
 def row(r: dict) -> Row:
     """A ranked entry of leaderboard.json as text."""
-    lo, hi = r["test_accuracy_ci95"]
     first, none = r["rank"] == 1, r["p_vs_best"] is None
-    diff = "" if none else f"{r['diff_vs_best']:+.2f}"
-    diff_ci = "" if none else f"[{r['diff_vs_best_ci95'][0]:+.2f}, {r['diff_vs_best_ci95'][1]:+.2f}]"
-    # A p-value that underflowed to 0 is shown as the bound it is, never as "p=0".
-    p = "" if none else ("< 1e-15" if r["p_vs_best"] < 1e-15 else f"= {r['p_vs_best']:.3g}")
+    diff = "best" if first else "–" if none else difference(r["diff_vs_best"], r["diff_vs_best_ci95"])
     a, b = r["rank_interval"] or ("–", "–")
     return Row(
         rank="–" if r["rank"] is None else str(r["rank"]), rank_interval=f"{a}" if a == b else f"{a}–{b}",
-        may_be_best=r["may_be_best"],
         player=r["player"], strategy=r["strategy"], hardware=r["hardware"],
-        accuracy=mean_std(r["test_accuracy"], r["test_accuracy_std"], len(r["seeds"])),
-        ci=f"{lo:.2%} – {hi:.2%}", macro_f1=f"{r['macro_f1']:.3f}",
+        accuracy=mean_std(r["test_accuracy"], r["test_accuracy_std"] if len(r["seeds"]) > 1 else None),
+        ci=accuracy_ci(*r["test_accuracy_ci95"]), macro_f1=f"{r['macro_f1']:.3f}",
         seeds=f"{len(r['seeds'])}" + (f" of {r['seeds_planned']}" if len(r["seeds"]) < r["seeds_planned"] else ""),
         std=f"{100 * r['test_accuracy_std']:.2f}" if len(r["seeds"]) > 1 else "–",
         binomial_se=f"{100 * r['binomial_se']:.2f}",
-        vs_best="best" if first else "–" if none else f"{diff} {diff_ci} p {p}", diff=diff, diff_ci=diff_ci, p=p,
-        separable="–" if none else ("yes" if r["p_vs_best"] < 0.05 else "no"),
+        vs_best=diff if first or none else f"{diff}, {p_is(r['p_vs_best'])}", diff=diff,
+        p="–" if none else p_value(r["p_vs_best"]),
         points=f"{r['points']:.2f}", game_rank=str(r["game_rank"]),
-        bonus=f"⚡ +{r['bonus']:g}" if r["fastest"] else "", train_seconds=r["train_seconds"],
+        bonus=f"⚡ +{r['bonus']:g}" if r["fastest"] else "", train_seconds=seconds(r["train_seconds"]),
         concurrency=", ".join(str(c) for c in r["concurrent_jobs"]),
         parameters=f"{r['trainable_parameters']:,} / {r['total_parameters']:,}",
-        trainable_share=f"{r['trainable_parameters'] / r['total_parameters']:.2%}",
+        trainable_share=percent(r["trainable_parameters"] / r["total_parameters"]),
         peak_rss=f"{r['peak_rss_bytes'] / 2**20:,.1f} MiB",
         gap="–" if r["generalization_gap"] is None else f"{r['generalization_gap']:+.2%}",
         notes=_notes(r),
@@ -143,26 +131,6 @@ def note_text(notes: list[Note], bold=lambda s: s) -> str:
     return ", ".join(bold(n.text) if n.kind == "collapsed" else n.text for n in notes)
 
 
-def trained_models(board: dict) -> bool:
-    """Is the board about the trained models it has (some player has one seed), not strategies?"""
-    return board.get("about") == "trained models"
-
-
-def words(board: dict) -> dict[str, str]:
-    """The board's own words, for every output: a board about trained models never says "strategy" nor claims
-    run-to-run noise; one over seeds speaks of strategies."""
-    if trained_models(board):
-        return {"method": "method", "question": "Which trained model is better, and how sure we are",
-                "title": "which trained model is better",
-                "noise": "which sentences happen to be in the test set (some player has a single seed: the verdict "
-                         "is about the models trained here, not about what another seed would give)",
-                "best": "the best trained model"}
-    return {"method": "strategy", "question": "Which strategy is better, and how sure we are",
-            "title": "which strategy is better",
-            "noise": "both run-to-run noise (the seeds) and which sentences happen to be in the test set",
-            "best": "the best strategy"}
-
-
 def may_be_best_sentence(board: dict) -> str:
     best = board["may_be_best"]
     if not board["ranked"]:
@@ -177,9 +145,8 @@ def may_be_best_sentence(board: dict) -> str:
         return f"With 95 % confidence, {best[0]} is the best player here: every other is significantly behind it."
     if models:
         return (f"With 95 % confidence the best of the trained models here is one of {', '.join(best)}: these "
-                f"{len(best)} cannot be separated by this test set (which does not show they are equal).")
-    return (f"With 95 % confidence the best player is one of {', '.join(best)}: these {len(best)} cannot be "
-            "separated by this test set and these seeds (which does not show they are equal).")
+                f"{len(best)} {inseparable(board)}.")
+    return f"With 95 % confidence the best player is one of {', '.join(best)}: these {len(best)} {inseparable(board)}."
 
 
 def ended(unranked: dict) -> str:
@@ -195,9 +162,7 @@ def extra_cell(entry: dict | None) -> str:
     prediction was kept, and whether it may be best on that set."""
     if entry is None:
         return "–"
-    text = mean_std(entry["mean"], entry["std"], len(entry["per_seed"]))
-    if ci := entry.get("ci95"):
-        text += f" ({ci[0]:.2%} – {ci[1]:.2%})"
+    text = accuracy(entry["mean"], entry["std"] if len(entry["per_seed"]) > 1 else None, entry.get("ci95"))
     return text + (", may be best" if entry.get("may_be_best") else "")
 
 

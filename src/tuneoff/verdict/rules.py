@@ -26,6 +26,7 @@ import statistics
 import numpy as np
 
 from tuneoff.verdict import claims, family, power, speed, stats
+from tuneoff.verdict.format import p_is
 from tuneoff.verdict.speed import hardware_key
 
 COLLAPSE_SHARE = 0.90  # >= 90 % of predictions in one class
@@ -72,7 +73,7 @@ def collapse_reason(result: dict) -> str | None:
     p = stats.above_chance(correct, n, majority)
     if p >= stats.ALPHA:
         where = "below" if test["accuracy"] < majority else "not significantly above"
-        return f"accuracy {test['accuracy']:.2%} is {where} the majority-class rate {majority:.2%} (p = {p:.2g})"
+        return f"accuracy {test['accuracy']:.2%} is {where} the majority-class rate {majority:.2%} ({p_is(p, digits=2)})"
     predicted = test["predicted_distribution"]
     share = max(predicted) / max(1, sum(predicted))
     if share >= COLLAPSE_SHARE:

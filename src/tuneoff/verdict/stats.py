@@ -62,10 +62,6 @@ class Estimate:
     def seeds_measured(self):
         return _plain(np.asarray(self.runs_df) > 0) if np.ndim(self.runs_df) else bool(self.runs_df > 0)
 
-    def quantile(self, q: float):
-        """The t reference's q-quantile (q > 0.5)."""
-        return self.upper(1 - q)
-
     def upper(self, tail):
         """The point with ``tail`` above it: between t(runs_df) and t(sentences_df), by the runs' share w of
         the variance (weight w**1.5). Satterthwaite's single df undercovers with 3 seeds (91 % for a 95 % CI
@@ -113,10 +109,6 @@ def t_upper(tail, df):
     df = np.asarray(df, float)
     finite = np.isfinite(df) & (df < 1e7)
     return _plain(np.where(finite, -stdtrit(np.where(finite, df, 1.0), tail), -ndtri(tail)))
-
-
-def t_quantile(q: float, df: float) -> float:
-    return t_upper(1 - q, df)
 
 
 def satterthwaite(va, da, vb, db):
