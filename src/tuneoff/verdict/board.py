@@ -18,6 +18,7 @@ from tuneoff.store.results import ResultsError, differences
 from tuneoff.store.runfolder import RunFolder, as_run, seed_label
 from tuneoff.store.schemas import SchemaError, validate
 from tuneoff.verdict import rules as leaderboard
+from tuneoff.verdict.board_csv import board_csv
 from tuneoff.verdict.rows import extra_eval_table, extra_sentence, game_rows, may_be_best_sentence, note_text, rows
 
 
@@ -93,6 +94,7 @@ def write(board: dict, run_dir: RunFolder) -> None:
     run_dir.record_generated(list(paths))  # first: a file is listed before it exists, never after
     write_json(paths[0], board)
     write_atomic(paths[1], markdown(board).encode())
+    write_atomic(paths[2], board_csv(board).encode())
 
 
 def publish(run_dir: RunFolder | Path, console) -> Run:
