@@ -7,6 +7,7 @@ may override only the protocol keys that ``tournament.overridable`` lists.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -242,6 +243,8 @@ class Config(Options):
     data: SerializeAsAny[DatasetSpec] = Field(default_factory=lambda: DATASETS["sst5"]())
     eval: Annotated[tuple[EvalSet, ...], BeforeValidator(_list_to_tuple)] = ()
     tuning: Tuning | None = None
+    track: StrTuple = Field((), description="experiment trackers every job is logged to live and exported to, as "
+                            "run --track: mlflow, tensorboard, trackio (checked when the run starts)")
     players: Annotated[tuple[Player, ...], BeforeValidator(_list_to_tuple)] = Field(min_length=1)
 
     @field_validator("data", mode="before")
@@ -269,6 +272,8 @@ class Config(Options):
             raise ValueError(f"[[eval]] names must be unique (got {names})")
         if self.tuning:
             check_tuning(self.tuning, self.players, self.tournament.overridable)
+        if bad := [t for t in self.track if not re.fullmatch(NAME_PATTERN, t)]:
+            raise ValueError(f"track: {bad[0]!r} is not a tracker's name (e.g. track = [\"mlflow\", \"tensorboard\"])")
         return self
 
     def protocol_for(self, player: Player) -> Protocol:

@@ -68,3 +68,17 @@ def live_logs(task, result: dict, warn):
         logs.close("failed")
         raise
     logs.close("completed")
+
+
+def chosen_trackers(flags: list[str], config, config_file: str | None = None) -> tuple:
+    """The trackers of ``run --track`` and of the config's ``track`` key together, each installed and answering;
+    a name the config gives that is no tracker is refused naming the file, the key and the choices."""
+    from tuneoff.plan.config import ConfigError
+    from tuneoff.report.track import TRACKERS, trackers
+
+    unknown = [name for name in config.track if name not in TRACKERS.load_plugins()]
+    if unknown:
+        raise ConfigError(f"{config_file or 'the config'}: track = {list(config.track)}: unknown tracker "
+                          f"{unknown[0]!r}; choices: {sorted(TRACKERS)}")
+    names = [*flags, *config.track]
+    return trackers(names) if names else ()

@@ -124,13 +124,13 @@ def _play_all(config: Config, data, out: RunFolder, only, console: Console, conf
             failed += _failures(executor.run(_tasks([j for j in todo if j.name in wave], data, out, track)))
     record_overlaps(out)
     board = {**publish(out, console).board, "failed_this_run": failed}
-    if track:
-        export_all(out, track, console)
     if report:
         from tuneoff.report.build import build_report
 
         paths = build_report(out)
         console.print(f"report: {esc(paths['html'])}  {esc(paths['md'])}")
+    if track:  # after the report: MLflow's tournament run holds it
+        export_all(out, track, console)
     return board
 
 
