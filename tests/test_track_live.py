@@ -48,12 +48,14 @@ def memo(monkeypatch):
     EXPORTED.clear()
 
 
-def test_the_config_track_key_logs_every_recorded_step_live(memo, tree_dir, tmp_path):
+def test_the_config_track_key_logs_every_recorded_step_live(memo, tree_dir, tmp_path, capsys):
     config = tmp_path / "live.toml"
     config.write_text('track = ["memo"]\n' + TINY_CONFIG)
     out = tmp_path / "run"
     assert main(["run", str(config), "--data-dir", str(tree_dir), "--out", str(out), "--no-report"]) == 0
     assert set(LIVE) == {"full/seed-7", "lora/seed-7"}
+    text = " ".join(capsys.readouterr().out.split())
+    assert "job 1 of 2" in text and "job 2 of 2, tournament ETA about" in text  # played one after another
     records = LIVE["full/seed-7"]
     assert records[-1] == ("closed", "completed")
     steps = [r for r in records[:-1] if "epoch" not in r]

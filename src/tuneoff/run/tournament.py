@@ -22,6 +22,7 @@ from tuneoff.plan.jobs import Job, choose, plan, plan_tuning
 from tuneoff.run.executors import LocalExecutor
 from tuneoff.run.lifecycle import done_already, recover_dead, trial_done
 from tuneoff.run.preflight import preflight
+from tuneoff.run.progress import positions
 from tuneoff.run.task import Task
 from tuneoff.store.liveness import describe, now
 from tuneoff.store.runfolder import RunFolder, RunFolderError, as_run
@@ -93,8 +94,10 @@ def _write_tournament(out: RunFolder, config: Config, planned: list[Job], config
     )
 
 
-def _tasks(jobs: list[Job], data, out: RunFolder, track: tuple = ()) -> list[Task]:
-    return [Task(j, data, out.job(j.name, j.label), out, track=track) for j in jobs]
+def _tasks(jobs: list[Job], data, out: RunFolder, track: tuple = (), start: int = 1, total: int = 0) -> list[Task]:
+    """The jobs as tasks, numbered from ``start`` of ``total`` (default: these jobs alone) for "job 3 of 8"."""
+    where = positions(len(jobs), start, total or len(jobs))
+    return [Task(j, data, out.job(j.name, j.label), out, track=track, position=at) for j, at in zip(jobs, where)]
 
 
 def waves(config: Config) -> list[list[str]]:
@@ -120,8 +123,11 @@ def _play_all(config: Config, data, out: RunFolder, only, console: Console, conf
         preflight(todo, out, len(dataset.labels))
         _write_tournament(out, config, planned, config_file)
         console.print(f"{len(todo)} jobs to train")
+        started = 1
         for wave in waves(config):
-            failed += _failures(executor.run(_tasks([j for j in todo if j.name in wave], data, out, track)))
+            batch = [j for j in todo if j.name in wave]
+            failed += _failures(executor.run(_tasks(batch, data, out, track, started, len(todo))))
+            started += len(batch)
     record_overlaps(out)
     board = {**publish(out, console).board, "failed_this_run": failed}
     if report:
