@@ -129,6 +129,8 @@ class EvalSet(Options):
     dataset: SerializeAsAny[DatasetSpec]
     label_map: dict[str, str] = Field(default_factory=dict, description="the player's label -> this set's label; "
                                       "predictions of unmapped labels count as wrong")
+    max_test: int = Field(0, ge=0, description="score a fixed random N of its test sentences (seed 0; 0 = all): "
+                          "quick runs score less; the board's verdict on the set needs enough of them")
 
     @field_validator("dataset", mode="before")
     @classmethod
@@ -136,8 +138,8 @@ class EvalSet(Options):
         spec = _dataset(v)
         sampled = [f"{k} = {getattr(spec, k)}" for k in ("max_train", "max_eval") if getattr(spec, k)]
         if sampled:
-            raise ValueError(f"{', '.join(sampled)}: an [[eval]] set is always scored whole; max_train and max_eval "
-                             "belong in [data]")
+            raise ValueError(f"{', '.join(sampled)}: an [[eval]] set is always scored whole, or a "
+                             "sample of max_test of its test sentences; max_train and max_eval belong in [data]")
         return spec
 
 
