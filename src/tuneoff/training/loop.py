@@ -197,16 +197,7 @@ def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torc
                   "learning_rate_end": p.learning_rate * float(scheduler.get_last_lr()[0]) / float(scheduler.base_lrs[0]),
                   "learning_rates_end": sorted((float(r) for r in scheduler.get_last_lr()), reverse=True),
                   "step": epoch * steps_per_epoch(len(train_set), p.batch_size)}  # the optimizer step it ended at
-        out.epochs.append(record)
-        if log is not None:
-            log(dict(record))
-        out.train_seconds += seconds
-        out.train_samples += len(train_set)
-        if progress is not None:  # one line per epoch, also where no live bar is drawn (logs, CI)
-            progress.console.print(
-                f"  epoch {epoch}/{p.epochs}: train loss {epoch_loss:.4f}, dev loss {record['dev_loss']:.4f}, "
-                f"dev accuracy {record['dev_accuracy']:.2%} ({seconds:.0f} s)"
-            )
+        end_epoch(out, record, len(train_set), p.epochs, progress, log)
 
     with torch.no_grad():
         for q, best in zip(owned, best_state):
@@ -215,6 +206,19 @@ def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torc
         lambda: evaluate_epoch(net, dev_set, None, p, device, None, out.forward)["dev_accuracy"])
     out.step = step.record
     return out
+
+
+def end_epoch(out: Trained, record: dict, samples: int, epochs: int, progress, log) -> None:
+    """Keep the epoch's record, send it to ``log`` and print its line (also where no live bar is drawn)."""
+    out.epochs.append(record)
+    out.train_seconds += record["train_seconds"]
+    out.train_samples += samples
+    if log is not None:
+        log(dict(record))
+    if progress is not None:
+        progress.console.print(
+            f"  epoch {record['epoch']}/{epochs}: train loss {record['train_loss']:.4f}, dev loss "
+            f"{record['dev_loss']:.4f}, dev accuracy {record['dev_accuracy']:.2%} ({record['train_seconds']:.0f} s)")
 
 
 def run_epoch(step: EagerStep, evaluated: Evaluated, scheduler, train_set: Encoded, p: Protocol, device, epoch: int,
