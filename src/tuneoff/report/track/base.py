@@ -57,6 +57,7 @@ class Tracker(BaseModel):
     uri: str | None = None
     module: ClassVar[str]  # the library it needs, imported only when it exports
     quiet_loggers: ClassVar[tuple[str, ...]] = ()  # the library's loggers kept below WARNING out of the console
+    quiet_prints: ClassVar[bool] = False  # the library prints to stdout: swallowed while it works
 
     def require(self) -> None:
         """Refuse, in one line naming the install command, when the library is not installed."""
@@ -91,7 +92,7 @@ class Tracker(BaseModel):
         for lg in loggers:
             lg.setLevel(logging.WARNING)
         try:
-            with contextlib.redirect_stdout(io.StringIO()):
+            with contextlib.redirect_stdout(io.StringIO()) if self.quiet_prints else contextlib.nullcontext():
                 yield
         finally:
             for lg, level in zip(loggers, levels):

@@ -27,6 +27,7 @@ class Trackio(Tracker):
     name: str = "trackio"
     module = "trackio"
     quiet_loggers = ("trackio",)
+    quiet_prints = True  # "* Trackio project initialized", "* Run finished...": its own console lines
 
     def export(self, run: RunFolder, jobs: list, tournament) -> None:
         for job in jobs:
