@@ -72,8 +72,9 @@ def test_needed_accuracy_is_the_least_count_the_binomial_test_accepts():
 def test_when_every_player_collapses_the_board_says_why_and_what_to_change(tmp_path, capsys):
     minimal_tournament(tmp_path, ["a", "b"])
     for name in ("a", "b"):  # every prediction in the majority class: 30 of 100
-        RunFolder(tmp_path).job(name, "seed-42").write_result(completed(name, confusion([0, 0, 30, 0, 0], to=2), 5.0,
-                                                                        100))
+        result = completed(name, confusion([0, 0, 30, 0, 0], to=2), 5.0, 100)
+        result["data"].update(max_train=800, max_eval=100, test_sample="a fixed random 100 (seed 0)")
+        RunFolder(tmp_path).job(name, "seed-42").write_result(result)
     assert main(["leaderboard", str(tmp_path)]) == 0
     out = " ".join(capsys.readouterr().out.split())
     md = (tmp_path / "leaderboard.md").read_text()
@@ -81,7 +82,10 @@ def test_when_every_player_collapses_the_board_says_why_and_what_to_change(tmp_p
         assert "Why every player collapsed: each trained 150 optimizer steps (3 epochs over 800 training sentences)" \
             in text
         assert "on 100 test sentences a player must reach 39.0% (the majority-class rate 30.0% plus 9.0 points)" in text
-        assert "protocol.epochs" in text and "data.max_eval" in text
+        assert ("What to change: more steps (protocol.epochs, now 3); more training sentences (data.max_train, now "
+                "800); a learning rate that moves the loss (protocol.learning_rate, now 5e-05); more test sentences "
+                "(data.max_eval, now 100") in text
+        assert 'a pretrained model (e.g. model = { kind = "minilm" })' in text  # their models are random
     steps = build_report(tmp_path)["md"].read_text().split("## Next steps")[1]
     assert "tuneoff export" not in steps and "No player learned anything" in steps
 
@@ -89,3 +93,14 @@ def test_when_every_player_collapses_the_board_says_why_and_what_to_change(tmp_p
 def test_a_board_with_a_healthy_player_gives_no_collapse_advice(tmp_path):
     folder = make_run(tmp_path / "run")
     assert not any(n.startswith("Why every player collapsed") for n in read_run(folder).board["notes"])
+
+
+def test_the_advice_names_only_the_settings_that_apply():
+    from tuneoff.verdict.advice import collapse_advice
+
+    result = completed("a", confusion([0, 0, 30, 0, 0], to=2), 5.0, 100)  # whole splits, a random model
+    result["player"]["model"] = {"kind": "minilm"}
+    note = collapse_advice({"ranked": [{"collapsed": True}]}, [result])
+    assert "data.max_eval" not in note and "data.max_train" not in note and "pretrained" not in note
+    assert note.endswith("a learning rate that moves the loss (protocol.learning_rate, now 5e-05).")
+    assert collapse_advice({"ranked": [{"collapsed": False}]}, [result]) is None

@@ -35,6 +35,22 @@ def _span(values: list) -> str:
     return f"{low:,}" if low == high else f"{low:,} to {high:,}"
 
 
+def _changes(done: list[dict]) -> list[str]:
+    """The settings that apply to these jobs, each with its value now."""
+    data = done[0]["data"]
+    out = [f"more steps (protocol.epochs, now {_span([r['protocol']['epochs'] for r in done])})"]
+    if data.get("max_train"):
+        out.append(f"more training sentences (data.max_train, now {data['max_train']:,})")
+    rates = ", ".join(sorted({f"{r['protocol']['learning_rate']:g}" for r in done}))
+    out.append(f"a learning rate that moves the loss (protocol.learning_rate, now {rates})")
+    if any(r["data"].get("test_sample", "all") != "all" for r in done):
+        out.append(f"more test sentences (data.max_eval, now {data.get('max_eval')}: the bar above the majority "
+                   "rate falls as they grow)")
+    if any(r["player"]["model"].get("kind") == "random" for r in done):
+        out.append('a pretrained model (e.g. model = { kind = "minilm" }) rather than random weights')
+    return out
+
+
 def collapse_advice(board: dict, results: list[dict]) -> str | None:
     """One note when every ranked player collapsed (None otherwise): the training and test sizes behind it and the
     settings that would change it."""
@@ -49,7 +65,4 @@ def collapse_advice(board: dict, results: list[dict]) -> str | None:
     return (f"Why every player collapsed: each trained {_span([_steps(r) for r in done])} optimizer steps ({epochs} "
             f"epochs over {sizes} training sentences), and on {_span(tests)} test sentences a player must reach "
             f"{need:.1%} (the majority-class rate {majority:.1%} plus {100 * (need - majority):.1f} points) to count as "
-            "having learned anything. What to change: more steps (protocol.epochs, or more training sentences through "
-            "data.max_train), a learning rate that moves the loss (protocol.learning_rate), more test sentences "
-            "(data.max_eval: the bar above the majority rate falls as they grow), or a pretrained model "
-            "(e.g. model = { kind = \"minilm\" }) rather than a randomly initialised one.")
+            f"having learned anything. What to change: {'; '.join(_changes(done))}.")
