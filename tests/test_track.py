@@ -326,3 +326,9 @@ def test_run_exports_each_job_as_it_ends_and_a_failure_is_a_warning(tiny_config,
     text = " ".join(capsys.readouterr().out.split())
     assert "warning: lora seed-7: not exported to tensorboard (RuntimeError: tracker server down)" in text
     assert {p.parent.name for p in (out / "tensorboard").glob("*/seed-7")} == {"full", "lora"}
+    # logged live while training, then rewritten whole by the export: one event file each, with every step
+    for job in (out / "tensorboard").glob("*/seed-7"):
+        assert len(list(job.glob("events.out.tfevents.*"))) == 1
+        assert [e.step for e in _events(job).Scalars("train/grad_norm")] \
+            == [s for s, _ in json.loads((out / "players" / job.parent.name / "seed-7" / "result.json").read_text())
+                ["history"]["step_stats"]["grad_norm"]]

@@ -123,3 +123,26 @@ def test_mlflow_live_run_is_the_one_the_export_updates(tmp_path):
     assert [r.info.run_id for r in runs] == [live_id]  # updated, not replaced
     assert [m.step for m in client.get_metric_history(live_id, "train/loss")] == [s * 10 for s in range(1, 16)]
     assert [m.step for m in client.get_metric_history(live_id, "train/grad_norm")] == [10, 20, 30]
+
+
+def test_trackio_live_log_writes_each_record_at_its_step_quietly(tmp_path_factory, capfd):
+    import os
+
+    os.environ.setdefault("TRACKIO_DIR", str(tmp_path_factory.mktemp("trackio-live")))  # read when trackio imports
+    need("trackio")
+    from trackio.sqlite_storage import SQLiteStorage
+
+    import tuneoff.report.track as track
+
+    folder = make_run(tmp_path_factory.mktemp("live") / "run")
+    result = json.loads((folder / "players" / "lora" / "seed-42" / "result.json").read_text())
+    running = {k: v for k, v in result.items() if k not in ("test", "history")}
+    running.update(status="running", finished_at=None, tournament="unit-live")  # a project of its own
+    log = track.live(folder, TRACKERS["trackio"](), running)
+    log.log({"step": 10, "loss": 1.5, "learning_rate": 1e-4, "grad_norm": 0.5})
+    log.log({"step": 50, "epoch": 1, "dev_accuracy": 0.4, "train_loss": 1.4})
+    log.close("completed")
+    logs = SQLiteStorage.get_logs("unit-live", "lora/seed-42")
+    assert [(r["step"], r["train/loss"]) for r in logs if "train/loss" in r] == [(10, 1.5)]
+    assert [(r["step"], r["epoch/dev_accuracy"]) for r in logs if "epoch/dev_accuracy" in r] == [(50, 0.4)]
+    assert "Trackio" not in capfd.readouterr().out
