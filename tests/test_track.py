@@ -167,6 +167,7 @@ def test_mlflow_a_retrain_replaces_its_run_and_no_other(tmp_path):
 def test_mlflow_honours_its_environment_and_leaves_other_run_folders_alone(tmp_path, monkeypatch, capfd):
     need("mlflow")
     store = f"sqlite:///{tmp_path / 'shared.db'}"
+    monkeypatch.chdir(tmp_path)  # MLflow puts a sqlite store's artifacts in ./mlruns
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "unit")  # the experiment of both folders
     first, second = make_run(tmp_path / "a" / "run"), make_run(tmp_path / "b" / "run")
