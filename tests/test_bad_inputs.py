@@ -643,7 +643,7 @@ def test_misuse_is_refused_clearly_and_touches_nothing(case: Case, tmp_path, fin
     changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
     if case.board_written:  # the leaderboard it was asked to rebuild, and the manifest listing it
         changed = [k for k in changed if k not in ("work/done/leaderboard.json", "work/done/leaderboard.md",
-                                                   "work/done/manifest.json")]
+                                                   "work/done/leaderboard.csv", "work/done/manifest.json")]
     if case.output:  # what the command was asked to write, and nothing beside it
         changed = [k for k in changed if not (k == case.output or k.startswith(case.output + "/"))]
     assert changed == [], f"files changed outside any run folder: {changed}"

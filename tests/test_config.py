@@ -13,7 +13,7 @@ from tuneoff.strategies import STRATEGIES, Full, Lora
 
 def test_shipped_configs_are_the_documented_ones():
     assert set(shipped_configs()) == {"seed.toml", "offline.toml", "offline-sst2.toml", "offline-phrases.toml",
-                                      "zoo.toml", "zoo-cpu.toml", "zoo-robust.toml"}
+                                      "zoo.toml", "zoo-cpu.toml", "zoo-robust.toml", "quick.toml"}
 
 
 @pytest.mark.parametrize("name", sorted(shipped_configs()))

@@ -199,6 +199,8 @@ def test_an_sst5_player_scored_on_sst2_as_an_extra_test_set(tmp_path, tiny_confi
     right = sum(m == int(y > 2) for m, (_, y) in zip(by_hand, kept))
     assert scored["accuracy"] == right / 21
     assert scored["unmapped_predictions"] == by_hand.count(-1)
+    seconds = scored.pop("seconds")  # how long scoring it took, in the job's timing too
+    assert seconds > 0 and result["timing"]["extra_eval_seconds"] == seconds
     # Pinned (seed 7, CPU): 17 of 21 right, no neutral predictions; negative F1 12*2/(15+13) = 6/7,
     # positive F1 5*2/(6+8) = 5/7, macro-F1 11/14.
     assert scored == {"dataset": "sst2", "examples": 21, "accuracy": 17 / 21, "macro_f1": pytest.approx(11 / 14),
@@ -230,6 +232,22 @@ def test_extra_label_mappings_are_built_from_the_label_map_or_the_shared_names(t
     assert extras[0].mapping == (0, 0, -1, 1, 1)
     # no label_map: only the names both sets share ("negative", "positive") are mapped.
     assert extras[1].mapping == (-1, 0, -1, 1, -1)
+
+
+def test_a_small_run_scores_a_fixed_sample_of_an_extra_set(tmp_path, tiny_config, tree_dir):
+    from tuneoff.plan.loading import load_config
+    from tuneoff.run.tournament import fingerprints, load_data
+
+    config = tmp_path / "x.toml"
+    config.write_text(tiny_config.read_text() + SST2_EXTRA)
+    whole = load_data(load_config(config), str(tree_dir), None)
+    config.write_text(tiny_config.read_text() + SST2_EXTRA.replace("label_map", "max_test = 8\nlabel_map"))
+    dataset, extras = load_data(load_config(config), str(tree_dir), None)
+    full, sample = whole[1][0].dataset.test, extras[0].dataset.test
+    assert len(full) == 21 and len(sample) == 8
+    assert set(zip(sample.texts, sample.labels)) <= set(zip(full.texts, full.labels))
+    assert fingerprints(*whole)["eval:sst2"] != fingerprints(dataset, extras)["eval:sst2"]  # another job
+    assert load_data(load_config(config), str(tree_dir), None)[1][0].dataset.test == sample  # the same 8 each time
 
 
 def test_extra_set_scores_map_predictions_and_count_unmapped_ones_as_wrong(tmp_path, monkeypatch):

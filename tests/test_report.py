@@ -176,7 +176,7 @@ def test_failed_and_missing_players_are_listed_with_why(run):
 
 def test_html_is_one_self_contained_file(run):
     folder, _, html_text, page, _ = run
-    assert len(page.images) == 10  # accuracy, pairwise, 3 x (curves, confusion), overlays, pareto
+    assert len(page.images) == 11  # accuracy, pairwise, 3 x (curves, confusion), overlays, step losses, pareto
     for img in page.images:
         assert img["src"].startswith("data:image/png;base64,")
         assert base64.b64decode(img["src"].split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"

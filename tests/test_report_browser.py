@@ -72,7 +72,7 @@ def test_report_renders_in_headless_chromium(tmp_path):
             page.goto(report.as_uri(), wait_until="load", timeout=30_000)
 
             images = page.eval_on_selector_all("img", CHECK_IMAGES)
-            assert len(images) == 10
+            assert len(images) == 11  # accuracy, pairwise, 3 x (curves, confusion), overlays, step losses, pareto
             assert all(i["loaded"] and i["decoded"] and i["whole"] for i in images), images
             assert all(len(i["alt"]) > 30 for i in images)
 
@@ -152,15 +152,16 @@ def test_interactive_view_filters_sorts_and_shows_each_job(tmp_path):
 
             # The filter: the table's rows and both linked charts' points follow it.
             page.select_option(".filters select[name=strategy]", "lora")
-            page.wait_for_function("document.querySelectorAll('#view-jobs .mark-symbol path').length === 3")
+            # data points only (role-mark): the cost chart's player legend draws symbols too
+            page.wait_for_function("document.querySelectorAll('#view-jobs .mark-symbol.role-mark path').length === 3")
             assert page.evaluate(SHOWN) == ["p02-lora"] and "1 of 4 players shown" in page.inner_text(".filters")
             assert (points("jobs", "p02-lora"), points("cost"), points("cost", "p02-lora")) == (3, 6, 6)
             page.select_option(".filters select[name=strategy]", "")
             page.select_option(".filters select[name=player]", "p04-head")
-            page.wait_for_function("document.querySelectorAll('#view-cost .mark-symbol path').length === 6")
+            page.wait_for_function("document.querySelectorAll('#view-cost .mark-symbol.role-mark path').length === 6")
             assert page.evaluate(SHOWN) == ["p04-head"] and points("jobs", "p04-head") == 3
             page.select_option(".filters select[name=player]", "")
-            page.wait_for_function("document.querySelectorAll('#view-jobs .mark-symbol path').length === 12")
+            page.wait_for_function("document.querySelectorAll('#view-jobs .mark-symbol.role-mark path').length === 12")
             assert page.evaluate(SHOWN) == names
 
             # Sorting: by player name, then the other way; a second table is not sortable.

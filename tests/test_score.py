@@ -50,6 +50,7 @@ def test_scoring_gives_what_the_configured_eval_gave_and_replaces_it(run):
     for old, new in zip(before, after):
         assert list(new["extra_eval"]) == ["sst2"]  # replaced, not added beside
         entry = new["extra_eval"]["sst2"]
+        assert old["extra_eval"]["sst2"].pop("seconds") > 0  # the configured eval's scoring time
         assert {k: entry[k] for k in CORE} == old["extra_eval"]["sst2"]
         assert entry["label_map"] == SST5_TO_SST2 and entry["scored_by"] == "tuneoff score"
         assert new["job_hash"] == old["job_hash"] and new["test"] == old["test"]

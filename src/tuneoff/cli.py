@@ -17,11 +17,12 @@ from tuneoff.console import error, esc, make_console
 def cmd_run(args, console: Console) -> int:
     from tuneoff.plan.loading import load_config
     from tuneoff.run import tournament
+    from tuneoff.run.live import chosen_trackers
     from tuneoff.store.runfolder import RunFolder
 
     executor = make_executor(args, console)  # refuses executor flags that do not apply before anything else
-    track = _trackers(args.track) if args.track else ()  # a tracker that is not installed: refused before training
     config = load_config(args.config, args.set)
+    track = chosen_trackers(args.track, config, str(args.config))  # not installed, or not answering: refused here
     executor.start()  # Ray joins (or refuses) before the run folder is touched
     out = RunFolder.for_tournament(args.out, config.tournament.name)
     console.print(f"tournament [bold]{esc(config.tournament.name)}[/]: {len(config.players)} players -> {esc(out)}")
@@ -399,8 +400,8 @@ def _add_run(sub) -> None:
     run.add_argument("--ray-runtime-env", metavar="FILE",
                      help="ray: a JSON file holding Ray's runtime_env (pip, env_vars, working_dir, ...) for the workers")
     run.add_argument("--track", action="append", default=[], metavar="TRACKER",
-                     help="export each job to an experiment tracker as it ends: mlflow, tensorboard, trackio "
-                     "(repeat, or a comma list); see tuneoff track")
+                     help="log each job live to an experiment tracker and export it as it ends: mlflow, "
+                     "tensorboard, trackio (repeat, or a comma list; or track = [...] in the config); see tuneoff track")
     run.set_defaults(func=cmd_run)
 
 

@@ -7,6 +7,7 @@ may override only the protocol keys that ``tournament.overridable`` lists.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -123,6 +124,8 @@ class EvalSet(Options):
     dataset: SerializeAsAny[DatasetSpec]
     label_map: dict[str, str] = Field(default_factory=dict, description="the player's label -> this set's label; "
                                       "predictions of unmapped labels count as wrong")
+    max_test: int = Field(0, ge=0, description="score a fixed random N of its test sentences (seed 0; 0 = all): "
+                          "quick runs score less; the board's verdict on the set needs enough of them")
 
     @field_validator("dataset", mode="before")
     @classmethod
@@ -130,8 +133,8 @@ class EvalSet(Options):
         spec = _dataset(v)
         sampled = [f"{k} = {getattr(spec, k)}" for k in ("max_train", "max_eval") if getattr(spec, k)]
         if sampled:
-            raise ValueError(f"{', '.join(sampled)}: an [[eval]] set is always scored whole; max_train and max_eval "
-                             "belong in [data]")
+            raise ValueError(f"{', '.join(sampled)}: an [[eval]] set is always scored whole, or a "
+                             "sample of max_test of its test sentences; max_train and max_eval belong in [data]")
         return spec
 
 
@@ -173,6 +176,8 @@ class Config(Options):
     data: SerializeAsAny[DatasetSpec] = Field(default_factory=lambda: DATASETS["sst5"]())
     eval: Annotated[tuple[EvalSet, ...], BeforeValidator(_list_to_tuple)] = ()
     tuning: Tuning | None = None
+    track: StrTuple = Field((), description="experiment trackers every job is logged to live and exported to, as "
+                            "run --track: mlflow, tensorboard, trackio (checked when the run starts)")
     players: Annotated[tuple[Player, ...], BeforeValidator(_list_to_tuple)] = Field(min_length=1)
 
     @field_validator("data", mode="before")
@@ -209,6 +214,8 @@ class Config(Options):
         elif soups := [p.name for p in self.players if type(p.strategy).in_job_sweep]:
             raise ValueError(f"players {soups} train their own sweep (soup): they need a [tuning] table, whose "
                              "budget sets how many models each final seed trains")
+        if bad := [t for t in self.track if not re.fullmatch(NAME_PATTERN, t)]:
+            raise ValueError(f"track: {bad[0]!r} is not a tracker's name (e.g. track = [\"mlflow\", \"tensorboard\"])")
         return self
 
     def _sweep_seeds(self) -> None:

@@ -11,6 +11,8 @@ import re
 from pathlib import Path
 
 from tuneoff.report import figures, figures_seeds, views
+from tuneoff.report.next_steps import ANCHOR as NEXT
+from tuneoff.report.next_steps import next_steps
 from tuneoff.report.render import Badge, Block, Link, Small, Swatch, View, render_html, render_md
 from tuneoff.report.setup import setup_section, status_badge
 from tuneoff.store.files import write_atomic
@@ -87,7 +89,7 @@ def document(run: Run) -> tuple[list[Block], str]:
     title = f"tuneoff report: {run.tournament.get('name') or run.folder.path.name}"
     look = figures.looks(run.names)
     blocks = _header(run, title) + _leaderboard(run, look) + _explore(run, look) + _verdicts(run) + _players(run, look)
-    blocks += _compare(run, look) + setup_section(run, job_states)
+    blocks += _compare(run, look) + setup_section(run, job_states) + next_steps(run)
     blocks.append(Block("p", f"Built by tuneoff {version()} from the results files of this run; nothing was trained "
                              "to make this report."))
     return blocks, title
@@ -96,7 +98,7 @@ def document(run: Run) -> tuple[list[Block], str]:
 CONTENTS = [("Leaderboard", "leaderboard"), ("How sure we are", "how-sure-we-are"), ("Players", "players"),
             ("All players compared", "all-players-compared"),
             ("Protocol and environment", "protocol-environment-warnings-and-failures"),
-            ("Failures and missing jobs", "failures-and-missing-jobs")]
+            ("Failures and missing jobs", "failures-and-missing-jobs"), ("Next steps", NEXT)]
 
 
 def _header(run: Run, title: str) -> list[Block]:
@@ -113,7 +115,7 @@ def _header(run: Run, title: str) -> list[Block]:
     unfinished = sorted({n for n in run.names for _, s, _ in job_states(run, n) if s != "completed"})
     if unfinished:
         b.append(Block("warn", [summary, f"Incomplete run: not every job of {', '.join(unfinished)} completed. See",
-                                Link("Failures and missing jobs", CONTENTS[-1][1])]))
+                                Link("Failures and missing jobs", "failures-and-missing-jobs")]))
     else:
         b.append(Block("note", summary))
     links = [part for text, anchor in CONTENTS for part in ("·", Link(text, anchor))][1:]
@@ -318,6 +320,8 @@ def _compare(run: Run, look: dict) -> list[Block]:
     if len({r["hardware"] for r in run.board["ranked"]}) > 1:
         b.append(Block("warn", "Players ran on different hardware: their training times are not comparable."))
     b.append(Block("image", chart=figures_seeds.overlays(by_player, look)))
+    if any(r["history"].get("steps") for runs in by_player.values() for r in runs):
+        b.append(Block("image", chart=figures_seeds.step_losses(by_player, look)))
     sweeps = {n: runs[0]["tuning"] for n, runs in by_player.items() if runs[0].get("tuning")}
     if sweeps:
         b.append(Block("image", chart=figures_seeds.tuning_curves(sweeps, look)))

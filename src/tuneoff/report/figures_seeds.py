@@ -131,20 +131,29 @@ def overlays(by_player: dict[str, list[dict]], look: dict[str, Look]) -> Chart:
                  "sentences minus accuracy on dev. Lines are means over seeds; bands span the seeds' range.")
 
 
+SIGNIFICANCE_CAP = 4.0  # -log10 of the Holm-adjusted p: p = 0.0001 or less is the darkest shade
+
+
+def significance(p_holm: float) -> float:
+    """A pair's shade in the pairwise matrix: -log10 of its Holm-adjusted p, 0 (p = 1) to SIGNIFICANCE_CAP."""
+    return float(min(SIGNIFICANCE_CAP, -np.log10(max(p_holm, 10 ** -SIGNIFICANCE_CAP))))
+
+
 def pairwise_matrix(pairs: list[dict], names: list[str]) -> Chart:
-    """Row minus column, in points of accuracy, with the Holm-corrected p-value of each pair."""
+    """Row minus column, in points of accuracy, with the Holm-corrected p-value of each pair; each cell shaded by
+    how significant the pair is (-log10 p), so a large gap the test cannot trust stays pale."""
     n = len(names)
-    diff, text = np.full((n, n), np.nan), [["" for _ in names] for _ in names]
+    shade, text = np.full((n, n), np.nan), [["" for _ in names] for _ in names]
     for p in pairs:
         i, j = names.index(p["a"]), names.index(p["b"])
+        strength = significance(p["p_holm"])
         for a, b, sign in ((i, j, 1), (j, i, -1)):
-            diff[a, b] = sign * p["diff"]
+            shade[a, b] = strength
             star = "*" if p["separable"] else ""
             text[a][b] = f"{sign * p['diff']:+.1f}{star}\n{p_is(p['p_holm'], digits=2)}"
-    span = np.nanmax(np.abs(diff)) if pairs else 1.0
 
     def paint(fig, ax):
-        _heatmap(ax, np.abs(diff), text, names, "Oranges", span or 1.0)
+        _heatmap(ax, shade, text, names, "Greens", SIGNIFICANCE_CAP)
         ax.set_xlabel("compared with")
         ax.set_ylabel("player")
 
@@ -152,7 +161,49 @@ def pairwise_matrix(pairs: list[dict], names: list[str]) -> Chart:
     alt = "Pairwise accuracy differences in points with Holm-corrected p-values: " + "; ".join(
         f"{p['a']} minus {p['b']} {p['diff']:+.2f} ({p_is(p['p_holm'])})" for p in pairs) + "."
     return Chart("pairwise", png, alt, "Each cell: the row player's accuracy minus the column player's, in points, "
-                 "and the Holm-corrected p-value of the paired test; * marks p < 0.05. Darker is a larger gap.")
+                 "and the Holm-corrected p-value of the paired test; * marks p < 0.05. Shading is significance, not "
+                 "size: the darker the cell, the smaller its p (white: p = 1; darkest: p ≤ 0.0001).")
+
+
+def _mean_steps(runs: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(steps, mean, min-max band) of the recorded training loss over seeds that share their steps; else None."""
+    series = [r["history"].get("steps") or [] for r in runs]
+    steps = [s for s, _ in series[0]]
+    if not steps or any([s for s, _ in other] != steps for other in series[1:]):
+        return None
+    values = np.array([[v for _, v in one] for one in series], dtype=float)
+    return np.array(steps), values.mean(axis=0), np.vstack([values.min(axis=0), values.max(axis=0)])
+
+
+def step_losses(by_player: dict[str, list[dict]], look: dict[str, Look]) -> Chart:
+    """The training loss at every recorded optimizer step, every player: mean over seeds with a min-max band
+    (seeds that did not record the same steps are drawn one by one)."""
+    def paint(fig, ax):
+        for name, runs in by_player.items():
+            lk, mean = look[name], _mean_steps(runs)
+            if mean is not None:
+                steps, values, band = mean
+                ax.plot(steps, values, color=lk.color, label=name, linewidth=1.6)
+                if len(runs) > 1:
+                    ax.fill_between(steps, band[0], band[1], color=lk.color, alpha=0.18, linewidth=0)
+                continue
+            for i, r in enumerate(runs):
+                points = np.array(r["history"].get("steps") or [[0, np.nan]], dtype=float)
+                ax.plot(points[:, 0], points[:, 1], color=lk.color, linewidth=1.1, label=name if i == 0 else None)
+        ax.set_xlabel("optimizer step")
+        ax.set_ylabel("training loss (mean since the previous record)")
+        ax.set_title("training loss per step")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        handles, labels = ax.get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 5), frameon=False)
+
+    png = _draw((11, 4.2 + 0.25 * (len(by_player) // 5)), 1, paint)
+    parts = [f"{name} from {r['history']['steps'][0][1]:.3f} at step {r['history']['steps'][0][0]} to "
+             f"{r['history']['steps'][-1][1]:.3f} at step {r['history']['steps'][-1][0]}"
+             for name, runs in by_player.items() for r in runs[:1] if r["history"].get("steps")]
+    return Chart("step-losses", png, "Training loss per optimizer step, first seed of each player: " + "; ".join(parts)
+                 + ".", "Training loss at every recorded optimizer step (the mean since the previous record), one "
+                 "colour per player; lines are means over seeds and bands span the seeds' range.")
 
 
 def tuning_curves(sweeps: dict[str, dict], look: dict[str, Look]) -> Chart:

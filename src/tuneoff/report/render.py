@@ -50,7 +50,7 @@ class View:
 
 @dataclass
 class Block:
-    kind: str  # h2 | h3 | p | note | warn | table | list | image | view (HTML only)
+    kind: str  # h2 | h3 | p | note | warn | table | list | code | image | view (HTML only)
     parts: object = None  # text: str | Badge | Swatch or a list of them
     anchor: str = ""
     headers: list = field(default_factory=list)
@@ -126,6 +126,9 @@ def render_md(blocks: list[Block]) -> str:
             lines += [("> " if b.kind != "p" else "") + _md_inline(b.parts), ""]
         elif b.kind == "list":
             lines += [f"- {_md_inline(item)}" for item in b.rows] + [""]
+        elif b.kind == "code":  # shell commands, one per row, pasted as they are
+            fence = "~~~~" if any("```" in r for r in b.rows) else "```"
+            lines += [f"{fence}sh", *b.rows, fence, ""]
         elif b.kind == "table":
             lines.append("| " + " | ".join(map(md_text, b.headers)) + " |")
             lines.append("|" + "|".join("---:" if a == "r" else "---" for a in b.align) + "|")
@@ -149,6 +152,8 @@ def render_html(blocks: list[Block], title: str) -> str:
             body.append(f'<p class="{b.kind}">{_html_inline(b.parts)}</p>')
         elif b.kind == "list":
             body.append("<ul>" + "".join(f"<li>{_html_inline(i)}</li>" for i in b.rows) + "</ul>")
+        elif b.kind == "code":
+            body.append("<pre><code>" + html.escape("\n".join(b.rows)) + "</code></pre>")
         elif b.kind == "table":
             head = "".join(f'<th class="{a}">{html.escape(h)}</th>' for h, a in zip(b.headers, b.align))
             rows = []
@@ -198,6 +203,8 @@ white-space:nowrap;color:#fff;background:#607080}
 .swatch{display:inline-block;width:.8em;height:.8em;border-radius:2px;vertical-align:-.05em;margin-right:.3em}
 p.note,p.warn{padding:.5rem .8rem;border-radius:4px;border-left:4px solid #1565c0;background:#eef4fb}
 p.warn{border-left-color:#c62828;background:#fdf0f0}
+pre{background:#f4f5f7;border:1px solid #e3e6ea;border-radius:4px;padding:.6rem .8rem;overflow-x:auto;
+font-size:.84rem}
 figure{margin:1rem 0 1.6rem}figure img{max-width:100%;height:auto;border:1px solid #e3e6ea}
 figcaption{font-size:.86rem;color:#4a5260;margin-top:.2rem}
 .filters{display:flex;flex-wrap:wrap;gap:.4rem 1.2rem;align-items:center;font-size:.86rem;margin:.6rem 0 0}

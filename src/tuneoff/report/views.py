@@ -43,16 +43,18 @@ def curves(names: list[str], completed) -> list[dict]:
             for kind, key in (("train", "train_loss"), ("dev", "dev_loss")) if e.get(key) is not None]
 
 
-def _colour(look: dict[str, Look], names: list[str]) -> alt.Color:
-    return alt.Color("player:N", scale=alt.Scale(domain=names, range=[look[n].color for n in names]), legend=None)
+def _colour(look: dict[str, Look], names: list[str], legend: bool = False) -> alt.Color:
+    """The players' colours (as the PNG charts'); ``legend``: name them beside the chart."""
+    return alt.Color("player:N", scale=alt.Scale(domain=names, range=[look[n].color for n in names]),
+                     legend=alt.Legend(title="player", orient="bottom", columns=4) if legend else None)
 
 
 def _filters() -> list:
     return [alt.param(name=f"f_{k}", value="") for k in FILTERS]
 
 
-def _points(data: list[dict], look: dict[str, Look], names: list[str], x: alt.X, y) -> alt.Chart:
-    colour = _colour(look, names)
+def _points(data: list[dict], look: dict[str, Look], names: list[str], x: alt.X, y, legend: bool = False) -> alt.Chart:
+    colour = _colour(look, names, legend)
     return alt.Chart(alt.Data(values=data)).transform_filter(KEEP).mark_point(size=70, strokeWidth=2).encode(
         x=x, y=y, color=colour, fill=alt.condition("datum.collapsed", alt.value("white"), colour),
         tooltip=TOOLTIP)
@@ -75,7 +77,8 @@ def pareto(data: list[dict], look: dict[str, Look]) -> dict:
     """Accuracy against training time and against trainable parameters, one point per job."""
     names = list(dict.fromkeys(d["player"] for d in data))
     y = alt.Y("accuracy:Q", title="test accuracy", axis=alt.Axis(format=".0%"), scale=alt.Scale(zero=False, padding=12))
-    panels = [_points(data, look, names, alt.X(f"{key}:Q", title=title, scale=_scale([d[key] for d in data])), y)
+    panels = [_points(data, look, names, alt.X(f"{key}:Q", title=title, scale=_scale([d[key] for d in data])), y,
+                      legend=True)
               .properties(width=380, height=300, title=f"accuracy vs {title.split(' (')[0]}")
               for key, title in (("seconds", "training time (s)"), ("trainable", "trainable parameters"))]
     return alt.hconcat(*panels).add_params(*_filters()).to_dict()

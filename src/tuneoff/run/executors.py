@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections import deque
 from dataclasses import replace
 
@@ -27,7 +28,7 @@ from rich.console import Console
 from tuneoff.console import esc, make_console
 from tuneoff.run import interrupts
 from tuneoff.run.lifecycle import run_task, stopped, worker_died
-from tuneoff.run.progress import make_progress
+from tuneoff.run.progress import Tally, make_progress
 from tuneoff.run.task import Task
 
 
@@ -163,6 +164,7 @@ class LocalExecutor:
     def __init__(self, jobs: int = 1, console: Console | None = None, max_retries: int = 2):
         self.jobs, self.max_retries = max(1, jobs), max_retries
         self.console = console or make_console()
+        self.tally = Tally()  # the jobs this executor played one after another, for the tournament's ETA
 
     def start(self) -> None:
         """Nothing to join before the run folder is touched (Ray's executor connects here)."""
@@ -173,8 +175,16 @@ class LocalExecutor:
     def run(self, tasks: list[Task]) -> list:
         tasks = [replace(t, threads=self.threads(), concurrency=self.jobs) for t in tasks]
         if self.jobs == 1 or len(tasks) <= 1:
-            return [run_task(t, self.console) for t in tasks]
+            return [self._one(t) for t in tasks]
         return self._pool(tasks)
+
+    def _one(self, task: Task):
+        """One task in this process, its heading saying which job of the run it is and the tournament's ETA."""
+        started = time.monotonic()
+        try:
+            return run_task(replace(task, heading=self.tally.heading(task.position)), self.console)
+        finally:
+            self.tally.done(time.monotonic() - started)
 
     def _pool(self, tasks: list[Task]) -> list:
         import multiprocessing

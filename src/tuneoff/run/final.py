@@ -12,6 +12,7 @@ from tuneoff.data import Dataset, DatasetSpec
 from tuneoff.plan.config import Protocol
 from tuneoff.plan.jobs import Job
 from tuneoff.run.build import trained_parameters
+from tuneoff.run.live import live_logs
 from tuneoff.run.task import Task, prepare
 from tuneoff.store.liveness import now
 from tuneoff.training.batching import encode
@@ -44,7 +45,8 @@ def run_job(task: Task, result: dict, progress=None, warn=print) -> dict:
     """Train, pick the best epoch on dev, score test once, save; fill in and write ``result``.
 
     ``result`` is filled as the job goes, so a caller that catches a failure still
-    has what was known (environment, parameters, warnings) to record.
+    has what was known (environment, parameters, warnings) to record. With trackers (``task.track``)
+    the training loop's records are logged to them live (run.live).
     """
     job, folder, (dataset, extras) = task.job, task.folder, task.data
     prepared = prepare(task, result, warn)
@@ -53,38 +55,31 @@ def run_job(task: Task, result: dict, progress=None, warn=print) -> dict:
     sets, probe = _encode(p, job, dataset, splits, tokenizer, result)
     train_set, dev_set, test_set = sets
 
-    with PeakMemory(device) as memory, matmul_precision(p, device):
+    with PeakMemory(device) as memory, matmul_precision(p, device), live_logs(task, result, warn) as log:
         if job.ingredients:  # a soup: its final job trains its own sweep and combines the models
             from tuneoff.run.soup import cook
 
             trained = cook(model, job, train_set, dev_set, p, device, progress, probe, setup)
         else:
             trained = train(model, train_set, dev_set, p, device, progress, probe=probe,
-                            strategy=job.player.strategy, setup=setup)
+                            strategy=job.player.strategy, setup=setup, log=log)
         started = time.perf_counter()
         tested = score(model, test_set, p.eval_batch_size, device, autocast_dtype(p), progress, trained.forward)
         test_seconds = time.perf_counter() - started
         if extras:
-            result["extra_eval"] = {x.name: score_extra(model, tokenizer, x, p, device, progress) for x in extras}
+            result["extra_eval"] = {x.name: _score_extra(model, tokenizer, x, p, device, progress) for x in extras}
 
     result["parameters"]["trainable"] = trained_parameters(job.player.strategy, model, setup)  # opened while training
     result["step"] = {**trained.step, "static_shapes": p.static_shapes}
-    result["history"] = {"epochs": trained.epochs, "steps": trained.steps, "window_seconds": trained.windows}
+    result["history"] = {"epochs": trained.epochs, "steps": trained.steps, "window_seconds": trained.windows,
+                         "step_stats": {k: v for k, v in trained.step_stats.items() if v}}
     result["best_epoch"] = trained.best_epoch
     if trained.report:  # what the strategy records of its own (WiSE-FT: the alpha chosen on dev; a soup's)
         result["strategy_report"] = trained.report
     result["generalization"] = generalization(trained.epochs, trained.best_epoch)
     result["test"] = {"loss": tested.loss, **metrics(test_set.labels, tested.predictions, len(dataset.labels)),
                       "predictions": [int(x) for x in tested.predictions], "labels": list(test_set.labels)}
-    result["timing"] = {
-        "train_seconds": trained.train_seconds,
-        "kernel_warmup_seconds": trained.kernel_warmup_seconds,
-        "train_samples_per_second": trained.train_samples / trained.train_seconds,
-        "dev_eval_seconds": sum(e["dev_seconds"] for e in trained.epochs),
-        "test_eval_seconds": test_seconds,
-        "test_samples_per_second": len(test_set) / test_seconds,
-        "concurrent_jobs": task.concurrency,  # jobs running at once on this machine while this one trained
-    }
+    result["timing"] = _timing(trained, test_seconds, len(test_set), task.concurrency, result.get("extra_eval"))
     result["memory"] = {"peak_rss_bytes": memory.peak_rss, "peak_gpu_bytes": memory.peak_gpu()}
     folder.remove_checkpoint()
     result["checkpoint"] = job.player.strategy.save(model, tokenizer, folder.checkpoint)
@@ -92,6 +87,28 @@ def run_job(task: Task, result: dict, progress=None, warn=print) -> dict:
     result["finished_at"] = now()
     folder.write_result(result)
     return result
+
+
+def _score_extra(model, tokenizer, extra, p: Protocol, device, progress) -> dict:
+    """An extra test set's scores, and how long scoring it took (``seconds``)."""
+    started = time.perf_counter()
+    scored = score_extra(model, tokenizer, extra, p, device, progress)
+    return {**scored, "seconds": time.perf_counter() - started}
+
+
+def _timing(trained, test_seconds: float, test_size: int, concurrency: int, extra: dict | None) -> dict:
+    out = {
+        "train_seconds": trained.train_seconds,
+        "kernel_warmup_seconds": trained.kernel_warmup_seconds,
+        "train_samples_per_second": trained.train_samples / trained.train_seconds,
+        "dev_eval_seconds": sum(e["dev_seconds"] for e in trained.epochs),
+        "test_eval_seconds": test_seconds,
+        "test_samples_per_second": test_size / test_seconds,
+        "concurrent_jobs": concurrency,  # jobs running at once on this machine while this one trained
+    }
+    if extra:  # every extra test set's scoring, together (each set's own: extra_eval.NAME.seconds)
+        out["extra_eval_seconds"] = sum(x["seconds"] for x in extra.values())
+    return out
 
 
 PROBE_SEED = 1  # the training sentences scored each epoch are the same for every player and seed

@@ -206,7 +206,9 @@ def play(task: Task, console: Console, live: bool = True) -> dict | None:
     from tuneoff.training.loop import NonFiniteLoss
 
     job, target, dataset = task.job, task.folder, task.data[0]
-    console.rule(f"{esc(job.name)} {job.label}: {esc(job.player.model.kind)} model, {esc(job.player.strategy.name)}")
+    heading = f" · {task.heading}" if task.heading else ""
+    console.rule(f"{esc(job.name)} {job.label}: {esc(job.player.model.kind)} model, {esc(job.player.strategy.name)}"
+                 f"{esc(heading)}")
     # A retrain writes beside the result it replaces, which is swapped out only when this one completes.
     folder = target.attempt() if target.has_result() else target
     kept = "" if folder is target else "; its earlier result is kept"
@@ -250,7 +252,8 @@ def play_trial(task: Task, console: Console, live: bool = True) -> dict | None:
     from tuneoff.run.tuning import run_trial
 
     job, folder = task.job, task.folder
-    console.rule(f"{esc(job.name)} {job.label}: tuning trial, {esc(job.player.strategy.name)}")
+    heading = f" · {task.heading}" if task.heading else ""
+    console.rule(f"{esc(job.name)} {job.label}: tuning trial, {esc(job.player.strategy.name)}{esc(heading)}")
     record = base_trial(job)
     folder.write_trial(record)
     try:

@@ -19,6 +19,8 @@ class Task:
     threads: int = 0  # torch threads for this job when the protocol leaves it at 0
     concurrency: int = 1  # how many jobs run at once beside it
     track: tuple = ()  # experiment trackers (report.track.Tracker) this job is exported to when it ends
+    position: tuple[int, int] | None = None  # (index, total): job 3 of 8 of what this run trains
+    heading: str = ""  # what the executor adds to the job's heading line (job 3 of 8, the tournament's ETA)
 
 
 @dataclass

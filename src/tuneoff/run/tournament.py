@@ -11,6 +11,7 @@ then final seeds) -> leaderboard -> report.
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from tuneoff.plan.jobs import Job, choose, plan, plan_tuning
 from tuneoff.run.executors import LocalExecutor
 from tuneoff.run.lifecycle import done_already, recover_dead, trial_done
 from tuneoff.run.preflight import preflight
+from tuneoff.run.progress import positions
 from tuneoff.run.task import Task
 from tuneoff.store.guard import check_new_run
 from tuneoff.store.liveness import describe, now
@@ -106,8 +108,10 @@ def _write_tournament(out: RunFolder, config: Config, planned: list[Job], config
                       "stale[/]")
 
 
-def _tasks(jobs: list[Job], data, out: RunFolder, track: tuple = ()) -> list[Task]:
-    return [Task(j, data, out.job(j.name, j.label), out, track=track) for j in jobs]
+def _tasks(jobs: list[Job], data, out: RunFolder, track: tuple = (), start: int = 1, total: int = 0) -> list[Task]:
+    """The jobs as tasks, numbered from ``start`` of ``total`` (default: these jobs alone) for "job 3 of 8"."""
+    where = positions(len(jobs), start, total or len(jobs))
+    return [Task(j, data, out.job(j.name, j.label), out, track=track, position=at) for j, at in zip(jobs, where)]
 
 
 def waves(config: Config) -> list[list[str]]:
@@ -133,17 +137,20 @@ def _play_all(config: Config, data, out: RunFolder, only, console: Console, conf
         preflight(todo, out, len(dataset.labels))
         _write_tournament(out, config, planned, config_file, console)
         console.print(f"{len(todo)} jobs to train")
+        started = 1
         for wave in waves(config):
-            failed += _failures(executor.run(_tasks([j for j in todo if j.name in wave], data, out, track)))
+            batch = [j for j in todo if j.name in wave]
+            failed += _failures(executor.run(_tasks(batch, data, out, track, started, len(todo))))
+            started += len(batch)
     record_overlaps(out)
     board = {**publish(out, console).board, "failed_this_run": failed}
-    if track:
-        export_all(out, track, console)
     if report:
         from tuneoff.report.build import build_report
 
         paths = build_report(out)
         console.print(f"report: {esc(paths['html'])}  {esc(paths['md'])}")
+    if track:  # after the report: MLflow's tournament run holds it
+        export_all(out, track, console)
     return board
 
 
@@ -250,6 +257,8 @@ def load_data(config: Config, data_dir: str | None, config_file: str | None):
     extras = []
     for spec in config.eval:
         other = spec.dataset.load(data_dir, origin)
+        if spec.max_test:  # a fixed random sample of its test split (seed 0); a job's identity hashes what it holds
+            other = replace(other, test=other.test.sample(spec.max_test))
         table = spec.label_map or {n: n for n in dataset.labels if n in other.labels}
         extras.append(Extra(spec.name, other, label_mapping(dataset.labels, other, table, f"[[eval]] {spec.name}")))
     return dataset, extras

@@ -7,7 +7,7 @@
         checkpoint/                  the kept weights of a completed final job: model/, adapter/, base/
                                      (their layout and the result's record of them: store.checkpoint)
         <key>-train_logits.npy       a teacher's cached predictions for its students
-    <run>/leaderboard.json, .md      the board (verdict)
+    <run>/leaderboard.json, .md, .csv the board (verdict)
     <run>/report.html, .md, figures/ the report
     <run>/manifest.json              the files report and leaderboard generated (only those are replaced)
     <run>/tuneoff.lock, .lock.json   who is writing here
@@ -61,7 +61,7 @@ class RunFolder:
     MANIFEST = "manifest.json"
     LOCK = "tuneoff.lock"
     HOLDER = "tuneoff.lock.json"
-    BOARD = ("leaderboard.json", "leaderboard.md")
+    BOARD = ("leaderboard.json", "leaderboard.md", "leaderboard.csv")
     REPORT = ("report.html", "report.md")
     FIGURES = "figures"
     TRACKERS = {"mlflow": "mlflow.db", "mlartifacts": "mlartifacts", "tensorboard": "tensorboard", "trackio": "trackio"}
@@ -100,8 +100,9 @@ class RunFolder:
     def players(self) -> list[str]:
         return sorted(p.name for p in (self.path / self.PLAYERS).glob("*") if p.is_dir())
 
-    def board_paths(self) -> tuple[Path, Path]:
-        return self.path / self.BOARD[0], self.path / self.BOARD[1]
+    def board_paths(self) -> tuple[Path, Path, Path]:
+        """leaderboard.json, leaderboard.md and leaderboard.csv."""
+        return tuple(self.path / name for name in self.BOARD)
 
     def report_paths(self) -> tuple[Path, Path]:
         return self.path / self.REPORT[0], self.path / self.REPORT[1]

@@ -39,6 +39,8 @@ class Trained:
     epochs: list[dict] = field(default_factory=list)
     steps: list[list[float]] = field(default_factory=list)  # [step, mean train loss since last record]
     windows: list[list[float]] = field(default_factory=list)  # [steps, samples, seconds] between loss reads
+    # at the same steps: the head's learning rate after the step, and the gradient norm before clipping
+    step_stats: dict = field(default_factory=lambda: {"learning_rate": [], "grad_norm": []})
     best_epoch: int = 0
     train_seconds: float = 0.0
     train_samples: int = 0
@@ -153,10 +155,15 @@ def order_seed(p: Protocol) -> int:
 
 
 def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torch.device, progress=None,
-          probe: Encoded | None = None, strategy: Strategy | None = None, setup: Setup | None = None) -> Trained:
+          probe: Encoded | None = None, strategy: Strategy | None = None, setup: Setup | None = None,
+          log=None) -> Trained:
     """Train for p.epochs, score dev (and the training probe) after each epoch, leave the best-on-dev
     weights in the model. The strategy's hooks choose the parameters, the loss and the schedule, and which
-    weights are scored and kept (the trained ones, or e.g. their average; see strategies.base.Evaluated)."""
+    weights are scored and kept (the trained ones, or e.g. their average; see strategies.base.Evaluated).
+
+    ``log``: called with a dict as the job goes, as Hugging Face's ``report_to`` logs: every recorded step
+    ({"step", "loss", "learning_rate", "grad_norm"}) and every epoch's record (with its "step"); the caller
+    decides where it goes (run.live sends it to experiment trackers)."""
     strategy = strategy or Full()
     amp = autocast_dtype(p)
     reason = eager_reason(p, device, strategy)  # why not captured, when cuda_graphs asks for it
@@ -183,7 +190,8 @@ def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torc
 
     for epoch in range(1, p.epochs + 1):
         strategy.before_epoch(model, setup, epoch)
-        seconds, epoch_loss = run_epoch(step, evaluated, scheduler, train_set, p, device, epoch, out, progress, pause)
+        seconds, epoch_loss = run_epoch(step, evaluated, scheduler, train_set, p, device, epoch, out, progress, pause,
+                                        log)
         with evaluated.swapped_in():
             scores = evaluate_epoch(net, dev_set, probe, p, device, progress, out.forward)
             # ties keep the earlier epoch; an epoch whose evaluated weights are not ready (SWA before its first
@@ -194,15 +202,9 @@ def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torc
         record = {"epoch": epoch, "train_loss": epoch_loss, **scores, "train_seconds": seconds,  # rates: the head's
                   # (the protocol's, times the schedule's factor, which is every group's), then each group's, largest first
                   "learning_rate_end": p.learning_rate * float(scheduler.get_last_lr()[0]) / float(scheduler.base_lrs[0]),
-                  "learning_rates_end": sorted((float(r) for r in scheduler.get_last_lr()), reverse=True)}
-        out.epochs.append(record)
-        out.train_seconds += seconds
-        out.train_samples += len(train_set)
-        if progress is not None:  # one line per epoch, also where no live bar is drawn (logs, CI)
-            progress.console.print(
-                f"  epoch {epoch}/{p.epochs}: train loss {epoch_loss:.4f}, dev loss {record['dev_loss']:.4f}, "
-                f"dev accuracy {record['dev_accuracy']:.2%} ({seconds:.0f} s)"
-            )
+                  "learning_rates_end": sorted((float(r) for r in scheduler.get_last_lr()), reverse=True),
+                  "step": epoch * steps_per_epoch(len(train_set), p.batch_size)}  # the optimizer step it ended at
+        end_epoch(out, record, len(train_set), p.epochs, progress, log)
 
     with torch.no_grad():
         for q, best in zip(owned, best_state):
@@ -213,8 +215,21 @@ def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torc
     return out
 
 
+def end_epoch(out: Trained, record: dict, samples: int, epochs: int, progress, log) -> None:
+    """Keep the epoch's record, send it to ``log`` and print its line (also where no live bar is drawn)."""
+    out.epochs.append(record)
+    out.train_seconds += record["train_seconds"]
+    out.train_samples += samples
+    if log is not None:
+        log(dict(record))
+    if progress is not None:
+        progress.console.print(
+            f"  epoch {record['epoch']}/{epochs}: train loss {record['train_loss']:.4f}, dev loss "
+            f"{record['dev_loss']:.4f}, dev accuracy {record['dev_accuracy']:.2%} ({record['train_seconds']:.0f} s)")
+
+
 def run_epoch(step: EagerStep, evaluated: Evaluated, scheduler, train_set: Encoded, p: Protocol, device, epoch: int,
-              out: Trained, progress, pause: str | None = None) -> tuple[float, float]:
+              out: Trained, progress, pause: str | None = None, log=None) -> tuple[float, float]:
     """One pass over the training set; returns (seconds, mean training loss). Appends to ``out.steps``.
     ``pause``: the test-only ``TUNEOFF_TEST_PAUSE_AT`` (see pause_for_a_test)."""
     model, strategy, setup = step.model, step.strategy, step.setup
@@ -239,6 +254,8 @@ def run_epoch(step: EagerStep, evaluated: Evaluated, scheduler, train_set: Encod
         epoch_loss += loss * len(index)
         window += loss
         window_n, samples = window_n + 1, samples + len(index)
+        if task is not None:  # every step (no sync): a short epoch's bar moves too
+            progress.update(task, completed=done - (epoch - 1) * per_epoch)
         if window_n == LOG_EVERY or done % per_epoch == 0:
             mean = float(window) / window_n  # waits for the device: the window's time below holds its work
             out.windows.append([window_n, samples, time.perf_counter() - tick])
@@ -246,13 +263,26 @@ def run_epoch(step: EagerStep, evaluated: Evaluated, scheduler, train_set: Encod
             if not math.isfinite(mean):
                 raise NonFiniteLoss(f"training loss became {mean} at epoch {epoch}, step {done}")
             out.steps.append([done, mean])
+            stats = step_stats(step, scheduler, p)
+            for key, value in stats.items():
+                if value is not None:
+                    out.step_stats[key].append([done, value])
+            if log is not None:
+                log({"step": done, "loss": mean, **stats})
             window, window_n = torch.zeros((), device=device), 0
             if task is not None:
-                progress.update(task, completed=done - (epoch - 1) * per_epoch, loss=mean)
+                progress.update(task, loss=mean)
     seconds = time.perf_counter() - started
     if task is not None:
         progress.remove_task(task)
     return seconds, float(epoch_loss) / len(train_set)
+
+
+def step_stats(step: EagerStep, scheduler, p: Protocol) -> dict:
+    """The head's learning rate after this step (the protocol's, times the schedule's factor) and the gradient
+    norm before clipping (None without clipping); read at the loss's records only, as a sync."""
+    rate = p.learning_rate * float(scheduler.get_last_lr()[0]) / float(scheduler.base_lrs[0])
+    return {"learning_rate": rate, "grad_norm": None if step.grad_norm is None else float(step.grad_norm)}
 
 
 def evaluate_epoch(net, dev_set: Encoded, probe: Encoded | None, p: Protocol, device, progress,

@@ -49,6 +49,7 @@ class EagerStep:
         self.eager_reason = reason
         self.amp = autocast_dtype(p)
         self.owned = updated_parameters(optimizer)
+        self.grad_norm = None  # a device scalar: the last step's gradient norm before clipping (None: no clipping)
 
     def run(self, batch: dict, index) -> torch.Tensor:
         device_type = batch["input_ids"].device.type
@@ -61,7 +62,10 @@ class EagerStep:
 
         loss = self.strategy.backward(forward_backward, self.owned)  # one pass, unless the strategy owns it (SAM)
         if self.p.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.p.max_grad_norm, foreach=True)
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.p.max_grad_norm, foreach=True)
+            if self.grad_norm is None:
+                self.grad_norm = torch.zeros((), device=norm.device)
+            self.grad_norm.copy_(norm)  # kept on the device: read only when the loop records (no sync per step)
         self.strategy.before_update(self.owned, self.setup)  # after clipping (Child-Tuning's masks)
         self.optimizer.step()
         return loss.detach()
@@ -150,6 +154,8 @@ class CapturedStep(EagerStep):
         static = {key: value.clone() for key, value in batch.items()}
         if self.loss is None:
             self.loss = torch.zeros((), device=batch["input_ids"].device)
+        if self.grad_norm is None and self.p.max_grad_norm > 0:  # a static buffer the graphs write, allocated outside
+            self.grad_norm = torch.zeros((), device=batch["input_ids"].device)
 
         def body():
             self.loss.copy_(self.run(static, index))

@@ -19,8 +19,10 @@ from tuneoff.store.runfolder import RunFolder, as_run, seed_label
 from tuneoff.store.schemas import SchemaError, validate
 from tuneoff.verdict import rules as leaderboard
 from tuneoff.verdict import table
+from tuneoff.verdict.advice import collapse_advice
+from tuneoff.verdict.board_csv import board_csv
 from tuneoff.verdict.format import words
-from tuneoff.verdict.rows import ended, extra_eval_table, extra_sentence, game_rows, may_be_best_sentence, rows
+from tuneoff.verdict.rows import ended, extra_eval_table, extra_sentence, game_rows, may_be_best_sentence, note_text, rows
 
 
 @dataclass
@@ -73,6 +75,8 @@ def read_run(run_dir: RunFolder | Path) -> Run:
     board = leaderboard.build(results, rules.get("fastest_bonus", 10.0), rules.get("speed_metric", "train_seconds"),
                               stale, {n: len(labels) for n, labels in expected.items()},
                               rules.get("equivalence_margin", 0.0))
+    if advice := collapse_advice(board, results):  # every player collapsed: why, and what to change
+        board["notes"].append(advice)
     return Run(run_dir, rules, config, names, jobs, expected, problems, sorted(ignored), stale, board, meta)
 
 
@@ -95,6 +99,7 @@ def write(board: dict, run_dir: RunFolder) -> None:
     run_dir.record_generated(list(paths))  # first: a file is listed before it exists, never after
     write_json(paths[0], board)
     write_atomic(paths[1], markdown(board).encode())
+    write_atomic(paths[2], board_csv(board).encode())
 
 
 def publish(run_dir: RunFolder | Path, console) -> Run:
