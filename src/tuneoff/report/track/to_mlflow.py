@@ -41,7 +41,7 @@ class MLflow(Tracker):
             self._write(client, experiments[job.tournament], job)
 
     def _write(self, client, experiment: str, job) -> None:
-        from mlflow.entities import Metric, Param, RunTag
+        from mlflow.entities import Metric, Param
 
         for old in client.search_runs([experiment], f"tags.`tuneoff.job` = '{job.key}'"):
             client.delete_run(old.info.run_id)
