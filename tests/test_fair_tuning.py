@@ -19,9 +19,9 @@ from tuneoff.plan.grid import design, log_grid, on_edge, pick, rate_axis
 from tuneoff.plan.jobs import plan, plan_tuning
 from tuneoff.plan.loading import load_config
 from tuneoff.report.build import build_report
-from tuneoff.run.lifecycle import base_trial
 from tuneoff.run.tournament import schedule_warnings
 from tuneoff.store.files import write_json
+from tuneoff.store.record import Trial
 from tuneoff.store.runfolder import RunFolder
 from tuneoff.store.schemas import SchemaError, validate
 from tuneoff.strategies import STRATEGIES, Lora, Strategy
@@ -162,8 +162,8 @@ def test_every_player_gets_the_same_number_of_trials_with_the_finals_epochs(zoo,
         value = getattr(t.player.strategy, knob.field)
         assert t.axes == (("knob", knob.field, value),)
         assert t.label == f"tune-lr-{t.protocol.learning_rate:g}-{knob.field}-{value:g}-seed-{t.seed}"
-        assert base_trial(t)["knob"] == {"field": knob.field, "value": value}
-        validate({**base_trial(t), "status": "running"}, "tuning", "t")
+        assert Trial.fresh(t)["knob"] == {"field": knob.field, "value": value}
+        validate(Trial.fresh(t), "tuning", "t")
         assert t.identity["player"]["strategy"][knob.field] == value
 
 
@@ -192,7 +192,7 @@ def test_a_second_rate_is_crossed_in_the_same_count(tmp_path, monkeypatch):
     assert len(trials) == 18
     t = next(t for t in trials if t.protocol.learning_rate == 1e-4 and t.player.strategy.dropout == 0.5)
     assert t.label == f"tune-lr-0.0001-dropout-0.5-r-{t.player.strategy.r}-seed-1"
-    assert base_trial(t)["second_rate"] == {"field": "dropout", "value": 0.5}
+    assert Trial.fresh(t)["second_rate"] == {"field": "dropout", "value": 0.5}
     monkeypatch.setattr(Lora, "knob", None)
     grid = sweep_for(config.tuning, lora)
     assert {(r, d) for r, d in grid.points} == {(r, d) for r in (1e-4, 5e-4, 2.5e-3) for d in (0.02, 0.1, 0.5)}

@@ -13,7 +13,6 @@ from tuneoff.plan.config import Protocol
 from tuneoff.plan.jobs import Job
 from tuneoff.run.build import trained_parameters
 from tuneoff.run.task import Task, prepare
-from tuneoff.store.liveness import now
 from tuneoff.strategies import folder_bytes
 from tuneoff.training.batching import encode
 from tuneoff.training.evaluate import metrics, score, score_extra
@@ -42,10 +41,10 @@ def data_record(dataset: Dataset, spec: DatasetSpec, train_set, dev_set, test_se
 
 
 def run_job(task: Task, result: dict, progress=None, warn=print) -> dict:
-    """Train, pick the best epoch on dev, score test once, save; fill in and write ``result``.
+    """Train, pick the best epoch on dev, score test once, save the checkpoint; fill in ``result``.
 
     ``result`` is filled as the job goes, so a caller that catches a failure still
-    has what was known (environment, parameters, warnings) to record.
+    has what was known (environment, parameters, warnings) to record; the caller records how it ended.
     """
     job, folder, (dataset, extras) = task.job, task.folder, task.data
     prepared = prepare(task, result, warn)
@@ -90,9 +89,6 @@ def run_job(task: Task, result: dict, progress=None, warn=print) -> dict:
     folder.remove_checkpoint()
     saved = job.player.strategy.save(model, tokenizer, folder.checkpoint)
     result["checkpoint"] = {**saved, "bytes": folder_bytes(folder.checkpoint)}
-    result["status"] = "completed"
-    result["finished_at"] = now()
-    folder.write_result(result)
     return result
 
 

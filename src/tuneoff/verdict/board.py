@@ -17,6 +17,7 @@ from tuneoff.store.liveness import shown
 from tuneoff.store.results import ResultsError, differences
 from tuneoff.store.runfolder import RunFolder, as_run, seed_label
 from tuneoff.store.schemas import SchemaError, validate
+from tuneoff.store.status import Status
 from tuneoff.verdict import rules as leaderboard
 from tuneoff.verdict.rows import (
     ended,
@@ -45,7 +46,7 @@ class Run:
     meta: dict = field(default_factory=dict)
 
     def completed(self, name: str) -> list[dict]:
-        return [r for r in self.jobs.get(name, []) if r["status"] == "completed"]
+        return [r for r in self.jobs.get(name, []) if r["status"] == Status.COMPLETED]
 
 
 def _label(r: dict) -> str:
@@ -182,7 +183,7 @@ def rich_table(board: dict):
         table.add_row(x.rank, x.rank_interval, esc(x.player), esc(x.strategy), x.accuracy, x.ci, x.seeds,
                       x.vs_best, f"{x.points} {x.bonus}".strip(), esc(note_text(x.notes)))
     for r in board["unranked"]:
-        colour = "red" if r["status"] == "failed" else "yellow"
+        colour = "red" if r["status"] == Status.FAILED else "yellow"
         table.add_row("-", "-", esc(r["player"]), esc(r["strategy"]), "-", "-", str(r["seed"]), "-", "-",
                       f"[{colour}]{esc(ended(r))}[/]: {esc(r['error'])}")
     caption = [esc(may_be_best_sentence(board))]

@@ -25,6 +25,7 @@ import statistics
 
 import numpy as np
 
+from tuneoff.store.status import Status
 from tuneoff.verdict import claims, family, power, speed, stats
 from tuneoff.verdict.speed import hardware_key
 
@@ -82,7 +83,7 @@ def collapse_reason(result: dict) -> str | None:
 
 def diverged(result: dict) -> bool:
     """A job whose training loss became non-finite: it learned nothing, and counts as a collapsed seed."""
-    return result["status"] == "failed" and (bool(result.get("diverged"))
+    return result["status"] == Status.FAILED and (bool(result.get("diverged"))
                                              or str(result.get("error") or "").startswith(DIVERGED))
 
 
@@ -117,12 +118,12 @@ def _row(name: str, runs: list[dict], planned: int, ended: list[dict]) -> dict:
     acc, f1 = (stats.summary([r["test"][k] for r in runs]) for k in ("accuracy", "macro_f1"))
     collapsed = {r["seed"]: reason for r in runs if (reason := collapse_reason(r))}
     collapsed |= {u["seed"]: f"training diverged ({u['error']})" for u in ended if diverged(u)}
-    failed = sum(u["status"] == "failed" and not diverged(u) for u in ended)
-    unfinished = sum(u["status"] in ("running", "interrupted") for u in ended)
+    failed = sum(u["status"] == Status.FAILED and not diverged(u) for u in ended)
+    unfinished = sum(Status(u["status"]).unfinished for u in ended)
     gaps = [r["generalization"]["gap_at_best_epoch"] for r in runs if r["generalization"]["gap_at_best_epoch"] is not None]
     return {
         "player": name, "model": first.get("model", {}).get("description") or first["player"]["model"]["kind"],
-        "strategy": first["player"]["strategy"]["name"], "status": "completed",
+        "strategy": first["player"]["strategy"]["name"], "status": Status.COMPLETED,
         "hardware": " + ".join(sorted({hardware_key(r) for r in runs})),
         "threads": sorted({r.get("environment", {}).get("hardware", {}).get("threads") or 0 for r in runs}),
         "concurrent_jobs": sorted({jobs_at_once(r) for r in runs}),
@@ -279,7 +280,7 @@ def build(results: list[dict], bonus: float = 10.0, speed_metric: str = "train_s
     by_player: dict[str, list[dict]] = {}
     ended: dict[str, list[dict]] = {}
     for r in results:
-        (by_player if r["status"] == "completed" else ended).setdefault(r["player"]["name"], []).append(r)
+        (by_player if r["status"] == Status.COMPLETED else ended).setdefault(r["player"]["name"], []).append(r)
     rows = _order([_row(n, runs, (planned or {}).get(n, len(runs)), ended.get(n, [])) for n, runs in by_player.items()])
     about = MODELS if any(len(r["seeds"]) < 2 for r in rows) else STRATEGIES
     summary = _summary(rows, [stats.correctness(by_player[r["player"]]) for r in rows]) if rows else None

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tuneoff.report.track.base import TRACKERS, Tracker
 from tuneoff.store.runfolder import RunFolder
+from tuneoff.store.status import Status
 
 BATCH = 900  # MLflow takes at most 1000 metrics per log_batch call
 
@@ -56,4 +57,4 @@ class MLflow(Tracker):
             for file, png in job.figures.items():
                 (Path(scratch) / file).write_bytes(png)
                 client.log_artifact(run.info.run_id, str(Path(scratch) / file), "figures")
-        client.set_terminated(run.info.run_id, "FINISHED" if job.tags["status"] == "completed" else "FAILED")
+        client.set_terminated(run.info.run_id, "FINISHED" if job.tags["status"] == Status.COMPLETED else "FAILED")

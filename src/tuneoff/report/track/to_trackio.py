@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from tuneoff.report.track.base import TRACKERS, Tracker
 from tuneoff.store.runfolder import RunFolder
+from tuneoff.store.status import Status
 
 
 @TRACKERS.register
@@ -32,7 +33,8 @@ class Trackio(Tracker):
         try:
             # Trackio keeps a run only once something is logged: every job logs whether it completed, at step 0,
             # so that a failed job (no losses, no metrics) is there too, with its tags.
-            points: dict[int, dict[str, float]] = {0: {"job/completed": float(job.tags.get("status") == "completed")}}
+            completed = float(job.tags.get("status") == Status.COMPLETED)
+            points: dict[int, dict[str, float]] = {0: {"job/completed": completed}}
             for series in (job.steps, job.epochs):
                 for metric, values in series.items():
                     for step, value in values:
