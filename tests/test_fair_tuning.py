@@ -419,8 +419,9 @@ def test_the_schemas_know_the_edge():
     with pytest.raises(SchemaError, match="tuning/knob/on_edge"):
         validate({**ok, "tuning": {**ok["tuning"], "knob": {**ok["tuning"]["knob"], "on_edge": "middle"}}}, "result",
                  "r")
-    older = {**ok, "tuning": {k: v for k, v in ok["tuning"].items() if k not in ("on_edge", "knob")}}
-    validate(older, "result", "r")  # results written before the edge was recorded stay valid
+    validate({**ok, "tuning": {k: v for k, v in ok["tuning"].items() if k != "knob"}}, "result", "r")  # none crossed
+    with pytest.raises(SchemaError, match="on_edge"):  # every sweep records its edge
+        validate({**ok, "tuning": {k: v for k, v in ok["tuning"].items() if k != "on_edge"}}, "result", "r")
     board = leaderboard.build([ok])
     validate(board, "leaderboard", "b")
     board["ranked"][0]["tuning"]["on_edge"] = "middle"

@@ -70,7 +70,7 @@ def read_run(run_dir: RunFolder | Path) -> Run:
         if foreign or name not in names or (planned and key not in planned):
             ignored.append(f"{name}/{_label(r)}")
         elif planned and planned[key]["job_hash"] != r["job_hash"]:
-            reason = "; ".join(differences(r.get("job"), planned[key]["job"])[:4]) or "a different job"
+            reason = "; ".join(differences(r["job"], planned[key]["job"])[:4]) or "a different job"
             stale.append({"player": name, "seed": r["seed"], "data_seed": r["data_seed"], "reason": reason})
         else:
             jobs.setdefault(name, []).append(r)

@@ -31,7 +31,6 @@ from tuneoff.verdict.speed import hardware_key
 
 COLLAPSE_SHARE = 0.90  # >= 90 % of predictions in one class
 STRATEGIES, MODELS = "strategies", "trained models"
-DIVERGED = "training loss became"  # how NonFiniteLoss starts its message (results without the diverged flag)
 
 
 def rules(about: str) -> dict[str, str]:
@@ -83,8 +82,7 @@ def collapse_reason(result: dict) -> str | None:
 
 def diverged(result: dict) -> bool:
     """A job whose training loss became non-finite: it learned nothing, and counts as a collapsed seed."""
-    return result["status"] == Status.FAILED and (bool(result.get("diverged"))
-                                             or str(result.get("error") or "").startswith(DIVERGED))
+    return result["status"] == Status.FAILED and bool(result.get("diverged"))
 
 
 def device_of(result: dict) -> tuple:
@@ -107,9 +105,10 @@ def overlapping_jobs(spans: list[tuple]) -> list[int]:
 
 
 def jobs_at_once(result: dict) -> int:
-    """How many jobs overlapped this one on its device (measured); an older result's executor slots else."""
+    """How many jobs overlapped this one on its device (measured once its run ended); its executor's slots until
+    then (a run still going, or stopped)."""
     timing = result["timing"]
-    return timing.get("overlapping_jobs", timing.get("concurrent_jobs", 1))
+    return timing.get("overlapping_jobs", timing["concurrent_jobs"])
 
 
 def _row(name: str, runs: list[dict], planned: int, ended: list[dict]) -> dict:
@@ -158,15 +157,15 @@ def _sweep(result: dict) -> dict | None:
     if not sweep:
         return None
     out = {"learning_rate": sweep["learning_rate"], "learning_rates": sweep["learning_rates"],
-           "on_edge": sweep.get("on_edge")}  # absent from results written before the sweep recorded it
+           "on_edge": sweep["on_edge"]}
     return {**out, **{k: sweep[k] for k in ("knob", "second_rate") if sweep.get(k)}}
 
 
 def extra_matrix(runs: list[dict], name: str) -> np.ndarray | None:
-    """seeds x sentences of extra test set ``name``, True where right; None unless every seed holds each
-    sentence's prediction on the same sentences (results written before they were kept hold only accuracy)."""
+    """seeds x sentences of extra test set ``name``, True where right; None unless every seed scored it, on the
+    same sentences."""
     entries = [r.get("extra_eval", {}).get(name) for r in runs]
-    if any(e is None or "predictions" not in e for e in entries) or len({e.get("sha256") for e in entries}) > 1:
+    if any(e is None for e in entries) or len({e["sha256"] for e in entries}) > 1:
         return None
     return np.array([np.asarray(e["predictions"]) == np.asarray(e["labels"]) for e in entries])
 
@@ -179,7 +178,7 @@ def _extra(runs: list[dict]) -> dict:
         accs = [r["extra_eval"][name]["accuracy"] for r in runs if name in r.get("extra_eval", {})]
         out[name] = {**stats.summary(accs), "per_seed": accs, "dataset": runs[0]["extra_eval"][name]["dataset"]}
         if extra_matrix(runs, name) is not None:
-            out[name]["sha256"] = runs[0]["extra_eval"][name].get("sha256")
+            out[name]["sha256"] = runs[0]["extra_eval"][name]["sha256"]
     return out
 
 
