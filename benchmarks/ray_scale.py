@@ -87,13 +87,12 @@ def stub_training(result: dict, checkpoint: bytes):
         import tuneoff.run.ray_executor as executor
 
         def trivial_job(task, console=None, live=True) -> dict:
-            from tuneoff.run.lifecycle import base_result
-            from tuneoff.store.liveness import now
+            from tuneoff.store.record import Record
 
-            mine = {**result, **base_result(task.job, task.data[0].labels), "status": "completed"}
+            record = Record.new(task.job, task.folder, task.data[0].labels)
+            record.doc = {**result, **record.doc}
             task.folder.unpack({"files": {}, "checkpoint": checkpoint})
-            task.folder.write_result({**mine, "finished_at": now()})
-            return mine
+            return record.complete()
 
         executor.run_task = trivial_job
 
@@ -138,19 +137,19 @@ def rss_bytes() -> int:
 
 def count_writes(executor_module) -> Counter:
     """How many times the driver records each job's end: every completed or failed record goes through
-    ``settle`` (a returned task) or ``end_unfinished`` (a task that failed every try)."""
+    ``settle`` (a returned task) or ``not_returned`` (a task that failed every try)."""
     writes = Counter()
-    settle, end_unfinished = executor_module.settle, executor_module.end_unfinished
+    settle, not_returned = executor_module.settle, executor_module.not_returned
 
     def counted_settle(task, payload):
         writes[task.job.name, task.job.label] += 1
         return settle(task, payload)
 
-    def counted_end(folder, result, status, error):
-        writes[folder.player, folder.label] += 1
-        return end_unfinished(folder, result, status, error)
+    def counted_failure(task, why):
+        writes[task.job.name, task.job.label] += 1
+        return not_returned(task, why)
 
-    executor_module.settle, executor_module.end_unfinished = counted_settle, counted_end
+    executor_module.settle, executor_module.not_returned = counted_settle, counted_failure
     return writes
 
 

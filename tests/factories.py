@@ -47,7 +47,9 @@ def completed(name: str, matrix, train_seconds: float, trainable: int, total: in
     predictions = [j for i in range(5) for j in sorted(range(5), key=lambda c: c != i) for _ in range(matrix[i][j])]
     epochs = [{"epoch": e + 1, "train_loss": 1.5 - 0.2 * e, "dev_loss": 1.4 - 0.1 * e, "dev_accuracy": a,
                "train_seconds": train_seconds / len(dev_acc), "dev_seconds": 0.5, "train_eval_loss": 1.2 - 0.2 * e,
-               "train_eval_accuracy": min(1.0, a + 0.05 * e), "generalization_gap": min(1.0, a + 0.05 * e) - a}
+               "train_eval_accuracy": min(1.0, a + 0.05 * e), "generalization_gap": min(1.0, a + 0.05 * e) - a,
+               "learning_rate_end": 5e-5 * (1 - (e + 1) / len(dev_acc)),
+               "learning_rates_end": [5e-5 * (1 - (e + 1) / len(dev_acc))]}
               for e, a in enumerate(dev_acc)]
     best = max(range(len(dev_acc)), key=lambda e: (dev_acc[e], -e)) + 1
     return {
@@ -57,7 +59,8 @@ def completed(name: str, matrix, train_seconds: float, trainable: int, total: in
         "data": {"source": "unit", "dir": "/data", "sha256": {"train": "a" * 64, "dev": "b" * 64, "test": "c" * 64},
                  "checksums_ok": True, "sizes": {"train": 800, "dev": 100, "test": sum(counts)},
                  "test_class_counts": counts, "test_majority_rate": max(counts) / sum(counts)},
-        "history": {"epochs": epochs, "steps": [[s * 10, 1.6 - 0.01 * s] for s in range(1, 16)]},
+        "history": {"epochs": epochs, "steps": [[s * 10, 1.6 - 0.01 * s] for s in range(1, 16)],
+                    "window_seconds": [[50, 800, train_seconds / 3]] * 3},  # 2400 samples, as timing says
         "best_epoch": best,
         "generalization": {"lowest_dev_loss_epoch": len(dev_acc), "gap_at_best_epoch": epochs[best - 1]["generalization_gap"]},
         "test": {"loss": 1.1, "accuracy": sum(matrix[i][i] for i in range(5)) / sum(counts),
@@ -65,7 +68,8 @@ def completed(name: str, matrix, train_seconds: float, trainable: int, total: in
                  "confusion_matrix": matrix, "predicted_distribution": predicted,
                  "predictions": predictions, "labels": labels},
         "timing": {"train_seconds": train_seconds, "train_samples_per_second": 3 * 800 / train_seconds,
-                   "dev_eval_seconds": 1.5, "test_eval_seconds": 0.5, "test_samples_per_second": 200.0},
+                   "dev_eval_seconds": 1.5, "test_eval_seconds": 0.5, "test_samples_per_second": 200.0,
+                   "concurrent_jobs": 1},
         "memory": {"peak_rss_bytes": 900 * 2**20, "peak_gpu_bytes": None},
         "checkpoint": {"path": "checkpoint/model", "bytes": 4_000_000, "trained_artifact_bytes": 4_000},
         "environment": {"hardware": hardware or HARDWARE,

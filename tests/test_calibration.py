@@ -62,7 +62,7 @@ def _result(name: str, seed: int, correct: np.ndarray, labels: np.ndarray) -> di
                  "predictions": predictions.tolist(),
                  "predicted_distribution": np.bincount(predictions, minlength=5).tolist()},
         "data": {"test_majority_rate": float(counts.max() / counts.sum())},
-        "timing": {"train_seconds": 100.0, "train_samples_per_second": 85.0},
+        "timing": {"train_seconds": 100.0, "train_samples_per_second": 85.0, "concurrent_jobs": 1},
         "environment": {"hardware": {"cpu": "simulated", "device": "cpu"}},
         "parameters": {"trainable": 1, "total": 1}, "memory": {"peak_rss_bytes": 1},
         "best_epoch": 1, "generalization": {"gap_at_best_epoch": None, "lowest_dev_loss_epoch": 1},

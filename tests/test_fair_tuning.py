@@ -19,9 +19,9 @@ from tuneoff.plan.grid import design, log_grid, on_edge, pick, rate_axis
 from tuneoff.plan.jobs import plan, plan_tuning
 from tuneoff.plan.loading import load_config
 from tuneoff.report.build import build_report
-from tuneoff.run.lifecycle import base_trial
 from tuneoff.run.tournament import schedule_warnings
 from tuneoff.store.files import write_json
+from tuneoff.store.record import Trial
 from tuneoff.store.runfolder import RunFolder
 from tuneoff.store.schemas import SchemaError, validate
 from tuneoff.strategies import STRATEGIES, Lora, Strategy
@@ -168,9 +168,9 @@ def test_every_player_gets_the_same_number_of_trials_with_the_finals_epochs(zoo,
         assert t.label == (f"tune-lr-{t.protocol.learning_rate:g}"
                            + "".join(f"-{field}-{value:g}" for _, field, value in point) + f"-seed-{t.seed}")
         for kind, field, value in point:
-            assert base_trial(t)[kind] == {"field": field, "value": value}
+            assert Trial.fresh(t)[kind] == {"field": field, "value": value}
             assert t.identity["player"]["strategy"][field] == value
-        validate({**base_trial(t), "status": "running"}, "tuning", "t")
+        validate(Trial.fresh(t), "tuning", "t")
 
 
 def test_zoo_robust_ships_a_tuning_table_with_equal_trials_and_two_seeds():
@@ -198,7 +198,7 @@ def test_a_second_rate_is_crossed_in_the_same_count(tmp_path, monkeypatch):
     assert len(trials) == 18
     t = next(t for t in trials if t.protocol.learning_rate == 1e-4 and t.player.strategy.dropout == 0.5)
     assert t.label == f"tune-lr-0.0001-dropout-0.5-r-{t.player.strategy.r}-seed-1"
-    assert base_trial(t)["second_rate"] == {"field": "dropout", "value": 0.5}
+    assert Trial.fresh(t)["second_rate"] == {"field": "dropout", "value": 0.5}
     monkeypatch.setattr(Lora, "knob", None)
     grid = sweep_for(config.tuning, lora)
     assert {(r, d) for r, d in grid.points} == {(r, d) for r in (1e-4, 5e-4, 2.5e-3) for d in (0.02, 0.1, 0.5)}
@@ -426,8 +426,9 @@ def test_the_schemas_know_the_edge():
     with pytest.raises(SchemaError, match="tuning/knob/on_edge"):
         validate({**ok, "tuning": {**ok["tuning"], "knob": {**ok["tuning"]["knob"], "on_edge": "middle"}}}, "result",
                  "r")
-    older = {**ok, "tuning": {k: v for k, v in ok["tuning"].items() if k not in ("on_edge", "knob")}}
-    validate(older, "result", "r")  # results written before the edge was recorded stay valid
+    validate({**ok, "tuning": {k: v for k, v in ok["tuning"].items() if k != "knob"}}, "result", "r")  # none crossed
+    with pytest.raises(SchemaError, match="on_edge"):  # every sweep records its edge
+        validate({**ok, "tuning": {k: v for k, v in ok["tuning"].items() if k != "on_edge"}}, "result", "r")
     board = leaderboard.build([ok])
     validate(board, "leaderboard", "b")
     board["ranked"][0]["tuning"]["on_edge"] = "middle"

@@ -76,13 +76,6 @@ class Tuneoff:
         self._reader = threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True)
         self._reader.start()
 
-    def wait_for(self, text: str, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while not any(text in line for line in list(self.lines)):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"never printed {text!r}:\n{''.join(self.lines)}")
-            time.sleep(0.05)
-
     def wait_for_pauses(self, folder: Path, count: int = 1) -> list[int]:
         """Until ``count`` jobs have paused (see PAUSE_AT); fails at once if the command has ended, and
         stops it (SIGTERM: a pool ends its workers too) if it is still running when the wait fails."""

@@ -14,9 +14,10 @@ from conftest import TINY_CONFIG
 from tuneoff.data import load_sst5
 from tuneoff.plan.jobs import plan
 from tuneoff.plan.loading import load_config
-from tuneoff.run.lifecycle import base_result, play
+from tuneoff.run.lifecycle import play
 from tuneoff.run.soup import cook
 from tuneoff.run.task import Task, prepare
+from tuneoff.store.record import Final
 from tuneoff.store.runfolder import RunFolder
 from tuneoff.strategies import STRATEGIES, Soup
 from tuneoff.strategies.soup import greedy_soup, uniform_soup
@@ -110,7 +111,7 @@ def test_each_ingredient_is_the_run_at_its_rate_and_the_model_keeps_the_soup(sou
 
     monkeypatch.setattr(Soup, "combine", combine)
     job, labels = soup_task.job, soup_task.data[0].labels
-    prepared = prepare(soup_task, base_result(job, labels), print)
+    prepared = prepare(soup_task, Final.fresh(job, labels), print)
     train_set, dev_set = _sets(soup_task, prepared)
     trained = cook(prepared.model, job, train_set, dev_set, prepared.protocol, prepared.device, setup=prepared.setup)
     states = seen["states"]
@@ -122,7 +123,7 @@ def test_each_ingredient_is_the_run_at_its_rate_and_the_model_keeps_the_soup(sou
     assert trained.train_seconds == pytest.approx(sum(i["train_seconds"] for i in trained.report["ingredients"]))
     for rate, state in zip(job.ingredients, states):  # each ingredient: the run a final job at its rate would be
         alone = replace(job, ingredients=(), protocol=job.protocol.model_copy(update={"learning_rate": rate}))
-        other = prepare(replace(soup_task, job=alone), base_result(alone, labels), print)
+        other = prepare(replace(soup_task, job=alone), Final.fresh(alone, labels), print)
         train(other.model, train_set, dev_set, other.protocol, other.device, strategy=job.player.strategy,
               setup=other.setup)
         assert all(torch.equal(v, state[k]) for k, v in other.model.state_dict().items())

@@ -38,9 +38,7 @@ def test_the_steady_time_is_the_lower_quartile_of_windows_so_contention_for_part
     (quiet,), (busy,) = windowed("a", 1e-3, seeds=(1,)), windowed("b", 1e-3, seeds=(1,), slow_windows=20)
     assert busy["timing"]["train_seconds"] > 1.9 * quiet["timing"]["train_seconds"]  # half the run 3x slower
     assert speed.seconds_per_sample(busy) == pytest.approx(speed.seconds_per_sample(quiet))
-    assert speed.seconds_per_sample(busy)[1] is True
-    del busy["history"]["window_seconds"]  # an older result: its whole-run time, and the board says so
-    assert speed.seconds_per_sample(busy) == (pytest.approx(1 / busy["timing"]["train_samples_per_second"]), False)
+    assert speed.seconds_per_sample(busy) < 0.9 / busy["timing"]["train_samples_per_second"]  # not the whole run's
     board = leaderboard.build(windowed("a", 1e-3) + windowed("b", 1e-3, slow_windows=20))
     assert bonus(board) == {"a": 5.0, "b": 5.0}
 

@@ -216,3 +216,43 @@ def test_the_checkpoint_check_would_catch_a_spelled_subfolder():
     for fine in ('result["player"]["model"]', 'repo_type="model"', 'size: Literal["tiny", "base"] = "small"',
                  'checkpoint.adapter', 'record["model"] = {}', 'result["checkpoint"] = strategy.save(...)'):
         assert not CHECKPOINT_SPELLED.search(fine), fine
+
+
+STATUS_OWNER = PACKAGE / "store" / "status.py"
+
+
+def spelled_statuses(source: str, words: set[str]) -> list[tuple[int, str]]:
+    """(line, word) of every string constant in ``source`` that is exactly one of ``words`` (docstrings,
+    messages and f-string pieces that merely contain one are not)."""
+    import ast
+
+    return sorted((node.lineno, node.value) for node in ast.walk(ast.parse(source))
+                  if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in words)
+
+
+def test_only_the_status_owner_spells_a_status():
+    """Status words (what a record's ``status`` holds, the schemas' enum) appear as string literals only in
+    store/status.py; every other module compares with ``Status`` members."""
+    import json
+
+    from tuneoff.store.status import Status
+
+    words = {s.value for s in Status}
+    for schema in ("result", "tuning"):
+        enum = json.loads((PACKAGE / "schema" / f"{schema}.schema.json").read_text())["properties"]["status"]["enum"]
+        assert set(enum) == words, schema
+    assert words == {"running", "completed", "failed", "interrupted"}
+    offenders = [f"{path.relative_to(PACKAGE)}:{line}: {word!r}" for path in sorted(PACKAGE.rglob("*.py"))
+                 if path != STATUS_OWNER for line, word in spelled_statuses(path.read_text(), words)]
+    assert offenders == []
+    assert spelled_statuses(STATUS_OWNER.read_text(), words)  # the owner does spell them
+
+
+def test_the_status_check_would_catch_a_spelled_status():
+    words = {"running", "completed", "failed", "interrupted"}
+    for spelled in ('r["status"] == "completed"', "status = 'failed'", 'x in ("running", "interrupted")',
+                    'record.update(status="interrupted")'):
+        assert spelled_statuses(spelled, words), spelled
+    for fine in ('r["status"] == Status.COMPLETED', 'f"{n} failed"', '"""A job left running."""',
+                 'print("completed in 3 s")'):
+        assert not spelled_statuses(fine, words), fine

@@ -122,7 +122,6 @@ def _readable_run(args):
 
 
 def cmd_leaderboard(args, console: Console) -> int:
-    from tuneoff.store.runfolder import RunFolder
     from tuneoff.verdict import board
 
     folder = _readable_run(args)
@@ -137,7 +136,6 @@ def cmd_leaderboard(args, console: Console) -> int:
 
 def cmd_report(args, console: Console) -> int:
     from tuneoff.report.build import build_report
-    from tuneoff.store.runfolder import RunFolder
 
     folder = _readable_run(args)
     with folder.lock():

@@ -19,7 +19,7 @@ from tuneoff.data import DatasetSpec
 from tuneoff.plan.budget import sweep_for
 from tuneoff.plan.choice import choose  # noqa: F401 - the sweep's choice, where the tournament looks for it
 from tuneoff.plan.config import Config, Player, Protocol, ingredients, seed_pairs, teacher_order, tuning_seeds
-from tuneoff.store.runfolder import seed_label, trial_label
+from tuneoff.store.record import Final, Trial
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class Job:
     identity: dict  # what the hash covers (see module docstring)
     job_hash: str
     overrides: dict
-    kind: str = "final"  # or "tuning": train and dev only, never the test split, no checkpoint
+    kind: type[Final] | type[Trial] = Final  # Trial: train and dev only, never the test split, no checkpoint
     tuning: dict | None = None  # the sweep that chose this final job's learning rate (and knob, second rate)
     axes: tuple = ()  # a trial's other axes: (kind, strategy option, value) for its knob and second rate
     ingredients: tuple[float, ...] = ()  # a soup's final job: the rates of the models it trains and combines
@@ -51,9 +51,7 @@ class Job:
     @property
     def label(self) -> str:
         """The job's folder name in a run folder (the store's layout)."""
-        if self.kind == "tuning":
-            return trial_label(self.protocol.learning_rate, self.seed, tuple((f, v) for _, f, v in self.axes))
-        return seed_label(self.seed, self.data_seed)
+        return self.kind.label(self)
 
 
 # Protocol keys added after results were first recorded, with the value that older results
@@ -154,9 +152,9 @@ def plan_tuning(config: Config, data_sha256: dict[str, str], player: str, teache
             update = {"learning_rate": values[0], "seed": seed, "data_seed": None,
                       **({"epochs": spec.epochs} if spec.epochs else {})}
             protocol = config.protocol_for(p).model_copy(update=update)
-            ident = {**identity(trial, protocol, config.data, data_sha256), "kind": "tuning"}
+            ident = {**identity(trial, protocol, config.data, data_sha256), "kind": Trial.name}
             if (teacher := p.strategy.teacher_name()) is not None:
                 ident["teacher"] = teacher_hashes.get((teacher, seed, None))
             out.append(Job(config.tournament.name, trial, protocol, config.data, ident, hash_of(ident),
-                           dict(p.protocol), kind="tuning", axes=axes))
+                           dict(p.protocol), kind=Trial, axes=axes))
     return out

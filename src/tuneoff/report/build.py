@@ -17,6 +17,7 @@ from tuneoff.report.render import Badge, Block, Link, Small, Swatch, View, rende
 from tuneoff.report.setup import setup_section, status_badge
 from tuneoff.store.files import write_atomic
 from tuneoff.store.runfolder import RunFolder, RunFolderError, seed_label
+from tuneoff.store.status import Status, Unrecorded
 from tuneoff.verdict import table
 from tuneoff.verdict.board import Run, detectable_sentence, read_run
 from tuneoff.verdict.format import difference, p_value, seconds, words
@@ -73,15 +74,16 @@ def job_states(run: Run, name: str) -> list[tuple[str, str, str]]:
         if label in have:
             r = have[label]
             why = r["error"] or ("marked running: still training, or stopped without recording its end (killed)"
-                                 if r["status"] == "running" else "")
+                                 if r["status"] == Status.RUNNING else "")
             out.append((label, r["status"], why))
         elif label in stale:
-            out.append((label, "stale", f"trained under another config ({stale[label]}); not ranked"))
+            out.append((label, Unrecorded.STALE, f"trained under another config ({stale[label]}); not ranked"))
         elif label in unreadable:
-            out.append((label, "unreadable", f"results file unreadable: {unreadable[label]}"))
+            out.append((label, Unrecorded.UNREADABLE, f"results file unreadable: {unreadable[label]}"))
         else:
             where = run.folder.job(name, label).result_path.relative_to(run.folder.path).as_posix()
-            out.append((label, "missing", f"no results file yet ({where}): not started, or the run used --only"))
+            out.append((label, Unrecorded.MISSING,
+                        f"no results file yet ({where}): not started, or the run used --only"))
     return out
 
 
@@ -112,7 +114,7 @@ def _header(run: Run, title: str) -> list[Block]:
     states = [s for n in run.names for _, s, _ in job_states(run, n)]
     counts = {s: states.count(s) for s in dict.fromkeys(states)}
     summary = f"{len(run.names)} players, {len(states)} jobs: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + "."
-    unfinished = sorted({n for n in run.names for _, s, _ in job_states(run, n) if s != "completed"})
+    unfinished = sorted({n for n in run.names for _, s, _ in job_states(run, n) if s != Status.COMPLETED})
     if unfinished:
         b.append(Block("warn", [summary, f"Incomplete run: not every job of {', '.join(unfinished)} completed. See",
                                 Link("Failures and missing jobs", "failures-and-missing-jobs")]))
@@ -177,7 +179,7 @@ def _leaderboard(run: Run, look: dict) -> list[Block]:
         b.append(_table(table.GAME, board, game_rows(board), look))
     b += [Block("note", n) for n in board["notes"]]
     b.append(Block("p", f"Collapsed: {rules['collapse']}. {rules['groups'].capitalize()}."))
-    bad = [(n, label, s, why) for n in run.names for label, s, why in job_states(run, n) if s != "completed"]
+    bad = [(n, label, s, why) for n in run.names for label, s, why in job_states(run, n) if s != Status.COMPLETED]
     if bad:
         b.append(Block("p", "Not ranked:"))
         b.append(Block("list", rows=[[Swatch(look[n].color), f"{n} {label}", status_badge(s), why]
@@ -295,10 +297,10 @@ def _player_facts(player: dict, runs: list[dict], method: str = "strategy") -> l
 
 def _job_row(run: Run, name: str, label: str, status: str, why: str) -> list:
     r = next((x for x in run.jobs.get(name, []) if seed_label(x["seed"], x["data_seed"]) == label), None)
-    if status != "completed" or r is None:
+    if status != Status.COMPLETED or r is None:
         return [label, [status_badge(status), Small(why) if why else None], "", "", "", "", "", "", ""]
     kept, gap = r["history"]["epochs"][r["best_epoch"] - 1], r["generalization"]["gap_at_best_epoch"]
-    return [label, "completed", f"{r['best_epoch']} of {len(r['history']['epochs'])}",
+    return [label, Status.COMPLETED, f"{r['best_epoch']} of {len(r['history']['epochs'])}",
             str(r["generalization"]["lowest_dev_loss_epoch"]), f"{kept['dev_accuracy']:.2%}",
             f"{r['test']['accuracy']:.2%}", f"{r['test']['macro_f1']:.3f}", "–" if gap is None else f"{gap:+.2%}",
             seconds(r["timing"]["train_seconds"])]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from tuneoff.report.render import Badge, Block
+from tuneoff.store.status import Status, Unrecorded
 
 SETUP = "protocol-environment-warnings-and-failures"
 
@@ -37,8 +38,9 @@ def _data_rows(d: dict, labels: list[str]) -> list[list]:
 
 
 def status_badge(status: str) -> Badge:
-    kind = {"unreadable": "failed", "stale": "warn"}.get(status, status)
-    return Badge(status, kind if kind in ("failed", "interrupted", "running", "warn") else "missing")
+    kind = {Unrecorded.UNREADABLE: Status.FAILED, Unrecorded.STALE: "warn"}.get(status, status)
+    return Badge(status, kind if kind in (Status.FAILED, Status.INTERRUPTED, Status.RUNNING, "warn")
+                 else Unrecorded.MISSING)
 
 
 def _who(names: list[str]) -> str:
@@ -91,7 +93,7 @@ def setup_section(run, job_states) -> list[Block]:
     b.append(Block("list", rows=warnings) if warnings else Block("p", "None."))
 
     b.append(Block("h3", "Failures and missing jobs", anchor="failures-and-missing-jobs"))
-    bad = [(n, label, s, why) for n in run.names for label, s, why in job_states(run, n) if s != "completed"]
+    bad = [(n, label, s, why) for n in run.names for label, s, why in job_states(run, n) if s != Status.COMPLETED]
     if not bad:
         return b + [Block("p", "None: every job completed.")]
     by_label = {(r["player"]["name"], r["seed"], r["data_seed"]): r for r in results}

@@ -14,7 +14,6 @@ from tuneoff.plan.jobs import Job
 from tuneoff.run.build import trained_parameters
 from tuneoff.run.live import live_logs
 from tuneoff.run.task import Task, prepare
-from tuneoff.store.liveness import now
 from tuneoff.training.batching import encode
 from tuneoff.training.evaluate import metrics, score, score_extra
 from tuneoff.training.loop import matmul_precision, train
@@ -42,11 +41,11 @@ def data_record(dataset: Dataset, spec: DatasetSpec, train_set, dev_set, test_se
 
 
 def run_job(task: Task, result: dict, progress=None, warn=print) -> dict:
-    """Train, pick the best epoch on dev, score test once, save; fill in and write ``result``.
+    """Train, pick the best epoch on dev, score test once, save the checkpoint; fill in ``result``.
 
     ``result`` is filled as the job goes, so a caller that catches a failure still
-    has what was known (environment, parameters, warnings) to record. With trackers (``task.track``)
-    the training loop's records are logged to them live (run.live).
+    has what was known (environment, parameters, warnings) to record; the caller records how it ended. With
+    trackers (``task.track``) the training loop's records are logged to them live (run.live).
     """
     job, folder, (dataset, extras) = task.job, task.folder, task.data
     prepared = prepare(task, result, warn)
@@ -83,9 +82,6 @@ def run_job(task: Task, result: dict, progress=None, warn=print) -> dict:
     result["memory"] = {"peak_rss_bytes": memory.peak_rss, "peak_gpu_bytes": memory.peak_gpu()}
     folder.remove_checkpoint()
     result["checkpoint"] = job.player.strategy.save(model, tokenizer, folder.checkpoint)
-    result["status"] = "completed"
-    result["finished_at"] = now()
-    folder.write_result(result)
     return result
 
 

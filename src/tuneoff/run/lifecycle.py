@@ -1,4 +1,4 @@
-"""A job's life, in one place: what it starts from, how it is played, and how it ended.
+"""A job's life, in one place: how it is played, whether it needs to, and how it ended.
 
 A final job writes a result that says 'running' before it trains, so a killed job is never
 'completed'; it ends completed, failed (a crash, or a loss that became non-finite: the
@@ -6,7 +6,8 @@ tournament goes on) or interrupted (Ctrl-C, SIGTERM, a stopped pool or Ray run: 
 which). A result left 'running' by a process that died is recorded interrupted by the next run;
 one whose pool worker died is recorded interrupted while it is retried, then failed with the cause.
 A tuning trial keeps a record the same way. The executors only schedule: every record of how a
-job ended is written here.
+job ended is written here, through ``store.record.Record`` (the one writer of a status), whatever
+the job's kind (``Job.kind``: ``Final`` or ``Trial``).
 """
 
 from __future__ import annotations
@@ -20,32 +21,12 @@ from tuneoff.console import esc, make_console, warning_panel
 from tuneoff.plan.jobs import Job
 from tuneoff.run import interrupts
 from tuneoff.run.task import Task
-from tuneoff.store.liveness import describe, now, process_alive, process_record
-from tuneoff.store.results import SCHEMA_VERSION, TRIAL_SCHEMA, ResultsError, differences
+from tuneoff.store.liveness import describe, process_alive
+from tuneoff.store.record import Final, Record, Trial
+from tuneoff.store.results import ResultsError, differences
 from tuneoff.store.runfolder import JobFolder, RunFolder
+from tuneoff.store.status import Status
 from tuneoff.verdict.rules import collapse_reason
-
-# --- what a job starts from ---------------------------------------------------------------------
-
-
-def base_result(job: Job, labels: tuple[str, ...]) -> dict:
-    return {
-        "schema": SCHEMA_VERSION, "status": "running", "error": None, "tournament": job.tournament,
-        "player": job.player.model_dump(mode="json"), "seed": job.seed, "data_seed": job.data_seed,
-        "job": job.identity, "job_hash": job.job_hash, "protocol": job.protocol.model_dump(mode="json"),
-        "overrides": job.overrides, "labels": list(labels), "warnings": [], "process": process_record(),
-        **({"tuning": job.tuning} if job.tuning else {}), "started_at": now(), "finished_at": None,
-    }
-
-
-def base_trial(job: Job) -> dict:
-    """A trial's record as it starts: its point (rate, and its knob's and second rate's option and value) and seed."""
-    return {"schema": TRIAL_SCHEMA, "status": "running", "error": None, "player": job.name,
-            "learning_rate": job.protocol.learning_rate, "seed": job.seed,
-            **{kind: {"field": field, "value": value} for kind, field, value in job.axes}, "job": job.identity,
-            "job_hash": job.job_hash, "protocol": job.protocol.model_dump(mode="json"), "warnings": [],
-            "started_at": now()}
-
 
 # --- whether it needs to run --------------------------------------------------------------------
 
@@ -59,12 +40,12 @@ def done_already(folder: JobFolder, job: Job) -> tuple[bool, str | None]:
         previous = folder.result()
     except ResultsError as err:
         return False, f"its results file is unreadable ({err}); training again"
-    if previous["status"] == "running" and process_alive(previous.get("process")):
+    if previous["status"] == Status.RUNNING and process_alive(previous.get("process")):
         return True, f"still being trained by {describe(previous.get('process'))}; left alone"
-    if previous["status"] != "completed":
+    if previous["status"] != Status.COMPLETED:
         return False, None
     if previous["job_hash"] != job.job_hash:
-        diff = differences(previous.get("job"), job.identity)
+        diff = differences(previous["job"], job.identity)
         return False, f"stale ({'; '.join(diff[:3]) or 'a different job'}); training again"
     if missing := folder.checkpoint_missing(previous):
         return False, f"completed, but its checkpoint is missing ({missing}); training again"
@@ -79,7 +60,7 @@ def trial_done(folder: JobFolder, job: Job, console: Console | None = None) -> d
         if console is not None:
             console.print(f"[yellow]{esc(job.name)} {job.label}: {esc(err)}; the trial runs again[/]")
         return None
-    if record and record["status"] == "completed" and record["job_hash"] == job.job_hash:
+    if record and record["status"] == Status.COMPLETED and record["job_hash"] == job.job_hash:
         return record
     return None
 
@@ -87,63 +68,49 @@ def trial_done(folder: JobFolder, job: Job, console: Console | None = None) -> d
 # --- how it ended -------------------------------------------------------------------------------
 
 
-def end_unfinished(folder: JobFolder, result: dict, status: str, error: str) -> None:
-    """Record a job that did not finish; it is never marked completed and keeps no checkpoint.
-
-    The checkpoint goes first: after a disk-full error that frees the space the record needs.
-    """
-    folder.remove_checkpoint()
-    result.update(status=status, error=error, finished_at=now())
-    folder.write_result(result)
-
-
 def stopped(task: Task, why: str, unrecorded: bool = False) -> None:
-    """A final job a stopped pool or Ray run left 'running' is recorded interrupted (trials simply rerun).
+    """A job a stopped pool or Ray run left 'running' is recorded interrupted.
 
-    ``unrecorded``: also record one that has no result here yet (a Ray task whose worker writes nothing
+    ``unrecorded``: also record one that has no record here yet (a Ray task whose worker writes nothing
     into the run folder until it returns)."""
-    if task.job.kind == "tuning":
-        return
-    result = task.folder.result_or_none()
-    if result is None and unrecorded:
-        result = base_result(task.job, task.data[0].labels)
-    if result is not None and result["status"] == "running":
-        end_unfinished(task.folder, result, "interrupted", why)
+    record = Record.found(task.job.kind, task.folder)
+    if record is None and unrecorded:
+        record = Record.new(task.job, task.folder, task.data[0].labels)
+    if record is not None and record.status is Status.RUNNING:
+        record.interrupt(why)
 
 
 def worker_died(task: Task, cause: str, final: bool) -> None:
     """A job whose pool worker died: the record it left 'running' says so, interrupted while it is tried
     again, failed (``final``) once the retries are spent; a job that died before writing one gets one."""
-    status = "failed" if final else "interrupted"
-    why = cause if final else f"{cause}; tried again"
-    if task.job.kind == "tuning":
-        try:
-            record = task.folder.trial()
-        except ResultsError:
-            record = None
-        if record is None or record["status"] == "running":
-            task.folder.write_trial({**(record or base_trial(task.job)), "status": status, "error": why,
-                                     "finished_at": now()})
-        return
-    target = task.folder
-    for folder in (target.staged(), target):
-        result = folder.result_or_none()
-        if result is not None and result["status"] == "running":
-            end_unfinished(folder, result, status, why)
-    result = target.result_or_none()
-    if final and (result is None or result["status"] != "completed"):  # never left to say 'interrupted'
-        end_unfinished(target, result or base_result(task.job, task.data[0].labels), "failed", why)
+    status, why = (Status.FAILED, cause) if final else (Status.INTERRUPTED, f"{cause}; tried again")
+    for folder in (task.folder.staged(), task.folder):
+        record = Record.found(task.job.kind, folder)
+        if record is not None and record.status is Status.RUNNING:
+            record.end(status, why)
+    record = Record.found(task.job.kind, task.folder)
+    if final and (record is None or record.status is not Status.COMPLETED):  # never left to say 'interrupted'
+        (record or Record.new(task.job, task.folder, task.data[0].labels)).fail(why)
+
+
+def not_returned(task: Task, why: str) -> dict:
+    """A job whose worker sent back no record (a Ray task that died on every try, a worker that refused to
+    train): recorded failed, beside the earlier result where there is one (which stays). Returns the record."""
+    folder = task.folder.attempt() if task.folder.has_result() else task.folder
+    record = Record.new(task.job, folder, task.data[0].labels)
+    record.fail(why)
+    return record.doc
 
 
 def settle(task: Task, payload: dict) -> dict | None:
     """A job trained elsewhere (Ray) comes back packed: it replaces the job's files whole when it completed,
-    or when there was nothing to replace; otherwise the earlier result stays. Returns its result."""
+    or when there was no result to replace; otherwise the earlier result stays. Returns its record."""
     attempt = task.folder.attempt()
     attempt.unpack(payload)
-    result = attempt.result_or_none()
-    if (result is not None and result["status"] == "completed") or not task.folder.has_result():
+    record = Record.found(task.job.kind, attempt)
+    if (record is not None and record.status is Status.COMPLETED) or not task.folder.has_result():
         task.folder.adopt(attempt)
-    return result
+    return None if record is None else record.doc
 
 
 def recover_dead(run: RunFolder, console: Console) -> None:
@@ -153,11 +120,10 @@ def recover_dead(run: RunFolder, console: Console) -> None:
     """
     run.recover()
     for folder in run.jobs():
-        result = folder.result_or_none()
-        if result and result["status"] == "running" and not process_alive(result.get("process")):
-            who = describe(result.get("process"))
-            end_unfinished(folder, result, "interrupted",
-                           f"the process that was training it, {who}, ended without recording why (killed?)")
+        record = Record.found(Final, folder)
+        if record and record.status is Status.RUNNING and not process_alive(record.doc.get("process")):
+            who = describe(record.doc.get("process"))
+            record.interrupt(f"the process that was training it, {who}, ended without recording why (killed?)")
             console.print(f"[yellow]{esc(folder.player)} {esc(folder.label)}: was left 'running' by {esc(who)}, "
                           "which is gone; marked interrupted and trained again if selected[/]")
 
@@ -172,9 +138,7 @@ def run_task(task: Task, console: Console | None = None, live: bool = True):
     if task.threads and not task.job.protocol.threads:
         torch.set_num_threads(task.threads)
     console = console or make_console()
-    if task.job.kind == "tuning":
-        return play_trial(task, console, live)
-    result = play(task, console, live)
+    result = PLAYS[task.job.kind](task, console, live)
     track(task, console)  # completed or failed; an interrupted job is exported when it is played again
     return result
 
@@ -182,7 +146,7 @@ def run_task(task: Task, console: Console | None = None, live: bool = True):
 def track(task: Task, console: Console) -> None:
     """Export this one job to the trackers of ``tuneoff run --track``; a failure is one yellow warning,
     never the run's."""
-    if not task.track or task.job.kind == "tuning":
+    if not task.track or not task.job.kind.tested:  # a trial has no result to export
         return
     from tuneoff.report.track import export
 
@@ -212,23 +176,23 @@ def play(task: Task, console: Console, live: bool = True) -> dict | None:
     # A retrain writes beside the result it replaces, which is swapped out only when this one completes.
     folder = target.attempt() if target.has_result() else target
     kept = "" if folder is target else "; its earlier result is kept"
-    result = base_result(job, dataset.labels)
-    folder.write_result(result)  # 'running' until it ends: a killed job is never 'completed'
+    record = Record.start(job, folder, dataset.labels)  # 'running' until it ends: a killed job is never completed
+    result = record.doc
     try:
         with make_progress(console, live) as progress:
             run_job(replace(task, folder=folder), result, progress if live else None, _warn(console))
+            record.complete()
     except KeyboardInterrupt as stop:
         with interrupts.deferred():
-            end_unfinished(folder, result, "interrupted", f"{interrupts.why(stop)} before it finished")
+            record.interrupt(f"{interrupts.why(stop)} before it finished")
         console.print(f"[red]{esc(job.name)} {job.label}: interrupted{kept}; rerun the same command to resume[/]")
         raise
     except NonFiniteLoss as err:  # learned nothing: the board counts it with its player's collapsed seeds
-        result["diverged"] = True
-        end_unfinished(folder, result, "failed", str(err))
+        record.fail(str(err), diverged=True)
         console.print(f"[red]{esc(job.name)} {job.label} failed: {esc(err)}{kept}; the tournament goes on[/]")
         return None
     except Exception as err:  # a crash is recorded as a failure, not a user stop
-        end_unfinished(folder, result, "failed", f"{type(err).__name__}: {err}")
+        record.fail(f"{type(err).__name__}: {err}")
         why = (f": {esc(_one_line(err))}[/]" if isinstance(err, OSError)  # disk full, permissions: not a bug
                else f":[/]\n{esc(traceback.format_exc())}")
         console.print(f"[red]{esc(job.name)} {job.label} failed{kept}{why}")
@@ -254,20 +218,21 @@ def play_trial(task: Task, console: Console, live: bool = True) -> dict | None:
     job, folder = task.job, task.folder
     heading = f" · {task.heading}" if task.heading else ""
     console.rule(f"{esc(job.name)} {job.label}: tuning trial, {esc(job.player.strategy.name)}{esc(heading)}")
-    record = base_trial(job)
-    folder.write_trial(record)
+    record = Record.start(job, folder)
     try:
         with make_progress(console, live) as progress:
-            run_trial(task, record, progress if live else None, _warn(console))
+            run_trial(task, record.doc, progress if live else None, _warn(console))
+            record.complete()
     except KeyboardInterrupt as stop:
         with interrupts.deferred():
-            folder.write_trial({**record, "status": "interrupted", "error": interrupts.why(stop), "finished_at": now()})
+            record.interrupt(interrupts.why(stop))
         raise
     except Exception as err:  # noqa: BLE001 - recorded, and the player is left without a chosen rate
-        folder.write_trial({**record, "status": "failed", "error": f"{type(err).__name__}: {err}", "finished_at": now()})
+        record.fail(f"{type(err).__name__}: {err}")
         console.print(f"[red]{esc(job.name)} {job.label} failed: {esc(err)}[/]")
         return None
-    record["finished_at"] = now()
-    folder.write_trial(record)
-    console.print(f"{esc(job.name)} {job.label}: best dev accuracy {record['best_dev_accuracy']:.2%}")
-    return record
+    console.print(f"{esc(job.name)} {job.label}: best dev accuracy {record.doc['best_dev_accuracy']:.2%}")
+    return record.doc
+
+
+PLAYS = {Final: play, Trial: play_trial}  # how each kind of job is played (``run_task``)

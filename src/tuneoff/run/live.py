@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 
+from tuneoff.store.status import Status
+
 
 class LiveLogs:
     """One job's live logs, one per tracker; a tracker that raises is dropped with one warning."""
@@ -62,12 +64,12 @@ def live_logs(task, result: dict, warn):
     try:
         yield logs.log
     except KeyboardInterrupt:
-        logs.close("interrupted")
+        logs.close(Status.INTERRUPTED)
         raise
     except BaseException:
-        logs.close("failed")
+        logs.close(Status.FAILED)
         raise
-    logs.close("completed")
+    logs.close(Status.COMPLETED)
 
 
 def chosen_trackers(flags: list[str], config, config_file: str | None = None) -> tuple:

@@ -11,6 +11,7 @@ import torch
 from tuneoff.options import NAME_PATTERN
 from tuneoff.store.results import ResultsError
 from tuneoff.store.runfolder import JobFolder, RunFolder, as_run
+from tuneoff.store.status import Status
 from tuneoff.suggest import did_you_mean
 from tuneoff.verdict.collapse import checkpoint_warning
 
@@ -51,7 +52,7 @@ def _choose(run: RunFolder, player: str, seed: int | None) -> tuple[JobFolder, d
             raise ValueError(f"--seed {seed}: player {player!r} has no result for it; seeds: "
                              f"{sorted({r['seed'] for r in results.values()})}")
         return next(iter(chosen.items()))
-    done = {f: r for f, r in results.items() if r["status"] == "completed"}
+    done = {f: r for f, r in results.items() if r["status"] == Status.COMPLETED}
     if not done:
         r = next(iter(results.values()))
         raise ValueError(f"player {player!r} is {r['status']}, it has no checkpoint: {r['error']}")
@@ -77,7 +78,7 @@ def checkpoint_of(run: RunFolder | Path, player: str, seed: int | None = None) -
     """The job folder and completed result whose checkpoint answers for the player (``predict``, ``export``):
     the given seed, else the completed seed best on dev; refused if it has no checkpoint or lost a file of it."""
     folder, result = _choose(as_run(run), player, seed)
-    if result["status"] != "completed":
+    if result["status"] != Status.COMPLETED:
         raise ValueError(f"player {player!r} seed {result['seed']} is {result['status']}, it has no checkpoint: "
                          f"{result['error']}")
     if missing := folder.checkpoint_missing(result):

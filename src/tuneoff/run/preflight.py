@@ -8,7 +8,9 @@ from pathlib import Path
 
 from tuneoff.plan.config import ConfigError
 from tuneoff.plan.jobs import Job
-from tuneoff.store.runfolder import RunFolder, seed_label
+from tuneoff.run.teachers import teacher_job
+from tuneoff.store.runfolder import RunFolder
+from tuneoff.store.status import Status
 from tuneoff.training.system import pick_device
 
 
@@ -52,14 +54,15 @@ def preflight(todo: list[Job], out: RunFolder, classes: int = 5) -> None:
 
 def _teacher_missing(job: Job, teacher: str, out: RunFolder) -> list[str]:
     """A student whose teacher is not about to train needs the teacher's completed result (same seeds) in ``out``."""
-    label = seed_label(job.seed, job.data_seed if job.kind != "tuning" else None)
-    result = out.job(teacher, label).result_or_none()
-    current = job.kind == "tuning" or (result or {}).get("job_hash") == job.identity.get("teacher")
-    if result and result["status"] == "completed" and current:
+    folder = teacher_job(job, out)
+    result = folder.result_or_none()
+    # A trial is planned before its teacher's finals, so it knows no teacher hash yet: any completed result does.
+    current = job.identity.get("teacher") in (None, (result or {}).get("job_hash"))
+    if result and result["status"] == Status.COMPLETED and current:
         return []
-    state = "no completed result" if not result or result["status"] != "completed" else "a stale result"
-    return [f"player {job.name} {job.label}: its teacher {teacher!r} has {state} for {label} in {out.path} under "
-            f"this config and is not selected to train; add --only {teacher}"]
+    state = "no completed result" if not result or result["status"] != Status.COMPLETED else "a stale result"
+    return [f"player {job.name} {job.label}: its teacher {teacher!r} has {state} for {folder.label} in {out.path} "
+            f"under this config and is not selected to train; add --only {teacher}"]
 
 
 def _writable(folder: Path) -> bool:

@@ -27,7 +27,7 @@ from rich.console import Console
 
 from tuneoff.console import esc, make_console
 from tuneoff.run.interrupts import deferred
-from tuneoff.run.lifecycle import base_result, end_unfinished, run_task, settle, stopped, track
+from tuneoff.run.lifecycle import not_returned, run_task, settle, stopped, track
 from tuneoff.run.progress import make_progress
 from tuneoff.run.ray_connect import (
     CONNECT_SECONDS,
@@ -41,6 +41,7 @@ from tuneoff.run.ray_connect import (
 from tuneoff.run.task import Task
 from tuneoff.run.teachers import teacher_job
 from tuneoff.store.runfolder import RunFolder
+from tuneoff.store.status import Status
 
 
 def _remote_body(task: Task, data: tuple, teacher: tuple | None, started=None, expected: dict | None = None) -> dict:
@@ -198,27 +199,25 @@ class RayExecutor:
         return refs
 
     def _collect(self, ray, ref, task: Task):
-        """Write a returned task's files into the run folder; a task that died every try is recorded failed.
-        Returns the job's completed result or record, None when it did not complete."""
+        """Write a returned task's files into the run folder; a task that died every try, or whose worker refused
+        to train, is recorded failed. Returns the job's completed record, None when it did not complete."""
         job = task.job
         try:
             payload = ray.get(ref)
         except Exception as err:  # noqa: BLE001 - a worker that died on every retry
-            result = base_result(job, task.data[0].labels)
-            folder = task.folder.attempt() if task.folder.has_result() else task.folder  # an earlier result stays
-            end_unfinished(folder, result, "failed", f"Ray task failed after {self.max_retries} retries: "
-                                                     f"{type(err).__name__}: {str(err).splitlines()[0]}")
-            self.console.print(f"[red]{esc(job.name)} {job.label}: {esc(result['error'])}[/]")
-            return None
+            return self._failed(task, f"Ray task failed after {self.max_retries} retries: {type(err).__name__}: "
+                                      f"{str(err).splitlines()[0]}")
         if "refused" in payload:  # the worker's libraries differ from the driver's: it trained nothing
-            end_unfinished(task.folder.attempt() if task.folder.has_result() else task.folder,
-                           base_result(job, task.data[0].labels), "failed", payload["refused"])
-            self.console.print(f"[red]{esc(job.name)} {job.label}: {esc(payload['refused'])}[/]")
-            return None
+            return self._failed(task, payload["refused"])
         result = settle(task, payload)
         track(task, self.console)  # here, where the run folder is: the worker trained in a scratch folder
         self.console.print(f"{esc(job.name)} {job.label}: ran on {esc(payload['node'])} (pid {payload['pid']})")
-        return result if result is not None and result.get("status") == "completed" else None
+        return result if result is not None and result["status"] == Status.COMPLETED else None
+
+    def _failed(self, task: Task, why: str) -> None:
+        """A task that brought back nothing: recorded failed (``lifecycle.not_returned``), said in red."""
+        not_returned(task, why)
+        self.console.print(f"[red]{esc(task.job.name)} {task.job.label}: {esc(why)}[/]")
 
 
 def job_key(job) -> tuple[str, str]:
@@ -235,20 +234,19 @@ class JobView:
     """Each job's state on the cluster (queued, running on a node, done, failed), summed up in one line."""
 
     def __init__(self, tasks: list[Task]):
-        self.state = dict.fromkeys((job_key(t.job) for t in tasks), "queued")
+        self.state: dict = dict.fromkeys(job_key(t.job) for t in tasks)  # None: queued; else its Status
+        self.node: dict = {}  # where a running job runs
 
     def running(self, key, node: str) -> None:
-        if self.state.get(key, "done") not in ("done", "failed"):
-            self.state[key] = f"running on {node}"  # a retry may start it again on another node
+        if key in self.state and self.state[key] in (None, Status.RUNNING):  # a retry may start it again elsewhere
+            self.state[key], self.node[key] = Status.RUNNING, node
 
     def finished(self, key, ok: bool) -> None:
-        self.state[key] = "done" if ok else "failed"
+        self.state[key] = Status.COMPLETED if ok else Status.FAILED
 
     def line(self) -> str:
         states = list(self.state.values())
-        nodes = sorted({s.removeprefix("running on ") for s in states if s.startswith("running")})
-        running = sum(s.startswith("running") for s in states)
+        nodes = sorted({self.node[k] for k, s in self.state.items() if s is Status.RUNNING})
         where = f" on {', '.join(nodes)}" if nodes else ""
-        return (f"  Ray: {states.count('queued')} queued, {running} running{where}, "
-                f"{states.count('done')} done, {states.count('failed')} failed")
-
+        return (f"  Ray: {states.count(None)} queued, {states.count(Status.RUNNING)} running{where}, "
+                f"{states.count(Status.COMPLETED)} done, {states.count(Status.FAILED)} failed")

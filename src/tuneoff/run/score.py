@@ -27,6 +27,7 @@ from tuneoff.plan.config import Protocol
 from tuneoff.run.progress import make_progress
 from tuneoff.store.liveness import now
 from tuneoff.store.runfolder import JobFolder, RunFolder, RunFolderError, seed_label
+from tuneoff.store.status import Status
 
 SST5_TO_SST2 = {"very negative": "negative", "negative": "negative", "positive": "positive",
                 "very positive": "positive"}
@@ -65,7 +66,7 @@ def label_table(labels: tuple[str, ...], target, given: dict[str, str] | None) -
 def _completed(run: RunFolder, console: Console) -> list[tuple[JobFolder, dict]]:
     problems: dict[str, str] = {}
     done = [(run.job(r["player"]["name"], seed_label(r["seed"], r["data_seed"])), r)
-            for r in run.results(problems) if r["status"] == "completed"]
+            for r in run.results(problems) if r["status"] == Status.COMPLETED]
     for where, why in problems.items():
         console.print(f"[red]{esc(where)}: not scored: {esc(why)}[/]")
     if not done:

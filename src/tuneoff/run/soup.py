@@ -14,8 +14,8 @@ from tuneoff.training.loop import Trained, evaluate_epoch, train
 
 def cook(model, job: Job, train_set, dev_set, p, device, progress=None, probe=None, setup=None) -> Trained:
     """Train ``job.ingredients`` (one run per learning rate) and leave their soup in ``model``. The returned record
-    holds the best ingredient's history (what the result's epochs show), the training time and samples of all
-    of them (the soup's cost), and what the soup recorded with every ingredient (``report``)."""
+    holds the best ingredient's history (what the result's epochs show), the training time, samples and timed
+    windows of all of them (the soup's cost), and what the soup recorded with every ingredient (``report``)."""
     import torch
 
     strategy = job.player.strategy
@@ -49,4 +49,4 @@ def cook(model, job: Job, train_set, dev_set, p, device, progress=None, probe=No
     return Trained(epochs=kept.epochs, steps=kept.steps, best_epoch=kept.best_epoch,
                    train_seconds=sum(r.train_seconds for r in runs), train_samples=sum(r.train_samples for r in runs),
                    kernel_warmup_seconds=sum(r.kernel_warmup_seconds for r in runs), step=kept.step, forward=None,
-                   report=report)
+                   report=report, windows=[w for r in runs for w in r.windows])

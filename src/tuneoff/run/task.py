@@ -51,7 +51,7 @@ def prepare(task: Task, record: dict, warn) -> Prepared:
     torch.manual_seed(p.seed)  # new layers' weights and dropout; batch order has its own seeded generator
     record["environment"] = fingerprint(device)
     splits = (dataset.train.sample(job.data.max_train), dataset.dev.sample(job.data.max_eval))
-    if job.kind != "tuning":  # a tuning trial never reads the test split
+    if job.kind.tested:  # a tuning trial never reads the test split
         splits += (dataset.test.sample(job.data.max_eval),)
     per_epoch = steps_per_epoch(len(splits[0]), p.batch_size)
     model, tokenizer, setup = build(job, device, record, warn, per_epoch, len(dataset.labels), splits[0])

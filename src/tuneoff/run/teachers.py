@@ -11,6 +11,7 @@ import io
 from tuneoff.plan.jobs import Job
 from tuneoff.store.files import write_atomic
 from tuneoff.store.runfolder import JobFolder, RunFolder, seed_label
+from tuneoff.store.status import Status
 from tuneoff.strategies.regularisers import TeacherContext
 
 CACHE = "train_logits.npy"
@@ -29,7 +30,7 @@ def teacher_context(job: Job, run: RunFolder, train_split, device, batch_size: i
 
     folder = teacher_job(job, run)
     result = folder.result_or_none()
-    if not result or result["status"] != "completed" or result["job_hash"] != job.identity.get("teacher"):
+    if not result or result["status"] != Status.COMPLETED or result["job_hash"] != job.identity.get("teacher"):
         raise RuntimeError(f"teacher {folder.player!r} has no completed result for {folder.label} under the current config; "
                            "it must train first (the tournament orders teachers before students)")
     key = hashlib.sha256(("\n".join(train_split.texts) + result["job_hash"]).encode()).hexdigest()[:16]

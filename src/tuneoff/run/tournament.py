@@ -29,6 +29,7 @@ from tuneoff.run.task import Task
 from tuneoff.store.guard import check_new_run
 from tuneoff.store.liveness import describe, now
 from tuneoff.store.runfolder import RunFolder, RunFolderError, as_run
+from tuneoff.store.status import Status
 from tuneoff.suggest import did_you_mean
 from tuneoff.training.evaluate import Extra, label_mapping
 from tuneoff.verdict.board import publish
@@ -225,7 +226,7 @@ def record_overlaps(out: RunFolder) -> None:
     spans = [(device_of(r), datetime.fromisoformat(r["started_at"]), datetime.fromisoformat(r["finished_at"]))
              for _, r in ended]
     for (folder, result), count in zip(ended, overlapping_jobs(spans)):
-        if result["status"] == "completed" and result["timing"].get("overlapping_jobs") != count:
+        if result["status"] == Status.COMPLETED and result["timing"].get("overlapping_jobs") != count:
             result["timing"]["overlapping_jobs"] = count
             folder.write_result(result)
 

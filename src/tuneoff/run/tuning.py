@@ -16,7 +16,7 @@ from tuneoff.training.loop import matmul_precision, train
 
 
 def run_trial(task: Task, record: dict, progress=None, warn=print) -> dict:
-    """Train one trial and fill in ``record`` (written by the caller as it goes)."""
+    """Train one trial and fill in ``record`` (the caller writes it and records how it ended)."""
     prepared = prepare(task, record, warn)
     p, device = prepared.protocol, prepared.device
     train_split, dev_split = prepared.splits[:2]
@@ -27,5 +27,5 @@ def run_trial(task: Task, record: dict, progress=None, warn=print) -> dict:
                         setup=prepared.setup)
     record.update(history={"epochs": trained.epochs}, best_epoch=trained.best_epoch,
                   best_dev_accuracy=trained.epochs[trained.best_epoch - 1]["dev_accuracy"],
-                  train_seconds=trained.train_seconds, status="completed")
+                  train_seconds=trained.train_seconds)
     return record

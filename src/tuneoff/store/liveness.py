@@ -8,6 +8,7 @@ import sys
 from datetime import datetime, timezone
 
 from tuneoff.store.files import now
+from tuneoff.store.status import Status
 
 __all__ = ["describe", "now", "process_alive", "process_record", "shown"]
 
@@ -48,8 +49,8 @@ def describe(record: dict | None) -> str:
 def shown(result: dict) -> dict:
     """A result as a reader should see it: one left 'running' by a process that is gone shows as
     interrupted (the file is left as it is; the next `tuneoff run` records it)."""
-    if result["status"] != "running" or process_alive(result.get("process")) is not False:
+    if result["status"] != Status.RUNNING or process_alive(result.get("process")) is not False:
         return result
-    return {**result, "status": "interrupted",
+    return {**result, "status": Status.INTERRUPTED,
             "error": f"left 'running' by {describe(result.get('process'))}, which is gone (killed?); "
                      "rerun the tournament to train it"}

@@ -54,10 +54,8 @@ def _read(path: Path, what: str) -> dict:
     return data
 
 
-def differences(recorded: dict | None, expected: dict, prefix: str = "") -> list[str]:
+def differences(recorded: dict, expected: dict, prefix: str = "") -> list[str]:
     """Where a result's recorded identity differs from the current one: 'protocol.epochs: 2 -> 1'."""
-    if not isinstance(recorded, dict):
-        return [f"{prefix or 'job'}: not recorded (a result from an older tuneoff)"]
     out = []
     for key in sorted(set(recorded) | set(expected)):
         a, b, where = recorded.get(key, "(absent)"), expected.get(key, "(absent)"), f"{prefix}{key}"

@@ -229,7 +229,7 @@ class RunFolder:
         if planned is None:
             return "not a job of this run's config (tournament.json)"
         if planned.get("job_hash") != result["job_hash"]:
-            return "; ".join(differences(result.get("job"), planned.get("job") or {})[:3]) or "a different job"
+            return "; ".join(differences(result["job"], planned.get("job") or {})[:3]) or "a different job"
         return None
 
     def write_tournament(self, document: dict) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+from tuneoff.store.status import Status
 from tuneoff.verdict import stats
 
 
@@ -54,7 +55,7 @@ def _changes(done: list[dict]) -> list[str]:
 def collapse_advice(board: dict, results: list[dict]) -> str | None:
     """One note when every ranked player collapsed (None otherwise): the training and test sizes behind it and the
     settings that would change it."""
-    ranked, done = board["ranked"], [r for r in results if r["status"] == "completed"]
+    ranked, done = board["ranked"], [r for r in results if r["status"] == Status.COMPLETED]
     if not ranked or not all(r["collapsed"] for r in ranked) or not done:
         return None
     tests = [len(r["test"]["labels"]) for r in done]

@@ -17,6 +17,7 @@ from tuneoff.store.liveness import shown
 from tuneoff.store.results import ResultsError, differences
 from tuneoff.store.runfolder import RunFolder, as_run, seed_label
 from tuneoff.store.schemas import SchemaError, validate
+from tuneoff.store.status import Status
 from tuneoff.verdict import rules as leaderboard
 from tuneoff.verdict import table
 from tuneoff.verdict.advice import collapse_advice
@@ -40,7 +41,7 @@ class Run:
     meta: dict = field(default_factory=dict)
 
     def completed(self, name: str) -> list[dict]:
-        return [r for r in self.jobs.get(name, []) if r["status"] == "completed"]
+        return [r for r in self.jobs.get(name, []) if r["status"] == Status.COMPLETED]
 
 
 def _label(r: dict) -> str:
@@ -64,7 +65,7 @@ def read_run(run_dir: RunFolder | Path) -> Run:
         if foreign or name not in names or (planned and key not in planned):
             ignored.append(f"{name}/{_label(r)}")
         elif planned and planned[key]["job_hash"] != r["job_hash"]:
-            reason = "; ".join(differences(r.get("job"), planned[key]["job"])[:4]) or "a different job"
+            reason = "; ".join(differences(r["job"], planned[key]["job"])[:4]) or "a different job"
             stale.append({"player": name, "seed": r["seed"], "data_seed": r["data_seed"], "reason": reason})
         else:
             jobs.setdefault(name, []).append(r)
@@ -168,7 +169,7 @@ def rich_table(board: dict):
     for x in rows(board):
         shown.add_row(*(esc(text) for text in table.cells(layout, x)))
     for r in board["unranked"]:
-        colour = "red" if r["status"] == "failed" else "yellow"
+        colour = "red" if r["status"] == Status.FAILED else "yellow"
         cells = {"player": esc(r["player"]), "strategy": esc(r["strategy"]), "seeds": str(r["seed"]),
                  "notes": f"[{colour}]{esc(ended(r))}[/]: {esc(r['error'])}"}
         shown.add_row(*(cells.get(key, "-") for key in layout))

@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 import io
 
+from tuneoff.store.status import Status
+
 COLUMNS = ["rank", "rank_low", "rank_high", "may_be_best", "player", "strategy", "model", "status", "collapsed",
            "test_accuracy", "test_accuracy_std", "test_accuracy_ci95_low", "test_accuracy_ci95_high", "macro_f1",
            "seeds", "seeds_planned", "diff_vs_best_points", "diff_vs_best_ci95_low_points",
@@ -26,7 +28,7 @@ def _ranked(r: dict) -> dict:
     lo, hi = r["test_accuracy_ci95"]
     return {"rank": r["rank"], "rank_low": _end(r["rank_interval"], 0), "rank_high": _end(r["rank_interval"], 1),
             "may_be_best": r["may_be_best"], "player": r["player"], "strategy": r["strategy"], "model": r["model"],
-            "status": "completed", "collapsed": r["collapsed"], "test_accuracy": r["test_accuracy"],
+            "status": Status.COMPLETED.value, "collapsed": r["collapsed"], "test_accuracy": r["test_accuracy"],
             "test_accuracy_std": r["test_accuracy_std"], "test_accuracy_ci95_low": lo, "test_accuracy_ci95_high": hi,
             "macro_f1": r["macro_f1"], "seeds": len(r["seeds"]), "seeds_planned": r["seeds_planned"],
             "diff_vs_best_points": r["diff_vs_best"], "diff_vs_best_ci95_low_points": _end(r["diff_vs_best_ci95"], 0),

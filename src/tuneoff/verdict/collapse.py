@@ -3,18 +3,19 @@ player that learned nothing (the board's own rule, :func:`rules.collapse_reason`
 
 from __future__ import annotations
 
+from tuneoff.store.status import Status
 from tuneoff.verdict.rules import collapse_reason
 
 
 def collapsed_seeds(results: list[dict]) -> dict[int, str]:
     """seed -> why, for each completed result that collapsed."""
-    return {r["seed"]: why for r in results if r["status"] == "completed" and (why := collapse_reason(r))}
+    return {r["seed"]: why for r in results if r["status"] == Status.COMPLETED and (why := collapse_reason(r))}
 
 
 def checkpoint_warning(player: str, result: dict, results: list[dict]) -> str | None:
     """One line about collapse for the checkpoint that answers (``result``) among the player's results; None when
     neither it nor another seed of the player collapsed."""
-    done = [r for r in results if r["status"] == "completed"]
+    done = [r for r in results if r["status"] == Status.COMPLETED]
     others = {s: why for s, why in collapsed_seeds(done).items() if s != result["seed"]}
     if mine := collapse_reason(result):
         also = f"; {len(others)} of its {len(done) - 1} other seeds collapsed too" if others else ""

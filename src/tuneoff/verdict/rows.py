@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from tuneoff.verdict.format import accuracy, accuracy_ci, difference, inseparable, mean_std, p_is, p_value, percent
 from tuneoff.verdict.format import seconds, trained_models
+from tuneoff.store.status import Status
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,8 @@ def _notes(r: dict) -> list[Note]:
         if sweep and (axis := sweep.get(kind)) and axis.get("on_edge"):
             notes.append(Note(f"tuned {axis['field']} {axis['value']:g} on its {axis['on_edge']} edge", "edge"))
     if len(r["seeds"]) < r["seeds_planned"]:
-        why = [f"{r[key]} {word}" for key, word in (("seeds_failed", "failed"), ("seeds_unfinished", "not finished"),
+        why = [f"{r[key]} {word}" for key, word in (("seeds_failed", Status.FAILED),
+                                                    ("seeds_unfinished", "not finished"),
                                                     ("seeds_diverged", "diverged")) if r.get(key)]
         notes.append(Note(f"{len(r['seeds'])} of {r['seeds_planned']} seeds" + (f" ({', '.join(why)})" if why else ""),
                           "missing"))
@@ -154,7 +156,7 @@ def ended(unranked: dict) -> str:
     finished (never failed); a diverged one counts against its player as a collapsed seed."""
     if unranked.get("diverged"):
         return "diverged (counted as a collapsed seed)"
-    return "failed" if unranked["status"] == "failed" else f"not finished ({unranked['status']})"
+    return Status.FAILED if unranked["status"] == Status.FAILED else f"not finished ({unranked['status']})"
 
 
 def extra_cell(entry: dict | None) -> str:

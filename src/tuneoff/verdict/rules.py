@@ -25,13 +25,13 @@ import statistics
 
 import numpy as np
 
+from tuneoff.store.status import Status
 from tuneoff.verdict import claims, family, power, speed, stats
 from tuneoff.verdict.format import p_is
 from tuneoff.verdict.speed import hardware_key
 
 COLLAPSE_SHARE = 0.90  # >= 90 % of predictions in one class
 STRATEGIES, MODELS = "strategies", "trained models"
-DIVERGED = "training loss became"  # how NonFiniteLoss starts its message (results without the diverged flag)
 
 
 def rules(about: str) -> dict[str, str]:
@@ -83,8 +83,7 @@ def collapse_reason(result: dict) -> str | None:
 
 def diverged(result: dict) -> bool:
     """A job whose training loss became non-finite: it learned nothing, and counts as a collapsed seed."""
-    return result["status"] == "failed" and (bool(result.get("diverged"))
-                                             or str(result.get("error") or "").startswith(DIVERGED))
+    return result["status"] == Status.FAILED and bool(result.get("diverged"))
 
 
 def device_of(result: dict) -> tuple:
@@ -107,9 +106,10 @@ def overlapping_jobs(spans: list[tuple]) -> list[int]:
 
 
 def jobs_at_once(result: dict) -> int:
-    """How many jobs overlapped this one on its device (measured); an older result's executor slots else."""
+    """How many jobs overlapped this one on its device (measured once its run ended); its executor's slots until
+    then (a run still going, or stopped)."""
     timing = result["timing"]
-    return timing.get("overlapping_jobs", timing.get("concurrent_jobs", 1))
+    return timing.get("overlapping_jobs", timing["concurrent_jobs"])
 
 
 def _row(name: str, runs: list[dict], planned: int, ended: list[dict]) -> dict:
@@ -118,12 +118,12 @@ def _row(name: str, runs: list[dict], planned: int, ended: list[dict]) -> dict:
     acc, f1 = (stats.summary([r["test"][k] for r in runs]) for k in ("accuracy", "macro_f1"))
     collapsed = {r["seed"]: reason for r in runs if (reason := collapse_reason(r))}
     collapsed |= {u["seed"]: f"training diverged ({u['error']})" for u in ended if diverged(u)}
-    failed = sum(u["status"] == "failed" and not diverged(u) for u in ended)
-    unfinished = sum(u["status"] in ("running", "interrupted") for u in ended)
+    failed = sum(u["status"] == Status.FAILED and not diverged(u) for u in ended)
+    unfinished = sum(Status(u["status"]).unfinished for u in ended)
     gaps = [r["generalization"]["gap_at_best_epoch"] for r in runs if r["generalization"]["gap_at_best_epoch"] is not None]
     return {
         "player": name, "model": first.get("model", {}).get("description") or first["player"]["model"]["kind"],
-        "strategy": first["player"]["strategy"]["name"], "status": "completed",
+        "strategy": first["player"]["strategy"]["name"], "status": Status.COMPLETED,
         "hardware": " + ".join(sorted({hardware_key(r) for r in runs})),
         "threads": sorted({r.get("environment", {}).get("hardware", {}).get("threads") or 0 for r in runs}),
         "concurrent_jobs": sorted({jobs_at_once(r) for r in runs}),
@@ -158,15 +158,15 @@ def _sweep(result: dict) -> dict | None:
     if not sweep:
         return None
     out = {"learning_rate": sweep["learning_rate"], "learning_rates": sweep["learning_rates"],
-           "on_edge": sweep.get("on_edge")}  # absent from results written before the sweep recorded it
+           "on_edge": sweep["on_edge"]}
     return {**out, **{k: sweep[k] for k in ("knob", "second_rate") if sweep.get(k)}}
 
 
 def extra_matrix(runs: list[dict], name: str) -> np.ndarray | None:
-    """seeds x sentences of extra test set ``name``, True where right; None unless every seed holds each
-    sentence's prediction on the same sentences (results written before they were kept hold only accuracy)."""
+    """seeds x sentences of extra test set ``name``, True where right; None unless every seed scored it, on the
+    same sentences."""
     entries = [r.get("extra_eval", {}).get(name) for r in runs]
-    if any(e is None or "predictions" not in e for e in entries) or len({e.get("sha256") for e in entries}) > 1:
+    if any(e is None for e in entries) or len({e["sha256"] for e in entries}) > 1:
         return None
     return np.array([np.asarray(e["predictions"]) == np.asarray(e["labels"]) for e in entries])
 
@@ -179,7 +179,7 @@ def _extra(runs: list[dict]) -> dict:
         accs = [r["extra_eval"][name]["accuracy"] for r in runs if name in r.get("extra_eval", {})]
         out[name] = {**stats.summary(accs), "per_seed": accs, "dataset": runs[0]["extra_eval"][name]["dataset"]}
         if extra_matrix(runs, name) is not None:
-            out[name]["sha256"] = runs[0]["extra_eval"][name].get("sha256")
+            out[name]["sha256"] = runs[0]["extra_eval"][name]["sha256"]
     return out
 
 
@@ -280,7 +280,7 @@ def build(results: list[dict], bonus: float = 10.0, speed_metric: str = "train_s
     by_player: dict[str, list[dict]] = {}
     ended: dict[str, list[dict]] = {}
     for r in results:
-        (by_player if r["status"] == "completed" else ended).setdefault(r["player"]["name"], []).append(r)
+        (by_player if r["status"] == Status.COMPLETED else ended).setdefault(r["player"]["name"], []).append(r)
     rows = _order([_row(n, runs, (planned or {}).get(n, len(runs)), ended.get(n, [])) for n, runs in by_player.items()])
     about = MODELS if any(len(r["seeds"]) < 2 for r in rows) else STRATEGIES
     summary = _summary(rows, [stats.correctness(by_player[r["player"]]) for r in rows]) if rows else None

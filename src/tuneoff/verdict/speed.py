@@ -8,8 +8,6 @@ sample: another process that shares the cores for part of a run slows the window
 lower quartile moves only once it covers three quarters of the run. ``speed_metric`` picks what is
 compared: ``samples_per_second``, the steady time per sample; ``train_seconds``, the steady time per
 sample times the samples the job trained (a player that trains on more sentences takes longer).
-Results written before windows were recorded fall back to their whole-run time, which contention
-inflates, and the board says so.
 
 **The test.** On log times. The fastest is the player with the smallest mean log time over its seeds.
 Every other player shares the bonus unless it is shown to be more than ``SPEED_TIE`` (5 %) slower than
@@ -53,21 +51,19 @@ def hardware_key(result: dict) -> str:
     return " / ".join(str(p) for p in (hw.get("gpu") or hw.get("cpu") or "unknown", hw.get("device")) if p)
 
 
-def seconds_per_sample(result: dict) -> tuple[float, bool]:
-    """(a job's steady training seconds per sample, whether measured from its windows)."""
-    windows = [s / n for _, n, s in (result.get("history") or {}).get("window_seconds") or [] if n > 0 and s > 0]
-    if windows:
-        return float(np.quantile(windows, QUANTILE)), True
-    return 1.0 / result["timing"]["train_samples_per_second"], False
+def seconds_per_sample(result: dict) -> float:
+    """A job's steady training seconds per sample: the lower quartile over its windows."""
+    windows = [s / n for _, n, s in result["history"]["window_seconds"] if n > 0]
+    return float(np.quantile(windows, QUANTILE))
 
 
-def job_time(result: dict, metric: str) -> tuple[float, bool]:
-    """The time compared for one job under ``metric``, and whether it is the steady one."""
-    per, steady = seconds_per_sample(result)
+def job_time(result: dict, metric: str) -> float:
+    """The time compared for one job under ``metric``."""
+    per = seconds_per_sample(result)
     if metric == "samples_per_second":
-        return per, steady
+        return per
     timing = result["timing"]
-    return per * timing["train_seconds"] * timing["train_samples_per_second"], steady
+    return per * timing["train_seconds"] * timing["train_samples_per_second"]
 
 
 def _device(timed: dict[str, list[dict]]) -> str | None:
@@ -115,18 +111,16 @@ def award(rows: list[dict], runs: dict[str, list[dict]], bonus: float, metric: s
     device = _device(timed)
     if device is None or not bonus:
         return []
-    logs, steady = {}, True
+    logs = {}
     for name, results in timed.items():
-        here = [job_time(r, metric) for r in results if hardware_key(r) == device]
-        if here:
-            logs[name] = np.log([t for t, _ in here])
-            steady &= all(s for _, s in here)
+        if here := [job_time(r, metric) for r in results if hardware_key(r) == device]:
+            logs[name] = np.log(here)
     fastest = min(logs, key=lambda n: (float(logs[n].mean()), n))
     sharing = [n for n, late in slower(logs, fastest).items() if not late]
     for r in rows:
         if r["player"] in logs:
             r["speed"] = {"device": device, "metric": metric, "seeds": len(logs[r["player"]]),
-                          "time": float(np.exp(logs[r["player"]].mean())), "steady": steady}
+                          "time": float(np.exp(logs[r["player"]].mean()))}
         if r["player"] in sharing:
             r.update(fastest=True, bonus=bonus / len(sharing), points=r["points"] + bonus / len(sharing))
     notes = []
@@ -137,9 +131,6 @@ def award(rows: list[dict], runs: dict[str, list[dict]], bonus: float, metric: s
         notes.append(f"speed is compared on {device}; {', '.join(away)} ran no seed there: no share of the bonus")
     elif len({hardware_key(r) for rs in timed.values() for r in rs}) > 1:
         notes.append(f"speed is compared on {device}; seeds that ran on other devices are left out of the times")
-    if not steady:
-        notes.append("some results predate per-window timing: their whole-run times, which contention inflates, "
-                     "decide the bonus")
     if len({c for r in rows if r["player"] in logs for c in r["concurrent_jobs"]}) > 1:
         notes.append("these players trained with different numbers of jobs at once; their speeds are shown, but "
                      "compare them with care")

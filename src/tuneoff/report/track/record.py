@@ -20,6 +20,7 @@ from pathlib import Path
 
 from tuneoff.report.figures import confusion
 from tuneoff.store.runfolder import RunFolder, seed_label
+from tuneoff.store.status import Status
 from tuneoff.verdict.board import read_run
 from tuneoff.verdict.rules import collapse_reason
 
@@ -154,7 +155,7 @@ def _steps(result: dict) -> dict[str, list[tuple[int, float]]]:
 def job_log(result: dict, row: dict | None = None, stale: bool = False, run: RunFolder | None = None) -> JobLog:
     """One result (any status, a running one too: live logging starts from it) as a tracker sees it."""
     label = seed_label(result["seed"], result["data_seed"])
-    collapsed = result["status"] == "completed" and collapse_reason(result) is not None
+    collapsed = result["status"] == Status.COMPLETED and collapse_reason(result) is not None
     tags = {"tuneoff.job": result["job_hash"], "tuneoff.tournament": result["tournament"],
             "tuneoff.player": result["player"]["name"], "tuneoff.seed": label, "status": result["status"],
             "collapsed": str(collapsed).lower(), "stale": str(stale).lower(),

@@ -25,9 +25,10 @@ from urllib.parse import quote
 from tuneoff.report.track.base import TRACKERS, Live, Tracker
 from tuneoff.report.track.record import tournament_of
 from tuneoff.store.runfolder import RunFolder
+from tuneoff.store.status import Status
 
 BATCH = 900  # MLflow takes at most 1000 metrics per log_batch call
-STATUS = {"completed": "FINISHED", "failed": "FAILED", "interrupted": "KILLED", "running": "RUNNING"}
+STATUS = {Status.COMPLETED: "FINISHED", Status.FAILED: "FAILED", Status.INTERRUPTED: "KILLED", Status.RUNNING: "RUNNING"}
 # MLflow's own retries of a request default to 7, with back-off: minutes of silence before an error.
 BOUNDED = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
            "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
@@ -145,7 +146,7 @@ def write(client, experiment: str, parent: str, job, runs: list) -> str:
         for file, png in job.figures.items():
             (Path(scratch) / file).write_bytes(png)
             client.log_artifact(run_id, str(Path(scratch) / file), "figures")  # the same path: replaced, not added
-    if job.status != "running":
+    if job.status != Status.RUNNING:
         client.set_terminated(run_id, STATUS[job.status], end_time=ms(job.finished))
     return run_id
 

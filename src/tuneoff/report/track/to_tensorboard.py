@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tuneoff.report.track.base import TRACKERS, Live, Tracker
 from tuneoff.store.runfolder import RunFolder
+from tuneoff.store.status import Status
 
 EVENTS = "events.out.tfevents.*"
 
@@ -128,7 +129,7 @@ def hparams(job) -> list:
     start = plugin_data_pb2.SessionStartInfo(group_name=job.player, start_time_secs=job.started or 0.0)
     for k, v in values.items():
         start.hparams[k].CopyFrom(value(v))
-    status = api_pb2.STATUS_SUCCESS if job.status == "completed" else api_pb2.STATUS_FAILURE
+    status = api_pb2.STATUS_SUCCESS if job.status == Status.COMPLETED else api_pb2.STATUS_FAILURE
     end = plugin_data_pb2.SessionEndInfo(status=status, end_time_secs=job.finished or 0.0)
     return [record(metadata.EXPERIMENT_TAG, experiment=experiment),
             record(metadata.SESSION_START_INFO_TAG, session_start_info=start),

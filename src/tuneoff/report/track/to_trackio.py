@@ -18,6 +18,7 @@ from pathlib import Path
 
 from tuneoff.report.track.base import TRACKERS, Live, Tracker
 from tuneoff.store.runfolder import RunFolder
+from tuneoff.store.status import Status
 
 FOLDER = "tuneoff.run_folder_id"
 
@@ -67,7 +68,7 @@ class Trackio(Tracker):
             try:
                 # Trackio keeps a run only once something is logged: every job logs whether it completed, at
                 # step 0, so that a failed job (no losses, no metrics) is there too, with its config.
-                points: dict[int, dict] = {0: {"job/completed": float(job.status == "completed")}}
+                points: dict[int, dict] = {0: {"job/completed": float(job.status == Status.COMPLETED)}}
                 for series in (job.steps, job.epochs):
                     for metric, values in series.items():
                         for step, value in values:
