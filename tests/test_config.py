@@ -265,3 +265,15 @@ def test_a_byte_order_mark_is_not_content(tmp_path, tiny_config):
     path = tmp_path / "bom.toml"
     path.write_bytes(b"\xef\xbb\xbf" + tiny_config.read_bytes())
     assert load_config(path).tournament.name == "tiny"
+
+
+def test_no_tuning_plays_every_player_at_the_protocols_rate():
+    """`run --no-tuning` leaves [tuning] out: the game's rule, every player at the protocol's rate, no trials."""
+    from tuneoff.plan.jobs import plan
+
+    tuned, untuned = load_config("zoo-robust"), load_config("zoo-robust", tuning=False)
+    assert tuned.tuning is not None and untuned.tuning is None
+    assert [p.name for p in tuned.players] == [p.name for p in untuned.players]
+    jobs = plan(untuned, {"train": "a", "dev": "b", "test": "c"})
+    assert len(jobs) == 13 * 3 and {j.protocol.learning_rate for j in jobs} == {untuned.protocol.learning_rate}
+    assert all(j.tuning is None and "tuning" not in j.identity for j in jobs)

@@ -21,7 +21,7 @@ def cmd_run(args, console: Console) -> int:
     from tuneoff.store.runfolder import RunFolder
 
     executor = make_executor(args, console)  # refuses executor flags that do not apply before anything else
-    config = load_config(args.config, args.set)
+    config = load_config(args.config, args.set, tuning=not args.no_tuning)
     track = chosen_trackers(args.track, config, str(args.config))  # not installed, or not answering: refused here
     executor.start()  # Ray joins (or refuses) before the run folder is touched
     out = RunFolder.for_tournament(args.out, config.tournament.name)
@@ -380,6 +380,8 @@ def _add_run(sub) -> None:
                      "name with dots: the longest that fits, or quoted: 'players.\"v1.5\".strategy.r=4')")
     run.add_argument("--only", action="append", default=[], metavar="PLAYER", help="run only this player")
     run.add_argument("--no-report", action="store_true", help="skip writing report.html / report.md")
+    run.add_argument("--no-tuning", action="store_true", help="leave the config's [tuning] table out: every player "
+                     "trains at the protocol's learning rate (the game's rule), no sweep")
     run.add_argument("--force", action="store_true",
                      help="let this tournament take over a run folder that holds another tournament (its results "
                      "become this tournament's: kept where their jobs are this config's, else stale or left off)")

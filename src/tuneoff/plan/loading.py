@@ -216,7 +216,9 @@ def _relative_data_dir(raw: dict, folder: Path) -> None:
                 table[key] = str((folder / Path(table[key]).expanduser()).resolve())
 
 
-def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
+def load_config(path: str | Path, overrides: list[str] = (), tuning: bool = True) -> Config:
+    """The config at ``path`` (or a shipped one's name) with its ``--set`` overrides applied, validated.
+    ``tuning=False`` leaves its [tuning] table out: every player at the protocol's rate, the game's rule."""
     from tuneoff.data import decode_utf8
 
     path = resolve_path(path)
@@ -232,6 +234,8 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
         line = f":{where.group(1)}: {reason} (column {where.group(2)})" if where else f": {reason}"
         raise ConfigError(f"{path}{line}: not valid TOML") from None
     _relative_data_dir(raw, path.parent)
+    if not tuning:
+        raw.pop("tuning", None)
     blamed = {}
     for item in overrides:
         blamed[apply_override(raw, *parse_override(item))] = item
