@@ -20,7 +20,7 @@ import shlex
 import statistics
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from results_file import append_section  # this folder is on sys.path when run as a script
@@ -83,7 +83,7 @@ def main() -> int:
             print(f"{name} rep {rep}: {r['sps']:.1f} samples/s, loss {r['loss']:.4f}, {r['threads']} threads", flush=True)
 
     base = statistics.median(r["sps"] for r in runs[next(iter(runs))])
-    lines = [f"## CPU thread and allocator settings, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC", "",
+    lines = [f"## CPU thread and allocator settings, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", "",
              f"`{shlex.join(['python', *sys.argv])}`", "",
              f"{args.player}, tuneoff's loop, {args.sentences} sentences, one fresh process per measurement, "
              f"{args.repeats} repeats interleaved; medians.", "",

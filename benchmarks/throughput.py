@@ -22,7 +22,7 @@ import statistics
 import sys
 import time
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -268,7 +268,7 @@ def main() -> int:
 
 def header(args, peak: float) -> list[str]:
     return [
-        f"## Throughput, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"## Throughput, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         "",
         f"`{shlex.join(['python', *sys.argv])}`",
         "",
@@ -309,7 +309,7 @@ def training_table(args, loops: dict, texts, labels, peak: float) -> list[str]:
                 if loop in loops:
                     try:
                         r = run_tuneoff(name, texts, labels, loops[loop])
-                    except Exception:  # a loop that breaks (the captured one, first run on a GPU) is reported
+                    except Exception:  # noqa: BLE001 - a loop that breaks (the captured one, first run on a GPU) is reported
                         traceback.print_exc()
                         continue
                 else:
@@ -368,7 +368,7 @@ def inference_table(args, loops: dict, texts, labels, peak: float) -> list[str]:
             for loop in (names if rep % 2 == 0 else names[::-1]):
                 try:
                     res[loop].append(run_inference(name, texts, labels, p, loop))
-                except Exception:
+                except Exception:  # noqa: BLE001 - reported, and the other loops go on
                     traceback.print_exc()
         for loop, rs in ((k, v) for k, v in res.items() if v):
             sps = statistics.median(r["samples"] / r["seconds"] for r in rs)

@@ -15,7 +15,7 @@ from tuneoff.verdict import rules as leaderboard
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-import calibration  # noqa: E402
+import calibration
 
 SHORT = calibration.Setting((3, 3, 3, 1), 1.5, planned=(3, 3, 3, 3))
 
@@ -82,7 +82,7 @@ def test_the_simulated_boards_are_the_boards_rules_build_makes():
         labels = rng.integers(0, 5, 600)
         names = [f"p{i}" for i in range(4)]
         board = leaderboard.build([_result(n, s, m[s], labels) for n, m in zip(names, done) for s in range(len(m))],
-                                  bonus=0.0, planned={n: 3 for n in names})
+                                  bonus=0.0, planned=dict.fromkeys(names, 3))
         order = [names.index(r["player"]) for r in board["ranked"]]
         summary = family.summarise([done[i] for i in order], [3] * 4)
         pairs = [(i, j) for i in range(4) for j in range(i + 1, 4)]

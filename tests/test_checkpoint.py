@@ -46,7 +46,7 @@ def test_a_record_of_an_unknown_format_or_folder_is_refused(tmp_path):
     checkpoint = Checkpoint(tmp_path)
     with pytest.raises(ValueError, match=r"format 'lora'; expected one of \['merged', 'peft', 'bottleneck'\]"):
         checkpoint.record(checkpoint.model, "lora")
-    with pytest.raises(ValueError, match="checkpoint weights .*adapter: expected"):
+    with pytest.raises(ValueError, match=r"checkpoint weights .*adapter: expected"):
         checkpoint.record(checkpoint.adapter, checkpoint.MERGED)
 
 

@@ -1,6 +1,7 @@
 import re
 
 import pytest
+from pydantic import ValidationError
 
 from tuneoff.models.sources import BundledMiniLM, HubModel, RandomDistilBert
 from tuneoff.plan.config import ConfigError, Protocol
@@ -188,7 +189,7 @@ def test_player_names_that_differ_only_in_case_are_refused(tiny_config):
 
 def test_config_is_frozen(tiny_config):
     config = load_config(tiny_config)
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         config.protocol.epochs = 3
 
 

@@ -38,7 +38,7 @@ def test_malformed_line_names_file_and_line(tree_dir):
 
 
 def test_verify_rejects_files_that_are_not_canonical(tree_dir):
-    with pytest.raises(data.DataError, match="sha256 .* is not the canonical"):
+    with pytest.raises(data.DataError, match=r"sha256 .* is not the canonical"):
         data.load_sst5(tree_dir)
     assert len(data.load_sst5(tree_dir, verify=False).train) == 60
 
@@ -80,7 +80,7 @@ def test_missing_cache_downloads_and_failure_names_data_dir(tmp_path, monkeypatc
         data.load_sst5(None)
     assert asked == [data.DOWNLOAD_URL]
     # an explicit folder never triggers a download
-    with pytest.raises(data.DataError, match="lacks train.txt"):
+    with pytest.raises(data.DataError, match=r"lacks train\.txt"):
         data.load_sst5(tmp_path / "empty")
     assert len(asked) == 1
 

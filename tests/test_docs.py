@@ -89,7 +89,7 @@ def test_a_runs_own_leaderboard_json_makes_its_page(tmp_path):
     page = pages["results/new-run.md"]
     best, second = board["ranked"]
     assert best["player"] == "full"
-    assert f"| `full` |" in page and f"{best['test_accuracy']:.2%} ± {100 * best['test_accuracy_std']:.2f}" in page
+    assert "| `full` |" in page and f"{best['test_accuracy']:.2%} ± {100 * best['test_accuracy_std']:.2f}" in page
     lo, hi = second["test_accuracy_ci95"]
     assert f"{lo:.2%} – {hi:.2%}" in page
     pair = board["pairwise"][0]

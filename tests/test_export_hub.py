@@ -62,9 +62,9 @@ def mini(tmp_path_factory, data) -> Path:
 @pytest.fixture(scope="module")
 def headless(tmp_path_factory, data) -> Path:
     """A LoRA player over a local base saved without a classification head (its config: 2 labels)."""
+    from conftest import TINY_CONFIG
     from transformers import DistilBertConfig, DistilBertModel
 
-    from conftest import TINY_CONFIG
     from tuneoff.models.sources import bundled_tokenizer
 
     work = tmp_path_factory.mktemp("headless")
@@ -110,7 +110,7 @@ def snippet_probabilities(folder: Path, monkeypatch) -> torch.Tensor:
     """Run the card's own loading snippet from the export's parent folder (it loads the folder by its name)."""
     monkeypatch.chdir(folder.parent)
     namespace: dict = {}
-    exec(compile(block(card_of(folder), "python"), "README.md", "exec"), namespace)  # noqa: S102 - the card's code
+    exec(compile(block(card_of(folder), "python"), "README.md", "exec"), namespace)  # the card's code
     return namespace["probabilities"]
 
 

@@ -20,7 +20,7 @@ from tuneoff.store.runfolder import RunFolder
 
 if not os.environ.get("CI"):
     pytest.importorskip("ray")
-import ray  # noqa: E402  (in CI a missing extra is a failure, not a skip)
+import ray  # in CI a missing extra is a failure, not a skip
 
 
 @pytest.fixture

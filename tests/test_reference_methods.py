@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 import torch.nn.functional as F
-
 from test_strategies import tiny
+
 from tuneoff.data import load_sst5
 from tuneoff.models.sources import RandomDistilBert
 from tuneoff.plan.config import Protocol

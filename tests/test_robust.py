@@ -10,8 +10,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 import torch.nn.functional as F
-
 from test_strategies import LABELS, TEXTS, batch, tiny
+
 from tuneoff.data import load_sst5
 from tuneoff.plan.config import Protocol
 from tuneoff.strategies import STRATEGIES, setup_for

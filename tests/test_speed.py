@@ -15,7 +15,7 @@ from tuneoff.verdict import speed
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-import speed_bonus  # noqa: E402
+import speed_bonus
 
 
 def windowed(name, per_sample, seeds=(1, 2, 3), slow_windows=0, samples=320, cpu="CPU X", **kw):

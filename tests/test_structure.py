@@ -164,9 +164,9 @@ def test_reading_a_run_never_imports_torch(tmp_path, command):
     written = {"report": folder / "report.html", "leaderboard": folder / "leaderboard.json",
                "compare": tmp_path / "compare.json"}[command]
     argv = [command, str(folder)] + ([str(folder), "--json", str(written)] if command == "compare" else [])
-    code = ("import sys; from tuneoff.cli import main; code = main(%r); "
+    code = (f"import sys; from tuneoff.cli import main; code = main({argv!r}); "
             "assert 'torch' not in sys.modules, 'torch imported'; "
-            "assert 'transformers' not in sys.modules, 'transformers imported'; sys.exit(code)") % argv
+            "assert 'transformers' not in sys.modules, 'transformers imported'; sys.exit(code)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode in (0, 1), done.stdout + done.stderr  # 1: the run has a failed player, as made
     assert "imported" not in done.stderr

@@ -215,7 +215,7 @@ def test_results_stay_valid_when_read_back(finished_run, tmp_path):
         broken = dict(read)
         del broken["test"]  # the same file less a required part no longer reads back
         (tmp_path / "broken.json").write_text(json.dumps(broken))
-        with pytest.raises(ResultsError, match="broken.json"):
+        with pytest.raises(ResultsError, match=r"broken\.json"):
             read_result(tmp_path / "broken.json")
 
 
@@ -368,7 +368,7 @@ def test_a_tiny_tournament_with_every_strategy_completes(tree_dir, tmp_path, cap
     wiseft = results["wiseft"]["strategy_report"]  # the alpha chosen on dev, and each one's dev accuracy
     assert wiseft["alphas"] == [0.5, 1.0] and wiseft["alpha"] in wiseft["alphas"] and len(wiseft["dev_accuracy"]) == 2
     assert results["sam"]["step"]["passes_per_step"] == results["rdrop"]["step"]["passes_per_step"] == 2 and results["full"]["step"]["passes_per_step"] == 1
-    for name, r in results.items():
+    for name in results:
         assert main(["predict", str(out), "--player", name, "a superb film"]) == 0, name
     assert (out / "report.html").is_file()
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 
-from gen.markdown import code, page, paragraphs, prose, table
 from pydantic import BaseModel
 
 from tuneoff import cli
@@ -18,6 +17,8 @@ from tuneoff.plan import config as cfg
 from tuneoff.plan.catalogue import config_entries, first_sentence, option
 from tuneoff.plan.grid import log_grid, pick, rate_axis
 from tuneoff.strategies import STRATEGIES
+
+from gen.markdown import code, page, paragraphs, prose, table
 
 # --- the command line ---------------------------------------------------------------------------------------
 

@@ -16,9 +16,10 @@ import json
 from pathlib import Path
 
 import jsonschema
-from gen.markdown import code, page, table
 
 from tuneoff.verdict.format import accuracy, accuracy_ci, difference, mean_std, p_value, seconds
+
+from gen.markdown import code, page, table
 
 TEASER = ("<!-- results-teaser:start -->", "<!-- results-teaser:end -->")
 TEASER_RUN = "offline-3seeds"  # the quickstart's config, over three seeds

@@ -11,11 +11,12 @@ import json
 import pkgutil
 from pathlib import Path
 
-from gen.markdown import code, page, paragraphs, table
-
 import tuneoff.store
 from tuneoff.store import runfolder
 from tuneoff.store.runfolder import JobFolder, RunFolder, seed_label, trial_label
+
+from gen.markdown import code, page, paragraphs, table
+
 
 def _schema_dir() -> Path:
     import tuneoff

@@ -62,7 +62,7 @@ class Split:
     def __len__(self) -> int:
         return len(self.texts)
 
-    def sample(self, n: int, seed: int = 0) -> "Split":
+    def sample(self, n: int, seed: int = 0) -> Split:
         """A fixed random n examples in file order (files are often sorted, so a prefix is skewed)."""
         import random
 

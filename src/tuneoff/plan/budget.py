@@ -184,7 +184,7 @@ def _check_own(tuning: Tuning, player, own: PlayerGrid) -> None:
         values = getattr(own, key)
         if values is None:
             continue
-        if key == "knob" and cls.knob is None or key == "second_rates" and cls.second_rate is None:
+        if (key == "knob" and cls.knob is None) or (key == "second_rates" and cls.second_rate is None):
             raise ValueError(f"tuning.players.{player.name}.{key}: {player.strategy.name} declares no "
                              f"{'knob' if key == 'knob' else 'second rate'}")
         if len(values) != lengths[key]:

@@ -191,7 +191,7 @@ def play(task: Task, console: Console, live: bool = True) -> dict | None:
         record.fail(str(err), diverged=True)
         console.print(f"[red]{esc(job.name)} {job.label} failed: {esc(err)}{kept}; the tournament goes on[/]")
         return None
-    except Exception as err:  # a crash is recorded as a failure, not a user stop
+    except Exception as err:  # noqa: BLE001 - a crash is recorded as a failure, not a user stop
         record.fail(f"{type(err).__name__}: {err}")
         why = (f": {esc(_one_line(err))}[/]" if isinstance(err, OSError)  # disk full, permissions: not a bug
                else f":[/]\n{esc(traceback.format_exc())}")

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 
 def now() -> str:
     """The time of day stamped into every record (UTC, to the millisecond: jobs of a tiny run start and end
     within one second, and the overlap of jobs is measured from these stamps)."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def write_atomic(path: Path, data: bytes) -> None:

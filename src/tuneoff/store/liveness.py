@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from tuneoff.store.files import now
 from tuneoff.store.status import Status
@@ -41,7 +41,7 @@ def process_alive(record: dict | None) -> bool | None:
 def describe(record: dict | None) -> str:
     if not record:
         return "an unknown process"
-    since = record.get("since") or datetime.fromtimestamp(record.get("process_started", 0), timezone.utc).isoformat(
+    since = record.get("since") or datetime.fromtimestamp(record.get("process_started", 0), UTC).isoformat(
         timespec="seconds")
     return f"`{record.get('command', 'tuneoff')}` (pid {record.get('pid')} on host {record.get('host')}, since {since})"
 

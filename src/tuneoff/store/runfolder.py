@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import ClassVar
 
 from tuneoff.store.files import FileError, read_json, write_json
 from tuneoff.store.jobfolder import JobFolder
@@ -64,7 +65,7 @@ class RunFolder:
     BOARD = ("leaderboard.json", "leaderboard.md", "leaderboard.csv")
     REPORT = ("report.html", "report.md")
     FIGURES = "figures"
-    TRACKERS = {"mlflow": "mlflow.db", "mlartifacts": "mlartifacts", "tensorboard": "tensorboard", "trackio": "trackio"}
+    TRACKERS: ClassVar[dict[str, str]] = {"mlflow": "mlflow.db", "mlartifacts": "mlartifacts", "tensorboard": "tensorboard", "trackio": "trackio"}
 
     def __init__(self, path: str | Path):
         self.path = Path(path)

@@ -12,8 +12,8 @@ from tuneoff.strategies.adapters import AdapterHoulsby, AdapterPfeiffer
 from tuneoff.strategies.averaging import Ema, Sam, Swa, WiseFt
 from tuneoff.strategies.base import STRATEGIES, Rate, Setup, Strategy, load_checkpoint, setup_for
 from tuneoff.strategies.childtune import ChildTune, ChildTuneF
-from tuneoff.strategies.penalties import L2SP, R3F
 from tuneoff.strategies.peft_family import IA3, AdaLora, LnTuning, Lora, LoraPlus, Prompt, PTuning, Vera
+from tuneoff.strategies.penalties import L2SP, R3F
 from tuneoff.strategies.regularisers import Distill, RDrop
 from tuneoff.strategies.robust import LabelSmoothing, Lpft, Mixout, NoisyTune
 from tuneoff.strategies.schedules import Llrd, Reinit, Unfreeze

@@ -15,10 +15,9 @@ from typing import ClassVar, Literal
 from pydantic import Field, field_validator
 
 from tuneoff.options import FloatTuple
-from tuneoff.strategies.base import STRATEGIES, Evaluated, Setup
+from tuneoff.strategies.base import STRATEGIES, Evaluated, Knob, Setup
 from tuneoff.strategies.probe import PROBE_DEVIATION, Probed
 from tuneoff.strategies.subsets import Full
-from tuneoff.strategies.base import Knob
 
 
 def _trained(model) -> list:

@@ -18,9 +18,16 @@ from pydantic import Field
 
 from tuneoff.models.roles import Roles, roles_for
 from tuneoff.options import StrTuple
-from tuneoff.strategies.base import (STRATEGIES, Knob, Rate, SecondRate, Setup, Strategy, head_is_trained,
-                                     peft_norms_quiet)
-
+from tuneoff.strategies.base import (
+    STRATEGIES,
+    Knob,
+    Rate,
+    SecondRate,
+    Setup,
+    Strategy,
+    head_is_trained,
+    peft_norms_quiet,
+)
 
 HEAD_RATE = SecondRate("head_lr", 1e-3, "a fresh linear head's rate as for head-only probing: tuneoff's head "
                        "strategy, Adam's default (Kingma & Ba 2015)")

@@ -8,9 +8,8 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from tuneoff.options import NAME_PATTERN
-from tuneoff.strategies.base import STRATEGIES, Setup
+from tuneoff.strategies.base import STRATEGIES, Knob, Setup
 from tuneoff.strategies.subsets import Full
-from tuneoff.strategies.base import Knob
 
 
 def _logits(net, batch: dict):

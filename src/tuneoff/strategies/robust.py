@@ -11,10 +11,9 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from tuneoff.strategies.base import STRATEGIES, Setup
+from tuneoff.strategies.base import STRATEGIES, Knob, Setup
 from tuneoff.strategies.probe import Probed
 from tuneoff.strategies.subsets import Full
-from tuneoff.strategies.base import Knob
 
 
 def _is_head(name: str, setup: Setup) -> bool:

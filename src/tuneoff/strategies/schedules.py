@@ -6,9 +6,8 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from tuneoff.strategies.base import STRATEGIES, Setup, Strategy
+from tuneoff.strategies.base import STRATEGIES, Knob, Setup, Strategy
 from tuneoff.strategies.subsets import check_layers, top_layer_prefixes
-from tuneoff.strategies.base import Knob
 
 
 @STRATEGIES.register

@@ -6,8 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from tuneoff.strategies.base import STRATEGIES, Setup, Strategy, freeze_all_but
-from tuneoff.strategies.base import Knob
+from tuneoff.strategies.base import STRATEGIES, Knob, Setup, Strategy, freeze_all_but
 
 
 @STRATEGIES.register

@@ -105,7 +105,7 @@ def score_extra(model, tokenizer, extra: Extra, p, device: torch.device, progres
     mapped = np.asarray(extra.mapping)[scored.predictions]
     labels = np.asarray(test.labels)
     classes = list(range(len(extra.dataset.labels)))
-    return {"dataset": extra.dataset.name, "examples": int(len(labels)),
+    return {"dataset": extra.dataset.name, "examples": len(labels),
             "accuracy": float(np.mean(mapped == labels)),
             "macro_f1": float(f1_score(labels, mapped, labels=classes, average="macro", zero_division=0)),
             "unmapped_predictions": int(np.sum(mapped < 0)), "sha256": test.sha256,

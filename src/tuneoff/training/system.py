@@ -118,7 +118,7 @@ class PeakMemory:
             if self._stop.wait(self._every):
                 return
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         if self._device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self._device)
         self._thread = threading.Thread(target=self._sample, daemon=True)

@@ -23,7 +23,7 @@ from tuneoff.verdict import table
 from tuneoff.verdict.advice import collapse_advice
 from tuneoff.verdict.board_csv import board_csv
 from tuneoff.verdict.format import words
-from tuneoff.verdict.rows import ended, extra_eval_table, extra_sentence, game_rows, may_be_best_sentence, note_text, rows
+from tuneoff.verdict.rows import ended, extra_eval_table, extra_sentence, game_rows, may_be_best_sentence, rows
 
 
 @dataclass

@@ -59,7 +59,7 @@ def correct(sets: list[list[dict]]) -> int:
 
 def ahead(names: list[str], pairs: list[dict], behind: bool = False) -> dict[str, int]:
     """How many of ``names`` are significantly ahead of each (``behind``: significantly behind it)."""
-    count = {n: 0 for n in names}
+    count = dict.fromkeys(names, 0)
     for q in pairs:
         if q["separable"] and q["a"] in count and q["b"] in count:
             winner, loser = (q["a"], q["b"]) if q["diff"] > 0 else (q["b"], q["a"])

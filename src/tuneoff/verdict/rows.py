@@ -6,9 +6,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tuneoff.verdict.format import accuracy, accuracy_ci, difference, inseparable, mean_std, p_is, p_value, percent
-from tuneoff.verdict.format import seconds, trained_models
 from tuneoff.store.status import Status
+from tuneoff.verdict.format import (
+    accuracy,
+    accuracy_ci,
+    difference,
+    inseparable,
+    mean_std,
+    p_is,
+    p_value,
+    percent,
+    seconds,
+    trained_models,
+)
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,7 @@ def collapse_reason(result: dict) -> str | None:
     """Why one completed job counts as having learned nothing, or None."""
     test, majority = result["test"], result["data"]["test_majority_rate"]
     n = len(test["labels"])
-    correct = int(round(test["accuracy"] * n))
+    correct = round(test["accuracy"] * n)
     p = stats.above_chance(correct, n, majority)
     if p >= stats.ALPHA:
         where = "below" if test["accuracy"] < majority else "not significantly above"
