@@ -1,6 +1,7 @@
 """Does the verdict keep its promise? Simulated boards through the board's own test, many at once.
 
-    nice -n 10 python benchmarks/calibration.py [--replicates 2000] [--power-replicates 1000] [--out benchmarks/RESULTS.md]
+    nice -n 10 python benchmarks/calibration.py [--replicates 2000] [--power-replicates 1000] \\
+        [--out benchmarks/RESULTS.md]
 
 Each replicate draws a fresh test set of N sentences, each with its own difficulty (a probability of
 being right, uniform on 0..1), and every run of every player (its seed) a run effect: a shift of that

@@ -80,7 +80,8 @@ def main() -> int:
                                   capture_output=True, text=True, check=True)
             r = json.loads(done.stdout.strip().splitlines()[-1])
             runs[name].append(r)
-            print(f"{name} rep {rep}: {r['sps']:.1f} samples/s, loss {r['loss']:.4f}, {r['threads']} threads", flush=True)
+            print(f"{name} rep {rep}: {r['sps']:.1f} samples/s, loss {r['loss']:.4f}, {r['threads']} threads",
+                  flush=True)
 
     base = statistics.median(r["sps"] for r in runs[next(iter(runs))])
     lines = [f"## CPU thread and allocator settings, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", "",
@@ -90,7 +91,8 @@ def main() -> int:
              "| setting | samples/s | loss after steps | vs first row |", "|---|---:|---:|---:|"]
     for name, rs in runs.items():
         sps = statistics.median(r["sps"] for r in rs)
-        lines.append(f"| {name}: {SETTINGS[name][0]} | {sps:.1f} | {statistics.median(r['loss'] for r in rs):.4f} | {sps / base:.2f}× |")
+        loss = statistics.median(r["loss"] for r in rs)
+        lines.append(f"| {name}: {SETTINGS[name][0]} | {sps:.1f} | {loss:.4f} | {sps / base:.2f}× |")
     append_section(Path(args.out), lines + [""])
     return 0
 

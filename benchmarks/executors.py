@@ -75,7 +75,8 @@ def main(argv=None) -> int:
     if args.out:
         stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
         head = (f"\n## Executors, local, {stamp}\n\n`{command('executors.py', argv)}`\n\nMachine: "
-                f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}.\n\n")
+                f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+                f"Python {platform.python_version()}.\n\n")
         append(args.out, head + text)
     return 0 if same else 1
 

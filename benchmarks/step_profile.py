@@ -134,12 +134,14 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     device = torch.device(args.device)
     sst = load_sst5(args.data_dir)
-    lines = [f"## Where a training step's time goes ({torch.cuda.get_device_name() if args.device == 'cuda' else 'cpu'})",
+    where = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
+    lines = [f"## Where a training step's time goes ({where})",
              "", f"`{command('step_profile.py', argv)}`", "",
              "Full fine-tuning, batch 32, SST-5 training sentences padded to multiples of 16; 20 profiled eager steps, "
              "200 captured steps after capture.", "",
              "| shape | precision | kernels per eager step | their GPU ms | eager wall ms per step | eager samples/s | "
-             "GPU ms per replay | captured wall ms per step | captured samples/s | host ms per step (collate, schedule) |",
+             "GPU ms per replay | captured wall ms per step | captured samples/s | "
+             "host ms per step (collate, schedule) |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for shape in SHAPES:
         for precision in args.precisions:

@@ -138,7 +138,8 @@ def run_trainer(name, texts, labels, p: Protocol, workdir: Path):
 
     model, tok = build(name, p.seed)
     enc = tok(list(texts), truncation=True, max_length=p.max_seq_len)
-    rows = [{"input_ids": ids, "attention_mask": m, "labels": y} for ids, m, y in zip(enc["input_ids"], enc["attention_mask"], labels)]
+    rows = [{"input_ids": ids, "attention_mask": m, "labels": y}
+            for ids, m, y in zip(enc["input_ids"], enc["attention_mask"], labels)]
     # transformers 5 replaced group_by_length=True with train_sampling_strategy="group_by_length"
     fields = TrainingArguments.__dataclass_fields__
     grouping = ({"train_sampling_strategy": "group_by_length"} if "train_sampling_strategy" in fields
@@ -214,7 +215,8 @@ def _infer(model, tok, data, texts, p: Protocol, device, amp, loop: str, forward
     else:  # the plain loop: batches of 32 in file order, padded to their longest, no_grad
         with torch.no_grad(), autocast(device.type, amp):
             for i in range(0, len(texts), 32):
-                batch = tok(list(texts[i : i + 32]), padding=True, truncation=True, max_length=p.max_seq_len, return_tensors="pt")
+                batch = tok(list(texts[i : i + 32]), padding=True, truncation=True, max_length=p.max_seq_len,
+                            return_tensors="pt")
                 model(**batch.to(device)).logits.softmax(-1).cpu()
 
 
@@ -232,8 +234,10 @@ def main() -> int:
                     help="tf32 (CUDA only): the peak and both loops use TF32 matmuls")
     ap.add_argument("--random-weights", action="store_true",
                     help="MiniLM players get random weights of MiniLM's shape (no weights package needed)")
-    ap.add_argument("--tokenizer", default="bundled", help="tokenizer of random models: 'bundled', a hub id or a folder")
-    ap.add_argument("--compile", action="store_true", help="tuneoff's loop with protocol.compile (compile time counted)")
+    ap.add_argument("--tokenizer", default="bundled",
+                    help="tokenizer of random models: 'bundled', a hub id or a folder")
+    ap.add_argument("--compile", action="store_true",
+                    help="tuneoff's loop with protocol.compile (compile time counted)")
     ap.add_argument("--cuda-graphs", action="store_true",
                     help="tuneoff's loop with protocol.cuda_graphs and static_shapes = 16 (captured steps; CUDA only)")
     ap.add_argument("--out", default=str(Path(__file__).with_name("RESULTS.md")))
@@ -255,7 +259,8 @@ def main() -> int:
     texts, labels = sst.train.texts[: args.sentences], sst.train.labels[: args.sentences]
     with matmul_precision(p, pick_device(args.device)):
         peak = matmul_peak(pick_device(args.device), torch.bfloat16 if args.precision == "bf16" else torch.float32)
-    print(f"{args.precision} matmul peak: {peak:.1f} GFLOP/s on {cpu_model()}, {torch.get_num_threads()} threads", flush=True)
+    print(f"{args.precision} matmul peak: {peak:.1f} GFLOP/s on {cpu_model()}, {torch.get_num_threads()} threads",
+          flush=True)
     lines = header(args, peak) + training_table(args, loops, texts, labels, peak)
     if args.ablation:
         lines += ablation_table(args, p, texts, labels)
@@ -353,7 +358,8 @@ def ablation_table(args, p: Protocol, texts, labels) -> list[str]:
              "|---|---:|---:|---:|"]
     for v, rs in times.items():
         sec = statistics.median(r["seconds"] for r in rs)
-        lines.append(f"| {v} | {rs[0]['samples'] / sec:.1f} | {statistics.median(r['loss'] for r in rs):.4f} | {base / sec:.2f}× |")
+        loss = statistics.median(r["loss"] for r in rs)
+        lines.append(f"| {v} | {rs[0]['samples'] / sec:.1f} | {loss:.4f} | {base / sec:.2f}× |")
     return lines + [""]
 
 

@@ -101,7 +101,8 @@ def _schema_section(path: Path) -> str:
              f"{schema.get('description', '')}\n\n")
     conditional = schema.get("then", {}).get("required") or \
         next((c["then"]["required"] for c in schema.get("allOf", []) if "then" in c), [])
-    extra = f"When `status` is `completed`, these are required too: {', '.join(conditional)}.\n\n" if conditional else ""
+    extra = (f"When `status` is `completed`, these are required too: {', '.join(conditional)}.\n\n"
+             if conditional else "")
     return intro + extra + table(["key", "type", "required", "meaning"],
                                  _fields(schema, "", tuple(schema.get("required", ()))))
 
@@ -112,7 +113,8 @@ def page_text() -> str:
         [code("trial_label(1e-4, 42)"), code(trial_label(1e-4, 42))]])
     parts = [paragraphs(runfolder.__doc__),
              "## Names\n\nThe file and folder names the store spells (no other module spells a path inside a run "
-             "folder), and the job folders' names:\n\n" + table(["constant", "value"], _names(RunFolder) + _names(JobFolder)),
+             "folder), and the job folders' names:\n\n"
+             + table(["constant", "value"], _names(RunFolder) + _names(JobFolder)),
              examples,
              "## `RunFolder`\n\n" + paragraphs(RunFolder.__doc__) + "\n" + _methods(RunFolder),
              "## `JobFolder`\n\n" + paragraphs(JobFolder.__doc__) + "\n" + _methods(JobFolder),

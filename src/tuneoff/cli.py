@@ -46,7 +46,8 @@ def _ray_options(args) -> dict:
     for key, zero_ok in (("cpus_per_job", False), ("gpus_per_job", True), ("max_retries", True)):
         value = options[key]
         if not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
-            raise ValueError(f"--{key.replace('_', '-')} {value}: expected a finite number {'>=' if zero_ok else '>'} 0")
+            raise ValueError(f"--{key.replace('_', '-')} {value}: expected a finite number "
+                             f"{'>=' if zero_ok else '>'} 0")
     return options
 
 
@@ -346,7 +347,8 @@ def parser() -> argparse.ArgumentParser:
     track.add_argument("--to", action="append", required=True, metavar="TRACKER",
                        help="mlflow, tensorboard or trackio (repeat, or a comma list)")
     track.add_argument("--uri", help="where to: mlflow's tracking URI (default sqlite:///RUN_DIR/mlflow.db), "
-                       "tensorboard's log root (default RUN_DIR/tensorboard), a trackio server (default its local store)")
+                       "tensorboard's log root (default RUN_DIR/tensorboard), a trackio server "
+                       "(default its local store)")
     track.add_argument("--force", action="store_true", help="export a folder that also holds another tournament's "
                        "results (they are left out)")
     track.set_defaults(func=cmd_track)
@@ -395,13 +397,16 @@ def _add_run(sub) -> None:
     run.add_argument("--cpus-per-job", type=float, metavar="N", help="ray: CPUs each job asks for (default 1)")
     run.add_argument("--gpus-per-job", type=float, metavar="F",
                      help="ray: GPUs each job asks for (default 0); a fraction packs several jobs onto one card")
-    run.add_argument("--max-retries", type=int, metavar="N", help="retries of a job whose worker process died (--jobs N > 1, or Ray; default 2); "
-                          "then it is recorded failed with the cause")
+    run.add_argument("--max-retries", type=int, metavar="N",
+                     help="retries of a job whose worker process died (--jobs N > 1, or Ray; default 2); "
+                     "then it is recorded failed with the cause")
     run.add_argument("--ray-runtime-env", metavar="FILE",
-                     help="ray: a JSON file holding Ray's runtime_env (pip, env_vars, working_dir, ...) for the workers")
+                     help="ray: a JSON file holding Ray's runtime_env (pip, env_vars, working_dir, ...) "
+                     "for the workers")
     run.add_argument("--track", action="append", default=[], metavar="TRACKER",
                      help="log each job live to an experiment tracker and export it as it ends: mlflow, "
-                     "tensorboard, trackio (repeat, or a comma list; or track = [...] in the config); see tuneoff track")
+                     "tensorboard, trackio (repeat, or a comma list; or track = [...] in the config); "
+                     "see tuneoff track")
     run.set_defaults(func=cmd_run)
 
 

@@ -49,7 +49,8 @@ def parse_nodes(line: str) -> list[tuple[str, int]]:
     def node() -> list[str]:
         nonlocal pos
         if pos >= len(tokens) or tokens[pos] != "(":
-            raise ValueError(f"expected '(' at token {pos + 1}, got {tokens[pos] if pos < len(tokens) else 'end of line'!r}")
+            got = tokens[pos] if pos < len(tokens) else "end of line"
+            raise ValueError(f"expected '(' at token {pos + 1}, got {got!r}")
         pos += 1
         if pos >= len(tokens) or not re.fullmatch(r"[0-4]", tokens[pos]):
             got = tokens[pos] if pos < len(tokens) else "end of line"

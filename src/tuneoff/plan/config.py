@@ -92,7 +92,8 @@ class Tournament(Options):
         0.0, ge=0.0, le=100.0, description="points of accuracy: with a margin, the board also says which pairs are "
         "equivalent within it (two one-sided t tests, alpha 0.05); 0 = no equivalence claims")
     overridable: StrTuple = Field((), description="protocol keys a player may override")
-    seeds: IntTuple = Field((), description="run every player once per seed (sets protocol.seed); empty = protocol.seed")
+    seeds: IntTuple = Field((), description="run every player once per seed (sets protocol.seed); "
+                                            "empty = protocol.seed")
     data_seeds: IntTuple = Field((), description="also vary batch order alone: every seed runs with each of these")
 
     @field_validator("seeds", "data_seeds")

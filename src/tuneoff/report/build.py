@@ -291,7 +291,8 @@ def _player_facts(player: dict, runs: list[dict], method: str = "strategy") -> l
         facts.append(f"Learning rate {sweep['learning_rate']:g} kept on dev{edge.get(sweep.get('on_edge'), '')}, of "
                      + ", ".join(f"{r:g}" for r in sweep["learning_rates"]))
         facts += [f"{axis['field']} {axis['value']:g} kept on dev{edge.get(axis.get('on_edge'), '')}, of "
-                  + ", ".join(f"{v:g}" for v in axis["values"]) for k in ("second_rate", "knob") if (axis := sweep.get(k))]
+                  + ", ".join(f"{v:g}" for v in axis["values"])
+                  for k in ("second_rate", "knob") if (axis := sweep.get(k))]
     return out + [Block("list", rows=facts)]
 
 

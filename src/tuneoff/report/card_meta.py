@@ -78,7 +78,8 @@ def metadata(result: dict, name: str, hub: Hub, adapter: bool, bottleneck: bool 
         tags.append("collapsed")
     ids = list(dict.fromkeys(s.id for s in hub.sets.values() if s.id))
     card = ModelCardData(
-        library_name=("tuneoff" if bottleneck else "peft") if adapter else "transformers", pipeline_tag="text-classification",
+        library_name=("tuneoff" if bottleneck else "peft") if adapter else "transformers",
+        pipeline_tag="text-classification",
         license=hub.license, base_model=hub.base_model, tags=tags, datasets=ids or None,
         metrics=["accuracy", "f1"], model_name=name, eval_results=eval_results(result, hub))
     return f"---\n{card.to_yaml()}\n---\n"

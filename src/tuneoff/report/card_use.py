@@ -93,7 +93,8 @@ def epochs_table(result: dict) -> list[str]:
              "|---:|---:|---:|---:|---:|---:|"]
     for e in result["history"]["epochs"]:
         kept = " (kept)" if e["epoch"] == result["best_epoch"] else ""
-        lines.append(f"| {e['epoch']}{kept} | {_cell(e.get('train_loss'), '.4f')} | {_cell(e.get('dev_loss'), '.4f')} | "
+        lines.append(f"| {e['epoch']}{kept} | {_cell(e.get('train_loss'), '.4f')} | "
+                     f"{_cell(e.get('dev_loss'), '.4f')} | "
                      f"{_cell(e.get('dev_accuracy'), '.2%')} | {_cell(e.get('train_eval_accuracy'), '.2%')} | "
                      f"{_cell(e.get('train_seconds'), '.1f')} |")
     return lines + [""]

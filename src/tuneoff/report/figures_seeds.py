@@ -123,7 +123,8 @@ def overlays(by_player: dict[str, list[dict]], look: dict[str, Look]) -> Chart:
     png = _draw((11, 4.2), 2, paint)
     parts = []
     for name, runs in by_player.items():
-        loss, gap = np.nanmean(_series(runs, "dev_loss"), axis=0), np.nanmean(_series(runs, "generalization_gap"), axis=0)
+        loss = np.nanmean(_series(runs, "dev_loss"), axis=0)
+        gap = np.nanmean(_series(runs, "generalization_gap"), axis=0)
         parts.append(f"{name} dev loss {loss[0]:.3f} to {loss[-1]:.3f}, gap "
                      + ("not measured" if np.isnan(gap).all() else f"{gap[0]:+.1%} to {gap[-1]:+.1%}"))
     return Chart("overlays", png, "Dev loss and generalisation gap per epoch, means over seeds: " + "; ".join(parts)

@@ -83,7 +83,8 @@ def setup_section(run, job_states) -> list[Block]:
             [f"{part}.{k}", value(v)] for part in ("hardware", "software") for k, v in env[part].items()]))
 
     b.append(Block("h3", "Warnings"))
-    warnings = [[f"{n}:", w] for n in run.names for w in dict.fromkeys(w for r in run.jobs.get(n, []) for w in r["warnings"])]
+    warnings = [[f"{n}:", w] for n in run.names
+                for w in dict.fromkeys(w for r in run.jobs.get(n, []) for w in r["warnings"])]
     warnings += [[f"{r['player']['name']} seed {r['seed']}:", "data checksums do not match the published SST-5 files"]
                  for r in results if not r.get("data", {}).get("checksums_ok", True)]
     warnings += [[f"{r['player']['name']}:", f"results file written for tournament '{r['tournament']}'"]

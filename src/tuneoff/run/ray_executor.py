@@ -121,7 +121,8 @@ class RayExecutor:
         try:
             import ray
         except ImportError:
-            raise RayConnectError("--executor ray needs Ray, which is not installed: pip install 'tuneoff[ray]'") from None
+            raise RayConnectError("--executor ray needs Ray, which is not installed: "
+                                  "pip install 'tuneoff[ray]'") from None
         if not ray.is_initialized():  # (a test or a library user may have started Ray itself)
             self._init(ray)
         check_resources(ray, self.num_cpus, self.num_gpus)

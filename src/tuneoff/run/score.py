@@ -4,8 +4,8 @@
 ``[data]`` table names any data set: CSV, JSONL, Hub) does for every completed job what a configured ``[[eval]]``
 entry does at the end of training (:func:`tuneoff.training.evaluate.score_extra`, with the job's
 recorded max_seq_len, eval batch size, padding and precision) and writes the score into the
-job's result.json, under ``extra_eval.<NAME>`` (``--name``, else the set's own name), where the report and the leaderboard read
-configured ones. Scoring again replaces the entry. The job's identity (its hash) is untouched:
+job's result.json, under ``extra_eval.<NAME>`` (``--name``, else the set's own name), where the report and the
+leaderboard read configured ones. Scoring again replaces the entry. The job's identity (its hash) is untouched:
 the score describes the kept weights, which do not change, so no result turns stale.
 
 The player's labels map onto the data set's by name when both have the same names; SST-5's five

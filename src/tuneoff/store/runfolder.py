@@ -65,7 +65,8 @@ class RunFolder:
     BOARD = ("leaderboard.json", "leaderboard.md", "leaderboard.csv")
     REPORT = ("report.html", "report.md")
     FIGURES = "figures"
-    TRACKERS: ClassVar[dict[str, str]] = {"mlflow": "mlflow.db", "mlartifacts": "mlartifacts", "tensorboard": "tensorboard", "trackio": "trackio"}
+    TRACKERS: ClassVar[dict[str, str]] = {"mlflow": "mlflow.db", "mlartifacts": "mlartifacts",
+                                          "tensorboard": "tensorboard", "trackio": "trackio"}
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -96,7 +97,8 @@ class RunFolder:
 
     def seeds_of(self, player: str) -> list[JobFolder]:
         """A player's final jobs (seed-*), not its tuning trials (symlinks are not followed)."""
-        return [JobFolder(p) for p in sorted(self.player_dir(player).glob("seed-*")) if p.is_dir() and not p.is_symlink()]
+        return [JobFolder(p) for p in sorted(self.player_dir(player).glob("seed-*"))
+                if p.is_dir() and not p.is_symlink()]
 
     def players(self) -> list[str]:
         return sorted(p.name for p in (self.path / self.PLAYERS).glob("*") if p.is_dir())

@@ -27,7 +27,8 @@ class RDrop(Full):
     two forwards."""
 
     name: Literal["rdrop"] = "rdrop"
-    # Liang et al. 2021 fine-tune BERT/RoBERTa on GLUE at the usual full fine-tuning rates (Devlin et al. 2019 (BERT, App. A.3): 2e-5..5e-5).
+    # Liang et al. 2021 fine-tune BERT/RoBERTa on GLUE at the usual full fine-tuning rates
+    # (Devlin et al. 2019 (BERT, App. A.3): 2e-5..5e-5).
     default_lr: ClassVar[float] = 3e-5
     knob: ClassVar[Knob | None] = Knob("alpha", (0.1, 0.5, 1.0), "Liang et al. 2021, §4.3 (GLUE): alpha among "
                                        "{0.1, 0.5, 1.0} per task")
@@ -60,8 +61,9 @@ class Distill(Full):
     example: ClassVar[dict] = {"teacher": "teacher"}
 
     name: Literal["distill"] = "distill"
-    # Task distillation into a pretrained student trains like full fine-tuning (Devlin et al. 2019 (BERT, App. A.3): 2e-5..5e-5); a randomly
-    # initialised student usually wants more (give it its own grid: tuning.players.<name>.learning_rates).
+    # Task distillation into a pretrained student trains like full fine-tuning (Devlin et al. 2019 (BERT, App. A.3):
+    # 2e-5..5e-5); a randomly initialised student usually wants more (give it its own grid:
+    # tuning.players.<name>.learning_rates).
     default_lr: ClassVar[float] = 3e-5
     knob: ClassVar[Knob | None] = Knob("temperature", (1.0, 2.0, 5.0, 10.0), "Hinton et al. 2015, §4 (speech): "
                                        "temperatures 1, 2, 5 and 10 tried, the labels' term weighted 0.5")

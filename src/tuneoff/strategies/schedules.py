@@ -50,7 +50,8 @@ class Reinit(Strategy):
     fine-tuning (Zhang et al. 2021, "Revisiting few-sample BERT fine-tuning"), with the model's own initialiser."""
 
     name: Literal["reinit"] = "reinit"
-    # Zhang et al. 2021 keep plain fine-tuning's rates for the re-initialised model (Devlin et al. 2019 (BERT, App. A.3): 2e-5..5e-5).
+    # Zhang et al. 2021 keep plain fine-tuning's rates for the re-initialised model
+    # (Devlin et al. 2019 (BERT, App. A.3): 2e-5..5e-5).
     default_lr: ClassVar[float] = 3e-5
     knob: ClassVar[Knob | None] = Knob("k", (1, 2, 3, 4, 5, 6), "Zhang et al. 2021, §5: the top L in 1..6 layers "
                                        "of BERT-large re-initialised")

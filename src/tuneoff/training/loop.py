@@ -200,8 +200,10 @@ def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torc
                 best_accuracy, out.best_epoch = scores["dev_accuracy"], epoch
                 best_state = [q.detach().clone() for q in owned]
         record = {"epoch": epoch, "train_loss": epoch_loss, **scores, "train_seconds": seconds,  # rates: the head's
-                  # (the protocol's, times the schedule's factor, which is every group's), then each group's, largest first
-                  "learning_rate_end": p.learning_rate * float(scheduler.get_last_lr()[0]) / float(scheduler.base_lrs[0]),
+                  # (the protocol's, times the schedule's factor, which is every group's), then each group's,
+                  # largest first
+                  "learning_rate_end": (p.learning_rate * float(scheduler.get_last_lr()[0])
+                                        / float(scheduler.base_lrs[0])),
                   "learning_rates_end": sorted((float(r) for r in scheduler.get_last_lr()), reverse=True),
                   "step": epoch * steps_per_epoch(len(train_set), p.batch_size)}  # the optimizer step it ended at
         end_epoch(out, record, len(train_set), p.epochs, progress, log)

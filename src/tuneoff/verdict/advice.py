@@ -65,5 +65,5 @@ def collapse_advice(board: dict, results: list[dict]) -> str | None:
     sizes = _span([r["data"]["sizes"]["train"] for r in done])
     return (f"Why every player collapsed: each trained {_span([_steps(r) for r in done])} optimizer steps ({epochs} "
             f"epochs over {sizes} training sentences), and on {_span(tests)} test sentences a player must reach "
-            f"{need:.1%} (the majority-class rate {majority:.1%} plus {100 * (need - majority):.1f} points) to count as "
-            f"having learned anything. What to change: {'; '.join(_changes(done))}.")
+            f"{need:.1%} (the majority-class rate {majority:.1%} plus {100 * (need - majority):.1f} points) "
+            f"to count as having learned anything. What to change: {'; '.join(_changes(done))}.")

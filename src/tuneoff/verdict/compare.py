@@ -231,7 +231,8 @@ def _difference_lines(document: dict) -> list[str]:
     if all(d == lists[0] for d in lists):
         groups = [("", lists[0])]
     else:
-        groups = [(f"{c['a']['player']} vs {c['b']['player']}: ", c["config_differences"]) for c in document["comparisons"]]
+        groups = [(f"{c['a']['player']} vs {c['b']['player']}: ", c["config_differences"])
+                  for c in document["comparisons"]]
     out = []
     for lead, diffs in groups:
         if not diffs:

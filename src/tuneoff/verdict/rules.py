@@ -73,7 +73,8 @@ def collapse_reason(result: dict) -> str | None:
     p = stats.above_chance(correct, n, majority)
     if p >= stats.ALPHA:
         where = "below" if test["accuracy"] < majority else "not significantly above"
-        return f"accuracy {test['accuracy']:.2%} is {where} the majority-class rate {majority:.2%} ({p_is(p, digits=2)})"
+        return (f"accuracy {test['accuracy']:.2%} is {where} the majority-class rate {majority:.2%} "
+                f"({p_is(p, digits=2)})")
     predicted = test["predicted_distribution"]
     share = max(predicted) / max(1, sum(predicted))
     if share >= COLLAPSE_SHARE:
@@ -120,7 +121,7 @@ def _row(name: str, runs: list[dict], planned: int, ended: list[dict]) -> dict:
     collapsed |= {u["seed"]: f"training diverged ({u['error']})" for u in ended if diverged(u)}
     failed = sum(u["status"] == Status.FAILED and not diverged(u) for u in ended)
     unfinished = sum(Status(u["status"]).unfinished for u in ended)
-    gaps = [r["generalization"]["gap_at_best_epoch"] for r in runs if r["generalization"]["gap_at_best_epoch"] is not None]
+    gaps = [gap for r in runs if (gap := r["generalization"]["gap_at_best_epoch"]) is not None]
     return {
         "player": name, "model": first.get("model", {}).get("description") or first["player"]["model"]["kind"],
         "strategy": first["player"]["strategy"]["name"], "status": Status.COMPLETED,

@@ -28,7 +28,8 @@ from tuneoff.store.runfolder import RunFolder
 from tuneoff.store.status import Status
 
 BATCH = 900  # MLflow takes at most 1000 metrics per log_batch call
-STATUS = {Status.COMPLETED: "FINISHED", Status.FAILED: "FAILED", Status.INTERRUPTED: "KILLED", Status.RUNNING: "RUNNING"}
+STATUS = {Status.COMPLETED: "FINISHED", Status.FAILED: "FAILED", Status.INTERRUPTED: "KILLED",
+          Status.RUNNING: "RUNNING"}
 # MLflow's own retries of a request default to 7, with back-off: minutes of silence before an error.
 BOUNDED = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
            "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
@@ -118,7 +119,8 @@ def runs_of(client, experiment: str, folder: str) -> dict:
     out: dict = {}
     for r in found:
         tags = r.data.tags
-        key = None if tags.get("tuneoff.kind") == "tournament" else (tags.get("tuneoff.player"), tags.get("tuneoff.seed"))
+        key = (None if tags.get("tuneoff.kind") == "tournament"
+               else (tags.get("tuneoff.player"), tags.get("tuneoff.seed")))
         out.setdefault(key, []).append(r)
     return out
 
