@@ -62,7 +62,8 @@ def completed(name: str, matrix, train_seconds: float, trainable: int, total: in
         "history": {"epochs": epochs, "steps": [[s * 10, 1.6 - 0.01 * s] for s in range(1, 16)],
                     "window_seconds": [[50, 800, train_seconds / 3]] * 3},  # 2400 samples, as timing says
         "best_epoch": best,
-        "generalization": {"lowest_dev_loss_epoch": len(dev_acc), "gap_at_best_epoch": epochs[best - 1]["generalization_gap"]},
+        "generalization": {"lowest_dev_loss_epoch": len(dev_acc),
+                           "gap_at_best_epoch": epochs[best - 1]["generalization_gap"]},
         "test": {"loss": 1.1, "accuracy": sum(matrix[i][i] for i in range(5)) / sum(counts),
                  "macro_f1": sum(c["f1"] for c in per_class) / 5, "per_class": per_class,
                  "confusion_matrix": matrix, "predicted_distribution": predicted,

@@ -43,7 +43,8 @@ def runs(tmp_path):
 
 
 def matrix(run: Path, player: str):
-    return stats.correctness([r for r in RunFolder(run).results() if r["player"]["name"] == player and r["status"] == "completed"])
+    return stats.correctness([r for r in RunFolder(run).results()
+                              if r["player"]["name"] == player and r["status"] == "completed"])
 
 
 def test_every_shared_player_is_compared_with_the_boards_difference_and_holm(runs):

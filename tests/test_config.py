@@ -31,7 +31,8 @@ def test_every_shipped_config_loads_and_passes_the_checks_before_training(name, 
         len(config.tournament.seeds or [1])
     assert len(jobs) == len(config.players) * per_player
     # the Hub is not reachable in tests: leave out players that need it (seed.toml's, all of them)
-    offline = [j for j in jobs if j.player.model.kind == "minilm" or getattr(j.player.model, "tokenizer", "") == "bundled"]
+    offline = [j for j in jobs
+               if j.player.model.kind == "minilm" or getattr(j.player.model, "tokenizer", "") == "bundled"]
     preflight(offline, RunFolder(tmp_path / "run"))
 
 
@@ -83,7 +84,8 @@ def test_bad_value_names_the_choices(tmp_path, tiny_config):
 
 def test_unknown_strategy_lists_the_registry(tmp_path, tiny_config):
     text = tiny_config.read_text().replace('name = "lora", r = 4', 'name = "lorra", r = 4')
-    with pytest.raises(ConfigError, match=re.escape(f"players.1.strategy: unknown strategy 'lorra'; choices: {sorted(STRATEGIES)}")):
+    expected = f"players.1.strategy: unknown strategy 'lorra'; choices: {sorted(STRATEGIES)}"
+    with pytest.raises(ConfigError, match=re.escape(expected)):
         load_config(write(tmp_path, text))
 
 
@@ -94,7 +96,8 @@ def test_unknown_strategy_option_is_rejected(tmp_path, tiny_config):
 
 
 def test_unknown_model_kind_lists_the_registry(tmp_path, tiny_config):
-    text = tiny_config.read_text().replace('kind = "random", size = "tiny" }\nstrategy = { name = "full"', 'kind = "gpt" }\nstrategy = { name = "full"')
+    text = tiny_config.read_text().replace('kind = "random", size = "tiny" }\nstrategy = { name = "full"',
+                                           'kind = "gpt" }\nstrategy = { name = "full"')
     with pytest.raises(ConfigError, match=r"unknown model kind 'gpt'; choices: \['hub', 'minilm', 'random'\]"):
         load_config(write(tmp_path, text))
 
@@ -158,7 +161,8 @@ def test_class_names_are_in_the_identity_where_the_data_names_them(tiny_config, 
 
     def jobs(positive: str):
         for split in ("train", "dev", "test"):
-            (tmp_path / f"{split}.csv").write_text(f"text,label\na superb {split},{positive}\nan awful {split},negative\n")
+            (tmp_path / f"{split}.csv").write_text(f"text,label\na superb {split},{positive}\n"
+                                                   f"an awful {split},negative\n")
         text = tiny_config.read_text().replace("verify = false", 'name = "csv"\ntrain = "train.csv"\n'
                                                'dev = "dev.csv"\ntest = "test.csv"')
         (tmp_path / "csv.toml").write_text(text)
@@ -170,7 +174,8 @@ def test_class_names_are_in_the_identity_where_the_data_names_them(tiny_config, 
     assert before.job_hash != after.job_hash
     assert differences(before.identity, after.identity) == [
         "data.classes: ['negative', 'positive'] in the result, ['negative', 'pos'] now"]
-    sst = plan(load_config(tiny_config), fingerprints(*load_data(load_config(tiny_config), str(_trees(tmp_path)), None)))
+    sst = plan(load_config(tiny_config),
+               fingerprints(*load_data(load_config(tiny_config), str(_trees(tmp_path)), None)))
     assert "classes" not in sst[0].identity["data"]
 
 

@@ -108,9 +108,11 @@ def test_a_hugging_face_data_set_saved_locally(tmp_path):
     features = datasets.Features({"sentence": datasets.Value("string"),
                                   "sentiment": datasets.ClassLabel(names=["bad", "ok", "good"])})
     rows = {"sentence": ["awful", "fine", "superb", "dreadful"], "sentiment": [0, 1, 2, 0]}
-    dd = datasets.DatasetDict({s: datasets.Dataset.from_dict(rows, features=features) for s in ("train", "validation", "test")})
+    dd = datasets.DatasetDict({s: datasets.Dataset.from_dict(rows, features=features)
+                               for s in ("train", "validation", "test")})
     dd.save_to_disk(str(tmp_path / "saved"))
-    spec = _dataset({"name": "hf", "id": str(tmp_path / "saved"), "text_column": "sentence", "label_column": "sentiment"})
+    spec = _dataset({"name": "hf", "id": str(tmp_path / "saved"), "text_column": "sentence",
+                     "label_column": "sentiment"})
     data = spec.load()
     assert data.labels == ("bad", "ok", "good") and data.test.labels == (0, 1, 2, 0)
     saved = datasets.load_from_disk(str(tmp_path / "saved"))  # the fingerprints as saved (save_to_disk makes new ones)
@@ -178,7 +180,7 @@ SST2_EXTRA = """
 name = "sst2"
 dataset = { name = "sst2", verify = false }
 label_map = { "very negative" = "negative", "negative" = "negative", "positive" = "positive", "very positive" = "positive" }
-"""
+"""  # noqa: E501 (a TOML inline table is one line)
 
 
 def test_an_sst5_player_scored_on_sst2_as_an_extra_test_set(tmp_path, tiny_config, tree_dir):

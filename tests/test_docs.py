@@ -44,7 +44,8 @@ def test_committed_references_and_results_pages_are_what_the_code_generates(tmp_
     assert expected <= set(generated)
     assert {"results/index.md", "results/zoo-robust.md"} <= set(generated)
     stale = drift(generated, DOCS)
-    assert not stale, f"{', '.join(stale)}: differ from what the code and results/ generate; run python docs/generate.py"
+    assert not stale, (f"{', '.join(stale)}: differ from what the code and results/ generate; "
+                       "run python docs/generate.py")
 
 
 def test_an_edited_results_file_is_a_drift(tmp_path):

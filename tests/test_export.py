@@ -118,7 +118,8 @@ def test_the_card_states_accuracy_ci_verdict_and_commands(run, tmp_path, capsys)
     pair = json.loads((run / "leaderboard.json").read_text())["pairwise"][0]
     verdict = "cannot be separated" if not pair["separable"] else "is significantly better than"
     lo, hi = pair["ci95"]
-    assert f"- {pair['a']} vs {pair['b']}: {pair['diff']:+.2f} [{lo:+.2f}, {hi:+.2f}] points" in card and verdict in card
+    assert f"- {pair['a']} vs {pair['b']}: {pair['diff']:+.2f} [{lo:+.2f}, {hi:+.2f}] points" in card
+    assert verdict in card
     # portable commands: the config beside the card, the default run folder, the folder's own name; no local path
     assert "tuneoff run tuneoff.toml --only lora\n" in card
     assert "tuneoff export runs/tiny --player lora --seed 7 --to model --allow-collapsed\n" in card

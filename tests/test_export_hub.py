@@ -76,7 +76,8 @@ def headless(tmp_path_factory, data) -> Path:
     DistilBertModel(config).save_pretrained(work / "base")
     tokenizer.save_pretrained(work / "base")
     text = TINY_CONFIG.replace('{ kind = "random", size = "tiny" }', f'{{ kind = "hub", name = "{work / "base"}" }}')
-    (work / "tiny.toml").write_text(text.replace("protocol = { learning_rate = 5e-3 }", "protocol = { learning_rate = 5e-2 }"))
+    (work / "tiny.toml").write_text(text.replace("protocol = { learning_rate = 5e-3 }",
+                                                 "protocol = { learning_rate = 5e-2 }"))
     assert main(["run", str(work / "tiny.toml"), "--data-dir", str(data), "--out", str(work / "run"), "--no-report",
                  "--only", "lora"]) in (0, 1)
     return work / "run"
@@ -90,7 +91,8 @@ def patched(run: Path, to: Path, right: bool) -> Path:
         r = json.loads(job.read_text())
         labels, k = r["test"]["labels"], len(r["labels"])
         common = max(range(k), key=labels.count)
-        r["test"]["predictions"] = [(y + (i < 3)) % k for i, y in enumerate(labels)] if right else [common] * len(labels)
+        r["test"]["predictions"] = ([(y + (i < 3)) % k for i, y in enumerate(labels)] if right
+                                    else [common] * len(labels))
         r["test"]["accuracy"] = sum(p == y for p, y in zip(r["test"]["predictions"], labels)) / len(labels)
         r["test"]["predicted_distribution"] = [r["test"]["predictions"].count(c) for c in range(k)]
         job.write_text(json.dumps(r))

@@ -101,7 +101,8 @@ def setup(tmp_path_factory):
     (root / "faults.toml").write_text(FAULT_CONFIG)
     data = write_trees(root / "sst5")
     reference = root / "reference"
-    assert main(["run", str(root / "faults.toml"), "--data-dir", str(data), "--out", str(reference), "--no-report"]) == 0
+    assert main(["run", str(root / "faults.toml"), "--data-dir", str(data), "--out", str(reference),
+                 "--no-report"]) == 0
     return root, data, read_result(reference / "players" / "full" / "seed-7" / "result.json")
 
 
@@ -330,7 +331,8 @@ def test_orphaned_pool_workers_stop_record_it_and_a_resume_completes(setup, tmp_
     workers = proc.wait_for_pauses(tmp_path, count=2)
     proc.proc.kill()
     proc.finish()
-    deadline = time.monotonic() + SAFETY_NET  # a safety net: the watch checks every second and ends the worker within 30 s
+    # a safety net: the watch checks every second and ends the worker within 30 s
+    deadline = time.monotonic() + SAFETY_NET
     while not all(_gone(pid) for pid in workers):
         assert time.monotonic() < deadline, f"orphaned workers {workers} still running"
         time.sleep(0.1)
@@ -338,7 +340,8 @@ def test_orphaned_pool_workers_stop_record_it_and_a_resume_completes(setup, tmp_
         result = read_result(out / "players" / "full" / f"seed-{seed}" / "result.json")
         assert result["status"] == "interrupted" and "started it died" in result["error"], result["error"]
     assert main(args) == 0
-    assert {read_result(out / "players" / "full" / f"seed-{s}" / "result.json")["status"] for s in (7, 8)} == {"completed"}
+    assert {read_result(out / "players" / "full" / f"seed-{s}" / "result.json")["status"]
+            for s in (7, 8)} == {"completed"}
 
 
 def test_a_resume_leaves_alone_a_job_a_live_process_holds(setup, tmp_path, capsys):
@@ -559,7 +562,8 @@ def test_a_renamed_class_makes_results_stale(tmp_path, capsys):
 
     def write(positive: str):
         for split in ("train", "dev", "test"):
-            rows = "".join(f"a superb {split} film {i},{positive}\nan awful {split} film {i},negative\n" for i in range(4))
+            rows = "".join(f"a superb {split} film {i},{positive}\nan awful {split} film {i},negative\n"
+                           for i in range(4))
             (tmp_path / f"{split}.csv").write_text("text,label\n" + rows)
 
     args = ["run", str(config), "--out", str(tmp_path / "run"), "--no-report"]
@@ -570,4 +574,5 @@ def test_a_renamed_class_makes_results_stale(tmp_path, capsys):
     assert main(args) == 0
     assert ("full seed-7: stale (data.classes: ['negative', 'positive'] in the result, ['negative', 'pos'] now); "
             "training again") in capsys.readouterr().out.replace("\n", "")
-    assert read_result(tmp_path / "run" / "players" / "full" / "seed-7" / "result.json")["labels"] == ["negative", "pos"]
+    result = read_result(tmp_path / "run" / "players" / "full" / "seed-7" / "result.json")
+    assert result["labels"] == ["negative", "pos"]

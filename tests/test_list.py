@@ -62,7 +62,8 @@ def test_every_entry_is_listed_with_every_option_its_type_and_default(printed, k
             info.default_factory() if info.default_factory else info.default)
         expected.append([field, type_name(info.annotation), default])
     assert options == expected
-    for row, (_field, info) in zip(rows[start + 1:], ((f, i) for f, i in cls.model_fields.items() if f != registry.key)):
+    fields = ((f, i) for f, i in cls.model_fields.items() if f != registry.key)
+    for row, (_field, info) in zip(rows[start + 1:], fields):
         assert row[4].startswith(info.description or "")
 
 

@@ -70,7 +70,8 @@ def test_random_sizes_are_documented_shapes(size):
     torch.manual_seed(0)
     built = source.build(num_labels=5)
     assert not built.pretrained
-    assert built.description == f"random DistilBERT n_layers={n_layers} dim={dim} n_heads={n_heads} hidden_dim={hidden_dim}"
+    assert built.description == (f"random DistilBERT n_layers={n_layers} dim={dim} n_heads={n_heads} "
+                                 f"hidden_dim={hidden_dim}")
     assert sum(q.numel() for q in built.model.parameters()) == PARAMETERS[size]
     assert len(built.model.distilbert.transformer.layer) == n_layers
     assert built.model.distilbert.transformer.layer[0].ffn.lin1.weight.shape == (hidden_dim, dim)

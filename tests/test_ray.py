@@ -34,8 +34,10 @@ def local_ray(monkeypatch):
     monkeypatch.setenv("RAY_worker_niceness", "0")  # read by the raylet each instance starts
 
     def start(env: dict | None = None, setup=None) -> None:
-        runtime_env = {**({"env_vars": env} if env else {}), **({"worker_process_setup_hook": setup} if setup else {})}
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,  # never a cluster running here
+        runtime_env = {**({"env_vars": env} if env else {}),
+                       **({"worker_process_setup_hook": setup} if setup else {})}
+        # never a cluster running here
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
                  runtime_env=runtime_env or None)
 
     yield start
@@ -164,7 +166,8 @@ def test_a_killed_worker_is_retried_and_nothing_is_lost_or_doubled(local_ray, ti
     assert code == 0
     assert 1 <= len(written) <= 3  # written while the paused job was held, in the same wave
     results = RunFolder(tmp_path / "run").results()
-    assert sorted((r["player"]["name"], r["seed"]) for r in results) == [(n, s) for n in ("full", "lora") for s in (1, 2)]
+    assert sorted((r["player"]["name"], r["seed"]) for r in results) == [(n, s) for n in ("full", "lora")
+                                                                         for s in (1, 2)]
     assert {r["status"] for r in results} == {"completed"}
 
 

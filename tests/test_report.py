@@ -184,7 +184,8 @@ def test_html_is_one_self_contained_file(run):
     assert all(u.startswith(("data:", "#")) for u in page.urls), [u[:60] for u in page.urls]
     assert not {"link", "iframe", "object", "embed"} & page.tags
     # Scripts: the three charts' specs (data, never run), then Vega's bundle and view.js, all inline.
-    assert page.scripts == [{"type": "application/json", "id": f"spec-{n}"} for n in ("jobs", "cost", "curves")] + [{}, {}]
+    assert page.scripts == [{"type": "application/json", "id": f"spec-{n}"}
+                            for n in ("jobs", "cost", "curves")] + [{}, {}]
     static = re.sub(r"<script\b[^>]*>.*?</script>", "", html_text, flags=re.S)
     assert not re.search(r"(src|href)\s*=\s*[\"']?\s*(https?:)?//|url\(|@import", static)
 
@@ -263,7 +264,8 @@ def test_a_run_with_nothing_completed_still_renders(tmp_path):
     """One running and one interrupted player, one unreadable results file."""
     minimal_tournament(tmp_path, ["a", "b", "c"])
     RunFolder(tmp_path).job("a", "seed-42").write_result(failed("a", None, status="running"))
-    RunFolder(tmp_path).job("b", "seed-42").write_result(failed("b", "stopped by the user (Ctrl-C)", status="interrupted"))
+    RunFolder(tmp_path).job("b", "seed-42").write_result(failed("b", "stopped by the user (Ctrl-C)",
+                                                                status="interrupted"))
     (tmp_path / "players" / "c" / "seed-42").mkdir(parents=True)
     (tmp_path / "players" / "c" / "seed-42" / "result.json").write_text("{not json")
     paths = build_report(tmp_path)

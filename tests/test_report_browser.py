@@ -88,7 +88,8 @@ def test_report_renders_in_headless_chromium(tmp_path):
             # Readable at 1280 pixels: neither the page nor any table scrolls sideways (no column is cut off).
             assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
             cut = page.evaluate("[...document.querySelectorAll('.scroll')].filter(d => d.scrollWidth > d.clientWidth)"
-                                ".map(d => d.querySelector('th').innerText + ': ' + d.scrollWidth + '>' + d.clientWidth)")
+                                ".map(d => d.querySelector('th').innerText + ': ' + d.scrollWidth + '>' "
+                                "+ d.clientWidth)")
             assert cut == [], cut
 
             shot = tmp_path / "report.png"
@@ -104,7 +105,8 @@ def test_report_renders_in_headless_chromium(tmp_path):
     assert all(u.startswith(("file:", "data:")) for u in requests), [u[:80] for u in requests]
 
 
-SHOWN = "[...document.querySelectorAll('table[data-filter] tbody tr')].filter(r => !r.hidden).map(r => r.dataset.player)"
+SHOWN = ("[...document.querySelectorAll('table[data-filter] tbody tr')].filter(r => !r.hidden)"
+         ".map(r => r.dataset.player)")
 
 
 def test_interactive_view_filters_sorts_and_shows_each_job(tmp_path):

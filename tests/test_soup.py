@@ -25,7 +25,8 @@ from tuneoff.training.batching import encode
 from tuneoff.training.loop import train
 
 SOUP = TINY_CONFIG.replace('overridable = ["learning_rate"]', "overridable = []").replace(
-    "protocol = { learning_rate = 5e-3 }", "").replace("fastest_bonus = 10.0", "fastest_bonus = 10.0\nseeds = [7, 8, 9]")
+    "protocol = { learning_rate = 5e-3 }", "").replace("fastest_bonus = 10.0",
+                                                       "fastest_bonus = 10.0\nseeds = [7, 8, 9]")
 SOUP += '\n[[players]]\nname = "soup"\nmodel = { kind = "random", size = "tiny" }\nstrategy = { name = "soup" }\n' \
         "\n[tuning]\nepochs = 1\n"
 SHA = {"train": "a", "dev": "b", "test": "c"}

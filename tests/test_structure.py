@@ -76,7 +76,8 @@ def test_the_cycle_finder_finds_a_cycle():
     assert cycles(Graph()) == [["a", "b", "c"]]
 
 
-FILE_NAMES = r"(result|tuning|manifest|tournament|leaderboard)\.json|tuneoff\.lock|leaderboard\.(md|csv)|report\.(html|md)"
+FILE_NAMES = (r"(result|tuning|manifest|tournament|leaderboard)\.json|tuneoff\.lock|leaderboard\.(md|csv)"
+              r"|report\.(html|md)")
 RUN_FOLDER_NAMES = re.compile(
     rf"""["'/]({FILE_NAMES})["']"""  # a file of the run folder, in a string
     r"""|/\s*["'](players|checkpoint)["']"""  # a folder of it, joined onto a path
