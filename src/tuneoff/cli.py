@@ -8,6 +8,7 @@ import sys
 import threading
 import warnings
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -42,7 +43,8 @@ def _ray_options(args) -> dict:
     if given and args.executor != "ray":
         raise ValueError(f"{', '.join(given)}: only for --executor ray (the executor is {args.executor})")
     flags = {**RAY_FLAGS, **SHARED_FLAGS}
-    options = {k: default if getattr(args, k) is None else getattr(args, k) for k, default in flags.items()}
+    options: dict[str, Any] = {k: default if getattr(args, k) is None else getattr(args, k)
+                               for k, default in flags.items()}
     for key, zero_ok in (("cpus_per_job", False), ("gpus_per_job", True), ("max_retries", True)):
         value = options[key]
         if not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
@@ -182,7 +184,7 @@ def cmd_predict(args, console: Console) -> int:
         emit_json(predictions_document(predictions))
         return 0
     for p in predictions:
-        best = max(p.probabilities, key=p.probabilities.get)
+        best = max(p.probabilities.items(), key=lambda item: item[1])[0]
         shown = "  ".join(f"{label} {q:.2f}" for label, q in p.probabilities.items())
         echo = p.text if len(p.text) <= ECHO_CHARS else p.text[: ECHO_CHARS - 1] + "…"
         console.print(f"[bold]{esc(best)}[/]  <- {esc(repr(echo))}\n    {esc(shown)}")

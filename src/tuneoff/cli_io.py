@@ -79,9 +79,9 @@ def _mark(parser: argparse.ArgumentParser, shtab) -> None:
     """Tell shtab which arguments are folders and files, in every subcommand."""
     for action in parser._actions:
         if action.dest in FOLDERS or action.metavar == "DIR":
-            action.complete = shtab.DIRECTORY
+            action.complete = shtab.DIRECTORY  # type: ignore[attr-defined]  # shtab's attribute on argparse's
         elif action.dest in FILES or action.metavar == "FILE":
-            action.complete = shtab.FILE
+            action.complete = shtab.FILE  # type: ignore[attr-defined]
         if isinstance(action, argparse._SubParsersAction):
             for sub in action.choices.values():
                 _mark(sub, shtab)

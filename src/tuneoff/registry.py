@@ -14,19 +14,24 @@ registered the first time a config names an entry that is not built in.
 from __future__ import annotations
 
 from importlib import metadata
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel
 
 from tuneoff.suggest import did_you_mean
 
+Entry = TypeVar("Entry", bound=BaseModel)
 
-class Registry(dict):
-    """name -> options class; ``key`` is the field whose default is the entry's name."""
+
+class Registry(dict[str, type[Entry]], Generic[Entry]):
+    """name -> options class (a subclass of ``Entry``); ``key`` is the field whose default is the entry's name."""
 
     def __init__(self, what: str, key: str, group: str):
         super().__init__()
         self.what, self.key, self.group = what, key, group
         self._plugins_loaded = False
 
-    def register(self, cls: type) -> type:
+    def register(self, cls: type[Entry]) -> type[Entry]:
         """A class decorator: add ``cls`` under its ``key`` field's default."""
         name = cls.model_fields[self.key].default
         if self.get(name, cls) is not cls:
@@ -34,7 +39,7 @@ class Registry(dict):
         self[name] = cls
         return cls
 
-    def load_plugins(self) -> Registry:
+    def load_plugins(self) -> Registry[Entry]:
         """Register the entries installed packages add through entry points (once); returns the registry."""
         if not self._plugins_loaded:
             self._plugins_loaded = True
@@ -42,7 +47,7 @@ class Registry(dict):
                 self.register(entry.load())
         return self
 
-    def lookup(self, name: str) -> type:
+    def lookup(self, name: str) -> type[Entry]:
         """The class registered under ``name``, after loading entry points if it is not built in."""
         if name not in self:
             self.load_plugins()

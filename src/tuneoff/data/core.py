@@ -131,7 +131,7 @@ class DatasetSpec(Options):
         return None
 
 
-DATASETS = Registry("dataset", "name", "tuneoff.datasets")
+DATASETS: Registry[DatasetSpec] = Registry("dataset", "name", "tuneoff.datasets")
 
 
 def check_labels(labels: tuple[str, ...], splits: list[Split], where: str) -> None:

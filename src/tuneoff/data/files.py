@@ -99,8 +99,9 @@ class _Files(DatasetSpec):
         check_labels(tuple(names), splits, str(paths["train"]))
         files = {s: hashlib.sha256(p.read_bytes()).hexdigest() for s, p in paths.items()}
         where = f"{self.name} files in {paths['train'].parent}"
-        return Dataset(self.name, tuple(names), *splits, f"{self.name} files", str(paths["train"].parent), files,
-                       warnings=overlap_warnings(splits, where))
+        train, dev, test = splits
+        return Dataset(self.name, tuple(names), train, dev, test, f"{self.name} files", str(paths["train"].parent),
+                       files, warnings=overlap_warnings(splits, where))
 
 
 @DATASETS.register

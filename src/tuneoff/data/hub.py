@@ -87,7 +87,8 @@ class HubDataset(DatasetSpec):
         splits = [self._split(ours, *columns[ours], names, index) for ours in parts]
         check_labels(tuple(names), splits, self.id)
         fingerprints = {ours: getattr(data[theirs], "_fingerprint", "") for ours, theirs in parts.items()}
-        return Dataset("hf", tuple(names), *splits, "Hugging Face datasets", self.id, fingerprints,
+        train, dev, test = splits
+        return Dataset("hf", tuple(names), train, dev, test, "Hugging Face datasets", self.id, fingerprints,
                        revision=self.revision, warnings=overlap_warnings(splits, self.id))
 
     def _columns(self, ours: str, part) -> tuple[list[str], list[str]]:

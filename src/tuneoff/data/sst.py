@@ -41,8 +41,8 @@ class Sst5(_Trees):
 
     def load(self, data_dir=None, origin=None) -> Dataset:
         root, source, files, sums, ok = self._files(data_dir, origin)
-        return Dataset("sst5", SST_LABELS, *(self._sentences(s, files) for s in ("train", "dev", "test")),
-                       source, str(root), sums, ok, fixed_names=True)
+        train, dev, test = (self._sentences(s, files) for s in ("train", "dev", "test"))
+        return Dataset("sst5", SST_LABELS, train, dev, test, source, str(root), sums, ok, fixed_names=True)
 
 
 @DATASETS.register
@@ -83,6 +83,7 @@ class Sst2(_Trees):
 
     def load(self, data_dir=None, origin=None) -> Dataset:
         root, source, files, sums, ok = self._files(data_dir, origin)
-        splits = (self._sentences(s, files, keep=lambda y: y != 2, relabel=lambda y: int(y > 2))
-                  for s in ("train", "dev", "test"))
-        return Dataset("sst2", ("negative", "positive"), *splits, source, str(root), sums, ok, fixed_names=True)
+        train, dev, test = (self._sentences(s, files, keep=lambda y: y != 2, relabel=lambda y: int(y > 2))
+                            for s in ("train", "dev", "test"))
+        return Dataset("sst2", ("negative", "positive"), train, dev, test, source, str(root), sums, ok,
+                       fixed_names=True)

@@ -44,7 +44,8 @@ def parse_nodes(line: str) -> list[tuple[str, int]]:
     tokens = _TOKEN.findall(line)
     if not tokens:
         raise ValueError("empty line")
-    pos, nodes = 0, []
+    pos = 0
+    nodes: list[tuple[str, int] | None] = []  # a node's slot is taken before its children's
 
     def node() -> list[str]:
         nonlocal pos
@@ -80,7 +81,7 @@ def parse_nodes(line: str) -> list[tuple[str, int]]:
     node()
     if pos != len(tokens):
         raise ValueError(f"text after the end of the tree at token {pos + 1}: {tokens[pos]!r}")
-    return nodes
+    return [n for n in nodes if n is not None]  # every slot is filled by now
 
 
 def parse_tree(line: str) -> tuple[str, int]:

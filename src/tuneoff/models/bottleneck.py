@@ -26,6 +26,7 @@ A checkpoint is the model without its adapters (a plain transformers folder) plu
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -36,7 +37,7 @@ from tuneoff.store.checkpoint import exported_base
 
 ADAPTER_TYPE = "tuneoff-bottleneck"
 CONFIG, WEIGHTS = "adapter_config.json", "adapter_model.safetensors"
-ACTIVATIONS = {"gelu": F.gelu, "relu": F.relu, "swish": F.silu}
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"gelu": F.gelu, "relu": F.relu, "swish": F.silu}
 # adapter module -> (where its hook sits, what the hook does), per placement
 PLACEMENTS = {"houlsby": {"adapter_attention": "attention_out", "adapter_ffn": "ffn_out"},
               "pfeiffer": {"adapter_ffn": "ffn_norm"}}
@@ -96,7 +97,7 @@ def inside(layer, suffix: str):
     return hits[0]
 
 
-def sites(model, roles: Roles, placement: str) -> list[tuple[object, str, object]]:
+def sites(model, roles: Roles, placement: str) -> list[tuple[torch.nn.Module, str, torch.nn.Module]]:
     """(layer, adapter name, the module its hook sits on) for every adapter of this placement."""
     if placement not in PLACEMENTS:
         raise ValueError(f"bottleneck placement {placement!r}; choices: {sorted(PLACEMENTS)}")

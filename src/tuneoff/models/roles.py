@@ -8,6 +8,7 @@ Names are PEFT-style suffixes: a module matches a name when its dotted path ends
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 class UnsupportedModel(ValueError):
@@ -80,9 +81,10 @@ class Roles:
                 "num_attention_heads": getattr(config, self.n_heads)}
 
 
-_BERT_LIKE = dict(query="attention.self.query", key="attention.self.key", value="attention.self.value",
-                  attention_out="attention.output.dense", ffn_in="intermediate.dense", ffn_out="output.dense",
-                  norms=("attention.output.LayerNorm", "output.LayerNorm", "embeddings.LayerNorm"))
+_BERT_LIKE: dict[str, Any] = dict(query="attention.self.query", key="attention.self.key",
+                                  value="attention.self.value", attention_out="attention.output.dense",
+                                  ffn_in="intermediate.dense", ffn_out="output.dense",
+                                  norms=("attention.output.LayerNorm", "output.LayerNorm", "embeddings.LayerNorm"))
 
 ROLES: dict[str, Roles] = {
     "distilbert": Roles("distilbert", "distilbert.transformer.layer", "q_lin", "k_lin", "v_lin", "out_lin", "lin1",

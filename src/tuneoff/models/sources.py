@@ -16,7 +16,7 @@ from pydantic import Field, model_validator
 from tuneoff.options import Options
 from tuneoff.registry import Registry
 
-SOURCES = Registry("model kind", "kind", "tuneoff.models")
+SOURCES: Registry[ModelSource] = Registry("model kind", "kind", "tuneoff.models")
 
 # Random-init DistilBERT shapes. "small" is the published game's small DistilBERT
 # stand-in; "base" has distilbert-base-uncased's shape; "tiny" is for tests.
@@ -183,7 +183,10 @@ class RandomDistilBert(ModelSource):
     def architecture(self, num_labels: int, tokenizer):
         from transformers import DistilBertConfig
 
-        return DistilBertConfig(vocab_size=len(tokenizer), num_labels=num_labels, **self.dims())
+        d = self.dims()
+        # transformers 5 takes num_labels through its config's keyword arguments; its typed signature omits it
+        return DistilBertConfig(vocab_size=len(tokenizer), num_labels=num_labels,  # type: ignore[call-arg]
+                                n_layers=d["n_layers"], dim=d["dim"], n_heads=d["n_heads"], hidden_dim=d["hidden_dim"])
 
     def build(self, num_labels: int) -> Built:
         from transformers import DistilBertForSequenceClassification
@@ -258,7 +261,7 @@ class BundledMiniLM(ModelSource):
             dropout=bert_cfg["hidden_dropout_prob"],
             attention_dropout=bert_cfg["attention_probs_dropout_prob"],
             pad_token_id=bert_cfg["pad_token_id"],
-            num_labels=num_labels,
+            num_labels=num_labels,  # type: ignore[call-arg]  # accepted at run time (see RandomDistilBert)
         )
 
     def build(self, num_labels: int) -> Built:

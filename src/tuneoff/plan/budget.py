@@ -125,11 +125,11 @@ class Tuning(Options):
 def sweep_for(tuning: Tuning, player) -> Sweep:
     """The points ``player`` tries: each axis from its own list, else the rule (see ``plan.grid``)."""
     cls, own = type(player.strategy), tuning.players.get(player.name) or PlayerGrid()
-    if tuning.p is None:
+    if tuning.learning_rates is not None:  # the older form (p is None): one shared list
         rates = own.learning_rates or tuning.learning_rates
         where = "its own list" if own.learning_rates else "the shared list (tuning.learning_rates)"
         return sweep((Axis("learning_rate", "learning_rate", tuple(sorted(rates)), where),), None)
-    p, others = tuning.p, []
+    p, others = per_axis(tuning.trials), []  # tuning.p, version 2's
     if (second := cls.second_rate) is not None:
         values = own.second_rates or log_grid(second.centre, p, tuning.span)
         where = "its own list" if own.second_rates else f"{p} rates x{tuning.span:g} apart around {second.centre:g}"

@@ -82,10 +82,7 @@ def _range(field: FieldInfo) -> str:
 
 
 def option(name: str, field: FieldInfo, tuned: str = "") -> Option:
-    if field.is_required():
-        default = "required"
-    else:
-        default = toml_value(field.default_factory() if field.default_factory else field.default)
+    default = "required" if field.is_required() else toml_value(field.get_default(call_default_factory=True))
     description = "; ".join(p for p in (field.description or "", _range(field), tuned) if p)
     return Option(name, type_name(field.annotation), default, description)
 

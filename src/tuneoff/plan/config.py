@@ -174,12 +174,18 @@ class Player(Options):
 class Config(Options):
     tournament: Tournament
     protocol: Protocol = Protocol()
-    data: SerializeAsAny[DatasetSpec] = Field(default_factory=lambda: DATASETS["sst5"]())
+    data: SerializeAsAny[DatasetSpec] = Field(default_factory=lambda: DATASETS["sst5"].model_validate({}))
     eval: Annotated[tuple[EvalSet, ...], BeforeValidator(_list_to_tuple)] = ()
     tuning: Tuning | None = None
     track: StrTuple = Field((), description="experiment trackers every job is logged to live and exported to, as "
                             "run --track: mlflow, tensorboard, trackio (checked when the run starts)")
     players: Annotated[tuple[Player, ...], BeforeValidator(_list_to_tuple)] = Field(min_length=1)
+
+    def tuned(self) -> Tuning:
+        """The [tuning] table, for what only a tuned config plans (trials, a soup's ingredients)."""
+        if self.tuning is None:
+            raise ConfigError("this config has no [tuning] table")
+        return self.tuning
 
     @field_validator("data", mode="before")
     @classmethod
@@ -245,7 +251,7 @@ def teacher_order(players) -> list[str]:
             raise ValueError(f"player {name!r}: teacher {teacher!r} is not a player; players: {list(teachers)}")
     order: list[str] = []
     for name in teachers:
-        chain = []
+        chain: list[str] = []
         while name is not None and name not in order:
             if name in chain:
                 raise ValueError(f"teachers form a cycle: {' -> '.join(chain[chain.index(name):] + [name])}")
@@ -268,7 +274,7 @@ def tuning_seeds(config: Config) -> tuple[int, ...]:
 def ingredients(config: Config, player: Player) -> tuple[float, ...]:
     """The rates a soup (a strategy with ``in_job_sweep``) trains at each final seed: k of them, spread over its
     rate axis's range, k the most that keeps its compute within a tuned player's (see ``plan.grid``)."""
-    tuning, final = config.tuning, config.protocol_for(player).epochs
+    tuning, final = config.tuned(), config.protocol_for(player).epochs
     finals, trial = len(seed_pairs(config)), tuning.epochs or final
     k = (len(tuning_seeds(config)) * tuning.size * trial + finals * final) // (finals * final)
     rates = sweep_for(tuning, player).axes[0].values  # the rate axis's range, whatever its number of points

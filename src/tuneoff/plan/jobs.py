@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from tuneoff.data import DatasetSpec
 from tuneoff.plan.budget import sweep_for
@@ -92,7 +93,8 @@ def plan(config: Config, data_sha256: dict[str, str], chosen: dict[str, dict] | 
     second rate); a player missing from it is not planned yet, unless it trains its own sweep (a soup).
     """
     players = {p.name: p for p in config.players}
-    out, hashes = [], {}
+    out: list[Job] = []
+    hashes: dict[tuple, str] = {}
     for name in teacher_order(config.players):  # teachers first: a student's identity includes its teacher's
         player, sweep = players[name], (chosen or {}).get(name)
         soup = ingredients(config, player) if config.tuning and type(player.strategy).in_job_sweep else ()
@@ -130,8 +132,10 @@ def sweep_identity(config: Config, player: Player) -> dict:
     """What a final job's identity holds of the sweep that chose its point: the player's rate axis (and its knob's
     and second rate's values), the trials' epochs (None: the finals') and the tuning seeds. The older form (a
     shared list with explicit seeds) gives the identity it always did."""
-    spec, grid = config.tuning, sweep_for(config.tuning, player)
-    out = {"learning_rates": list(grid.axes[0].values), "epochs": spec.epochs, "seeds": list(tuning_seeds(config))}
+    spec = config.tuned()
+    grid = sweep_for(spec, player)
+    out: dict[str, Any] = {"learning_rates": list(grid.axes[0].values), "epochs": spec.epochs,
+                           "seeds": list(tuning_seeds(config))}
     for axis in grid.axes[1:]:
         out[axis.kind] = {"field": axis.field, "values": list(axis.values)}
     return out if spec.p is None else {**out, "trials": spec.size}
@@ -141,7 +145,7 @@ def plan_tuning(config: Config, data_sha256: dict[str, str], player: str, teache
     """One player's trials: every point of its sweep (``plan.grid``) with every tuning seed, train and dev only,
     with the finals' epochs unless tuning.epochs says otherwise. A soup runs none (its final jobs train its
     sweep)."""
-    spec, p = config.tuning, next(x for x in config.players if x.name == player)
+    spec, p = config.tuned(), next(x for x in config.players if x.name == player)
     if type(p.strategy).in_job_sweep:
         return []
     grid, out = sweep_for(spec, p), []

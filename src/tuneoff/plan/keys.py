@@ -61,7 +61,9 @@ def _child(node: Any, part: Any) -> Any:
 
 def known_keys(raw: dict, loc: tuple, root: type[BaseModel]) -> list[str]:
     """The keys ``root`` allows at ``loc[:-1]`` (empty when the place cannot be told)."""
-    cls, node, pending = root, raw, None
+    cls: type[BaseModel] | None = root
+    node: Any = raw
+    pending: Any = None
     for part in loc[:-1]:
         node = _child(node, part)
         if pending is not None:  # this part indexes a tuple or keys a dict

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -90,7 +91,8 @@ class _Quoted(str):
 
 def _key_parts(item: str, key: str) -> list[str]:
     """A --set key split at its dots, as TOML's dotted keys are: a quoted part ("v1.5" or 'v1.5') is one part."""
-    parts, rest = [], key.strip()
+    parts: list[str] = []
+    rest = key.strip()
     while True:
         if rest[:1] in ("'", '"'):
             end = rest.find(rest[0], 1)
@@ -170,7 +172,8 @@ def apply_override(raw: dict, path: list[str], value: Any) -> tuple:
 
     Returns where the value landed, as a validation location (players by index).
     """
-    node, loc = raw, tuple(path)
+    node = raw
+    loc: tuple[str | int, ...] = tuple(path)
     if path[0] == "players" and len(path) > 2:
         players = raw.get("players", [])
         index, taken = _player(path, players if isinstance(players, list) else [])
@@ -216,7 +219,7 @@ def _relative_data_dir(raw: dict, folder: Path) -> None:
                 table[key] = str((folder / Path(table[key]).expanduser()).resolve())
 
 
-def load_config(path: str | Path, overrides: list[str] = (), tuning: bool = True) -> Config:
+def load_config(path: str | Path, overrides: Sequence[str] = (), tuning: bool = True) -> Config:
     """The config at ``path`` (or a shipped one's name) with its ``--set`` overrides applied, validated.
     ``tuning=False`` leaves its [tuning] table out: every player at the protocol's rate, the game's rule."""
     from tuneoff.data import decode_utf8

@@ -13,7 +13,7 @@ from pathlib import Path
 from tuneoff.report import figures, figures_seeds, views
 from tuneoff.report.next_steps import ANCHOR as NEXT
 from tuneoff.report.next_steps import next_steps
-from tuneoff.report.render import Badge, Block, Link, Small, Swatch, View, render_html, render_md
+from tuneoff.report.render import Badge, Block, Link, Small, Swatch, View, image_chart, render_html, render_md
 from tuneoff.report.setup import setup_section, status_badge
 from tuneoff.store.files import write_atomic
 from tuneoff.store.runfolder import RunFolder, RunFolderError, seed_label
@@ -31,7 +31,7 @@ def build_report(run_dir: RunFolder | Path) -> dict:
     blocks, title = document(run)
     home, folder = run.folder.path, run.folder.figures
     html_path, md_path = run.folder.report_paths()
-    pngs = {folder / f"{b.chart.name}.png": b.chart.png for b in blocks if b.kind == "image"}
+    pngs = {folder / f"{c.name}.png": c.png for c in (image_chart(b) for b in blocks if b.kind == "image")}
     # Only files this tool wrote (listed in the manifest) are ever replaced or removed.
     ours = run.folder.generated()
     mine = [p for p in [*pngs, html_path, md_path] if p.exists() and p.relative_to(home).as_posix() not in ours]

@@ -39,7 +39,7 @@ def vega_bundle() -> str:
         return path.read_text(encoding="utf-8")
     import vl_convert
 
-    bundle = vl_convert.javascript_bundle(vl_version=version)
+    bundle = vl_convert.javascript_bundle(vl_version=version)  # type: ignore[call-arg]  # snippet has a default
     try:
         write_atomic(path, bundle.encode("utf-8"))
     except OSError:

@@ -63,6 +63,20 @@ class Block:
     only: str = ""  # "html" or "md": rendered in that format alone
 
 
+def image_chart(b: Block) -> figures.Chart:
+    """An image block's chart (every image block is made with one)."""
+    if b.chart is None:
+        raise ValueError(f"an image block without its chart: {b}")
+    return b.chart
+
+
+def _view(b: Block) -> View:
+    """A view block's view (its parts)."""
+    if not isinstance(b.parts, View):
+        raise TypeError(f"a view block holds a View, not {type(b.parts).__name__}")
+    return b.parts
+
+
 def _flat(parts) -> list:
     return [p for p in (parts if isinstance(parts, list) else [parts]) if p is not None and p != ""]
 
@@ -97,7 +111,8 @@ def _html_inline(parts) -> str:
             if i < len(parts) and isinstance(parts[i], str):
                 # The swatch stays on the line of the name's first word.
                 text, i = parts[i], i + 1
-                head = re.match(r"[^\s-]*-?", text).group(0)
+                match = re.match(r"[^\s-]*-?", text)  # always matches, if only the empty string
+                head = match.group(0) if match else ""
                 swatch = f'<span class="nowrap">{swatch}{html.escape(head)}</span>{html.escape(text[len(head):])}'
             out.append(swatch)
         elif isinstance(p, Badge):
@@ -135,7 +150,7 @@ def render_md(blocks: list[Block]) -> str:
             lines += ["| " + " | ".join(_md_inline(c) or " " for c in row) + " |" for row in b.rows]
             lines.append("")
         elif b.kind == "image":
-            c = b.chart
+            c = image_chart(b)
             lines += [f"![{md_text(c.alt)}]({FIGURES}/{c.name}.png)", "", f"*{md_text(c.caption)}*", ""]
     return "\n".join(lines)
 
@@ -167,13 +182,13 @@ def render_html(blocks: list[Block], title: str) -> str:
             body.append(f'<div class="scroll"><table{anchor}{keys}><thead><tr>{head}</tr></thead>'
                         f'<tbody>{"".join(rows)}</tbody></table></div>')
         elif b.kind == "image":
-            c = b.chart
+            c = image_chart(b)
             w, h = _png_size(c.png)
-            data = base64.b64encode(c.png).decode("ascii")
-            body.append(f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(c.alt)}" '
+            encoded = base64.b64encode(c.png).decode("ascii")
+            body.append(f'<figure><img src="data:image/png;base64,{encoded}" alt="{html.escape(c.alt)}" '
                         f'width="{w}" height="{h}"><figcaption>{html.escape(c.caption)}</figcaption></figure>')
         elif b.kind == "view":
-            v = b.parts
+            v = _view(b)
             body.append(f"<figure>{embed.view_html(v.name, v.spec, v.linked)}"
                         f"<figcaption>{html.escape(v.caption)}</figcaption></figure>")
     if any(b.kind == "view" for b in blocks):

@@ -29,7 +29,7 @@ def _groups(results: list[dict], key: str) -> list[tuple[list[str], dict]]:
 
 
 def _data_rows(d: dict, labels: list[str]) -> list[list]:
-    rows = [[k, value(d[k])] for k in ("name", "source", "dir", "sizes", "test_sample", "train_probe_size",
+    rows: list[list] = [[k, value(d[k])] for k in ("name", "source", "dir", "sizes", "test_sample", "train_probe_size",
                                        "max_train", "max_eval") if k in d]
     rows.append(["checksums match", "yes" if d["checksums_ok"] else Badge("NO: not the published files", "warn")])
     rows.append(["test class counts", value(dict(zip(labels, d["test_class_counts"])))])
@@ -38,7 +38,8 @@ def _data_rows(d: dict, labels: list[str]) -> list[list]:
 
 
 def status_badge(status: str) -> Badge:
-    kind = {Unrecorded.UNREADABLE: Status.FAILED, Unrecorded.STALE: "warn"}.get(status, status)
+    kinds: dict[str, str] = {Unrecorded.UNREADABLE: Status.FAILED, Unrecorded.STALE: "warn"}
+    kind = kinds.get(status, status)
     return Badge(status, kind if kind in (Status.FAILED, Status.INTERRUPTED, Status.RUNNING, "warn")
                  else Unrecorded.MISSING)
 
@@ -61,7 +62,7 @@ def setup_section(run, job_states) -> list[Block]:
     rows = []
     for n in run.names:
         mine = run.jobs.get(n, [])
-        player = next((p for p in (run.config or {}).get("players", []) if p["name"] == n), {})
+        player: dict = next((p for p in (run.config or {}).get("players", []) if p["name"] == n), {})
         overrides = mine[0]["overrides"] if mine else player.get("protocol", {})
         keys = sorted({k for r in mine for k, v in r["protocol"].items() if shared and k not in ("seed", "data_seed")
                        and shared.get(k) != v})

@@ -114,7 +114,8 @@ class _Worker:
     """One worker process on one card (or none), fed one task at a time through a pipe."""
 
     def __init__(self, context, card: str | None):
-        self.card, self.index = card, None  # index: the task in hand
+        self.card = card
+        self.index: int | None = None  # the task in hand
         self.conn, child = context.Pipe()
         self.process = context.Process(target=_serve, args=(child, card), name="tuneoff-worker")
         self.process.start()

@@ -123,7 +123,7 @@ def write_adapter(folder: JobFolder, result: dict, out: Path, final: Path) -> Wr
     from transformers import AutoTokenizer
 
     checkpoint = folder.checkpoint_of(result)
-    shutil.copytree(checkpoint.adapter_weights, out, dirs_exist_ok=True)
+    shutil.copytree(checkpoint.recorded_adapter(), out, dirs_exist_ok=True)
     named = base_reference(result)
     if named is None:
         base_writer(result)(folder, exported_base(out))

@@ -115,7 +115,7 @@ def _encode(p: Protocol, job: Job, dataset: Dataset, splits, tokenizer, result: 
     result["data"] = data_record(dataset, job.data, *splits)
     probe = splits[0].sample(len(splits[1]), seed=PROBE_SEED)
     result["data"]["train_probe_size"] = len(probe)
-    encoded = [encode(tokenizer, s.texts, s.labels, p.max_seq_len, p.static_shapes) for s in (*splits, probe)]
+    encoded = [encode(tokenizer, s.texts, s.labels, p.max_seq_len, p.static_shapes or 0) for s in (*splits, probe)]
     return encoded[:3], encoded[3]
 
 

@@ -27,7 +27,7 @@ def install() -> None:
     signal.signal(signal.SIGTERM, _raise_terminated)
 
 
-_ORPHANED = []  # set in a pool worker whose driver died: the next interruption says so
+_ORPHANED: list[bool] = []  # set in a pool worker whose driver died: the next interruption says so
 
 
 def orphaned() -> None:
@@ -60,5 +60,5 @@ def deferred():
     finally:
         for s, handler in saved.items():
             signal.signal(s, handler)
-        for s in held[:1]:
-            signal.raise_signal(s)
+        for signum in held[:1]:
+            signal.raise_signal(signum)

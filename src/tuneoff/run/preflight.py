@@ -55,6 +55,8 @@ def preflight(todo: list[Job], out: RunFolder, classes: int = 5) -> None:
 def _teacher_missing(job: Job, teacher: str, out: RunFolder) -> list[str]:
     """A student whose teacher is not about to train needs the teacher's completed result (same seeds) in ``out``."""
     folder = teacher_job(job, out)
+    if folder is None:  # not a student
+        return []
     result = folder.result_or_none()
     # A trial is planned before its teacher's finals, so it knows no teacher hash yet: any completed result does.
     current = job.identity.get("teacher") in (None, (result or {}).get("job_hash"))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import replace
+from typing import Any
 
 from rich.console import Console
 
@@ -40,7 +41,7 @@ from tuneoff.run.ray_connect import (
 )
 from tuneoff.run.task import Task
 from tuneoff.run.teachers import teacher_job
-from tuneoff.store.runfolder import RunFolder
+from tuneoff.store.runfolder import JobFolder, RunFolder
 from tuneoff.store.status import Status
 
 
@@ -111,8 +112,8 @@ class RayExecutor:
         self.init_options = init_options or {}
         self.runtime_env, self.connect_timeout = runtime_env, connect_timeout
         self.versions = library_versions()  # each worker refuses to train with other versions than these
-        self.ray = None
-        self._data = None  # (the run's data, its object ref): put in the object store once per run
+        self.ray: Any = None  # the ray module, once connected
+        self._data: tuple | None = None  # (the run's data, its object ref): put in the object store once per run
 
     def start(self) -> None:
         """Join Ray (a private instance for "local"), then refuse a job no node could ever run."""
@@ -154,7 +155,7 @@ class RayExecutor:
         started = start_queue(ray)
         tasks = [replace(t, threads=max(1, int(self.num_cpus)), concurrency=len(tasks)) for t in tasks]
         teachers = self._teachers(ray, tasks)
-        pending = {remote.options(name=task_name(t.job)).remote(replace(t, data=None), self._data_ref(ray, t.data),
+        pending = {remote.options(name=task_name(t.job)).remote(replace(t, data=()), self._data_ref(ray, t.data),
                                                                 teachers[teacher_job(t.job, t.run)], started,
                                                                 self.versions): t for t in tasks}
         view, out = JobView(tasks), []
@@ -194,8 +195,8 @@ class RayExecutor:
         """Each student's teacher job, packed (result, checkpoint, cached predictions) and put in the object store
         once per teacher job; None for a task without a teacher, or whose teacher has no result (the student then
         fails as it would locally, saying so)."""
-        refs = {None: None}
-        for folder in {teacher_job(t.job, t.run) for t in tasks} - {None}:
+        refs: dict[JobFolder | None, Any] = {None: None}
+        for folder in {f for t in tasks if (f := teacher_job(t.job, t.run)) is not None}:
             refs[folder] = ray.put((folder.player, folder.label, folder.pack())) if folder.has_result() else None
         return refs
 

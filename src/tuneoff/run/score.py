@@ -36,7 +36,7 @@ SCORING = ("max_seq_len", "eval_batch_size", "static_shapes", "precision")  # wh
 
 def parse_label_map(text: str) -> dict[str, str]:
     """'very negative=negative,negative=negative' -> {'very negative': 'negative', 'negative': 'negative'}."""
-    table = {}
+    table: dict[str, str] = {}
     for item in (i for i in text.split(",") if i.strip()):
         player, sep, target = item.partition("=")
         if not sep or not player.strip() or not target.strip():

@@ -8,6 +8,8 @@ the kept soup is left in the model, which the final job then tests and saves lik
 
 from __future__ import annotations
 
+from typing import Any
+
 from tuneoff.plan.jobs import Job
 from tuneoff.training.loop import Trained, evaluate_epoch, train
 
@@ -18,11 +20,12 @@ def cook(model, job: Job, train_set, dev_set, p, device, progress=None, probe=No
     windows of all of them (the soup's cost), and what the soup recorded with every ingredient (``report``)."""
     import torch
 
-    strategy = job.player.strategy
+    strategy: Any = job.player.strategy  # a soup's (in_job_sweep): its class brings ``combine``
     start = {k: v.detach().clone() for k, v in model.state_dict().items()}
     cpu_random = torch.get_rng_state()
     cuda_random = torch.cuda.get_rng_state_all() if device.type == "cuda" else None
-    runs, states = [], []
+    runs: list[Trained] = []
+    states: list[dict] = []
     for rate in job.ingredients:
         model.load_state_dict(start)
         torch.set_rng_state(cpu_random)

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+from tuneoff.plan.config import Protocol
 from tuneoff.plan.jobs import Job
 from tuneoff.store.runfolder import JobFolder, RunFolder
+
+if TYPE_CHECKING:  # torch and the strategies load when a job runs, not when this module is imported
+    import torch
+
+    from tuneoff.strategies import Setup
 
 
 @dataclass(frozen=True)
@@ -27,12 +34,12 @@ class Task:
 class Prepared:
     """What a final job and a tuning trial both train from."""
 
-    protocol: object  # the job's protocol with the device's defaults settled
-    device: object
+    protocol: Protocol  # the job's protocol with the device's defaults settled
+    device: torch.device
     splits: tuple  # train, dev and (final jobs only) test, sampled as the data options say
-    model: object
-    tokenizer: object
-    setup: object
+    model: Any
+    tokenizer: Any
+    setup: Setup
 
 
 def prepare(task: Task, record: dict, warn) -> Prepared:
@@ -50,7 +57,7 @@ def prepare(task: Task, record: dict, warn) -> Prepared:
     p = job.protocol.on(device.type)  # captured steps and static shapes: the device's defaults settled
     torch.manual_seed(p.seed)  # new layers' weights and dropout; batch order has its own seeded generator
     record["environment"] = fingerprint(device)
-    splits = (dataset.train.sample(job.data.max_train), dataset.dev.sample(job.data.max_eval))
+    splits: tuple = (dataset.train.sample(job.data.max_train), dataset.dev.sample(job.data.max_eval))
     if job.kind.tested:  # a tuning trial never reads the test split
         splits += (dataset.test.sample(job.data.max_eval),)
     per_epoch = steps_per_epoch(len(splits[0]), p.batch_size)

@@ -29,6 +29,8 @@ def teacher_context(job: Job, run: RunFolder, train_split, device, batch_size: i
     import torch
 
     folder = teacher_job(job, run)
+    if folder is None:
+        raise RuntimeError(f"player {job.name!r} learns from no teacher")
     result = folder.result_or_none()
     if not result or result["status"] != Status.COMPLETED or result["job_hash"] != job.identity.get("teacher"):
         raise RuntimeError(f"teacher {folder.player!r} has no completed result for {folder.label} under the "

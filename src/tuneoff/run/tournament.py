@@ -128,7 +128,7 @@ def waves(config: Config) -> list[list[str]]:
 def _play_all(config: Config, data, out: RunFolder, only, console: Console, config_file, report: bool,
               executor, track: tuple = ()) -> dict:
     recover_dead(out, console)
-    dataset, extras, failed = *data, 0
+    (dataset, extras), failed = data, 0
     sha = fingerprints(dataset, extras)
     if config.tuning:
         failed = _play_tuned(config, sha, data, out, only, console, config_file, executor, track)
@@ -165,7 +165,8 @@ def _play_tuned(config: Config, sha: dict, data, out: RunFolder, only, console: 
     for player in (p for p in config.players if p.name in selected):
         console.print(esc(sweep_sentence(config, player)))
     preflight([j for name in selected for j in plan_tuning(config, sha, name, {})], out, len(data[0].labels))
-    chosen, trials, failed = {}, [], 0
+    chosen: dict[str, dict] = {}
+    trials, failed = [], 0
     for wave in waves(config):
         teachers = {(j.name, j.seed, j.data_seed): j.job_hash for j in plan(config, sha, chosen)}
         mine = {name: plan_tuning(config, sha, name, teachers) for name in wave}
@@ -174,8 +175,9 @@ def _play_tuned(config: Config, sha: dict, data, out: RunFolder, only, console: 
                                                  if not trial_done(out.job(j.name, j.label), j, console)], data, out)))
         for name in (n for n in wave if mine[n]):  # a soup trains its sweep in its final jobs
             records = [trial_done(out.job(j.name, j.label), j) for j in mine[name]]
-            if all(records):
-                chosen[name] = choose(records)
+            done = [r for r in records if r]
+            if len(done) == len(records):
+                chosen[name] = choose(done)
                 console.print(chosen_sentence(name, chosen[name]))
                 for sentence in edge_sentences(name, chosen[name]):
                     console.print(f"[yellow]warning: {esc(sentence)}[/]")
@@ -192,7 +194,7 @@ def sweep_sentence(config: Config, player) -> str:
         rates = ingredients(config, player)
         return (f"{player.name}: each final seed trains {len(rates)} models at learning rates "
                 f"{', '.join(f'{r:g}' for r in rates)} and soups them on dev")
-    grid = sweep_for(config.tuning, player)
+    grid = sweep_for(config.tuned(), player)
     axes = "; ".join(f"{a.field} {', '.join(f'{v:g}' for v in a.values)} ({a.source})" for a in grid.axes)
     return f"{player.name}: {len(grid.points)} points per tuning seed x {len(tuning_seeds(config))} seeds: {axes}"
 
@@ -208,7 +210,7 @@ def chosen_sentence(name: str, sweep: dict) -> str:
 def schedule_warnings(config: Config, players: list[str]) -> list[str]:
     """Players whose trials would not run the finals' epochs, so not their schedule (warm-up and decay are
     spread over the trial's steps): the rate a shorter trial prefers need not be the finals' best."""
-    epochs = config.tuning.epochs
+    epochs = config.tuned().epochs
     out = []
     for p in (p for p in config.players if p.name in players and not type(p.strategy).in_job_sweep):
         final = config.protocol_for(p).epochs

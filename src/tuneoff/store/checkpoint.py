@@ -107,6 +107,12 @@ class Checkpoint:
         """The adapter folder the record names, None when it names none."""
         return self.job / self.recorded["adapter"] if self.has_adapter else None
 
+    def recorded_adapter(self) -> Path:
+        """The adapter folder the record names, for a loader that needs one (a record that names none is refused)."""
+        if (path := self.adapter_weights) is None:
+            raise ValueError(f"{self.job}: its checkpoint record ({self.format}) names no adapter folder")
+        return path
+
     @property
     def has_adapter(self) -> bool:
         return bool(self.recorded.get("adapter"))

@@ -150,7 +150,7 @@ class JobFolder:
 
     def pack(self) -> dict:
         """Every file of this job: small files as bytes, the checkpoint as one tar.gz."""
-        payload = {"files": {}}
+        payload: dict = {"files": {}}
         for path in sorted(self.path.rglob("*")):
             if path.is_file() and self.CHECKPOINT not in path.relative_to(self.path).parts:
                 payload["files"][path.relative_to(self.path).as_posix()] = path.read_bytes()

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -105,7 +106,8 @@ class RunFolder:
 
     def board_paths(self) -> tuple[Path, Path, Path]:
         """leaderboard.json, leaderboard.md and leaderboard.csv."""
-        return tuple(self.path / name for name in self.BOARD)
+        json_name, md_name, csv_name = self.BOARD
+        return self.path / json_name, self.path / md_name, self.path / csv_name
 
     def report_paths(self) -> tuple[Path, Path]:
         return self.path / self.REPORT[0], self.path / self.REPORT[1]
@@ -224,11 +226,11 @@ class RunFolder:
         held = meta["config"]["tournament"].get("name")
         if held is not None and result["tournament"] != held:
             return f"written for tournament {result['tournament']!r}, not this folder's {held!r}"
-        label, jobs = seed_label(result["seed"], result["data_seed"]), meta.get("jobs")
+        jobs = meta.get("jobs")
         if not isinstance(jobs, list) or not jobs:
             return None  # an older tournament.json that lists no jobs
-        planned = next((j for j in jobs if isinstance(j, dict) and j.get("player") ==
-                        result["player"]["name"] and seed_label(j.get("seed"), j.get("data_seed")) == label), None)
+        planned = next((j for j in jobs if isinstance(j, dict) and j.get("player") == result["player"]["name"]
+                        and (j.get("seed"), j.get("data_seed")) == (result["seed"], result["data_seed"])), None)
         if planned is None:
             return "not a job of this run's config (tournament.json)"
         if planned.get("job_hash") != result["job_hash"]:
@@ -252,7 +254,8 @@ class RunFolder:
                 "not valid JSON", "damaged, not valid JSON")) from None
         config = meta.get("config") if isinstance(meta, dict) else None
         players = config.get("players") if isinstance(config, dict) else None
-        if not (isinstance(players, list) and all(isinstance(p, dict) and "name" in p for p in players)
+        if not (isinstance(meta, dict) and isinstance(config, dict) and isinstance(players, list)
+                and all(isinstance(p, dict) and "name" in p for p in players)
                 and isinstance(config.get("tournament"), dict)):
             raise RunFolderError(f"{path}: not a tuneoff tournament file (no config with tournament and players)")
         return meta
@@ -263,11 +266,11 @@ class RunFolder:
         """Paths (relative, POSIX) that report and leaderboard wrote into this run folder."""
         try:
             data = read_json(self.path / self.MANIFEST)
-            return {p for p in data.get("generated", []) if isinstance(p, str)}
-        except (FileError, AttributeError):
+        except FileError:
             return set()
+        return {p for p in (data.get("generated", []) if isinstance(data, dict) else []) if isinstance(p, str)}
 
-    def record_generated(self, paths: list[Path], forget: list[Path] = ()) -> None:
+    def record_generated(self, paths: list[Path], forget: Sequence[Path] = ()) -> None:
         names = self.generated() | {p.relative_to(self.path).as_posix() for p in paths}
         names -= {p.relative_to(self.path).as_posix() for p in forget}
         write_json(self.path / self.MANIFEST, {"schema": "tuneoff.manifest/1", "generated": sorted(names)})

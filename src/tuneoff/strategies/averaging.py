@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -42,7 +42,7 @@ class Averaged(Evaluated):
         import torch
         from torch.optim.swa_utils import AveragedModel
 
-        self.params, self.count = params, 0
+        self.params, self.count, self.multi_avg_fn = params, 0, multi_avg_fn
         self.average = AveragedModel(torch.nn.ParameterList(params), multi_avg_fn=multi_avg_fn)  # copies them
 
     def take(self) -> None:
@@ -51,7 +51,7 @@ class Averaged(Evaluated):
         if self.count == 0:
             _copy(averaged, self.params)
         else:
-            self.average.multi_avg_fn(averaged, [q.detach() for q in self.params], self.count)
+            self.multi_avg_fn(averaged, [q.detach() for q in self.params], self.count)
         self.count += 1
 
     def keepable(self) -> bool:
@@ -112,7 +112,7 @@ class Ema(Full):
     scored on dev each epoch, kept as the best epoch's, saved and tested are the average, not the last step's."""
 
     example: ClassVar[dict] = {"decay": 0.99}
-    name: Literal["ema"] = "ema"
+    name: Literal["ema"] = "ema"  # type: ignore[assignment]  # a subclass, its own name
     # EMA changes which weights are evaluated, not how they train: plain fine-tuning's rate
     # (Devlin et al. 2019, App. A.3: the best of 2e-5..5e-5 on dev).
     default_lr: ClassVar[float] = Full.default_lr
@@ -138,7 +138,8 @@ class SwaSchedule:
         from torch.optim.lr_scheduler import LambdaLR
 
         self.optimizer, self.warmup, self.first, self.ratio = optimizer, warmup, first, ratio
-        self.cycle, self.cyclic, self.done, self.window = cycle, cyclic, 0, None
+        self.cycle, self.cyclic, self.done = cycle, cyclic, 0
+        self.window: Any = None  # torch's SWALR once the SWA rate holds
         self.before = LambdaLR(optimizer, self.factor)
         self.base_lrs = self.before.base_lrs
 
@@ -159,7 +160,9 @@ class SwaSchedule:
         if self.cyclic or self.done < self.first:
             self.before.step()
         elif self.window is None:  # its first step sets the SWA rate (no annealing: the fall came before)
-            self.window = SWALR(self.optimizer, [b * self.ratio for b in self.base_lrs], anneal_epochs=0)
+            # one SWA rate per group: SWALR takes a list, though its annotation says float
+            self.window = SWALR(self.optimizer, [b * self.ratio for b in self.base_lrs],  # type: ignore[arg-type]
+                                anneal_epochs=0)
         else:
             self.window.step()
 
@@ -178,7 +181,7 @@ class Swa(Full):
     statistics to recompute."""
 
     example: ClassVar[dict] = {"start": 0.5}
-    name: Literal["swa"] = "swa"
+    name: Literal["swa"] = "swa"  # type: ignore[assignment]  # a subclass, its own name
     # Izmailov et al. train image models with SGD and give no BERT rate; SWA averages along plain fine-tuning,
     # so it trains at full's (Devlin et al. 2019, App. A.3).
     default_lr: ClassVar[float] = Full.default_lr
@@ -244,7 +247,7 @@ class WiseFt(Probed):
     result records the chosen alpha and the dev accuracy of each."""
 
     example: ClassVar[dict] = {"alphas": [0.5, 1.0], "probe_c": 100.0}
-    name: Literal["wiseft"] = "wiseft"
+    name: Literal["wiseft"] = "wiseft"  # type: ignore[assignment]  # a subclass, its own name
     # Wortsman et al. fine-tune CLIP end to end with AdamW at 3e-5; the same as full's BERT rate
     # (Devlin et al. 2019, App. A.3), which is what WiSE-FT fine-tunes with before interpolating.
     default_lr: ClassVar[float] = 3e-5
@@ -279,7 +282,7 @@ class Sam(Full):
     with the protocol's AdamW. A step costs two forward and backward passes (recorded; the timing shows it)."""
 
     example: ClassVar[dict] = {"rho": 0.05}
-    name: Literal["sam"] = "sam"
+    name: Literal["sam"] = "sam"  # type: ignore[assignment]  # a subclass, its own name
     # Foret et al. keep the base optimizer's rate and report no BERT runs: plain fine-tuning's
     # (Devlin et al. 2019, App. A.3).
     default_lr: ClassVar[float] = Full.default_lr

@@ -114,7 +114,7 @@ class Evaluated:
         return {}
 
 
-STRATEGIES = Registry("strategy", "name", "tuneoff.strategies")
+STRATEGIES: Registry[Strategy] = Registry("strategy", "name", "tuneoff.strategies")
 
 
 class Strategy(Options):
@@ -253,10 +253,10 @@ def load_checkpoint(checkpoint: Checkpoint):
     if checkpoint.format == checkpoint.BOTTLENECK:
         from tuneoff.models.bottleneck import restore
 
-        model = restore(model, checkpoint.adapter_weights)
+        model = restore(model, checkpoint.recorded_adapter())
     elif checkpoint.format == checkpoint.PEFT:
         from peft import PeftModel
 
         with peft_norms_quiet():
-            model = PeftModel.from_pretrained(model, checkpoint.adapter_weights)
+            model = PeftModel.from_pretrained(model, checkpoint.recorded_adapter())
     return tokenizer, model.eval()

@@ -8,7 +8,7 @@ random child every step.
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -28,7 +28,8 @@ def fisher_information(model, batches, setup: Setup, clip: float) -> dict:
     model.train()
     layers = setup.roles.layers + "."
     named = {n: q for n, q in model.named_parameters() if n.startswith(layers)}
-    fisher, count = {}, 0
+    fisher: dict[str, Any] = {}
+    count = 0
     for batch in batches:
         model.to(batch["input_ids"].device)
         model.zero_grad(set_to_none=True)
@@ -84,7 +85,7 @@ class ChildTune(Full):
     deviation: ClassVar[str] = ("the Fisher pass reads the training set in length-sorted batches of the protocol's "
                                 "size (the batches every strategy is handed), not in a shuffled order")
 
-    name: Literal["childtune"] = "childtune"
+    name: Literal["childtune"] = "childtune"  # type: ignore[assignment]  # a subclass, its own name
     reserve: float = Field(0.3, gt=0.0, le=1.0, description="p_D: the share of the layers' entries, by Fisher "
                                                              "information, that train")
     fisher_clip: float = Field(1.0, ge=0.0, le=1e6, description="each tensor's gradient norm cap in the Fisher pass "
@@ -118,7 +119,7 @@ class ChildTuneF(Full):
     knob: ClassVar[Knob | None] = Knob("reserve", (0.1, 0.2, 0.3, 0.4), "p_F over the range Xu et al. 2021 search "
                                        "for the child network's share (App. A); not checked against their p_F grid")
 
-    name: Literal["childtune_f"] = "childtune_f"
+    name: Literal["childtune_f"] = "childtune_f"  # type: ignore[assignment]  # a subclass, its own name
     reserve: float = Field(0.3, gt=0.0, le=1.0, description="p_F: the probability that a gradient entry is kept "
                                                              "each step (the reference's run script: 0.3)")
 

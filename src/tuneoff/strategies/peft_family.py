@@ -133,7 +133,9 @@ class Lora(PeftStrategy):
     def peft_config(self, roles, setup, model):
         from peft import LoraConfig, TaskType
 
-        return LoraConfig(task_type=TaskType.SEQ_CLS, r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout,
+        # PEFT annotates lora_alpha as int but scales by lora_alpha / r: a float alpha works
+        return LoraConfig(task_type=TaskType.SEQ_CLS, r=self.r, lora_alpha=self.alpha,  # type: ignore[arg-type]
+                          lora_dropout=self.dropout,
                           target_modules=self.targets(roles), modules_to_save=list(roles.head),
                           use_rslora=self.use_rslora, use_dora=self.use_dora, init_lora_weights=self.init_lora_weights)
 
@@ -142,7 +144,7 @@ class Lora(PeftStrategy):
 class LoraPlus(Lora):
     """LoRA+ (Hayou et al. 2024): B matrices learn ``ratio`` times faster, via PEFT's create_loraplus_optimizer."""
 
-    name: Literal["loraplus"] = "loraplus"
+    name: Literal["loraplus"] = "loraplus"  # type: ignore[assignment]  # a subclass, its own name
     # Hayou et al. 2024: LoRA's base rate for A, B at ratio x it; so LoRA's 5e-4 (Hu et al. 2021).
     default_lr: ClassVar[float] = 5e-4
     knob: ClassVar[Knob | None] = Knob("ratio", (4.0, 16.0, 64.0), "Hayou et al. 2024, §5: lambda = 2^4 = 16 "
@@ -195,7 +197,8 @@ class AdaLora(PeftStrategy):
 
         total = max(setup.total_steps, 3)
         return AdaLoraConfig(task_type=TaskType.SEQ_CLS, init_r=self.init_r, target_r=self.target_r,
-                             lora_alpha=self.alpha, lora_dropout=self.dropout, target_modules=self.targets(roles),
+                             lora_alpha=self.alpha,  # type: ignore[arg-type]  # a float alpha, as in LoRA's
+                             lora_dropout=self.dropout, target_modules=self.targets(roles),
                              modules_to_save=list(roles.head), total_step=total,
                              tinit=total // 10, tfinal=total // 5, deltaT=max(1, total // 20))
 
@@ -328,7 +331,7 @@ class PTuning(Prompt):
 
     example: ClassVar[dict] = {"virtual_tokens": 4, "encoder_hidden": 16}
 
-    name: Literal["ptuning"] = "ptuning"
+    name: Literal["ptuning"] = "ptuning"  # type: ignore[assignment]  # a subclass, its own name
     # Liu et al. 2021 ("GPT understands, too") and PEFT's P-tuning guide (RoBERTa, AdamW): 1e-3..1e-2.
     default_lr: ClassVar[float] = 3e-3
     knob: ClassVar[Knob | None] = None  # P-tuning fixes its prompt length per task: no knob crossed

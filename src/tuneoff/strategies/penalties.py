@@ -46,7 +46,7 @@ class L2SP(Full):
                                        "β = 0.01 in most of their runs); this grid spans 1e-3..1 around it")
     graph_safe_hooks: ClassVar[tuple[str, ...]] = ("loss",)  # the penalty reads the weights and fixed buffers only
 
-    name: Literal["l2sp"] = "l2sp"
+    name: Literal["l2sp"] = "l2sp"  # type: ignore[assignment]  # a subclass, its own name
     alpha: float = Field(0.1, ge=0.0, le=100.0, description="α: weight of ||w - w0||²/2 on the pretrained weights")
     beta: float = Field(0.01, ge=0.0, le=100.0, description="β: weight of ||w||²/2 on the fresh head")
 
@@ -108,7 +108,7 @@ class R3F(Full):
     graph_safe_hooks: ClassVar[tuple[str, ...]] = ("loss",)  # two forwards of the same batch; the noise in-graph
     passes_per_step: ClassVar[int] = 2
 
-    name: Literal["r3f"] = "r3f"
+    name: Literal["r3f"] = "r3f"  # type: ignore[assignment]  # a subclass, its own name
     kl_weight: float = Field(1.0, ge=0.0, le=100.0, description="λ: weight of the symmetric KL term")
     sigma: float = Field(1e-5, gt=0.0, le=1.0, description="σ: the noise's scale")
     noise: Literal["uniform", "normal"] = Field("uniform", description="U(-σ, σ) or N(0, σ²) per entry")

@@ -26,7 +26,7 @@ class RDrop(Full):
     paper's eq. 3 and the authors' fairseq criterion do (there the weight does not grow with the batch). A step costs
     two forwards."""
 
-    name: Literal["rdrop"] = "rdrop"
+    name: Literal["rdrop"] = "rdrop"  # type: ignore[assignment]  # a subclass, its own name
     # Liang et al. 2021 fine-tune BERT/RoBERTa on GLUE at the usual full fine-tuning rates
     # (Devlin et al. 2019 (BERT, App. A.3): 2e-5..5e-5).
     default_lr: ClassVar[float] = 3e-5
@@ -60,7 +60,7 @@ class Distill(Full):
 
     example: ClassVar[dict] = {"teacher": "teacher"}
 
-    name: Literal["distill"] = "distill"
+    name: Literal["distill"] = "distill"  # type: ignore[assignment]  # a subclass, its own name
     # Task distillation into a pretrained student trains like full fine-tuning (Devlin et al. 2019 (BERT, App. A.3):
     # 2e-5..5e-5); a randomly initialised student usually wants more (give it its own grid:
     # tuning.players.<name>.learning_rates).

@@ -40,7 +40,7 @@ class Lpft(Probed):
     # BERT-sized runs, so this is the low end of BERT's published grid (Devlin et al. 2019: 1e-5 .. 5e-5).
     default_lr: ClassVar[float] = 1e-5
 
-    name: Literal["lpft"] = "lpft"
+    name: Literal["lpft"] = "lpft"  # type: ignore[assignment]  # a subclass, its own name
 
 
 # --- Mixout --------------------------------------------------------------------------------------------
@@ -98,7 +98,7 @@ class Mixout(Full):
     deviation: ClassVar[str] = ("the freshly initialised head's Linear layers are not mixed (they have no "
                                 "pretrained weights to mix towards)")
 
-    name: Literal["mixout"] = "mixout"
+    name: Literal["mixout"] = "mixout"  # type: ignore[assignment]  # a subclass, its own name
     p: float = Field(0.9, ge=0.0, lt=1.0,
                      description="probability that an input neuron's weights take their pretrained values (paper's "
                                  "best: 0.9)")
@@ -144,7 +144,7 @@ class NoisyTune(Full):
     knob: ClassVar[Knob | None] = Knob("intensity", (0.05, 0.1, 0.15, 0.2, 0.25), "Wu et al. 2022, §3.4: lambda "
                                        "varied around the 0.15 they keep")
 
-    name: Literal["noisytune"] = "noisytune"
+    name: Literal["noisytune"] = "noisytune"  # type: ignore[assignment]  # a subclass, its own name
     intensity: float = Field(0.15, ge=0.0, le=10.0, description="λ: the noise's width in units of each tensor's std")
 
     def apply(self, model, setup: Setup):
@@ -173,7 +173,7 @@ class LabelSmoothing(Full):
     knob: ClassVar[Knob | None] = Knob("smoothing", (0.05, 0.1, 0.2), "Szegedy et al. 2016, §7: epsilon = 0.1; "
                                        "halved and doubled around it (Müller et al. 2019 vary it likewise)")
 
-    name: Literal["label_smoothing"] = "label_smoothing"
+    name: Literal["label_smoothing"] = "label_smoothing"  # type: ignore[assignment]  # a subclass, its own name
     smoothing: float = Field(0.1, ge=0.0, lt=1.0, description="probability mass spread over all classes")
 
     def loss(self, net, batch: dict, index, setup: Setup):

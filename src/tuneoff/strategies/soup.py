@@ -65,7 +65,7 @@ class Soup(Full):
     alone, the one axis every player's sweep shares. Needs a [tuning] table."""
 
     example: ClassVar[dict] = {"mode": "uniform"}
-    name: Literal["soup"] = "soup"
+    name: Literal["soup"] = "soup"  # type: ignore[assignment]  # a subclass, its own name
     # The ingredients are full fine-tuning runs, so their rates are spread around full's (Devlin et al. 2019, App.
     # A.3: 2e-5..5e-5), the range Wortsman et al. also sweep when they soup fine-tuned BERT text classifiers.
     default_lr: ClassVar[float] = Full.default_lr

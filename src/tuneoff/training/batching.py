@@ -52,7 +52,7 @@ def train_batches(lengths: np.ndarray, batch_size: int, bucket: int, seed: int) 
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(lengths))
     chunk = batch_size * bucket
-    batches = []
+    batches: list[np.ndarray] = []
     for start in range(0, len(order), chunk):
         part = order[start : start + chunk]
         if bucket > 1:

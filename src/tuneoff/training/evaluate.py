@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from tuneoff.training.batching import Encoded, collate, eval_batches
 from tuneoff.training.steps import autocast
+
+if TYPE_CHECKING:
+    from tuneoff.data import Dataset
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,7 @@ class Extra:
     """An extra test set: its examples, and where each of the player's classes lands in its labels (-1: wrong)."""
 
     name: str
-    dataset: object  # tuneoff.data.Dataset
+    dataset: Dataset
     mapping: tuple[int, ...]
 
 

@@ -7,6 +7,7 @@ import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -72,14 +73,14 @@ def make_optimizer(model, p: Protocol, params: list | None = None, capturable: b
     captured steps on CUDA, learning rates are device tensors the schedule fills in place."""
     if params is None:
         params = [(n, q, 1.0) for n, q in model.named_parameters() if q.requires_grad]
-    groups: dict[tuple, list] = {}
+    by_rate: dict[tuple, list] = {}
     for name, param, rate in params:
         rate = rate if isinstance(rate, Rate) else Rate(scale=rate)
         lr = rate.lr if rate.lr is not None else p.learning_rate * rate.scale
         decays = rate.decay if rate.decay is not None else not (param.ndim < 2 or "norm" in name.lower())
-        groups.setdefault((lr, decays), []).append(param)
-    groups = [{"params": qs, "lr": lr, "weight_decay": p.weight_decay if decays else 0.0}
-              for (lr, decays), qs in groups.items()]
+        by_rate.setdefault((lr, decays), []).append(param)
+    groups: list[dict[str, Any]] = [{"params": qs, "lr": lr, "weight_decay": p.weight_decay if decays else 0.0}
+                                    for (lr, decays), qs in by_rate.items()]
     # The fused kernel (CPU and CUDA) does the update in one pass; ~20 % of a CPU step is AdamW.
     fused = all(q.device.type in ("cpu", "cuda") for g in groups for q in g["params"])
     if capturable:
@@ -100,7 +101,7 @@ def linear_schedule(optimizer, warmup: int, total: int) -> torch.optim.lr_schedu
 
 def warm_up_batches(data: Encoded, batches: list, device_type: str) -> list:
     """One batch per distinct width on CUDA, the widest batch alone elsewhere."""
-    widths = {}
+    widths: dict[int, list] = {}
     for index in batches:
         widths.setdefault(int(max(len(data.ids[i]) for i in index)), index)
     return list(widths.values()) if device_type == "cuda" else [widths[max(widths)]]
@@ -165,17 +166,20 @@ def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torc
     ({"step", "loss", "learning_rate", "grad_norm"}) and every epoch's record (with its "step"); the caller
     decides where it goes (run.live sends it to experiment trackers)."""
     strategy = strategy or Full()
+    hooks_setup: Any = setup  # None for the default strategy outside a tournament (tests, benchmarks)
     amp = autocast_dtype(p)
     reason = eager_reason(p, device, strategy)  # why not captured, when cuda_graphs asks for it
-    captured = p.cuda_graphs and reason is None
+    captured = bool(p.cuda_graphs) and reason is None
     optimizer = (strategy.optimizer(model, p.learning_rate, p.weight_decay)
-                 or make_optimizer(model, p, strategy.parameters(model, setup), capturable=captured))
+                 or make_optimizer(model, p, strategy.parameters(model, hooks_setup), capturable=captured))
     total = steps_per_epoch(len(train_set), p.batch_size) * p.epochs
     warmup = round(p.warmup_ratio * total)
     scheduler = strategy.schedule(optimizer, warmup, total) or linear_schedule(optimizer, warmup, total)
     owned = updated_parameters(optimizer)
-    out, best_accuracy, best_state = Trained(), -1.0, None
-    evaluated = strategy.evaluated(model, setup)  # scored, kept and saved: the trained weights, or e.g. their average
+    out, best_accuracy = Trained(), -1.0
+    best_state: list[torch.Tensor] | None = None
+    # scored, kept and saved: the trained weights, or e.g. their average
+    evaluated = strategy.evaluated(model, hooks_setup)
     # Shares the parameters; compiling happens on the first steps, inside the timed epoch.
     net = torch.compile(model, dynamic=True) if p.compile else model
     hooks = (strategy, setup)
@@ -189,7 +193,7 @@ def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torc
     pause = os.environ.get(PAUSE_AT)  # test-only (pause_for_a_test); None in real runs
 
     for epoch in range(1, p.epochs + 1):
-        strategy.before_epoch(model, setup, epoch)
+        strategy.before_epoch(model, hooks_setup, epoch)
         seconds, epoch_loss = run_epoch(step, evaluated, scheduler, train_set, p, device, epoch, out, progress, pause,
                                         log)
         with evaluated.swapped_in():
@@ -208,6 +212,8 @@ def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torc
                   "step": epoch * steps_per_epoch(len(train_set), p.batch_size)}  # the optimizer step it ended at
         end_epoch(out, record, len(train_set), p.epochs, progress, log)
 
+    if best_state is None:
+        raise RuntimeError("no epoch's weights could be kept: the strategy's evaluated weights were never ready")
     with torch.no_grad():
         for q, best in zip(owned, best_state):
             q.copy_(best)

@@ -22,6 +22,8 @@ injectable, so the shape handling is tested on CPU with ``Emulated`` (replay = r
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from tuneoff.plan.config import Protocol
@@ -49,7 +51,8 @@ class EagerStep:
         self.eager_reason = reason
         self.amp = autocast_dtype(p)
         self.owned = updated_parameters(optimizer)
-        self.grad_norm = None  # a device scalar: the last step's gradient norm before clipping (None: no clipping)
+        # a device scalar: the last step's gradient norm before clipping (None: no clipping)
+        self.grad_norm: torch.Tensor | None = None
 
     def run(self, batch: dict, index) -> torch.Tensor:
         device_type = batch["input_ids"].device.type
@@ -89,7 +92,8 @@ class CudaGraphs:
     warmup_runs = 3  # PyTorch asks for a few eager runs on a side stream before capture
 
     def __init__(self, device: torch.device):
-        self.device, self.pool = device, None
+        self.device = device
+        self.pool: Any = None  # the memory pool's handle, once a graph is captured
 
     def warm_up(self, fn) -> None:
         stream = torch.cuda.Stream(self.device)
@@ -134,8 +138,9 @@ class CapturedStep(EagerStep):
 
     def __init__(self, net, model, optimizer, p: Protocol, hooks: tuple, backend):
         super().__init__(net, model, optimizer, p, hooks)
-        self.backend, self.graphs = backend, {}
-        self.loss = None
+        self.backend = backend
+        self.graphs: dict[tuple, tuple] = {}
+        self.loss: torch.Tensor | None = None  # the static buffer every graph writes its loss into
 
     def __call__(self, batch: dict, index) -> torch.Tensor:
         shape = tuple(batch["input_ids"].shape)
@@ -145,6 +150,8 @@ class CapturedStep(EagerStep):
         for key, value in batch.items():
             static[key].copy_(value, non_blocking=True)
         replay()
+        if self.loss is None:  # allocated by the first capture
+            raise RuntimeError("a captured step replayed before any capture")
         return self.loss.clone()
 
     def end(self) -> None:
@@ -154,14 +161,15 @@ class CapturedStep(EagerStep):
         static = {key: value.clone() for key, value in batch.items()}
         if self.loss is None:
             self.loss = torch.zeros((), device=batch["input_ids"].device)
+        loss = self.loss
         if self.grad_norm is None and self.p.max_grad_norm > 0:  # a static buffer the graphs write, allocated outside
             self.grad_norm = torch.zeros((), device=batch["input_ids"].device)
 
         def body():
-            self.loss.copy_(self.run(static, index))
+            loss.copy_(self.run(static, index))
 
         saved = snapshot(self.optimizer)
-        devices = [self.loss.device] if self.loss.device.type == "cuda" else []
+        devices = [loss.device] if loss.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             self.backend.warm_up(body)
         restore(self.optimizer, saved)
@@ -180,7 +188,8 @@ class CapturedForward:
     The graphs read the weights where they live, so training between scorings needs no recapture."""
 
     def __init__(self, model, backend, amp: torch.dtype | None = None):
-        self.model, self.backend, self.amp, self.graphs = model, backend, amp, {}
+        self.model, self.backend, self.amp = model, backend, amp
+        self.graphs: dict[tuple, tuple] = {}
 
     def __call__(self, batch: dict) -> torch.Tensor:
         shape = tuple(batch["input_ids"].shape)

@@ -30,7 +30,7 @@ from tuneoff.verdict.rows import ended, extra_eval_table, extra_sentence, game_r
 class Run:
     folder: RunFolder
     tournament: dict  # the rules table of the config
-    config: dict | None
+    config: dict
     names: list[str]  # the players, in config order
     jobs: dict[str, list[dict]]  # player -> its current results (any status), by seed
     expected: dict[str, list[str]]  # player -> the job labels the config asks for
@@ -69,7 +69,7 @@ def read_run(run_dir: RunFolder | Path) -> Run:
             stale.append({"player": name, "seed": r["seed"], "data_seed": r["data_seed"], "reason": reason})
         else:
             jobs.setdefault(name, []).append(r)
-    expected = {n: [] for n in names}
+    expected: dict[str, list] = {n: [] for n in names}
     for player, label in planned or ((n, label) for n in names for label in _config_labels(config)):
         expected.setdefault(player, []).append(label)
     results = [r for n in names for r in jobs.get(n, [])]

@@ -36,7 +36,8 @@ def pairs_of(names: list[str], summary: Summary, margin: float = 0.0) -> list[di
     family's Holm p, separable and CIs are added by :func:`correct`."""
     index = [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))]
     every = differences(summary, index) if index else None
-    tests, ps = (take(every), np.atleast_1d(every.p()[0])) if index else ([], [])  # p: one call for all pairs
+    tests = take(every) if every is not None else []
+    ps: np.ndarray | list[float] = np.atleast_1d(every.p()[0]) if every is not None else []  # p: one call for all pairs
     out = []
     for (i, j), t, p in zip(index, tests, ps):
         lo, hi = t.ci()

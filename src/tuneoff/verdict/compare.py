@@ -45,8 +45,8 @@ class Side:
 def _pairs(a: Side, b: Side, run_a: Run, run_b: Run) -> list[tuple[str, str]]:
     """Which players to compare: the named pair; one name on one side, the same name on the other; else every
     player that has completed seeds in both runs under the same name."""
-    if a.player or b.player:
-        pairs = [(a.player or b.player, b.player or a.player)]
+    if named := a.player or b.player:
+        pairs = [(a.player or named, b.player or named)]
     else:
         pairs = [(n, n) for n in run_a.names if run_a.completed(n) and run_b.completed(n)]
         if not pairs:
@@ -114,7 +114,7 @@ def settings(run: Run, name: str) -> dict:
     """What a player of a run trained under, flat: the tournament's seeds, data, extra sets and tuning, its
     protocol with its own overrides applied, its model and its strategy (names and descriptions left out)."""
     config = run.config or {}
-    player = next((p for p in config.get("players", []) if p.get("name") == name), {})
+    player: dict = next((p for p in config.get("players", []) if p.get("name") == name), {})
     rules = {k: v for k, v in (config.get("tournament") or {}).items() if k in ("seeds", "data_seeds")}
     return {**_flat(rules, "tournament."), **_flat(config.get("data") or {}, "data."),
             "eval": config.get("eval") or [], **_flat(config.get("tuning") or {}, "tuning."),
@@ -150,7 +150,8 @@ def compare(a: Side, b: Side) -> dict:
     for (x, y), (t, ca, cb), p, p_holm in zip(pairs, tests, ps, stats.holm(ps)):
         lo, hi = t.ci()
         out.append({"a": _side(run_a, x), "b": _side(run_b, y), "diff": 100 * t.mean, "ci95": [100 * lo, 100 * hi],
-                    "p": p, "p_holm": p_holm, "separable": p_holm < stats.ALPHA, "verdict": verdict(p_holm, t.mean),
+                    "p": p, "p_holm": p_holm, "separable": p_holm < stats.ALPHA,
+                    "verdict": verdict(p_holm, float(t.mean)),
                     "sentences": int(ca.shape[1]),
                     "sentences_a_better": int(np.sum(ca.mean(0) > cb.mean(0))),
                     "sentences_b_better": int(np.sum(ca.mean(0) < cb.mean(0))),

@@ -128,9 +128,9 @@ def detectable(s: Summary, keep: list[int], family: int, sims: int = SIMULATIONS
     80 % probability (``family``: Holm's count). Keyed by index into ``s``."""
     if len(keep) < 2:
         return {}
-    keep = np.asarray(keep)
+    kept = np.asarray(keep)
     out = {}
-    for i in sampled(len(keep)):
+    for i in sampled(len(kept)):
         rng = np.random.default_rng([seed, i])
-        out[int(keep[i])] = 100 * _detectable(_tests(rng, s, keep, i, sims), family)
+        out[int(kept[i])] = 100 * _detectable(_tests(rng, s, kept, i, sims), family)
     return out

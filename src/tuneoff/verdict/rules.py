@@ -22,6 +22,7 @@ The game's score stays as the game defines it: mean accuracy in % plus a share o
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -210,7 +211,7 @@ def _intervals(rows: list[dict], summary: family.Summary) -> None:
 def _extra_sets(rows: list[dict], by_player: dict[str, list[dict]]) -> dict[str, dict]:
     """Per extra test set: the players scored there with each sentence's prediction, in order, and their pairs
     (not yet corrected), or a note when they were scored on different versions of the set."""
-    out = {}
+    out: dict[str, dict] = {}
     for name in sorted({n for r in rows for n in r["extra_eval"]}):
         scored = [r for r in rows if "sha256" in r["extra_eval"].get(name, {})]
         if len({r["extra_eval"][name]["sha256"] for r in scored}) > 1:
@@ -219,7 +220,8 @@ def _extra_sets(rows: list[dict], by_player: dict[str, list[dict]]) -> dict[str,
             continue
         scored = _order(scored, lambda r, name=name: r["extra_eval"][name]["mean"])
         names = [r["player"] for r in scored]
-        summary = _summary(scored, [extra_matrix(by_player[n], name) for n in names])
+        matrices = [extra_matrix(by_player[n], name) for n in names]
+        summary = _summary(scored, [m for m in matrices if m is not None])  # all of them: each row has its sha256
         for r, e in zip(scored, family.take(family.accuracies(summary))):
             lo, hi = e.ci()
             r["extra_eval"][name]["ci95"] = [max(0.0, lo), min(1.0, hi)]
@@ -273,7 +275,7 @@ def _unranked(r: dict) -> dict:
 
 
 def build(results: list[dict], bonus: float = 10.0, speed_metric: str = "train_seconds",
-          stale: list[dict] = (), planned: dict[str, int] | None = None, margin: float = 0.0) -> dict:
+          stale: Sequence[dict] = (), planned: dict[str, int] | None = None, margin: float = 0.0) -> dict:
     """The board: the accuracy verdict over every player, the game's score beside it, unfinished jobs listed.
 
     ``planned``: seeds the config asks of each player (to count missing ones); ``margin``: the equivalence
@@ -285,8 +287,8 @@ def build(results: list[dict], bonus: float = 10.0, speed_metric: str = "train_s
     rows = _order([_row(n, runs, (planned or {}).get(n, len(runs)), ended.get(n, [])) for n, runs in by_player.items()])
     about = MODELS if any(len(r["seeds"]) < 2 for r in rows) else STRATEGIES
     summary = _summary(rows, [stats.correctness(by_player[r["player"]]) for r in rows]) if rows else None
-    pairs = claims.pairs_of([r["player"] for r in rows], summary, margin) if rows else []
-    if rows:
+    pairs = claims.pairs_of([r["player"] for r in rows], summary, margin) if summary is not None else []
+    if summary is not None:
         _intervals(rows, summary)
     sets = _extra_sets(rows, by_player)
     comparisons = claims.correct([pairs] + [v["pairwise"] for v in sets.values()])
@@ -299,4 +301,4 @@ def build(results: list[dict], bonus: float = 10.0, speed_metric: str = "train_s
                       "equivalence_margin": margin},
             "ranked": rows, "may_be_best": best, "unranked": [_unranked(r) for rs in ended.values() for r in rs],
             "stale": list(stale), "notes": notes, "pairwise": pairs,
-            "power": _power(rows, summary, comparisons, about) if rows else None, "extra_eval": sets}
+            "power": _power(rows, summary, comparisons, about) if summary is not None else None, "extra_eval": sets}

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict
 from tuneoff.registry import Registry
 from tuneoff.store.runfolder import RunFolder
 
-TRACKERS = Registry("tracker", "name", "tuneoff.trackers")
+TRACKERS: Registry[Tracker] = Registry("tracker", "name", "tuneoff.trackers")
 PROBE_SECONDS = 5.0  # an http(s) address that does not answer within this is refused
 
 
@@ -119,7 +119,7 @@ def trackers(names: list[str], uri: str | None = None) -> tuple[Tracker, ...]:
     wanted = list(dict.fromkeys(n.strip() for given in names for n in given.split(",") if n.strip()))
     if uri is not None and len(wanted) > 1:
         raise ValueError(f"--uri {uri}: names one place, but {len(wanted)} trackers were given ({', '.join(wanted)})")
-    out = tuple(TRACKERS.lookup(n)(uri=uri) for n in wanted)
+    out = tuple(TRACKERS.lookup(n).model_validate({"uri": uri}) for n in wanted)
     for tracker in out:
         tracker.require()
     for tracker in out:

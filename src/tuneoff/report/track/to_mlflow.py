@@ -28,8 +28,8 @@ from tuneoff.store.runfolder import RunFolder
 from tuneoff.store.status import Status
 
 BATCH = 900  # MLflow takes at most 1000 metrics per log_batch call
-STATUS = {Status.COMPLETED: "FINISHED", Status.FAILED: "FAILED", Status.INTERRUPTED: "KILLED",
-          Status.RUNNING: "RUNNING"}
+STATUS: dict[str, str] = {Status.COMPLETED: "FINISHED", Status.FAILED: "FAILED", Status.INTERRUPTED: "KILLED",
+                          Status.RUNNING: "RUNNING"}
 # MLflow's own retries of a request default to 7, with back-off: minutes of silence before an error.
 BOUNDED = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
            "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
@@ -184,7 +184,8 @@ class MLflowLive(Live):
     """A job's run while it trains: created (RUNNING) when the job starts, metrics written every few seconds."""
 
     def __init__(self, tracker: MLflow, run: RunFolder, job):
-        self.tracker, self.pending, self.flushed = tracker, [], time.monotonic()
+        self.tracker, self.flushed = tracker, time.monotonic()
+        self.pending: list = []
         with tracker.quiet():
             self.client, experiment = tracker.open(run, job.tournament)
             mine = runs_of(self.client, experiment, job.tags["tuneoff.run_folder_id"])

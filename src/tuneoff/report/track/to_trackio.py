@@ -43,12 +43,13 @@ class Trackio(Tracker):
         mine, other = job.tags.get(FOLDER, ""), f"{job.name} ({job.tags.get(FOLDER, '')[:8]})"
         taken = False
         for record in SQLiteStorage.get_run_records(job.tournament):
-            if record["name"] not in (job.name, other):
+            name = record["name"]
+            if name is None or name not in (job.name, other):
                 continue
             config = SQLiteStorage.get_run_config(job.tournament, run_id=record.get("id")) or {}
             if config.get(FOLDER) == mine:
-                SQLiteStorage.delete_run(job.tournament, record["name"], run_id=record.get("id"))
-            elif record["name"] == job.name:
+                SQLiteStorage.delete_run(job.tournament, name, run_id=record.get("id"))
+            elif name == job.name:
                 taken = True
         return other if taken else job.name
 
