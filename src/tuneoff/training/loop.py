@@ -203,24 +203,32 @@ def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torc
             if evaluated.keepable() and scores["dev_accuracy"] > best_accuracy:
                 best_accuracy, out.best_epoch = scores["dev_accuracy"], epoch
                 best_state = [q.detach().clone() for q in owned]
-        record = {"epoch": epoch, "train_loss": epoch_loss, **scores, "train_seconds": seconds,  # rates: the head's
-                  # (the protocol's, times the schedule's factor, which is every group's), then each group's,
-                  # largest first
-                  "learning_rate_end": (p.learning_rate * float(scheduler.get_last_lr()[0])
-                                        / float(scheduler.base_lrs[0])),
-                  "learning_rates_end": sorted((float(r) for r in scheduler.get_last_lr()), reverse=True),
+        record = {"epoch": epoch, "train_loss": epoch_loss, **scores, "train_seconds": seconds,
+                  **_rates_end(scheduler, p.learning_rate),
                   "step": epoch * steps_per_epoch(len(train_set), p.batch_size)}  # the optimizer step it ended at
         end_epoch(out, record, len(train_set), p.epochs, progress, log)
 
+    _restore(owned, best_state)
+    out.report = evaluated.after_training(
+        lambda: evaluate_epoch(net, dev_set, None, p, device, None, out.forward)["dev_accuracy"])
+    out.step = step.record
+    return out
+
+
+def _rates_end(scheduler, learning_rate: float) -> dict:
+    """The rates at the epoch's end: the head's (the protocol's, times the schedule's factor, which is every
+    group's), then each group's, largest first."""
+    return {"learning_rate_end": learning_rate * float(scheduler.get_last_lr()[0]) / float(scheduler.base_lrs[0]),
+            "learning_rates_end": sorted((float(r) for r in scheduler.get_last_lr()), reverse=True)}
+
+
+def _restore(owned: list, best_state: list | None) -> None:
+    """Leave the kept epoch's weights in the trained parameters."""
     if best_state is None:
         raise RuntimeError("no epoch's weights could be kept: the strategy's evaluated weights were never ready")
     with torch.no_grad():
         for q, best in zip(owned, best_state):
             q.copy_(best)
-    out.report = evaluated.after_training(
-        lambda: evaluate_epoch(net, dev_set, None, p, device, None, out.forward)["dev_accuracy"])
-    out.step = step.record
-    return out
 
 
 def end_epoch(out: Trained, record: dict, samples: int, epochs: int, progress, log) -> None:
