@@ -188,7 +188,10 @@ def run_page(run: dict) -> str:
         parts.append(f"May be best (95 %): {', '.join(run['may_be_best'])}.")
     if run.get("detectable_difference") is not None:
         parts.append(f"Smallest difference the board's test detects (80 % power, Holm over its pairs): "
-                     f"{run['detectable_difference']:.2f} points.")
+                     f"{run['detectable_difference']:.2f} points"
+                     + (f", as the board of {run['date']} printed it, from its formula of the time; the current "
+                        "board simulates its own test (`tuneoff leaderboard` rebuilds it)."
+                        if run["provenance"]["how"] == "transcribed" else "."))
     if run.get("pairs"):
         parts += ["## Pairs\n\nEvery pair on the test set, first minus second.", _pairs_table(run["pairs"])]
     for name, pairs in (run.get("extra_pairs") or {}).items():
