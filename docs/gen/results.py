@@ -21,7 +21,7 @@ from gen.markdown import code, page, table
 from tuneoff.verdict.format import accuracy, accuracy_ci, difference, mean_std, p_value, seconds
 
 TEASER = ("<!-- results-teaser:start -->", "<!-- results-teaser:end -->")
-TEASER_RUN = "offline-3seeds"  # the quickstart's config, over three seeds
+TEASER_RUN = "offline-3seeds"  # the main set-up command's config (offline.toml), over three seeds
 
 
 def _fraction(x: float | None) -> float | None:
