@@ -208,7 +208,9 @@ def index_page(found: list[dict]) -> str:
     intro = ("Every published run, from the machine-readable files under `results/` (one folder per run: "
              "`summary.json`, and `leaderboard.json` where the run's board was kept). `python docs/generate.py` "
              "writes these pages from them; a test fails when a page and its file disagree. Points of accuracy "
-             "throughout; CIs are 95 %.")
+             "throughout; CIs are 95 %. Speed, calibration and executor measurements are in "
+             "[the benchmark log](../benchmarks/log.md) (`benchmarks/RESULTS.md`, written by the scripts under "
+             "`benchmarks/`).")
     return page("Results", "`results/*/`", intro,
                 table(["run", "config", "date", "players", "seeds", "may be best (95 %)"], rows, "llrrrl"))
 
