@@ -1,4 +1,4 @@
-"""Markdown tables for README and RESULTS.md from a finished run folder (reads its leaderboard only).
+"""Markdown tables for the docs and RESULTS.md from a finished run folder (reads its leaderboard only).
 
     python benchmarks/tables.py RUN_DIR [--out benchmarks/RESULTS.md]
 

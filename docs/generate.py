@@ -1,13 +1,14 @@
 """Generate the docs' references and results pages from the code and from results/: one command.
 
-    python docs/generate.py              # rewrite docs/reference/, docs/results/ and the README draft's teaser
-    python docs/generate.py --check      # write nothing; exit 1 naming every page that differs
-    python docs/generate.py --out DIR    # write the pages under DIR instead (tests compare them)
+    python docs/generate.py              # rewrite docs/reference/, docs/results/ and README.md's results teaser
+    python docs/generate.py --check      # write nothing; exit 1 naming every page (or README.md) that differs
+    python docs/generate.py --out DIR    # write the docs pages under DIR instead, README.md untouched (tests compare them)
 
 Nothing in docs/reference/ or docs/results/ is written by hand: the CLI reference comes from tuneoff.cli's
 argparse parser; the config, strategy, data-set and model references from the pydantic models that
 ``tuneoff list`` reads (plan/catalogue.py); the run-folder reference from the store's docstrings and
-src/tuneoff/schema/*.json; the results pages from results/<run>/ (summary.json, or a run's leaderboard.json).
+src/tuneoff/schema/*.json; the results pages from results/<run>/ (summary.json, or a run's leaderboard.json), and
+README.md's results teaser (between its results-teaser markers) from the same files.
 This script sits outside the package (it reads every stage, so no stage may own it) and ships in no wheel.
 """
 
@@ -24,13 +25,17 @@ sys.path[:0] = [str(DOCS), str(ROOT / "src")]  # gen/ beside this file, then thi
 from gen import reference, results, runfolder  # noqa: E402
 
 
+README = ROOT / "README.md"
+
+
 def pages() -> dict[str, str]:
     """Every generated page: path relative to docs/ -> text."""
-    out = {**reference.pages(), **runfolder.pages(), **results.pages(ROOT / "results")}
-    draft = DOCS / "_readme_draft.md"
-    if draft.is_file():
-        out["_readme_draft.md"] = results.with_teaser(draft.read_text(encoding="utf-8"), ROOT / "results")
-    return out
+    return {**reference.pages(), **runfolder.pages(), **results.pages(ROOT / "results")}
+
+
+def readme() -> str:
+    """README.md as it should be: its text, with the results teaser between its markers generated from results/."""
+    return results.with_teaser(README.read_text(encoding="utf-8"), ROOT / "results")
 
 
 def write(out: Path, generated: dict[str, str]) -> None:
@@ -62,12 +67,16 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     generated = pages()
     if args.check:
-        stale = differences(generated)
+        stale = [f"docs/{name}" for name in differences(generated)]
+        stale += ["README.md"] if readme() != README.read_text(encoding="utf-8") else []
         for name in stale:
-            print(f"docs/{name}: differs from what the code generates; run python docs/generate.py")
+            print(f"{name}: differs from what the code and results/ generate; run python docs/generate.py")
         return 1 if stale else 0
     write(args.out, generated)
-    print(f"{len(generated)} pages written under {args.out}")
+    here = args.out.resolve() == DOCS  # --out elsewhere (the tests): the docs pages only
+    if here:
+        README.write_text(readme(), encoding="utf-8")
+    print(f"{len(generated)} pages written under {args.out}" + (", and README.md's teaser" if here else ""))
     return 0
 
 

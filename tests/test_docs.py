@@ -115,3 +115,46 @@ def test_p_values_are_never_printed_as_zero():
     assert results.diff_text({"diff": 0.5}) == "+0.50" and results.diff_text(None) == "best"
     pages = "".join(results.pages(ROOT / "results").values())
     assert "p = 0 " not in pages and "| 0 |" not in pages
+
+# --- the README: short, with CI's test command, a teaser generated from results/, links that resolve -----------
+
+README = ROOT / "README.md"
+TEST_COMMAND = ("python3 -m venv .venv && . .venv/bin/activate && pip install -q torch==2.13.0 && "
+                "pip install -q -e '.[dev,ray]' && pytest -q")
+
+
+def test_the_readme_is_short_and_holds_the_test_command_ci_runs():
+    """A newcomer reads it in two minutes; CI (.ci/run) runs the README's test command verbatim."""
+    lines = README.read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= 200, f"README.md has {len(lines)} lines; keep it at 200 or fewer (the rest goes in docs/)"
+    assert TEST_COMMAND in lines, "README.md must hold the test command on a line of its own, verbatim"
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert TEST_COMMAND in ci, ".ci/run must run the README's test command verbatim"
+
+
+def test_the_readme_teaser_is_what_results_generates():
+    text = README.read_text(encoding="utf-8")
+    start, end = results.TEASER
+    teaser = text.split(start, 1)[1].split(end, 1)[0]
+    assert "% – " in teaser, "the teaser between the markers is empty; run python docs/generate.py"
+    assert results.with_teaser(text, ROOT / "results") == text, \
+        "README.md's results teaser differs from results/; run python docs/generate.py"
+
+
+def test_an_edited_results_file_makes_the_readme_teaser_drift(tmp_path):
+    """The check above turns red when the teaser's run changes and the README is not regenerated."""
+    shutil.copytree(ROOT / "results", tmp_path / "results")
+    summary = tmp_path / "results" / results.TEASER_RUN / "summary.json"
+    summary.write_text(summary.read_text(encoding="utf-8").replace("51.1,", "51.2,", 1), encoding="utf-8")
+    text = README.read_text(encoding="utf-8")
+    assert results.with_teaser(text, tmp_path / "results") != text
+
+
+def test_the_readmes_links_resolve():
+    """Relative links (docs/*.md, results/, benchmarks/RESULTS.md) name files that exist, so they work on GitHub."""
+    import re
+
+    links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", README.read_text(encoding="utf-8"))
+    local = [link for link in links if "://" not in link]
+    assert any(link.startswith("docs/") for link in local)
+    assert [link for link in local if not (ROOT / link).exists()] == []

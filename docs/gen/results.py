@@ -22,7 +22,7 @@ from tuneoff.verdict.format import accuracy, accuracy_ci, difference, mean_std, 
 from gen.markdown import code, page, table
 
 TEASER = ("<!-- results-teaser:start -->", "<!-- results-teaser:end -->")
-TEASER_RUN = "offline-3seeds"  # the quickstart's config, over three seeds
+TEASER_RUN = "offline-3seeds"  # the main set-up command's config (offline.toml), over three seeds
 
 
 def _fraction(x: float | None) -> float | None:
@@ -189,7 +189,10 @@ def run_page(run: dict) -> str:
         parts.append(f"May be best (95 %): {', '.join(run['may_be_best'])}.")
     if run.get("detectable_difference") is not None:
         parts.append(f"Smallest difference the board's test detects (80 % power, Holm over its pairs): "
-                     f"{run['detectable_difference']:.2f} points.")
+                     f"{run['detectable_difference']:.2f} points"
+                     + (f", as the board of {run['date']} printed it, from its formula of the time; the current "
+                        "board simulates its own test (`tuneoff leaderboard` rebuilds it)."
+                        if run["provenance"]["how"] == "transcribed" else "."))
     if run.get("pairs"):
         parts += ["## Pairs\n\nEvery pair on the test set, first minus second.", _pairs_table(run["pairs"])]
     for name, pairs in (run.get("extra_pairs") or {}).items():
@@ -206,7 +209,9 @@ def index_page(found: list[dict]) -> str:
     intro = ("Every published run, from the machine-readable files under `results/` (one folder per run: "
              "`summary.json`, and `leaderboard.json` where the run's board was kept). `python docs/generate.py` "
              "writes these pages from them; a test fails when a page and its file disagree. Points of accuracy "
-             "throughout; CIs are 95 %.")
+             "throughout; CIs are 95 %. Speed, calibration and executor measurements are in "
+             "[the benchmark log](../benchmarks/log.md) (`benchmarks/RESULTS.md`, written by the scripts under "
+             "`benchmarks/`).")
     return page("Results", "`results/*/`", intro,
                 table(["run", "config", "date", "players", "seeds", "may be best (95 %)"], rows, "llrrrl"))
 

@@ -168,7 +168,7 @@ _INTEGER = re.compile(r"[+-]?\d+")
 
 
 def classes_of(values, given: tuple[str, ...], where: str) -> tuple[tuple[str, ...], Callable[[str], int | None]]:
-    """The class names and a lookup from a label value (text) to its class id; the rule of README "Data sets".
+    """The class names and a lookup from a label value (text) to its class id; the rule of docs/guides/datasets.md.
 
     Values that are all names in ``given`` map by name. Values that are all integers map by number: their
     sorted distinct values are the classes, named by ``given`` in that order (the counts must agree) or by

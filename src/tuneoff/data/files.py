@@ -1,7 +1,7 @@
 """Local CSV and JSON-lines files with a text and a label column.
 
-Labels may be names or integers; which classes they make is one rule (``classes_of``, README
-"Data sets"): names as given or sorted, integers sorted numerically. A missing column or
+Labels may be names or integers; which classes they make is one rule (``classes_of``,
+docs/guides/datasets.md): names as given or sorted, integers sorted numerically. A missing column or
 value, an unknown label, an empty text or malformed CSV is reported with the file and line.
 """
 

@@ -1,7 +1,7 @@
 """Any Hugging Face ``datasets`` data set: a hub id (with config and revision) or a folder saved with
 ``save_to_disk``. Its fingerprint and revision are recorded; without network a hub id fails before
 training with one line. A ClassLabel column's classes are matched to ``labels`` by name, never by
-position; other label columns follow the rule of ``classes_of`` (README "Data sets")."""
+position; other label columns follow the rule of ``classes_of`` (docs/guides/datasets.md)."""
 
 from __future__ import annotations
 

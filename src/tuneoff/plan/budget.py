@@ -75,7 +75,7 @@ class Tuning(Options):
         if points is not None:
             raise ValueError(f"points = {points} was version 1's budget (rates per player, the rate alone); version 2 "
                              "counts trials per player and tuning seed: trials = 9 (3 rates x 3 knob values, or 9 "
-                             "rates), 25 or 49 (README, Tuning)")
+                             "rates), 25 or 49 (see docs/guides/configs.md, A fair tuning budget)")
         return points
 
     @field_validator("trials")
