@@ -109,12 +109,19 @@ def _extra_cell(e: dict) -> str:
     return f"**{text}**" if e.get("may_be_best") else text
 
 
+def rank_interval_text(interval: list[int] | None) -> str:
+    """1 or 1–3; a dash for a player that is not ranked (collapsed in every seed)."""
+    if not interval:
+        return "–"
+    low, high = interval
+    return str(low) if low == high else f"{low}–{high}"
+
+
 COLUMNS = [  # header, alignment, the player field it shows, how
-    ("rank", "r", "rank", lambda p: str(p["rank"])),
+    ("rank", "r", "rank", lambda p: "–" if p["rank"] is None else str(p["rank"])),
     ("may be best", "c", "may_be_best", lambda p: "**yes**" if p["may_be_best"] else ""),
     ("rank interval", "c", "rank_interval",
-     lambda p: str(p["rank_interval"][0]) if p["rank_interval"][0] == p["rank_interval"][1]
-     else f"{p['rank_interval'][0]}–{p['rank_interval'][1]}"),
+     lambda p: rank_interval_text(p.get("rank_interval"))),
     ("player", "l", "player", lambda p: code(p["player"])),
     ("model, strategy", "l", "model", lambda p: f"{p['model']}, {p['strategy']}"),
     ("strategy", "l", "strategy", lambda p: p["strategy"]),
@@ -220,7 +227,7 @@ def teaser(run: dict) -> str:
     """The README's results teaser: one run's players with their CI and rank interval (no pipes in cells)."""
     rows = [[p["player"] + (" **COLLAPSED**" if p.get("collapsed_seeds") else ""),
              f"{p.get('model', '')}, {p['strategy']}".lstrip(", "), accuracy_text(p["accuracy"]),
-             ci_text(p["accuracy"].get("ci95")), "–".join(map(str, sorted(set(p["rank_interval"]))))]
+             ci_text(p["accuracy"].get("ci95")), rank_interval_text(p.get("rank_interval"))]
             for p in run["players"]]
     return (f"{run['title']} (`{run['command']}`, {run['date']}):\n\n"
             + table(["player", "model, strategy", "test accuracy, mean ± std", "95 % CI", "rank interval"], rows,
