@@ -95,6 +95,26 @@ def tiny_config(tmp_path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_folders(tmp_path_factory) -> dict:
+    """architecture -> folder of a tiny saved model of it (strategy_checks.save_tiny_models), once per session."""
+    from strategy_checks import save_tiny_models
+
+    return save_tiny_models(tmp_path_factory.mktemp("tiny-models"))
+
+
+@pytest.fixture
+def one_torch_thread():
+    """torch on one thread for the test: tiny models gain nothing from a second one, and on a loaded machine the
+    threads' waiting on each other costs several times the work."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
 def real_sst5() -> Path:
     """The canonical files; missing is a failure in CI, a skip elsewhere."""
     if not all((REAL_SST5 / f"{s}.txt").is_file() for s in ("train", "dev", "test")):

@@ -69,17 +69,25 @@ def _zoo(tmp_path, tuning: str = ""):
 # --- the rule ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(STRATEGIES))
-def test_every_strategy_declares_its_rate_and_its_grid_brackets_it(name):
-    cls = STRATEGIES[name]
-    assert any("default_lr" in vars(k) for k in cls.__mro__ if k is not Strategy), \
-        f"{name} does not declare its published default_lr (it would inherit the base's placeholder)"
+@pytest.mark.parametrize("centre", [1e-5, 3e-5, 8e-4, 2e-3, 0.1])
+def test_the_rate_axis_is_centred_on_its_rate_and_spans_a_fifth_to_five_times_it(centre):
     for alone in (False, True):
-        grid = rate_axis(cls.default_lr, 3, 5.0, alone)
-        assert len(grid) == (9 if alone else 3) and grid[len(grid) // 2] == cls.default_lr  # the published rate
-        assert grid[0] < cls.default_lr < grid[-1] and all(0 < r <= 1 for r in grid)
-        assert grid[0] == pytest.approx(cls.default_lr / 5, rel=0.01) and grid[-1] == pytest.approx(cls.default_lr * 5,
-                                                                                                    rel=0.01)
+        grid = rate_axis(centre, 3, 5.0, alone)
+        assert len(grid) == (9 if alone else 3) and grid[len(grid) // 2] == centre
+        assert list(grid) == sorted(set(grid))
+        assert grid[0] == pytest.approx(centre / 5, rel=0.01) and grid[-1] == pytest.approx(centre * 5, rel=0.01)
+
+
+def test_every_strategy_declares_a_rate_its_grid_holds_exactly_within_the_protocols_limit():
+    """What the grid's rule leaves to each strategy: its own published rate (not the base's placeholder), written
+    to the grid's 3 significant digits (so the grid's middle is that rate), five times it a valid rate (<= 1)."""
+    inherited = [n for n, cls in STRATEGIES.items()
+                 if not any("default_lr" in vars(k) for k in cls.__mro__ if k is not Strategy)]
+    assert not inherited, f"{inherited} do not declare their published default_lr (they inherit the placeholder)"
+    rounded = {n: cls.default_lr for n, cls in STRATEGIES.items() if cls.default_lr != float(f"{cls.default_lr:.3g}")}
+    assert not rounded, f"rates the grid would round: {rounded}"
+    too_high = {n: cls.default_lr for n, cls in STRATEGIES.items() if not 0 < cls.default_lr * 5 <= 1}
+    assert not too_high, f"rates whose grid leaves (0, 1]: {too_high}"
 
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 from pydantic import ValidationError
+from strategy_checks import check_capturable  # tests/ is on sys.path
 
 from tuneoff.data import load_sst5
 from tuneoff.models.sources import RandomDistilBert
@@ -15,9 +16,10 @@ from tuneoff.plan.jobs import identity
 from tuneoff.strategies import STRATEGIES, Full, setup_for
 from tuneoff.training.batching import collate, encode, train_batches
 from tuneoff.training.loop import make_optimizer, train
-from tuneoff.training.steps import CapturedStep, EagerStep, Emulated, eager_reason
+from tuneoff.training.steps import CapturedStep, EagerStep, Emulated
 
 CPU = torch.device("cpu")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny(tree_dir, **protocol):
@@ -87,23 +89,9 @@ def test_without_cuda_the_eager_step_runs_and_the_result_says_why(tree_dir):
                                                      "passes_per_step": 1}
 
 
-CAPTURABLE = {"full", "head", "bitfit", "freeze", "lntuning", "llrd", "reinit", "rdrop", "lora", "ia3", "vera",
-              "prompt", "ptuning",
-              "ema", "swa", "wiseft",  # their weights are read and copied in place between steps, never replaced
-              "label_smoothing", "noisytune",  # a loss from the batch alone; noise added once, before training
-              "lpft",  # its probe is fitted before training
-              "mixout", "childtune", "childtune_f",  # masks drawn or applied inside the step (not yet run captured)
-              "r3f", "adapter_houlsby", "adapter_pfeiffer",  # noise drawn in the step; adapters' forward hooks
-              "soup"}  # each ingredient trains as full does
-
-
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
-def test_which_strategies_can_be_captured(name):
-    strategy = STRATEGIES[name](**STRATEGIES[name].example)
-    p = Protocol(static_shapes=16, cuda_graphs=True)
-    reason = eager_reason(p, torch.device("cuda"), strategy)
-    assert (reason is None) == (name in CAPTURABLE), reason
-    assert eager_reason(p.model_copy(update={"cuda_graphs": False}), torch.device("cuda"), strategy) is None
+def test_a_strategy_runs_captured_exactly_when_its_class_declares_it_capturable(name):
+    check_capturable(name)
 
 
 def test_captured_steps_need_static_shapes_and_exclude_compile():

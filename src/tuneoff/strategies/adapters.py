@@ -17,6 +17,7 @@ from pydantic import Field
 
 from tuneoff.store.checkpoint import Checkpoint
 from tuneoff.strategies.base import STRATEGIES, Knob, Setup, Strategy
+from tuneoff.strategies.promise import Added, Trains
 
 SIZES = Knob("size", (8, 64, 256), "Houlsby et al. 2019, §3.1: adapter sizes {8, 64, 256} chosen on dev per task")
 
@@ -90,6 +91,7 @@ class AdapterHoulsby(BottleneckAdapters):
     placement: ClassVar[str] = "houlsby"
 
     name: Literal["adapter_houlsby"] = "adapter_houlsby"
+    trains: ClassVar[Trains] = Trains(base="norms", added=(Added(("adapter_attention", "adapter_ffn"), ("layer",)),))
     layer_norms: bool = Field(True, description="train every layer norm too (Houlsby et al. do)")
 
 
@@ -107,5 +109,6 @@ class AdapterPfeiffer(BottleneckAdapters):
     placement: ClassVar[str] = "pfeiffer"
 
     name: Literal["adapter_pfeiffer"] = "adapter_pfeiffer"
+    trains: ClassVar[Trains] = Trains(base="none", added=(Added(("adapter_ffn",), ("layer",)),))
     size: int = Field(48, ge=1, le=8192, description="bottleneck width: units between the down- and up-projection")
     activation: Literal["gelu", "relu", "swish"] = Field("relu", description="the nonlinearity between them")

@@ -283,6 +283,7 @@ class Sam(Full):
 
     example: ClassVar[dict] = {"rho": 0.05}
     name: Literal["sam"] = "sam"  # type: ignore[assignment]  # a subclass, its own name
+    capturable: ClassVar[bool] = False
     # Foret et al. keep the base optimizer's rate and report no BERT runs: plain fine-tuning's
     # (Devlin et al. 2019, App. A.3).
     default_lr: ClassVar[float] = Full.default_lr

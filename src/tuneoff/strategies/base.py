@@ -22,6 +22,7 @@ from tuneoff.models.roles import Roles, roles_for
 from tuneoff.options import Options
 from tuneoff.registry import Registry
 from tuneoff.store.checkpoint import Checkpoint
+from tuneoff.strategies.promise import Trains
 
 
 @dataclass
@@ -120,8 +121,15 @@ STRATEGIES: Registry[Strategy] = Registry("strategy", "name", "tuneoff.strategie
 class Strategy(Options):
     name: str
     # A small example of this strategy's options (they must validate): tests build every registered
-    # strategy from it, so adding a strategy edits no test table.
+    # strategy from it, and check it against what it declares (``trains``, ``capturable``), so adding a strategy
+    # edits no test table.
     example: ClassVar[dict] = {}
+    # What it trains once applied, in the role table's words (strategies.promise): every weight by default.
+    trains: ClassVar[Trains] = Trains()
+    # Whether its steps can run captured in a CUDA graph (protocol.cuda_graphs): ``capture_blocker`` must agree, so
+    # a strategy that overrides a hook the captured step cannot run declares False (or lists a hook that is safe
+    # in ``graph_safe_hooks``).
+    capturable: ClassVar[bool] = True
     # The learning rate the strategy's paper or its reference code recommends for BERT-sized models; the
     # tuning sweep's grid is log-spaced around it (see the fair tuning budget), the same length for all.
     default_lr: ClassVar[float] = 5e-5

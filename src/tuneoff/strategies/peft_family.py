@@ -28,9 +28,15 @@ from tuneoff.strategies.base import (
     head_is_trained,
     peft_norms_quiet,
 )
+from tuneoff.strategies.promise import LINEAR_ROLES, Added, Trains
 
 HEAD_RATE = SecondRate("head_lr", 1e-3, "a fresh linear head's rate as for head-only probing: tuneoff's head "
                        "strategy, Adam's default (Kingma & Ba 2015)")
+
+
+def adapters(tensors: tuple[str, ...], at: tuple[str, ...], decay: bool | None = None) -> Trains:
+    """What a PEFT method trains: PEFT's ``tensors`` at the ``at`` sites, and its copy of the head at head_lr."""
+    return Trains(base="none", head_rate=HEAD_RATE.field, added=(Added(tensors, at, decay),))
 
 
 def is_peft_head(name: str) -> bool:
@@ -109,6 +115,7 @@ class Lora(PeftStrategy):
     """LoRA (Hu et al. 2021) via PEFT, with rsLoRA, DoRA and PiSSA/OLoRA initialisation as options."""
 
     name: Literal["lora"] = "lora"
+    trains: ClassVar[Trains] = adapters(("lora_A", "lora_B"), LINEAR_ROLES)
     # Hu et al. 2021, RoBERTa-base on GLUE: 4e-4..5e-4 (5e-4 on SST-2), AdamW, 6 % warm-up, linear decay.
     default_lr: ClassVar[float] = 5e-4
     knob: ClassVar[Knob | None] = Knob("r", (1, 2, 4, 8, 64), "Hu et al. 2021, §7.2, Table 6: r in {1, 2, 4, 8, 64}")
@@ -145,6 +152,7 @@ class LoraPlus(Lora):
     """LoRA+ (Hayou et al. 2024): B matrices learn ``ratio`` times faster, via PEFT's create_loraplus_optimizer."""
 
     name: Literal["loraplus"] = "loraplus"  # type: ignore[assignment]  # a subclass, its own name
+    capturable: ClassVar[bool] = False
     # Hayou et al. 2024: LoRA's base rate for A, B at ratio x it; so LoRA's 5e-4 (Hu et al. 2021).
     default_lr: ClassVar[float] = 5e-4
     knob: ClassVar[Knob | None] = Knob("ratio", (4.0, 16.0, 64.0), "Hayou et al. 2024, §5: lambda = 2^4 = 16 "
@@ -183,6 +191,8 @@ class AdaLora(PeftStrategy):
     """AdaLoRA (Zhang et al. 2023): ranks re-allocated during training; PEFT's update_and_allocate each step."""
 
     name: Literal["adalora"] = "adalora"
+    trains: ClassVar[Trains] = adapters(("lora_A", "lora_B", "lora_E"), LINEAR_ROLES)
+    capturable: ClassVar[bool] = False
     # Zhang et al. 2023, DeBERTaV3-base on GLUE: 5e-4..1.2e-3; their SST-2 script uses 8e-4.
     default_lr: ClassVar[float] = 8e-4
     knob: ClassVar[Knob | None] = Knob("target_r", (2, 4, 8), "Zhang et al. 2023, Table 1: budgets of LoRA's "
@@ -219,6 +229,7 @@ class IA3(PeftStrategy):
     identity, so they take no weight decay (decay would pull them towards 0, scaling the activations away)."""
 
     name: Literal["ia3"] = "ia3"
+    trains: ClassVar[Trains] = adapters(("ia3_l",), ("key", "value", "ffn_out"), decay=False)
     # Liu et al. 2022 (T-Few): 3e-3 for the (IA)^3 vectors (Adafactor, T0).
     default_lr: ClassVar[float] = 3e-3
     not_merged: ClassVar[str | None] = (
@@ -253,6 +264,7 @@ class Vera(PeftStrategy):
     example: ClassVar[dict] = {"r": 16}
 
     name: Literal["vera"] = "vera"
+    trains: ClassVar[Trains] = adapters(("vera_lambda_b", "vera_lambda_d"), ("query", "value"))
     # Kopiczko et al. 2024, RoBERTa-base on GLUE: 4e-3..1e-2 for the scaling vectors (4e-3 on SST-2).
     default_lr: ClassVar[float] = 1e-2
     not_merged: ClassVar[str | None] = (
@@ -275,6 +287,7 @@ class LnTuning(PeftStrategy):
     of every layer and the embeddings, and DeBERTa-v2's LayerNorm over its relative-position embeddings."""
 
     name: Literal["lntuning"] = "lntuning"
+    trains: ClassVar[Trains] = adapters(("ln_tuning_layers",), ("norms",))
     # Qi et al. 2022 tune layer norms at rates of about 1e-3..5e-3 (not checked against the paper here).
     default_lr: ClassVar[float] = 2e-3
     not_merged: ClassVar[str | None] = "PEFT's merge did not carry the tuned layer norms over (peft 0.21, measured)"
@@ -296,6 +309,7 @@ class Prompt(PeftStrategy):
     example: ClassVar[dict] = {"virtual_tokens": 4}
 
     name: Literal["prompt"] = "prompt"
+    trains: ClassVar[Trains] = adapters(("embedding",), ("input",))
     # Lester et al. 2021: 0.3 (Adafactor, T5). Centred one grid step below it so that the grid (0.011..0.9)
     # holds 0.3 and stays within the protocol's limit of 1; PEFT's AdamW example on RoBERTa uses 1e-3.
     default_lr: ClassVar[float] = 0.1
@@ -332,6 +346,7 @@ class PTuning(Prompt):
     example: ClassVar[dict] = {"virtual_tokens": 4, "encoder_hidden": 16}
 
     name: Literal["ptuning"] = "ptuning"  # type: ignore[assignment]  # a subclass, its own name
+    trains: ClassVar[Trains] = adapters(("embedding", "mlp_head"), ("input",))
     # Liu et al. 2021 ("GPT understands, too") and PEFT's P-tuning guide (RoBERTa, AdamW): 1e-3..1e-2.
     default_lr: ClassVar[float] = 3e-3
     knob: ClassVar[Knob | None] = None  # P-tuning fixes its prompt length per task: no knob crossed

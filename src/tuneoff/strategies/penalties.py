@@ -47,6 +47,7 @@ class L2SP(Full):
     graph_safe_hooks: ClassVar[tuple[str, ...]] = ("loss",)  # the penalty reads the weights and fixed buffers only
 
     name: Literal["l2sp"] = "l2sp"  # type: ignore[assignment]  # a subclass, its own name
+    capturable: ClassVar[bool] = False
     alpha: float = Field(0.1, ge=0.0, le=100.0, description="α: weight of ||w - w0||²/2 on the pretrained weights")
     beta: float = Field(0.01, ge=0.0, le=100.0, description="β: weight of ||w||²/2 on the fresh head")
 

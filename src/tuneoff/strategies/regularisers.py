@@ -61,6 +61,7 @@ class Distill(Full):
     example: ClassVar[dict] = {"teacher": "teacher"}
 
     name: Literal["distill"] = "distill"  # type: ignore[assignment]  # a subclass, its own name
+    capturable: ClassVar[bool] = False
     # Task distillation into a pretrained student trains like full fine-tuning (Devlin et al. 2019 (BERT, App. A.3):
     # 2e-5..5e-5); a randomly initialised student usually wants more (give it its own grid:
     # tuning.players.<name>.learning_rates).

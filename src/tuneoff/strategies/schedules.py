@@ -7,6 +7,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from tuneoff.strategies.base import STRATEGIES, Knob, Setup, Strategy
+from tuneoff.strategies.promise import Trains
 from tuneoff.strategies.subsets import check_layers, top_layer_prefixes
 
 
@@ -18,6 +19,7 @@ class Llrd(Strategy):
     the classifier as common LLRD recipes do (it sits above the top layer)."""
 
     name: Literal["llrd"] = "llrd"
+    trains: ClassVar[Trains] = Trains(depth_decay="decay")
     # Sun et al. 2019 ("How to fine-tune BERT"): 2e-5 at the top layer with per-layer decay; full's middle rate.
     default_lr: ClassVar[float] = 3e-5
     knob: ClassVar[Knob | None] = Knob("decay", (0.85, 0.9, 0.95), "Sun et al. 2019, §5.3, Table 6: decay factors "
@@ -92,6 +94,8 @@ class Unfreeze(Strategy):
     the end."""
 
     name: Literal["unfreeze"] = "unfreeze"
+    trains: ClassVar[Trains] = Trains(base="none", owns_every_weight=True)  # at first; then it opens the rest
+    capturable: ClassVar[bool] = False
     # Howard & Ruder 2018 tuned an LSTM; on a BERT-family encoder every layer ends up fully fine-tuned
     # (Devlin et al. 2019 (BERT, App. A.3): 2e-5..5e-5).
     default_lr: ClassVar[float] = 3e-5

@@ -7,6 +7,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from tuneoff.strategies.base import STRATEGIES, Knob, Setup, Strategy, freeze_all_but
+from tuneoff.strategies.promise import Trains
 
 
 @STRATEGIES.register
@@ -28,6 +29,7 @@ class Head(Strategy):
     """Linear probe: the encoder is frozen, only the classification head trains."""
 
     name: Literal["head"] = "head"
+    trains: ClassVar[Trains] = Trains(base="none")
     # No paper fixes it: a freshly initialised linear layer over frozen features under Adam, at Adam's own
     # default (Kingma & Ba 2015); VeRA's RoBERTa heads learn at 4e-3..1e-2 (Kopiczko et al. 2024), inside the grid.
     default_lr: ClassVar[float] = 1e-3
@@ -42,6 +44,7 @@ class BitFit(Strategy):
     """BitFit (Ben Zaken et al. 2021): every bias term, and the head."""
 
     name: Literal["bitfit"] = "bitfit"
+    trains: ClassVar[Trains] = Trains(base="biases")
     # Ben Zaken et al. 2022 (BitFit): BERT rates searched in 1e-4..1e-3; 4e-4, from that grid, is near its
     # geometric middle, so the default grid holds the whole published range.
     default_lr: ClassVar[float] = 4e-4
@@ -77,6 +80,7 @@ class Freeze(Strategy):
     example: ClassVar[dict] = {"k": 1}
 
     name: Literal["freeze"] = "freeze"
+    trains: ClassVar[Trains] = Trains(base="top", top="k")
     # Plain fine-tuning of the top layers: full's rate (Devlin et al. 2019: 2e-5..5e-5).
     default_lr: ClassVar[float] = 3e-5
     knob: ClassVar[Knob | None] = Knob("k", (1, 2, 3), "no paper grid: the top one, two or three layers (Lee et al. "
