@@ -55,8 +55,13 @@ def rows(before: dict, after: dict, seeds: list[int], sst2_sentences: int) -> li
         a0, a1 = on_seeds(q["accuracy"], seeds, before["seeds"]), on_seeds(p["accuracy"], seeds, after["seeds"])
         if a0 is None or a1 is None:
             continue
-        cells = [f"`{p['player']}`", p["strategy"], f"{a0:.2f}%", f"{a1:.2f}%",
-                 change(a0, a1, before["test_set"]["sentences"] * len(seeds))]
+        cells = [
+            f"`{p['player']}`",
+            p["strategy"],
+            f"{a0:.2f}%",
+            f"{a1:.2f}%",
+            change(a0, a1, before["test_set"]["sentences"] * len(seeds)),
+        ]
         s0, s1 = q.get("extra", {}).get("sst2"), p.get("extra", {}).get("sst2")
         if s0 and s1 and len(seeds) == 1 == len(before["seeds"]) == len(after["seeds"]):
             cells += [f"{s0['mean']:.2f}%", f"{s1['mean']:.2f}%", change(s0["mean"], s1["mean"], sst2_sentences)]
@@ -68,12 +73,24 @@ def rows(before: dict, after: dict, seeds: list[int], sst2_sentences: int) -> li
 
 def table(before: dict, after: dict, sst2_sentences: int) -> str:
     seeds = [s for s in after["seeds"] if s in before["seeds"]]
-    header = ["player", "strategy", "SST-5 before", "SST-5 after", "change, points [95 % CI]",
-              "SST-2 before", "SST-2 after", "change, points [95 % CI]"]
-    lines = [f"Seeds both runs share: {', '.join(map(str, seeds))}. Before: `{before['command']}` at "
-             f"{before['provenance']['commit']} ({before['date']}). After: `{after['command']}` at "
-             f"{after['provenance']['commit']} ({after['date']}, {after.get('wall_clock', 'wall clock not kept')}).",
-             "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    header = [
+        "player",
+        "strategy",
+        "SST-5 before",
+        "SST-5 after",
+        "change, points [95 % CI]",
+        "SST-2 before",
+        "SST-2 after",
+        "change, points [95 % CI]",
+    ]
+    lines = [
+        f"Seeds both runs share: {', '.join(map(str, seeds))}. Before: `{before['command']}` at "
+        f"{before['provenance']['commit']} ({before['date']}). After: `{after['command']}` at "
+        f"{after['provenance']['commit']} ({after['date']}, {after.get('wall_clock', 'wall clock not kept')}).",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
     lines += ["| " + " | ".join(r) + " |" for r in rows(before, after, seeds, sst2_sentences)]
     return "\n".join(lines) + "\n"
 
@@ -82,8 +99,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("before", type=Path)
     parser.add_argument("after", type=Path)
-    parser.add_argument("--sst2-sentences", type=int, default=1821, help="SST-2 transfer set's size (SST-5 test "
-                        "without its neutral sentences)")
+    parser.add_argument(
+        "--sst2-sentences",
+        type=int,
+        default=1821,
+        help="SST-2 transfer set's size (SST-5 test without its neutral sentences)",
+    )
     parser.add_argument("--out", type=Path, help="append the table to this file")
     args = parser.parse_args()
     schema = json.loads((ROOT / "results" / "summary.schema.json").read_text(encoding="utf-8"))

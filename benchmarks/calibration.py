@@ -59,10 +59,16 @@ class Setting:
         seeds = str(counts[0]) if len(counts) == 1 else "/".join(map(str, self.seeds))
         if self.planned:
             seeds += f" of {max(self.planned)}"
-        extra = [x for x in (self.tails == "t3" and "t3 run effects",
-                             self.player_sentence and f"player x sentence {self.player_sentence:g}",
-                             self.noisy != 1 and f"last player {self.noisy:g}x run noise",
-                             self.shared and f"shared seeds, r = {self.shared:g}") if x]
+        extra = [
+            x
+            for x in (
+                self.tails == "t3" and "t3 run effects",
+                self.player_sentence and f"player x sentence {self.player_sentence:g}",
+                self.noisy != 1 and f"last player {self.noisy:g}x run noise",
+                self.shared and f"shared seeds, r = {self.shared:g}",
+            )
+            if x
+        ]
         return f"| {len(self.seeds)} | {seeds} | {self.run:g} | {', '.join(extra) or '–'} "
 
 
@@ -171,12 +177,17 @@ def null_cell(s: Setting, replicates: int, sentences: int, chunk: int = 100) -> 
     for start in range(0, replicates, chunk):
         _null_chunk(rng, s, min(chunk, replicates - start), sentences, tally)
     n = tally.boards
-    out = {"setting": s, "fwer": tally.false / n, "fwer_upper": upper_bound(tally.false, n),
-           "coverage": tally.covered / tally.intervals, "coverage_lower": lower_bound(tally.covered, tally.intervals),
-           "strategy_fwer": tally.false_strategy / n if max(s.seeds) == 1 else None,
-           "mcb_false": tally.mcb_false / n if max(s.seeds) > 1 else None,
-           "paired_fwer": tally.paired_false / n if len(set(s.seeds)) == 1 and s.seeds[0] > 1 else None,
-           "replicates": n}
+    out = {
+        "setting": s,
+        "fwer": tally.false / n,
+        "fwer_upper": upper_bound(tally.false, n),
+        "coverage": tally.covered / tally.intervals,
+        "coverage_lower": lower_bound(tally.covered, tally.intervals),
+        "strategy_fwer": tally.false_strategy / n if max(s.seeds) == 1 else None,
+        "mcb_false": tally.mcb_false / n if max(s.seeds) > 1 else None,
+        "paired_fwer": tally.paired_false / n if len(set(s.seeds)) == 1 and s.seeds[0] > 1 else None,
+        "replicates": n,
+    }
     if tally.ratios:
         r = np.concatenate(tally.ratios)
         out["width_ratio"] = (float(np.median(r)), float(np.quantile(r, 0.05)), float(np.mean(r < 1)))
@@ -195,24 +206,40 @@ def power_cell(s: Setting, replicates: int, sentences: int, chunk: int = 100) ->
         summary = family.summarise(full)
         holm = stats.holm_rejects(family.differences(summary, pairs))[:, first].all(axis=1)
         mcb = mcb_best(summary)
-        hits += [holm.sum(), (mcb[:, 0] & ~mcb[:, 1:].any(axis=1)).sum(),
-                 stats.holm_rejects(paired(summary, pairs))[:, first].all(axis=1).sum()]
+        hits += [
+            holm.sum(),
+            (mcb[:, 0] & ~mcb[:, 1:].any(axis=1)).sum(),
+            stats.holm_rejects(paired(summary, pairs))[:, first].all(axis=1).sum(),
+        ]
     separated, mcb_alone, paired_separated = hits / replicates
-    return {"setting": s, "separated": separated, "mcb_alone": mcb_alone, "paired": paired_separated,
-            "replicates": replicates}
+    return {
+        "setting": s,
+        "separated": separated,
+        "mcb_alone": mcb_alone,
+        "paired": paired_separated,
+        "replicates": replicates,
+    }
 
 
 NULL = [Setting((k,) * p, run) for p in (4, 10, 18) for k in (3, 5) for run in (0.0, 1.5, 3.0)]
 NULL += [Setting((1,) * p, run) for p in (4, 13) for run in (0.0, 1.5)]
 NULL += [Setting((2,) * p, run) for p in (4, 13) for run in (1.5, 3.0)]
 NULL += [Setting((3, 3, 3, 1), run, planned=(3,) * 4) for run in (0.0, 1.5, 3.0)]
-NULL += [Setting((3, 3, 3, 2), 1.5, planned=(3,) * 4), Setting((3,) * 10 + (1,) * 3, 1.5, planned=(3,) * 13),
-         Setting((5, 3, 2, 1), 1.5, planned=(5,) * 4), Setting((3, 3, 3, 1), 1.5, planned=(3,) * 4, noisy=3.0)]
+NULL += [
+    Setting((3, 3, 3, 2), 1.5, planned=(3,) * 4),
+    Setting((3,) * 10 + (1,) * 3, 1.5, planned=(3,) * 13),
+    Setting((5, 3, 2, 1), 1.5, planned=(5,) * 4),
+    Setting((3, 3, 3, 1), 1.5, planned=(3,) * 4, noisy=3.0),
+]
 NULL += [Setting((3,) * p, 1.5, player_sentence=e) for p in (4, 13) for e in (0.1, 0.2)]
 NULL += [Setting((k,) * p, run, tails="t3") for p, k in ((4, 3), (13, 3), (4, 5)) for run in (1.5, 3.0)]
 NULL += [Setting((3,) * 4, 1.5, noisy=3.0), Setting((3,) * 4, 1.5, shared=0.7), Setting((5,) * 4, 1.5, shared=0.7)]
-POWER = [Setting((k,) * p, run, better=d) for p, k in ((4, 3), (4, 5), (4, 10), (13, 3)) for run in (0.0, 1.5)
-         for d in (1.0, 2.0, 3.0)]
+POWER = [
+    Setting((k,) * p, run, better=d)
+    for p, k in ((4, 3), (4, 5), (4, 10), (13, 3))
+    for run in (0.0, 1.5)
+    for d in (1.0, 2.0, 3.0)
+]
 POWER += [Setting((5,) * 4, 1.5, shared=0.7, better=d) for d in (1.0, 2.0)]
 
 
@@ -221,26 +248,35 @@ def _pct(x) -> str:
 
 
 def null_table(cells: list[dict]) -> list[str]:
-    lines = ["| players | seeds | run std, points | also | FWER [95 % upper] | coverage [95 % lower] | "
-             "one seed: FWER against the strategies | MCB: drops a tied best | paired seeds: FWER | "
-             "short player's CI width / with all seeds: median, 5 %, share narrower | passes |",
-             "|---:|---|---:|---|---:|---:|---:|---:|---:|---|---|"]
+    lines = [
+        "| players | seeds | run std, points | also | FWER [95 % upper] | coverage [95 % lower] | "
+        "one seed: FWER against the strategies | MCB: drops a tied best | paired seeds: FWER | "
+        "short player's CI width / with all seeds: median, 5 %, share narrower | passes |",
+        "|---:|---|---:|---|---:|---:|---:|---:|---:|---|---|",
+    ]
     for c in cells:
         ratio = c.get("width_ratio")
-        lines.append(c["setting"].describe() + f"| {c['fwer']:.1%} [{c['fwer_upper']:.1%}] | {c['coverage']:.1%} "
-                     f"[{c['coverage_lower']:.1%}] | {_pct(c['strategy_fwer'])} | {_pct(c['mcb_false'])} | "
-                     f"{_pct(c['paired_fwer'])} | "
-                     + (f"{ratio[0]:.2f}, {ratio[1]:.2f}, {ratio[2]:.1%}" if ratio else "–")
-                     + f" | {'yes' if c['passes'] else '**no**'} |")
+        lines.append(
+            c["setting"].describe() + f"| {c['fwer']:.1%} [{c['fwer_upper']:.1%}] | {c['coverage']:.1%} "
+            f"[{c['coverage_lower']:.1%}] | {_pct(c['strategy_fwer'])} | {_pct(c['mcb_false'])} | "
+            f"{_pct(c['paired_fwer'])} | "
+            + (f"{ratio[0]:.2f}, {ratio[1]:.2f}, {ratio[2]:.1%}" if ratio else "–")
+            + f" | {'yes' if c['passes'] else '**no**'} |"
+        )
     return lines
 
 
 def power_table(cells: list[dict]) -> list[str]:
-    lines = ["| players | seeds | run std, points | also | player 0 better by, points | Holm: separated from all "
-             "(the board) | MCB: alone may be best | paired seeds: separated from all |",
-             "|---:|---|---:|---|---:|---:|---:|---:|"]
-    lines += [c["setting"].describe() + f"| {c['setting'].better:g} | {c['separated']:.0%} | {c['mcb_alone']:.0%} | "
-              f"{c['paired']:.0%} |" for c in cells]
+    lines = [
+        "| players | seeds | run std, points | also | player 0 better by, points | Holm: separated from all "
+        "(the board) | MCB: alone may be best | paired seeds: separated from all |",
+        "|---:|---|---:|---|---:|---:|---:|---:|",
+    ]
+    lines += [
+        c["setting"].describe() + f"| {c['setting'].better:g} | {c['separated']:.0%} | {c['mcb_alone']:.0%} | "
+        f"{c['paired']:.0%} |"
+        for c in cells
+    ]
     return lines
 
 
@@ -259,11 +295,20 @@ def main(argv=None) -> int:
     for line in null_table(nulls)[2:]:
         print(line, flush=True)
     powers = [power_cell(s, args.power_replicates, args.sentences) for s in POWER]
-    lines = [f"## Calibration of the verdict ({args.replicates} replicates per cell, {args.power_replicates} for "
-             f"power, {args.sentences} test sentences)", "", f"`{command('calibration.py', argv)}`", "",
-             *null_table(nulls), "", *power_table(powers), "",
-             f"All cells pass: **{'yes' if all(c['passes'] for c in nulls) else 'no'}**. "
-             f"({time.perf_counter() - started:.0f} s.)", ""]
+    lines = [
+        f"## Calibration of the verdict ({args.replicates} replicates per cell, {args.power_replicates} for "
+        f"power, {args.sentences} test sentences)",
+        "",
+        f"`{command('calibration.py', argv)}`",
+        "",
+        *null_table(nulls),
+        "",
+        *power_table(powers),
+        "",
+        f"All cells pass: **{'yes' if all(c['passes'] for c in nulls) else 'no'}**. "
+        f"({time.perf_counter() - started:.0f} s.)",
+        "",
+    ]
     append_section(args.out, lines)
     return 0 if all(c["passes"] for c in nulls) else 1
 

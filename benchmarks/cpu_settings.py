@@ -33,8 +33,10 @@ SETTINGS = {  # id: (what it is, environment)
     "jemalloc": ("LD_PRELOAD=libjemalloc.so.2", {"LD_PRELOAD": str(LIB / "libjemalloc.so.2")}),
     "tcmalloc": ("LD_PRELOAD=libtcmalloc_minimal.so.4", {"LD_PRELOAD": str(LIB / "libtcmalloc_minimal.so.4")}),
     # glibc then keeps freed blocks up to 32 MiB in its heap instead of unmapping them
-    "glibc-tuned": ("MALLOC_MMAP_THRESHOLD_=32 MiB, MALLOC_TRIM_THRESHOLD_=1 TiB",
-                    {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(1 << 40)}),
+    "glibc-tuned": (
+        "MALLOC_MMAP_THRESHOLD_=32 MiB, MALLOC_TRIM_THRESHOLD_=1 TiB",
+        {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(1 << 40)},
+    ),
 }
 
 CHILD = """
@@ -75,20 +77,28 @@ def main() -> int:
             usable[name] = env
     runs = {name: [] for name in usable}
     for rep in range(args.repeats):
-        for name, env in (list(usable.items()) if rep % 2 == 0 else list(usable.items())[::-1]):
-            done = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env},
-                                  capture_output=True, text=True, check=True)
+        for name, env in list(usable.items()) if rep % 2 == 0 else list(usable.items())[::-1]:
+            done = subprocess.run(
+                [sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True, check=True
+            )
             r = json.loads(done.stdout.strip().splitlines()[-1])
             runs[name].append(r)
-            print(f"{name} rep {rep}: {r['sps']:.1f} samples/s, loss {r['loss']:.4f}, {r['threads']} threads",
-                  flush=True)
+            print(
+                f"{name} rep {rep}: {r['sps']:.1f} samples/s, loss {r['loss']:.4f}, {r['threads']} threads", flush=True
+            )
 
     base = statistics.median(r["sps"] for r in runs[next(iter(runs))])
-    lines = [f"## CPU thread and allocator settings, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", "",
-             f"`{shlex.join(['python', *sys.argv])}`", "",
-             f"{args.player}, tuneoff's loop, {args.sentences} sentences, one fresh process per measurement, "
-             f"{args.repeats} repeats interleaved; medians.", "",
-             "| setting | samples/s | loss after steps | vs first row |", "|---|---:|---:|---:|"]
+    lines = [
+        f"## CPU thread and allocator settings, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"`{shlex.join(['python', *sys.argv])}`",
+        "",
+        f"{args.player}, tuneoff's loop, {args.sentences} sentences, one fresh process per measurement, "
+        f"{args.repeats} repeats interleaved; medians.",
+        "",
+        "| setting | samples/s | loss after steps | vs first row |",
+        "|---|---:|---:|---:|",
+    ]
     for name, rs in runs.items():
         sps = statistics.median(r["sps"] for r in rs)
         loss = statistics.median(r["loss"] for r in rs)

@@ -31,8 +31,11 @@ from calibration import (  # this folder is on sys.path when run as a script
 
 from tuneoff.verdict import family, power, stats
 
-SETTINGS = [Setting((3,) * 4, 1.5, player_sentence=0.1), Setting((3,) * 13, 1.5, player_sentence=0.1),
-            Setting((10,) * 4, 1.5, player_sentence=0.1)]
+SETTINGS = [
+    Setting((3,) * 4, 1.5, player_sentence=0.1),
+    Setting((3,) * 13, 1.5, player_sentence=0.1),
+    Setting((10,) * 4, 1.5, player_sentence=0.1),
+]
 
 
 def printed(s: Setting, boards: int, sentences: int) -> np.ndarray:
@@ -54,8 +57,12 @@ def separated(s: Setting, d: float, replicates: int, sentences: int, chunk: int 
     pairs = [(i, j) for i in range(players) for j in range(i + 1, players)]
     hits = 0
     for start in range(0, replicates, chunk):
-        full, _ = world(rng, Setting(s.seeds, s.run, player_sentence=s.player_sentence, better=d),
-                        min(chunk, replicates - start), sentences)
+        full, _ = world(
+            rng,
+            Setting(s.seeds, s.run, player_sentence=s.player_sentence, better=d),
+            min(chunk, replicates - start),
+            sentences,
+        )
         hits += int(stats.holm_rejects(family.differences(family.summarise(full), pairs))[:, 0].sum())
     return hits / replicates
 
@@ -88,22 +95,36 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS.md"))
     args = ap.parse_args(argv)
     started = time.perf_counter()
-    lines = ["| players | seeds | printed, median [10-90 %] | simulated 80 % power | printed / simulated |",
-             "|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| players | seeds | printed, median [10-90 %] | simulated 80 % power | printed / simulated |",
+        "|---:|---:|---:|---:|---:|",
+    ]
     ok = True
     for s in SETTINGS:
         shown = printed(s, args.boards, args.sentences)
         truth = gain(s, simulated(s, float(np.median(shown)), args.replicates, args.sentences))
         ratio = float(np.median(shown)) / truth
         ok &= abs(ratio - 1) <= 0.15
-        lines.append(f"| {len(s.seeds)} | {s.seeds[0]} | {np.median(shown):.2f} [{np.quantile(shown, 0.1):.2f}, "
-                     f"{np.quantile(shown, 0.9):.2f}] | {truth:.2f} | {ratio:.2f} |")
+        lines.append(
+            f"| {len(s.seeds)} | {s.seeds[0]} | {np.median(shown):.2f} [{np.quantile(shown, 0.1):.2f}, "
+            f"{np.quantile(shown, 0.9):.2f}] | {truth:.2f} | {ratio:.2f} |"
+        )
         print(lines[-1], flush=True)
-    append_section(args.out, [f"## Detectable difference: printed against simulated ({args.boards} boards printed, "
-                              f"{args.replicates} per simulated difference; run-to-run std 1.5 points, player x "
-                              f"sentence 0.1, {args.sentences} sentences)", "", f"`{command('detectable.py', argv)}`",
-                              "", *lines, "", f"Within 15 %: **{'yes' if ok else 'no'}**. "
-                              f"({time.perf_counter() - started:.0f} s.)", ""])
+    append_section(
+        args.out,
+        [
+            f"## Detectable difference: printed against simulated ({args.boards} boards printed, "
+            f"{args.replicates} per simulated difference; run-to-run std 1.5 points, player x "
+            f"sentence 0.1, {args.sentences} sentences)",
+            "",
+            f"`{command('detectable.py', argv)}`",
+            "",
+            *lines,
+            "",
+            f"Within 15 %: **{'yes' if ok else 'no'}**. ({time.perf_counter() - started:.0f} s.)",
+            "",
+        ],
+    )
     return 0 if ok else 1
 
 

@@ -63,12 +63,14 @@ def row(name: str, eager: dict, captured: dict) -> tuple[str, bool]:
     (lo, hi), p = paired.ci(), paired.p()
     ok = epoch_gap <= EPOCH_LOSS_TOLERANCE and p >= ALPHA
     path = captured["step"]["path"] + (f" ({captured['step']['graphs']} graphs)" if captured["step"]["graphs"] else "")
-    text = (f"| {name} | {path} | {epoch_gap:.4f} | {float(np.max(np.abs(we[:n] - wc[:n]))):.4f} | "
-            f"{eager['test']['accuracy']:.2%} | {captured['test']['accuracy']:.2%} | "
-            f"{fmt.difference(100 * paired.mean, [100 * lo, 100 * hi])} | {fmt.p_value(p)} | "
-            f"{steady_rate(eager):,.0f} | {steady_rate(captured):,.0f} | "
-            f"{eager['timing']['train_seconds']:.1f} | {captured['timing']['train_seconds']:.1f} | "
-            f"{'yes' if ok else '**no**'} |")
+    text = (
+        f"| {name} | {path} | {epoch_gap:.4f} | {float(np.max(np.abs(we[:n] - wc[:n]))):.4f} | "
+        f"{eager['test']['accuracy']:.2%} | {captured['test']['accuracy']:.2%} | "
+        f"{fmt.difference(100 * paired.mean, [100 * lo, 100 * hi])} | {fmt.p_value(p)} | "
+        f"{steady_rate(eager):,.0f} | {steady_rate(captured):,.0f} | "
+        f"{eager['timing']['train_seconds']:.1f} | {captured['timing']['train_seconds']:.1f} | "
+        f"{'yes' if ok else '**no**'} |"
+    )
     return text, ok
 
 
@@ -82,17 +84,22 @@ def main(argv=None) -> int:
     common = [n for n in eager if n in captured]
     if not common:
         sys.exit(f"no player completed in both {args.eager} and {args.captured}")
-    lines = ["| player | captured path | max epoch-loss gap | max 10-step-loss gap | eager test | captured test | "
-             "captured − eager, points [95 % CI] | p | eager samples/s (steady) | captured samples/s "
-             "(steady) | eager train s | captured train s | equivalent |",
-             "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|"]
+    lines = [
+        "| player | captured path | max epoch-loss gap | max 10-step-loss gap | eager test | captured test | "
+        "captured − eager, points [95 % CI] | p | eager samples/s (steady) | captured samples/s "
+        "(steady) | eager train s | captured train s | equivalent |",
+        "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|",
+    ]
     verdicts = []
     for name in common:
         text, ok = row(name, eager[name], captured[name])
         lines.append(text)
         verdicts.append(ok)
-    lines += ["", f"Tolerance: every epoch's mean training loss within {EPOCH_LOSS_TOLERANCE} nats and the paired "
-              f"p >= {ALPHA}. Equivalent: {sum(verdicts)} of {len(verdicts)} players."]
+    lines += [
+        "",
+        f"Tolerance: every epoch's mean training loss within {EPOCH_LOSS_TOLERANCE} nats and the paired "
+        f"p >= {ALPHA}. Equivalent: {sum(verdicts)} of {len(verdicts)} players.",
+    ]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:

@@ -42,8 +42,10 @@ def play(config: str, data_dir: str, jobs: int, sets: list[str]) -> tuple[float,
 def table(runs: dict[int, tuple[float, list[dict]]]) -> list[str]:
     lines = ["| --jobs | wall clock s | jobs/min | job: train s, test accuracy |", "|---:|---:|---:|---|"]
     for jobs, (wall, results) in runs.items():
-        per_job = ", ".join(f"{r['player']['name']}/{r['seed']}: {r['timing']['train_seconds']:.0f} s, "
-                            f"{r['test']['accuracy']:.2%}" for r in sorted(results, key=job_key))
+        per_job = ", ".join(
+            f"{r['player']['name']}/{r['seed']}: {r['timing']['train_seconds']:.0f} s, {r['test']['accuracy']:.2%}"
+            for r in sorted(results, key=job_key)
+        )
         lines.append(f"| {jobs} | {wall:.0f} | {60 * len(results) / wall:.2f} | {per_job} |")
     return lines
 
@@ -67,16 +69,21 @@ def main(argv=None) -> int:
     accuracies = {j: {job_key(r): r["test"]["accuracy"] for r in res} for j, (_, res) in runs.items()}
     same = len({tuple(sorted(a.items())) for a in accuracies.values()}) == 1
     walls = [w for w, _ in runs.values()]
-    lines = table(runs) + ["", f"Wall-clock ratio --jobs {args.jobs[0]} / --jobs {args.jobs[-1]}: "
-                           f"**{walls[0] / walls[-1]:.2f}×**. Test accuracies identical across --jobs values: "
-                           f"**{'yes' if same else 'NO'}**."]
+    lines = table(runs) + [
+        "",
+        f"Wall-clock ratio --jobs {args.jobs[0]} / --jobs {args.jobs[-1]}: "
+        f"**{walls[0] / walls[-1]:.2f}×**. Test accuracies identical across --jobs values: "
+        f"**{'yes' if same else 'NO'}**.",
+    ]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
         stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-        head = (f"\n## Executors, local, {stamp}\n\n`{command('executors.py', argv)}`\n\nMachine: "
-                f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-                f"Python {platform.python_version()}.\n\n")
+        head = (
+            f"\n## Executors, local, {stamp}\n\n`{command('executors.py', argv)}`\n\nMachine: "
+            f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+            f"Python {platform.python_version()}.\n\n"
+        )
         append(args.out, head + text)
     return 0 if same else 1
 

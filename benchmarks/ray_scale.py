@@ -74,8 +74,24 @@ def tiny_data(folder: Path) -> str:
 def template(config: Path, data_dir: str, folder: Path) -> tuple[dict, bytes]:
     """One real tiny job, trained by `tuneoff run`: its result and its packed checkpoint, which every simulated
     job returns as its own."""
-    subprocess.run([sys.executable, "-m", "tuneoff.cli", "run", str(config), "--data-dir", data_dir, "--out",
-                    str(folder), "--no-report", "--set", "tournament.seeds=[1]"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tuneoff.cli",
+            "run",
+            str(config),
+            "--data-dir",
+            data_dir,
+            "--out",
+            str(folder),
+            "--no-report",
+            "--set",
+            "tournament.seeds=[1]",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     job = JobFolder(folder / "players" / "tiny" / "seed-1")
     return job.result(), job.pack()["checkpoint"]
 
@@ -83,6 +99,7 @@ def template(config: Path, data_dir: str, folder: Path) -> tuple[dict, bytes]:
 def stub_training(result: dict, checkpoint: bytes):
     """A Ray worker setup hook: the executor's task body runs as ever, but its job, instead of training, writes
     the template's result (with this job's identity) and checkpoint."""
+
     def setup() -> None:
         import tuneoff.run.ray_executor as executor
 
@@ -172,12 +189,19 @@ def simulate(args, tmp: Path) -> dict:
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
     workers = [cluster.add_node(num_cpus=args.cpus_per_node) for _ in range(2)]
     cluster.wait_for_nodes()
-    ray.init(address=cluster.address, runtime_env={"worker_process_setup_hook": stub_training(result, checkpoint)},
-             log_to_driver=False)
+    ray.init(
+        address=cluster.address,
+        runtime_env={"worker_process_setup_hook": stub_training(result, checkpoint)},
+        log_to_driver=False,
+    )
     writes = count_writes(executor_module)
     executor = executor_module.RayExecutor("auto", num_cpus=1, max_retries=2, console=Console(file=io.StringIO()))
-    watch = Watch(tmp / "run", args.jobs, round(args.jobs * args.kill_at),
-                  lambda: cluster.remove_node(workers[1], allow_graceful=False))
+    watch = Watch(
+        tmp / "run",
+        args.jobs,
+        round(args.jobs * args.kill_at),
+        lambda: cluster.remove_node(workers[1], allow_graceful=False),
+    )
     run, spans = executor.run, {}
 
     def timed(tasks):
@@ -191,8 +215,9 @@ def simulate(args, tmp: Path) -> dict:
     say(f"running {args.jobs} jobs")
     seeds = f"tournament.seeds=[{', '.join(str(s) for s in range(1, args.jobs + 1))}]"
     try:
-        tournament.run(load_config(config, [seeds]), tmp / "run", data_dir, console=Console(file=io.StringIO()),
-                       executor=executor)
+        tournament.run(
+            load_config(config, [seeds]), tmp / "run", data_dir, console=Console(file=io.StringIO()), executor=executor
+        )
     finally:
         watch.stop.set()
         ray.shutdown()
@@ -202,16 +227,23 @@ def simulate(args, tmp: Path) -> dict:
 
 def figures(args, measured: dict) -> dict:
     results, watch, wall = measured["results"], measured["watch"], measured["wall"]
-    inside = sum((datetime.fromisoformat(r["finished_at"]) - datetime.fromisoformat(r["started_at"])).total_seconds()
-                 for r in results if r["status"] == "completed")
+    inside = sum(
+        (datetime.fromisoformat(r["finished_at"]) - datetime.fromisoformat(r["started_at"])).total_seconds()
+        for r in results
+        if r["status"] == "completed"
+    )
     killed = watch.killed_at if watch.killed_at is not None else wall
     slot_seconds = 2 * args.cpus_per_node * killed + args.cpus_per_node * (wall - killed)
     statuses = Counter(r["status"] for r in results)
     writes = measured["writes"]
     return {
-        "overhead": (slot_seconds - inside) / args.jobs, "wall": wall, "killed_at": watch.killed_at,
-        "rss": watch.rss, "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-        "statuses": dict(statuses), "results": len(results),
+        "overhead": (slot_seconds - inside) / args.jobs,
+        "wall": wall,
+        "killed_at": watch.killed_at,
+        "rss": watch.rss,
+        "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "statuses": dict(statuses),
+        "results": len(results),
         "once": len(writes) == args.jobs and set(writes.values()) == {1} and len(results) == args.jobs,
         "writes": Counter(writes.values()),
     }
@@ -223,19 +255,24 @@ def section(args, f: dict) -> list[str]:
     killed = f"{f['killed_at']:.1f} s" if f["killed_at"] is not None else "never (the run ended first)"
     return [
         f"## Ray executor at scale, simulated ({datetime.now():%Y-%m-%d %H:%M}, {os.cpu_count()} cores, "
-        f"load {os.getloadavg()[0]:.1f})", "",
-        f"`{command('ray_scale.py')}`", "",
+        f"load {os.getloadavg()[0]:.1f})",
+        "",
+        f"`{command('ray_scale.py')}`",
+        "",
         f"{args.jobs} trivial jobs on 3 local raylets (a head with the driver and 0 CPUs, 2 workers with "
         f"{args.cpus_per_node} CPU each), one worker raylet killed after {round(args.jobs * args.kill_at)} results "
-        f"(at {killed}).", "",
-        "| measure | value |", "|---|---:|",
+        f"(at {killed}).",
+        "",
+        "| measure | value |",
+        "|---|---:|",
         f"| executor wall clock | {f['wall']:.1f} s |",
         f"| per-job overhead (slot-seconds outside the job) | {f['overhead']:.3f} s |",
         f"| driver RSS (MiB) after n results | {rss} |",
         f"| driver peak RSS | {f['peak'] / mib:.0f} MiB |",
         f"| results on disk | {f['results']} ({', '.join(f'{n} {s}' for s, n in sorted(f['statuses'].items()))}) |",
         f"| driver records per job | {dict(sorted(f['writes'].items()))} (records: jobs) |",
-        f"| every job ended exactly once | {'yes' if f['once'] else '**no**'} |", "",
+        f"| every job ended exactly once | {'yes' if f['once'] else '**no**'} |",
+        "",
     ]
 
 

@@ -35,12 +35,15 @@ class Scenario:
     burst: bool = False  # contention for a stretch of the job, not all of it
 
 
-SCENARIOS = [Scenario("equal speed"), Scenario("equal speed, one seed each", seeds=1),
-             Scenario("equal speed, 20 % of seeds contended (bursts)", contention=0.2, burst=True),
-             Scenario("B 30 % slower", 1.3),
-             Scenario("B 30 % slower, 20 % of seeds contended (whole jobs)", 1.3, contention=0.2),
-             Scenario("B 30 % slower, 20 % of seeds contended (bursts)", 1.3, contention=0.2, burst=True),
-             Scenario("B 30 % slower, 20 % of seeds contended (whole jobs), 5 seeds", 1.3, seeds=5, contention=0.2)]
+SCENARIOS = [
+    Scenario("equal speed"),
+    Scenario("equal speed, one seed each", seeds=1),
+    Scenario("equal speed, 20 % of seeds contended (bursts)", contention=0.2, burst=True),
+    Scenario("B 30 % slower", 1.3),
+    Scenario("B 30 % slower, 20 % of seeds contended (whole jobs)", 1.3, contention=0.2),
+    Scenario("B 30 % slower, 20 % of seeds contended (bursts)", 1.3, contention=0.2, burst=True),
+    Scenario("B 30 % slower, 20 % of seeds contended (whole jobs), 5 seeds", 1.3, seeds=5, contention=0.2),
+]
 
 
 def job(rng, per_sample: float, s: Scenario, steady: bool) -> dict:
@@ -50,14 +53,17 @@ def job(rng, per_sample: float, s: Scenario, steady: bool) -> dict:
         if s.burst:
             length = int(rng.uniform(0.2, 0.7) * WINDOWS)
             start = rng.integers(0, WINDOWS - length + 1)
-            windows[start:start + length] *= 2.5
+            windows[start : start + length] *= 2.5
         else:
             windows *= 2.5
     total = float(windows.sum())
     # The whole-run time: one window over the whole job, whose lower quartile is the job's mean time per sample.
     timed = [[10, SAMPLES, float(w)] for w in windows] if steady else [[10 * WINDOWS, SAMPLES * WINDOWS, total]]
-    return {"timing": {"train_seconds": total, "train_samples_per_second": WINDOWS * SAMPLES / total},
-            "environment": {"hardware": {"cpu": "simulated", "device": "cpu"}}, "history": {"window_seconds": timed}}
+    return {
+        "timing": {"train_seconds": total, "train_samples_per_second": WINDOWS * SAMPLES / total},
+        "environment": {"hardware": {"cpu": "simulated", "device": "cpu"}},
+        "history": {"window_seconds": timed},
+    }
 
 
 def trial(rng, s: Scenario, steady: bool) -> str:
@@ -84,16 +90,30 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS.md"))
     args = ap.parse_args(argv)
     started = time.perf_counter()
-    lines = ["| scenario | seeds | steady time: A alone | B alone | shared | whole-run time: A alone | B alone | "
-             "shared |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| scenario | seeds | steady time: A alone | B alone | shared | whole-run time: A alone | B alone | shared |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for s in SCENARIOS:
         new, old = scenario(s, args.trials, True), scenario(s, args.trials, False)
-        lines.append(f"| {s.label} | {s.seeds} | {new['A']:.1%} | {new['B']:.1%} | {new['shared']:.1%} | "
-                     f"{old['A']:.1%} | {old['B']:.1%} | {old['shared']:.1%} |")
+        lines.append(
+            f"| {s.label} | {s.seeds} | {new['A']:.1%} | {new['B']:.1%} | {new['shared']:.1%} | "
+            f"{old['A']:.1%} | {old['B']:.1%} | {old['shared']:.1%} |"
+        )
         print(lines[-1], flush=True)
-    append_section(args.out, [f"## The speed bonus under noise ({args.trials} trials per scenario)", "",
-                              f"`{command('speed_bonus.py', argv)}`", "", *lines, "",
-                              f"({time.perf_counter() - started:.0f} s.)", ""])
+    append_section(
+        args.out,
+        [
+            f"## The speed bonus under noise ({args.trials} trials per scenario)",
+            "",
+            f"`{command('speed_bonus.py', argv)}`",
+            "",
+            *lines,
+            "",
+            f"({time.perf_counter() - started:.0f} s.)",
+            "",
+        ],
+    )
     return 0
 
 

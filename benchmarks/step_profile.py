@@ -135,14 +135,19 @@ def main(argv=None) -> int:
     device = torch.device(args.device)
     sst = load_sst5(args.data_dir)
     where = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
-    lines = [f"## Where a training step's time goes ({where})",
-             "", f"`{command('step_profile.py', argv)}`", "",
-             "Full fine-tuning, batch 32, SST-5 training sentences padded to multiples of 16; 20 profiled eager steps, "
-             "200 captured steps after capture.", "",
-             "| shape | precision | kernels per eager step | their GPU ms | eager wall ms per step | eager samples/s | "
-             "GPU ms per replay | captured wall ms per step | captured samples/s | "
-             "host ms per step (collate, schedule) |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"## Where a training step's time goes ({where})",
+        "",
+        f"`{command('step_profile.py', argv)}`",
+        "",
+        "Full fine-tuning, batch 32, SST-5 training sentences padded to multiples of 16; 20 profiled eager steps, "
+        "200 captured steps after capture.",
+        "",
+        "| shape | precision | kernels per eager step | their GPU ms | eager wall ms per step | eager samples/s | "
+        "GPU ms per replay | captured wall ms per step | captured samples/s | "
+        "host ms per step (collate, schedule) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for shape in SHAPES:
         for precision in args.precisions:
             row = measure(shape, precision, sst.train.texts, sst.train.labels, device)

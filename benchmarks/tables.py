@@ -37,24 +37,40 @@ def board_tables(run: Path) -> str:
     headers, extra = extra_eval_table(board["ranked"])
     players = table.markdown(table.BENCHMARK, board, rows(board))
     lines += [players[0] + "".join(f" {n} |" for n in headers[1:]), players[1] + "---:|" * len(headers[1:])]
-    lines += [line + "".join(f" {c} |" for c in cells[1:])
-              for line, cells in zip(players[2:], extra or [[]] * len(board["ranked"]))]
+    lines += [
+        line + "".join(f" {c} |" for c in cells[1:])
+        for line, cells in zip(players[2:], extra or [[]] * len(board["ranked"]))
+    ]
     lines += ["", may_be_best_sentence(board)]
     pairs = board["pairwise"]
     if pairs:
-        lines += ["", "Pairs: difference in points of accuracy, first minus second, with its CI simultaneous over the "
-                      "board's Holm family.", "",
-                  "| pair | difference [simultaneous 95 % CI] | p | p (Holm) | separable | test |",
-                  "|---|---|---|---|---|---|"]
-        lines += [f"| {_pair(q)} | {p_value(q['p'])} | {p_value(q['p_holm'])} | {'yes' if q['separable'] else 'no'} | "
-                  f"{q['test']} |" for q in pairs]
+        lines += [
+            "",
+            "Pairs: difference in points of accuracy, first minus second, with its CI simultaneous over the "
+            "board's Holm family.",
+            "",
+            "| pair | difference [simultaneous 95 % CI] | p | p (Holm) | separable | test |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {_pair(q)} | {p_value(q['p'])} | {p_value(q['p_holm'])} | {'yes' if q['separable'] else 'no'} | "
+            f"{q['test']} |"
+            for q in pairs
+        ]
     for name, verdict in (board.get("extra_eval") or {}).items():
         if verdict["pairwise"]:
-            lines += ["", f"Pairs on {name} (each sentence's prediction kept; in the board's one Holm family): "
-                          f"may be best there: {', '.join(verdict['may_be_best']) or 'none'}.", "",
-                      "| pair | difference [simultaneous 95 % CI] | p (Holm) | separable |", "|---|---|---|---|"]
-            lines += [f"| {_pair(q)} | {p_value(q['p_holm'])} | {'yes' if q['separable'] else 'no'} |"
-                      for q in verdict["pairwise"]]
+            lines += [
+                "",
+                f"Pairs on {name} (each sentence's prediction kept; in the board's one Holm family): "
+                f"may be best there: {', '.join(verdict['may_be_best']) or 'none'}.",
+                "",
+                "| pair | difference [simultaneous 95 % CI] | p (Holm) | separable |",
+                "|---|---|---|---|",
+            ]
+            lines += [
+                f"| {_pair(q)} | {p_value(q['p_holm'])} | {'yes' if q['separable'] else 'no'} |"
+                for q in verdict["pairwise"]
+            ]
     if board["power"]:
         lines += ["", detectable_sentence(board["power"])]
     lines += [f"- {n}" for n in board["notes"]]

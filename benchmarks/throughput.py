@@ -110,7 +110,8 @@ def run_tuneoff(name, texts, labels, p: Protocol, fused: bool = True):
     if not fused:  # the ablation's "before": the multi-tensor (foreach) AdamW
         real = loop.make_optimizer
         loop.make_optimizer = lambda m, q, params=None, capturable=False: torch.optim.AdamW(
-            real(m, q, params).param_groups, lr=q.learning_rate, foreach=True)
+            real(m, q, params).param_groups, lr=q.learning_rate, foreach=True
+        )
     data = encode(tok, texts, labels, p.max_seq_len, p.static_shapes)
     dev = encode(tok, texts[:32], labels[:32], p.max_seq_len, p.static_shapes)
     try:
@@ -138,12 +139,17 @@ def run_trainer(name, texts, labels, p: Protocol, workdir: Path):
 
     model, tok = build(name, p.seed)
     enc = tok(list(texts), truncation=True, max_length=p.max_seq_len)
-    rows = [{"input_ids": ids, "attention_mask": m, "labels": y}
-            for ids, m, y in zip(enc["input_ids"], enc["attention_mask"], labels)]
+    rows = [
+        {"input_ids": ids, "attention_mask": m, "labels": y}
+        for ids, m, y in zip(enc["input_ids"], enc["attention_mask"], labels)
+    ]
     # transformers 5 replaced group_by_length=True with train_sampling_strategy="group_by_length"
     fields = TrainingArguments.__dataclass_fields__
-    grouping = ({"train_sampling_strategy": "group_by_length"} if "train_sampling_strategy" in fields
-                else {"group_by_length": True})
+    grouping = (
+        {"train_sampling_strategy": "group_by_length"}
+        if "train_sampling_strategy" in fields
+        else {"group_by_length": True}
+    )
     args = TrainingArguments(
         **grouping,
         output_dir=str(workdir),
@@ -201,12 +207,19 @@ def run_inference(name, texts, labels, p: Protocol, loop: str):
         _infer(model, tok, data, texts, p, device, amp, loop, forward)
         sync()
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "samples": len(texts), "tokens": int(lengths.sum()),
-            "flops": model_flops(model, int(lengths.sum()), lengths, False)}
+    return {
+        "seconds": seconds,
+        "samples": len(texts),
+        "tokens": int(lengths.sum()),
+        "flops": model_flops(model, int(lengths.sum()), lengths, False),
+    }
 
 
-INFERENCE_LOOPS = {"plain": "plain loop, batch 32", "tuneoff": "tuneoff score()",
-                   "captured": "tuneoff score(), captured forward"}
+INFERENCE_LOOPS = {
+    "plain": "plain loop, batch 32",
+    "tuneoff": "tuneoff score()",
+    "captured": "tuneoff score(), captured forward",
+}
 
 
 def _infer(model, tok, data, texts, p: Protocol, device, amp, loop: str, forward=None) -> None:
@@ -215,8 +228,13 @@ def _infer(model, tok, data, texts, p: Protocol, device, amp, loop: str, forward
     else:  # the plain loop: batches of 32 in file order, padded to their longest, no_grad
         with torch.no_grad(), autocast(device.type, amp):
             for i in range(0, len(texts), 32):
-                batch = tok(list(texts[i : i + 32]), padding=True, truncation=True, max_length=p.max_seq_len,
-                            return_tensors="pt")
+                batch = tok(
+                    list(texts[i : i + 32]),
+                    padding=True,
+                    truncation=True,
+                    max_length=p.max_seq_len,
+                    return_tensors="pt",
+                )
                 model(**batch.to(device)).logits.softmax(-1).cpu()
 
 
@@ -230,16 +248,28 @@ def main() -> int:
     ap.add_argument("--no-inference", action="store_true")
     ap.add_argument("--ablation", action="store_true", help="also time the loop's techniques one by one (minilm-full)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    ap.add_argument("--precision", default="fp32", choices=["fp32", "tf32", "bf16"],
-                    help="tf32 (CUDA only): the peak and both loops use TF32 matmuls")
-    ap.add_argument("--random-weights", action="store_true",
-                    help="MiniLM players get random weights of MiniLM's shape (no weights package needed)")
-    ap.add_argument("--tokenizer", default="bundled",
-                    help="tokenizer of random models: 'bundled', a hub id or a folder")
-    ap.add_argument("--compile", action="store_true",
-                    help="tuneoff's loop with protocol.compile (compile time counted)")
-    ap.add_argument("--cuda-graphs", action="store_true",
-                    help="tuneoff's loop with protocol.cuda_graphs and static_shapes = 16 (captured steps; CUDA only)")
+    ap.add_argument(
+        "--precision",
+        default="fp32",
+        choices=["fp32", "tf32", "bf16"],
+        help="tf32 (CUDA only): the peak and both loops use TF32 matmuls",
+    )
+    ap.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="MiniLM players get random weights of MiniLM's shape (no weights package needed)",
+    )
+    ap.add_argument(
+        "--tokenizer", default="bundled", help="tokenizer of random models: 'bundled', a hub id or a folder"
+    )
+    ap.add_argument(
+        "--compile", action="store_true", help="tuneoff's loop with protocol.compile (compile time counted)"
+    )
+    ap.add_argument(
+        "--cuda-graphs",
+        action="store_true",
+        help="tuneoff's loop with protocol.cuda_graphs and static_shapes = 16 (captured steps; CUDA only)",
+    )
     ap.add_argument("--out", default=str(Path(__file__).with_name("RESULTS.md")))
     args = ap.parse_args()
 
@@ -249,8 +279,16 @@ def main() -> int:
     hf_logging.disable_progress_bar()
     SOURCE_OPTIONS.update(random_weights=args.random_weights, tokenizer=args.tokenizer)
     torch.set_num_threads(torch.get_num_threads())
-    p = Protocol(epochs=1, batch_size=32, learning_rate=1e-4, warmup_ratio=0.06, weight_decay=0.01,
-                 device=args.device, precision=args.precision, compile=args.compile)
+    p = Protocol(
+        epochs=1,
+        batch_size=32,
+        learning_rate=1e-4,
+        warmup_ratio=0.06,
+        weight_decay=0.01,
+        device=args.device,
+        precision=args.precision,
+        compile=args.compile,
+    )
     # --cuda-graphs adds the captured loop beside the eager one (and the Trainer), in the same call
     loops = {"tuneoff": p}
     if args.cuda_graphs:
@@ -259,8 +297,10 @@ def main() -> int:
     texts, labels = sst.train.texts[: args.sentences], sst.train.labels[: args.sentences]
     with matmul_precision(p, pick_device(args.device)):
         peak = matmul_peak(pick_device(args.device), torch.bfloat16 if args.precision == "bf16" else torch.float32)
-    print(f"{args.precision} matmul peak: {peak:.1f} GFLOP/s on {cpu_model()}, {torch.get_num_threads()} threads",
-          flush=True)
+    print(
+        f"{args.precision} matmul peak: {peak:.1f} GFLOP/s on {cpu_model()}, {torch.get_num_threads()} threads",
+        flush=True,
+    )
     lines = header(args, peak) + training_table(args, loops, texts, labels, peak)
     if args.ablation:
         lines += ablation_table(args, p, texts, labels)
@@ -287,8 +327,11 @@ def header(args, peak: float) -> list[str]:
         + ("allocated GPU memory." if args.device == "cuda" else "process RSS.")
         + " Every loop warms up untimed first (tuneoff's loop by itself; the Trainer by a run over "
         + ("the same sentences)." if args.device == "cuda" else "the 32 longest).")
-        + (" tuneoff-captured: protocol.cuda_graphs with static_shapes = 16 (capture counted in its time)."
-           if args.cuda_graphs else ""),
+        + (
+            " tuneoff-captured: protocol.cuda_graphs with static_shapes = 16 (capture counted in its time)."
+            if args.cuda_graphs
+            else ""
+        ),
         "",
         "| player | loop | samples/s | tokens/s | loss after steps | peak memory MiB | MFU |",
         "|---|---|---:|---:|---:|---:|---:|",
@@ -309,7 +352,7 @@ def training_table(args, loops: dict, texts, labels, peak: float) -> list[str]:
         with tempfile.TemporaryDirectory() as tmp:
             run_trainer(name, [texts[i] for i in warm], [labels[i] for i in warm], p, Path(tmp))
         for rep in range(args.repeats):
-            for loop in (list(runs) if rep % 2 == 0 else list(runs)[::-1]):
+            for loop in list(runs) if rep % 2 == 0 else list(runs)[::-1]:
                 gc.collect()
                 if loop in loops:
                     try:
@@ -321,11 +364,15 @@ def training_table(args, loops: dict, texts, labels, peak: float) -> list[str]:
                     with tempfile.TemporaryDirectory() as tmp:
                         r = run_trainer(name, texts, labels, p, Path(tmp))
                 runs[loop].append(r)
-                print(f"{name} {loop} rep {rep}: {r['samples'] / r['seconds']:.1f} samples/s loss {r['loss']:.4f}"
-                      f"{' (' + r['path'] + ' step)' if 'path' in r else ''}", flush=True)
+                print(
+                    f"{name} {loop} rep {rep}: {r['samples'] / r['seconds']:.1f} samples/s loss {r['loss']:.4f}"
+                    f"{' (' + r['path'] + ' step)' if 'path' in r else ''}",
+                    flush=True,
+                )
         for loop in (x for x in loops if len(runs[x]) == len(runs["hf-trainer"])):
             ratios[f"{name} {loop}"] = statistics.median(
-                b["seconds"] / a["seconds"] for a, b in zip(runs[loop], runs["hf-trainer"]))
+                b["seconds"] / a["seconds"] for a, b in zip(runs[loop], runs["hf-trainer"])
+            )
         for loop, rs in runs.items():
             if not rs:
                 lines.append(f"| {name} | {loop} | failed (traceback in the log) | | | | |")
@@ -337,8 +384,12 @@ def training_table(args, loops: dict, texts, labels, peak: float) -> list[str]:
             rss = statistics.median(r["peak_rss"] for r in rs) / 2**20
             shown = loop if "path" not in rs[0] or loop == "tuneoff" else f"{loop} ({rs[0]['path']} step)"
             lines.append(f"| {name} | {shown} | {sps:.1f} | {tps:.0f} | {loss:.4f} | {rss:.0f} | {mfu:.0%} |")
-    return lines + ["", "Training speed ratio tuneoff / HF Trainer (median of per-repeat ratios): "
-                    + ", ".join(f"{k} **{v:.2f}×**" for k, v in ratios.items()), ""]
+    return lines + [
+        "",
+        "Training speed ratio tuneoff / HF Trainer (median of per-repeat ratios): "
+        + ", ".join(f"{k} **{v:.2f}×**" for k, v in ratios.items()),
+        "",
+    ]
 
 
 def ablation_table(args, p: Protocol, texts, labels) -> list[str]:
@@ -349,13 +400,15 @@ def ablation_table(args, p: Protocol, texts, labels) -> list[str]:
     }
     times = {v: [] for v in variants}
     for rep in range(args.repeats):
-        for v, (bucket, fused) in (list(variants.items()) if rep % 2 == 0 else list(variants.items())[::-1]):
+        for v, (bucket, fused) in list(variants.items()) if rep % 2 == 0 else list(variants.items())[::-1]:
             r = run_tuneoff("minilm-full", texts, labels, p.model_copy(update={"bucket_batches": bucket}), fused)
             times[v].append(r)
             print(f"ablation {v} rep {rep}: {r['samples'] / r['seconds']:.1f} samples/s", flush=True)
     base = statistics.median(r["seconds"] for r in times[next(iter(variants))])
-    lines = ["| minilm-full, tuneoff loop variant | samples/s | loss after steps | speed-up vs plain |",
-             "|---|---:|---:|---:|"]
+    lines = [
+        "| minilm-full, tuneoff loop variant | samples/s | loss after steps | speed-up vs plain |",
+        "|---|---:|---:|---:|",
+    ]
     for v, rs in times.items():
         sec = statistics.median(r["seconds"] for r in rs)
         loss = statistics.median(r["loss"] for r in rs)
@@ -371,7 +424,7 @@ def inference_table(args, loops: dict, texts, labels, peak: float) -> list[str]:
     for name in (n for n in args.players if n.endswith("full")):
         res = {loop: [] for loop in names}
         for rep in range(max(1, min(2, args.repeats))):
-            for loop in (names if rep % 2 == 0 else names[::-1]):
+            for loop in names if rep % 2 == 0 else names[::-1]:
                 try:
                     res[loop].append(run_inference(name, texts, labels, p, loop))
                 except Exception:  # noqa: BLE001 - reported, and the other loops go on
@@ -383,9 +436,13 @@ def inference_table(args, loops: dict, texts, labels, peak: float) -> list[str]:
             print(f"{name} inference {loop}: {sps:.1f} sentences/s", flush=True)
             if loop != "plain":
                 ratios[f"{name} {loop}"] = statistics.median(
-                    b["seconds"] / a["seconds"] for a, b in zip(rs, res["plain"]))
-    return lines + ["", "Inference ratio against the plain loop: "
-                    + ", ".join(f"{k} **{v:.2f}×**" for k, v in ratios.items()), ""]
+                    b["seconds"] / a["seconds"] for a, b in zip(rs, res["plain"])
+                )
+    return lines + [
+        "",
+        "Inference ratio against the plain loop: " + ", ".join(f"{k} **{v:.2f}×**" for k, v in ratios.items()),
+        "",
+    ]
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
     python docs/generate.py              # rewrite docs/reference/, docs/results/ and README.md's results teaser
     python docs/generate.py --check      # write nothing; exit 1 naming every page (or README.md) that differs
-    python docs/generate.py --out DIR    # write the docs pages under DIR instead, README.md untouched (tests compare them)
+    python docs/generate.py --out DIR    # write the docs pages under DIR, README.md untouched (tests compare them)
 
 Nothing in docs/reference/ or docs/results/ is written by hand: the CLI reference comes from tuneoff.cli's
 argparse parser; the config, strategy, data-set and model references from the pydantic models that
@@ -23,7 +23,6 @@ ROOT = DOCS.parent
 sys.path[:0] = [str(DOCS), str(ROOT / "src")]  # gen/ beside this file, then this checkout's tuneoff
 
 from gen import reference, results, runfolder  # noqa: E402
-
 
 README = ROOT / "README.md"
 
@@ -52,11 +51,17 @@ def write(out: Path, generated: dict[str, str]) -> None:
 
 def differences(generated: dict[str, str], docs: Path = DOCS) -> list[str]:
     """Pages whose committed text is not what the code and results/ generate now (or that no longer exist)."""
-    stale = [name for name, text in generated.items()
-             if not (docs / name).is_file() or (docs / name).read_text(encoding="utf-8") != text]
+    stale = [
+        name
+        for name, text in generated.items()
+        if not (docs / name).is_file() or (docs / name).read_text(encoding="utf-8") != text
+    ]
     for folder in ("reference", "results"):
-        stale += [p.relative_to(docs).as_posix() for p in sorted((docs / folder).glob("**/*.md"))
-                  if p.relative_to(docs).as_posix() not in generated]
+        stale += [
+            p.relative_to(docs).as_posix()
+            for p in sorted((docs / folder).glob("**/*.md"))
+            if p.relative_to(docs).as_posix() not in generated
+        ]
     return stale
 
 

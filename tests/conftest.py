@@ -124,8 +124,16 @@ def real_sst5() -> Path:
     return REAL_SST5
 
 
-def make_result(name="p", accuracy=0.5, predicted=None, train_seconds=100.0, cpu="CPU X", status="completed",
-                test_counts=(279, 633, 389, 510, 399), seed=42):
+def make_result(
+    name="p",
+    accuracy=0.5,
+    predicted=None,
+    train_seconds=100.0,
+    cpu="CPU X",
+    status="completed",
+    test_counts=(279, 633, 389, 510, 399),
+    seed=42,
+):
     """A result on SST-5's test class counts with a chosen accuracy (and, if given, prediction counts)."""
     from factories import HARDWARE, completed, confusion, failed
 
@@ -135,8 +143,14 @@ def make_result(name="p", accuracy=0.5, predicted=None, train_seconds=100.0, cpu
     for n in test_counts:
         correct.append(min(n, left))
         left -= correct[-1]
-    result = completed(name, confusion(correct, counts=list(test_counts)), train_seconds, 1000,
-                       hardware={**HARDWARE, "cpu": cpu}, seed=seed)
+    result = completed(
+        name,
+        confusion(correct, counts=list(test_counts)),
+        train_seconds,
+        1000,
+        hardware={**HARDWARE, "cpu": cpu},
+        seed=seed,
+    )
     if predicted is not None:  # the scoring rules read only these counts
         result["test"]["predicted_distribution"] = list(predicted)
     return result

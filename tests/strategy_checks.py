@@ -29,8 +29,14 @@ from tuneoff.training.loop import make_optimizer
 from tuneoff.training.steps import eager_reason
 
 N_LAYERS = 2  # every tiny model; the top layer is 1
-BERT_LINEAR = {"query": "attention.self.query", "key": "attention.self.key", "value": "attention.self.value",
-               "attention_out": "attention.output.dense", "ffn_in": "intermediate.dense", "ffn_out": "output.dense"}
+BERT_LINEAR = {
+    "query": "attention.self.query",
+    "key": "attention.self.key",
+    "value": "attention.self.value",
+    "attention_out": "attention.output.dense",
+    "ffn_in": "intermediate.dense",
+    "ffn_out": "output.dense",
+}
 BERT_NORMS = ("attention.output.LayerNorm", "output.LayerNorm")
 PROMPT_ENCODER = "prompt_encoder.default"  # where PEFT keeps a prompt method's encoder ("input" in a declaration)
 
@@ -49,28 +55,65 @@ class Arch:
 
 
 ARCHS = {
-    "distilbert": Arch("distilbert.transformer.layer", ("distilbert.embeddings.",), ("pre_classifier", "classifier"),
-                       {"query": "attention.q_lin", "key": "attention.k_lin", "value": "attention.v_lin",
-                        "attention_out": "attention.out_lin", "ffn_in": "ffn.lin1", "ffn_out": "ffn.lin2"},
-                       ("sa_layer_norm", "output_layer_norm"), ("distilbert.embeddings.LayerNorm",)),
-    "bert": Arch("bert.encoder.layer", ("bert.embeddings.",), ("classifier",), BERT_LINEAR, BERT_NORMS,
-                 ("bert.embeddings.LayerNorm",), pooler="bert.pooler"),
-    "roberta": Arch("roberta.encoder.layer", ("roberta.embeddings.",), ("classifier",), BERT_LINEAR, BERT_NORMS,
-                    ("roberta.embeddings.LayerNorm",)),
-    "deberta-v2": Arch("deberta.encoder.layer",
-                       ("deberta.embeddings.", "deberta.encoder.rel_embeddings.", "deberta.encoder.LayerNorm."),
-                       ("pooler", "classifier"),
-                       {**BERT_LINEAR, "query": "attention.self.query_proj", "key": "attention.self.key_proj",
-                        "value": "attention.self.value_proj"},
-                       BERT_NORMS, ("deberta.embeddings.LayerNorm", "deberta.encoder.LayerNorm")),
+    "distilbert": Arch(
+        "distilbert.transformer.layer",
+        ("distilbert.embeddings.",),
+        ("pre_classifier", "classifier"),
+        {
+            "query": "attention.q_lin",
+            "key": "attention.k_lin",
+            "value": "attention.v_lin",
+            "attention_out": "attention.out_lin",
+            "ffn_in": "ffn.lin1",
+            "ffn_out": "ffn.lin2",
+        },
+        ("sa_layer_norm", "output_layer_norm"),
+        ("distilbert.embeddings.LayerNorm",),
+    ),
+    "bert": Arch(
+        "bert.encoder.layer",
+        ("bert.embeddings.",),
+        ("classifier",),
+        BERT_LINEAR,
+        BERT_NORMS,
+        ("bert.embeddings.LayerNorm",),
+        pooler="bert.pooler",
+    ),
+    "roberta": Arch(
+        "roberta.encoder.layer",
+        ("roberta.embeddings.",),
+        ("classifier",),
+        BERT_LINEAR,
+        BERT_NORMS,
+        ("roberta.embeddings.LayerNorm",),
+    ),
+    "deberta-v2": Arch(
+        "deberta.encoder.layer",
+        ("deberta.embeddings.", "deberta.encoder.rel_embeddings.", "deberta.encoder.LayerNorm."),
+        ("pooler", "classifier"),
+        {
+            **BERT_LINEAR,
+            "query": "attention.self.query_proj",
+            "key": "attention.self.key_proj",
+            "value": "attention.self.value_proj",
+        },
+        BERT_NORMS,
+        ("deberta.embeddings.LayerNorm", "deberta.encoder.LayerNorm"),
+    ),
 }
 
 
 def part(arch: Arch, name: str):
     """Which part a base-model parameter belongs to: "embeddings", a layer index, "pooler" or "head"."""
-    parts = [p for p, hit in [("embeddings", name.startswith(arch.embeddings)),
-                              ("pooler", arch.pooler is not None and name.startswith(arch.pooler + ".")),
-                              ("head", name.startswith(tuple(f"{h}." for h in arch.head)))] if hit]
+    parts = [
+        p
+        for p, hit in [
+            ("embeddings", name.startswith(arch.embeddings)),
+            ("pooler", arch.pooler is not None and name.startswith(arch.pooler + ".")),
+            ("head", name.startswith(tuple(f"{h}." for h in arch.head))),
+        ]
+        if hit
+    ]
     parts += [i for i in range(N_LAYERS) if name.startswith(f"{arch.layers}.{i}.")]
     assert len(parts) == 1, f"{name} is in {parts or 'no part'}"
     return parts[0]
@@ -82,6 +125,7 @@ def norm_paths(arch: Arch) -> list[str]:
 
 
 # --- the models, saved once per session per architecture (conftest's tiny_folders) ------------------------------
+
 
 @functools.cache
 def tokenizer():
@@ -107,8 +151,7 @@ def loaded(folders, arch: str):
     return HubModel(name=str(folders[arch])).build(5).model
 
 
-TEXTS = ["a superb , brilliant film", "dull and weak", "the story", "awful , dreadful", "a good , solid movie",
-         "bland"]
+TEXTS = ["a superb , brilliant film", "dull and weak", "the story", "awful , dreadful", "a good , solid movie", "bland"]
 LABELS = [4, 1, 2, 0, 3, 1]
 
 
@@ -129,6 +172,7 @@ def applied(folders, arch: str, name: str):
 
 
 # --- what a declaration promises on an architecture ---------------------------------------------------------------
+
 
 @dataclass
 class Promise:
@@ -152,8 +196,12 @@ def kept(strategy, arch: Arch):
         top = {*range(N_LAYERS - k, N_LAYERS), *(["pooler"] if k >= 1 else [])}
         return lambda n: part(arch, n) in top
     norms = {f"{p}.{t}" for p in norm_paths(arch) for t in ("weight", "bias")}
-    return {"every": lambda n: True, "none": lambda n: False, "biases": lambda n: n.endswith(".bias"),
-            "norms": lambda n: n in norms}[trains.base]
+    return {
+        "every": lambda n: True,
+        "none": lambda n: False,
+        "biases": lambda n: n.endswith(".bias"),
+        "norms": lambda n: n in norms,
+    }[trains.base]
 
 
 def sites(arch: Arch, at: str) -> list[str]:
@@ -173,7 +221,9 @@ def added_parameters(model, arch: Arch, added) -> dict:
     for site in (s for at in added.at for s in sites(arch, at)):
         for tensor in added.tensors:
             spot = f"{site}.{tensor}"
-            found = [n for n in names if n.removeprefix(prefix) == spot or n.removeprefix(prefix).startswith(spot + ".")]
+            found = [
+                n for n in names if n.removeprefix(prefix) == spot or n.removeprefix(prefix).startswith(spot + ".")
+            ]
             assert found, f"declared {tensor!r} at {site!r}, but the model has no parameter there"
             out.update(dict.fromkeys(found, rate))
     return out
@@ -188,7 +238,7 @@ def promised(strategy, arch: Arch, base: list[str], model) -> Promise:
     for n in base:
         if part(arch, n) == "head" and prefix:  # PEFT trains its copy of the head (modules_to_save)
             h = next(h for h in arch.head if n.startswith(h + "."))
-            trained[f"{prefix}{h}.modules_to_save.default.{n[len(h) + 1:]}"] = head_rate
+            trained[f"{prefix}{h}.modules_to_save.default.{n[len(h) + 1 :]}"] = head_rate
         elif part(arch, n) == "head":
             trained[n] = head_rate
         elif keep(n):
@@ -204,14 +254,18 @@ def check_promise(folders, arch: str, name: str) -> None:
     strategy, model, setup = applied(folders, arch, name)
     want = promised(strategy, ARCHS[arch], base, model)
     trained = {n for n, q in model.named_parameters() if q.requires_grad}
-    assert trained == set(want.trained), (f"{name} on {arch}: trains but does not declare",
-                                          sorted(trained - set(want.trained)), "declares but does not train",
-                                          sorted(set(want.trained) - trained))
+    assert trained == set(want.trained), (
+        f"{name} on {arch}: trains but does not declare",
+        sorted(trained - set(want.trained)),
+        "declares but does not train",
+        sorted(set(want.trained) - trained),
+    )
     owned = {n: scale for n, _, scale in strategy.parameters(model, setup)}
     assert owned == pytest.approx(want.owned or want.trained)
 
 
 # --- its steps run captured exactly when it declares them capturable ---------------------------------------------
+
 
 def check_capturable(name: str) -> None:
     """On CUDA with protocol.cuda_graphs, the strategy's steps are captured exactly when its class declares
@@ -226,6 +280,7 @@ def check_capturable(name: str) -> None:
 
 # --- it learns one batch, and its checkpoint reloads -------------------------------------------------------------
 
+
 def check_learns_and_reloads(folders, arch: str, name: str, checkpoint_dir) -> None:
     """20 steps on one batch lower the loss; the saved checkpoint reloads to the same predictions."""
     strategy, model, setup = applied(folders, arch, name)
@@ -235,7 +290,9 @@ def check_learns_and_reloads(folders, arch: str, name: str, checkpoint_dir) -> N
     p = Protocol(learning_rate=1e-3 if everything else 1e-2, weight_decay=0.0)
     if type(strategy).trains.head_rate:  # a fresh head's own rate: the same as the adapters' here
         strategy = strategy.model_copy(update={type(strategy).trains.head_rate: p.learning_rate})
-    optimizer = strategy.optimizer(model, p.learning_rate, 0.0) or make_optimizer(model, p, strategy.parameters(model, setup))
+    optimizer = strategy.optimizer(model, p.learning_rate, 0.0) or make_optimizer(
+        model, p, strategy.parameters(model, setup)
+    )
     index = torch.arange(len(TEXTS))
     inputs = {k: v for k, v in data.items() if k != "labels"}
     params = [q for g in optimizer.param_groups for q in g["params"]]

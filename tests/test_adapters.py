@@ -31,8 +31,11 @@ def inputs():
     return tokenizer()(TEXTS, padding=True, return_tensors="pt")
 
 
-F = {"relu": lambda v: v.clamp(min=0), "gelu": lambda v: 0.5 * v * (1 + torch.erf(v / math.sqrt(2))),
-     "swish": lambda v: v / (1 + torch.exp(-v))}
+F = {
+    "relu": lambda v: v.clamp(min=0),
+    "gelu": lambda v: 0.5 * v * (1 + torch.erf(v / math.sqrt(2))),
+    "swish": lambda v: v / (1 + torch.exp(-v)),
+}
 
 
 def by_hand(adapter, z):
@@ -76,11 +79,18 @@ LAYER = "bert.encoder.layer.0"
 
 def adapted(name: str, **options):
     model = tiny_model("bert", tokenizer()).eval()
-    got = caught(model, {
-        "x_att": (f"{LAYER}.attention.output", 1), "h_att": (f"{LAYER}.attention.output.dense", "out"),
-        "s_att": (f"{LAYER}.attention.output.LayerNorm", 0),
-        "x_ffn": (f"{LAYER}.output", 1), "h_ffn": (f"{LAYER}.output.dense", "out"),
-        "s_ffn": (f"{LAYER}.output.LayerNorm", 0), "out_ffn": (f"{LAYER}.output", "out")})
+    got = caught(
+        model,
+        {
+            "x_att": (f"{LAYER}.attention.output", 1),
+            "h_att": (f"{LAYER}.attention.output.dense", "out"),
+            "s_att": (f"{LAYER}.attention.output.LayerNorm", 0),
+            "x_ffn": (f"{LAYER}.output", 1),
+            "h_ffn": (f"{LAYER}.output.dense", "out"),
+            "s_ffn": (f"{LAYER}.output.LayerNorm", 0),
+            "out_ffn": (f"{LAYER}.output", "out"),
+        },
+    )
     model, _ = STRATEGIES[name](**options).apply(model, setup_for(model))
     with torch.no_grad():
         model(**inputs())
@@ -157,14 +167,30 @@ def run(tmp_path_factory):
     tiny_model("distilbert", tokenizer()).save_pretrained(work / "base")
     tokenizer().save_pretrained(work / "base")
     players = TINY_CONFIG.index("[[players]]")
-    config = (TINY_CONFIG[:players] + '[[players]]\nname = "houlsby"\n'
-              f'model = {{ kind = "hub", name = "{work / "base"}" }}\n'
-              'strategy = { name = "adapter_houlsby", size = 4, init_scale = 0.1 }\n'
-              "protocol = { learning_rate = 5e-2 }\n")
+    config = (
+        TINY_CONFIG[:players] + '[[players]]\nname = "houlsby"\n'
+        f'model = {{ kind = "hub", name = "{work / "base"}" }}\n'
+        'strategy = { name = "adapter_houlsby", size = 4, init_scale = 0.1 }\n'
+        "protocol = { learning_rate = 5e-2 }\n"
+    )
     (work / "tiny.toml").write_text(config)
     out = work / "run"
-    assert main(["run", str(work / "tiny.toml"), "--data-dir", str(write_trees(work / "sst5")), "--out", str(out),
-                 "--no-report", "--set", "protocol.epochs=1"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                str(work / "tiny.toml"),
+                "--data-dir",
+                str(write_trees(work / "sst5")),
+                "--out",
+                str(out),
+                "--no-report",
+                "--set",
+                "protocol.epochs=1",
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -174,10 +200,15 @@ def test_the_checkpoint_answers_predict_and_exports_as_an_adapter_tuneoff_loads(
     answers = predict(run, "houlsby", TEXTS)
     want = torch.tensor([list(a.probabilities.values()) for a in answers])
     assert main(["export", str(run), "--player", "houlsby", "--to", str(tmp_path / "merged")]) == 2
-    assert "cannot be exported as a plain transformers model: bottleneck adapters are nonlinear" in \
-        capsys.readouterr().out
-    assert main(["export", str(run), "--player", "houlsby", "--to", str(tmp_path / "a"), "--no-merge",
-                 "--allow-collapsed"]) == 0  # one epoch on 60 sentences: it may have learned nothing
+    assert (
+        "cannot be exported as a plain transformers model: bottleneck adapters are nonlinear" in capsys.readouterr().out
+    )
+    assert (
+        main(
+            ["export", str(run), "--player", "houlsby", "--to", str(tmp_path / "a"), "--no-merge", "--allow-collapsed"]
+        )
+        == 0
+    )  # one epoch on 60 sentences: it may have learned nothing
     model = from_pretrained(tmp_path / "a")
     with torch.inference_mode():
         got = model(**tokenizer()(TEXTS, padding=True, return_tensors="pt")).logits.softmax(-1)

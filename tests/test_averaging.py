@@ -176,8 +176,9 @@ def test_swa_averages_at_the_end_of_each_cycle_and_evaluates_nothing_before_its_
     with swa.swapped_in():
         assert w.item() == pytest.approx((6.0 + 8.0) / 2)  # after window steps 2 and 4: the cycles' ends
     with pytest.raises(ValueError, match="no snapshot would be taken"):
-        STRATEGIES["swa"](start=0.9, cycle=3).apply(RandomDistilBert(size="tiny").build(5).model,
-                                                    setup_for(RandomDistilBert(size="tiny").build(5).model, 20))
+        STRATEGIES["swa"](start=0.9, cycle=3).apply(
+            RandomDistilBert(size="tiny").build(5).model, setup_for(RandomDistilBert(size="tiny").build(5).model, 20)
+        )
 
 
 def wiseft_case(tree_dir, alphas, prefer: float):
@@ -282,6 +283,7 @@ def test_sam_records_two_passes_and_runs_eager_where_steps_are_captured(tree_dir
     out = train(model, train_set, dev_set, p, CPU, strategy=strategy, setup=setup)
     assert out.step["passes_per_step"] == 2
     captured = Protocol(cuda_graphs=True, static_shapes=16)
-    assert "strategy sam computes its gradients in more than one pass" in eager_reason(captured, torch.device("cuda"),
-                                                                                         strategy)
+    assert "strategy sam computes its gradients in more than one pass" in eager_reason(
+        captured, torch.device("cuda"), strategy
+    )
     assert all(STRATEGIES[n]().capture_blocker() is None for n in ("ema", "swa", "wiseft"))  # schedule: safe

@@ -56,16 +56,26 @@ def _result(name: str, seed: int, correct: np.ndarray, labels: np.ndarray) -> di
     predictions = np.where(correct, labels, (labels + 1) % 5)
     counts = np.bincount(labels, minlength=5)
     return {
-        "status": "completed", "player": {"name": name, "model": {"kind": "random"}, "strategy": {"name": "full"}},
-        "seed": seed, "data_seed": None, "labels": calibration_labels(), "model": {"description": "simulated"},
-        "test": {"accuracy": float(correct.mean()), "macro_f1": float(correct.mean()), "labels": labels.tolist(),
-                 "predictions": predictions.tolist(),
-                 "predicted_distribution": np.bincount(predictions, minlength=5).tolist()},
+        "status": "completed",
+        "player": {"name": name, "model": {"kind": "random"}, "strategy": {"name": "full"}},
+        "seed": seed,
+        "data_seed": None,
+        "labels": calibration_labels(),
+        "model": {"description": "simulated"},
+        "test": {
+            "accuracy": float(correct.mean()),
+            "macro_f1": float(correct.mean()),
+            "labels": labels.tolist(),
+            "predictions": predictions.tolist(),
+            "predicted_distribution": np.bincount(predictions, minlength=5).tolist(),
+        },
         "data": {"test_majority_rate": float(counts.max() / counts.sum())},
         "timing": {"train_seconds": 100.0, "train_samples_per_second": 85.0, "concurrent_jobs": 1},
         "environment": {"hardware": {"cpu": "simulated", "device": "cpu"}},
-        "parameters": {"trainable": 1, "total": 1}, "memory": {"peak_rss_bytes": 1},
-        "best_epoch": 1, "generalization": {"gap_at_best_epoch": None, "lowest_dev_loss_epoch": 1},
+        "parameters": {"trainable": 1, "total": 1},
+        "memory": {"peak_rss_bytes": 1},
+        "best_epoch": 1,
+        "generalization": {"gap_at_best_epoch": None, "lowest_dev_loss_epoch": 1},
     }
 
 
@@ -81,12 +91,16 @@ def test_the_simulated_boards_are_the_boards_rules_build_makes():
         done = [m[0, :k] for m, k in zip(full, setting.seeds)]
         labels = rng.integers(0, 5, 600)
         names = [f"p{i}" for i in range(4)]
-        board = leaderboard.build([_result(n, s, m[s], labels) for n, m in zip(names, done) for s in range(len(m))],
-                                  bonus=0.0, planned=dict.fromkeys(names, 3))
+        board = leaderboard.build(
+            [_result(n, s, m[s], labels) for n, m in zip(names, done) for s in range(len(m))],
+            bonus=0.0,
+            planned=dict.fromkeys(names, 3),
+        )
         order = [names.index(r["player"]) for r in board["ranked"]]
         summary = family.summarise([done[i] for i in order], [3] * 4)
         pairs = [(i, j) for i in range(4) for j in range(i + 1, 4)]
-        assert [q["separable"] for q in board["pairwise"]] == stats.holm_rejects(
-            family.differences(summary, pairs))[0].tolist()
+        assert [q["separable"] for q in board["pairwise"]] == stats.holm_rejects(family.differences(summary, pairs))[
+            0
+        ].tolist()
         lo, _ = family.accuracies(summary).ci()
         assert [r["test_accuracy_ci95"][0] for r in board["ranked"]] == list(np.maximum(0.0, lo[0]))

@@ -22,7 +22,10 @@ def test_the_layout_is_model_adapter_and_base_inside_the_job_checkpoint_folder(t
     job = tmp_path / "players" / "p" / "seed-1"
     assert checkpoint.folder == job / "checkpoint"
     assert (checkpoint.model, checkpoint.adapter, checkpoint.base) == (
-        job / "checkpoint" / "model", job / "checkpoint" / "adapter", job / "checkpoint" / "base")
+        job / "checkpoint" / "model",
+        job / "checkpoint" / "adapter",
+        job / "checkpoint" / "base",
+    )
     assert exported_base(tmp_path / "out") == tmp_path / "out" / "base" and EXPORTED_BASE == "base"
 
 
@@ -30,16 +33,28 @@ def test_the_record_names_the_folders_relative_to_the_job_and_counts_their_bytes
     checkpoint = Checkpoint(tmp_path)
     write(checkpoint.model, {"config.json": b"{}", "model.safetensors": b"x" * 100})
     assert checkpoint.record(checkpoint.model, checkpoint.MERGED) == {
-        "path": "checkpoint/model", "format": "merged", "trained_artifact_bytes": 102, "bytes": 102}
+        "path": "checkpoint/model",
+        "format": "merged",
+        "trained_artifact_bytes": 102,
+        "bytes": 102,
+    }
     write(checkpoint.adapter, {"adapter_config.json": b"{}", "adapter_model.safetensors": b"y" * 10})
     # what was trained is the adapter where there is one; the checkpoint's bytes count every folder in it
     assert checkpoint.record(checkpoint.model, checkpoint.MERGED, adapter=True) == {
-        "path": "checkpoint/model", "adapter": "checkpoint/adapter", "format": "merged",
-        "trained_artifact_bytes": 12, "bytes": 114}
+        "path": "checkpoint/model",
+        "adapter": "checkpoint/adapter",
+        "format": "merged",
+        "trained_artifact_bytes": 12,
+        "bytes": 114,
+    }
     write(checkpoint.base, {"config.json": b"{}", "model.safetensors": b"z"})
     assert checkpoint.record(checkpoint.base, checkpoint.PEFT, adapter=True) == {
-        "path": "checkpoint/base", "adapter": "checkpoint/adapter", "format": "peft",
-        "trained_artifact_bytes": 12, "bytes": 117}
+        "path": "checkpoint/base",
+        "adapter": "checkpoint/adapter",
+        "format": "peft",
+        "trained_artifact_bytes": 12,
+        "bytes": 117,
+    }
 
 
 def test_a_record_of_an_unknown_format_or_folder_is_refused(tmp_path):
@@ -51,16 +66,29 @@ def test_a_record_of_an_unknown_format_or_folder_is_refused(tmp_path):
 
 
 def test_a_recorded_checkpoint_says_what_to_load(tmp_path):
-    merged = Checkpoint.of({"checkpoint": {"path": "checkpoint/model", "bytes": 1, "trained_artifact_bytes": 1}},
-                           tmp_path)  # a record written before formats were recorded: merged, no adapter
+    merged = Checkpoint.of(
+        {"checkpoint": {"path": "checkpoint/model", "bytes": 1, "trained_artifact_bytes": 1}}, tmp_path
+    )  # a record written before formats were recorded: merged, no adapter
     assert (merged.weights, merged.adapter_weights, merged.format, merged.merged, merged.has_adapter) == (
-        tmp_path / "checkpoint" / "model", None, "merged", True, False)
-    peft = Checkpoint.of({"checkpoint": {"path": "checkpoint/base", "adapter": "checkpoint/adapter",
-                                         "format": "peft"}}, tmp_path)
+        tmp_path / "checkpoint" / "model",
+        None,
+        "merged",
+        True,
+        False,
+    )
+    peft = Checkpoint.of(
+        {"checkpoint": {"path": "checkpoint/base", "adapter": "checkpoint/adapter", "format": "peft"}}, tmp_path
+    )
     assert (peft.weights, peft.adapter_weights, peft.merged, peft.has_adapter) == (
-        tmp_path / "checkpoint" / "base", tmp_path / "checkpoint" / "adapter", False, True)
-    assert Checkpoint.of({"checkpoint": {"path": "checkpoint/model", "format": "bottleneck", "adapter": "a"}}
-                         ).format == Checkpoint.BOTTLENECK
+        tmp_path / "checkpoint" / "base",
+        tmp_path / "checkpoint" / "adapter",
+        False,
+        True,
+    )
+    assert (
+        Checkpoint.of({"checkpoint": {"path": "checkpoint/model", "format": "bottleneck", "adapter": "a"}}).format
+        == Checkpoint.BOTTLENECK
+    )
 
 
 def test_missing_names_the_first_lost_file_as_the_record_spells_it(tmp_path):
@@ -74,8 +102,10 @@ def test_missing_names_the_first_lost_file_as_the_record_spells_it(tmp_path):
     write(checkpoint.adapter, {"adapter_config.json": b"{}"})
     assert checkpoint.missing() is None
     assert JobFolder(tmp_path).checkpoint_missing({"checkpoint": record}) is None
-    assert JobFolder(tmp_path).checkpoint_missing({"checkpoint": {**record, "path": "checkpoint/model"}}) == \
-        "checkpoint/model/config.json"
+    assert (
+        JobFolder(tmp_path).checkpoint_missing({"checkpoint": {**record, "path": "checkpoint/model"}})
+        == "checkpoint/model/config.json"
+    )
 
 
 def test_a_record_written_by_the_strategies_survives_json(tmp_path):

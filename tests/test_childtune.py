@@ -31,8 +31,10 @@ def quiet_model(seed: int = 0):
 
 def batches() -> list[dict]:
     tok = tokenizer()
-    return [{**tok(TEXTS[i:i + 3], padding=True, return_tensors="pt"), "labels": torch.tensor(LABELS[i:i + 3])}
-            for i in (0, 3)]
+    return [
+        {**tok(TEXTS[i : i + 3], padding=True, return_tensors="pt"), "labels": torch.tensor(LABELS[i : i + 3])}
+        for i in (0, 3)
+    ]
 
 
 def reference_fisher(model, data: list[dict], clip: float) -> dict:
@@ -45,7 +47,7 @@ def reference_fisher(model, data: list[dict], clip: float) -> dict:
         for name, q in model.named_parameters():
             if name.startswith(LAYERS):
                 g = q.grad * min(1.0, clip / (q.grad.norm().item() + 1e-6))  # torch's clip_grad_norm_ rule
-                fisher[name] = fisher.get(name, 0) + g ** 2 / len(data)
+                fisher[name] = fisher.get(name, 0) + g**2 / len(data)
     model.zero_grad()
     return fisher
 
@@ -86,7 +88,7 @@ def test_child_tuning_d_masks_after_clipping():
     data = batches()[0]
     reference(**data).loss.backward()
     grads = {n: q.grad.detach().clone() for n, q in reference.named_parameters() if q.grad is not None}
-    norm = torch.sqrt(sum((g ** 2).sum() for g in grads.values()))
+    norm = torch.sqrt(sum((g**2).sum() for g in grads.values()))
     factor = min(1.0, 1e-3 / (norm.item() + 1e-6))
     assert factor < 0.5  # clipping acts, so its order against the mask matters
 

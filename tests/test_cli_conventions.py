@@ -24,8 +24,9 @@ def run(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("conventions")
     (work / "tiny.toml").write_text(TINY_CONFIG)
     data = write_trees(work / "sst5")
-    assert main(["run", str(work / "tiny.toml"), "--data-dir", str(data), "--out", str(work / "run"),
-                 "--no-report"]) in (0, 1)
+    assert main(
+        ["run", str(work / "tiny.toml"), "--data-dir", str(data), "--out", str(work / "run"), "--no-report"]
+    ) in (0, 1)
     return work / "run"
 
 
@@ -41,8 +42,9 @@ def actions(ap: argparse.ArgumentParser, where: str = "tuneoff"):
 def test_every_argument_has_help():
     found = list(actions(parser()))
     assert len({w for w, _ in found}) >= 12 and len(found) > 50  # every subcommand was walked
-    missing = [f"{where}: {a.option_strings or a.dest}" for where, a in found
-               if not a.help or a.help == argparse.SUPPRESS]
+    missing = [
+        f"{where}: {a.option_strings or a.dest}" for where, a in found if not a.help or a.help == argparse.SUPPRESS
+    ]
     assert missing == []
 
 
@@ -79,19 +81,29 @@ def test_did_you_mean():
     assert did_you_mean("host", ["host"]) == ""  # the name itself is no suggestion
 
 
-@pytest.mark.parametrize("argv,said", [
-    (["run", "offlne"], "did you mean 'offline'"),
-    (["data", "--dataset", "sst22"], "unknown dataset 'sst22'; choices: ['csv', 'hf', 'jsonl', 'sst2', 'sst5', "
-                                     "'sst5-phrases']; did you mean 'sst2' or 'sst5'?"),
-    (["run", "offline", "--set", "protocol.epoch=1"], "protocol.epoch: unknown key; did you mean 'epochs'?"),
-    (["run", "offline", "--set", "players.host.strategy.name=ful"], "unknown strategy 'ful'; choices: "),
-    (["run", "offline", "--set", "players.hots.protocol.epochs=1"], "no player 'hots'; players: ['host', 'player1', "
-                                                                    "'player2', 'player3']; did you mean 'host'?"),
-    (["run", "offline", "--set", "players.player2.strategy.rr=4"], "players.2.strategy.rr: unknown key; did you "
-                                                                   "mean 'r'?"),
-    (["run", "offline", "--set", "data.verfy=false"], "data.verfy: unknown key; did you mean 'verify'?"),
-    (["run", "offline", "--set", "players.host.model.kind=minlm"], "unknown model kind 'minlm'"),
-])
+@pytest.mark.parametrize(
+    "argv,said",
+    [
+        (["run", "offlne"], "did you mean 'offline'"),
+        (
+            ["data", "--dataset", "sst22"],
+            "unknown dataset 'sst22'; choices: ['csv', 'hf', 'jsonl', 'sst2', 'sst5', "
+            "'sst5-phrases']; did you mean 'sst2' or 'sst5'?",
+        ),
+        (["run", "offline", "--set", "protocol.epoch=1"], "protocol.epoch: unknown key; did you mean 'epochs'?"),
+        (["run", "offline", "--set", "players.host.strategy.name=ful"], "unknown strategy 'ful'; choices: "),
+        (
+            ["run", "offline", "--set", "players.hots.protocol.epochs=1"],
+            "no player 'hots'; players: ['host', 'player1', 'player2', 'player3']; did you mean 'host'?",
+        ),
+        (
+            ["run", "offline", "--set", "players.player2.strategy.rr=4"],
+            "players.2.strategy.rr: unknown key; did you mean 'r'?",
+        ),
+        (["run", "offline", "--set", "data.verfy=false"], "data.verfy: unknown key; did you mean 'verify'?"),
+        (["run", "offline", "--set", "players.host.model.kind=minlm"], "unknown model kind 'minlm'"),
+    ],
+)
 def test_misspellings_get_a_suggestion(argv, said, capsys):
     assert main(argv) == 2
     out = capsys.readouterr().out.replace("\n", "")
@@ -159,14 +171,19 @@ def test_score_takes_a_config_data_table_and_writes_json(run, tmp_path, capsys):
     rows = ["text,label", "a superb film,very positive", "dull and weak,negative", "fine,neutral"]
     for split in ("train", "dev", "reviews"):
         (tmp_path / f"{split}.csv").write_text("\n".join(rows) + "\n")
-    config = TINY_CONFIG.replace("[data]\nverify = false", '[data]\nname = "csv"\ntrain = "train.csv"\n'
-                                 'dev = "dev.csv"\ntest = "reviews.csv"\nlabels = ["very negative", "negative", '
-                                 '"neutral", "positive", "very positive"]')
+    config = TINY_CONFIG.replace(
+        "[data]\nverify = false",
+        '[data]\nname = "csv"\ntrain = "train.csv"\n'
+        'dev = "dev.csv"\ntest = "reviews.csv"\nlabels = ["very negative", "negative", '
+        '"neutral", "positive", "very positive"]',
+    )
     (tmp_path / "csv.toml").write_text(config)
     assert main(["score", str(folder), "--config", str(tmp_path / "csv.toml"), "--json"]) == 0
     scored = json.loads(capsys.readouterr().out)
     assert [(r["player"], r["name"], r["examples"], r["error"]) for r in scored] == [
-        ("full", "reviews", 3, None), ("lora", "reviews", 3, None)]
+        ("full", "reviews", 3, None),
+        ("lora", "reviews", 3, None),
+    ]
     entry = json.loads((folder / "players" / "full" / "seed-7" / "result.json").read_text())["extra_eval"]["reviews"]
     assert entry["spec"]["name"] == "csv" and entry["accuracy"] == scored[0]["accuracy"]
     assert main(["score", str(folder), "--dataset", "someone/reviews"]) == 2  # a Hub id: read with datasets

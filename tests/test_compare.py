@@ -21,12 +21,29 @@ def write_run(folder: Path, results: list[dict], names: list[str]) -> Path:
     """A run folder holding these results, its config asking every player for SEEDS."""
     for r in results:
         RunFolder(folder).job(r["player"]["name"], seed_label(r["seed"])).write_result(r)
-    players = [{"name": n, "description": "", "model": {"kind": "random", "size": "tiny"},
-                "strategy": {"name": "full"}, "protocol": {}} for n in names]
-    write_json(folder / "tournament.json", {
-        "config": {"tournament": {"name": "unit", "seeds": SEEDS}, "protocol": PROTOCOL,
-                   "data": {"dir": None, "verify": False}, "players": players},
-        "config_file": "unit.toml", "written_at": "2026-01-01T00:00:00+00:00"})
+    players = [
+        {
+            "name": n,
+            "description": "",
+            "model": {"kind": "random", "size": "tiny"},
+            "strategy": {"name": "full"},
+            "protocol": {},
+        }
+        for n in names
+    ]
+    write_json(
+        folder / "tournament.json",
+        {
+            "config": {
+                "tournament": {"name": "unit", "seeds": SEEDS},
+                "protocol": PROTOCOL,
+                "data": {"dir": None, "verify": False},
+                "players": players,
+            },
+            "config_file": "unit.toml",
+            "written_at": "2026-01-01T00:00:00+00:00",
+        },
+    )
     return folder
 
 
@@ -37,14 +54,18 @@ def seeds(name: str, accuracy: float, rng: int, n: int = 400, count: int = 3) ->
 @pytest.fixture
 def runs(tmp_path):
     a = write_run(tmp_path / "a", seeds("full", 0.80, 0) + seeds("lora", 0.60, 10), ["full", "lora"])
-    b = write_run(tmp_path / "b", seeds("full", 0.60, 20) + seeds("lora", 0.61, 30, count=2)
-                  + [failed("lora", "boom", seed=44)], ["full", "lora"])
+    b = write_run(
+        tmp_path / "b",
+        seeds("full", 0.60, 20) + seeds("lora", 0.61, 30, count=2) + [failed("lora", "boom", seed=44)],
+        ["full", "lora"],
+    )
     return a, b
 
 
 def matrix(run: Path, player: str):
-    return stats.correctness([r for r in RunFolder(run).results()
-                              if r["player"]["name"] == player and r["status"] == "completed"])
+    return stats.correctness(
+        [r for r in RunFolder(run).results() if r["player"]["name"] == player and r["status"] == "completed"]
+    )
 
 
 def test_every_shared_player_is_compared_with_the_boards_difference_and_holm(runs):
@@ -112,8 +133,11 @@ def test_runs_that_scored_other_sentences_are_refused(runs, tmp_path):
 
 def test_missing_players_are_refused_naming_those_there(runs, tmp_path):
     a, b = runs
-    with pytest.raises(RunFolderError, match=r"no completed seed of player 'host'; players with completed seeds: "
-                                             r"\['full', 'lora'\]"):
+    with pytest.raises(
+        RunFolderError,
+        match=r"no completed seed of player 'host'; players with completed seeds: "
+        r"\['full', 'lora'\]",
+    ):
         compare(Side(a, "host"), Side(b, None))
     lone = write_run(tmp_path / "lone", seeds("solo", 0.8, 0), ["solo"])
     with pytest.raises(RunFolderError, match="no player with completed seeds in both runs under the same name"):
@@ -144,14 +168,18 @@ def test_compare_shows_what_differs_between_the_two_players_settings(runs, tmp_p
     (b / "tournament.json").write_text(json.dumps(meta))
     full, lora = compare(Side(a, None), Side(b, None))["comparisons"]
     assert full["config_differences"] == [{"key": "protocol.epochs", "a": 3, "b": 5}]
-    assert lora["config_differences"] == [{"key": "protocol.epochs", "a": 3, "b": 5},
-                                          {"key": "strategy.name", "a": "full", "b": "lora"},
-                                          {"key": "strategy.r", "a": None, "b": 16}]
+    assert lora["config_differences"] == [
+        {"key": "protocol.epochs", "a": 3, "b": 5},
+        {"key": "strategy.name", "a": "full", "b": "lora"},
+        {"key": "strategy.r", "a": None, "b": 16},
+    ]
     assert main(["compare", str(a), str(b)]) == 0
     printed = capsys.readouterr().out
     assert "full vs full: settings that differ: protocol.epochs: A 3, B 5" in printed
-    assert 'lora vs lora: settings that differ: protocol.epochs: A 3, B 5; strategy.name: A "full", B "lora"; ' \
-           "strategy.r: A (absent), B 16" in printed
+    assert (
+        'lora vs lora: settings that differ: protocol.epochs: A 3, B 5; strategy.name: A "full", B "lora"; '
+        "strategy.r: A (absent), B 16" in printed
+    )
 
 
 def test_compare_flags_collapsed_players(tmp_path, capsys):

@@ -13,8 +13,16 @@ from tuneoff.strategies import STRATEGIES, Full, Lora
 
 
 def test_shipped_configs_are_the_documented_ones():
-    assert set(shipped_configs()) == {"seed.toml", "offline.toml", "offline-sst2.toml", "offline-phrases.toml",
-                                      "zoo.toml", "zoo-cpu.toml", "zoo-robust.toml", "quick.toml"}
+    assert set(shipped_configs()) == {
+        "seed.toml",
+        "offline.toml",
+        "offline-sst2.toml",
+        "offline-phrases.toml",
+        "zoo.toml",
+        "zoo-cpu.toml",
+        "zoo-robust.toml",
+        "quick.toml",
+    }
 
 
 @pytest.mark.parametrize("name", sorted(shipped_configs()))
@@ -25,14 +33,19 @@ def test_every_shipped_config_loads_and_passes_the_checks_before_training(name, 
 
     config = load_config(name)
     sha = {"train": "a", "dev": "b", "test": "c"}
-    jobs = plan(config, sha) if not config.tuning else [j for p in config.players
-                                                       for j in plan_tuning(config, sha, p.name, {})]
-    per_player = config.tuning.size * len(tuning_seeds(config)) if config.tuning else \
-        len(config.tournament.seeds or [1])
+    jobs = (
+        plan(config, sha)
+        if not config.tuning
+        else [j for p in config.players for j in plan_tuning(config, sha, p.name, {})]
+    )
+    per_player = (
+        config.tuning.size * len(tuning_seeds(config)) if config.tuning else len(config.tournament.seeds or [1])
+    )
     assert len(jobs) == len(config.players) * per_player
     # the Hub is not reachable in tests: leave out players that need it (seed.toml's, all of them)
-    offline = [j for j in jobs
-               if j.player.model.kind == "minilm" or getattr(j.player.model, "tokenizer", "") == "bundled"]
+    offline = [
+        j for j in jobs if j.player.model.kind == "minilm" or getattr(j.player.model, "tokenizer", "") == "bundled"
+    ]
     preflight(offline, RunFolder(tmp_path / "run"))
 
 
@@ -74,7 +87,7 @@ def test_unknown_key_names_file_line_and_key(tmp_path, tiny_config):
 
 
 def test_bad_value_names_the_choices(tmp_path, tiny_config):
-    text = tiny_config.read_text().replace('seed = 7', 'seed = 7\nprecision = "fp8"')
+    text = tiny_config.read_text().replace("seed = 7", 'seed = 7\nprecision = "fp8"')
     with pytest.raises(ConfigError, match=r"protocol\.precision: Input should be 'fp32', 'tf32' or 'bf16'"):
         load_config(write(tmp_path, text))
     text = tiny_config.read_text().replace("epochs = 2", "epochs = 0")
@@ -96,8 +109,9 @@ def test_unknown_strategy_option_is_rejected(tmp_path, tiny_config):
 
 
 def test_unknown_model_kind_lists_the_registry(tmp_path, tiny_config):
-    text = tiny_config.read_text().replace('kind = "random", size = "tiny" }\nstrategy = { name = "full"',
-                                           'kind = "gpt" }\nstrategy = { name = "full"')
+    text = tiny_config.read_text().replace(
+        'kind = "random", size = "tiny" }\nstrategy = { name = "full"', 'kind = "gpt" }\nstrategy = { name = "full"'
+    )
     with pytest.raises(ConfigError, match=r"unknown model kind 'gpt'; choices: \['hub', 'minilm', 'random'\]"):
         load_config(write(tmp_path, text))
 
@@ -142,7 +156,9 @@ def test_set_addresses_player_names_with_dots(tiny_config):
     """issue 28: unquoted, the longest player name the key's parts spell wins; quoted, the name is taken whole."""
     text = tiny_config.read_text().split("[[players]]")[0] + "".join(
         f'[[players]]\nname = "{name}"\nmodel = {{ kind = "random", size = "tiny" }}\n'
-        'strategy = { name = "lora", r = 4 }\n' for name in ("a", "a.b"))
+        'strategy = { name = "lora", r = 4 }\n'
+        for name in ("a", "a.b")
+    )
     tiny_config.write_text(text)
     longest = load_config(tiny_config, ["players.a.b.strategy.r=16"])
     assert [p.strategy.r for p in longest.players] == [4, 16]  # 'a.b', not 'a' with a key 'b.strategy.r'
@@ -161,10 +177,12 @@ def test_class_names_are_in_the_identity_where_the_data_names_them(tiny_config, 
 
     def jobs(positive: str):
         for split in ("train", "dev", "test"):
-            (tmp_path / f"{split}.csv").write_text(f"text,label\na superb {split},{positive}\n"
-                                                   f"an awful {split},negative\n")
-        text = tiny_config.read_text().replace("verify = false", 'name = "csv"\ntrain = "train.csv"\n'
-                                               'dev = "dev.csv"\ntest = "test.csv"')
+            (tmp_path / f"{split}.csv").write_text(
+                f"text,label\na superb {split},{positive}\nan awful {split},negative\n"
+            )
+        text = tiny_config.read_text().replace(
+            "verify = false", 'name = "csv"\ntrain = "train.csv"\ndev = "dev.csv"\ntest = "test.csv"'
+        )
         (tmp_path / "csv.toml").write_text(text)
         config = load_config(tmp_path / "csv.toml")
         return plan(config, fingerprints(*load_data(config, None, None)))
@@ -173,9 +191,11 @@ def test_class_names_are_in_the_identity_where_the_data_names_them(tiny_config, 
     assert before.identity["data"]["classes"] == ["negative", "positive"]
     assert before.job_hash != after.job_hash
     assert differences(before.identity, after.identity) == [
-        "data.classes: ['negative', 'positive'] in the result, ['negative', 'pos'] now"]
-    sst = plan(load_config(tiny_config),
-               fingerprints(*load_data(load_config(tiny_config), str(_trees(tmp_path)), None)))
+        "data.classes: ['negative', 'positive'] in the result, ['negative', 'pos'] now"
+    ]
+    sst = plan(
+        load_config(tiny_config), fingerprints(*load_data(load_config(tiny_config), str(_trees(tmp_path)), None))
+    )
     assert "classes" not in sst[0].identity["data"]
 
 
@@ -187,8 +207,11 @@ def _trees(tmp_path):
 
 def test_player_names_that_differ_only_in_case_are_refused(tiny_config):
     tiny_config.write_text(tiny_config.read_text().replace('name = "lora"', 'name = "FULL"', 1))
-    with pytest.raises(ConfigError, match=r"tiny\.toml: \(top level\): players\.1\.name 'FULL' and players\.0\.name "
-                                          r"'full' differ only in case"):
+    with pytest.raises(
+        ConfigError,
+        match=r"tiny\.toml: \(top level\): players\.1\.name 'FULL' and players\.0\.name "
+        r"'full' differ only in case",
+    ):
         load_config(tiny_config)
 
 
@@ -211,10 +234,16 @@ def test_job_hash_tracks_what_changes_the_job_and_nothing_else(tiny_config):
     assert hashes(base) == hashes(load_config(tiny_config, ["players.lora.description='words only'"]))
     other = hashes(load_config(tiny_config, ["players.lora.strategy.r=16"]))
     assert other[("full", 7)] == hashes(base)[("full", 7)] and other[("lora", 7)] != hashes(base)[("lora", 7)]
-    for change in (["protocol.epochs=3"], ["protocol.seed=8"], ["data.max_train=10"],
-                   ["players.full.model.size='small'"]):
-        assert hashes(load_config(tiny_config, change))[("full", 8 if "seed" in change[0] else 7)] != \
-            hashes(base)[("full", 7)], change
+    for change in (
+        ["protocol.epochs=3"],
+        ["protocol.seed=8"],
+        ["data.max_train=10"],
+        ["players.full.model.size='small'"],
+    ):
+        assert (
+            hashes(load_config(tiny_config, change))[("full", 8 if "seed" in change[0] else 7)]
+            != hashes(base)[("full", 7)]
+        ), change
     changed_data = hashes(base, {**SHA, "test": "d" * 64})
     assert all(changed_data[k] != v for k, v in hashes(base).items())
 
@@ -226,8 +255,12 @@ def test_seeds_make_one_job_per_player_and_seed(tiny_config):
     assert len({j.job_hash for j in jobs}) == 6 and all(j.protocol.seed == j.seed for j in jobs)
     grid = plan(load_config(tiny_config, ["tournament.seeds=[1, 2]", "tournament.data_seeds=[5, 6]"]), SHA)
     assert [(j.seed, j.data_seed) for j in grid if j.name == "full"] == [(1, 5), (1, 6), (2, 5), (2, 6)]
-    assert {j.label for j in grid if j.name == "full"} == {"seed-1-data-5", "seed-1-data-6", "seed-2-data-5",
-                                                            "seed-2-data-6"}
+    assert {j.label for j in grid if j.name == "full"} == {
+        "seed-1-data-5",
+        "seed-1-data-6",
+        "seed-2-data-5",
+        "seed-2-data-6",
+    }
     with pytest.raises(ConfigError, match=r"seeds must be distinct"):
         load_config(tiny_config, ["tournament.seeds=[1, 1]"])
 

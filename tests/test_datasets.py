@@ -76,18 +76,29 @@ def test_local_files_load_with_labels_from_the_data_or_the_config(tmp_path, kind
     assert ordered.train.labels == (2, 0, 1)
 
 
-@pytest.mark.parametrize("content, message", [
-    ("words,label\na,positive\n", "train.csv:1: no column 'text'; columns: ['label', 'words']"),
-    ("text,label\na superb film,positive\n,negative\n", "train.csv:3: empty text in column 'text'"),
-    ("text,label\na,positive\nb,amazing\n", "train.csv:3: unknown label 'amazing'; labels: ['negative', 'positive']"),
-    ("text,label\n", "train.csv: no records"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("words,label\na,positive\n", "train.csv:1: no column 'text'; columns: ['label', 'words']"),
+        ("text,label\na superb film,positive\n,negative\n", "train.csv:3: empty text in column 'text'"),
+        (
+            "text,label\na,positive\nb,amazing\n",
+            "train.csv:3: unknown label 'amazing'; labels: ['negative', 'positive']",
+        ),
+        ("text,label\n", "train.csv: no records"),
+    ],
+)
 def test_bad_csv_names_file_line_and_what(tmp_path, content, message):
     for split in ("dev", "test"):
         (tmp_path / f"{split}.csv").write_text("text,label\na,positive\nb,negative\n")
     (tmp_path / "train.csv").write_text(content)
-    spec = _dataset({"name": "csv", "labels": ["negative", "positive"], **{s: str(tmp_path / f"{s}.csv")
-                                                                         for s in ("train", "dev", "test")}})
+    spec = _dataset(
+        {
+            "name": "csv",
+            "labels": ["negative", "positive"],
+            **{s: str(tmp_path / f"{s}.csv") for s in ("train", "dev", "test")},
+        }
+    )
     with pytest.raises(DataError) as err:
         spec.load()
     assert message in str(err.value)
@@ -105,19 +116,25 @@ def test_bad_jsonl_names_file_and_line(tmp_path):
 def test_a_hugging_face_data_set_saved_locally(tmp_path):
     import datasets
 
-    features = datasets.Features({"sentence": datasets.Value("string"),
-                                  "sentiment": datasets.ClassLabel(names=["bad", "ok", "good"])})
+    features = datasets.Features(
+        {"sentence": datasets.Value("string"), "sentiment": datasets.ClassLabel(names=["bad", "ok", "good"])}
+    )
     rows = {"sentence": ["awful", "fine", "superb", "dreadful"], "sentiment": [0, 1, 2, 0]}
-    dd = datasets.DatasetDict({s: datasets.Dataset.from_dict(rows, features=features)
-                               for s in ("train", "validation", "test")})
+    dd = datasets.DatasetDict(
+        {s: datasets.Dataset.from_dict(rows, features=features) for s in ("train", "validation", "test")}
+    )
     dd.save_to_disk(str(tmp_path / "saved"))
-    spec = _dataset({"name": "hf", "id": str(tmp_path / "saved"), "text_column": "sentence",
-                     "label_column": "sentiment"})
+    spec = _dataset(
+        {"name": "hf", "id": str(tmp_path / "saved"), "text_column": "sentence", "label_column": "sentiment"}
+    )
     data = spec.load()
     assert data.labels == ("bad", "ok", "good") and data.test.labels == (0, 1, 2, 0)
     saved = datasets.load_from_disk(str(tmp_path / "saved"))  # the fingerprints as saved (save_to_disk makes new ones)
-    assert data.files == {"train": saved["train"]._fingerprint, "dev": saved["validation"]._fingerprint,
-                          "test": saved["test"]._fingerprint} and all(data.files.values())
+    assert data.files == {
+        "train": saved["train"]._fingerprint,
+        "dev": saved["validation"]._fingerprint,
+        "test": saved["test"]._fingerprint,
+    } and all(data.files.values())
     with pytest.raises(DataError, match=r"no split \['dev'\]; splits: \['train', 'validation', 'test'\]"):
         spec.model_copy(update={"dev_split": "dev"}).load()
     with pytest.raises(DataError, match=r"no column 'review'"):
@@ -205,9 +222,16 @@ def test_an_sst5_player_scored_on_sst2_as_an_extra_test_set(tmp_path, tiny_confi
     assert seconds > 0 and result["timing"]["extra_eval_seconds"] == seconds
     # Pinned (seed 7, CPU): 17 of 21 right, no neutral predictions; negative F1 12*2/(15+13) = 6/7,
     # positive F1 5*2/(6+8) = 5/7, macro-F1 11/14.
-    assert scored == {"dataset": "sst2", "examples": 21, "accuracy": 17 / 21, "macro_f1": pytest.approx(11 / 14),
-                      "unmapped_predictions": 0, "sha256": sst2.test.sha256, "predictions": by_hand,
-                      "labels": list(sst2.test.labels)}  # kept per sentence for the board's paired tests
+    assert scored == {
+        "dataset": "sst2",
+        "examples": 21,
+        "accuracy": 17 / 21,
+        "macro_f1": pytest.approx(11 / 14),
+        "unmapped_predictions": 0,
+        "sha256": sst2.test.sha256,
+        "predictions": by_hand,
+        "labels": list(sst2.test.labels),
+    }  # kept per sentence for the board's paired tests
     board = json.loads((out / "leaderboard.json").read_text())
     entry = board["ranked"][0]["extra_eval"]["sst2"]
     assert entry["mean"] == scored["accuracy"] and entry["ci95"][0] < 17 / 21 < entry["ci95"][1]
@@ -224,12 +248,16 @@ def test_extra_label_mappings_are_built_from_the_label_map_or_the_shared_names(t
     from tuneoff.run.tournament import load_data
 
     config = tmp_path / "x.toml"
-    config.write_text(tiny_config.read_text() + SST2_EXTRA + '[[eval]]\nname = "same-names"\n'
-                      'dataset = { name = "sst2", verify = false }\n')
+    config.write_text(
+        tiny_config.read_text() + SST2_EXTRA + '[[eval]]\nname = "same-names"\n'
+        'dataset = { name = "sst2", verify = false }\n'
+    )
     dataset, extras = load_data(load_config(config), str(tree_dir), None)
     assert dataset.labels == ("very negative", "negative", "neutral", "positive", "very positive")
-    assert [(x.name, x.dataset.labels) for x in extras] == [("sst2", ("negative", "positive")),
-                                                            ("same-names", ("negative", "positive"))]
+    assert [(x.name, x.dataset.labels) for x in extras] == [
+        ("sst2", ("negative", "positive")),
+        ("same-names", ("negative", "positive")),
+    ]
     # label_map: very negative, negative -> 0; neutral unmapped -> -1; positive, very positive -> 1.
     assert extras[0].mapping == (0, 0, -1, 1, 1)
     # no label_map: only the names both sets share ("negative", "positive") are mapped.
@@ -265,8 +293,13 @@ def test_extra_set_scores_map_predictions_and_count_unmapped_ones_as_wrong(tmp_p
     for split in ("train", "dev", "test"):
         rows = [f"sentence {i},{y}" for i, y in enumerate(labels)]
         (tmp_path / f"{split}.csv").write_text("text,label\n" + "\n".join(rows) + "\n")
-    two = _dataset({"name": "csv", "labels": ["negative", "positive"],
-                    **{s: str(tmp_path / f"{s}.csv") for s in ("train", "dev", "test")}}).load()
+    two = _dataset(
+        {
+            "name": "csv",
+            "labels": ["negative", "positive"],
+            **{s: str(tmp_path / f"{s}.csv") for s in ("train", "dev", "test")},
+        }
+    ).load()
     assert two.test.labels == (0, 0, 1, 1, 1, 1, 1)
     predictions = np.array([0, 1, 2, 3, 4, 2, 0])  # the 5-class player's
     seen = []
@@ -283,6 +316,13 @@ def test_extra_set_scores_map_predictions_and_count_unmapped_ones_as_wrong(tmp_p
     # negative: TP 2, predicted 3, support 2 -> F1 = 2*2/(3+2) = 4/5.
     # positive: TP 2, predicted 2, support 5 -> F1 = 2*2/(2+5) = 4/7. macro-F1 = (4/5 + 4/7)/2 = 24/35.
     # (-1 is no class of its own: a third class would give 16/35; dropping the unmapped ones 4/5 accuracy.)
-    assert scored == {"dataset": "csv", "examples": 7, "accuracy": pytest.approx(4 / 7),
-                      "macro_f1": pytest.approx(24 / 35), "unmapped_predictions": 2, "sha256": two.test.sha256,
-                      "predictions": [0, 0, -1, 1, 1, -1, 0], "labels": [0, 0, 1, 1, 1, 1, 1]}
+    assert scored == {
+        "dataset": "csv",
+        "examples": 7,
+        "accuracy": pytest.approx(4 / 7),
+        "macro_f1": pytest.approx(24 / 35),
+        "unmapped_predictions": 2,
+        "sha256": two.test.sha256,
+        "predictions": [0, 0, -1, 1, 1, -1, 0],
+        "labels": [0, 0, 1, 1, 1, 1, 1],
+    }

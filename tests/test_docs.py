@@ -24,18 +24,27 @@ from gen import results  # noqa: E402  (docs/gen, beside the generator)
 
 def generate(out: Path, root: Path = ROOT) -> dict[str, str]:
     """Run the generator of ``root`` as CI would, into ``out``; every page it wrote, by path under docs/."""
-    done = subprocess.run([sys.executable, str(root / "docs" / "generate.py"), "--out", str(out)],
-                          capture_output=True, text=True, cwd=root)
+    done = subprocess.run(
+        [sys.executable, str(root / "docs" / "generate.py"), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=root,
+    )
     assert done.returncode == 0, done.stderr
     return {p.relative_to(out).as_posix(): p.read_text(encoding="utf-8") for p in out.rglob("*.md")}
 
 
 def drift(generated: dict[str, str], docs: Path) -> list[str]:
-    committed = {p.relative_to(docs).as_posix() for folder in ("reference", "results")
-                 for p in (docs / folder).rglob("*.md")}
-    return sorted(name for name in set(generated) | committed
-                  if name not in generated or not (docs / name).is_file()
-                  or (docs / name).read_text(encoding="utf-8") != generated[name])
+    committed = {
+        p.relative_to(docs).as_posix() for folder in ("reference", "results") for p in (docs / folder).rglob("*.md")
+    }
+    return sorted(
+        name
+        for name in set(generated) | committed
+        if name not in generated
+        or not (docs / name).is_file()
+        or (docs / name).read_text(encoding="utf-8") != generated[name]
+    )
 
 
 def test_committed_references_and_results_pages_are_what_the_code_generates(tmp_path):
@@ -44,8 +53,9 @@ def test_committed_references_and_results_pages_are_what_the_code_generates(tmp_
     assert expected <= set(generated)
     assert {"results/index.md", "results/zoo-robust.md"} <= set(generated)
     stale = drift(generated, DOCS)
-    assert not stale, (f"{', '.join(stale)}: differ from what the code and results/ generate; "
-                       "run python docs/generate.py")
+    assert not stale, (
+        f"{', '.join(stale)}: differ from what the code and results/ generate; run python docs/generate.py"
+    )
 
 
 def test_an_edited_results_file_is_a_drift(tmp_path):
@@ -63,8 +73,13 @@ def test_every_cli_option_is_in_the_reference():
     from tuneoff import cli
 
     page = (DOCS / "reference" / "cli.md").read_text(encoding="utf-8")
-    flags = {s for a in cli.parser()._subparsers._group_actions[0].choices.values() for x in a._actions
-             for s in x.option_strings if s not in ("-h", "--help")}
+    flags = {
+        s
+        for a in cli.parser()._subparsers._group_actions[0].choices.values()
+        for x in a._actions
+        for s in x.option_strings
+        if s not in ("-h", "--help")
+    }
     assert {"--force", "--ray-runtime-env"} <= flags
     assert [f for f in sorted(flags) if f"`{f}`" not in page] == []
 
@@ -72,15 +87,30 @@ def test_every_cli_option_is_in_the_reference():
 def _dropped_in_run(root: Path) -> None:
     """results/ with one run whose folder was kept: its summary names what ran, its leaderboard.json the rest."""
     shutil.copy(ROOT / "results" / "summary.schema.json", root)
-    runs = [noisy(name, acc, n=2000, rng_seed=seed, seed=seed) for name, acc in (("full", 0.62), ("lora", 0.50))
-            for seed in (42, 43)]
+    runs = [
+        noisy(name, acc, n=2000, rng_seed=seed, seed=seed)
+        for name, acc in (("full", 0.62), ("lora", 0.50))
+        for seed in (42, 43)
+    ]
     (root / "new-run").mkdir()
     (root / "new-run" / "leaderboard.json").write_text(json.dumps(rules.build(runs)), encoding="utf-8")
-    (root / "new-run" / "summary.json").write_text(json.dumps({
-        "schema": "tuneoff.results-summary/1", "run": "new-run", "title": "A kept run", "config": "offline",
-        "command": "tuneoff run offline", "date": "2026-12-01", "machine": "a test", "seeds": [42, 43],
-        "test_set": {"name": "sst5", "sentences": 2000},
-        "provenance": {"source": "runs/new-run", "commit": "HEAD", "how": "copied"}}), encoding="utf-8")
+    (root / "new-run" / "summary.json").write_text(
+        json.dumps(
+            {
+                "schema": "tuneoff.results-summary/1",
+                "run": "new-run",
+                "title": "A kept run",
+                "config": "offline",
+                "command": "tuneoff run offline",
+                "date": "2026-12-01",
+                "machine": "a test",
+                "seeds": [42, 43],
+                "test_set": {"name": "sst5", "sentences": 2000},
+                "provenance": {"source": "runs/new-run", "commit": "HEAD", "how": "copied"},
+            }
+        ),
+        encoding="utf-8",
+    )
 
 
 def test_a_runs_own_leaderboard_json_makes_its_page(tmp_path):
@@ -108,19 +138,26 @@ def test_a_summary_outside_its_schema_is_refused(tmp_path):
 
 def test_p_values_are_never_printed_as_zero():
     """The pages write p-values as the board does (verdict/format.py): a bound, never 'p = 0'."""
-    assert results.diff_text({"diff": -11.13, "ci95": [-13.64, -8.62], "p_holm": 0.0}) == \
-        "-11.13 [-13.64, -8.62], p < 1e-15"
-    assert results.diff_text({"diff": -4.12, "ci95": [-6.26, -1.97], "p_holm": 0.001, "p_below": True}) == \
-        "-4.12 [-6.26, -1.97], p < 0.001"
+    assert (
+        results.diff_text({"diff": -11.13, "ci95": [-13.64, -8.62], "p_holm": 0.0})
+        == "-11.13 [-13.64, -8.62], p < 1e-15"
+    )
+    assert (
+        results.diff_text({"diff": -4.12, "ci95": [-6.26, -1.97], "p_holm": 0.001, "p_below": True})
+        == "-4.12 [-6.26, -1.97], p < 0.001"
+    )
     assert results.diff_text({"diff": 0.5}) == "+0.50" and results.diff_text(None) == "best"
     pages = "".join(results.pages(ROOT / "results").values())
     assert "p = 0 " not in pages and "| 0 |" not in pages
 
+
 # --- the README: short, with CI's test command, a teaser generated from results/, links that resolve -----------
 
 README = ROOT / "README.md"
-TEST_COMMAND = ("python3 -m venv .venv && . .venv/bin/activate && pip install -q torch==2.13.0 && "
-                "pip install -q -e '.[dev,ray]' && pytest -q")
+TEST_COMMAND = (
+    "python3 -m venv .venv && . .venv/bin/activate && pip install -q torch==2.13.0 && "
+    "pip install -q -e '.[dev,ray]' && pytest -q"
+)
 
 
 def test_the_readme_is_short_and_holds_the_test_command_ci_runs():
@@ -137,8 +174,9 @@ def test_the_readme_teaser_is_what_results_generates():
     start, end = results.TEASER
     teaser = text.split(start, 1)[1].split(end, 1)[0]
     assert "% – " in teaser, "the teaser between the markers is empty; run python docs/generate.py"
-    assert results.with_teaser(text, ROOT / "results") == text, \
+    assert results.with_teaser(text, ROOT / "results") == text, (
         "README.md's results teaser differs from results/; run python docs/generate.py"
+    )
 
 
 def test_an_edited_results_file_makes_the_readme_teaser_drift(tmp_path):

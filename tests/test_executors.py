@@ -17,8 +17,10 @@ SEEDS = ("--set", "tournament.seeds=[1, 2]")
 
 
 def outcome(out):
-    return {(r["player"]["name"], r["seed"]): (r["test"]["confusion_matrix"], r["history"]["steps"])
-            for r in RunFolder(out).results()}
+    return {
+        (r["player"]["name"], r["seed"]): (r["test"]["confusion_matrix"], r["history"]["steps"])
+        for r in RunFolder(out).results()
+    }
 
 
 def test_two_workers_give_the_same_results_as_one(tiny_config, tree_dir, tmp_path):
@@ -82,10 +84,21 @@ def _killed_worker_run(tmp_path, tree_dir, *extra):
     """A --jobs 2 run of one player's two seeds; the first job to reach step 3 pauses there (its sibling runs on,
     finding the pause file taken) and its worker is killed with SIGKILL. Returns (exit code, output, run folder)."""
     config = tmp_path / "one.toml"
-    config.write_text(TINY_CONFIG.split("[[players]]\nname = \"lora\"")[0])
+    config.write_text(TINY_CONFIG.split('[[players]]\nname = "lora"')[0])
     out = tmp_path / "run"
-    args = ["run", str(config), "--data-dir", str(tree_dir), "--out", str(out), "--no-report", "--jobs", "2", *SEEDS,
-            *extra]
+    args = [
+        "run",
+        str(config),
+        "--data-dir",
+        str(tree_dir),
+        "--out",
+        str(out),
+        "--no-report",
+        "--jobs",
+        "2",
+        *SEEDS,
+        *extra,
+    ]
     driver = Tuneoff(args, tmp_path, pause_at=f"3:{tmp_path / 'paused'}")  # one file: a retry runs on past it
     [worker] = driver.wait_for_pauses(tmp_path, count=1)
     assert worker != driver.proc.pid

@@ -32,8 +32,24 @@ def run(tmp_path_factory):
     assert "5e-2" in config
     (work / "tiny.toml").write_text(config)
     out = work / "run"
-    assert main(["run", str(work / "tiny.toml"), "--data-dir", str(write_trees(work / "sst5")), "--out", str(out),
-                 "--no-report", "--set", "protocol.epochs=2", "--set", "protocol.learning_rate=1e-2"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                str(work / "tiny.toml"),
+                "--data-dir",
+                str(write_trees(work / "sst5")),
+                "--out",
+                str(out),
+                "--no-report",
+                "--set",
+                "protocol.epochs=2",
+                "--set",
+                "protocol.learning_rate=1e-2",
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -55,8 +71,9 @@ def test_the_export_loads_in_a_pipeline_and_answers_as_predict(run, tmp_path, pl
     assert config["id2label"] == {str(i): label for i, label in enumerate(LABELS)}
     assert config["label2id"] == {label: i for i, label in enumerate(LABELS)}
     answers = pipeline("text-classification", model=str(tmp_path / "model"))(SENTENCES, top_k=None)
-    probs = torch.tensor([[next(a["score"] for a in answer if a["label"] == label) for label in LABELS]
-                          for answer in answers])
+    probs = torch.tensor(
+        [[next(a["score"] for a in answer if a["label"] == label) for label in LABELS] for answer in answers]
+    )
     labels, want = expected(run, player)
     assert [answer[0]["label"] for answer in answers] == labels
     torch.testing.assert_close(probs, want, atol=1e-5, rtol=1e-4)
@@ -98,12 +115,22 @@ def test_no_merge_writes_an_adapter_peft_loads_answering_as_predict(run, tmp_pat
 def test_the_card_states_accuracy_ci_verdict_and_commands(run, tmp_path, capsys):
     to = tmp_path / "model"
     assert main(["export", str(run), "--player", "lora", "--to", str(to), "--allow-collapsed"]) == 0
-    assert f"player lora, seed 7 (its seed with the best dev accuracy): a transformers model in {to}" in \
-        capsys.readouterr().out.replace("\n", "")
+    assert (
+        f"player lora, seed 7 (its seed with the best dev accuracy): a transformers model in {to}"
+        in capsys.readouterr().out.replace("\n", "")
+    )
     card = (to / "README.md").read_text()
     head = card.split("---\n")[1]
-    for line in ("library_name: transformers", "pipeline_tag: text-classification", "- tuneoff", "- lora",
-                 "- SetFit/sst5", "- accuracy", "- f1", "license: unknown"):
+    for line in (
+        "library_name: transformers",
+        "pipeline_tag: text-classification",
+        "- tuneoff",
+        "- lora",
+        "- SetFit/sst5",
+        "- accuracy",
+        "- f1",
+        "license: unknown",
+    ):
         assert line in head.splitlines(), line
     result = json.loads((run / "players" / "lora" / "seed-7" / "result.json").read_text())
     row = next(r for r in json.loads((run / "leaderboard.json").read_text())["ranked"] if r["player"] == "lora")
@@ -158,17 +185,26 @@ def test_what_cannot_be_exported_is_refused_in_one_line(run, capsys):
     result = json.loads((run / "players" / "full" / "seed-7" / "result.json").read_text())
     assert main(["export", str(run), "--player", "full", "--to", str(run.parent / "x"), "--no-merge"]) == 2
     assert "--no-merge: player 'full' (strategy full) has no adapter" in capsys.readouterr().out
-    prompt = {**result, "player": {**result["player"], "strategy": {"name": "prompt"}},
-              "checkpoint": {"path": "checkpoint/base", "adapter": "checkpoint/adapter", "format": "peft"}}
-    with pytest.raises(ValueError, match=r"player 'full' \(strategy prompt\) cannot be exported as a plain "
-                                         r"transformers model: its trained virtual tokens are extra inputs"):
+    prompt = {
+        **result,
+        "player": {**result["player"], "strategy": {"name": "prompt"}},
+        "checkpoint": {"path": "checkpoint/base", "adapter": "checkpoint/adapter", "format": "peft"},
+    }
+    with pytest.raises(
+        ValueError,
+        match=r"player 'full' \(strategy prompt\) cannot be exported as a plain "
+        r"transformers model: its trained virtual tokens are extra inputs",
+    ):
         writer(prompt, merge=True)
     # a merged LoRA checkpoint over random weights: its base can be neither named nor rebuilt
-    random = {**result, "player": {**result["player"], "model": {"kind": "random", "size": "tiny"},
-                                   "strategy": {"name": "lora"}},
-              "checkpoint": {"path": "checkpoint/model", "adapter": "checkpoint/adapter", "format": "merged"}}
-    with pytest.raises(ValueError, match="trained on a 'random' model, whose weights no adapter can name and "
-                                         "tuneoff cannot rebuild"):
+    random = {
+        **result,
+        "player": {**result["player"], "model": {"kind": "random", "size": "tiny"}, "strategy": {"name": "lora"}},
+        "checkpoint": {"path": "checkpoint/model", "adapter": "checkpoint/adapter", "format": "merged"},
+    }
+    with pytest.raises(
+        ValueError, match="trained on a 'random' model, whose weights no adapter can name and tuneoff cannot rebuild"
+    ):
         writer(random, merge=False)
     assert writer(prompt, merge=False).__name__ == "write_adapter"
     # a PEFT checkpoint saved its base: written beside the adapter, whatever the model

@@ -54,8 +54,9 @@ def mini(tmp_path_factory, data) -> Path:
     """A LoRA player on the bundled MiniLM, with SST-2 as an extra test set."""
     work = tmp_path_factory.mktemp("mini")
     (work / "mini.toml").write_text(MINI + SST2_EXTRA)
-    assert main(["run", str(work / "mini.toml"), "--data-dir", str(data), "--out", str(work / "run"),
-                 "--no-report"]) in (0, 1)
+    assert main(
+        ["run", str(work / "mini.toml"), "--data-dir", str(data), "--out", str(work / "run"), "--no-report"]
+    ) in (0, 1)
     return work / "run"
 
 
@@ -70,16 +71,29 @@ def headless(tmp_path_factory, data) -> Path:
     work = tmp_path_factory.mktemp("headless")
     tokenizer = bundled_tokenizer()
     torch.manual_seed(0)
-    config = DistilBertConfig(vocab_size=len(tokenizer), n_layers=2, dim=32, n_heads=2, hidden_dim=64,
-                              pad_token_id=tokenizer.pad_token_id)
+    config = DistilBertConfig(
+        vocab_size=len(tokenizer), n_layers=2, dim=32, n_heads=2, hidden_dim=64, pad_token_id=tokenizer.pad_token_id
+    )
     assert config.num_labels == 2
     DistilBertModel(config).save_pretrained(work / "base")
     tokenizer.save_pretrained(work / "base")
     text = TINY_CONFIG.replace('{ kind = "random", size = "tiny" }', f'{{ kind = "hub", name = "{work / "base"}" }}')
-    (work / "tiny.toml").write_text(text.replace("protocol = { learning_rate = 5e-3 }",
-                                                 "protocol = { learning_rate = 5e-2 }"))
-    assert main(["run", str(work / "tiny.toml"), "--data-dir", str(data), "--out", str(work / "run"), "--no-report",
-                 "--only", "lora"]) in (0, 1)
+    (work / "tiny.toml").write_text(
+        text.replace("protocol = { learning_rate = 5e-3 }", "protocol = { learning_rate = 5e-2 }")
+    )
+    assert main(
+        [
+            "run",
+            str(work / "tiny.toml"),
+            "--data-dir",
+            str(data),
+            "--out",
+            str(work / "run"),
+            "--no-report",
+            "--only",
+            "lora",
+        ]
+    ) in (0, 1)
     return work / "run"
 
 
@@ -91,8 +105,9 @@ def patched(run: Path, to: Path, right: bool) -> Path:
         r = json.loads(job.read_text())
         labels, k = r["test"]["labels"], len(r["labels"])
         common = max(range(k), key=labels.count)
-        r["test"]["predictions"] = ([(y + (i < 3)) % k for i, y in enumerate(labels)] if right
-                                    else [common] * len(labels))
+        r["test"]["predictions"] = (
+            [(y + (i < 3)) % k for i, y in enumerate(labels)] if right else [common] * len(labels)
+        )
         r["test"]["accuracy"] = sum(p == y for p, y in zip(r["test"]["predictions"], labels)) / len(labels)
         r["test"]["predicted_distribution"] = [r["test"]["predictions"].count(c) for c in range(k)]
         job.write_text(json.dumps(r))
@@ -157,12 +172,17 @@ def test_the_card_metadata_follows_hub_conventions(mini, tmp_path):
     sst2 = result["extra_eval"]["sst2"]
     assert scores[("stanfordnlp/sst2", "accuracy")] == sst2["accuracy"]
     assert scores[("stanfordnlp/sst2", "f1")] == sst2["macro_f1"]
-    assert scores[("stanfordnlp/sst2", "accuracy_ci95_low")] <= sst2["accuracy"] <= \
-        scores[("stanfordnlp/sst2", "accuracy_ci95_high")]
+    assert (
+        scores[("stanfordnlp/sst2", "accuracy_ci95_low")]
+        <= sst2["accuracy"]
+        <= scores[("stanfordnlp/sst2", "accuracy_ci95_high")]
+    )
     card = card_of(tmp_path / "m")
-    assert "## Framework versions" in card and f"- Transformers {result['environment']['software']['transformers']}" \
-        in card
-    epochs = card[card.index("## Training results"):]
+    assert (
+        "## Framework versions" in card
+        and f"- Transformers {result['environment']['software']['transformers']}" in card
+    )
+    epochs = card[card.index("## Training results") :]
     assert "| 1 (kept) |" in epochs and f"{result['history']['epochs'][0]['dev_accuracy']:.2%}" in epochs
     assert main(["export", str(run), "--player", "lora", "--to", str(tmp_path / "l"), "--license", "mit"]) == 0
     assert ModelCard.load(tmp_path / "l" / "README.md").data.license == "mit"
@@ -188,12 +208,26 @@ def test_an_adapter_on_a_headless_base_loads_with_its_cards_snippet(headless, tm
     from huggingface_hub import ModelCard
     from peft import AutoPeftModelForSequenceClassification
 
-    assert main(["export", str(headless), "--player", "lora", "--to", str(tmp_path / "adapter"), "--no-merge",
-                 "--allow-collapsed"]) == 0
+    assert (
+        main(
+            [
+                "export",
+                str(headless),
+                "--player",
+                "lora",
+                "--to",
+                str(tmp_path / "adapter"),
+                "--no-merge",
+                "--allow-collapsed",
+            ]
+        )
+        == 0
+    )
     data = ModelCard.load(tmp_path / "adapter" / "README.md").data
     assert data.library_name == "peft" and data.base_model is None  # a local base has no Hub id
-    torch.testing.assert_close(snippet_probabilities(tmp_path / "adapter", monkeypatch), expected(headless, "lora"),
-                               atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(
+        snippet_probabilities(tmp_path / "adapter", monkeypatch), expected(headless, "lora"), atol=1e-5, rtol=1e-4
+    )
     with pytest.raises(RuntimeError, match="size mismatch"):  # without the label maps the head has 2 classes
         AutoPeftModelForSequenceClassification.from_pretrained(str(tmp_path / "adapter"))
 
@@ -201,15 +235,27 @@ def test_an_adapter_on_a_headless_base_loads_with_its_cards_snippet(headless, tm
 def test_an_offline_minilm_adapter_is_exported_with_its_base_beside_it(mini, tmp_path, monkeypatch):
     from huggingface_hub import ModelCard
 
-    assert main(["export", str(mini), "--player", "lora", "--to", str(tmp_path / "adapter"), "--no-merge",
-                 "--allow-collapsed"]) == 0
+    assert (
+        main(
+            [
+                "export",
+                str(mini),
+                "--player",
+                "lora",
+                "--to",
+                str(tmp_path / "adapter"),
+                "--no-merge",
+                "--allow-collapsed",
+            ]
+        )
+        == 0
+    )
     folder = tmp_path / "adapter"
     assert (folder / "adapter_model.safetensors").is_file() and (folder / "base" / "model.safetensors").is_file()
     data = ModelCard.load(folder / "README.md").data
     assert data.library_name == "peft" and data.base_model == "sentence-transformers/all-MiniLM-L6-v2"
     assert "base_model:adapter:sentence-transformers/all-MiniLM-L6-v2" in data.tags
-    torch.testing.assert_close(snippet_probabilities(folder, monkeypatch), expected(mini, "lora"), atol=1e-5,
-                               rtol=1e-4)
+    torch.testing.assert_close(snippet_probabilities(folder, monkeypatch), expected(mini, "lora"), atol=1e-5, rtol=1e-4)
 
 
 class FakeHub:
@@ -226,8 +272,9 @@ class FakeHub:
 
     def upload_folder(self, **kwargs):
         folder = Path(kwargs["folder_path"])
-        self.calls.append(("upload_folder", kwargs, sorted(p.name for p in folder.iterdir()),
-                           (folder / "README.md").read_text()))
+        self.calls.append(
+            ("upload_folder", kwargs, sorted(p.name for p in folder.iterdir()), (folder / "README.md").read_text())
+        )
         return type("CommitInfo", (), {"commit_url": f"https://huggingface.co/{kwargs['repo_id']}/commit/abc"})()
 
 
@@ -235,10 +282,26 @@ def test_push_to_hub_creates_the_repo_and_uploads_the_folder(mini, tmp_path, mon
     monkeypatch.setattr("tuneoff.run.hub_push.HfApi", FakeHub)
     FakeHub.calls = []
     to = tmp_path / "m"
-    assert main(["export", str(mini), "--player", "lora", "--to", str(to), "--allow-collapsed",
-                 "--push-to-hub", "me/mini-lora", "--private"]) == 0
-    (_, create), (_, repo, options), (_, upload, files, readme) = [(c[0], c[1:]) if c[0] == "HfApi" else c
-                                                                    for c in FakeHub.calls]
+    assert (
+        main(
+            [
+                "export",
+                str(mini),
+                "--player",
+                "lora",
+                "--to",
+                str(to),
+                "--allow-collapsed",
+                "--push-to-hub",
+                "me/mini-lora",
+                "--private",
+            ]
+        )
+        == 0
+    )
+    (_, create), (_, repo, options), (_, upload, files, readme) = [
+        (c[0], c[1:]) if c[0] == "HfApi" else c for c in FakeHub.calls
+    ]
     assert repo == "me/mini-lora" and options == {"private": True, "exist_ok": True, "repo_type": "model"}
     assert upload["repo_id"] == "me/mini-lora" and upload["folder_path"] == str(to) and upload["repo_type"] == "model"
     assert {"README.md", "config.json", "model.safetensors", "tuneoff.toml"} <= set(files)
@@ -253,8 +316,10 @@ def test_push_to_hub_failures_and_bad_ids_are_one_line(mini, tmp_path, monkeypat
 
     monkeypatch.setattr("tuneoff.run.hub_push.HfApi", Offline)
     to = tmp_path / "m"
-    assert main(["export", str(mini), "--player", "lora", "--to", str(to), "--allow-collapsed",
-                 "--push-to-hub", "me/x"]) == 1
+    assert (
+        main(["export", str(mini), "--player", "lora", "--to", str(to), "--allow-collapsed", "--push-to-hub", "me/x"])
+        == 1
+    )
     out = capsys.readouterr().out.replace("\n", "")
     assert "--push-to-hub me/x: the upload failed (ConnectionError: offline); the export is in " in out
     assert (to / "README.md").is_file()  # kept
@@ -272,11 +337,23 @@ def test_each_test_set_is_named_by_its_hub_id_and_local_files_by_none(tmp_path):
         return {"job": {"data": {**data, "sha256": {}}}, "extra_eval": extra}
 
     config = {"eval": [{"name": "yelp", "dataset": {"name": "hf", "id": "Yelp/yelp_review_full", "config": "x"}}]}
-    sets = scored_sets(result({"name": "sst5"}, yelp={"dataset": "hf"}, sst2={"dataset": "sst2"},
-                              mine={"dataset": "csv", "spec": {"name": "csv", "train": "a", "dev": "b", "test": "c"}},
-                              hub={"dataset": "hf", "spec": {"name": "hf", "id": "someone/reviews"}}), config)
-    assert sets == {"test": HubSet("SetFit/sst5"), "yelp": HubSet("Yelp/yelp_review_full", "x"),
-                    "sst2": HubSet("stanfordnlp/sst2"), "mine": HubSet(None), "hub": HubSet("someone/reviews")}
+    sets = scored_sets(
+        result(
+            {"name": "sst5"},
+            yelp={"dataset": "hf"},
+            sst2={"dataset": "sst2"},
+            mine={"dataset": "csv", "spec": {"name": "csv", "train": "a", "dev": "b", "test": "c"}},
+            hub={"dataset": "hf", "spec": {"name": "hf", "id": "someone/reviews"}},
+        ),
+        config,
+    )
+    assert sets == {
+        "test": HubSet("SetFit/sst5"),
+        "yelp": HubSet("Yelp/yelp_review_full", "x"),
+        "sst2": HubSet("stanfordnlp/sst2"),
+        "mine": HubSet(None),
+        "hub": HubSet("someone/reviews"),
+    }
     assert scored_sets(result({"name": "hf", "id": str(tmp_path)}), {})["test"] == HubSet(None)  # saved to disk
     assert scored_sets(result({"name": "sst5-phrases"}), {})["test"] == HubSet("SetFit/sst5")
     assert scored_sets(result({"name": "csv", "train": "a", "dev": "b", "test": "c"}), {})["test"] == HubSet(None)
@@ -288,12 +365,25 @@ def test_the_portable_config_keeps_no_local_path(tmp_path):
     from tuneoff.plan.portable import portable_toml
 
     (tmp_path / "model").mkdir()
-    config = {"tournament": {"name": "t", "seeds": [1]}, "protocol": {"epochs": 2, "data_seed": None},
-              "data": {"name": "csv", "train": str(tmp_path / "train.csv"), "dev": str(tmp_path / "dev.csv"),
-                       "test": str(tmp_path / "test.csv")},
-              "eval": [{"name": "sst2", "dataset": {"name": "sst2", "dir": str(tmp_path), "verify": True}}],
-              "players": [{"name": "p", "model": {"kind": "hub", "name": str(tmp_path / "model")},
-                           "strategy": {"name": "full"}, "protocol": {}}]}
+    config = {
+        "tournament": {"name": "t", "seeds": [1]},
+        "protocol": {"epochs": 2, "data_seed": None},
+        "data": {
+            "name": "csv",
+            "train": str(tmp_path / "train.csv"),
+            "dev": str(tmp_path / "dev.csv"),
+            "test": str(tmp_path / "test.csv"),
+        },
+        "eval": [{"name": "sst2", "dataset": {"name": "sst2", "dir": str(tmp_path), "verify": True}}],
+        "players": [
+            {
+                "name": "p",
+                "model": {"kind": "hub", "name": str(tmp_path / "model")},
+                "strategy": {"name": "full"},
+                "protocol": {},
+            }
+        ],
+    }
     text, notes = portable_toml(config, "header")
     assert str(tmp_path) not in text and text.startswith("# header\n# NOTE: ")
     back = tomllib.loads(text)

@@ -25,12 +25,15 @@ from tuneoff.cli import main
 from tuneoff.store.results import read_result
 
 # One player, 30 epochs of 8 steps (about 3 s of training).
-FAULT_CONFIG = TINY_CONFIG.split("[[players]]")[0].replace("epochs = 2", "epochs = 30") + """
+FAULT_CONFIG = (
+    TINY_CONFIG.split("[[players]]")[0].replace("epochs = 2", "epochs = 30")
+    + """
 [[players]]
 name = "full"
 model = { kind = "random", size = "tiny" }
 strategy = { name = "full" }
 """
+)
 
 
 # The training loop's test-only pause: "STEP:PATH" makes a job create PATH ("{pid}": its process id)
@@ -39,8 +42,9 @@ PAUSE_AT = "TUNEOFF_TEST_PAUSE_AT"
 SAFETY_NET = 600.0  # seconds; only a pause that never comes waits this long, no outcome depends on it
 
 
-def wait_for_pauses(folder: Path, count: int, running=lambda: True, output=lambda: "",
-                    timeout: float = SAFETY_NET) -> list[int]:
+def wait_for_pauses(
+    folder: Path, count: int, running=lambda: True, output=lambda: "", timeout: float = SAFETY_NET
+) -> list[int]:
     """The pids in the first ``count`` "paused*" files the pause hook wrote in ``folder``."""
     deadline = time.monotonic() + timeout
     while True:
@@ -69,9 +73,15 @@ class Tuneoff:
             env[PAUSE_AT] = pause_at
         if preexec is None and signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
             preexec = _hear_sigint  # pytest was started in the background (`pytest &` in a script)
-        self.proc = subprocess.Popen([*prefix, sys.executable, "-m", "tuneoff.cli", *args], cwd=cwd, env=env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     preexec_fn=preexec)
+        self.proc = subprocess.Popen(
+            [*prefix, sys.executable, "-m", "tuneoff.cli", *args],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            preexec_fn=preexec,
+        )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True)
         self._reader.start()
@@ -101,8 +111,9 @@ def setup(tmp_path_factory):
     (root / "faults.toml").write_text(FAULT_CONFIG)
     data = write_trees(root / "sst5")
     reference = root / "reference"
-    assert main(["run", str(root / "faults.toml"), "--data-dir", str(data), "--out", str(reference),
-                 "--no-report"]) == 0
+    assert (
+        main(["run", str(root / "faults.toml"), "--data-dir", str(data), "--out", str(reference), "--no-report"]) == 0
+    )
     return root, data, read_result(reference / "players" / "full" / "seed-7" / "result.json")
 
 
@@ -118,11 +129,14 @@ def same_outcome(out: Path, reference: dict) -> None:
     assert result["history"]["steps"] == reference["history"]["steps"]
 
 
-@pytest.mark.parametrize("sig, code, status", [
-    (signal.SIGINT, 130, "interrupted"),
-    (signal.SIGTERM, 143, "interrupted"),
-    (signal.SIGKILL, -signal.SIGKILL, "running"),
-])
+@pytest.mark.parametrize(
+    "sig, code, status",
+    [
+        (signal.SIGINT, 130, "interrupted"),
+        (signal.SIGTERM, 143, "interrupted"),
+        (signal.SIGKILL, -signal.SIGKILL, "running"),
+    ],
+)
 def test_a_signal_mid_training_then_a_rerun_matches_an_undisturbed_run(setup, tmp_path, capsys, sig, code, status):
     root, data, reference = setup
     out = tmp_path / "run"
@@ -226,8 +240,11 @@ def test_a_deleted_checkpoint_is_named_and_rebuilt(finished, capsys):
 def test_report_and_leaderboard_on_a_foreign_folder_leave_every_file_as_it_was(tmp_path, capsys):
     mine = tmp_path / "photos"
     (mine / "figures").mkdir(parents=True)
-    files = {mine / "figures" / "holiday.png": b"\x89PNG holiday", mine / "report.md": b"# my report\n",
-             mine / "leaderboard.md": b"my league\n"}
+    files = {
+        mine / "figures" / "holiday.png": b"\x89PNG holiday",
+        mine / "report.md": b"# my report\n",
+        mine / "leaderboard.md": b"my league\n",
+    }
     for path, data in files.items():
         path.write_bytes(data)
     for command in ("report", "leaderboard"):
@@ -246,8 +263,11 @@ def test_report_never_replaces_a_file_it_did_not_write(finished, capsys):
 
 
 # root ignores file permissions; without these two capabilities it obeys them like any user
-AS_A_USER = (["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-dac_override,-dac_read_search"]
-             if os.geteuid() == 0 else [])
+AS_A_USER = (
+    ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-dac_override,-dac_read_search"]
+    if os.geteuid() == 0
+    else []
+)
 
 
 def test_read_only_folders_are_refused_in_one_line(finished, tmp_path):
@@ -285,8 +305,9 @@ def test_an_interrupted_retrain_keeps_the_result_it_replaces(setup, tmp_path, ca
     shutil.copytree(root / "reference", out)
     job = out / "players" / "full" / "seed-7"
     kept = {p: _digest(p) for p in sorted(job.rglob("*")) if p.is_file()}
-    proc = Tuneoff(run_args(root, data, out, "--set", "protocol.learning_rate=3e-3"), tmp_path,
-                   pause_at=f"3:{tmp_path}/paused")
+    proc = Tuneoff(
+        run_args(root, data, out, "--set", "protocol.learning_rate=3e-3"), tmp_path, pause_at=f"3:{tmp_path}/paused"
+    )
     proc.wait_for_pauses(tmp_path)
     proc.proc.send_signal(signal.SIGINT)
     code, text = proc.finish()
@@ -306,8 +327,9 @@ def test_a_failed_retrain_keeps_the_result_it_replaces(setup, tmp_path):
     job = out / "players" / "full" / "seed-7"
     kept = {p: _digest(p) for p in sorted(job.rglob("*")) if p.is_file()}
     # the retrain fails writing its checkpoint (a 1 MB file-size limit: a full disk)
-    code, text = Tuneoff(run_args(root, data, out, "--set", "protocol.learning_rate=3e-3"), tmp_path,
-                         preexec=_small_disk).finish(600)
+    code, text = Tuneoff(
+        run_args(root, data, out, "--set", "protocol.learning_rate=3e-3"), tmp_path, preexec=_small_disk
+    ).finish(600)
     assert code == 1 and "its earlier result is kept" in text, text
     assert {p: _digest(p) for p in sorted(job.rglob("*")) if p.is_file()} == kept
 
@@ -340,8 +362,9 @@ def test_orphaned_pool_workers_stop_record_it_and_a_resume_completes(setup, tmp_
         result = read_result(out / "players" / "full" / f"seed-{seed}" / "result.json")
         assert result["status"] == "interrupted" and "started it died" in result["error"], result["error"]
     assert main(args) == 0
-    assert {read_result(out / "players" / "full" / f"seed-{s}" / "result.json")["status"]
-            for s in (7, 8)} == {"completed"}
+    assert {read_result(out / "players" / "full" / f"seed-{s}" / "result.json")["status"] for s in (7, 8)} == {
+        "completed"
+    }
 
 
 def test_a_resume_leaves_alone_a_job_a_live_process_holds(setup, tmp_path, capsys):
@@ -367,8 +390,10 @@ def test_a_resume_leaves_alone_a_job_a_live_process_holds(setup, tmp_path, capsy
 
 def tree(folder: Path) -> dict[str, str]:
     """Every file and folder under ``folder`` (links not followed) with its content's digest."""
-    return {p.relative_to(folder).as_posix(): ("link" if p.is_symlink() else "dir" if p.is_dir() else _digest(p))
-            for p in sorted(folder.rglob("*"))}
+    return {
+        p.relative_to(folder).as_posix(): ("link" if p.is_symlink() else "dir" if p.is_dir() else _digest(p))
+        for p in sorted(folder.rglob("*"))
+    }
 
 
 def changed(before: dict, after: dict) -> list[str]:
@@ -384,8 +409,9 @@ def test_a_renamed_config_forced_into_the_folder_adopts_its_jobs(finished, capsy
     root, data, reference, out = finished
     extra = out / "players" / "extra" / "seed-7"  # the old tournament's player the new config does not have
     shutil.copytree(out / "players" / "full" / "seed-7", extra)
-    (extra / "result.json").write_text(json.dumps({**read_result(extra / "result.json"),
-                                                   "player": {**reference["player"], "name": "extra"}}))
+    (extra / "result.json").write_text(
+        json.dumps({**read_result(extra / "result.json"), "player": {**reference["player"], "name": "extra"}})
+    )
     (root / "renamed.toml").write_text(FAULT_CONFIG.replace('name = "tiny"', 'name = "renamed"'))
     before = tree(out)
     args = ["run", str(root / "renamed.toml"), "--data-dir", str(data), "--out", str(out), "--no-report"]
@@ -398,10 +424,18 @@ def test_a_renamed_config_forced_into_the_folder_adopts_its_jobs(finished, capsy
     assert "2 results recorded for another tournament are now 'renamed''s" in text
     board = json.loads((out / "leaderboard.json").read_text())
     assert [row["player"] for row in board["ranked"]] == ["full"] and not board["unranked"]
-    assert set(changed(before, tree(out))) - {"manifest.json"} == {  # the checkpoints: untouched
-        "players/full/seed-7/result.json", "players/extra/seed-7/result.json", "tournament.json", *BOARD[:2]}
-    assert {read_result(p / "result.json")["tournament"] for p in (extra, out / "players" / "full" / "seed-7")} == \
-        {"renamed"}
+    assert (
+        set(changed(before, tree(out))) - {"manifest.json"}
+        == {  # the checkpoints: untouched
+            "players/full/seed-7/result.json",
+            "players/extra/seed-7/result.json",
+            "tournament.json",
+            *BOARD[:2],
+        }
+    )
+    assert {read_result(p / "result.json")["tournament"] for p in (extra, out / "players" / "full" / "seed-7")} == {
+        "renamed"
+    }
     assert main(["leaderboard", str(out)]) == 0  # no result of another tournament is left to refuse it for
     same_outcome(out, reference)
 
@@ -455,8 +489,9 @@ def test_a_full_disk_during_a_retrain_is_one_line(finished, capsys, monkeypatch)
     text = capsys.readouterr().out
     assert "Traceback" not in text
     [line] = [t for t in text.splitlines() if "No space left on device" in t]
-    assert line.startswith("full seed-7 failed; its earlier result is kept: No space left on device: ") and \
-        line.endswith("model.safetensors")
+    assert line.startswith(
+        "full seed-7 failed; its earlier result is kept: No space left on device: "
+    ) and line.endswith("model.safetensors")
     assert tree(job) == kept
 
 
@@ -557,13 +592,17 @@ def test_an_export_error_names_the_users_folder_not_the_hidden_one(finished, tmp
 def test_a_renamed_class_makes_results_stale(tmp_path, capsys):
     """A class renamed in the data files (positive -> pos) was not stale: the fingerprint hashed label ids only."""
     config = tmp_path / "csv.toml"
-    config.write_text(FAULT_CONFIG.replace("epochs = 30", "epochs = 1").replace(
-        "[data]\nverify = false", '[data]\nname = "csv"\ntrain = "train.csv"\ndev = "dev.csv"\ntest = "test.csv"'))
+    config.write_text(
+        FAULT_CONFIG.replace("epochs = 30", "epochs = 1").replace(
+            "[data]\nverify = false", '[data]\nname = "csv"\ntrain = "train.csv"\ndev = "dev.csv"\ntest = "test.csv"'
+        )
+    )
 
     def write(positive: str):
         for split in ("train", "dev", "test"):
-            rows = "".join(f"a superb {split} film {i},{positive}\nan awful {split} film {i},negative\n"
-                           for i in range(4))
+            rows = "".join(
+                f"a superb {split} film {i},{positive}\nan awful {split} film {i},negative\n" for i in range(4)
+            )
             (tmp_path / f"{split}.csv").write_text("text,label\n" + rows)
 
     args = ["run", str(config), "--out", str(tmp_path / "run"), "--no-report"]
@@ -572,7 +611,9 @@ def test_a_renamed_class_makes_results_stale(tmp_path, capsys):
     write("pos")
     capsys.readouterr()
     assert main(args) == 0
-    assert ("full seed-7: stale (data.classes: ['negative', 'positive'] in the result, ['negative', 'pos'] now); "
-            "training again") in capsys.readouterr().out.replace("\n", "")
+    assert (
+        "full seed-7: stale (data.classes: ['negative', 'positive'] in the result, ['negative', 'pos'] now); "
+        "training again"
+    ) in capsys.readouterr().out.replace("\n", "")
     result = read_result(tmp_path / "run" / "players" / "full" / "seed-7" / "result.json")
     assert result["labels"] == ["negative", "pos"]

@@ -8,17 +8,20 @@ import pytest
 from tuneoff.verdict import format as fmt
 
 
-@pytest.mark.parametrize("p, text", [
-    (0.0, "< 1e-15"),  # underflowed: the bound, never "0"
-    (3e-300, "< 1e-15"),
-    (1e-15, "1e-15"),
-    (7.1e-05, "7.1e-5"),  # no padded exponent
-    (1.89e-06, "1.89e-6"),
-    (0.0059, "0.0059"),
-    (0.00416, "0.00416"),
-    (0.123456, "0.123"),
-    (1.0, "1"),
-])
+@pytest.mark.parametrize(
+    "p, text",
+    [
+        (0.0, "< 1e-15"),  # underflowed: the bound, never "0"
+        (3e-300, "< 1e-15"),
+        (1e-15, "1e-15"),
+        (7.1e-05, "7.1e-5"),  # no padded exponent
+        (1.89e-06, "1.89e-6"),
+        (0.0059, "0.0059"),
+        (0.00416, "0.00416"),
+        (0.123456, "0.123"),
+        (1.0, "1"),
+    ],
+)
 def test_p_values(p, text):
     assert fmt.p_value(p) == text
 
@@ -46,8 +49,13 @@ def test_accuracies_and_their_cis():
 
 
 def test_seconds():
-    assert [fmt.seconds(s) for s in (0.421, 12.34, 100, 245, 7380)] == ["0.42 s", "12.3 s", "1 min 40 s", "4 min 05 s",
-                                                                          "2 h 03 min"]
+    assert [fmt.seconds(s) for s in (0.421, 12.34, 100, 245, 7380)] == [
+        "0.42 s",
+        "12.3 s",
+        "1 min 40 s",
+        "4 min 05 s",
+        "2 h 03 min",
+    ]
 
 
 def test_the_board_words_follow_what_it_is_about():
@@ -55,5 +63,6 @@ def test_the_board_words_follow_what_it_is_about():
     assert fmt.words(models)["method"] == "method" and fmt.words(strategies)["method"] == "strategy"
     assert "strateg" not in " ".join(fmt.words(models).values()) + fmt.inseparable(models)
     assert fmt.inseparable(models) == "cannot be separated by this test set (which does not show they are equal)"
-    assert fmt.inseparable({}) == ("cannot be separated by this test set and these seeds (which does not show they "
-                                   "are equal)")
+    assert fmt.inseparable({}) == (
+        "cannot be separated by this test set and these seeds (which does not show they are equal)"
+    )

@@ -59,11 +59,13 @@ def seeded(name, accuracy, seed, rng, **kw):
 
 
 def test_the_accuracy_verdict_ignores_the_bonus_and_the_game_keeps_its_score():
-    board = leaderboard.build([
-        make_result("slow", accuracy=0.50, train_seconds=300),
-        make_result("fast", accuracy=0.42, train_seconds=100),
-        make_result("collapsed-fastest", accuracy=MAJORITY, train_seconds=50),
-    ])
+    board = leaderboard.build(
+        [
+            make_result("slow", accuracy=0.50, train_seconds=300),
+            make_result("fast", accuracy=0.42, train_seconds=100),
+            make_result("collapsed-fastest", accuracy=MAJORITY, train_seconds=50),
+        ]
+    )
     r = rows(board)
     assert r["fast"]["fastest"] and r["fast"]["points"] == pytest.approx(100 * r["fast"]["test_accuracy"] + 10)
     assert not r["collapsed-fastest"]["fastest"] and r["collapsed-fastest"]["collapsed"]
@@ -90,9 +92,18 @@ def test_rank_intervals_and_the_set_that_may_be_best():
 def _extra_as_test(result: dict, sha: str = "sst2-test") -> dict:
     """The result with an extra test set "copy" whose sentences, predictions and labels are its test set's."""
     test = result["test"]
-    result["extra_eval"] = {"copy": {"dataset": "copy", "examples": len(test["labels"]), "accuracy": test["accuracy"],
-                                     "macro_f1": test["macro_f1"], "unmapped_predictions": 0, "sha256": sha,
-                                     "predictions": list(test["predictions"]), "labels": list(test["labels"])}}
+    result["extra_eval"] = {
+        "copy": {
+            "dataset": "copy",
+            "examples": len(test["labels"]),
+            "accuracy": test["accuracy"],
+            "macro_f1": test["macro_f1"],
+            "unmapped_predictions": 0,
+            "sha256": sha,
+            "predictions": list(test["predictions"]),
+            "labels": list(test["labels"]),
+        }
+    }
     return result
 
 
@@ -100,8 +111,9 @@ def test_an_extra_test_set_gets_the_same_interval_and_verdict_as_the_test_set():
     # The extra set is the test set again: its CI, pairs and the players that may be best there must be the test
     # set's exactly (the same seed-aware estimate and Holm over the same pairs).
     rng = np.random.default_rng(0)
-    results = [_extra_as_test(seeded(n, acc, s, rng)) for n, acc in (("a", 0.52), ("b", 0.515), ("c", 0.40))
-               for s in (1, 2, 3)]
+    results = [
+        _extra_as_test(seeded(n, acc, s, rng)) for n, acc in (("a", 0.52), ("b", 0.515), ("c", 0.40)) for s in (1, 2, 3)
+    ]
     for r in results:
         check(r, "result", "extra predictions")
     board = leaderboard.build(results, bonus=0)
@@ -121,8 +133,9 @@ def test_an_extra_test_set_gets_the_same_interval_and_verdict_as_the_test_set():
 
 def test_an_extra_set_not_scored_by_every_seed_or_on_other_sentences_gets_no_verdict():
     rng = np.random.default_rng(0)
-    results = [_extra_as_test(seeded(n, acc, s, rng)) for n, acc in (("a", 0.52), ("b", 0.515), ("c", 0.40))
-               for s in (1, 2, 3)]
+    results = [
+        _extra_as_test(seeded(n, acc, s, rng)) for n, acc in (("a", 0.52), ("b", 0.515), ("c", 0.40)) for s in (1, 2, 3)
+    ]
     del results[1]["extra_eval"]["copy"]  # a's second seed did not score the set: a's seeds cannot be paired
     board = leaderboard.build(results, bonus=0)
     a = rows(board)["a"]["extra_eval"]["copy"]
@@ -148,24 +161,31 @@ def test_one_seed_shows_no_spread_and_several_show_their_std():
 
 def test_a_collapsed_player_never_holds_rank_one_nor_the_bonus():
     lopsided = [10, 2000, 100, 50, 50]  # >= 90 % of predictions in one class, yet the best accuracy
-    board = leaderboard.build([make_result("lopsided", 0.55, predicted=lopsided, train_seconds=10),
-                               make_result("honest", 0.50, train_seconds=100)])
+    board = leaderboard.build(
+        [
+            make_result("lopsided", 0.55, predicted=lopsided, train_seconds=10),
+            make_result("honest", 0.50, train_seconds=100),
+        ]
+    )
     r = rows(board)
     assert r["lopsided"]["collapsed"] and r["lopsided"]["rank"] is None and not r["lopsided"]["may_be_best"]
     assert r["honest"]["rank"] == 1 and r["honest"]["fastest"] and not r["lopsided"]["fastest"]
 
 
 def test_any_collapsed_seed_flags_the_player_with_the_count():
-    board = leaderboard.build([make_result("p", 0.50, seed=1), make_result("p", MAJORITY, seed=2),
-                               make_result("p", 0.50, seed=3)])
+    board = leaderboard.build(
+        [make_result("p", 0.50, seed=1), make_result("p", MAJORITY, seed=2), make_result("p", 0.50, seed=3)]
+    )
     (r,) = board["ranked"]
     assert r["collapsed"] and r["collapsed_seeds"] == [2] and "seed 2:" in r["collapse_reason"]
     assert "COLLAPSED in 1 of 3 seeds" in boards.markdown(board)
 
 
 def test_failed_and_missing_seeds_are_counted():
-    board = leaderboard.build([make_result("p", 0.5, seed=1), make_result("p", 0.5, seed=2),
-                               make_result("p", seed=3, status="failed")], planned={"p": 4})
+    board = leaderboard.build(
+        [make_result("p", 0.5, seed=1), make_result("p", 0.5, seed=2), make_result("p", seed=3, status="failed")],
+        planned={"p": 4},
+    )
     (r,) = board["ranked"]
     assert (r["seeds"], r["seeds_planned"], r["seeds_failed"]) == ([1, 2], 4, 1)
     assert "2 of 4 seeds (1 failed)" in boards.markdown(board)
@@ -199,8 +219,11 @@ def timed(name, seconds_per_seed):
 
 def test_only_a_player_shown_slower_loses_its_share_of_the_bonus():
     """Times that wobble cannot be shown slower, so they share; a steady player 30 % slower is shown slower."""
-    steady, wobbly, close = timed("steady", [100, 100.5, 99.5]), timed("wobbly", [100, 300, 1000]), \
-        timed("close", [101, 101.5, 100.5])
+    steady, wobbly, close = (
+        timed("steady", [100, 100.5, 99.5]),
+        timed("wobbly", [100, 300, 1000]),
+        timed("close", [101, 101.5, 100.5]),
+    )
     r = rows(leaderboard.build(steady + wobbly + close + timed("slow", [130, 131, 129])))
     assert {n for n in r if r[n]["fastest"]} == {"steady", "close", "wobbly"} and not r["slow"]["fastest"]
     assert r["steady"]["bonus"] == r["close"]["bonus"] == r["wobbly"]["bonus"] == pytest.approx(10 / 3)
@@ -209,10 +232,12 @@ def test_only_a_player_shown_slower_loses_its_share_of_the_bonus():
 def test_speed_is_compared_on_one_device_and_the_verdict_spans_all():
     """Two players on two CPUs, one seed each: the board's device is the first by name (one player each); the
     other player gets no share, and a note says why."""
-    board = leaderboard.build([
-        make_result("cpu-a", 0.50, train_seconds=100, cpu="CPU A"),
-        make_result("cpu-b", 0.45, train_seconds=500, cpu="CPU B"),
-    ])
+    board = leaderboard.build(
+        [
+            make_result("cpu-a", 0.50, train_seconds=100, cpu="CPU A"),
+            make_result("cpu-b", 0.45, train_seconds=500, cpu="CPU B"),
+        ]
+    )
     r = rows(board)
     assert [x["player"] for x in board["ranked"]] == ["cpu-a", "cpu-b"] and r["cpu-b"]["rank"] == 2
     assert r["cpu-a"]["fastest"] and not r["cpu-b"]["fastest"]  # one bonus per board, on one device
@@ -228,10 +253,14 @@ def test_unfinished_players_are_listed_not_ranked():
 
 
 def test_equal_points_share_a_game_rank():
-    board = leaderboard.build([
-        make_result("a", 0.5, train_seconds=300), make_result("b", 0.5, train_seconds=300),
-        make_result("c", 0.3, train_seconds=100),
-    ], bonus=0)
+    board = leaderboard.build(
+        [
+            make_result("a", 0.5, train_seconds=300),
+            make_result("b", 0.5, train_seconds=300),
+            make_result("c", 0.3, train_seconds=100),
+        ],
+        bonus=0,
+    )
     assert {r["player"]: r["game_rank"] for r in board["ranked"]} == {"a": 1, "b": 1, "c": 3}
     assert board["may_be_best"] == ["a", "b"]
 
@@ -247,12 +276,14 @@ def _with_jobs(result: dict, concurrent: int, overlapping: int | None = None, th
 def test_a_resumed_run_is_one_speed_table_with_one_bonus_winner():
     """Seeds trained by --jobs 2 (one thread each) then resumed with --jobs 1 (two threads): one device, so one
     speed group and one fastest player; how many jobs ran at once is shown, never a group of its own."""
-    board = leaderboard.build([
-        _with_jobs(make_result("fast", 0.50, train_seconds=100, seed=1), 2, threads=1),
-        _with_jobs(make_result("fast", 0.50, train_seconds=101, seed=2), 1, overlapping=1, threads=2),
-        _with_jobs(make_result("slow", 0.48, train_seconds=300, seed=1), 2, overlapping=2, threads=1),
-        _with_jobs(make_result("slow", 0.48, train_seconds=310, seed=2), 1, overlapping=1, threads=2),
-    ])
+    board = leaderboard.build(
+        [
+            _with_jobs(make_result("fast", 0.50, train_seconds=100, seed=1), 2, threads=1),
+            _with_jobs(make_result("fast", 0.50, train_seconds=101, seed=2), 1, overlapping=1, threads=2),
+            _with_jobs(make_result("slow", 0.48, train_seconds=300, seed=1), 2, overlapping=2, threads=1),
+            _with_jobs(make_result("slow", 0.48, train_seconds=310, seed=2), 1, overlapping=1, threads=2),
+        ]
+    )
     r = rows(board)
     assert len({x["hardware"] for x in board["ranked"]}) == 1
     assert [x["player"] for x in board["ranked"] if x["fastest"]] == ["fast"] and r["fast"]["bonus"] == 10.0
@@ -271,9 +302,9 @@ def test_jobs_at_once_is_the_measured_overlap_when_a_result_has_it():
 def test_overlapping_jobs_are_counted_exactly_from_start_and_end_times():
     cpu, gpu0 = ("host", "cpu", None), ("host", "cuda", "0")
     spans = [
-        (cpu, 0, 10),   # a: b overlaps it, then c too (b and c both within 5..8): 3 at once
-        (cpu, 2, 8),    # b
-        (cpu, 5, 12),   # c: a and b at 5
+        (cpu, 0, 10),  # a: b overlaps it, then c too (b and c both within 5..8): 3 at once
+        (cpu, 2, 8),  # b
+        (cpu, 5, 12),  # c: a and b at 5
         (cpu, 10, 15),  # d: starts as a ends ([start, end)): c only
         (cpu, 15, 20),  # e: starts as d ends, c ended: alone
         (gpu0, 0, 30),  # f: another device, alone though every cpu job overlaps it in time

@@ -47,10 +47,13 @@ def test_every_entry_is_listed_with_every_option_its_type_and_default(printed, k
     rows = cells(printed[kind])
     start = next(i for i, r in enumerate(rows) if r[0] == name)
     deviation = getattr(cls, "deviation", "")  # a strategy's known difference from its paper, with the reason
-    assert rows[start][4] == first_sentence(cls.__doc__) + (f" Differs from the paper: {deviation}." if deviation
-                                                            else "") != ""
+    assert (
+        rows[start][4]
+        == first_sentence(cls.__doc__) + (f" Differs from the paper: {deviation}." if deviation else "")
+        != ""
+    )
     options = []
-    for row in rows[start + 1:]:
+    for row in rows[start + 1 :]:
         if row[0]:
             break
         options.append(row[1:4])
@@ -58,25 +61,33 @@ def test_every_entry_is_listed_with_every_option_its_type_and_default(printed, k
     for field, info in cls.model_fields.items():
         if field == registry.key:
             continue
-        default = "required" if info.is_required() else toml_value(
-            info.default_factory() if info.default_factory else info.default)
+        default = (
+            "required"
+            if info.is_required()
+            else toml_value(info.default_factory() if info.default_factory else info.default)
+        )
         expected.append([field, type_name(info.annotation), default])
     assert options == expected
     fields = ((f, i) for f, i in cls.model_fields.items() if f != registry.key)
-    for row, (_field, info) in zip(rows[start + 1:], fields):
+    for row, (_field, info) in zip(rows[start + 1 :], fields):
         assert row[4].startswith(info.description or "")
 
 
 def test_defaults_and_types_read_as_a_config_writes_them(printed):
     rows = cells(printed["strategies"])
+
     def options(name: str) -> dict:
         start = next(i for i, r in enumerate(rows) if r[0] == name)
         end = next((i for i in range(start + 1, len(rows)) if rows[i][0]), len(rows))
-        return {r[1]: r[2:] for r in rows[start + 1:end] if r[1]}
+        return {r[1]: r[2:] for r in rows[start + 1 : end] if r[1]}
 
     listed = options("lora")
-    assert listed["r"] == ["int", "8", "adapter rank; >= 1, <= 1024; the knob [tuning] crosses with the rate: "
-                           "[1, 2, 4, 8, 64] (Hu et al. 2021, §7.2, Table 6: r in {1, 2, 4, 8, 64})"]
+    assert listed["r"] == [
+        "int",
+        "8",
+        "adapter rank; >= 1, <= 1024; the knob [tuning] crosses with the rate: "
+        "[1, 2, 4, 8, 64] (Hu et al. 2021, §7.2, Table 6: r in {1, 2, 4, 8, 64})",
+    ]
     assert listed["alpha"][2] == "scaling numerator: updates scale by alpha / r; > 0"  # not a knob: no note
     assert listed["target_modules"][:2] == ["tuple[str, ...] | None", "unset"]
     assert listed["init_lora_weights"][:2] == ['bool | "gaussian" | "pissa" | "olora"', "true"]
@@ -94,13 +105,16 @@ def test_every_shipped_config_is_listed_with_its_description(printed):
     for name, path in shipped_configs().items():
         raw = tomllib.loads(path.read_text())
         players = [p["name"] for p in raw["players"]]
-        assert rows[name.removesuffix(".toml")] == (f"{raw['tournament']['description']} ({len(players)} players: "
-                                                    f"{', '.join(players)})")
+        assert rows[name.removesuffix(".toml")] == (
+            f"{raw['tournament']['description']} ({len(players)} players: {', '.join(players)})"
+        )
 
 
 def test_first_sentences_end_at_a_sentence_not_inside_parentheses_or_e_g():
-    assert first_sentence("Knowledge distillation (Hinton et al. 2015): the student.\n  More. Even more.") == \
-        "Knowledge distillation (Hinton et al. 2015): the student."
+    assert (
+        first_sentence("Knowledge distillation (Hinton et al. 2015): the student.\n  More. Even more.")
+        == "Knowledge distillation (Hinton et al. 2015): the student."
+    )
     assert first_sentence("A set (e.g. SetFit/sst5, Yelp). Then.") == "A set (e.g. SetFit/sst5, Yelp)."
     assert first_sentence("Only one\n    line, wrapped.\n\nSecond paragraph.") == "Only one line, wrapped."
 

@@ -21,7 +21,8 @@ def test_minilm_converted_to_distilbert_matches_the_original():
     bert = BertModel.from_pretrained(str(bundled_minilm_dir()), use_safetensors=True).eval()
     batch = built.tokenizer(
         ["a gorgeous , witty , seductive movie .", "it 's just dull", "( not ) the worst"],
-        padding=True, return_tensors="pt",
+        padding=True,
+        return_tensors="pt",
     )
     with torch.no_grad():
         want = bert(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
@@ -62,16 +63,22 @@ def test_random_sizes_are_documented_shapes(size):
     assert sorted(SIZES) == sorted(DOCUMENTED)
     skeleton = source.skeleton(num_labels=5)  # the meta device: shapes only, no memory (base too)
     cfg = skeleton.config
-    assert (cfg.n_layers, cfg.dim, cfg.n_heads, cfg.hidden_dim, cfg.vocab_size) == (n_layers, dim, n_heads, hidden_dim,
-                                                                                    30522)
+    assert (cfg.n_layers, cfg.dim, cfg.n_heads, cfg.hidden_dim, cfg.vocab_size) == (
+        n_layers,
+        dim,
+        n_heads,
+        hidden_dim,
+        30522,
+    )
     assert sum(q.numel() for q in skeleton.parameters()) == PARAMETERS[size]
     if size == "base":
         return
     torch.manual_seed(0)
     built = source.build(num_labels=5)
     assert not built.pretrained
-    assert built.description == (f"random DistilBERT n_layers={n_layers} dim={dim} n_heads={n_heads} "
-                                 f"hidden_dim={hidden_dim}")
+    assert built.description == (
+        f"random DistilBERT n_layers={n_layers} dim={dim} n_heads={n_heads} hidden_dim={hidden_dim}"
+    )
     assert sum(q.numel() for q in built.model.parameters()) == PARAMETERS[size]
     assert len(built.model.distilbert.transformer.layer) == n_layers
     assert built.model.distilbert.transformer.layer[0].ffn.lin1.weight.shape == (hidden_dim, dim)
@@ -79,7 +86,10 @@ def test_random_sizes_are_documented_shapes(size):
 
 def test_random_explicit_dims_override_the_preset():
     assert RandomDistilBert(size="small", n_layers=3, dim=64, n_heads=4).dims() == {
-        "n_layers": 3, "dim": 64, "n_heads": 4, "hidden_dim": 1024,
+        "n_layers": 3,
+        "dim": 64,
+        "n_heads": 4,
+        "hidden_dim": 1024,
     }
     with pytest.raises(ValueError, match="not divisible"):
         RandomDistilBert(size="tiny", dim=30, n_heads=4).dims()

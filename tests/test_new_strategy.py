@@ -49,12 +49,23 @@ def module(tmp_path, monkeypatch):
 
 def test_every_suite_parametrised_over_the_strategies_collects_one_registered_elsewhere(module, tmp_path):
     builtin = set(STRATEGIES)
-    suites = sorted(f"tests/{p.name}" for p in TESTS.glob("test_*.py")  # the files parametrised over strategies
-                    if 'parametrize("name", sorted(STRATEGIES)' in p.read_text() and p.name != Path(__file__).name)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(Path(tuneoff.__file__).parents[1])]),
-           "HF_HUB_OFFLINE": "1"}
-    out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", module, "-p",
-                          "no:cacheprovider", *suites], cwd=TESTS.parent, env=env, capture_output=True, text=True)
+    suites = sorted(
+        f"tests/{p.name}"
+        for p in TESTS.glob("test_*.py")  # the files parametrised over strategies
+        if 'parametrize("name", sorted(STRATEGIES)' in p.read_text() and p.name != Path(__file__).name
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(Path(tuneoff.__file__).parents[1])]),
+        "HF_HUB_OFFLINE": "1",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", module, "-p", "no:cacheprovider", *suites],
+        cwd=TESTS.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     ids: dict[str, list[set]] = {}
     for line in out.stdout.splitlines():
@@ -68,7 +79,8 @@ def test_every_suite_parametrised_over_the_strategies_collects_one_registered_el
 
 
 def test_one_registered_elsewhere_passes_the_checks_of_what_it_trains_captures_learns_and_reloads(
-        module, tiny_folders, tmp_path):
+    module, tiny_folders, tmp_path
+):
     importlib.import_module(module)
     for arch in TINY_ARCHS:
         check_promise(tiny_folders, arch, "mine")
@@ -111,15 +123,23 @@ class WronglyCapturable(Full):
         pass
 
 
-@pytest.mark.parametrize(("cls", "check", "says"), [
-    (Mislabelled, lambda folders, tmp: check_promise(folders, "distilbert", "mislabelled"), "does not declare"),
-    (HalfFrozen, lambda folders, tmp: check_promise(folders, "bert", "half_frozen"), "does not train"),
-    (FewerAdapters, lambda folders, tmp: check_promise(folders, "distilbert", "fewer_adapters"),
-     "declared 'lora_A' at 'distilbert.transformer.layer.0.attention.k_lin'"),
-    (WronglyCapturable, lambda folders, tmp: check_capturable("wrongly_capturable"), "declares capturable = True"),
-], ids=lambda v: v.__name__ if isinstance(v, type) else "")
-def test_a_wrong_declaration_or_an_apply_that_breaks_it_turns_the_checks_red(cls, check, says, monkeypatch,
-                                                                             tiny_folders, tmp_path):
+@pytest.mark.parametrize(
+    ("cls", "check", "says"),
+    [
+        (Mislabelled, lambda folders, tmp: check_promise(folders, "distilbert", "mislabelled"), "does not declare"),
+        (HalfFrozen, lambda folders, tmp: check_promise(folders, "bert", "half_frozen"), "does not train"),
+        (
+            FewerAdapters,
+            lambda folders, tmp: check_promise(folders, "distilbert", "fewer_adapters"),
+            "declared 'lora_A' at 'distilbert.transformer.layer.0.attention.k_lin'",
+        ),
+        (WronglyCapturable, lambda folders, tmp: check_capturable("wrongly_capturable"), "declares capturable = True"),
+    ],
+    ids=lambda v: v.__name__ if isinstance(v, type) else "",
+)
+def test_a_wrong_declaration_or_an_apply_that_breaks_it_turns_the_checks_red(
+    cls, check, says, monkeypatch, tiny_folders, tmp_path
+):
     monkeypatch.setitem(STRATEGIES, cls.model_fields["name"].default, cls)
     with pytest.raises(AssertionError, match=says):
         check(tiny_folders, tmp_path)

@@ -56,8 +56,9 @@ def test_l2sp_loss_and_gradient_are_the_papers_penalty_on_pretrained_and_head_we
     head = {n for n in w0 if n.startswith("classifier.")}
     assert head == {"classifier.weight", "classifier.bias"}
     params = dict(model.named_parameters())
-    omega = (0.3 / 2 * sum(((params[n] - w0[n]) ** 2).sum() for n in w0 if n not in head)
-             + 0.05 / 2 * sum((params[n] ** 2).sum() for n in head))
+    omega = 0.3 / 2 * sum(((params[n] - w0[n]) ** 2).sum() for n in w0 if n not in head) + 0.05 / 2 * sum(
+        (params[n] ** 2).sum() for n in head
+    )
     torch.testing.assert_close(loss, task + omega)
     for n, q in params.items():
         want = task_grad[n] + (0.05 * q if n in head else 0.3 * (q - w0[n]))
@@ -71,8 +72,9 @@ def test_l2sp_replaces_weight_decay_and_its_anchors_stay_out_of_the_checkpoint()
     model, _ = strategy.apply(model, setup_for(model))
     optimizer = strategy.optimizer(model, 1e-4, 0.01)
     assert {g["weight_decay"] for g in optimizer.param_groups} == {0.0}
-    assert sum(q.numel() for g in optimizer.param_groups for q in g["params"]) == \
-        sum(q.numel() for q in model.parameters())
+    assert sum(q.numel() for g in optimizer.param_groups for q in g["params"]) == sum(
+        q.numel() for q in model.parameters()
+    )
     assert not [k for k in model.state_dict() if "l2sp" in k]  # save_pretrained writes plain transformers weights
     assert strategy.capture_blocker() == "brings its own optimizer (a captured step needs the loop's capturable AdamW)"
 
@@ -134,7 +136,7 @@ def test_r3f_without_noise_is_cross_entropy(arch, monkeypatch):
     torch.testing.assert_close(R3F(kl_weight=5.0).loss(model, data, None, setup_for(model)), model(**data).loss)
 
 
-@pytest.mark.parametrize("kind,std", [("uniform", 3 ** -0.5), ("normal", 1.0)])
+@pytest.mark.parametrize("kind,std", [("uniform", 3**-0.5), ("normal", 1.0)])
 def test_r3f_noise_is_uniform_or_normal_of_scale_sigma(kind, std):
     torch.manual_seed(0)
     z = R3F(noise=kind, sigma=1e-3).draw(torch.zeros(200, 500))

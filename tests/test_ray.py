@@ -34,11 +34,11 @@ def local_ray(monkeypatch):
     monkeypatch.setenv("RAY_worker_niceness", "0")  # read by the raylet each instance starts
 
     def start(env: dict | None = None, setup=None) -> None:
-        runtime_env = {**({"env_vars": env} if env else {}),
-                       **({"worker_process_setup_hook": setup} if setup else {})}
+        runtime_env = {**({"env_vars": env} if env else {}), **({"worker_process_setup_hook": setup} if setup else {})}
         # never a cluster running here
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-                 runtime_env=runtime_env or None)
+        ray.init(
+            address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env=runtime_env or None
+        )
 
     yield start
     ray.shutdown()
@@ -50,15 +50,29 @@ def run_with_ray(tiny_config, tree_dir, out, *extra) -> int:
     from tuneoff.run.ray_executor import RayExecutor
 
     config = load_config(tiny_config, [s for s in (*SEEDS, *extra) if s != "--set"])
-    board = tournament.run(config, out, str(tree_dir), console=make_console(),
-                           executor=RayExecutor(num_cpus=1, max_retries=2))
+    board = tournament.run(
+        config, out, str(tree_dir), console=make_console(), executor=RayExecutor(num_cpus=1, max_retries=2)
+    )
     return 0 if not board["unranked"] else 1
 
 
 def test_ray_gives_the_same_results_as_the_plain_loop(local_ray, tiny_config, tree_dir, tmp_path, capsys):
     local_ray()
-    assert main(["run", str(tiny_config), "--data-dir", str(tree_dir), "--no-report", "--out",
-                 str(tmp_path / "plain"), *SEEDS]) == 0
+    assert (
+        main(
+            [
+                "run",
+                str(tiny_config),
+                "--data-dir",
+                str(tree_dir),
+                "--no-report",
+                "--out",
+                str(tmp_path / "plain"),
+                *SEEDS,
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert run_with_ray(tiny_config, tree_dir, tmp_path / "ray") == 0
     shown = capsys.readouterr().out
@@ -73,6 +87,7 @@ def test_ray_gives_the_same_results_as_the_plain_loop(local_ray, tiny_config, tr
 def no_shared_filesystem(run_folder: Path, log: Path):
     """A Ray worker setup hook: opening or listing anything under the driver's run folder fails, as on a node
     that does not mount it, and each try is logged in ``log`` (outside it) for the test to see."""
+
     def setup() -> None:
         import os
         import sys
@@ -91,17 +106,24 @@ def no_shared_filesystem(run_folder: Path, log: Path):
     return setup
 
 
-def test_distillation_on_ray_needs_no_shared_filesystem(local_ray, tiny_config, tree_dir, tmp_path, capsys,
-                                                        monkeypatch):
+def test_distillation_on_ray_needs_no_shared_filesystem(
+    local_ray, tiny_config, tree_dir, tmp_path, capsys, monkeypatch
+):
     """Students train on workers that cannot read the run folder: their teacher's job travels with the task (put in
     the object store once per teacher job), as does the data (once per run, for both waves), and they end as they
     do one job at a time in this process."""
     distill = tiny_config.parent / "distill.toml"
-    distill.write_text(tiny_config.read_text().split("[[players]]\nname = \"lora\"")[0]
-                       + '[[players]]\nname = "student"\nmodel = { kind = "random", size = "tiny" }\n'
-                         'strategy = { name = "distill", teacher = "full" }\nprotocol = { learning_rate = 5e-3 }\n')
-    assert main(["run", str(distill), "--data-dir", str(tree_dir), "--no-report", "--out", str(tmp_path / "plain"),
-                 *SEEDS]) == 0
+    distill.write_text(
+        tiny_config.read_text().split('[[players]]\nname = "lora"')[0]
+        + '[[players]]\nname = "student"\nmodel = { kind = "random", size = "tiny" }\n'
+        'strategy = { name = "distill", teacher = "full" }\nprotocol = { learning_rate = 5e-3 }\n'
+    )
+    assert (
+        main(
+            ["run", str(distill), "--data-dir", str(tree_dir), "--no-report", "--out", str(tmp_path / "plain"), *SEEDS]
+        )
+        == 0
+    )
     capsys.readouterr()
     out, log = (tmp_path / "ray").resolve(), tmp_path / "worker-reads"
     local_ray(setup=no_shared_filesystem(out, log))
@@ -111,8 +133,10 @@ def test_distillation_on_ray_needs_no_shared_filesystem(local_ray, tiny_config, 
     assert not log.exists(), log.read_text()
     shipped = sorted(v[:2] if isinstance(v[0], str) else ("data",) for v in puts)
     assert shipped == [("data",), ("full", "seed-1"), ("full", "seed-2")]
-    plain, ray_run = ({(r["player"]["name"], r["seed"]): (r["status"], r["test"]["predictions"])
-                       for r in RunFolder(folder).results()} for folder in (tmp_path / "plain", out))
+    plain, ray_run = (
+        {(r["player"]["name"], r["seed"]): (r["status"], r["test"]["predictions"]) for r in RunFolder(folder).results()}
+        for folder in (tmp_path / "plain", out)
+    )
     assert len(plain) == 4 and {s for s, _ in plain.values()} == {"completed"}
     assert ray_run == plain and outcome(out) == outcome(tmp_path / "plain")
 
@@ -166,8 +190,9 @@ def test_a_killed_worker_is_retried_and_nothing_is_lost_or_doubled(local_ray, ti
     assert code == 0
     assert 1 <= len(written) <= 3  # written while the paused job was held, in the same wave
     results = RunFolder(tmp_path / "run").results()
-    assert sorted((r["player"]["name"], r["seed"]) for r in results) == [(n, s) for n in ("full", "lora")
-                                                                         for s in (1, 2)]
+    assert sorted((r["player"]["name"], r["seed"]) for r in results) == [
+        (n, s) for n in ("full", "lora") for s in (1, 2)
+    ]
     assert {r["status"] for r in results} == {"completed"}
 
 
@@ -193,8 +218,11 @@ def test_a_retrain_on_ray_replaces_the_checkpoint_whole(local_ray, tiny_config, 
     holds the new model only, no adapter left from the old one (issue 23)."""
     local_ray()
     lora = tiny_config.parent / "lora.toml"
-    lora.write_text(tiny_config.read_text().replace('name = "full"\nmodel', 'name = "full-then"\nmodel')
-                    .replace('strategy = { name = "full" }', 'strategy = { name = "lora", r = 4, alpha = 8 }'))
+    lora.write_text(
+        tiny_config.read_text()
+        .replace('name = "full"\nmodel', 'name = "full-then"\nmodel')
+        .replace('strategy = { name = "full" }', 'strategy = { name = "lora", r = 4, alpha = 8 }')
+    )
     full = tiny_config.parent / "full.toml"
     full.write_text(tiny_config.read_text().replace('name = "full"\nmodel', 'name = "full-then"\nmodel'))
     out = tmp_path / "run"
@@ -206,8 +234,9 @@ def test_a_retrain_on_ray_replaces_the_checkpoint_whole(local_ray, tiny_config, 
     assert list(job.checkpoint.folder.iterdir()) == [job.checkpoint.model]  # the adapter went with the old model
 
 
-def test_a_worker_with_other_versions_trains_nothing_and_the_job_is_failed(local_ray, tiny_config, tree_dir, tmp_path,
-                                                                           capsys, monkeypatch):
+def test_a_worker_with_other_versions_trains_nothing_and_the_job_is_failed(
+    local_ray, tiny_config, tree_dir, tmp_path, capsys, monkeypatch
+):
     """The driver hands each task its library versions; a worker that has others refuses before training and the
     job is recorded failed, naming the node by IP (as the progress view does) and what differs. The executor
     starts its own private instance ('local'), though RAY_ADDRESS names a cluster that does not answer."""

@@ -49,6 +49,7 @@ def stub_ray(monkeypatch):
         stub = StubRay(**kwargs)
         monkeypatch.setitem(sys.modules, "ray", stub)
         return stub
+
     return install
 
 
@@ -71,12 +72,14 @@ def silent():
     """A port on localhost whose server accepts every connection and never says a word (not a Ray head)."""
     done, accepted = threading.Event(), []
     with socket.create_server(("127.0.0.1", 0)) as server:
+
         def serve():
             while not done.is_set():
                 try:
                     accepted.append(server.accept()[0])
                 except OSError:
                     return
+
         thread = threading.Thread(target=serve, daemon=True)
         thread.start()
         yield f"127.0.0.1:{server.getsockname()[1]}", accepted
@@ -91,16 +94,18 @@ def silent():
 
 
 def run_cli(config, tree_dir, out, *flags) -> int:
-    return main(["run", str(config), "--data-dir", str(tree_dir), "--no-report", "--out", str(out),
-                 "--executor", "ray", *flags])
+    return main(
+        ["run", str(config), "--data-dir", str(tree_dir), "--no-report", "--out", str(out), "--executor", "ray", *flags]
+    )
 
 
 def error_lines(capsys) -> list[str]:
     return [line for line in capsys.readouterr().out.splitlines() if line.strip()]
 
 
-def test_local_starts_a_private_instance_whatever_RAY_ADDRESS_says(stub_ray, monkeypatch, tiny_config, tree_dir,
-                                                                   tmp_path):
+def test_local_starts_a_private_instance_whatever_RAY_ADDRESS_says(
+    stub_ray, monkeypatch, tiny_config, tree_dir, tmp_path
+):
     monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")  # another cluster, and one that does not answer
     ray = stub_ray(nodes=[{"CPU": 0.0}])  # stop right after joining: no node can hold a job
     assert run_cli(tiny_config, tree_dir, tmp_path / "run", "--ray-address", "local") == 2
@@ -109,8 +114,9 @@ def test_local_starts_a_private_instance_whatever_RAY_ADDRESS_says(stub_ray, mon
     assert call["log_to_driver"] is True  # worker warnings reach this console, each line named by its task
 
 
-def test_an_unreachable_address_fails_in_seconds_and_leaves_the_folder_as_it_was(tiny_config, tree_dir, tmp_path,
-                                                                                 capsys):
+def test_an_unreachable_address_fails_in_seconds_and_leaves_the_folder_as_it_was(
+    tiny_config, tree_dir, tmp_path, capsys
+):
     pytest.importorskip("ray")  # the real module: its ray.init would wait for minutes
     out = tmp_path / "run"
     assert run_cli(tiny_config, tree_dir, out, "--ray-address", "127.0.0.1:1") == 2
@@ -120,16 +126,19 @@ def test_an_unreachable_address_fails_in_seconds_and_leaves_the_folder_as_it_was
     assert not out.exists()  # no tournament.json, no lock
 
 
-def test_a_port_that_accepts_but_never_answers_is_refused_in_bounded_time(stub_ray, silent, tiny_config, tree_dir,
-                                                                         tmp_path, capsys):
+def test_a_port_that_accepts_but_never_answers_is_refused_in_bounded_time(
+    stub_ray, silent, tiny_config, tree_dir, tmp_path, capsys
+):
     """issue 28: a TCP port that accepts but is not Ray passed the connect probe, and ray.init then waited forever."""
     address, accepted = silent
     ray = stub_ray()  # were ray.init reached, it would return at once: the refusal is the probe's
     out = tmp_path / "run"
     assert run_cli(tiny_config, tree_dir, out, "--ray-address", address) == 2
     [line] = error_lines(capsys)[-1:]
-    assert line.startswith(f"error: --ray-address {address}: {address} accepts connections but does not answer as a "
-                           f"Ray head (no gRPC handshake within {ray_connect.CONNECT_SECONDS:g} s)"), line
+    assert line.startswith(
+        f"error: --ray-address {address}: {address} accepts connections but does not answer as a "
+        f"Ray head (no gRPC handshake within {ray_connect.CONNECT_SECONDS:g} s)"
+    ), line
     assert accepted and ray.calls == []  # it was reached, and ray.init never called
     assert not out.exists()
 
@@ -161,8 +170,10 @@ def test_a_refused_token_names_the_auth_settings(stub_ray, head, tiny_config, tr
     out = tmp_path / "run"
     assert run_cli(tiny_config, tree_dir, out, "--ray-address", head) == 2
     [line] = error_lines(capsys)[-1:]
-    assert line.startswith(f"error: --ray-address {head}: the cluster refused this driver (Authentication failed: "
-                           "token mismatch); set RAY_AUTH_MODE=token and the cluster's token in RAY_AUTH_TOKEN")
+    assert line.startswith(
+        f"error: --ray-address {head}: the cluster refused this driver (Authentication failed: "
+        "token mismatch); set RAY_AUTH_MODE=token and the cluster's token in RAY_AUTH_TOKEN"
+    )
     assert not out.exists()
 
 
@@ -171,8 +182,10 @@ def test_a_job_no_node_can_hold_is_refused_up_front(stub_ray, tiny_config, tree_
     out = tmp_path / "run"
     assert run_cli(tiny_config, tree_dir, out, "--gpus-per-job", "1") == 2
     [line] = error_lines(capsys)[-1:]
-    assert line == ("error: no node of the Ray cluster can ever run a job asking for --gpus-per-job 1 (its nodes: "
-                    "2 CPUs, 0 GPUs; 4 CPUs, 0 GPUs); ask for less, or add a node that has it")
+    assert line == (
+        "error: no node of the Ray cluster can ever run a job asking for --gpus-per-job 1 (its nodes: "
+        "2 CPUs, 0 GPUs; 4 CPUs, 0 GPUs); ask for less, or add a node that has it"
+    )
     assert not out.exists()
 
 
@@ -193,8 +206,9 @@ def test_the_runtime_env_file_goes_to_ray_init(stub_ray, tiny_config, tree_dir, 
     assert ray.calls[0]["runtime_env"] == env
 
 
-@pytest.mark.parametrize(("content", "why"), [
-    (None, "no such file"), ("{nope", "not JSON (line 1: "), ("[1, 2]", "expected a JSON object")])
+@pytest.mark.parametrize(
+    ("content", "why"), [(None, "no such file"), ("{nope", "not JSON (line 1: "), ("[1, 2]", "expected a JSON object")]
+)
 def test_a_bad_runtime_env_file_is_named(stub_ray, tiny_config, tree_dir, tmp_path, capsys, content, why):
     path = tmp_path / "env.json"
     if content is not None:
@@ -212,8 +226,10 @@ def test_a_runtime_env_ray_refuses_names_the_file(stub_ray, tiny_config, tree_di
     stub_ray(init_error=ValueError("runtime_env field 'no_such_field' is not supported"))
     assert run_cli(tiny_config, tree_dir, tmp_path / "run", "--ray-runtime-env", str(tmp_path / "env.json")) == 2
     [line] = error_lines(capsys)[-1:]
-    assert line == (f"error: --ray-runtime-env {tmp_path / 'env.json'}: Ray refused it "
-                    "(runtime_env field 'no_such_field' is not supported)")
+    assert line == (
+        f"error: --ray-runtime-env {tmp_path / 'env.json'}: Ray refused it "
+        "(runtime_env field 'no_such_field' is not supported)"
+    )
 
 
 def test_a_worker_with_other_versions_trains_nothing(monkeypatch):
@@ -222,15 +238,19 @@ def test_a_worker_with_other_versions_trains_nothing(monkeypatch):
     expected = {**ray_connect.library_versions(), "torch": "0.0.1"}
     payload = ray_executor._remote_body(SimpleNamespace(), None, None, expected=expected)
     installed = ray_connect.library_versions()["torch"]
-    assert payload["refused"] == (f"refused to train on 10.0.0.7: it has torch {installed} (the driver has 0.0.1); "
-                                  "install the driver's versions there, or ship them with --ray-runtime-env")
+    assert payload["refused"] == (
+        f"refused to train on 10.0.0.7: it has torch {installed} (the driver has 0.0.1); "
+        "install the driver's versions there, or ship them with --ray-runtime-env"
+    )
 
 
 def test_versions_compare_each_library():
     driver = {"tuneoff": "1.0", "torch": "2.1", "transformers": "4.0", "peft": None}
     assert ray_connect.version_mismatch(driver, dict(driver)) is None
-    assert (ray_connect.version_mismatch(driver, {**driver, "peft": "0.9", "torch": "2.2"})
-            == "torch 2.2 (the driver has 2.1), peft 0.9 (the driver has None)")
+    assert (
+        ray_connect.version_mismatch(driver, {**driver, "peft": "0.9", "torch": "2.2"})
+        == "torch 2.2 (the driver has 2.1), peft 0.9 (the driver has None)"
+    )
     assert set(ray_connect.library_versions()) == {"tuneoff", "torch", "transformers", "peft"}
 
 

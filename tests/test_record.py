@@ -18,8 +18,12 @@ from tuneoff.store.status import Status
 
 SHA = {"train": "x"}
 LABELS = ("very negative", "negative", "neutral", "positive", "very positive")
-TUNED = TINY_CONFIG.replace('overridable = ["learning_rate"]', "overridable = []").replace(
-    "protocol = { learning_rate = 5e-3 }", "") + "\n[tuning]\nlearning_rates = [1e-4, 1e-2]\nepochs = 2\n"
+TUNED = (
+    TINY_CONFIG.replace('overridable = ["learning_rate"]', "overridable = []").replace(
+        "protocol = { learning_rate = 5e-3 }", ""
+    )
+    + "\n[tuning]\nlearning_rates = [1e-4, 1e-2]\nepochs = 2\n"
+)
 
 
 @pytest.fixture
@@ -104,8 +108,9 @@ def test_a_trial_trained_on_ray_comes_back_with_its_record(jobs, tmp_path):
     _, trial, run = jobs
     scratch = RunFolder(tmp_path / "scratch").job(trial.name, trial.label)
     record = Record.start(trial, scratch)
-    record.doc.update(history={"epochs": [{"dev_accuracy": 0.5}]}, best_epoch=1, best_dev_accuracy=0.5,
-                      train_seconds=1.0)
+    record.doc.update(
+        history={"epochs": [{"dev_accuracy": 0.5}]}, best_epoch=1, best_dev_accuracy=0.5, train_seconds=1.0
+    )
     record.complete()
     back = settle(task(trial, run), scratch.pack())
     assert back is not None and back["status"] == "completed"

@@ -43,8 +43,10 @@ def test_unfreeze_records_the_parameters_it_opened_by_its_last_epoch(tree_dir, t
     after step 9: the embeddings train from epoch 2 on, the rest earlier, so everything counts as trained."""
     (tmp_path / "opening.toml").write_text(UNFREEZE)
     out = tmp_path / "run"
-    assert main(["run", str(tmp_path / "opening.toml"), "--data-dir", str(tree_dir), "--out", str(out),
-                 "--no-report"]) == 0
+    assert (
+        main(["run", str(tmp_path / "opening.toml"), "--data-dir", str(tree_dir), "--out", str(out), "--no-report"])
+        == 0
+    )
     (result,) = RunFolder(out).results()  # validated against the schema
     torch.manual_seed(0)
     model = RandomDistilBert(size="tiny").build(5).model
@@ -54,8 +56,7 @@ def test_unfreeze_records_the_parameters_it_opened_by_its_last_epoch(tree_dir, t
 
 
 def trained(strategy, tree_dir, lr=1e-3):
-    p = Protocol(epochs=2, batch_size=8, eval_batch_size=16, learning_rate=lr, max_seq_len=32, seed=7,
-                 warmup_ratio=0.1)
+    p = Protocol(epochs=2, batch_size=8, eval_batch_size=16, learning_rate=lr, max_seq_len=32, seed=7, warmup_ratio=0.1)
     torch.manual_seed(p.seed)
     built = RandomDistilBert(size="tiny").build(5)
     setup = setup_for(built.model, total_steps=1)
@@ -72,7 +73,7 @@ def test_llrd_records_the_heads_rate_and_every_groups_rate_largest_first(tree_di
     record, head = trained(STRATEGIES["llrd"](decay=0.5), tree_dir)
     assert record["learning_rate_end"] == pytest.approx(head)
     # head, layer 1, layer 0, embeddings: each a group with weight decay and one without (biases, norms)
-    assert record["learning_rates_end"] == pytest.approx([head * 0.5 ** d for d in range(4) for _ in range(2)])
+    assert record["learning_rates_end"] == pytest.approx([head * 0.5**d for d in range(4) for _ in range(2)])
 
 
 def test_loraplus_records_the_heads_rate_though_b_learns_faster(tree_dir):

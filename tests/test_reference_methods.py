@@ -83,8 +83,11 @@ def test_rdrop_loss_is_both_cross_entropies_plus_alpha_times_the_symmetric_kl(re
     strategy = STRATEGIES["rdrop"](alpha=0.5, kl_reduction=reduction)
     got = strategy.loss(TwoPasses(a, b), batch, torch.arange(8), None)
     kl = symmetric_kl(a, b)
-    want = (F.cross_entropy(a.double(), labels) + F.cross_entropy(b.double(), labels)
-            + 0.5 * (kl.sum() if reduction == "sum" else kl.mean()))
+    want = (
+        F.cross_entropy(a.double(), labels)
+        + F.cross_entropy(b.double(), labels)
+        + 0.5 * (kl.sum() if reduction == "sum" else kl.mean())
+    )
     assert got.item() == pytest.approx(want.item(), rel=1e-5)
     assert STRATEGIES["rdrop"]().alpha == 0.5 and STRATEGIES["rdrop"]().kl_reduction == "sum"  # the code's own
 
@@ -98,7 +101,8 @@ def rates_by_group(strategy, p: Protocol, arch: str = "distilbert") -> tuple:
     setup = setup_for(model)
     model, _ = strategy.apply(model, setup)
     optimizer = strategy.optimizer(model, p.learning_rate, p.weight_decay) or make_optimizer(
-        model, p, strategy.parameters(model, setup))
+        model, p, strategy.parameters(model, setup)
+    )
     names = {id(q): n for n, q in model.named_parameters()}
     head, rest = set(), set()
     for group in optimizer.param_groups:

@@ -64,8 +64,10 @@ def test_a_users_package_registers_through_an_entry_point(monkeypatch, tmp_path)
     monkeypatch.setattr(STRATEGIES, "_plugins_loaded", False)
     monkeypatch.delitem(STRATEGIES, "mine", raising=False)
     try:
-        (tmp_path / "c.toml").write_text('[tournament]\nname = "t"\n[[players]]\nname = "a"\n'
-                                         'model = { kind = "random", size = "tiny" }\nstrategy = { name = "mine" }\n')
+        (tmp_path / "c.toml").write_text(
+            '[tournament]\nname = "t"\n[[players]]\nname = "a"\n'
+            'model = { kind = "random", size = "tiny" }\nstrategy = { name = "mine" }\n'
+        )
         assert type(load_config(tmp_path / "c.toml").players[0].strategy) is Mine
     finally:
         STRATEGIES.pop("mine", None)

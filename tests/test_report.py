@@ -25,22 +25,55 @@ def make_run(folder: Path) -> Path:
     """4 players with results (2 healthy, 1 collapsed, 1 failed) and one listed player without any."""
     results = [
         completed("full", confusion([6, 12, 20, 18, 9]), train_seconds=100.0, trainable=1_000_000),  # 65 %
-        completed("lora", confusion([5, 10, 18, 16, 8]), train_seconds=20.0, trainable=5_000, total=1_005_000,
-                  overrides={"learning_rate": 5e-4}),  # 57 %, fastest
-        completed("collapsed", confusion([0, 0, 30, 0, 0], to=2), train_seconds=5.0, trainable=1_000,
-                  dev_acc=(0.3, 0.3, 0.3), warnings=[f"random base {SCRIPT}"]),  # 30 % = majority
+        completed(
+            "lora",
+            confusion([5, 10, 18, 16, 8]),
+            train_seconds=20.0,
+            trainable=5_000,
+            total=1_005_000,
+            overrides={"learning_rate": 5e-4},
+        ),  # 57 %, fastest
+        completed(
+            "collapsed",
+            confusion([0, 0, 30, 0, 0], to=2),
+            train_seconds=5.0,
+            trainable=1_000,
+            dev_acc=(0.3, 0.3, 0.3),
+            warnings=[f"random base {SCRIPT}"],
+        ),  # 30 % = majority
         failed("broken", "NonFiniteLoss: training loss became nan at epoch 2, step 40", warnings=["lr is high"]),
     ]
     for r in results:
         RunFolder(folder).job(r["player"]["name"], "seed-42").write_result(r)
     players = [dict(r["player"]) for r in results]
-    players.append({"name": "ghost", "description": "", "model": {"kind": "random", "size": "tiny"},
-                    "strategy": {"name": "full"}, "protocol": {}})
-    write_json(folder / "tournament.json", {
-        "config": {"tournament": {"name": "unit", "description": "unit-test tournament", "fastest_bonus": 10.0,
-                                  "speed_metric": "train_seconds", "overridable": ["learning_rate"]},
-                   "protocol": PROTOCOL, "data": {"dir": None, "verify": False}, "players": players},
-        "config_file": "unit.toml", "written_at": "2026-01-01T00:00:00+00:00"})
+    players.append(
+        {
+            "name": "ghost",
+            "description": "",
+            "model": {"kind": "random", "size": "tiny"},
+            "strategy": {"name": "full"},
+            "protocol": {},
+        }
+    )
+    write_json(
+        folder / "tournament.json",
+        {
+            "config": {
+                "tournament": {
+                    "name": "unit",
+                    "description": "unit-test tournament",
+                    "fastest_bonus": 10.0,
+                    "speed_metric": "train_seconds",
+                    "overridable": ["learning_rate"],
+                },
+                "protocol": PROTOCOL,
+                "data": {"dir": None, "verify": False},
+                "players": players,
+            },
+            "config_file": "unit.toml",
+            "written_at": "2026-01-01T00:00:00+00:00",
+        },
+    )
     return folder
 
 
@@ -54,19 +87,37 @@ def make_seeded_run(folder: Path, players: int, seeds: int) -> Path:
         strategy = list(STRATEGIES)[i % len(STRATEGIES)]
         for s in range(1, seeds + 1):
             share = 0.7 - 0.02 * i + 0.01 * s  # of every test class right
-            r = completed(f"p{i + 1:02d}-{strategy}", confusion([round(share * n) for n in (10, 20, 30, 25, 15)]),
-                          train_seconds=10.0 * (i + 1) + s, trainable=STRATEGIES[strategy], seed=s)
+            r = completed(
+                f"p{i + 1:02d}-{strategy}",
+                confusion([round(share * n) for n in (10, 20, 30, 25, 15)]),
+                train_seconds=10.0 * (i + 1) + s,
+                trainable=STRATEGIES[strategy],
+                seed=s,
+            )
             r["player"]["strategy"] = r["job"]["player"]["strategy"] = {"name": strategy}
             for e in r["history"]["epochs"]:
                 e["train_loss"] += 0.05 * i - 0.02 * s
             results.append(r)
             RunFolder(folder).job(r["player"]["name"], f"seed-{s}").write_result(r)
-    write_json(folder / "tournament.json", {
-        "config": {"tournament": {"name": "unit", "seeds": list(range(1, seeds + 1)), "fastest_bonus": 10.0,
-                                  "speed_metric": "train_seconds", "overridable": ["learning_rate"]},
-                   "protocol": PROTOCOL, "data": {"dir": None, "verify": False},
-                   "players": list({r["player"]["name"]: r["player"] for r in results}.values())},
-        "config_file": "unit.toml", "written_at": "2026-01-01T00:00:00+00:00"})
+    write_json(
+        folder / "tournament.json",
+        {
+            "config": {
+                "tournament": {
+                    "name": "unit",
+                    "seeds": list(range(1, seeds + 1)),
+                    "fastest_bonus": 10.0,
+                    "speed_metric": "train_seconds",
+                    "overridable": ["learning_rate"],
+                },
+                "protocol": PROTOCOL,
+                "data": {"dir": None, "verify": False},
+                "players": list({r["player"]["name"]: r["player"] for r in results}.values()),
+            },
+            "config_file": "unit.toml",
+            "written_at": "2026-01-01T00:00:00+00:00",
+        },
+    )
     return folder
 
 
@@ -137,8 +188,14 @@ def test_leaderboard_numbers_match_the_results(run):
         assert points in md_game_row(md, name)
         for text in [md_row(md, name), " ".join(page.rows[name])]:
             lo, hi = r["test_accuracy_ci95"]
-            for value in (accuracy, f"{r['macro_f1']:.3f}", f"{r['trainable_parameters']:,}",
-                          f"{r['total_parameters']:,}", f"{lo:.2%} – {hi:.2%}", "900.0 MiB"):
+            for value in (
+                accuracy,
+                f"{r['macro_f1']:.3f}",
+                f"{r['trainable_parameters']:,}",
+                f"{r['total_parameters']:,}",
+                f"{lo:.2%} – {hi:.2%}",
+                "900.0 MiB",
+            ):
                 assert value in text, (name, value, text)
     assert md_row(md, "full").startswith("| 1 | 1 |") and md_row(md, "collapsed").startswith("| – | – |")
     assert md_game_row(md, "lora").startswith("| 1 |") and md_game_row(md, "full").startswith("| 2 |")
@@ -156,7 +213,7 @@ def test_collapsed_badge_and_fastest_marker_only_where_earned(run):
         assert ("badge collapsed" in html_row) == r["collapsed"] == ("**COLLAPSED, not ranked**" in row)
         assert r["fastest"] == ("⚡ +10" in md_game_row(md, r["player"]))
         reason = f"{r['player']}: {r['collapse_reason']}"
-        assert (f'COLLAPSED</span> {html.escape(reason)}</li>' in run[2]) == r["collapsed"]
+        assert (f"COLLAPSED</span> {html.escape(reason)}</li>" in run[2]) == r["collapsed"]
         assert (f"- **COLLAPSED** {md_text(reason)}\n" in md) == r["collapsed"]
     assert [r["player"] for r in board["ranked"] if r["collapsed"]] == ["collapsed"]
     assert [r["player"] for r in board["ranked"] if r["fastest"]] == ["lora"]  # 'collapsed' is faster
@@ -184,8 +241,10 @@ def test_html_is_one_self_contained_file(run):
     assert all(u.startswith(("data:", "#")) for u in page.urls), [u[:60] for u in page.urls]
     assert not {"link", "iframe", "object", "embed"} & page.tags
     # Scripts: the three charts' specs (data, never run), then Vega's bundle and view.js, all inline.
-    assert page.scripts == [{"type": "application/json", "id": f"spec-{n}"}
-                            for n in ("jobs", "cost", "curves")] + [{}, {}]
+    assert page.scripts == [{"type": "application/json", "id": f"spec-{n}"} for n in ("jobs", "cost", "curves")] + [
+        {},
+        {},
+    ]
     static = re.sub(r"<script\b[^>]*>.*?</script>", "", html_text, flags=re.S)
     assert not re.search(r"(src|href)\s*=\s*[\"']?\s*(https?:)?//|url\(|@import", static)
 
@@ -206,8 +265,16 @@ def test_markdown_figures_exist_with_alt_text_and_captions(run):
 def test_sections_in_order_and_user_text_escaped(run):
     _, _, html_text, _, md = run
     for text in (html_text, md):
-        heads = [text.index(h) for h in ("Leaderboard", "How sure we are", "Players", "All players compared",
-                                          "Protocol, environment, warnings and failures")]
+        heads = [
+            text.index(h)
+            for h in (
+                "Leaderboard",
+                "How sure we are",
+                "Players",
+                "All players compared",
+                "Protocol, environment, warnings and failures",
+            )
+        ]
         assert heads == sorted(heads)
         for fact in ("learning_rate=0.0005", "Test CPU", "NonFiniteLoss", "lr is high", "random base"):
             assert fact in text
@@ -236,8 +303,10 @@ def test_the_card_states_the_board_the_report_rebuilds_never_a_stale_leaderboard
     lora = {**lora, "data": {**lora["data"], "name": "sst5"}}
     card = model_card(RunFolder(folder), lora, Export("out", adapter=False))  # no leaderboard.json yet
     # A leaderboard.json written before "full" finished: lora alone at the top.
-    write(leaderboard.build([r for r in results if r["player"]["name"] != "full"], 10.0, "train_seconds"),
-          RunFolder(folder))
+    write(
+        leaderboard.build([r for r in results if r["player"]["name"] != "full"], 10.0, "train_seconds"),
+        RunFolder(folder),
+    )
     assert model_card(RunFolder(folder), lora, Export("out", adapter=False)) == card
     assert "Rank 2 of 2, rank interval **2**" in card and "- full vs lora: +8.00" in card
     md = build_report(folder)["md"].read_text()
@@ -246,17 +315,24 @@ def test_the_card_states_the_board_the_report_rebuilds_never_a_stale_leaderboard
 
 def test_report_does_not_import_torch(tmp_path):
     folder = make_run(tmp_path / "run")
-    code = ("import sys, pathlib; import tuneoff.report.build; from tuneoff.report.build import build_report; "
-            f"build_report(pathlib.Path({str(folder)!r})); assert 'torch' not in sys.modules, 'torch imported'")
+    code = (
+        "import sys, pathlib; import tuneoff.report.build; from tuneoff.report.build import build_report; "
+        f"build_report(pathlib.Path({str(folder)!r})); assert 'torch' not in sys.modules, 'torch imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
-    subprocess.run([sys.executable, "-c", "import tuneoff.report.build, sys; assert 'torch' not in sys.modules"],
-                   check=True, timeout=60)
+    subprocess.run(
+        [sys.executable, "-c", "import tuneoff.report.build, sys; assert 'torch' not in sys.modules"],
+        check=True,
+        timeout=60,
+    )
     assert (folder / "report.html").is_file()
 
 
 def minimal_tournament(folder, names):
-    players = [{"name": n, "model": {"kind": "random", "size": "tiny"}, "strategy": {"name": "full"}, "protocol": {}}
-               for n in names]
+    players = [
+        {"name": n, "model": {"kind": "random", "size": "tiny"}, "strategy": {"name": "full"}, "protocol": {}}
+        for n in names
+    ]
     write_json(folder / "tournament.json", {"config": {"tournament": {"name": "unit"}, "players": players}})
 
 
@@ -264,8 +340,9 @@ def test_a_run_with_nothing_completed_still_renders(tmp_path):
     """One running and one interrupted player, one unreadable results file."""
     minimal_tournament(tmp_path, ["a", "b", "c"])
     RunFolder(tmp_path).job("a", "seed-42").write_result(failed("a", None, status="running"))
-    RunFolder(tmp_path).job("b", "seed-42").write_result(failed("b", "stopped by the user (Ctrl-C)",
-                                                                status="interrupted"))
+    RunFolder(tmp_path).job("b", "seed-42").write_result(
+        failed("b", "stopped by the user (Ctrl-C)", status="interrupted")
+    )
     (tmp_path / "players" / "c" / "seed-42").mkdir(parents=True)
     (tmp_path / "players" / "c" / "seed-42" / "result.json").write_text("{not json")
     paths = build_report(tmp_path)
@@ -278,8 +355,10 @@ def test_a_run_with_nothing_completed_still_renders(tmp_path):
 
 def test_players_on_other_hardware_share_the_verdict_not_the_bonus(tmp_path):
     other = {**HARDWARE, "cpu": "Other CPU"}
-    for r in (completed("p1", confusion([6, 12, 20, 18, 9]), 10.0, 10),
-              completed("p2", confusion([5, 10, 18, 16, 8]), 20.0, 10, hardware=other)):
+    for r in (
+        completed("p1", confusion([6, 12, 20, 18, 9]), 10.0, 10),
+        completed("p2", confusion([5, 10, 18, 16, 8]), 20.0, 10, hardware=other),
+    ):
         RunFolder(tmp_path).job(r["player"]["name"], "seed-42").write_result(r)
     minimal_tournament(tmp_path, ["p1", "p2"])
     md = build_report(tmp_path)["md"].read_text()
@@ -311,14 +390,38 @@ def test_pareto_front_leaves_out_collapsed_players():
     from tuneoff.report import figures
 
     rows = [
-        {"player": "cheap-collapsed", "train_seconds": 10.0, "trainable_parameters": 10, "test_accuracy": 0.28,
-         "collapsed": True, "majority_rate": 0.286},
-        {"player": "fast", "train_seconds": 50.0, "trainable_parameters": 1000, "test_accuracy": 0.40,
-         "collapsed": False, "majority_rate": 0.286},
-        {"player": "slow-better", "train_seconds": 300.0, "trainable_parameters": 100, "test_accuracy": 0.50,
-         "collapsed": False, "majority_rate": 0.286},
-        {"player": "dominated", "train_seconds": 400.0, "trainable_parameters": 5000, "test_accuracy": 0.45,
-         "collapsed": False, "majority_rate": 0.286},
+        {
+            "player": "cheap-collapsed",
+            "train_seconds": 10.0,
+            "trainable_parameters": 10,
+            "test_accuracy": 0.28,
+            "collapsed": True,
+            "majority_rate": 0.286,
+        },
+        {
+            "player": "fast",
+            "train_seconds": 50.0,
+            "trainable_parameters": 1000,
+            "test_accuracy": 0.40,
+            "collapsed": False,
+            "majority_rate": 0.286,
+        },
+        {
+            "player": "slow-better",
+            "train_seconds": 300.0,
+            "trainable_parameters": 100,
+            "test_accuracy": 0.50,
+            "collapsed": False,
+            "majority_rate": 0.286,
+        },
+        {
+            "player": "dominated",
+            "train_seconds": 400.0,
+            "trainable_parameters": 5000,
+            "test_accuracy": 0.45,
+            "collapsed": False,
+            "majority_rate": 0.286,
+        },
     ]
     assert figures.pareto_front([(1, 0.2), (2, 0.1), (3, 0.5), (3, 0.4)]) == [(1, 0.2), (3, 0.5)]
     chart = figures.pareto(rows, figures.looks([r["player"] for r in rows]))

@@ -18,8 +18,16 @@ from test_report import make_run, make_seeded_run  # tests/ is on sys.path (pyte
 from tuneoff.report.build import build_report
 
 CHROMIUM = os.environ.get("TUNEOFF_CHROMIUM", "/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 # Loaded, decodable, and whole: a cut-off PNG still reports its size, but its last rows stay transparent.
 CHECK_IMAGES = """async imgs => Promise.all(imgs.map(async i => {
@@ -87,9 +95,11 @@ def test_report_renders_in_headless_chromium(tmp_path):
             assert "NonFiniteLoss" in page.inner_text("body") and "ghost" in page.inner_text("body")
             # Readable at 1280 pixels: neither the page nor any table scrolls sideways (no column is cut off).
             assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-            cut = page.evaluate("[...document.querySelectorAll('.scroll')].filter(d => d.scrollWidth > d.clientWidth)"
-                                ".map(d => d.querySelector('th').innerText + ': ' + d.scrollWidth + '>' "
-                                "+ d.clientWidth)")
+            cut = page.evaluate(
+                "[...document.querySelectorAll('.scroll')].filter(d => d.scrollWidth > d.clientWidth)"
+                ".map(d => d.querySelector('th').innerText + ': ' + d.scrollWidth + '>' "
+                "+ d.clientWidth)"
+            )
             assert cut == [], cut
 
             shot = tmp_path / "report.png"
@@ -105,8 +115,9 @@ def test_report_renders_in_headless_chromium(tmp_path):
     assert all(u.startswith(("file:", "data:")) for u in requests), [u[:80] for u in requests]
 
 
-SHOWN = ("[...document.querySelectorAll('table[data-filter] tbody tr')].filter(r => !r.hidden)"
-         ".map(r => r.dataset.player)")
+SHOWN = (
+    "[...document.querySelectorAll('table[data-filter] tbody tr')].filter(r => !r.hidden).map(r => r.dataset.player)"
+)
 
 
 def test_interactive_view_filters_sorts_and_shows_each_job(tmp_path):
@@ -137,7 +148,7 @@ def test_interactive_view_filters_sorts_and_shows_each_job(tmp_path):
                 return page.locator(f"#view-{view} .mark-symbol path[aria-label*='player: {who}']").count()
 
             assert (points("jobs"), points("cost"), points("curves")) == (12, 24, 18)  # 4 x 3 jobs; 3 x 3 x 2
-            assert page.evaluate(SHOWN) == names and page.inner_text(".filters") .endswith("4 of 4 players shown")
+            assert page.evaluate(SHOWN) == names and page.inner_text(".filters").endswith("4 of 4 players shown")
 
             # Hover: the job's player, seed, accuracy, time and trainable parameters.
             page.hover("#view-jobs path[aria-label*='player: p02-lora'][aria-label*='job: seed-2']")
@@ -146,11 +157,16 @@ def test_interactive_view_filters_sorts_and_shows_each_job(tmp_path):
                 assert text in tip, (text, tip)
             if os.environ.get("TUNEOFF_VIEW_SCREENSHOT"):  # docs/report-interactive.png
                 target = Path(os.environ["TUNEOFF_VIEW_SCREENSHOT"])
-                top, bottom = page.evaluate("[document.getElementById('explore-the-jobs'), document.getElementById("
-                                            "'view-cost')].map(e => e.getBoundingClientRect().top + window.scrollY"
-                                            " + (e.id === 'view-cost' ? e.offsetHeight : 0))")
-                page.screenshot(path=str(target), full_page=True,
-                                clip={"x": 0, "y": top - 10, "width": 1280, "height": bottom - top + 20})
+                top, bottom = page.evaluate(
+                    "[document.getElementById('explore-the-jobs'), document.getElementById("
+                    "'view-cost')].map(e => e.getBoundingClientRect().top + window.scrollY"
+                    " + (e.id === 'view-cost' ? e.offsetHeight : 0))"
+                )
+                page.screenshot(
+                    path=str(target),
+                    full_page=True,
+                    clip={"x": 0, "y": top - 10, "width": 1280, "height": bottom - top + 20},
+                )
 
             # The filter: the table's rows and both linked charts' points follow it.
             page.select_option(".filters select[name=strategy]", "lora")

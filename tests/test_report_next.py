@@ -46,7 +46,7 @@ def test_the_report_plots_the_loss_per_step_and_ends_with_next_steps(tmp_path):
     folder = make_run(tmp_path / "run")
     md = build_report(folder)["md"].read_text()
     assert "(figures/step-losses.png)" in md and (folder / "figures" / "step-losses.png").is_file()
-    steps = md[md.index("## Next steps"):]
+    steps = md[md.index("## Next steps") :]
     assert "tuneoff export run --player full --to models/full" in steps
     assert "tuneoff predict run --player full 'a gripping, beautifully acted film'" in steps
     assert "tuneoff track run --to mlflow" in steps
@@ -79,12 +79,16 @@ def test_when_every_player_collapses_the_board_says_why_and_what_to_change(tmp_p
     out = " ".join(capsys.readouterr().out.split())
     md = (tmp_path / "leaderboard.md").read_text()
     for text in (out, md):
-        assert "Why every player collapsed: each trained 150 optimizer steps (3 epochs over 800 training sentences)" \
+        assert (
+            "Why every player collapsed: each trained 150 optimizer steps (3 epochs over 800 training sentences)"
             in text
+        )
         assert "on 100 test sentences a player must reach 39.0% (the majority-class rate 30.0% plus 9.0 points)" in text
-        assert ("What to change: more steps (protocol.epochs, now 3); more training sentences (data.max_train, now "
-                "800); a learning rate that moves the loss (protocol.learning_rate, now 5e-05); more test sentences "
-                "(data.max_eval, now 100") in text
+        assert (
+            "What to change: more steps (protocol.epochs, now 3); more training sentences (data.max_train, now "
+            "800); a learning rate that moves the loss (protocol.learning_rate, now 5e-05); more test sentences "
+            "(data.max_eval, now 100"
+        ) in text
         assert 'a pretrained model (e.g. model = { kind = "minilm" })' in text  # their models are random
     steps = build_report(tmp_path)["md"].read_text().split("## Next steps")[1]
     assert "tuneoff export" not in steps and "No player learned anything" in steps

@@ -39,8 +39,8 @@ def sst_batches(tree_dir, tok, size: int = 16) -> list[dict]:
     split = load_sst5(tree_dir, verify=False).train
     out = []
     for start in range(0, len(split.texts), size):
-        encoded = tok(split.texts[start:start + size], padding=True, return_tensors="pt")
-        out.append({**encoded, "labels": torch.tensor(split.labels[start:start + size])})
+        encoded = tok(split.texts[start : start + size], padding=True, return_tensors="pt")
+        out.append({**encoded, "labels": torch.tensor(split.labels[start : start + size])})
     return out
 
 
@@ -58,15 +58,21 @@ def seen_by(layer, model, batches) -> tuple[torch.Tensor, torch.Tensor]:
 
 def probe_objective(weight, bias, x, y, c: float) -> torch.Tensor:
     """L2-regularised multinomial logistic regression: C · Σ CE + ½ ‖W‖² (bias unpenalised)."""
-    return c * F.cross_entropy(x @ weight.T + bias, y, reduction="sum") + 0.5 * (weight ** 2).sum()
+    return c * F.cross_entropy(x @ weight.T + bias, y, reduction="sum") + 0.5 * (weight**2).sum()
 
 
 def lbfgs_optimum(x, y, classes: int, c: float) -> float:
     """The objective's minimum, found independently of scikit-learn with torch's L-BFGS from zero."""
     weight = torch.zeros(classes, x.shape[1], dtype=torch.float64, requires_grad=True)
     bias = torch.zeros(classes, dtype=torch.float64, requires_grad=True)
-    solver = torch.optim.LBFGS([weight, bias], max_iter=5000, tolerance_grad=1e-12, tolerance_change=1e-15,
-                               history_size=50, line_search_fn="strong_wolfe")
+    solver = torch.optim.LBFGS(
+        [weight, bias],
+        max_iter=5000,
+        tolerance_grad=1e-12,
+        tolerance_change=1e-15,
+        history_size=50,
+        line_search_fn="strong_wolfe",
+    )
 
     def closure():
         solver.zero_grad()
@@ -151,8 +157,9 @@ def test_mixout_replaces_every_pretrained_linear_and_keeps_the_state_dict_keys()
     assert set(model.state_dict()) == keys
 
 
-@pytest.mark.parametrize(("dropout", "inside", "outside"), [("off", 0.0, 0.0), ("layers", 0.0, 0.1),
-                                                            ("model", 0.1, 0.1)])
+@pytest.mark.parametrize(
+    ("dropout", "inside", "outside"), [("off", 0.0, 0.0), ("layers", 0.0, 0.1), ("model", 0.1, 0.1)]
+)
 def test_mixout_sets_dropout_as_asked(dropout, inside, outside):
     model, _ = tiny("distilbert")
     model, _ = STRATEGIES["mixout"](p=0.5, dropout=dropout).apply(model, setup_for(model))

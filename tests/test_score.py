@@ -26,8 +26,12 @@ def trained(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("scored")
     (root / "tiny.toml").write_text(TINY_CONFIG + SST2_EXTRA)
     data = write_trees(root / "sst5")
-    assert main(["run", str(root / "tiny.toml"), "--data-dir", str(data), "--out", str(root / "run"), "--no-report",
-                 *LEARN]) == 0
+    assert (
+        main(
+            ["run", str(root / "tiny.toml"), "--data-dir", str(data), "--out", str(root / "run"), "--no-report", *LEARN]
+        )
+        == 0
+    )
     return root / "run", data
 
 
@@ -78,7 +82,7 @@ def test_the_run_own_test_set_by_name_scores_its_test_accuracy_and_twice_keeps_o
     assert board["stale"] == []
     assert main(["report", str(folder)]) == 0
     md = (folder / "report.md").read_text()
-    table = md[md.index("Across data sets"):]
+    table = md[md.index("Across data sets") :]
     assert "| sst2 | sst5 |" in table and f"{again[0]['test']['accuracy']:.2%}" in table
     assert "sst5 test accuracy" in capsys.readouterr().out
 
@@ -102,8 +106,10 @@ def test_a_label_map_decides_where_each_label_goes(run):
 def test_a_label_map_naming_unknown_labels_is_refused_and_writes_nothing(run, capsys):
     folder, data = run
     before = {p: p.read_bytes() for p in sorted(folder.rglob("result.json"))}
-    assert main(["score", str(folder), "--dataset", "sst2", "--data-dir", str(data),
-                 "--label-map", "very negative=awful"]) == 2
+    assert (
+        main(["score", str(folder), "--dataset", "sst2", "--data-dir", str(data), "--label-map", "very negative=awful"])
+        == 2
+    )
     out = capsys.readouterr().out
     assert "--label-map: label_map names ['awful']" in out and "sst2's: ['negative', 'positive']" in out
     assert {p: p.read_bytes() for p in sorted(folder.rglob("result.json"))} == before
@@ -116,11 +122,16 @@ def test_label_tables_default_by_name_or_sst5_onto_sst2_else_refuse(tree_dir):
     assert label_table(sst5.labels, sst2, None) == SST5_TO_SST2
     assert label_table(("positive", "negative"), sst2, None) == {"positive": "positive", "negative": "negative"}
     assert label_table(sst5.labels, sst2, {"neutral": "negative"}) == {"neutral": "negative"}
-    with pytest.raises(ValueError, match=r"the run's labels \['negative', 'positive'\] are not sst5's \['very "
-                                         r"negative', .*'very positive'\]: say where each goes with --label-map"):
+    with pytest.raises(
+        ValueError,
+        match=r"the run's labels \['negative', 'positive'\] are not sst5's \['very "
+        r"negative', .*'very positive'\]: say where each goes with --label-map",
+    ):
         label_table(("negative", "positive"), sst5, None)
-    assert parse_label_map(" very negative = negative,neutral=negative ") == {"very negative": "negative",
-                                                                             "neutral": "negative"}
+    assert parse_label_map(" very negative = negative,neutral=negative ") == {
+        "very negative": "negative",
+        "neutral": "negative",
+    }
     for bad in ("neutral", "=negative", ",", "neutral=,"):
         with pytest.raises(ValueError, match="--label-map"):
             parse_label_map(bad)

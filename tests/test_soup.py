@@ -24,11 +24,15 @@ from tuneoff.strategies.soup import greedy_soup, uniform_soup
 from tuneoff.training.batching import encode
 from tuneoff.training.loop import train
 
-SOUP = TINY_CONFIG.replace('overridable = ["learning_rate"]', "overridable = []").replace(
-    "protocol = { learning_rate = 5e-3 }", "").replace("fastest_bonus = 10.0",
-                                                       "fastest_bonus = 10.0\nseeds = [7, 8, 9]")
-SOUP += '\n[[players]]\nname = "soup"\nmodel = { kind = "random", size = "tiny" }\nstrategy = { name = "soup" }\n' \
-        "\n[tuning]\nepochs = 1\n"
+SOUP = (
+    TINY_CONFIG.replace('overridable = ["learning_rate"]', "overridable = []")
+    .replace("protocol = { learning_rate = 5e-3 }", "")
+    .replace("fastest_bonus = 10.0", "fastest_bonus = 10.0\nseeds = [7, 8, 9]")
+)
+SOUP += (
+    '\n[[players]]\nname = "soup"\nmodel = { kind = "random", size = "tiny" }\nstrategy = { name = "soup" }\n'
+    "\n[tuning]\nepochs = 1\n"
+)
 SHA = {"train": "a", "dev": "b", "test": "c"}
 
 
@@ -37,9 +41,11 @@ def _state(**weights) -> dict:
 
 
 def test_the_uniform_soup_is_the_mean_of_the_ingredients():
-    states = [{**_state(w=[[1.0, 2.0], [3.0, 4.0]], b=[0.5]), "ids": torch.tensor([0, 1])},
-              {**_state(w=[[3.0, 0.0], [1.0, 8.0]], b=[1.5]), "ids": torch.tensor([0, 1])},
-              {**_state(w=[[2.0, 1.0], [5.0, 0.0]], b=[-2.0]), "ids": torch.tensor([0, 1])}]
+    states = [
+        {**_state(w=[[1.0, 2.0], [3.0, 4.0]], b=[0.5]), "ids": torch.tensor([0, 1])},
+        {**_state(w=[[3.0, 0.0], [1.0, 8.0]], b=[1.5]), "ids": torch.tensor([0, 1])},
+        {**_state(w=[[2.0, 1.0], [5.0, 0.0]], b=[-2.0]), "ids": torch.tensor([0, 1])},
+    ]
     soup = uniform_soup(states)
     # theta = (1/k) sum_i theta_i, entry by entry, written out
     assert soup["w"].tolist() == [[(1 + 3 + 2) / 3, (2 + 0 + 1) / 3], [(3 + 1 + 5) / 3, (4 + 8 + 0) / 3]]
@@ -125,8 +131,15 @@ def test_each_ingredient_is_the_run_at_its_rate_and_the_model_keeps_the_soup(sou
     for rate, state in zip(job.ingredients, states):  # each ingredient: the run a final job at its rate would be
         alone = replace(job, ingredients=(), protocol=job.protocol.model_copy(update={"learning_rate": rate}))
         other = prepare(replace(soup_task, job=alone), Final.fresh(alone, labels), print)
-        train(other.model, train_set, dev_set, other.protocol, other.device, strategy=job.player.strategy,
-              setup=other.setup)
+        train(
+            other.model,
+            train_set,
+            dev_set,
+            other.protocol,
+            other.device,
+            strategy=job.player.strategy,
+            setup=other.setup,
+        )
         assert all(torch.equal(v, state[k]) for k, v in other.model.state_dict().items())
 
 

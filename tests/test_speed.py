@@ -71,17 +71,21 @@ def test_one_bonus_per_board_on_the_device_most_players_ran_on():
 
 
 def test_one_seed_each_needs_a_gap_beyond_fifteen_percent():
-    board = leaderboard.build(windowed("a", 1e-3, seeds=(1,)) + windowed("b", 1.1e-3, seeds=(1,))
-                              + windowed("c", 1.3e-3, seeds=(1,)))
+    board = leaderboard.build(
+        windowed("a", 1e-3, seeds=(1,)) + windowed("b", 1.1e-3, seeds=(1,)) + windowed("c", 1.3e-3, seeds=(1,))
+    )
     assert bonus(board) == {"a": 5.0, "b": 5.0, "c": 0.0}
 
 
-@pytest.mark.parametrize("name, a_alone, b_alone, shared", [
-    ("equal speed", None, 0.0, (0.9, 1.0)),
-    ("B 30 % slower", (0.8, 1.0), 0.0, None),
-    ("B 30 % slower, 20 % of seeds contended (bursts)", (0.8, 1.0), 0.0, None),
-    ("B 30 % slower, 20 % of seeds contended (whole jobs), 5 seeds", None, 0.0, None),
-])
+@pytest.mark.parametrize(
+    "name, a_alone, b_alone, shared",
+    [
+        ("equal speed", None, 0.0, (0.9, 1.0)),
+        ("B 30 % slower", (0.8, 1.0), 0.0, None),
+        ("B 30 % slower, 20 % of seeds contended (bursts)", (0.8, 1.0), 0.0, None),
+        ("B 30 % slower, 20 % of seeds contended (whole jobs), 5 seeds", None, 0.0, None),
+    ],
+)
 def test_simulated_noise_never_hands_the_bonus_to_the_slower_player(name, a_alone, b_alone, shared):
     s = next(x for x in speed_bonus.SCENARIOS if x.label == name)
     got = speed_bonus.scenario(s, 150, steady=True)

@@ -81,7 +81,8 @@ def test_holm_matches_statsmodels():
 
 def test_above_chance_is_the_one_sided_binomial_test():
     assert stats.above_chance(650, 2000, 0.3) == pytest.approx(
-        scipy_stats.binomtest(650, 2000, 0.3, alternative="greater").pvalue)
+        scipy_stats.binomtest(650, 2000, 0.3, alternative="greater").pvalue
+    )
 
 
 def test_several_seeds_give_mean_std_and_the_verdict():
@@ -121,8 +122,10 @@ def test_a_player_below_the_majority_rate_is_collapsed_and_gets_no_bonus():
 def test_holm_without_p_values_rejects_what_the_adjusted_p_values_reject():
     rng = np.random.default_rng(7)
     p = rng.random(400)
-    matrices = [np.array([rng.random(400) < np.clip(p + shift + rng.normal(0, 0.02), 0, 1) for _ in range(3)])
-                for shift in (0.0, 0.0, 0.04, 0.08, 0.1)]
+    matrices = [
+        np.array([rng.random(400) < np.clip(p + shift + rng.normal(0, 0.02), 0, 1) for _ in range(3)])
+        for shift in (0.0, 0.0, 0.04, 0.08, 0.1)
+    ]
     summary = family.summarise(matrices)
     pairs = [(i, j) for i in range(5) for j in range(i + 1, 5)]
     tests = family.differences(summary, pairs)
@@ -134,19 +137,25 @@ def test_holm_without_p_values_rejects_what_the_adjusted_p_values_reject():
 def test_the_family_gives_each_players_own_estimate_when_nothing_is_borrowed():
     rng = np.random.default_rng(1)
     p = rng.random(500)
-    matrices = [np.array([rng.random(500) < np.clip(p + rng.normal(0, 0.03), 0, 1) for _ in range(k)])
-                for k in (3, 4, 2)]
+    matrices = [
+        np.array([rng.random(500) < np.clip(p + rng.normal(0, 0.03), 0, 1) for _ in range(k)]) for k in (3, 4, 2)
+    ]
     summary = family.summarise(matrices)
     for own, shared in zip((stats.accuracy(m) for m in matrices), family.take(family.accuracies(summary))):
         assert (own.mean, own.runs_var, own.runs_df, own.sentences_var) == pytest.approx(
-            (shared.mean, shared.runs_var, shared.runs_df, shared.sentences_var))
+            (shared.mean, shared.runs_var, shared.runs_df, shared.sentences_var)
+        )
     pairs = [(0, 1), (0, 2), (1, 2)]
     for (i, j), shared in zip(pairs, family.take(family.differences(summary, pairs))):
         own = stats.difference(matrices[i], matrices[j])
         assert (own.mean, own.runs_var, own.runs_df, own.sentences_var) == pytest.approx(
-            (shared.mean, shared.runs_var, shared.runs_df, shared.sentences_var))
-        assert own.p() == pytest.approx(stats.Estimate(*[getattr(own, f) for f in ("mean", "runs_var", "runs_df",
-                                                                                 "sentences_var", "sentences_df")]).p())
+            (shared.mean, shared.runs_var, shared.runs_df, shared.sentences_var)
+        )
+        assert own.p() == pytest.approx(
+            stats.Estimate(
+                *[getattr(own, f) for f in ("mean", "runs_var", "runs_df", "sentences_var", "sentences_df")]
+            ).p()
+        )
 
 
 def test_a_player_with_one_seed_borrows_the_pooled_spread_and_is_never_more_precise_than_with_all_its_seeds():
@@ -184,8 +193,12 @@ def test_the_detectable_difference_is_simulated_through_the_boards_own_test():
 
     def board(players, seeds, run, sentences=2210):
         p = rng.random(sentences)
-        return family.summarise([np.array([rng.random(sentences) < np.clip(p + rng.normal(0, run), 0, 1)
-                                           for _ in range(seeds)]) for _ in range(players)])
+        return family.summarise(
+            [
+                np.array([rng.random(sentences) < np.clip(p + rng.normal(0, run), 0, 1) for _ in range(seeds)])
+                for _ in range(players)
+            ]
+        )
 
     def median(figures: dict) -> float:
         return float(np.median(list(figures.values())))

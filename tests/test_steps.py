@@ -38,8 +38,11 @@ def steps_of(step_kind, tree_dir, batches: int, warmup_runs: int = 1):
     model.train()
     optimizer = make_optimizer(model, p)
     hooks = (Full(), setup_for(model))
-    step = (EagerStep(model, model, optimizer, p, hooks) if step_kind == "eager"
-            else CapturedStep(model, model, optimizer, p, hooks, Emulated(optimizer, warmup_runs)))
+    step = (
+        EagerStep(model, model, optimizer, p, hooks)
+        if step_kind == "eager"
+        else CapturedStep(model, model, optimizer, p, hooks, Emulated(optimizer, warmup_runs))
+    )
     torch.manual_seed(11)
     losses = []
     for index in train_batches(data.lengths(), p.batch_size, 1, seed=5)[:batches]:
@@ -82,11 +85,19 @@ def test_one_capture_per_batch_shape_and_static_buffers_reused(tree_dir):
 def test_without_cuda_the_eager_step_runs_and_the_result_says_why(tree_dir):
     model, data, p = tiny(tree_dir, cuda_graphs=True)
     out = train(model, data, data, p, CPU)
-    assert out.step == {"path": "eager", "graphs": 0, "passes_per_step": 1,
-                        "eager_reason": "protocol.cuda_graphs needs CUDA; this player ran on cpu"}
+    assert out.step == {
+        "path": "eager",
+        "graphs": 0,
+        "passes_per_step": 1,
+        "eager_reason": "protocol.cuda_graphs needs CUDA; this player ran on cpu",
+    }
     model, data, p = tiny(tree_dir)
-    assert train(model, data, data, p, CPU).step == {"path": "eager", "eager_reason": None, "graphs": 0,
-                                                     "passes_per_step": 1}
+    assert train(model, data, data, p, CPU).step == {
+        "path": "eager",
+        "eager_reason": None,
+        "graphs": 0,
+        "passes_per_step": 1,
+    }
 
 
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
@@ -101,16 +112,19 @@ def test_captured_steps_need_static_shapes_and_exclude_compile():
         Protocol(cuda_graphs=True, static_shapes=16, compile=True)
 
 
-@pytest.mark.parametrize(("asked", "device", "settled"), [
-    ({}, "cuda", (True, 16)),  # the CUDA default: captured steps, padded to multiples of 16
-    ({}, "cpu", (False, 0)),
-    ({}, "mps", (False, 0)),
-    ({"cuda_graphs": False}, "cuda", (False, 0)),
-    ({"static_shapes": 32}, "cuda", (True, 32)),
-    ({"static_shapes": 8}, "cpu", (False, 8)),
-    ({"compile": True}, "cuda", (False, 0)),  # compile chosen: no capture
-    ({"cuda_graphs": True}, "cpu", (True, 16)),  # asked for: the eager step runs and says why
-])
+@pytest.mark.parametrize(
+    ("asked", "device", "settled"),
+    [
+        ({}, "cuda", (True, 16)),  # the CUDA default: captured steps, padded to multiples of 16
+        ({}, "cpu", (False, 0)),
+        ({}, "mps", (False, 0)),
+        ({"cuda_graphs": False}, "cuda", (False, 0)),
+        ({"static_shapes": 32}, "cuda", (True, 32)),
+        ({"static_shapes": 8}, "cpu", (False, 8)),
+        ({"compile": True}, "cuda", (False, 0)),  # compile chosen: no capture
+        ({"cuda_graphs": True}, "cpu", (True, 16)),  # asked for: the eager step runs and says why
+    ],
+)
 def test_device_defaults_settle_to_captured_steps_on_cuda_only(asked, device, settled):
     p = Protocol(**asked).on(device)
     assert (p.cuda_graphs, p.static_shapes) == settled
@@ -126,7 +140,8 @@ def test_the_new_key_changes_no_older_identity():
     assert "cuda_graphs" not in plain["protocol"]  # results recorded before the key existed stay current
     # unset (the device decides) is written as what older results recorded: they stay current
     assert identity(player, Protocol(), spec, sha) == identity(
-        player, Protocol(cuda_graphs=False, static_shapes=0), spec, sha)
+        player, Protocol(cuda_graphs=False, static_shapes=0), spec, sha
+    )
     assert identity(player, Protocol(), spec, sha)["protocol"]["static_shapes"] == 0
     captured = identity(player, Protocol(static_shapes=16, cuda_graphs=True), spec, sha)
     assert captured["protocol"]["cuda_graphs"] is True
@@ -142,5 +157,5 @@ def test_captured_scoring_gives_the_eager_scores_and_captures_each_shape_once(tr
     for _ in range(2):  # the second pass replays what the first captured
         captured = score(model, data, 16, CPU, forward=forward)
         assert captured.loss == eager.loss and (captured.predictions == eager.predictions).all()
-    widths = {w for w in (len(x) for x in data.ids)}
+    widths = {len(x) for x in data.ids}
     assert 1 < len(forward.graphs) <= len(widths) and all(w % 8 == 0 for _, w in forward.graphs)

@@ -70,11 +70,22 @@ def test_every_architecture_in_the_role_table_resolves_and_others_fail_clearly()
         GPT2ForSequenceClassification,
     )
 
-    deberta = DebertaV2ForSequenceClassification(DebertaV2Config(num_hidden_layers=2, hidden_size=32,
-                                                                 num_attention_heads=2, intermediate_size=64,
-                                                                 vocab_size=100, num_labels=5))
-    assert roles_for(deberta).head == ("pooler", "classifier") and set(ROLES) >= {"distilbert", "bert", "roberta",
-                                                                                 "deberta-v2"}
+    deberta = DebertaV2ForSequenceClassification(
+        DebertaV2Config(
+            num_hidden_layers=2,
+            hidden_size=32,
+            num_attention_heads=2,
+            intermediate_size=64,
+            vocab_size=100,
+            num_labels=5,
+        )
+    )
+    assert roles_for(deberta).head == ("pooler", "classifier") and set(ROLES) >= {
+        "distilbert",
+        "bert",
+        "roberta",
+        "deberta-v2",
+    }
     gpt2 = GPT2ForSequenceClassification(GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=100, num_labels=5))
     with pytest.raises(UnsupportedModel, match="model type 'gpt2' has no entry"):
         roles_for(gpt2)
@@ -120,8 +131,11 @@ def test_reinit_changes_the_top_layers_of_a_model_loaded_from_a_folder(arch, tmp
     top = f"{roles.layers}.{len(roles.layer_list(loaded)) - 1}."
     changed = {n for n, q in loaded.named_parameters() if not torch.equal(q, before[n])}
     promised = {n for n in before if n.startswith(top) or (roles.pooler and n.startswith(roles.pooler + "."))}
-    promised = {n for n in promised if not n.endswith(("LayerNorm.weight", "LayerNorm.bias", "layer_norm.weight",
-                                                        "layer_norm.bias", ".bias"))}  # these re-init to 1 and 0
+    promised = {
+        n
+        for n in promised
+        if not n.endswith(("LayerNorm.weight", "LayerNorm.bias", "layer_norm.weight", "layer_norm.bias", ".bias"))
+    }  # these re-init to 1 and 0
     assert promised and promised <= changed
     assert changed <= {n for n in before if n.startswith(top) or (roles.pooler and n.startswith(roles.pooler + "."))}
 

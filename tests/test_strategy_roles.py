@@ -20,6 +20,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 # --- the tests ---------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("arch", TINY_ARCHS)
 def test_the_parts_written_here_cover_every_parameter_once(tiny_folders, arch):
     base = [n for n, _ in loaded(tiny_folders, arch).named_parameters()]

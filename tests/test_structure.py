@@ -21,8 +21,13 @@ PACKAGE = Path(tuneoff.__file__).parent
 def test_import_contracts_hold():
     """import-linter's layers contract for the stage folders, and torch kept out of plan, store, verdict, report."""
     lint = shutil.which("lint-imports") or str(Path(sys.executable).with_name("lint-imports"))
-    done = subprocess.run([lint, "--config", str(PACKAGE.parents[1] / ".importlinter")], capture_output=True,
-                          text=True, cwd=PACKAGE.parents[1], timeout=300)
+    done = subprocess.run(
+        [lint, "--config", str(PACKAGE.parents[1] / ".importlinter")],
+        capture_output=True,
+        text=True,
+        cwd=PACKAGE.parents[1],
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "0 broken" in done.stdout
 
@@ -76,8 +81,10 @@ def test_the_cycle_finder_finds_a_cycle():
     assert cycles(Graph()) == [["a", "b", "c"]]
 
 
-FILE_NAMES = (r"(result|tuning|manifest|tournament|leaderboard)\.json|tuneoff\.lock|leaderboard\.(md|csv)"
-              r"|report\.(html|md)")
+FILE_NAMES = (
+    r"(result|tuning|manifest|tournament|leaderboard)\.json|tuneoff\.lock|leaderboard\.(md|csv)"
+    r"|report\.(html|md)"
+)
 RUN_FOLDER_NAMES = re.compile(
     rf"""["'/]({FILE_NAMES})["']"""  # a file of the run folder, in a string
     r"""|/\s*["'](players|checkpoint)["']"""  # a folder of it, joined onto a path
@@ -99,10 +106,15 @@ def test_only_the_store_spells_the_run_folder():
 
 
 def test_the_run_folder_check_would_catch_a_spelled_path():
-    for spelled in ('folder / "players" / name', "path / 'result.json'", 'f"players/{name}/seed-1"',
-                    'run / "checkpoint"', 'open("leaderboard.md")'):
+    for spelled in (
+        'folder / "players" / name',
+        "path / 'result.json'",
+        'f"players/{name}/seed-1"',
+        'run / "checkpoint"',
+        'open("leaderboard.md")',
+    ):
         assert RUN_FOLDER_NAMES.search(spelled), spelled
-    for fine in ('run.job(name, label).result_path', 'config["players"]', 'result["checkpoint"]["path"]'):
+    for fine in ("run.job(name, label).result_path", 'config["players"]', 'result["checkpoint"]["path"]'):
         assert not RUN_FOLDER_NAMES.search(fine), fine
 
 
@@ -145,29 +157,51 @@ def test_only_the_formatting_module_writes_p_values():
     benchmarks and the docs generator."""
     root = PACKAGE.parents[1]
     modules = [*PACKAGE.rglob("*.py"), *(root / "benchmarks").glob("*.py"), *(root / "docs").rglob("*.py")]
-    offenders = [f"{path.relative_to(root)}:{n}" for path in sorted(modules) if path != FORMATTING_OWNER
-                 for n in p_value_formatting(path.read_text())]
+    offenders = [
+        f"{path.relative_to(root)}:{n}"
+        for path in sorted(modules)
+        if path != FORMATTING_OWNER
+        for n in p_value_formatting(path.read_text())
+    ]
     assert offenders == []
 
 
 def test_the_p_value_check_would_catch_one_written_by_hand():
-    for written in ('f"p = {p:.3g}"', "f\"{q['p_holm']:.3g}\"", 'f"(p={x})"', "f\"Holm p {pair['p_holm']}\"",
-                    '"< 1e-15" if p < 1e-15 else str(p)', "f\"{r['p_vs_best']:.2e}\""):
+    for written in (
+        'f"p = {p:.3g}"',
+        "f\"{q['p_holm']:.3g}\"",
+        'f"(p={x})"',
+        "f\"Holm p {pair['p_holm']}\"",
+        '"< 1e-15" if p < 1e-15 else str(p)',
+        "f\"{r['p_vs_best']:.2e}\"",
+    ):
         assert p_value_formatting(written), written
-    for fine in ("f\"{p['diff']:+.2f}\"", "f\"{r['train_seconds']:.3g} s\"", 'f"step {n}"', "f\"{p['power']:.0%}\"",
-                 'f"{p_is(p)}"', "f\"{p['range'][0]:.2f}\"", "f\"{p['bonus']:g}\""):
+    for fine in (
+        "f\"{p['diff']:+.2f}\"",
+        "f\"{r['train_seconds']:.3g} s\"",
+        'f"step {n}"',
+        "f\"{p['power']:.0%}\"",
+        'f"{p_is(p)}"',
+        "f\"{p['range'][0]:.2f}\"",
+        "f\"{p['bonus']:g}\"",
+    ):
         assert not p_value_formatting(fine), fine
 
 
 @pytest.mark.parametrize("command", ["report", "leaderboard", "compare"])
 def test_reading_a_run_never_imports_torch(tmp_path, command):
     folder = make_run(tmp_path / "run")
-    written = {"report": folder / "report.html", "leaderboard": folder / "leaderboard.json",
-               "compare": tmp_path / "compare.json"}[command]
+    written = {
+        "report": folder / "report.html",
+        "leaderboard": folder / "leaderboard.json",
+        "compare": tmp_path / "compare.json",
+    }[command]
     argv = [command, str(folder)] + ([str(folder), "--json", str(written)] if command == "compare" else [])
-    code = (f"import sys; from tuneoff.cli import main; code = main({argv!r}); "
-            "assert 'torch' not in sys.modules, 'torch imported'; "
-            "assert 'transformers' not in sys.modules, 'transformers imported'; sys.exit(code)")
+    code = (
+        f"import sys; from tuneoff.cli import main; code = main({argv!r}); "
+        "assert 'torch' not in sys.modules, 'torch imported'; "
+        "assert 'transformers' not in sys.modules, 'transformers imported'; sys.exit(code)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode in (0, 1), done.stdout + done.stderr  # 1: the run has a failed player, as made
     assert "imported" not in done.stderr
@@ -181,8 +215,10 @@ def test_the_torch_check_sees_torch_when_it_is_imported(tmp_path):
 
 
 def test_the_plan_is_torch_free():
-    code = ("import sys, tuneoff.plan.loading, tuneoff.plan.jobs, tuneoff.verdict.board, tuneoff.report.build; "
-            "assert not {'torch', 'transformers', 'peft'} & set(sys.modules), 'imported'")
+    code = (
+        "import sys, tuneoff.plan.loading, tuneoff.plan.jobs, tuneoff.verdict.board, tuneoff.report.build; "
+        "assert not {'torch', 'transformers', 'peft'} & set(sys.modules), 'imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
@@ -210,12 +246,25 @@ def test_only_the_store_spells_the_checkpoint():
 
 
 def test_the_checkpoint_check_would_catch_a_spelled_subfolder():
-    for spelled in ('folder / "model"', "out / 'base'", 'f"{folder.name}/adapter"', '"checkpoint/model"',
-                    'BASE_FOLDER = "base"', 'result["checkpoint"]["path"]', 'result.get("checkpoint", {})',
-                    'if result["checkpoint"] == {}'):
+    for spelled in (
+        'folder / "model"',
+        "out / 'base'",
+        'f"{folder.name}/adapter"',
+        '"checkpoint/model"',
+        'BASE_FOLDER = "base"',
+        'result["checkpoint"]["path"]',
+        'result.get("checkpoint", {})',
+        'if result["checkpoint"] == {}',
+    ):
         assert CHECKPOINT_SPELLED.search(spelled), spelled
-    for fine in ('result["player"]["model"]', 'repo_type="model"', 'size: Literal["tiny", "base"] = "small"',
-                 'checkpoint.adapter', 'record["model"] = {}', 'result["checkpoint"] = strategy.save(...)'):
+    for fine in (
+        'result["player"]["model"]',
+        'repo_type="model"',
+        'size: Literal["tiny", "base"] = "small"',
+        "checkpoint.adapter",
+        'record["model"] = {}',
+        'result["checkpoint"] = strategy.save(...)',
+    ):
         assert not CHECKPOINT_SPELLED.search(fine), fine
 
 
@@ -227,8 +276,11 @@ def spelled_statuses(source: str, words: set[str]) -> list[tuple[int, str]]:
     messages and f-string pieces that merely contain one are not)."""
     import ast
 
-    return sorted((node.lineno, node.value) for node in ast.walk(ast.parse(source))
-                  if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in words)
+    return sorted(
+        (node.lineno, node.value)
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in words
+    )
 
 
 def test_only_the_status_owner_spells_a_status():
@@ -243,17 +295,29 @@ def test_only_the_status_owner_spells_a_status():
         enum = json.loads((PACKAGE / "schema" / f"{schema}.schema.json").read_text())["properties"]["status"]["enum"]
         assert set(enum) == words, schema
     assert words == {"running", "completed", "failed", "interrupted"}
-    offenders = [f"{path.relative_to(PACKAGE)}:{line}: {word!r}" for path in sorted(PACKAGE.rglob("*.py"))
-                 if path != STATUS_OWNER for line, word in spelled_statuses(path.read_text(), words)]
+    offenders = [
+        f"{path.relative_to(PACKAGE)}:{line}: {word!r}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path != STATUS_OWNER
+        for line, word in spelled_statuses(path.read_text(), words)
+    ]
     assert offenders == []
     assert spelled_statuses(STATUS_OWNER.read_text(), words)  # the owner does spell them
 
 
 def test_the_status_check_would_catch_a_spelled_status():
     words = {"running", "completed", "failed", "interrupted"}
-    for spelled in ('r["status"] == "completed"', "status = 'failed'", 'x in ("running", "interrupted")',
-                    'record.update(status="interrupted")'):
+    for spelled in (
+        'r["status"] == "completed"',
+        "status = 'failed'",
+        'x in ("running", "interrupted")',
+        'record.update(status="interrupted")',
+    ):
         assert spelled_statuses(spelled, words), spelled
-    for fine in ('r["status"] == Status.COMPLETED', 'f"{n} failed"', '"""A job left running."""',
-                 'print("completed in 3 s")'):
+    for fine in (
+        'r["status"] == Status.COMPLETED',
+        'f"{n} failed"',
+        '"""A job left running."""',
+        'print("completed in 3 s")',
+    ):
         assert not spelled_statuses(fine, words), fine

@@ -56,8 +56,9 @@ def test_run_writes_valid_results_checkpoints_and_leaderboard(finished_run):
         assert [sum(row) for row in cm] == r["data"]["test_class_counts"]
         assert [sum(col) for col in zip(*cm)] == r["test"]["predicted_distribution"]
         assert r["test"]["accuracy"] == pytest.approx(sum(cm[i][i] for i in range(5)) / 25)
-        assert (out / "players" / r["player"]["name"] / "seed-7" / r["checkpoint"]["path"]
-                / "model.safetensors").is_file()
+        assert (
+            out / "players" / r["player"]["name"] / "seed-7" / r["checkpoint"]["path"] / "model.safetensors"
+        ).is_file()
         assert r["environment"]["software"]["torch"] == torch.__version__
         assert r["environment"]["hardware"]["threads"] == 1
         assert r["parameters"]["trainable"] <= r["parameters"]["total"]
@@ -88,8 +89,9 @@ def test_leaderboard_points_follow_the_rules(finished_run):
     assert [row["player"] for row in board["ranked"]] == [row["player"] for row in order]
     for row in board["ranked"]:  # the game's ranking: ties share a rank
         assert row["game_rank"] == 1 + sum(other["points"] > row["points"] + 1e-9 for other in board["ranked"])
-    assert board["may_be_best"] == [row["player"] for row in board["ranked"]
-                                    if not row["collapsed"] and row["rank_interval"][0] == 1]
+    assert board["may_be_best"] == [
+        row["player"] for row in board["ranked"] if not row["collapsed"] and row["rank_interval"][0] == 1
+    ]
     md = (finished_run / "leaderboard.md").read_text()
     for row in board["ranked"]:
         assert f"| {row['player']} |" in md and f"{row['points']:.2f}" in md
@@ -154,8 +156,10 @@ def test_a_failing_player_is_recorded_and_the_tournament_goes_on(tiny_config, tr
     board = json.loads((out / "leaderboard.json").read_text())
     assert [r["player"] for r in board["ranked"]] == ["lora"]
     assert board["unranked"][0]["player"] == "full" and board["unranked"][0]["status"] == "failed"
-    assert board["unranked"][0]["diverged"] and "diverged (counted as a collapsed seed)" in (
-        out / "leaderboard.md").read_text()
+    assert (
+        board["unranked"][0]["diverged"]
+        and "diverged (counted as a collapsed seed)" in (out / "leaderboard.md").read_text()
+    )
 
 
 def test_bad_config_fails_before_any_training(tiny_config, tree_dir, tmp_path, capsys):
@@ -213,7 +217,11 @@ def test_results_stay_valid_when_read_back(finished_run, tmp_path):
         read = read_result(path)  # validated against the shipped schema
         assert read == json.loads(path.read_text()) == via_run
         assert (read["schema"], read["player"]["name"], read["seed"], read["status"]) == (
-            "tuneoff.result/2", folder.parent.name, 7, "completed")
+            "tuneoff.result/2",
+            folder.parent.name,
+            7,
+            "completed",
+        )
         broken = dict(read)
         del broken["test"]  # the same file less a required part no longer reads back
         (tmp_path / "broken.json").write_text(json.dumps(broken))
@@ -229,7 +237,9 @@ def test_a_corrupt_results_file_does_not_block_the_leaderboard(finished_run, tin
     out = capsys.readouterr().out
     assert "stray/seed-7: results file unreadable" in out and "not valid JSON" in out
     assert sorted(r["player"] for r in json.loads((finished_run / "leaderboard.json").read_text())["ranked"]) == [
-        "full", "lora"]
+        "full",
+        "lora",
+    ]
 
 
 def test_tf32_on_cpu_runs_plain_fp32_and_says_so(finished_run, tiny_config, tree_dir, tmp_path):
@@ -270,8 +280,9 @@ def test_three_seeds_two_players_end_to_end(tiny_config, tree_dir, tmp_path):
     out = tmp_path / "seeds"
     assert run(tiny_config, tree_dir, out, *LEARN, "--set", "tournament.seeds=[1, 2, 3]") == 0
     results = RunFolder(out).results()
-    assert sorted((r["player"]["name"], r["seed"]) for r in results) == [(n, s) for n in ("full", "lora")
-                                                                         for s in (1, 2, 3)]
+    assert sorted((r["player"]["name"], r["seed"]) for r in results) == [
+        (n, s) for n in ("full", "lora") for s in (1, 2, 3)
+    ]
     for r in results:
         assert (out / "players" / r["player"]["name"] / f"seed-{r['seed']}" / "result.json").is_file()
         assert r["protocol"]["seed"] == r["seed"]
@@ -284,8 +295,20 @@ def test_three_seeds_two_players_end_to_end(tiny_config, tree_dir, tmp_path):
     assert row["test_accuracy"] == pytest.approx(sum(row["per_seed_test_accuracy"]) / 3)
     assert row["test_accuracy_ci95"][0] <= row["test_accuracy"] <= row["test_accuracy_ci95"][1]
     assert board["stale"] == [] and board["unranked"] == []
-    again = main(["run", str(tiny_config), "--data-dir", str(tree_dir), "--out", str(out), "--no-report", *LEARN,
-                  "--set", "tournament.seeds=[1, 2, 3]"])
+    again = main(
+        [
+            "run",
+            str(tiny_config),
+            "--data-dir",
+            str(tree_dir),
+            "--out",
+            str(out),
+            "--no-report",
+            *LEARN,
+            "--set",
+            "tournament.seeds=[1, 2, 3]",
+        ]
+    )
     assert again == 0 and [r["started_at"] for r in RunFolder(out).results()] == [r["started_at"] for r in results]
 
 
@@ -297,8 +320,9 @@ def test_a_result_trained_under_another_protocol_is_stale_not_ranked(finished_ru
     assert "lora seed 7: stale, not ranked (protocol.epochs: 4 in the result, 1 now)" in out
     board = json.loads((finished_run / "leaderboard.json").read_text())
     assert [r["player"] for r in board["ranked"]] == ["full"]
-    assert board["stale"] == [{"player": "lora", "seed": 7, "data_seed": None,
-                               "reason": "protocol.epochs: 4 in the result, 1 now"}]
+    assert board["stale"] == [
+        {"player": "lora", "seed": 7, "data_seed": None, "reason": "protocol.epochs: 4 in the result, 1 now"}
+    ]
     assert "lora seed-7: **stale**, not ranked" in (finished_run / "leaderboard.md").read_text()
 
 
@@ -332,8 +356,10 @@ def zoo_config(tmp_path, teacher_of=None):
     for name in sorted(n for n, cls in STRATEGIES.items() if not cls.in_job_sweep):
         example = {**STRATEGIES[name].example, **({"teacher": teacher_of or "full"} if name == "distill" else {})}
         options = "".join(f", {k} = {json.dumps(v)}" for k, v in example.items())
-        players.append(f'[[players]]\nname = "{name}"\nmodel = {{ kind = "random", size = "tiny" }}\n'
-                       f'strategy = {{ name = "{name}"{options} }}\n')
+        players.append(
+            f'[[players]]\nname = "{name}"\nmodel = {{ kind = "random", size = "tiny" }}\n'
+            f'strategy = {{ name = "{name}"{options} }}\n'
+        )
     path = tmp_path / "zoo.toml"
     path.write_text(head + "\n".join(players))
     return path
@@ -386,7 +412,9 @@ def test_distillation_refuses_unknown_teachers_and_cycles(tmp_path, tree_dir, ca
         load_config(config)
     text = TINY_CONFIG_HEAD + "".join(
         f'[[players]]\nname = "{a}"\nmodel = {{ kind = "random", size = "tiny" }}\n'
-        f'strategy = {{ name = "distill", teacher = "{b}" }}\n' for a, b in (("a", "b"), ("b", "c"), ("c", "a")))
+        f'strategy = {{ name = "distill", teacher = "{b}" }}\n'
+        for a, b in (("a", "b"), ("b", "c"), ("c", "a"))
+    )
     (tmp_path / "cycle.toml").write_text(text)
     with pytest.raises(ConfigError, match=r"teachers form a cycle: a -> b -> c -> a"):
         load_config(tmp_path / "cycle.toml")

@@ -90,14 +90,27 @@ def test_mlflow_has_one_run_per_job_and_the_parent_after_two_exports_and_deletes
 def test_mlflow_params_and_tags(mlflow_runs):
     _, _, by_name, _, _ = mlflow_runs
     lora = by_name["lora/seed-42"].data
-    assert {k: lora.params[k] for k in ("model.kind", "strategy.name", "protocol.learning_rate", "seed", "data.name")} \
-        == {"model.kind": "random", "strategy.name": "lora", "protocol.learning_rate": "0.0005", "seed": "42",
-            "data.name": "sst5"}  # the data set, not --data-dir
+    assert {
+        k: lora.params[k] for k in ("model.kind", "strategy.name", "protocol.learning_rate", "seed", "data.name")
+    } == {
+        "model.kind": "random",
+        "strategy.name": "lora",
+        "protocol.learning_rate": "0.0005",
+        "seed": "42",
+        "data.name": "sst5",
+    }  # the data set, not --data-dir
     assert lora.tags["tuneoff.player"] == "lora" and lora.tags["tuneoff.job"] == "hash-lora-42"
-    tags = {name: (r.data.tags["status"], r.data.tags["collapsed"], r.data.tags["stale"]) for name, r in by_name.items()
-            if name != "unit"}
-    assert tags == {"full/seed-42": ("completed", "false", "false"), "lora/seed-42": ("completed", "false", "false"),
-                    "collapsed/seed-42": ("completed", "true", "false"), "broken/seed-42": ("failed", "false", "false")}
+    tags = {
+        name: (r.data.tags["status"], r.data.tags["collapsed"], r.data.tags["stale"])
+        for name, r in by_name.items()
+        if name != "unit"
+    }
+    assert tags == {
+        "full/seed-42": ("completed", "false", "false"),
+        "lora/seed-42": ("completed", "false", "false"),
+        "collapsed/seed-42": ("completed", "true", "false"),
+        "broken/seed-42": ("failed", "false", "false"),
+    }
 
 
 def test_mlflow_runs_start_and_end_when_their_jobs_did(mlflow_runs):
@@ -121,26 +134,30 @@ def test_mlflow_final_metrics_carry_the_boards_ci(mlflow_runs):
     row = next(r for r in read_run(folder).board["ranked"] if r["player"] == "full")
     metrics = by_name["full/seed-42"].data.metrics
     assert metrics["test/accuracy"] == pytest.approx(0.65)
-    assert (metrics["player/test_accuracy_ci95_low"], metrics["player/test_accuracy_ci95_high"]) \
-        == pytest.approx(tuple(row["test_accuracy_ci95"]))
+    assert (metrics["player/test_accuracy_ci95_low"], metrics["player/test_accuracy_ci95_high"]) == pytest.approx(
+        tuple(row["test_accuracy_ci95"])
+    )
     assert "test/accuracy" not in by_name["broken/seed-42"].data.metrics
 
 
 def test_mlflow_keeps_the_confusion_matrix(mlflow_runs):
     _, client, by_name, _, _ = mlflow_runs
-    assert [f.path for f in client.list_artifacts(by_name["full/seed-42"].info.run_id, "figures")] \
-        == ["figures/confusion.png"]
+    assert [f.path for f in client.list_artifacts(by_name["full/seed-42"].info.run_id, "figures")] == [
+        "figures/confusion.png"
+    ]
     assert client.list_artifacts(by_name["broken/seed-42"].info.run_id, "figures") == []
 
 
 def test_mlflow_parent_run_holds_the_board_and_the_report(mlflow_runs):
     _, client, by_name, _, _ = mlflow_runs
     parent = by_name["unit"]
-    assert {f.path for f in client.list_artifacts(parent.info.run_id)} >= {"leaderboard.json", "leaderboard.csv",
-                                                                           "report.html"}
+    assert {f.path for f in client.list_artifacts(parent.info.run_id)} >= {
+        "leaderboard.json",
+        "leaderboard.csv",
+        "report.html",
+    }
     assert parent.data.tags["tuneoff.kind"] == "tournament"
-    assert {r.data.tags["mlflow.parentRunId"] for name, r in by_name.items() if name != "unit"} \
-        == {parent.info.run_id}
+    assert {r.data.tags["mlflow.parentRunId"] for name, r in by_name.items() if name != "unit"} == {parent.info.run_id}
 
 
 def _retrained(folder, player="full"):
@@ -160,8 +177,9 @@ def test_mlflow_a_retrain_replaces_its_run_and_no_other(tmp_path):
     assert main(["track", str(folder), "--to", "mlflow"]) == 0
     _, after, deleted = _mlflow(_store(folder))
     assert len(after) == 5 and [r.info.run_name for r in deleted] == ["full/seed-42"]
-    assert {r.info.run_id for r in after} - {r.info.run_id for r in before} \
-        == {r.info.run_id for r in after if r.info.run_name == "full/seed-42"}
+    assert {r.info.run_id for r in after} - {r.info.run_id for r in before} == {
+        r.info.run_id for r in after if r.info.run_name == "full/seed-42"
+    }
 
 
 def test_mlflow_honours_its_environment_and_leaves_other_run_folders_alone(tmp_path, monkeypatch, capfd):
@@ -230,8 +248,9 @@ def test_tensorboard_has_one_log_folder_per_job_after_two_exports(tensorboard_ru
 
 def test_tensorboard_scalars_have_their_steps(tensorboard_run):
     events = _events(tensorboard_run / "tensorboard" / "full" / "seed-42")
-    assert [(e.step, round(e.value, 6)) for e in events.Scalars("train/loss")] \
-        == [(s, round(1.6 - 0.01 * s / 10, 6)) for s in STEPS]
+    assert [(e.step, round(e.value, 6)) for e in events.Scalars("train/loss")] == [
+        (s, round(1.6 - 0.01 * s / 10, 6)) for s in STEPS
+    ]
     assert [(e.step, round(e.value, 6)) for e in events.Scalars("epoch/dev_accuracy")] == DEV_ACCURACY
     assert events.Scalars("test/accuracy")[0].value == pytest.approx(0.65)
     assert events.Images("confusion")[0].encoded_image_string.startswith(b"\x89PNG")
@@ -270,8 +289,9 @@ def test_trackio_has_one_run_per_job_after_two_exports(trackio_store):
 
 def test_trackio_logs_steps_epochs_typed_config_and_the_confusion_matrix(trackio_store):
     logs = trackio_store.get_logs("unit", "full/seed-42")
-    assert [(r["step"], round(r["train/loss"], 6)) for r in logs if "train/loss" in r] \
-        == [(s, round(1.6 - 0.01 * s / 10, 6)) for s in STEPS]
+    assert [(r["step"], round(r["train/loss"], 6)) for r in logs if "train/loss" in r] == [
+        (s, round(1.6 - 0.01 * s / 10, 6)) for s in STEPS
+    ]
     assert [(r["step"], r["epoch/dev_accuracy"]) for r in logs if "epoch/dev_accuracy" in r] == DEV_ACCURACY
     assert [r["step"] for r in logs if "figures/confusion" in r] == [150]
     config = trackio_store.get_run_config("unit", "lora/seed-42")
@@ -306,8 +326,9 @@ def test_an_unknown_tracker_lists_the_choices(tmp_path, capsys):
 # --- tuneoff run --track -----------------------------------------------------------------------
 
 
-def test_run_exports_each_job_as_it_ends_and_a_failure_is_a_warning(tiny_config, tree_dir, tmp_path, monkeypatch,
-                                                                    capsys):
+def test_run_exports_each_job_as_it_ends_and_a_failure_is_a_warning(
+    tiny_config, tree_dir, tmp_path, monkeypatch, capsys
+):
     need("tensorboard")
     import tuneoff.report.track as track
 
@@ -321,8 +342,22 @@ def test_run_exports_each_job_as_it_ends_and_a_failure_is_a_warning(tiny_config,
 
     monkeypatch.setattr(track, "export", export)
     out = tmp_path / "run"
-    assert main(["run", str(tiny_config), "--data-dir", str(tree_dir), "--out", str(out), "--no-report",
-                 "--track", "tensorboard"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                str(tiny_config),
+                "--data-dir",
+                str(tree_dir),
+                "--out",
+                str(out),
+                "--no-report",
+                "--track",
+                "tensorboard",
+            ]
+        )
+        == 0
+    )
     assert calls == [("full", "seed-7"), ("lora", "seed-7"), None]  # each job as it ends, then all with the board
     text = " ".join(capsys.readouterr().out.split())
     assert "warning: lora seed-7: not exported to tensorboard (RuntimeError: tracker server down)" in text
@@ -330,6 +365,9 @@ def test_run_exports_each_job_as_it_ends_and_a_failure_is_a_warning(tiny_config,
     # logged live while training, then rewritten whole by the export: one event file each, with every step
     for job in (out / "tensorboard").glob("*/seed-7"):
         assert len(list(job.glob("events.out.tfevents.*"))) == 1
-        assert [e.step for e in _events(job).Scalars("train/grad_norm")] \
-            == [s for s, _ in json.loads((out / "players" / job.parent.name / "seed-7" / "result.json").read_text())
-                ["history"]["step_stats"]["grad_norm"]]
+        assert [e.step for e in _events(job).Scalars("train/grad_norm")] == [
+            s
+            for s, _ in json.loads((out / "players" / job.parent.name / "seed-7" / "result.json").read_text())[
+                "history"
+            ]["step_stats"]["grad_norm"]
+        ]

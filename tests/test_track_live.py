@@ -93,8 +93,24 @@ def test_a_live_log_that_fails_is_a_warning_and_the_job_completes(monkeypatch, t
     monkeypatch.setitem(TRACKERS, "broken", Broken)
     config = tmp_path / "live.toml"
     config.write_text(TINY_CONFIG)
-    assert main(["run", str(config), "--data-dir", str(tree_dir), "--out", str(tmp_path / "run"), "--no-report",
-                 "--only", "full", "--track", "broken"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                str(config),
+                "--data-dir",
+                str(tree_dir),
+                "--out",
+                str(tmp_path / "run"),
+                "--no-report",
+                "--only",
+                "full",
+                "--track",
+                "broken",
+            ]
+        )
+        == 0
+    )
     out = " ".join(capsys.readouterr().out.split())
     assert "not logged live to broken (RuntimeError: server gone)" in out
 

@@ -16,12 +16,16 @@ from tuneoff.run.tuning import run_trial
 from tuneoff.store.record import Trial
 from tuneoff.store.runfolder import RunFolder
 
-TUNED = TINY_CONFIG.replace('overridable = ["learning_rate"]', "overridable = []").replace(
-    "protocol = { learning_rate = 5e-3 }", "") + """
+TUNED = (
+    TINY_CONFIG.replace('overridable = ["learning_rate"]', "overridable = []").replace(
+        "protocol = { learning_rate = 5e-3 }", ""
+    )
+    + """
 [tuning]
 learning_rates = [1e-4, 1e-2]
 epochs = 2
 """
+)
 
 
 @dataclass
@@ -60,8 +64,12 @@ def test_a_trial_never_reads_the_test_split(tmp_path, tree_dir):
 
 
 def test_choose_keeps_the_best_mean_dev_accuracy_and_the_smaller_rate_on_ties():
-    trials = [{"learning_rate": 1e-3, "best_dev_accuracy": 0.5}, {"learning_rate": 1e-3, "best_dev_accuracy": 0.4},
-              {"learning_rate": 1e-4, "best_dev_accuracy": 0.45}, {"learning_rate": 1e-2, "best_dev_accuracy": 0.3}]
+    trials = [
+        {"learning_rate": 1e-3, "best_dev_accuracy": 0.5},
+        {"learning_rate": 1e-3, "best_dev_accuracy": 0.4},
+        {"learning_rate": 1e-4, "best_dev_accuracy": 0.45},
+        {"learning_rate": 1e-2, "best_dev_accuracy": 0.3},
+    ]
     summary = choose(trials)
     assert summary["learning_rate"] == 1e-4 and summary["dev_accuracy"] == pytest.approx([0.45, 0.45, 0.3])  # a tie
     assert summary["learning_rates"] == [1e-4, 1e-3, 1e-2]
@@ -73,7 +81,9 @@ def test_a_tuned_tournament_runs_its_finals_at_the_chosen_rate(tmp_path, tree_di
     args = ["run", str(tmp_path / "t.toml"), "--data-dir", str(tree_dir), "--out", str(out), "--no-report"]
     assert main(args) == 0
     for player in ("full", "lora"):  # two tuning seeds by default: the tournament's one seed, 7, and 8
-        records = [RunFolder(out).job(player, f"tune-lr-{lr:g}-seed-{s}").trial() for lr in (1e-4, 1e-2) for s in (7, 8)]
+        records = [
+            RunFolder(out).job(player, f"tune-lr-{lr:g}-seed-{s}").trial() for lr in (1e-4, 1e-2) for s in (7, 8)
+        ]
         assert all(r["status"] == "completed" for r in records)
         summary = choose(records)
         mean = {lr: sum(r["best_dev_accuracy"] for r in records if r["learning_rate"] == lr) / 2 for lr in (1e-4, 1e-2)}

@@ -26,16 +26,21 @@ def _run(folder, short: bool):
     results = [noisy("a", 0.55, rng_seed=s, seed=s) for s in SEEDS]
     results += [noisy("b", 0.50, rng_seed=10 + s, seed=s) for s in (SEEDS[:1] if short else SEEDS)]
     if short:
-        results += [failed("b", "RuntimeError: boom", seed=43),
-                    failed("b", "stopped (Ctrl-C)", status="interrupted", seed=44)]
+        results += [
+            failed("b", "RuntimeError: boom", seed=43),
+            failed("b", "stopped (Ctrl-C)", status="interrupted", seed=44),
+        ]
     results += [noisy("c", 0.52, rng_seed=20 + s, seed=s) for s in SEEDS[:2]]
     results.append({**failed("c", "training loss became nan at epoch 2, step 40", seed=44), "diverged": True})
     for r in results:
         RunFolder(folder).job(r["player"]["name"], f"seed-{r['seed']}").write_result(r)
-    players = [{"name": n, "model": {"kind": "random", "size": "tiny"}, "strategy": {"name": "full"}, "protocol": {}}
-               for n in "abc"]
-    write_json(folder / "tournament.json", {"config": {"tournament": {"name": "unit", "seeds": SEEDS},
-                                                       "players": players}})
+    players = [
+        {"name": n, "model": {"kind": "random", "size": "tiny"}, "strategy": {"name": "full"}, "protocol": {}}
+        for n in "abc"
+    ]
+    write_json(
+        folder / "tournament.json", {"config": {"tournament": {"name": "unit", "seeds": SEEDS}, "players": players}}
+    )
     return folder
 
 
@@ -52,10 +57,14 @@ def _outputs(folder) -> dict[str, str]:
     document = comparing.compare(comparing.Side(folder, "a"), comparing.Side(folder, "b"))
     compared = Console(record=True, width=250)
     compared.print(comparing.table(document))
-    return {"terminal": console.export_text(), "leaderboard.md": boards.markdown(run.board),
-            "report.md": report["md"].read_text(), "report.html": html, "model card": card,
-            "compare": "\n".join([compared.export_text(), *comparing.notes(document),
-                                   document["comparisons"][0]["test"]])}
+    return {
+        "terminal": console.export_text(),
+        "leaderboard.md": boards.markdown(run.board),
+        "report.md": report["md"].read_text(),
+        "report.html": html,
+        "model card": card,
+        "compare": "\n".join([compared.export_text(), *comparing.notes(document), document["comparisons"][0]["test"]]),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +80,8 @@ def test_every_output_of_a_board_with_a_one_seed_player_speaks_of_trained_models
     for name, text in outputs.items():
         lowered = text.lower()
         at = lowered.find("strateg")
-        assert at < 0, (name, text[max(0, at - 200):at + 80])
-        assert "run-to-run" not in lowered, (name, text[max(0, lowered.find("run-to-run") - 200):])
+        assert at < 0, (name, text[max(0, at - 200) : at + 80])
+        assert "run-to-run" not in lowered, (name, text[max(0, lowered.find("run-to-run") - 200) :])
         assert "trained model" in lowered, name
 
 

@@ -55,30 +55,81 @@ def from_leaderboard(board: dict) -> dict:
     players = []
     for r in board["ranked"]:
         seeds = len(r["seeds"])
-        vs = None if r["p_vs_best"] is None else {"diff": r["diff_vs_best"], "ci95": r["diff_vs_best_ci95"],
-                                                 "p_holm": r["p_vs_best"]}
-        extra = {name: {"mean": _pct(e["mean"]), "std": _pct(e["std"]) if seeds > 1 else None,
-                        **({"ci95": [_pct(v) for v in e["ci95"]]} if "ci95" in e else {}),
-                        "may_be_best": r["player"] in board.get("extra_eval", {}).get(name, {}).get("may_be_best", [])}
-                 for name, e in r["extra_eval"].items()}
-        players.append({
-            "rank": r["rank"], "player": r["player"], "strategy": r["strategy"], "model": r["model"], "seeds": seeds,
-            "accuracy": {"mean": _pct(r["test_accuracy"]), "std": _pct(r["test_accuracy_std"]) if seeds > 1 else None,
-                         "ci95": [_pct(v) for v in r["test_accuracy_ci95"]],
-                         "per_seed": [_pct(v) for v in r["per_seed_test_accuracy"]]},
-            "rank_interval": r["rank_interval"], "may_be_best": r["may_be_best"], "vs_best": vs,
-            "collapsed_seeds": len(r["collapsed_seeds"]), "extra": extra,
-            "trainable_parameters": r["trainable_parameters"], "total_parameters": r["total_parameters"],
-            "train_seconds": r["train_seconds"], "gap": _pct(r["generalization_gap"]),
-            "points": r["points"], "bonus": r["bonus"]})
-    pairs = [{"a": q["a"], "b": q["b"], "diff": q["diff"], "ci95": q["ci95"], "p": q["p"], "p_holm": q["p_holm"],
-              "separable": q["separable"]} for q in board["pairwise"]]
-    extra_pairs = {name: [{"a": q["a"], "b": q["b"], "diff": q["diff"], "ci95": q["ci95"], "p_holm": q["p_holm"],
-                           "separable": q["separable"]} for q in v["pairwise"]]
-                   for name, v in (board.get("extra_eval") or {}).items() if v["pairwise"]}
+        vs = (
+            None
+            if r["p_vs_best"] is None
+            else {"diff": r["diff_vs_best"], "ci95": r["diff_vs_best_ci95"], "p_holm": r["p_vs_best"]}
+        )
+        extra = {
+            name: {
+                "mean": _pct(e["mean"]),
+                "std": _pct(e["std"]) if seeds > 1 else None,
+                **({"ci95": [_pct(v) for v in e["ci95"]]} if "ci95" in e else {}),
+                "may_be_best": r["player"] in board.get("extra_eval", {}).get(name, {}).get("may_be_best", []),
+            }
+            for name, e in r["extra_eval"].items()
+        }
+        players.append(
+            {
+                "rank": r["rank"],
+                "player": r["player"],
+                "strategy": r["strategy"],
+                "model": r["model"],
+                "seeds": seeds,
+                "accuracy": {
+                    "mean": _pct(r["test_accuracy"]),
+                    "std": _pct(r["test_accuracy_std"]) if seeds > 1 else None,
+                    "ci95": [_pct(v) for v in r["test_accuracy_ci95"]],
+                    "per_seed": [_pct(v) for v in r["per_seed_test_accuracy"]],
+                },
+                "rank_interval": r["rank_interval"],
+                "may_be_best": r["may_be_best"],
+                "vs_best": vs,
+                "collapsed_seeds": len(r["collapsed_seeds"]),
+                "extra": extra,
+                "trainable_parameters": r["trainable_parameters"],
+                "total_parameters": r["total_parameters"],
+                "train_seconds": r["train_seconds"],
+                "gap": _pct(r["generalization_gap"]),
+                "points": r["points"],
+                "bonus": r["bonus"],
+            }
+        )
+    pairs = [
+        {
+            "a": q["a"],
+            "b": q["b"],
+            "diff": q["diff"],
+            "ci95": q["ci95"],
+            "p": q["p"],
+            "p_holm": q["p_holm"],
+            "separable": q["separable"],
+        }
+        for q in board["pairwise"]
+    ]
+    extra_pairs = {
+        name: [
+            {
+                "a": q["a"],
+                "b": q["b"],
+                "diff": q["diff"],
+                "ci95": q["ci95"],
+                "p_holm": q["p_holm"],
+                "separable": q["separable"],
+            }
+            for q in v["pairwise"]
+        ]
+        for name, v in (board.get("extra_eval") or {}).items()
+        if v["pairwise"]
+    }
     power = board.get("power") or {}
-    return {"players": players, "pairs": pairs, "extra_pairs": extra_pairs, "may_be_best": board["may_be_best"],
-            **({"detectable_difference": power["detectable_difference"]} if power else {})}
+    return {
+        "players": players,
+        "pairs": pairs,
+        "extra_pairs": extra_pairs,
+        "may_be_best": board["may_be_best"],
+        **({"detectable_difference": power["detectable_difference"]} if power else {}),
+    }
 
 
 def load(folder: Path, schema: dict) -> dict:
@@ -120,8 +171,7 @@ def rank_interval_text(interval: list[int] | None) -> str:
 COLUMNS = [  # header, alignment, the player field it shows, how
     ("rank", "r", "rank", lambda p: "–" if p["rank"] is None else str(p["rank"])),
     ("may be best", "c", "may_be_best", lambda p: "**yes**" if p["may_be_best"] else ""),
-    ("rank interval", "c", "rank_interval",
-     lambda p: rank_interval_text(p.get("rank_interval"))),
+    ("rank interval", "c", "rank_interval", lambda p: rank_interval_text(p.get("rank_interval"))),
     ("player", "l", "player", lambda p: code(p["player"])),
     ("model, strategy", "l", "model", lambda p: f"{p['model']}, {p['strategy']}"),
     ("strategy", "l", "strategy", lambda p: p["strategy"]),
@@ -130,8 +180,12 @@ COLUMNS = [  # header, alignment, the player field it shows, how
     ("95 % CI", "r", "accuracy.ci95", lambda p: ci_text(p["accuracy"].get("ci95"))),
     ("per seed", "l", "accuracy.per_seed", lambda p: ", ".join(f"{a:.2f}" for a in p["accuracy"].get("per_seed", []))),
     ("vs the best, points [95 % CI], Holm p", "l", "vs_best", lambda p: diff_text(p["vs_best"])),
-    ("collapsed seeds", "c", "collapsed_seeds",
-     lambda p: f"**{p['collapsed_seeds']} of {p['seeds']}**" if p["collapsed_seeds"] else f"0 of {p['seeds']}"),
+    (
+        "collapsed seeds",
+        "c",
+        "collapsed_seeds",
+        lambda p: f"**{p['collapsed_seeds']} of {p['seeds']}**" if p["collapsed_seeds"] else f"0 of {p['seeds']}",
+    ),
     ("macro-F1", "r", "macro_f1", lambda p: f"{p['macro_f1']:.3f}"),
     ("best epoch", "r", "best_epoch", lambda p: str(p["best_epoch"])),
     ("trainable parameters", "r", "trainable_parameters", lambda p: f"{p['trainable_parameters']:,}"),
@@ -139,8 +193,7 @@ COLUMNS = [  # header, alignment, the player field it shows, how
     ("samples/s", "r", "samples_per_second", lambda p: f"{p['samples_per_second']:.0f}"),
     ("peak RSS", "r", "peak_rss_gib", lambda p: f"{p['peak_rss_gib']:.2f} GiB"),
     ("gap", "r", "gap", lambda p: "" if p["gap"] is None else f"{p['gap']:+.1f}"),
-    ("points", "r", "points",
-     lambda p: f"{p['points']:.2f}" + (f" (+{p['bonus']:g})" if p.get("bonus") else "")),
+    ("points", "r", "points", lambda p: f"{p['points']:.2f}" + (f" (+{p['bonus']:g})" if p.get("bonus") else "")),
 ]
 
 
@@ -173,17 +226,24 @@ def _players_table(run: dict) -> str:
 def _pairs_table(pairs: list[dict]) -> str:
     with_p = any("p" in q for q in pairs)
     headers = ["pair", "difference, points [95 % CI]"] + (["p"] if with_p else []) + ["Holm p", "separable"]
-    rows = [[f"{q['a']} − {q['b']}", difference(q["diff"], q["ci95"])]
-            + ([p_value(q["p"]) if "p" in q else ""] if with_p else [])
-            + [p_value(q["p_holm"], below=q.get("p_below", False)), "**yes**" if q["separable"] else "no"]
-            for q in pairs]
+    rows = [
+        [f"{q['a']} − {q['b']}", difference(q["diff"], q["ci95"])]
+        + ([p_value(q["p"]) if "p" in q else ""] if with_p else [])
+        + [p_value(q["p_holm"], below=q.get("p_below", False)), "**yes**" if q["separable"] else "no"]
+        for q in pairs
+    ]
     return table(headers, rows, "lr" + ("r" if with_p else "") + "rc")
 
 
 def _facts(run: dict) -> str:
-    facts = [("config", code(run["config"])), ("command", code(run["command"])), ("date", run["date"]),
-             ("machine", run["machine"]), ("seeds", ", ".join(map(str, run["seeds"]))),
-             ("test set", f"{run['test_set']['name']}, {run['test_set']['sentences']:,} sentences")]
+    facts = [
+        ("config", code(run["config"])),
+        ("command", code(run["command"])),
+        ("date", run["date"]),
+        ("machine", run["machine"]),
+        ("seeds", ", ".join(map(str, run["seeds"]))),
+        ("test set", f"{run['test_set']['name']}, {run['test_set']['sentences']:,} sentences"),
+    ]
     facts += [(k.replace("_", " "), run[k]) for k in ("precision", "wall_clock") if run.get(k)]
     source = run["provenance"]
     facts.append(("source", f"{source['how']} from {source['source']} at commit {source['commit']}"))
@@ -195,11 +255,16 @@ def run_page(run: dict) -> str:
     if run.get("may_be_best"):
         parts.append(f"May be best (95 %): {', '.join(run['may_be_best'])}.")
     if run.get("detectable_difference") is not None:
-        parts.append(f"Smallest difference the board's test detects (80 % power, Holm over its pairs): "
-                     f"{run['detectable_difference']:.2f} points"
-                     + (f", as the board of {run['date']} printed it, from its formula of the time; the current "
-                        "board simulates its own test (`tuneoff leaderboard` rebuilds it)."
-                        if run["provenance"]["how"] == "transcribed" else "."))
+        parts.append(
+            f"Smallest difference the board's test detects (80 % power, Holm over its pairs): "
+            f"{run['detectable_difference']:.2f} points"
+            + (
+                f", as the board of {run['date']} printed it, from its formula of the time; the current "
+                "board simulates its own test (`tuneoff leaderboard` rebuilds it)."
+                if run["provenance"]["how"] == "transcribed"
+                else "."
+            )
+        )
     if run.get("pairs"):
         parts += ["## Pairs\n\nEvery pair on the test set, first minus second.", _pairs_table(run["pairs"])]
     for name, pairs in (run.get("extra_pairs") or {}).items():
@@ -210,28 +275,48 @@ def run_page(run: dict) -> str:
 
 
 def index_page(found: list[dict]) -> str:
-    rows = [[f"[{r['title']}]({r['run']}.md)", code(r["config"]), r["date"], str(len(r["players"])),
-             ", ".join(map(str, r["seeds"])), ", ".join(r.get("may_be_best") or [])]
-            for r in found]
-    intro = ("Every published run, from the machine-readable files under `results/` (one folder per run: "
-             "`summary.json`, and `leaderboard.json` where the run's board was kept). `python docs/generate.py` "
-             "writes these pages from them; a test fails when a page and its file disagree. Points of accuracy "
-             "throughout; CIs are 95 %. Speed, calibration and executor measurements are in "
-             "[the benchmark log](../benchmarks/log.md) (`benchmarks/RESULTS.md`, written by the scripts under "
-             "`benchmarks/`).")
-    return page("Results", "`results/*/`", intro,
-                table(["run", "config", "date", "players", "seeds", "may be best (95 %)"], rows, "llrrrl"))
+    rows = [
+        [
+            f"[{r['title']}]({r['run']}.md)",
+            code(r["config"]),
+            r["date"],
+            str(len(r["players"])),
+            ", ".join(map(str, r["seeds"])),
+            ", ".join(r.get("may_be_best") or []),
+        ]
+        for r in found
+    ]
+    intro = (
+        "Every published run, from the machine-readable files under `results/` (one folder per run: "
+        "`summary.json`, and `leaderboard.json` where the run's board was kept). `python docs/generate.py` "
+        "writes these pages from them; a test fails when a page and its file disagree. Points of accuracy "
+        "throughout; CIs are 95 %. Speed, calibration and executor measurements are in "
+        "[the benchmark log](../benchmarks/log.md) (`benchmarks/RESULTS.md`, written by the scripts under "
+        "`benchmarks/`)."
+    )
+    return page(
+        "Results",
+        "`results/*/`",
+        intro,
+        table(["run", "config", "date", "players", "seeds", "may be best (95 %)"], rows, "llrrrl"),
+    )
 
 
 def teaser(run: dict) -> str:
     """The README's results teaser: one run's players with their CI and rank interval (no pipes in cells)."""
-    rows = [[p["player"] + (" **COLLAPSED**" if p.get("collapsed_seeds") else ""),
-             f"{p.get('model', '')}, {p['strategy']}".lstrip(", "), accuracy_text(p["accuracy"]),
-             ci_text(p["accuracy"].get("ci95")), rank_interval_text(p.get("rank_interval"))]
-            for p in run["players"]]
-    return (f"{run['title']} (`{run['command']}`, {run['date']}):\n\n"
-            + table(["player", "model, strategy", "test accuracy, mean ± std", "95 % CI", "rank interval"], rows,
-                    "llrrc"))
+    rows = [
+        [
+            p["player"] + (" **COLLAPSED**" if p.get("collapsed_seeds") else ""),
+            f"{p.get('model', '')}, {p['strategy']}".lstrip(", "),
+            accuracy_text(p["accuracy"]),
+            ci_text(p["accuracy"].get("ci95")),
+            rank_interval_text(p.get("rank_interval")),
+        ]
+        for p in run["players"]
+    ]
+    return f"{run['title']} (`{run['command']}`, {run['date']}):\n\n" + table(
+        ["player", "model, strategy", "test accuracy, mean ± std", "95 % CI", "rank interval"], rows, "llrrc"
+    )
 
 
 def with_teaser(text: str, root: Path) -> str:

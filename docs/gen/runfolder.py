@@ -30,8 +30,13 @@ def _names(cls: type) -> list[list[object]]:
     for attr, value in vars(cls).items():
         if not attr.isupper():
             continue
-        shown = ", ".join(f"{k}: {v}" for k, v in value.items()) if isinstance(value, dict) else \
-            ", ".join(value) if isinstance(value, tuple) else value
+        shown = (
+            ", ".join(f"{k}: {v}" for k, v in value.items())
+            if isinstance(value, dict)
+            else ", ".join(value)
+            if isinstance(value, tuple)
+            else value
+        )
         rows.append([code(f"{cls.__name__}.{attr}"), code(shown)])
     return rows
 
@@ -82,8 +87,14 @@ def _fields(node: dict, prefix: str = "", required: tuple = ()) -> list[list[obj
     rows = []
     for key, child in node.get("properties", {}).items():
         path = f"{prefix}{key}"
-        rows.append([code(path), code(_type(child)) if _type(child) else "", "yes" if key in required else "",
-                     child.get("description", "")])
+        rows.append(
+            [
+                code(path),
+                code(_type(child)) if _type(child) else "",
+                "yes" if key in required else "",
+                child.get("description", ""),
+            ]
+        )
         rows += _fields(child, f"{path}.", tuple(child.get("required", ())))
         items = child.get("items")
         if isinstance(items, dict) and "properties" in items:
@@ -97,28 +108,42 @@ def _fields(node: dict, prefix: str = "", required: tuple = ()) -> list[list[obj
 
 def _schema_section(path: Path) -> str:
     schema = json.loads(path.read_text(encoding="utf-8"))
-    intro = (f"## {schema.get('title', path.stem)}\n\n`src/tuneoff/schema/{path.name}`, `{schema.get('$id', '')}`. "
-             f"{schema.get('description', '')}\n\n")
-    conditional = schema.get("then", {}).get("required") or \
-        next((c["then"]["required"] for c in schema.get("allOf", []) if "then" in c), [])
-    extra = (f"When `status` is `completed`, these are required too: {', '.join(conditional)}.\n\n"
-             if conditional else "")
-    return intro + extra + table(["key", "type", "required", "meaning"],
-                                 _fields(schema, "", tuple(schema.get("required", ()))))
+    intro = (
+        f"## {schema.get('title', path.stem)}\n\n`src/tuneoff/schema/{path.name}`, `{schema.get('$id', '')}`. "
+        f"{schema.get('description', '')}\n\n"
+    )
+    conditional = schema.get("then", {}).get("required") or next(
+        (c["then"]["required"] for c in schema.get("allOf", []) if "then" in c), []
+    )
+    extra = (
+        f"When `status` is `completed`, these are required too: {', '.join(conditional)}.\n\n" if conditional else ""
+    )
+    return (
+        intro
+        + extra
+        + table(["key", "type", "required", "meaning"], _fields(schema, "", tuple(schema.get("required", ()))))
+    )
 
 
 def page_text() -> str:
-    examples = table(["call", "folder name"], [
-        [code("seed_label(42)"), code(seed_label(42))], [code("seed_label(42, 7)"), code(seed_label(42, 7))],
-        [code("trial_label(1e-4, 42)"), code(trial_label(1e-4, 42))]])
-    parts = [paragraphs(runfolder.__doc__),
-             "## Names\n\nThe file and folder names the store spells (no other module spells a path inside a run "
-             "folder), and the job folders' names:\n\n"
-             + table(["constant", "value"], _names(RunFolder) + _names(JobFolder)),
-             examples,
-             "## `RunFolder`\n\n" + paragraphs(RunFolder.__doc__) + "\n" + _methods(RunFolder),
-             "## `JobFolder`\n\n" + paragraphs(JobFolder.__doc__) + "\n" + _methods(JobFolder),
-             "## The store's modules\n"]
+    examples = table(
+        ["call", "folder name"],
+        [
+            [code("seed_label(42)"), code(seed_label(42))],
+            [code("seed_label(42, 7)"), code(seed_label(42, 7))],
+            [code("trial_label(1e-4, 42)"), code(trial_label(1e-4, 42))],
+        ],
+    )
+    parts = [
+        paragraphs(runfolder.__doc__),
+        "## Names\n\nThe file and folder names the store spells (no other module spells a path inside a run "
+        "folder), and the job folders' names:\n\n"
+        + table(["constant", "value"], _names(RunFolder) + _names(JobFolder)),
+        examples,
+        "## `RunFolder`\n\n" + paragraphs(RunFolder.__doc__) + "\n" + _methods(RunFolder),
+        "## `JobFolder`\n\n" + paragraphs(JobFolder.__doc__) + "\n" + _methods(JobFolder),
+        "## The store's modules\n",
+    ]
     for name in _modules()[1:]:
         module = importlib.import_module(f"tuneoff.store.{name}")
         parts.append(f"### `tuneoff.store.{name}`\n\n" + paragraphs(module.__doc__))

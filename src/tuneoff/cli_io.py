@@ -53,8 +53,9 @@ def read_texts(texts: list[str], file: str | None) -> list[str]:
         lines = texts
     out = [line for line in lines if line.strip()] if (file is not None or texts == ["-"]) else lines
     if not out:
-        raise ValueError("no sentence to label: give them as arguments, '-' to read stdin, or --file FILE "
-                         "(one per line)")
+        raise ValueError(
+            "no sentence to label: give them as arguments, '-' to read stdin, or --file FILE (one per line)"
+        )
     return out
 
 
@@ -68,11 +69,23 @@ def dataset_document(dataset) -> dict:
     splits = []
     for split in dataset.splits():
         counts = split.class_counts(len(dataset.labels))
-        splits.append({"split": split.name, "examples": len(split), "sha256": split.sha256,
-                       "file_sha256": dataset.files.get(split.name),
-                       "class_counts": dict(zip(dataset.labels, counts))})
-    return {"name": dataset.name, "root": str(dataset.root), "source": dataset.source,
-            "labels": list(dataset.labels), "checksums_ok": dataset.checksums_ok, "splits": splits}
+        splits.append(
+            {
+                "split": split.name,
+                "examples": len(split),
+                "sha256": split.sha256,
+                "file_sha256": dataset.files.get(split.name),
+                "class_counts": dict(zip(dataset.labels, counts)),
+            }
+        )
+    return {
+        "name": dataset.name,
+        "root": str(dataset.root),
+        "source": dataset.source,
+        "labels": list(dataset.labels),
+        "checksums_ok": dataset.checksums_ok,
+        "splits": splits,
+    }
 
 
 def _mark(parser: argparse.ArgumentParser, shtab) -> None:

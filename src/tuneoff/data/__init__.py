@@ -40,7 +40,31 @@ def load_sst5(data_dir: str | Path | None = None, *, verify: bool = True, origin
     return Sst5(verify=verify).load(data_dir, origin)
 
 
-__all__ = ["DATASETS", "DOWNLOAD_URL", "DataError", "DataWarning", "Dataset", "DatasetSpec", "ENV_VAR",
-           "EXPECTED_COUNTS", "EXPECTED_SHA256", "SPLITS", "Split", "content_sha256", "decode_utf8",
-           "default_cache_dir", "download", "load_sst5", "parse_nodes", "parse_tree", "resolve_data_dir",
-           "Csv", "HubDataset", "Jsonl", "Sst2", "Sst5", "Sst5Phrases", "SST_LABELS"]
+__all__ = [
+    "DATASETS",
+    "DOWNLOAD_URL",
+    "DataError",
+    "DataWarning",
+    "Dataset",
+    "DatasetSpec",
+    "ENV_VAR",
+    "EXPECTED_COUNTS",
+    "EXPECTED_SHA256",
+    "SPLITS",
+    "Split",
+    "content_sha256",
+    "decode_utf8",
+    "default_cache_dir",
+    "download",
+    "load_sst5",
+    "parse_nodes",
+    "parse_tree",
+    "resolve_data_dir",
+    "Csv",
+    "HubDataset",
+    "Jsonl",
+    "Sst2",
+    "Sst5",
+    "Sst5Phrases",
+    "SST_LABELS",
+]

@@ -138,8 +138,9 @@ def check_labels(labels: tuple[str, ...], splits: list[Split], where: str) -> No
     if len(labels) < 2:
         raise DataError(f"{where}: a classifier needs at least 2 labels (got {list(labels)})")
     if len(set(labels)) != len(labels):
-        raise DataError(f"{where}: label names must be distinct; repeated: "
-                        f"{sorted({n for n in labels if labels.count(n) > 1})}")
+        raise DataError(
+            f"{where}: label names must be distinct; repeated: {sorted({n for n in labels if labels.count(n) > 1})}"
+        )
     for s in splits:
         bad = sorted({y for y in s.labels if not 0 <= y < len(labels)})
         if bad:
@@ -159,8 +160,10 @@ def distinct_names(labels: tuple[str, ...]) -> tuple[str, ...]:
 def other_column(label_column: str, info) -> str:
     """A ``label_column`` option's validator: not the text column (every text would be its own label)."""
     if label_column == info.data.get("text_column"):
-        raise ValueError(f"label_column {label_column!r} is also text_column: every text would be its own label; "
-                         "name the column that holds the labels")
+        raise ValueError(
+            f"label_column {label_column!r} is also text_column: every text would be its own label; "
+            "name the column that holds the labels"
+        )
     return label_column
 
 
@@ -181,9 +184,11 @@ def classes_of(values, given: tuple[str, ...], where: str) -> tuple[tuple[str, .
         return names, {n: i for i, n in enumerate(names)}.get
     numbers = sorted({int(v) for v in found})
     if given and len(given) != len(numbers):
-        raise DataError(f"{where}: the labels are the numbers {numbers[:10]}{' ...' if len(numbers) > 10 else ''} "
-                        f"({len(numbers)} distinct) but labels names {len(given)} classes {list(given)}; sorted "
-                        "numbers map to the names in order, so the counts must agree")
+        raise DataError(
+            f"{where}: the labels are the numbers {numbers[:10]}{' ...' if len(numbers) > 10 else ''} "
+            f"({len(numbers)} distinct) but labels names {len(given)} classes {list(given)}; sorted "
+            "numbers map to the names in order, so the counts must agree"
+        )
     index = {number: i for i, number in enumerate(numbers)}
     return given or tuple(map(str, numbers)), lambda v: index.get(int(v)) if _INTEGER.fullmatch(v) else None
 
@@ -196,8 +201,10 @@ def overlap_warnings(splits: list[Split], where: str) -> tuple[str, ...]:
         seen = set(by_name[other].texts)
         shared = sum(t in seen for t in by_name[name].texts)
         if shared:
-            out.append(f"{where}: {shared} of {len(by_name[name])} {name} texts are also in {other} (exact text); "
-                       f"scores on them reward memory, not generalisation")
+            out.append(
+                f"{where}: {shared} of {len(by_name[name])} {name} texts are also in {other} (exact text); "
+                f"scores on them reward memory, not generalisation"
+            )
     for message in out:
         warnings.warn(message, DataWarning, stacklevel=2)
     return tuple(out)

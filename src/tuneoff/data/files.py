@@ -100,8 +100,17 @@ class _Files(DatasetSpec):
         files = {s: hashlib.sha256(p.read_bytes()).hexdigest() for s, p in paths.items()}
         where = f"{self.name} files in {paths['train'].parent}"
         train, dev, test = splits
-        return Dataset(self.name, tuple(names), train, dev, test, f"{self.name} files", str(paths["train"].parent),
-                       files, warnings=overlap_warnings(splits, where))
+        return Dataset(
+            self.name,
+            tuple(names),
+            train,
+            dev,
+            test,
+            f"{self.name} files",
+            str(paths["train"].parent),
+            files,
+            warnings=overlap_warnings(splits, where),
+        )
 
 
 @DATASETS.register
@@ -117,8 +126,10 @@ class Csv(_Files):
         if header is None:
             return
         if twice := next((c for i, c in enumerate(header) if c in header[:i]), None):
-            raise DataError(f"{path}:1: the header names the column {twice!r} twice (columns: {header}); which one "
-                            "holds the data is not clear: rename one")
+            raise DataError(
+                f"{path}:1: the header names the column {twice!r} twice (columns: {header}); which one "
+                "holds the data is not clear: rename one"
+            )
         for column in (self.text_column, self.label_column):
             if column not in header:
                 raise DataError(f"{path}:1: no column {column!r}; columns: {sorted(header)}")
@@ -130,11 +141,15 @@ class Csv(_Files):
             if not row:  # a blank line
                 continue
             if len(row) < len(header):
-                raise DataError(f"{path}:{start}: no value for {header[len(row):]} (the record has {len(row)} of "
-                                f"the {len(header)} columns {header})")
+                raise DataError(
+                    f"{path}:{start}: no value for {header[len(row) :]} (the record has {len(row)} of "
+                    f"the {len(header)} columns {header})"
+                )
             if len(row) > len(header):
-                raise DataError(f"{path}:{start}: {len(row)} fields for the {len(header)} columns {header} "
-                                "(a text with commas needs double quotes)")
+                raise DataError(
+                    f"{path}:{start}: {len(row)} fields for the {len(header)} columns {header} "
+                    "(a text with commas needs double quotes)"
+                )
             yield start, dict(zip(header, row))
 
     @staticmethod
@@ -163,8 +178,10 @@ class Jsonl(_Files):
             except json.JSONDecodeError as err:
                 raise DataError(f"{path}:{number}: not valid JSON ({err.msg})") from None
             except _RepeatedKey as err:
-                raise DataError(f"{path}:{number}: the key {err.args[0]!r} appears twice in one object; which value "
-                                "holds the data is not clear: keep one") from None
+                raise DataError(
+                    f"{path}:{number}: the key {err.args[0]!r} appears twice in one object; which value "
+                    "holds the data is not clear: keep one"
+                ) from None
             if not isinstance(row, dict):
                 raise DataError(f"{path}:{number}: a JSON object per line is expected")
             yield number, row

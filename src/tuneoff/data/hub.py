@@ -38,8 +38,10 @@ class HubDataset(DatasetSpec):
     train_split: str = "train"
     dev_split: str = "validation"
     test_split: str = "test"
-    labels: StrTuple = Field((), description="label names in class order (a ClassLabel column is matched by name); "
-                             "empty = the data set's own")
+    labels: StrTuple = Field(
+        (),
+        description="label names in class order (a ClassLabel column is matched by name); empty = the data set's own",
+    )
 
     @field_validator("labels")
     @classmethod
@@ -67,13 +69,17 @@ class HubDataset(DatasetSpec):
                 data = datasets.load_dataset(self.id, self.config, revision=self.revision)
         except Exception as err:  # noqa: BLE001 - whatever the library raises, one line says why
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-            raise DataError(f"Hugging Face data set {self.id!r} could not be loaded: {first} "
-                            "(a hub id needs network access; a local folder from save_to_disk does not)") from None
+            raise DataError(
+                f"Hugging Face data set {self.id!r} could not be loaded: {first} "
+                "(a hub id needs network access; a local folder from save_to_disk does not)"
+            ) from None
         if not isinstance(data, datasets.DatasetDict):
-            raise DataError(f"{self.id}: a single {type(data).__name__} ({getattr(data, 'num_rows', '?')} rows), not "
-                            f"a DatasetDict with the splits {self.train_split!r}, {self.dev_split!r}, "
-                            f"{self.test_split!r}; save a DatasetDict, or name its splits with train_split, "
-                            "dev_split and test_split")
+            raise DataError(
+                f"{self.id}: a single {type(data).__name__} ({getattr(data, 'num_rows', '?')} rows), not "
+                f"a DatasetDict with the splits {self.train_split!r}, {self.dev_split!r}, "
+                f"{self.test_split!r}; save a DatasetDict, or name its splits with train_split, "
+                "dev_split and test_split"
+            )
         return data
 
     def load(self, data_dir=None, origin=None) -> Dataset:
@@ -88,8 +94,18 @@ class HubDataset(DatasetSpec):
         check_labels(tuple(names), splits, self.id)
         fingerprints = {ours: getattr(data[theirs], "_fingerprint", "") for ours, theirs in parts.items()}
         train, dev, test = splits
-        return Dataset("hf", tuple(names), train, dev, test, "Hugging Face datasets", self.id, fingerprints,
-                       revision=self.revision, warnings=overlap_warnings(splits, self.id))
+        return Dataset(
+            "hf",
+            tuple(names),
+            train,
+            dev,
+            test,
+            "Hugging Face datasets",
+            self.id,
+            fingerprints,
+            revision=self.revision,
+            warnings=overlap_warnings(splits, self.id),
+        )
 
     def _columns(self, ours: str, part) -> tuple[list[str], list[str]]:
         """(texts, labels as text) of a split; a ClassLabel's ids become its names, so splits match by name."""
@@ -117,8 +133,10 @@ class HubDataset(DatasetSpec):
         if not names:
             return classes_of(values, self.labels, f"{self.id} [train]")
         if missing := [n for n in names if self.labels and n not in self.labels]:
-            raise DataError(f"{self.id}: labels {list(self.labels)} lack {missing} of column {self.label_column!r}, "
-                            f"a ClassLabel with names {list(names)}; its classes are matched by name")
+            raise DataError(
+                f"{self.id}: labels {list(self.labels)} lack {missing} of column {self.label_column!r}, "
+                f"a ClassLabel with names {list(names)}; its classes are matched by name"
+            )
         ordered = self.labels or tuple(names)
         return ordered, {n: i for i, n in enumerate(ordered)}.get
 

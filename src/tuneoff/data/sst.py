@@ -54,6 +54,7 @@ class Sst5Phrases(_Trees):
 
     def hub_ids(self) -> tuple[str, ...]:
         return ("SetFit/sst5", "stanfordnlp/sst")  # scored on SST-5's sentences; trained on the treebank's phrases
+
     dedupe: bool = Field(True, description="keep each distinct phrase text once (its first label)")
 
     def load(self, data_dir=None, origin=None) -> Dataset:
@@ -65,8 +66,18 @@ class Sst5Phrases(_Trees):
                 first.setdefault(text, label)
             nodes = list(first.items())
         train = Split("train", tuple(t for t, _ in nodes), tuple(y for _, y in nodes))
-        return Dataset("sst5-phrases", SST_LABELS, train, self._sentences("dev", files),
-                       self._sentences("test", files), source, str(root), sums, ok, fixed_names=True)
+        return Dataset(
+            "sst5-phrases",
+            SST_LABELS,
+            train,
+            self._sentences("dev", files),
+            self._sentences("test", files),
+            source,
+            str(root),
+            sums,
+            ok,
+            fixed_names=True,
+        )
 
 
 @DATASETS.register
@@ -83,7 +94,10 @@ class Sst2(_Trees):
 
     def load(self, data_dir=None, origin=None) -> Dataset:
         root, source, files, sums, ok = self._files(data_dir, origin)
-        train, dev, test = (self._sentences(s, files, keep=lambda y: y != 2, relabel=lambda y: int(y > 2))
-                            for s in ("train", "dev", "test"))
-        return Dataset("sst2", ("negative", "positive"), train, dev, test, source, str(root), sums, ok,
-                       fixed_names=True)
+        train, dev, test = (
+            self._sentences(s, files, keep=lambda y: y != 2, relabel=lambda y: int(y > 2))
+            for s in ("train", "dev", "test")
+        )
+        return Dataset(
+            "sst2", ("negative", "positive"), train, dev, test, source, str(root), sums, ok, fixed_names=True
+        )

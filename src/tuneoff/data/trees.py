@@ -154,8 +154,10 @@ def read_sst(data_dir, verify: bool, origin: str | None, allow_download: bool = 
     if root.exists() and not root.is_dir():
         raise DataError(f"{root} ({source}) is not a folder")
     if odd := [f"{s}.txt" for s in SPLITS if (root / f"{s}.txt").exists() and not (root / f"{s}.txt").is_file()]:
-        raise DataError(f"{root} ({source}): {', '.join(odd)} is not a file (a folder?); SST-5 needs "
-                        f"the PTB tree files {', '.join(s + '.txt' for s in SPLITS)}")
+        raise DataError(
+            f"{root} ({source}): {', '.join(odd)} is not a file (a folder?); SST-5 needs "
+            f"the PTB tree files {', '.join(s + '.txt' for s in SPLITS)}"
+        )
     missing = [s for s in SPLITS if not (root / f"{s}.txt").is_file()]
     if missing:
         if source != "cache" or not allow_download:
@@ -165,8 +167,10 @@ def read_sst(data_dir, verify: bool, origin: str | None, allow_download: bool = 
     if verify:
         for s, f in files.items():
             if f.sha256 != EXPECTED_SHA256[s]:
-                raise DataError(f"{f.path}: sha256 {f.sha256} is not the canonical {EXPECTED_SHA256[s]}; "
-                                "set data.verify = false to use other files knowingly")
+                raise DataError(
+                    f"{f.path}: sha256 {f.sha256} is not the canonical {EXPECTED_SHA256[s]}; "
+                    "set data.verify = false to use other files knowingly"
+                )
             if len(f.trees) != EXPECTED_COUNTS[s]:
                 raise DataError(f"{f.path}: {len(f.trees)} sentences, expected {EXPECTED_COUNTS[s]}")
     return root, source, files

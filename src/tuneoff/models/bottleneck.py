@@ -39,8 +39,10 @@ ADAPTER_TYPE = "tuneoff-bottleneck"
 CONFIG, WEIGHTS = "adapter_config.json", "adapter_model.safetensors"
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"gelu": F.gelu, "relu": F.relu, "swish": F.silu}
 # adapter module -> (where its hook sits, what the hook does), per placement
-PLACEMENTS = {"houlsby": {"adapter_attention": "attention_out", "adapter_ffn": "ffn_out"},
-              "pfeiffer": {"adapter_ffn": "ffn_norm"}}
+PLACEMENTS = {
+    "houlsby": {"adapter_attention": "attention_out", "adapter_ffn": "ffn_out"},
+    "pfeiffer": {"adapter_ffn": "ffn_norm"},
+}
 
 
 class Bottleneck(torch.nn.Module):
@@ -81,8 +83,9 @@ class AfterNorm:
         self.adapter = adapter
 
     def __call__(self, module, args, output):
-        return F.layer_norm(args[0] + self.adapter.delta(output), module.normalized_shape, module.weight,
-                            module.bias, module.eps)
+        return F.layer_norm(
+            args[0] + self.adapter.delta(output), module.normalized_shape, module.weight, module.bias, module.eps
+        )
 
 
 def inside(layer, suffix: str):
@@ -92,8 +95,10 @@ def inside(layer, suffix: str):
         return named[suffix]
     hits = [m for n, m in named.items() if n.endswith("." + suffix)]
     if len(hits) != 1:
-        raise ValueError(f"bottleneck adapters: {len(hits)} modules of a transformer layer end in {suffix!r}; "
-                         f"the layer's modules: {sorted(n for n in named if n)}")
+        raise ValueError(
+            f"bottleneck adapters: {len(hits)} modules of a transformer layer end in {suffix!r}; "
+            f"the layer's modules: {sorted(n for n in named if n)}"
+        )
     return hits[0]
 
 
@@ -111,8 +116,9 @@ def sites(model, roles: Roles, placement: str) -> list[tuple[torch.nn.Module, st
     return out
 
 
-def attach(model, roles: Roles, placement: str, size: int, activation: str = "gelu",
-           init_scale: float = 1e-2) -> list[Bottleneck]:
+def attach(
+    model, roles: Roles, placement: str, size: int, activation: str = "gelu", init_scale: float = 1e-2
+) -> list[Bottleneck]:
     """Insert this placement's adapters into every layer (on the model's device and dtype); returns them."""
     dim = roles.dims(model.config)["token_dim"]
     added = []
@@ -122,8 +128,9 @@ def attach(model, roles: Roles, placement: str, size: int, activation: str = "ge
         reference = next(target.parameters())
         adapter = Bottleneck(dim, size, activation, init_scale).to(reference.device, reference.dtype)
         layer.add_module(name, adapter)
-        target.register_forward_hook(AfterNorm(adapter) if isinstance(target, torch.nn.LayerNorm)
-                                     else AfterProjection(adapter))
+        target.register_forward_hook(
+            AfterNorm(adapter) if isinstance(target, torch.nn.LayerNorm) else AfterProjection(adapter)
+        )
         added.append(adapter)
     return added
 
@@ -140,8 +147,9 @@ def save(model, spec: dict, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     spec = {"adapter_type": ADAPTER_TYPE, **spec, "num_labels": model.config.num_labels}
     (folder / CONFIG).write_text(json.dumps(spec, indent=2) + "\n")
-    save_file({n: q.detach().contiguous() for n, q in model.named_parameters() if q.requires_grad},
-              str(folder / WEIGHTS))
+    save_file(
+        {n: q.detach().contiguous() for n, q in model.named_parameters() if q.requires_grad}, str(folder / WEIGHTS)
+    )
 
 
 def restore(model, folder: Path):
@@ -170,7 +178,8 @@ def from_pretrained(folder: str | Path):
     folder = Path(folder)
     spec = json.loads((folder / CONFIG).read_text())
     beside = exported_base(folder)
-    where, revision = (beside, "main") if beside.is_dir() else (spec["base_model_name_or_path"],
-                                                                spec.get("revision") or "main")
+    where, revision = (
+        (beside, "main") if beside.is_dir() else (spec["base_model_name_or_path"], spec.get("revision") or "main")
+    )
     base = AutoModelForSequenceClassification.from_pretrained(where, revision=revision, num_labels=spec["num_labels"])
     return restore(base, folder).eval()

@@ -77,29 +77,65 @@ class Roles:
             return None
 
     def dims(self, config) -> dict[str, int]:
-        return {"token_dim": getattr(config, self.hidden), "num_layers": getattr(config, self.n_layers),
-                "num_attention_heads": getattr(config, self.n_heads)}
+        return {
+            "token_dim": getattr(config, self.hidden),
+            "num_layers": getattr(config, self.n_layers),
+            "num_attention_heads": getattr(config, self.n_heads),
+        }
 
 
-_BERT_LIKE: dict[str, Any] = dict(query="attention.self.query", key="attention.self.key",
-                                  value="attention.self.value", attention_out="attention.output.dense",
-                                  ffn_in="intermediate.dense", ffn_out="output.dense",
-                                  norms=("attention.output.LayerNorm", "output.LayerNorm", "embeddings.LayerNorm"))
+_BERT_LIKE: dict[str, Any] = dict(
+    query="attention.self.query",
+    key="attention.self.key",
+    value="attention.self.value",
+    attention_out="attention.output.dense",
+    ffn_in="intermediate.dense",
+    ffn_out="output.dense",
+    norms=("attention.output.LayerNorm", "output.LayerNorm", "embeddings.LayerNorm"),
+)
 
 ROLES: dict[str, Roles] = {
-    "distilbert": Roles("distilbert", "distilbert.transformer.layer", "q_lin", "k_lin", "v_lin", "out_lin", "lin1",
-                        "lin2", ("sa_layer_norm", "output_layer_norm", "embeddings.LayerNorm"),
-                        "distilbert.embeddings", ("pre_classifier", "classifier"),
-                        hidden="dim", n_layers="n_layers", n_heads="n_heads"),
-    "bert": Roles("bert", "bert.encoder.layer", embeddings="bert.embeddings", head=("classifier",),
-                  pooler="bert.pooler", **_BERT_LIKE),
-    "roberta": Roles("roberta", "roberta.encoder.layer", embeddings="roberta.embeddings", head=("classifier",),
-                     **_BERT_LIKE),
-    "deberta-v2": Roles("deberta-v2", "deberta.encoder.layer", "attention.self.query_proj", "attention.self.key_proj",
-                        "attention.self.value_proj", "attention.output.dense", "intermediate.dense", "output.dense",
-                        ("attention.output.LayerNorm", "output.LayerNorm", "embeddings.LayerNorm"),
-                        "deberta.embeddings", ("pooler", "classifier"),
-                        with_embeddings=("deberta.encoder.rel_embeddings", "deberta.encoder.LayerNorm")),
+    "distilbert": Roles(
+        "distilbert",
+        "distilbert.transformer.layer",
+        "q_lin",
+        "k_lin",
+        "v_lin",
+        "out_lin",
+        "lin1",
+        "lin2",
+        ("sa_layer_norm", "output_layer_norm", "embeddings.LayerNorm"),
+        "distilbert.embeddings",
+        ("pre_classifier", "classifier"),
+        hidden="dim",
+        n_layers="n_layers",
+        n_heads="n_heads",
+    ),
+    "bert": Roles(
+        "bert",
+        "bert.encoder.layer",
+        embeddings="bert.embeddings",
+        head=("classifier",),
+        pooler="bert.pooler",
+        **_BERT_LIKE,
+    ),
+    "roberta": Roles(
+        "roberta", "roberta.encoder.layer", embeddings="roberta.embeddings", head=("classifier",), **_BERT_LIKE
+    ),
+    "deberta-v2": Roles(
+        "deberta-v2",
+        "deberta.encoder.layer",
+        "attention.self.query_proj",
+        "attention.self.key_proj",
+        "attention.self.value_proj",
+        "attention.output.dense",
+        "intermediate.dense",
+        "output.dense",
+        ("attention.output.LayerNorm", "output.LayerNorm", "embeddings.LayerNorm"),
+        "deberta.embeddings",
+        ("pooler", "classifier"),
+        with_embeddings=("deberta.encoder.rel_embeddings", "deberta.encoder.LayerNorm"),
+    ),
 }
 
 
@@ -120,8 +156,10 @@ def roles_for(model) -> Roles:
     """The roles of a (possibly PEFT-wrapped) model; an unknown architecture fails naming what is missing."""
     model_type = getattr(getattr(_base(model), "config", None), "model_type", None)
     if model_type not in ROLES:
-        raise UnsupportedModel(f"model type {model_type!r} has no entry in tuneoff's role table (which modules are "
-                               f"attention, feed-forward, layers, head); supported: {sorted(ROLES)}")
+        raise UnsupportedModel(
+            f"model type {model_type!r} has no entry in tuneoff's role table (which modules are "
+            f"attention, feed-forward, layers, head); supported: {sorted(ROLES)}"
+        )
     roles = ROLES[model_type]
     names = {n for n, _ in _base(model).named_modules()}
     wanted = [roles.layers, roles.embeddings, *roles.head]

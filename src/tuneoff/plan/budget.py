@@ -55,27 +55,50 @@ class Tuning(Options):
     epochs and schedule on train and dev only (the test split is never read); the point with the best mean dev
     accuracy over at least 2 tuning seeds is kept, and the player's seeds run at it."""
 
-    trials: int = Field(9, ge=9, le=225, description="trials per player and tuning seed: p² with p odd (9, 25, 49): "
-                        "p rates x p knob values, or p² rates for a strategy with the rate alone")
-    span: float = Field(5.0, gt=1.0, le=10.0, description="factor between neighbouring rates of a p-point rate "
-                        "axis; a player tuning the rate alone gets p² rates over the same range")
+    trials: int = Field(
+        9,
+        ge=9,
+        le=225,
+        description="trials per player and tuning seed: p² with p odd (9, 25, 49): "
+        "p rates x p knob values, or p² rates for a strategy with the rate alone",
+    )
+    span: float = Field(
+        5.0,
+        gt=1.0,
+        le=10.0,
+        description="factor between neighbouring rates of a p-point rate "
+        "axis; a player tuning the rate alone gets p² rates over the same range",
+    )
     points: int | None = Field(None, exclude=True, description="version 1's key, refused with the new form")
     learning_rates: FloatTuple | None = Field(
-        None, min_length=2, description="the older form: one list every player tries, the rate alone (no knob or "
-        "second rate crossed): the equal, not the fair, budget")
+        None,
+        min_length=2,
+        description="the older form: one list every player tries, the rate alone (no knob or "
+        "second rate crossed): the equal, not the fair, budget",
+    )
     players: dict[str, PlayerGrid] = Field(default_factory=dict, description="a player's own values for an axis")
-    epochs: int | None = Field(None, ge=1, le=1000, description="epochs per trial; unset = the finals' epochs "
-                               "(the fair setting: any other value changes the schedule, and the run warns)")
-    seeds: IntTuple = Field((), description="tuning seeds, at least 2 (the choice is the mean over them); empty = "
-                            "the tournament's first two seeds")
+    epochs: int | None = Field(
+        None,
+        ge=1,
+        le=1000,
+        description="epochs per trial; unset = the finals' epochs "
+        "(the fair setting: any other value changes the schedule, and the run warns)",
+    )
+    seeds: IntTuple = Field(
+        (),
+        description="tuning seeds, at least 2 (the choice is the mean over them); empty = "
+        "the tournament's first two seeds",
+    )
 
     @field_validator("points")
     @classmethod
     def _version_one(cls, points):
         if points is not None:
-            raise ValueError(f"points = {points} was version 1's budget (rates per player, the rate alone); version 2 "
-                             "counts trials per player and tuning seed: trials = 9 (3 rates x 3 knob values, or 9 "
-                             "rates), 25 or 49 (see docs/guides/configs.md, A fair tuning budget)")
+            raise ValueError(
+                f"points = {points} was version 1's budget (rates per player, the rate alone); version 2 "
+                "counts trials per player and tuning seed: trials = 9 (3 rates x 3 knob values, or 9 "
+                "rates), 25 or 49 (see docs/guides/configs.md, A fair tuning budget)"
+            )
         return points
 
     @field_validator("trials")
@@ -89,8 +112,10 @@ class Tuning(Options):
     def _two_or_more(cls, seeds):
         distinct_seeds(seeds)
         if len(seeds) == 1:
-            raise ValueError(f"seeds = {list(seeds)}: the choice is the mean dev accuracy over at least 2 tuning "
-                             "seeds; give two or more, or leave it empty for the tournament's first two")
+            raise ValueError(
+                f"seeds = {list(seeds)}: the choice is the mean dev accuracy over at least 2 tuning "
+                "seeds; give two or more, or leave it empty for the tournament's first two"
+            )
         return seeds
 
     @field_validator("learning_rates")
@@ -102,13 +127,21 @@ class Tuning(Options):
     def _one_grid_rule(self):
         both = sorted({"trials", "span"} & self.model_fields_set)
         if self.learning_rates is not None and both:
-            raise ValueError(f"tuning.learning_rates is one shared list; it cannot go with {both} (each strategy's "
-                             "own sweep): choose one")
-        crossed = sorted(f"tuning.players.{n}.{k}" for n, g in self.players.items() for k in ("knob", "second_rates")
-                         if getattr(g, k) is not None)
+            raise ValueError(
+                f"tuning.learning_rates is one shared list; it cannot go with {both} (each strategy's "
+                "own sweep): choose one"
+            )
+        crossed = sorted(
+            f"tuning.players.{n}.{k}"
+            for n, g in self.players.items()
+            for k in ("knob", "second_rates")
+            if getattr(g, k) is not None
+        )
         if self.learning_rates is not None and crossed:
-            raise ValueError(f"tuning.learning_rates (the older form) tunes the rate alone; {crossed} need the "
-                             "version 2 sweep (tuning.trials): choose one")
+            raise ValueError(
+                f"tuning.learning_rates (the older form) tunes the rate alone; {crossed} need the "
+                "version 2 sweep (tuning.trials): choose one"
+            )
         return self
 
     @property
@@ -139,9 +172,14 @@ def sweep_for(tuning: Tuning, player) -> Sweep:
         where = "its own list" if own.knob else f"{p} of {list(knob.values)}"
         others.append(Axis("knob", knob.field, tuple(sorted(values)), f"{where} ({knob.source})"))
     rates = own.learning_rates or rate_axis(cls.default_lr, p, tuning.span, alone=not others)
-    where = "its own list" if own.learning_rates else (
-        f"{len(rates)} rates from {min(rates):g} to {max(rates):g} around {player.strategy.name}'s published "
-        f"{cls.default_lr:g}")
+    where = (
+        "its own list"
+        if own.learning_rates
+        else (
+            f"{len(rates)} rates from {min(rates):g} to {max(rates):g} around {player.strategy.name}'s published "
+            f"{cls.default_lr:g}"
+        )
+    )
     return sweep((Axis("learning_rate", "learning_rate", tuple(sorted(rates)), where), *others), p)
 
 
@@ -152,7 +190,7 @@ def expected_lengths(tuning: Tuning, player) -> dict[str, int]:
     if tuning.p is None:
         return {"learning_rates": tuning.size}
     alone = cls.knob is None and cls.second_rate is None
-    return {"learning_rates": tuning.p ** 2 if alone else tuning.p, "knob": tuning.p, "second_rates": tuning.p}
+    return {"learning_rates": tuning.p**2 if alone else tuning.p, "knob": tuning.p, "second_rates": tuning.p}
 
 
 def check_tuning(tuning: Tuning, players, overridable) -> None:
@@ -170,8 +208,10 @@ def check_tuning(tuning: Tuning, players, overridable) -> None:
             grid = sweep_for(tuning, p)
         except ValueError as err:  # a declared knob with fewer values than the axis needs
             knob = type(p.strategy).knob
-            raise ValueError(f"player {p.name!r}: {p.strategy.name}'s knob {knob.field} declares {err}; give "
-                             f"tuning.players.{p.name}.knob = [...] ({tuning.p} values)") from None
+            raise ValueError(
+                f"player {p.name!r}: {p.strategy.name}'s knob {knob.field} declares {err}; give "
+                f"tuning.players.{p.name}.knob = [...] ({tuning.p} values)"
+            ) from None
         for axis in grid.axes:
             _check_axis(tuning, p, axis)
         if len(grid.points) != tuning.size:  # pragma: no cover - the design guarantees it
@@ -185,18 +225,24 @@ def _check_own(tuning: Tuning, player, own: PlayerGrid) -> None:
         if values is None:
             continue
         if (key == "knob" and cls.knob is None) or (key == "second_rates" and cls.second_rate is None):
-            raise ValueError(f"tuning.players.{player.name}.{key}: {player.strategy.name} declares no "
-                             f"{'knob' if key == 'knob' else 'second rate'}")
+            raise ValueError(
+                f"tuning.players.{player.name}.{key}: {player.strategy.name} declares no "
+                f"{'knob' if key == 'knob' else 'second rate'}"
+            )
         if len(values) != lengths[key]:
-            raise ValueError(f"tuning.players.{player.name}.{key} has {len(values)} values; this player's sweep "
-                             f"needs {lengths[key]} (tuning.trials = {tuning.trials}: the same number of trials "
-                             "for all)")
+            raise ValueError(
+                f"tuning.players.{player.name}.{key} has {len(values)} values; this player's sweep "
+                f"needs {lengths[key]} (tuning.trials = {tuning.trials}: the same number of trials "
+                "for all)"
+            )
 
 
 def _check_axis(tuning: Tuning, player, axis: Axis) -> None:
     if len(set(axis.values)) != len(axis.values):
-        raise ValueError(f"player {player.name!r}: its {axis.kind} axis repeats a value after rounding to 3 "
-                         f"digits ({list(axis.values)}); raise tuning.span")
+        raise ValueError(
+            f"player {player.name!r}: its {axis.kind} axis repeats a value after rounding to 3 "
+            f"digits ({list(axis.values)}); raise tuning.span"
+        )
     if axis.kind == "knob":
         cls = type(player.strategy)
         for value in axis.values:
@@ -204,9 +250,13 @@ def _check_axis(tuning: Tuning, player, axis: Axis) -> None:
                 cls.model_validate({**player.strategy.model_dump(), axis.field: value})
             except ValueError as err:
                 first = str(err).splitlines()[-1].strip() if str(err) else ""
-                raise ValueError(f"player {player.name!r}: knob {axis.field} = {value!r} is not a valid "
-                                 f"{player.strategy.name} option ({first})") from None
+                raise ValueError(
+                    f"player {player.name!r}: knob {axis.field} = {value!r} is not a valid "
+                    f"{player.strategy.name} option ({first})"
+                ) from None
     elif max(axis.values) > 1:
         own = "learning_rates" if axis.kind == "learning_rate" else "second_rates"
-        raise ValueError(f"player {player.name!r}: its {axis.kind} axis reaches {max(axis.values):g} ({axis.source}), "
-                         f"above the limit of 1; lower tuning.span, or give it tuning.players.{player.name}.{own}")
+        raise ValueError(
+            f"player {player.name!r}: its {axis.kind} axis reaches {max(axis.values):g} ({axis.source}), "
+            f"above the limit of 1; lower tuning.span, or give it tuning.players.{player.name}.{own}"
+        )

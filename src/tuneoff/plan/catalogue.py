@@ -25,8 +25,14 @@ from tuneoff.plan.loading import shipped_configs
 from tuneoff.registry import Registry
 from tuneoff.strategies import STRATEGIES
 
-BOUNDS = (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="), ("min_length", "length >="),
-          ("max_length", "length <="))
+BOUNDS = (
+    ("gt", ">"),
+    ("ge", ">="),
+    ("lt", "<"),
+    ("le", "<="),
+    ("min_length", "length >="),
+    ("max_length", "length <="),
+)
 
 
 @dataclass(frozen=True)
@@ -99,7 +105,7 @@ def first_sentence(doc: str | None) -> str:
     """A docstring's first sentence, on one line."""
     paragraph = " ".join((doc or "").strip().split("\n\n")[0].split())
     for end in re.finditer(r"(?<=[.!?])\s+(?=[A-Z])", paragraph):
-        before = paragraph[:end.start()]
+        before = paragraph[: end.start()]
         if before.count("(") == before.count(")") and not before.endswith(("e.g.", "i.e.")):
             return before
     return paragraph
@@ -133,8 +139,12 @@ KINDS = {
     "models": lambda: registry_entries(SOURCES),
     "configs": config_entries,
 }
-HOW = {"strategies": "[players.strategy] name = ...", "datasets": "[data] name = ... (and [[eval]] dataset)",
-       "models": "[players.model] kind = ...", "configs": "tuneoff run NAME"}
+HOW = {
+    "strategies": "[players.strategy] name = ...",
+    "datasets": "[data] name = ... (and [[eval]] dataset)",
+    "models": "[players.model] kind = ...",
+    "configs": "tuneoff run NAME",
+}
 
 
 def table(kind: str) -> Table:
@@ -149,6 +159,12 @@ def table(kind: str) -> Table:
     for entry in entries:
         out.add_row(f"[bold]{esc(entry.name)}[/]", *blank, esc(entry.description), end_section=not entry.options)
         for i, o in enumerate(entry.options):
-            out.add_row("", esc(o.name), esc(o.type), esc(o.default), esc(o.description),
-                        end_section=i == len(entry.options) - 1)
+            out.add_row(
+                "",
+                esc(o.name),
+                esc(o.type),
+                esc(o.default),
+                esc(o.description),
+                end_section=i == len(entry.options) - 1,
+            )
     return out

@@ -34,19 +34,30 @@ def choose(trials: list[dict]) -> dict:
     mean = {point: sum(s) / len(s) for point, s in scores.items()}
     best = max(mean, key=lambda point: (mean[point], *(-v for v in point if v is not None)))
     rates = sorted({point[0] for point in mean})
-    out = {"learning_rate": best[0], "learning_rates": rates,
-           "dev_accuracy": [max(m for point, m in mean.items() if point[0] == r) for r in rates],
-           "trials": len(trials), "metric": METRIC, "on_edge": on_edge(best[0], rates),
-           "seeds": sorted({t["seed"] for t in trials if "seed" in t})}
+    out = {
+        "learning_rate": best[0],
+        "learning_rates": rates,
+        "dev_accuracy": [max(m for point, m in mean.items() if point[0] == r) for r in rates],
+        "trials": len(trials),
+        "metric": METRIC,
+        "on_edge": on_edge(best[0], rates),
+        "seeds": sorted({t["seed"] for t in trials if "seed" in t}),
+    }
     for i, kind in enumerate(OTHER_AXES, start=1):
         if best[i] is None:
             continue
         field = next(t[kind]["field"] for t in trials if t.get(kind))
         values = sorted({point[i] for point in mean})
         out[kind] = {"field": field, "value": best[i], "values": values, "on_edge": on_edge(best[i], values)}
-    out["points"] = [{"learning_rate": point[0],
-                      **{k: point[i] for i, k in enumerate(OTHER_AXES, start=1) if point[i] is not None},
-                      "dev_accuracy": mean[point], "dev_accuracies": scores[point]} for point in sorted(mean, key=_key)]
+    out["points"] = [
+        {
+            "learning_rate": point[0],
+            **{k: point[i] for i, k in enumerate(OTHER_AXES, start=1) if point[i] is not None},
+            "dev_accuracy": mean[point],
+            "dev_accuracies": scores[point],
+        }
+        for point in sorted(mean, key=_key)
+    ]
     return out
 
 

@@ -42,8 +42,9 @@ class Protocol(Options):
     warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0, description="share of steps with linear warm-up")
     weight_decay: float = Field(0.01, ge=0.0, le=1.0, description="AdamW decoupled decay (not on biases, norms)")
     max_grad_norm: float = Field(1.0, ge=0.0, description="gradient clipping; 0 disables")
-    seed: int = Field(42, ge=0, description="seeds weights of new layers, dropout and batch order (tournament.seeds "
-                      "runs several)")
+    seed: int = Field(
+        42, ge=0, description="seeds weights of new layers, dropout and batch order (tournament.seeds runs several)"
+    )
     data_seed: int | None = Field(None, ge=0, description="seeds batch order alone; unset = the seed's")
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     threads: int = Field(0, ge=0, le=1024, description="torch intra-op threads; 0 keeps torch's default")
@@ -52,14 +53,18 @@ class Protocol(Options):
     )
     compile: bool = Field(False, description="torch.compile the model (opt-in; compile time counts as training time)")
     static_shapes: int | None = Field(
-        None, ge=0, le=512, description="pad every batch up to a multiple of this many tokens, so few shapes recur "
+        None,
+        ge=0,
+        le=512,
+        description="pad every batch up to a multiple of this many tokens, so few shapes recur "
         "(fewer kernel choices, the way to captured steps on a GPU); 0 = pad to the batch's longest sentence; "
-        "unset = 16 where steps are captured, else 0"
+        "unset = 16 where steps are captured, else 0",
     )
     cuda_graphs: bool | None = Field(
-        None, description="on CUDA, capture each batch shape's whole training step once and replay it (needs "
+        None,
+        description="on CUDA, capture each batch shape's whole training step once and replay it (needs "
         "static_shapes); elsewhere, or for a strategy that acts between steps, the eager step runs and the result "
-        "says why. unset = on for CUDA (measured equivalent and 3-7x faster on an H200), off elsewhere"
+        "says why. unset = on for CUDA (measured equivalent and 3-7x faster on an H200), off elsewhere",
     )
     bucket_batches: int = Field(
         20, ge=1, le=10000, description="sort lengths within chunks of this many batches (1 = random order)"
@@ -89,11 +94,16 @@ class Tournament(Options):
     fastest_bonus: float = Field(10.0, ge=0.0, description="points for the fastest non-collapsed player")
     speed_metric: Literal["train_seconds", "samples_per_second"] = "train_seconds"
     equivalence_margin: float = Field(
-        0.0, ge=0.0, le=100.0, description="points of accuracy: with a margin, the board also says which pairs are "
-        "equivalent within it (two one-sided t tests, alpha 0.05); 0 = no equivalence claims")
+        0.0,
+        ge=0.0,
+        le=100.0,
+        description="points of accuracy: with a margin, the board also says which pairs are "
+        "equivalent within it (two one-sided t tests, alpha 0.05); 0 = no equivalence claims",
+    )
     overridable: StrTuple = Field((), description="protocol keys a player may override")
-    seeds: IntTuple = Field((), description="run every player once per seed (sets protocol.seed); "
-                                            "empty = protocol.seed")
+    seeds: IntTuple = Field(
+        (), description="run every player once per seed (sets protocol.seed); empty = protocol.seed"
+    )
     data_seeds: IntTuple = Field((), description="also vary batch order alone: every seed runs with each of these")
 
     @field_validator("seeds", "data_seeds")
@@ -123,10 +133,16 @@ class EvalSet(Options):
 
     name: str = Field(pattern=NAME_PATTERN, max_length=100)
     dataset: SerializeAsAny[DatasetSpec]
-    label_map: dict[str, str] = Field(default_factory=dict, description="the player's label -> this set's label; "
-                                      "predictions of unmapped labels count as wrong")
-    max_test: int = Field(0, ge=0, description="score a fixed random N of its test sentences (seed 0; 0 = all): "
-                          "quick runs score less; the board's verdict on the set needs enough of them")
+    label_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="the player's label -> this set's label; predictions of unmapped labels count as wrong",
+    )
+    max_test: int = Field(
+        0,
+        ge=0,
+        description="score a fixed random N of its test sentences (seed 0; 0 = all): "
+        "quick runs score less; the board's verdict on the set needs enough of them",
+    )
 
     @field_validator("dataset", mode="before")
     @classmethod
@@ -134,8 +150,10 @@ class EvalSet(Options):
         spec = _dataset(v)
         sampled = [f"{k} = {getattr(spec, k)}" for k in ("max_train", "max_eval") if getattr(spec, k)]
         if sampled:
-            raise ValueError(f"{', '.join(sampled)}: an [[eval]] set is always scored whole, or a "
-                             "sample of max_test of its test sentences; max_train and max_eval belong in [data]")
+            raise ValueError(
+                f"{', '.join(sampled)}: an [[eval]] set is always scored whole, or a "
+                "sample of max_test of its test sentences; max_train and max_eval belong in [data]"
+            )
         return spec
 
 
@@ -177,8 +195,11 @@ class Config(Options):
     data: SerializeAsAny[DatasetSpec] = Field(default_factory=lambda: DATASETS["sst5"].model_validate({}))
     eval: Annotated[tuple[EvalSet, ...], BeforeValidator(_list_to_tuple)] = ()
     tuning: Tuning | None = None
-    track: StrTuple = Field((), description="experiment trackers every job is logged to live and exported to, as "
-                            "run --track: mlflow, tensorboard, trackio (checked when the run starts)")
+    track: StrTuple = Field(
+        (),
+        description="experiment trackers every job is logged to live and exported to, as "
+        "run --track: mlflow, tensorboard, trackio (checked when the run starts)",
+    )
     players: Annotated[tuple[Player, ...], BeforeValidator(_list_to_tuple)] = Field(min_length=1)
 
     def tuned(self) -> Tuning:
@@ -200,9 +221,11 @@ class Config(Options):
             raise ValueError(f"player names must be unique; repeated: {dupes}")
         folded = [n.casefold() for n in names]
         if clash := next(((i, folded.index(f)) for i, f in enumerate(folded) if f in folded[:i]), None):
-            raise ValueError(f"players.{clash[0]}.name {names[clash[0]]!r} and players.{clash[1]}.name "
-                             f"{names[clash[1]]!r} differ only in case: they would share one folder on macOS and "
-                             "Windows; rename one")
+            raise ValueError(
+                f"players.{clash[0]}.name {names[clash[0]]!r} and players.{clash[1]}.name "
+                f"{names[clash[1]]!r} differ only in case: they would share one folder on macOS and "
+                "Windows; rename one"
+            )
         for p in self.players:
             bad = sorted(set(p.protocol) - set(self.tournament.overridable))
             if bad:
@@ -219,10 +242,12 @@ class Config(Options):
             check_tuning(self.tuning, self.players, self.tournament.overridable)
             self._sweep_seeds()
         elif soups := [p.name for p in self.players if type(p.strategy).in_job_sweep]:
-            raise ValueError(f"players {soups} train their own sweep (soup): they need a [tuning] table, whose "
-                             "budget sets how many models each final seed trains")
+            raise ValueError(
+                f"players {soups} train their own sweep (soup): they need a [tuning] table, whose "
+                "budget sets how many models each final seed trains"
+            )
         if bad := [t for t in self.track if not re.fullmatch(NAME_PATTERN, t)]:
-            raise ValueError(f"track: {bad[0]!r} is not a tracker's name (e.g. track = [\"mlflow\", \"tensorboard\"])")
+            raise ValueError(f'track: {bad[0]!r} is not a tracker\'s name (e.g. track = ["mlflow", "tensorboard"])')
         return self
 
     def _sweep_seeds(self) -> None:
@@ -232,12 +257,16 @@ class Config(Options):
         for p in self.players:
             missing = [s for s in tuning_seeds(self) if (s, None) not in finals]
             if p.strategy.teacher_name() is not None and missing:
-                raise ValueError(f"player {p.name!r}: its trials learn from {p.strategy.teacher_name()!r}'s final "
-                                 f"jobs, which run seeds {[s for s, _ in finals]}, not tuning seeds {missing}: give "
-                                 "tuning.seeds among the tournament's seeds (and no data_seeds)")
+                raise ValueError(
+                    f"player {p.name!r}: its trials learn from {p.strategy.teacher_name()!r}'s final "
+                    f"jobs, which run seeds {[s for s, _ in finals]}, not tuning seeds {missing}: give "
+                    "tuning.seeds among the tournament's seeds (and no data_seeds)"
+                )
             if type(p.strategy).in_job_sweep and len(ingredients(self, p)) < 2:
-                raise ValueError(f"player {p.name!r}: a soup of {len(seed_pairs(self))} final seeds affords fewer than "
-                                 "2 models per seed under this budget; raise tuning.trials or use fewer seeds")
+                raise ValueError(
+                    f"player {p.name!r}: a soup of {len(seed_pairs(self))} final seeds affords fewer than "
+                    "2 models per seed under this budget; raise tuning.trials or use fewer seeds"
+                )
 
     def protocol_for(self, player: Player) -> Protocol:
         return Protocol.model_validate({**self.protocol.model_dump(), **player.protocol})
@@ -254,7 +283,7 @@ def teacher_order(players) -> list[str]:
         chain: list[str] = []
         while name is not None and name not in order:
             if name in chain:
-                raise ValueError(f"teachers form a cycle: {' -> '.join(chain[chain.index(name):] + [name])}")
+                raise ValueError(f"teachers form a cycle: {' -> '.join(chain[chain.index(name) :] + [name])}")
             chain.append(name)
             name = teachers[name]
         order += [n for n in reversed(chain) if n not in order]
@@ -286,5 +315,3 @@ def seed_pairs(config: Config) -> list[tuple[int, int | None]]:
     seeds = config.tournament.seeds or (config.protocol.seed,)
     data_seeds = config.tournament.data_seeds or (config.protocol.data_seed,)
     return [(s, d) for s in seeds for d in data_seeds]
-
-

@@ -50,15 +50,17 @@ from dataclasses import dataclass
 def log_grid(centre: float, points: int, span: float) -> tuple[float, ...]:
     """``points`` (odd) values, ``span`` apart on a log scale, the middle one ``centre``; 3 significant digits."""
     half = (points - 1) // 2
-    return tuple(float(f"{centre * span ** k:.3g}") for k in range(-half, half + 1))
+    return tuple(float(f"{centre * span**k:.3g}") for k in range(-half, half + 1))
 
 
 def per_axis(trials: int) -> int:
     """p for T = p² trials; ValueError unless T is the square of an odd number >= 3."""
-    p = round(trials ** 0.5)
+    p = round(trials**0.5)
     if p * p != trials or p % 2 == 0 or p < 3:
-        raise ValueError(f"trials must be the square of an odd number (9, 25, 49: p rates x p knob values, or p² "
-                         f"rates), got {trials}")
+        raise ValueError(
+            f"trials must be the square of an odd number (9, 25, 49: p rates x p knob values, or p² "
+            f"rates), got {trials}"
+        )
     return p
 
 
@@ -124,7 +126,7 @@ def sweep(axes: tuple[Axis, ...], p: int | None) -> Sweep:
 
 
 def on_edge(value, values) -> str | None:
-    """"low" or "high" when ``value`` is its axis's smallest or largest value (the best may lie beyond), else None."""
+    """ "low" or "high" when ``value`` is its axis's smallest or largest value (the best may lie beyond), else None."""
     if len(values) < 2:
         return None
     if value == min(values):

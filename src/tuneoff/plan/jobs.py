@@ -77,8 +77,11 @@ def identity(player: Player, protocol: Protocol, data: DatasetSpec, data_sha256:
     return {
         "player": player.model_dump(mode="json", exclude={"description"}),
         "protocol": settled,
-        "data": {**data.model_dump(mode="json", exclude=where), "sha256": dict(sorted(data_sha256.items())),
-                 **({"classes": list(classes)} if classes is not None else {})},
+        "data": {
+            **data.model_dump(mode="json", exclude=where),
+            "sha256": dict(sorted(data_sha256.items())),
+            **({"classes": list(classes)} if classes is not None else {}),
+        },
     }
 
 
@@ -112,8 +115,19 @@ def plan(config: Config, data_sha256: dict[str, str], chosen: dict[str, dict] | 
             if (teacher := player.strategy.teacher_name()) is not None:
                 ident["teacher"] = hashes.get((teacher, seed, data_seed))
             hashes[(name, seed, data_seed)] = hash_of(ident)
-            out.append(Job(config.tournament.name, player, protocol, config.data, ident, hash_of(ident),
-                           dict(player.protocol), tuning=sweep, ingredients=soup))
+            out.append(
+                Job(
+                    config.tournament.name,
+                    player,
+                    protocol,
+                    config.data,
+                    ident,
+                    hash_of(ident),
+                    dict(player.protocol),
+                    tuning=sweep,
+                    ingredients=soup,
+                )
+            )
     return out
 
 
@@ -134,8 +148,11 @@ def sweep_identity(config: Config, player: Player) -> dict:
     shared list with explicit seeds) gives the identity it always did."""
     spec = config.tuned()
     grid = sweep_for(spec, player)
-    out: dict[str, Any] = {"learning_rates": list(grid.axes[0].values), "epochs": spec.epochs,
-                           "seeds": list(tuning_seeds(config))}
+    out: dict[str, Any] = {
+        "learning_rates": list(grid.axes[0].values),
+        "epochs": spec.epochs,
+        "seeds": list(tuning_seeds(config)),
+    }
     for axis in grid.axes[1:]:
         out[axis.kind] = {"field": axis.field, "values": list(axis.values)}
     return out if spec.p is None else {**out, "trials": spec.size}
@@ -153,12 +170,27 @@ def plan_tuning(config: Config, data_sha256: dict[str, str], player: str, teache
         axes = tuple((a.kind, a.field, v) for a, v in zip(grid.axes[1:], values[1:]))
         trial = at_point(p, axes)
         for seed in tuning_seeds(config):
-            update = {"learning_rate": values[0], "seed": seed, "data_seed": None,
-                      **({"epochs": spec.epochs} if spec.epochs else {})}
+            update = {
+                "learning_rate": values[0],
+                "seed": seed,
+                "data_seed": None,
+                **({"epochs": spec.epochs} if spec.epochs else {}),
+            }
             protocol = config.protocol_for(p).model_copy(update=update)
             ident = {**identity(trial, protocol, config.data, data_sha256), "kind": Trial.name}
             if (teacher := p.strategy.teacher_name()) is not None:
                 ident["teacher"] = teacher_hashes.get((teacher, seed, None))
-            out.append(Job(config.tournament.name, trial, protocol, config.data, ident, hash_of(ident),
-                           dict(p.protocol), kind=Trial, axes=axes))
+            out.append(
+                Job(
+                    config.tournament.name,
+                    trial,
+                    protocol,
+                    config.data,
+                    ident,
+                    hash_of(ident),
+                    dict(p.protocol),
+                    kind=Trial,
+                    axes=axes,
+                )
+            )
     return out

@@ -18,8 +18,11 @@ from tuneoff.plan.config import Player, Protocol
 from tuneoff.strategies import STRATEGIES, Strategy
 
 # a field typed by a registry's base class: the entry is named by this key of its table (default when absent)
-REGISTRY_FIELDS = {Strategy: (STRATEGIES, "name", None), ModelSource: (SOURCES, "kind", None),
-                   DatasetSpec: (DATASETS, "name", "sst5")}
+REGISTRY_FIELDS = {
+    Strategy: (STRATEGIES, "name", None),
+    ModelSource: (SOURCES, "kind", None),
+    DatasetSpec: (DATASETS, "name", "sst5"),
+}
 
 
 def _unwrapped(annotation: Any) -> Any:

@@ -61,8 +61,9 @@ def _got(value: Any) -> str:
     return f" (got {text if len(text) <= 80 else text[:77] + '...'})"
 
 
-def _format_errors(err: ValidationError, source: str, text: str | None, overrides: dict[tuple, str],
-                   raw: dict | None = None) -> str:
+def _format_errors(
+    err: ValidationError, source: str, text: str | None, overrides: dict[tuple, str], raw: dict | None = None
+) -> str:
     where = _key_lines(text) if text else {}
     out = []
     for e in err.errors():
@@ -99,10 +100,11 @@ def _key_parts(item: str, key: str) -> list[str]:
             if end < 0:
                 raise ConfigError(f"--set {item!r}: a quote in the key is never closed")
             parts.append(_Quoted(rest[1:end]))
-            rest = rest[end + 1:].strip()
+            rest = rest[end + 1 :].strip()
             if rest and not rest.startswith("."):
-                raise ConfigError(f"--set {item!r}: a quoted part of the key is followed by {rest[:1]!r}, not '.' "
-                                  "or '='")
+                raise ConfigError(
+                    f"--set {item!r}: a quoted part of the key is followed by {rest[:1]!r}, not '.' or '='"
+                )
             if not rest:
                 return parts
             rest = rest[1:].strip()
@@ -126,15 +128,18 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     key, raw = _split_at_equals(item)
     path = _key_parts(item, key)
     if not all(part.strip() for part in path):
-        raise ConfigError(f"--set {item!r}: {'no key before' if not key.strip() else 'an empty part in the key before'}"
-                          " '=', e.g. protocol.epochs=2")
+        raise ConfigError(
+            f"--set {item!r}: {'no key before' if not key.strip() else 'an empty part in the key before'}"
+            " '=', e.g. protocol.epochs=2"
+        )
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError as err:
         if not _BARE_WORD.match(raw.strip()):
             reason = str(err).split(" (at ")[0]
-            raise ConfigError(f"--set {item!r}: the value {raw!r} is not a TOML value ({reason}); "
-                              f"quote text: {key}='...'") from None
+            raise ConfigError(
+                f"--set {item!r}: the value {raw!r} is not a TOML value ({reason}); quote text: {key}='...'"
+            ) from None
         value = raw.strip()
     return path, value
 
@@ -148,7 +153,7 @@ def _split_at_equals(item: str) -> tuple[str, str]:
         elif char in ("'", '"'):
             quote = char
         elif char == "=":
-            return item[:i], item[i + 1:]
+            return item[:i], item[i + 1 :]
     return item.split("=", 1)[0], item.split("=", 1)[1]
 
 
@@ -177,7 +182,7 @@ def apply_override(raw: dict, path: list[str], value: Any) -> tuple:
     if path[0] == "players" and len(path) > 2:
         players = raw.get("players", [])
         index, taken = _player(path, players if isinstance(players, list) else [])
-        path = path[1 + taken:]
+        path = path[1 + taken :]
         node, loc = players[index], ("players", index, *path)
     for part in path[:-1]:
         node = node.setdefault(part, {})
@@ -203,8 +208,10 @@ def resolve_path(path: str | Path) -> Path:
     name = p.name if p.name.endswith(".toml") else p.name + ".toml"
     if p.parent == Path(".") and name in shipped:
         return shipped[name]
-    raise ConfigError(f"{path}: no such file, nor a shipped config (shipped: {sorted(shipped)})"
-                      f"{did_you_mean(p.name.removesuffix('.toml'), [s.removesuffix('.toml') for s in shipped])}")
+    raise ConfigError(
+        f"{path}: no such file, nor a shipped config (shipped: {sorted(shipped)})"
+        f"{did_you_mean(p.name.removesuffix('.toml'), [s.removesuffix('.toml') for s in shipped])}"
+    )
 
 
 def _relative_data_dir(raw: dict, folder: Path) -> None:

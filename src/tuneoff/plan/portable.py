@@ -40,14 +40,17 @@ def _data(table: dict, where: str, notes: list[str]) -> dict:
             continue
         if key == "dir":  # the SST tree files: --data-dir or the download, not a folder of this machine
             del table[key]
-            notes.append(f"{where}.dir named a folder of the exporting machine: give the SST files with "
-                         "--data-dir, or let tuneoff download them")
+            notes.append(
+                f"{where}.dir named a folder of the exporting machine: give the SST files with "
+                "--data-dir, or let tuneoff download them"
+            )
         elif _local(value):
             table[key] = Path(value).name
             notes.append(f"{where}.{key}: the file {Path(value).name!r} is not included; put it beside the config")
     if table.get("name") == "hf" and isinstance(table.get("id"), str) and _local(table["id"]):
-        notes.append(f"{where}.id: the data set saved in {Path(table['id']).name!r} is not included; put it "
-                     "beside the config")
+        notes.append(
+            f"{where}.id: the data set saved in {Path(table['id']).name!r} is not included; put it beside the config"
+        )
         table["id"] = Path(table["id"]).name
     return table
 
@@ -58,15 +61,18 @@ def portable_config(config: dict) -> tuple[dict, list[str]]:
     out = _no_nulls(config)
     if "data" in out:
         out["data"] = _data(out["data"], "data", notes)
-    out["eval"] = [{**e, "dataset": _data(e["dataset"], f"eval {e['name']}.dataset", notes)}
-                   for e in out.get("eval", [])]
+    out["eval"] = [
+        {**e, "dataset": _data(e["dataset"], f"eval {e['name']}.dataset", notes)} for e in out.get("eval", [])
+    ]
     if not out["eval"]:
         del out["eval"]
     for player in out.get("players", []):
         model = player.get("model", {})
         if model.get("kind") == "hub" and isinstance(model.get("name"), str) and _local(model["name"]):
-            notes.append(f"player {player['name']}: the model folder {Path(model['name']).name!r} is not included; "
-                         "put it beside the config")
+            notes.append(
+                f"player {player['name']}: the model folder {Path(model['name']).name!r} is not included; "
+                "put it beside the config"
+            )
             player["model"] = {**model, "name": Path(model["name"]).name}
     return out, notes
 

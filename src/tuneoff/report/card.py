@@ -36,8 +36,11 @@ def _banner(export: Export) -> list[str]:
     if not export.collapse:
         return []
     if export.hub.collapsed:
-        return [f"> **COLLAPSED: this model learned nothing.** {export.collapse}. Exported with `--allow-collapsed`, "
-                "as a record of the tournament: do not use it to classify anything.", ""]
+        return [
+            f"> **COLLAPSED: this model learned nothing.** {export.collapse}. Exported with `--allow-collapsed`, "
+            "as a record of the tournament: do not use it to classify anything.",
+            "",
+        ]
     return [f"> **Collapse in other seeds.** {export.collapse}.", ""]
 
 
@@ -45,17 +48,28 @@ def _tournament(meta: dict) -> list[str]:
     rules = meta["config"]["tournament"]
     players = ", ".join(p["name"] for p in meta["config"]["players"])
     config = Path(meta["config_file"]).name if meta.get("config_file") else "not recorded"
-    return ["## The tournament", "",
-            f"- name: **{rules['name']}**" + (f" ({rules['description']})" if rules.get("description") else ""),
-            f"- config file: `{config}`", f"- players: {players}", ""]
+    return [
+        "## The tournament",
+        "",
+        f"- name: **{rules['name']}**" + (f" ({rules['description']})" if rules.get("description") else ""),
+        f"- config file: `{config}`",
+        f"- players: {players}",
+        "",
+    ]
 
 
 def _data(result: dict, export: Export) -> list[str]:
     data, own = result["data"], export.hub.sets.get("test")
     hub = f", on the Hub as [`{own.id}`](https://huggingface.co/datasets/{own.id})" if own and own.id else ""
-    lines = ["## The data", "", f"- dataset: **{data['name']}** (from {data['source']}{hub})",
-             f"- labels, in the model's order: {', '.join(result['labels'])}", "",
-             "| split | examples | content fingerprint (sha256) |", "|---|---:|---|"]
+    lines = [
+        "## The data",
+        "",
+        f"- dataset: **{data['name']}** (from {data['source']}{hub})",
+        f"- labels, in the model's order: {', '.join(result['labels'])}",
+        "",
+        "| split | examples | content fingerprint (sha256) |",
+        "|---|---:|---|",
+    ]
     lines += [f"| {split} | {n:,} | `{data['sha256'].get(split, '–')}` |" for split, n in data["sizes"].items()]
     return lines + [""]
 
@@ -65,21 +79,34 @@ def _extra_sets(result: dict, export: Export) -> list[str]:
     extra = result.get("extra_eval") or {}
     if not extra:
         return []
-    lines = ["## Other test sets", "", "Scored once with this checkpoint, through a label mapping; never used to "
-             "choose anything.", "", "| set | Hub id | examples | accuracy | 95 % CI | macro-F1 |",
-             "|---|---|---:|---:|---:|---:|"]
+    lines = [
+        "## Other test sets",
+        "",
+        "Scored once with this checkpoint, through a label mapping; never used to choose anything.",
+        "",
+        "| set | Hub id | examples | accuracy | 95 % CI | macro-F1 |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
     for name, e in sorted(extra.items()):
         hub = export.hub.sets.get(name)
         ci = sentences_ci(e["predictions"], e["labels"]) if "predictions" in e and "labels" in e else None
-        lines.append(f"| {name} | {f'`{hub.id}`' if hub and hub.id else '–'} | {e['examples']:,} | "
-                     f"{e['accuracy']:.2%} | {accuracy_ci(*ci) if ci else '–'} | {e['macro_f1']:.3f} |")
+        lines.append(
+            f"| {name} | {f'`{hub.id}`' if hub and hub.id else '–'} | {e['examples']:,} | "
+            f"{e['accuracy']:.2%} | {accuracy_ci(*ci) if ci else '–'} | {e['macro_f1']:.3f} |"
+        )
     return lines + [""]
 
 
 def _protocol(result: dict) -> list[str]:
-    lines = ["## The protocol", "", "The same for every player (a player's own overrides: "
-             f"{json.dumps(result['overrides']) if result['overrides'] else 'none'}).", "",
-             "| setting | value |", "|---|---|"]
+    lines = [
+        "## The protocol",
+        "",
+        "The same for every player (a player's own overrides: "
+        f"{json.dumps(result['overrides']) if result['overrides'] else 'none'}).",
+        "",
+        "| setting | value |",
+        "|---|---|",
+    ]
     lines += [f"| {key} | {value} |" for key, value in result["protocol"].items()]
     return lines + [""]
 
@@ -95,21 +122,29 @@ def _model(result: dict) -> str:
 def _strategy(result: dict, method: str = "strategy") -> list[str]:
     options = {k: v for k, v in result["player"]["strategy"].items() if k != "name"}
     params = result["parameters"]
-    return [f"## The {method}", "",
-            f"- **{result['player']['strategy']['name']}**, options: "
-            f"{json.dumps(options) if options else 'the defaults'}",
-            f"- model: {_model(result)} ("
-            + ("pretrained" if result["model"]["pretrained"] else "RANDOMLY INITIALISED") + ")",
-            f"- trained parameters: {params['trainable']:,} of {params['total']:,}",
-            f"- kept epoch: {result['best_epoch']} of {result['protocol']['epochs']} (the best on dev)", ""]
+    return [
+        f"## The {method}",
+        "",
+        f"- **{result['player']['strategy']['name']}**, options: {json.dumps(options) if options else 'the defaults'}",
+        f"- model: {_model(result)} ("
+        + ("pretrained" if result["model"]["pretrained"] else "RANDOMLY INITIALISED")
+        + ")",
+        f"- trained parameters: {params['trainable']:,} of {params['total']:,}",
+        f"- kept epoch: {result['best_epoch']} of {result['protocol']['epochs']} (the best on dev)",
+        "",
+    ]
 
 
 def _accuracy(result: dict, ranked: dict | None) -> list[str]:
-    lines = ["## Test accuracy", "",
-             f"This checkpoint (seed {result['seed']}, the one exported): test accuracy "
-             f"**{result['test']['accuracy']:.2%}**, macro-F1 {result['test']['macro_f1']:.3f}, on "
-             f"{result['data']['sizes']['test']:,} test sentences (always the largest class: "
-             f"{result['data']['test_majority_rate']:.2%}).", ""]
+    lines = [
+        "## Test accuracy",
+        "",
+        f"This checkpoint (seed {result['seed']}, the one exported): test accuracy "
+        f"**{result['test']['accuracy']:.2%}**, macro-F1 {result['test']['macro_f1']:.3f}, on "
+        f"{result['data']['sizes']['test']:,} test sentences (always the largest class: "
+        f"{result['data']['test_majority_rate']:.2%}).",
+        "",
+    ]
     if ranked is None:
         return lines + ["The player is not ranked on the run's board (its results are unfinished or stale).", ""]
     shown = row(ranked)
@@ -118,8 +153,10 @@ def _accuracy(result: dict, ranked: dict | None) -> list[str]:
 
 
 def _pair(pair: dict, board: dict) -> str:
-    numbers = (f"{difference(pair['diff'], pair['ci95'])} points (simultaneous 95 % CI), "
-               f"{p_is(pair['p_holm'], 'Holm p')}, {pair['test']}")
+    numbers = (
+        f"{difference(pair['diff'], pair['ci95'])} points (simultaneous 95 % CI), "
+        f"{p_is(pair['p_holm'], 'Holm p')}, {pair['test']}"
+    )
     if not pair["separable"]:
         return f"- {pair['a']} vs {pair['b']}: {numbers}: they {inseparable(board)}"
     better, worse = (pair["a"], pair["b"]) if pair["diff"] > 0 else (pair["b"], pair["a"])
@@ -130,9 +167,15 @@ def _verdict(board: dict, player: str, ranked: dict | None) -> list[str]:
     lines = ["## The verdict against the other players", ""]
     if ranked is not None:
         shown = row(ranked)
-        lines += [(f"COLLAPSED, not ranked: {ranked['collapse_reason']}." if ranked["collapsed"] else
-                   f"Rank {shown.rank} of {sum(r['rank'] is not None for r in board['ranked'])}, rank interval "
-                   f"**{shown.rank_interval}** (the ranks the data allow, 95 % together)."), ""]
+        lines += [
+            (
+                f"COLLAPSED, not ranked: {ranked['collapse_reason']}."
+                if ranked["collapsed"]
+                else f"Rank {shown.rank} of {sum(r['rank'] is not None for r in board['ranked'])}, rank interval "
+                f"**{shown.rank_interval}** (the ranks the data allow, 95 % together)."
+            ),
+            "",
+        ]
     lines += [may_be_best_sentence(board), ""]
     pairs = [_pair(p, board) for p in board["pairwise"] if player in (p["a"], p["b"])]
     return lines + (pairs + [""] if pairs else [])
@@ -147,10 +190,15 @@ def model_card(run: RunFolder, result: dict, export: Export) -> str:
     player, tournament = result["player"]["name"], meta["config"]["tournament"]["name"]
     ranked = next((r for r in board["ranked"] if r["player"] == player), None)
     name = f"{tournament}-{player}"
-    lines = [metadata(result, name, export.hub, export.adapter, export.bottleneck), *_banner(export),
-             f"# {name}: {result['player']['strategy']['name']} on {result['data']['name']}", "",
-             f"Player **{player}** (seed {result['seed']}) of the tuneoff tournament **{tournament}**, exported by "
-             "`tuneoff export`.", ""]
+    lines = [
+        metadata(result, name, export.hub, export.adapter, export.bottleneck),
+        *_banner(export),
+        f"# {name}: {result['player']['strategy']['name']} on {result['data']['name']}",
+        "",
+        f"Player **{player}** (seed {result['seed']}) of the tuneoff tournament **{tournament}**, exported by "
+        "`tuneoff export`.",
+        "",
+    ]
     lines += usage(export.name, result["labels"], export.adapter, export.base, export.base_subfolder, export.bottleneck)
     lines += _tournament(meta) + _data(result, export) + _protocol(result) + _strategy(result, words(board)["method"])
     lines += _accuracy(result, ranked) + _extra_sets(result, export) + epochs_table(result)

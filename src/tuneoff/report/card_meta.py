@@ -39,12 +39,16 @@ def sentences_ci(predictions: list[int], labels: list[int]) -> tuple[float, floa
 def _scores(name: str, scored: dict) -> list[tuple[str, str, float, dict | None]]:
     """(metric type, metric name, value, args) of one test set: accuracy, macro-F1, and the CI where the
     sentences' predictions are kept."""
-    out = [("accuracy", "accuracy", scored["accuracy"], None),
-           ("f1", "macro-F1", scored["macro_f1"], {"average": "macro"})]
+    out = [
+        ("accuracy", "accuracy", scored["accuracy"], None),
+        ("f1", "macro-F1", scored["macro_f1"], {"average": "macro"}),
+    ]
     if "predictions" in scored and "labels" in scored:
         lo, hi = sentences_ci(scored["predictions"], scored["labels"])
-        out += [("accuracy_ci95_low", "accuracy, 95 % CI lower bound (over test sentences)", lo, None),
-                ("accuracy_ci95_high", "accuracy, 95 % CI upper bound (over test sentences)", hi, None)]
+        out += [
+            ("accuracy_ci95_low", "accuracy, 95 % CI lower bound (over test sentences)", lo, None),
+            ("accuracy_ci95_high", "accuracy, 95 % CI upper bound (over test sentences)", hi, None),
+        ]
     return out
 
 
@@ -58,10 +62,19 @@ def eval_results(result: dict, hub: Hub) -> list:
     for key, name, scored in sets:
         where = hub.sets.get(key, HubSet(None))
         for metric, label, value, args in _scores(name, scored):
-            out.append(EvalResult(task_type="text-classification", dataset_type=where.id or name,
-                                  dataset_name=name, dataset_config=where.config, dataset_split="test",
-                                  metric_type=metric, metric_name=label, metric_value=float(value),
-                                  metric_args=args))
+            out.append(
+                EvalResult(
+                    task_type="text-classification",
+                    dataset_type=where.id or name,
+                    dataset_name=name,
+                    dataset_config=where.config,
+                    dataset_split="test",
+                    metric_type=metric,
+                    metric_name=label,
+                    metric_value=float(value),
+                    metric_args=args,
+                )
+            )
     return out
 
 
@@ -80,6 +93,12 @@ def metadata(result: dict, name: str, hub: Hub, adapter: bool, bottleneck: bool 
     card = ModelCardData(
         library_name=("tuneoff" if bottleneck else "peft") if adapter else "transformers",
         pipeline_tag="text-classification",
-        license=hub.license, base_model=hub.base_model, tags=tags, datasets=ids or None,
-        metrics=["accuracy", "f1"], model_name=name, eval_results=eval_results(result, hub))
+        license=hub.license,
+        base_model=hub.base_model,
+        tags=tags,
+        datasets=ids or None,
+        metrics=["accuracy", "f1"],
+        model_name=name,
+        eval_results=eval_results(result, hub),
+    )
     return f"---\n{card.to_yaml()}\n---\n"

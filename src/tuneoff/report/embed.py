@@ -62,6 +62,9 @@ def script(code: str) -> str:
 def view_html(name: str, spec: dict, linked: bool) -> str:
     """A chart's placeholder and its spec as JSON data (never executed); view.js draws it."""
     data = json.dumps(spec, sort_keys=True, ensure_ascii=False).replace("</", "<\\/")
-    return (f'<div class="view" id="view-{html.escape(name)}" data-spec="spec-{html.escape(name)}"'
-            + (' data-linked="1"' if linked else "") + "></div>"
-            + f'<script type="application/json" id="spec-{html.escape(name)}">{data}</script>')
+    return (
+        f'<div class="view" id="view-{html.escape(name)}" data-spec="spec-{html.escape(name)}"'
+        + (' data-linked="1"' if linked else "")
+        + "></div>"
+        + f'<script type="application/json" id="spec-{html.escape(name)}">{data}</script>'
+    )

@@ -106,8 +106,9 @@ def confusion(result: dict, slug: str) -> Chart:
     shares = [[c / t if t else float("nan") for c in row] for row, t in zip(matrix, totals)]
 
     def paint(fig, axes):
-        _heatmap(axes[0], matrix, [[str(c) for c in row] for row in matrix], labels, "Blues",
-                 max(max(row) for row in matrix))
+        _heatmap(
+            axes[0], matrix, [[str(c) for c in row] for row in matrix], labels, "Blues", max(max(row) for row in matrix)
+        )
         axes[0].set_yticks(range(len(labels)), [f"{lab} (n={t})" for lab, t in zip(labels, totals)])
         axes[0].set_ylabel("true label")
         axes[0].set_title("counts")
@@ -117,13 +118,19 @@ def confusion(result: dict, slug: str) -> Chart:
 
     png = _draw((10, 4.4), 2, paint)
     correct = sum(matrix[i][i] for i in range(len(matrix)))
-    recalls = ", ".join(f"{lab} {s[i]:.0%}" if s[i] == s[i] else f"{lab} no examples"
-                        for i, (lab, s) in enumerate(zip(labels, shares)))
-    alt = (f"{name}: test confusion matrix, {correct} of {sum(totals)} correct. Rows are true labels, columns "
-           f"predicted: " + "; ".join(f"{lab}: {row}" for lab, row in zip(labels, matrix))
-           + f". Recall per class: {recalls}.")
-    caption = (f"{name}: test confusion matrix, counts (left) and each true class's row as shares of "
-               "that class (right); grey rows have no test examples.")
+    recalls = ", ".join(
+        f"{lab} {s[i]:.0%}" if s[i] == s[i] else f"{lab} no examples" for i, (lab, s) in enumerate(zip(labels, shares))
+    )
+    alt = (
+        f"{name}: test confusion matrix, {correct} of {sum(totals)} correct. Rows are true labels, columns "
+        f"predicted: "
+        + "; ".join(f"{lab}: {row}" for lab, row in zip(labels, matrix))
+        + f". Recall per class: {recalls}."
+    )
+    caption = (
+        f"{name}: test confusion matrix, counts (left) and each true class's row as shares of "
+        "that class (right); grey rows have no test examples."
+    )
     return Chart(f"{slug}-confusion", png, alt, caption)
 
 
@@ -150,14 +157,21 @@ def pareto(rows: list[dict], look: dict[str, Look]) -> Chart:
             if front:
                 # The front as a staircase, carried on to the costliest player: everything below it is beaten.
                 fx, fy = [p[0] for p in front] + [max(xs)], [p[1] for p in front] + [front[-1][1]]
-                ax.step(fx, fy, where="post", color="#888888", linewidth=2.5, alpha=0.6, zorder=1,
-                        label="Pareto front")
+                ax.step(fx, fy, where="post", color="#888888", linewidth=2.5, alpha=0.6, zorder=1, label="Pareto front")
                 ax.scatter(fx[:-1], fy[:-1], s=260, color="#cccccc", zorder=2)
             for r in rows:
                 lk = look[r["player"]]
-                ax.scatter([r[key]], [r["test_accuracy"]], s=70, marker=lk.marker, zorder=3,
-                           color="white" if r["collapsed"] else lk.color, edgecolors=lk.color, linewidths=1.8,
-                           label=r["player"] + (" (collapsed)" if r["collapsed"] else ""))
+                ax.scatter(
+                    [r[key]],
+                    [r["test_accuracy"]],
+                    s=70,
+                    marker=lk.marker,
+                    zorder=3,
+                    color="white" if r["collapsed"] else lk.color,
+                    edgecolors=lk.color,
+                    linewidths=1.8,
+                    label=r["player"] + (" (collapsed)" if r["collapsed"] else ""),
+                )
             _majority(ax, majority)
             if min(xs) > 0 and max(xs) / min(xs) > 20:
                 ax.set_xscale("log")
@@ -173,14 +187,28 @@ def pareto(rows: list[dict], look: dict[str, Look]) -> Chart:
         fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), frameon=False)
 
     png = _draw((11, 4.4 + 0.25 * (len(rows) // 4)), 2, paint)
-    fronts = {key: [r["player"] for r in healthy if (r[key], r["test_accuracy"]) in
-                    pareto_front([(q[key], q["test_accuracy"]) for q in healthy])] or ["none"] for key, _ in views}
-    alt = ("Scatter plots of test accuracy against training time and against trainable parameters: "
-           + "; ".join(f"{r['player']} {r['test_accuracy']:.1%} in {r['train_seconds']:.3g} s with "
-                       f"{r['trainable_parameters']:,} trainable parameters" for r in rows)
-           + f". Pareto front by time: {', '.join(fronts['train_seconds'])}; by parameters: "
-           + f"{', '.join(fronts['trainable_parameters'])}.")
-    caption = ("Pareto view: up and to the left is better. Grey halos mark the players no other player beats on "
-               "both accuracy and cost (the Pareto front, joined by the grey staircase); hollow markers are "
-               "collapsed players, left off the front.")
+    fronts = {
+        key: [
+            r["player"]
+            for r in healthy
+            if (r[key], r["test_accuracy"]) in pareto_front([(q[key], q["test_accuracy"]) for q in healthy])
+        ]
+        or ["none"]
+        for key, _ in views
+    }
+    alt = (
+        "Scatter plots of test accuracy against training time and against trainable parameters: "
+        + "; ".join(
+            f"{r['player']} {r['test_accuracy']:.1%} in {r['train_seconds']:.3g} s with "
+            f"{r['trainable_parameters']:,} trainable parameters"
+            for r in rows
+        )
+        + f". Pareto front by time: {', '.join(fronts['train_seconds'])}; by parameters: "
+        + f"{', '.join(fronts['trainable_parameters'])}."
+    )
+    caption = (
+        "Pareto view: up and to the left is better. Grey halos mark the players no other player beats on "
+        "both accuracy and cost (the Pareto front, joined by the grey staircase); hollow markers are "
+        "collapsed players, left off the front."
+    )
     return Chart("pareto", png, alt, caption)

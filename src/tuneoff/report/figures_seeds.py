@@ -40,11 +40,20 @@ def seed_strip(rows: list[dict], look: dict[str, Look]) -> Chart:
             jitter = np.linspace(-0.18, 0.18, len(accs)) if len(accs) > 1 else [0.0]
             ax.hlines(i, lo, hi, color=lk.color, linewidth=2.2, alpha=0.8)
             ax.vlines(r["test_accuracy"], i - 0.28, i + 0.28, color="black", linewidth=2)
-            ax.scatter(accs, i + np.asarray(jitter), s=34, marker=lk.marker, zorder=3,
-                       color="white" if r["collapsed"] else lk.color, edgecolors=lk.color, linewidths=1.4)
-        ax.set_yticks(range(len(rows)), [f"#{r['rank'] or '–'} {r['player']}"
-                                          + (" (may be best)" if r["may_be_best"] else "")
-                                          for r in rows])
+            ax.scatter(
+                accs,
+                i + np.asarray(jitter),
+                s=34,
+                marker=lk.marker,
+                zorder=3,
+                color="white" if r["collapsed"] else lk.color,
+                edgecolors=lk.color,
+                linewidths=1.4,
+            )
+        ax.set_yticks(
+            range(len(rows)),
+            [f"#{r['rank'] or '–'} {r['player']}" + (" (may be best)" if r["may_be_best"] else "") for r in rows],
+        )
         ax.grid(axis="y", visible=False)
         _majority(ax, majority, vertical=True)
         lows = [min(r["test_accuracy_ci95"][0], *r["per_seed_test_accuracy"]) for r in rows] + [majority]
@@ -56,13 +65,24 @@ def seed_strip(rows: list[dict], look: dict[str, Look]) -> Chart:
         fig.legend(loc="outside lower center", frameon=False)
 
     png = _draw((8, 1.7 + 0.5 * len(rows)), 1, paint)
-    alt = "Test accuracy per seed for every ranked player, with the mean and 95 % CI: " + "; ".join(
-        f"{r['player']} seeds " + ", ".join(f"{a:.2%}" for a in r["per_seed_test_accuracy"])
-        + f", mean {r['test_accuracy']:.2%}, CI {accuracy_ci(*r['test_accuracy_ci95'])}"
-        for r in reversed(rows)) + f". Dashed line: majority-class rate {majority:.2%}."
-    return Chart("accuracy", png, alt, "Test accuracy of every seed (dots), the mean over seeds (black bar) and its "
-                 "95 % confidence interval over seeds and test sentences (coloured whisker); hollow dots are "
-                 "collapsed players; the dashed line is always answering the largest test class.")
+    alt = (
+        "Test accuracy per seed for every ranked player, with the mean and 95 % CI: "
+        + "; ".join(
+            f"{r['player']} seeds "
+            + ", ".join(f"{a:.2%}" for a in r["per_seed_test_accuracy"])
+            + f", mean {r['test_accuracy']:.2%}, CI {accuracy_ci(*r['test_accuracy_ci95'])}"
+            for r in reversed(rows)
+        )
+        + f". Dashed line: majority-class rate {majority:.2%}."
+    )
+    return Chart(
+        "accuracy",
+        png,
+        alt,
+        "Test accuracy of every seed (dots), the mean over seeds (black bar) and its "
+        "95 % confidence interval over seeds and test sentences (coloured whisker); hollow dots are "
+        "collapsed players; the dashed line is always answering the largest test class.",
+    )
 
 
 def player_band_curves(runs: list[dict], look: Look, slug: str) -> Chart:
@@ -80,8 +100,15 @@ def player_band_curves(runs: list[dict], look: Look, slug: str) -> Chart:
         _band(axes[1], dev_acc, look.color, "dev accuracy", marker=look.marker)
         for r in runs:
             kept = r["history"]["epochs"][r["best_epoch"] - 1]
-            axes[1].plot([r["best_epoch"]], [kept["dev_accuracy"]], marker="*", markersize=13, color=look.color,
-                         markeredgecolor="black", linestyle="none")
+            axes[1].plot(
+                [r["best_epoch"]],
+                [kept["dev_accuracy"]],
+                marker="*",
+                markersize=13,
+                color=look.color,
+                markeredgecolor="black",
+                linestyle="none",
+            )
         _majority(axes[1], majority)
         axes[1].yaxis.set_major_formatter(PercentFormatter(1.0))
         axes[1].set_title("accuracy per epoch (stars: kept epochs)")
@@ -92,16 +119,21 @@ def player_band_curves(runs: list[dict], look: Look, slug: str) -> Chart:
 
     png = _draw((10, 3.6), 2, paint)
     mean = np.nanmean(dev_acc, axis=0)
-    alt = (f"{name}: loss and accuracy per epoch over {dev_acc.shape[1]} epochs and {len(runs)} seeds. "
-           f"Mean dev accuracy per epoch {', '.join(f'{v:.1%}' for v in mean)}; kept epochs "
-           f"{', '.join(str(r['best_epoch']) for r in runs)}; majority-class rate {majority:.1%}.")
-    caption = (f"{name}: left, train and dev loss; right, accuracy on dev and on a fixed sample of training "
-               "sentences the size of dev. Lines are means over seeds; shaded bands span the seeds' range.")
+    alt = (
+        f"{name}: loss and accuracy per epoch over {dev_acc.shape[1]} epochs and {len(runs)} seeds. "
+        f"Mean dev accuracy per epoch {', '.join(f'{v:.1%}' for v in mean)}; kept epochs "
+        f"{', '.join(str(r['best_epoch']) for r in runs)}; majority-class rate {majority:.1%}."
+    )
+    caption = (
+        f"{name}: left, train and dev loss; right, accuracy on dev and on a fixed sample of training "
+        "sentences the size of dev. Lines are means over seeds; shaded bands span the seeds' range."
+    )
     return Chart(f"{slug}-curves", png, alt, caption)
 
 
 def overlays(by_player: dict[str, list[dict]], look: dict[str, Look]) -> Chart:
     """Dev loss and the generalisation gap per epoch, every player, mean over seeds with a band."""
+
     def paint(fig, axes):
         for name, runs in by_player.items():
             lk = look[name]
@@ -125,11 +157,17 @@ def overlays(by_player: dict[str, list[dict]], look: dict[str, Look]) -> Chart:
     for name, runs in by_player.items():
         loss = np.nanmean(_series(runs, "dev_loss"), axis=0)
         gap = np.nanmean(_series(runs, "generalization_gap"), axis=0)
-        parts.append(f"{name} dev loss {loss[0]:.3f} to {loss[-1]:.3f}, gap "
-                     + ("not measured" if np.isnan(gap).all() else f"{gap[0]:+.1%} to {gap[-1]:+.1%}"))
-    return Chart("overlays", png, "Dev loss and generalisation gap per epoch, means over seeds: " + "; ".join(parts)
-                 + ".", "Left: dev loss per epoch; a rising curve is overfitting. Right: accuracy on training "
-                 "sentences minus accuracy on dev. Lines are means over seeds; bands span the seeds' range.")
+        parts.append(
+            f"{name} dev loss {loss[0]:.3f} to {loss[-1]:.3f}, gap "
+            + ("not measured" if np.isnan(gap).all() else f"{gap[0]:+.1%} to {gap[-1]:+.1%}")
+        )
+    return Chart(
+        "overlays",
+        png,
+        "Dev loss and generalisation gap per epoch, means over seeds: " + "; ".join(parts) + ".",
+        "Left: dev loss per epoch; a rising curve is overfitting. Right: accuracy on training "
+        "sentences minus accuracy on dev. Lines are means over seeds; bands span the seeds' range.",
+    )
 
 
 SIGNIFICANCE_CAP = 4.0  # -log10 of the Holm-adjusted p: p = 0.0001 or less is the darkest shade
@@ -137,7 +175,7 @@ SIGNIFICANCE_CAP = 4.0  # -log10 of the Holm-adjusted p: p = 0.0001 or less is t
 
 def significance(p_holm: float) -> float:
     """A pair's shade in the pairwise matrix: -log10 of its Holm-adjusted p, 0 (p = 1) to SIGNIFICANCE_CAP."""
-    return float(min(SIGNIFICANCE_CAP, -np.log10(max(p_holm, 10 ** -SIGNIFICANCE_CAP))))
+    return float(min(SIGNIFICANCE_CAP, -np.log10(max(p_holm, 10**-SIGNIFICANCE_CAP))))
 
 
 def pairwise_matrix(pairs: list[dict], names: list[str]) -> Chart:
@@ -159,11 +197,19 @@ def pairwise_matrix(pairs: list[dict], names: list[str]) -> Chart:
         ax.set_ylabel("player")
 
     png = _draw((2.2 + 1.3 * n, 1.6 + 1.1 * n), 1, paint)
-    alt = "Pairwise accuracy differences in points with Holm-corrected p-values: " + "; ".join(
-        f"{p['a']} minus {p['b']} {p['diff']:+.2f} ({p_is(p['p_holm'])})" for p in pairs) + "."
-    return Chart("pairwise", png, alt, "Each cell: the row player's accuracy minus the column player's, in points, "
-                 "and the Holm-corrected p-value of the paired test; * marks p < 0.05. Shading is significance, not "
-                 "size: the darker the cell, the smaller its p (white: p = 1; darkest: p ≤ 0.0001).")
+    alt = (
+        "Pairwise accuracy differences in points with Holm-corrected p-values: "
+        + "; ".join(f"{p['a']} minus {p['b']} {p['diff']:+.2f} ({p_is(p['p_holm'])})" for p in pairs)
+        + "."
+    )
+    return Chart(
+        "pairwise",
+        png,
+        alt,
+        "Each cell: the row player's accuracy minus the column player's, in points, "
+        "and the Holm-corrected p-value of the paired test; * marks p < 0.05. Shading is significance, not "
+        "size: the darker the cell, the smaller its p (white: p = 1; darkest: p ≤ 0.0001).",
+    )
 
 
 def _mean_steps(runs: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -179,6 +225,7 @@ def _mean_steps(runs: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray] |
 def step_losses(by_player: dict[str, list[dict]], look: dict[str, Look]) -> Chart:
     """The training loss at every recorded optimizer step, every player: mean over seeds with a min-max band
     (seeds that did not record the same steps are drawn one by one)."""
+
     def paint(fig, ax):
         for name, runs in by_player.items():
             lk, mean = look[name], _mean_steps(runs)
@@ -199,24 +246,40 @@ def step_losses(by_player: dict[str, list[dict]], look: dict[str, Look]) -> Char
         fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 5), frameon=False)
 
     png = _draw((11, 4.2 + 0.25 * (len(by_player) // 5)), 1, paint)
-    parts = [f"{name} from {r['history']['steps'][0][1]:.3f} at step {r['history']['steps'][0][0]} to "
-             f"{r['history']['steps'][-1][1]:.3f} at step {r['history']['steps'][-1][0]}"
-             for name, runs in by_player.items() for r in runs[:1] if r["history"].get("steps")]
-    return Chart("step-losses", png, "Training loss per optimizer step, first seed of each player: " + "; ".join(parts)
-                 + ".", "Training loss at every recorded optimizer step (the mean since the previous record), one "
-                 "colour per player; lines are means over seeds and bands span the seeds' range.")
+    parts = [
+        f"{name} from {r['history']['steps'][0][1]:.3f} at step {r['history']['steps'][0][0]} to "
+        f"{r['history']['steps'][-1][1]:.3f} at step {r['history']['steps'][-1][0]}"
+        for name, runs in by_player.items()
+        for r in runs[:1]
+        if r["history"].get("steps")
+    ]
+    return Chart(
+        "step-losses",
+        png,
+        "Training loss per optimizer step, first seed of each player: " + "; ".join(parts) + ".",
+        "Training loss at every recorded optimizer step (the mean since the previous record), one "
+        "colour per player; lines are means over seeds and bands span the seeds' range.",
+    )
 
 
 def tuning_curves(sweeps: dict[str, dict], look: dict[str, Look]) -> Chart:
     """Each player's mean best dev accuracy at every learning rate of the sweep (the best over its other axes),
     the chosen rate starred."""
+
     def paint(fig, ax):
         for name, sweep in sweeps.items():
             lk = look[name]
             ax.plot(sweep["learning_rates"], sweep["dev_accuracy"], color=lk.color, marker=lk.marker, label=name)
             best = sweep["learning_rates"].index(sweep["learning_rate"])
-            ax.plot([sweep["learning_rate"]], [sweep["dev_accuracy"][best]], marker="*", markersize=15,
-                    color=lk.color, markeredgecolor="black", linestyle="none")
+            ax.plot(
+                [sweep["learning_rate"]],
+                [sweep["dev_accuracy"][best]],
+                marker="*",
+                markersize=15,
+                color=lk.color,
+                markeredgecolor="black",
+                linestyle="none",
+            )
         ax.set_xscale("log")
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         ax.set_xlabel("learning rate, log scale")
@@ -225,12 +288,24 @@ def tuning_curves(sweeps: dict[str, dict], look: dict[str, Look]) -> Chart:
         ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
 
     png = _draw((9, 3.8), 1, paint)
-    alt = "Best dev accuracy per learning rate: " + "; ".join(
-        f"{n} " + ", ".join(f"{r:g}: {a:.1%}" for r, a in zip(s["learning_rates"], s["dev_accuracy"]))
-        + f" (kept {s['learning_rate']:g})" for n, s in sweeps.items()) + "."
-    return Chart("tuning", png, alt, "Every player tried the same number of points per tuning seed: rates log-spaced "
-                 "around its strategy's published rate, crossed with its knob (and second rate) where it has them, "
-                 "each trial with the finals' epochs unless tuning.epochs said otherwise; it kept the point with the "
-                 "best mean dev accuracy over the tuning seeds. Each curve: at every rate, the best mean over the "
-                 "other axes. The test split was not read while tuning. A star at either end of a curve: the best "
-                 "rate may lie beyond the grid.")
+    alt = (
+        "Best dev accuracy per learning rate: "
+        + "; ".join(
+            f"{n} "
+            + ", ".join(f"{r:g}: {a:.1%}" for r, a in zip(s["learning_rates"], s["dev_accuracy"]))
+            + f" (kept {s['learning_rate']:g})"
+            for n, s in sweeps.items()
+        )
+        + "."
+    )
+    return Chart(
+        "tuning",
+        png,
+        alt,
+        "Every player tried the same number of points per tuning seed: rates log-spaced "
+        "around its strategy's published rate, crossed with its knob (and second rate) where it has them, "
+        "each trial with the finals' epochs unless tuning.epochs said otherwise; it kept the point with the "
+        "best mean dev accuracy over the tuning seeds. Each curve: at every rate, the best mean over the "
+        "other axes. The test split was not read while tuning. A star at either end of a curve: the best "
+        "rate may lie beyond the grid.",
+    )

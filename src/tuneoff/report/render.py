@@ -113,7 +113,7 @@ def _html_inline(parts) -> str:
                 text, i = parts[i], i + 1
                 match = re.match(r"[^\s-]*-?", text)  # always matches, if only the empty string
                 head = match.group(0) if match else ""
-                swatch = f'<span class="nowrap">{swatch}{html.escape(head)}</span>{html.escape(text[len(head):])}'
+                swatch = f'<span class="nowrap">{swatch}{html.escape(head)}</span>{html.escape(text[len(head) :])}'
             out.append(swatch)
         elif isinstance(p, Badge):
             out.append(f'<span class="badge {p.kind}">{html.escape(p.text)}</span>')
@@ -179,25 +179,34 @@ def render_html(blocks: list[Block], title: str) -> str:
                 cells = "".join(f'<td class="{a}">{_html_inline(c)}</td>' for c, a in zip(row, b.align))
                 rows.append(f"<tr{rid}>{cells}</tr>")
             keys = f' data-filter="{html.escape(b.filter)}"' if b.filter else ""
-            body.append(f'<div class="scroll"><table{anchor}{keys}><thead><tr>{head}</tr></thead>'
-                        f'<tbody>{"".join(rows)}</tbody></table></div>')
+            body.append(
+                f'<div class="scroll"><table{anchor}{keys}><thead><tr>{head}</tr></thead>'
+                f"<tbody>{''.join(rows)}</tbody></table></div>"
+            )
         elif b.kind == "image":
             c = image_chart(b)
             w, h = _png_size(c.png)
             encoded = base64.b64encode(c.png).decode("ascii")
-            body.append(f'<figure><img src="data:image/png;base64,{encoded}" alt="{html.escape(c.alt)}" '
-                        f'width="{w}" height="{h}"><figcaption>{html.escape(c.caption)}</figcaption></figure>')
+            body.append(
+                f'<figure><img src="data:image/png;base64,{encoded}" alt="{html.escape(c.alt)}" '
+                f'width="{w}" height="{h}"><figcaption>{html.escape(c.caption)}</figcaption></figure>'
+            )
         elif b.kind == "view":
             v = _view(b)
-            body.append(f"<figure>{embed.view_html(v.name, v.spec, v.linked)}"
-                        f"<figcaption>{html.escape(v.caption)}</figcaption></figure>")
+            body.append(
+                f"<figure>{embed.view_html(v.name, v.spec, v.linked)}"
+                f"<figcaption>{html.escape(v.caption)}</figcaption></figure>"
+            )
     if any(b.kind == "view" for b in blocks):
         body.append(embed.script(embed.vega_bundle()))
     body.append(embed.script(embed.view_script()))
-    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n"
-            + "\n".join(body) + "\n</main>\n</body>\n</html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n"
+        + "\n".join(body)
+        + "\n</main>\n</body>\n</html>\n"
+    )
 
 
 CSS = """

@@ -29,8 +29,11 @@ def _groups(results: list[dict], key: str) -> list[tuple[list[str], dict]]:
 
 
 def _data_rows(d: dict, labels: list[str]) -> list[list]:
-    rows: list[list] = [[k, value(d[k])] for k in ("name", "source", "dir", "sizes", "test_sample", "train_probe_size",
-                                       "max_train", "max_eval") if k in d]
+    rows: list[list] = [
+        [k, value(d[k])]
+        for k in ("name", "source", "dir", "sizes", "test_sample", "train_probe_size", "max_train", "max_eval")
+        if k in d
+    ]
     rows.append(["checksums match", "yes" if d["checksums_ok"] else Badge("NO: not the published files", "warn")])
     rows.append(["test class counts", value(dict(zip(labels, d["test_class_counts"])))])
     rows.append(["test majority-class rate", f"{d['test_majority_rate']:.2%}"])
@@ -40,8 +43,9 @@ def _data_rows(d: dict, labels: list[str]) -> list[list]:
 def status_badge(status: str) -> Badge:
     kinds: dict[str, str] = {Unrecorded.UNREADABLE: Status.FAILED, Unrecorded.STALE: "warn"}
     kind = kinds.get(status, status)
-    return Badge(status, kind if kind in (Status.FAILED, Status.INTERRUPTED, Status.RUNNING, "warn")
-                 else Unrecorded.MISSING)
+    return Badge(
+        status, kind if kind in (Status.FAILED, Status.INTERRUPTED, Status.RUNNING, "warn") else Unrecorded.MISSING
+    )
 
 
 def _who(names: list[str]) -> str:
@@ -52,23 +56,43 @@ def setup_section(run, job_states) -> list[Block]:
     b = [Block("h2", "Protocol, environment, warnings and failures", anchor=SETUP), Block("h3", "Protocol")]
     shared = (run.config or {}).get("protocol")
     if shared:
-        b.append(Block("table", headers=["setting", "shared value"], align="ll",
-                       rows=[[k, value(v)] for k, v in shared.items()]))
+        b.append(
+            Block(
+                "table",
+                headers=["setting", "shared value"],
+                align="ll",
+                rows=[[k, value(v)] for k, v in shared.items()],
+            )
+        )
     rules = run.tournament
-    b.append(Block("p", f"Seeds: {value(list(rules.get('seeds') or [shared.get('seed') if shared else None]))}"
-                        + (f"; data seeds: {value(list(rules['data_seeds']))}" if rules.get("data_seeds") else "")
-                        + f". Players may override: {value(rules.get('overridable', []))}."))
+    b.append(
+        Block(
+            "p",
+            f"Seeds: {value(list(rules.get('seeds') or [shared.get('seed') if shared else None]))}"
+            + (f"; data seeds: {value(list(rules['data_seeds']))}" if rules.get("data_seeds") else "")
+            + f". Players may override: {value(rules.get('overridable', []))}.",
+        )
+    )
     results = [r for n in run.names for r in run.jobs.get(n, [])]
     rows = []
     for n in run.names:
         mine = run.jobs.get(n, [])
         player: dict = next((p for p in (run.config or {}).get("players", []) if p["name"] == n), {})
         overrides = mine[0]["overrides"] if mine else player.get("protocol", {})
-        keys = sorted({k for r in mine for k, v in r["protocol"].items() if shared and k not in ("seed", "data_seed")
-                       and shared.get(k) != v})
+        keys = sorted(
+            {
+                k
+                for r in mine
+                for k, v in r["protocol"].items()
+                if shared and k not in ("seed", "data_seed") and shared.get(k) != v
+            }
+        )
         rows.append([n, value(overrides), ", ".join(keys) if mine else "(no result)"])
-    b.append(Block("table", headers=["player", "overrides", "resolved protocol differs from shared in"],
-                   align="lll", rows=rows))
+    b.append(
+        Block(
+            "table", headers=["player", "overrides", "resolved protocol differs from shared in"], align="lll", rows=rows
+        )
+    )
 
     b.append(Block("h3", "Data"))
     if run.config and "data" in run.config:
@@ -80,18 +104,32 @@ def setup_section(run, job_states) -> list[Block]:
     b.append(Block("h3", "Hardware and software"))
     for names, env in _groups(results, "environment"):
         b.append(Block("p", f"Used by: {_who(names)}"))
-        b.append(Block("table", headers=["", "value"], align="ll", rows=[
-            [f"{part}.{k}", value(v)] for part in ("hardware", "software") for k, v in env[part].items()]))
+        b.append(
+            Block(
+                "table",
+                headers=["", "value"],
+                align="ll",
+                rows=[[f"{part}.{k}", value(v)] for part in ("hardware", "software") for k, v in env[part].items()],
+            )
+        )
 
     b.append(Block("h3", "Warnings"))
-    warnings = [[f"{n}:", w] for n in run.names
-                for w in dict.fromkeys(w for r in run.jobs.get(n, []) for w in r["warnings"])]
-    warnings += [[f"{r['player']['name']} seed {r['seed']}:", "data checksums do not match the published SST-5 files"]
-                 for r in results if not r.get("data", {}).get("checksums_ok", True)]
-    warnings += [[f"{r['player']['name']}:", f"results file written for tournament '{r['tournament']}'"]
-                 for r in results if run.tournament.get("name") not in (None, r["tournament"])]
-    warnings += [[f"{n}:", "results of a player or seed not in this tournament's config; left out"]
-                 for n in run.ignored]
+    warnings = [
+        [f"{n}:", w] for n in run.names for w in dict.fromkeys(w for r in run.jobs.get(n, []) for w in r["warnings"])
+    ]
+    warnings += [
+        [f"{r['player']['name']} seed {r['seed']}:", "data checksums do not match the published SST-5 files"]
+        for r in results
+        if not r.get("data", {}).get("checksums_ok", True)
+    ]
+    warnings += [
+        [f"{r['player']['name']}:", f"results file written for tournament '{r['tournament']}'"]
+        for r in results
+        if run.tournament.get("name") not in (None, r["tournament"])
+    ]
+    warnings += [
+        [f"{n}:", "results of a player or seed not in this tournament's config; left out"] for n in run.ignored
+    ]
     b.append(Block("list", rows=warnings) if warnings else Block("p", "None."))
 
     b.append(Block("h3", "Failures and missing jobs", anchor="failures-and-missing-jobs"))
@@ -100,10 +138,25 @@ def setup_section(run, job_states) -> list[Block]:
         return b + [Block("p", "None: every job completed.")]
     by_label = {(r["player"]["name"], r["seed"], r["data_seed"]): r for r in results}
     times = {(n, label): by_label.get((n, *_parse(label)), {}) for n, label, _, _ in bad}
-    b.append(Block("table", headers=["player", "job", "status", "reason", "started", "ended"], align="llllll",
-                   row_ids=[n for n, *_ in bad],
-                   rows=[[n, label, status_badge(s), why, times[(n, label)].get("started_at") or "–",
-                          times[(n, label)].get("finished_at") or "–"] for n, label, s, why in bad]))
+    b.append(
+        Block(
+            "table",
+            headers=["player", "job", "status", "reason", "started", "ended"],
+            align="llllll",
+            row_ids=[n for n, *_ in bad],
+            rows=[
+                [
+                    n,
+                    label,
+                    status_badge(s),
+                    why,
+                    times[(n, label)].get("started_at") or "–",
+                    times[(n, label)].get("finished_at") or "–",
+                ]
+                for n, label, s, why in bad
+            ],
+        )
+    )
     return b
 
 

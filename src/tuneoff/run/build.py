@@ -11,8 +11,13 @@ from tuneoff.training.steps import eager_reason
 def build(job: Job, device, record: dict, warn, steps_per_epoch: int, classes: int, train_split=None):
     """(model on the device, tokenizer, Setup); fills the record's model, parameters and warnings."""
     built = job.player.model.build(num_labels=classes)
-    setup = Setup(built.pretrained, roles_for(built.model), steps_per_epoch * job.protocol.epochs, steps_per_epoch,
-                  train_batches=training_batches(train_split, built.tokenizer, job.protocol, device))
+    setup = Setup(
+        built.pretrained,
+        roles_for(built.model),
+        steps_per_epoch * job.protocol.epochs,
+        steps_per_epoch,
+        train_batches=training_batches(train_split, built.tokenizer, job.protocol, device),
+    )
     model, warnings = job.player.strategy.apply(built.model, setup)
     warnings = random_base_warning(job, model, setup) + warnings
     if job.protocol.precision == "tf32" and device.type != "cuda":
@@ -25,8 +30,10 @@ def build(job: Job, device, record: dict, warn, steps_per_epoch: int, classes: i
     model.to(device)
     revision = getattr(getattr(built.model, "config", None), "_commit_hash", None)
     record["model"] = {"description": built.description, "pretrained": built.pretrained, "revision": revision}
-    record["parameters"] = {"total": sum(q.numel() for q in model.parameters()),
-                            "trainable": trained_parameters(job.player.strategy, model, setup)}
+    record["parameters"] = {
+        "total": sum(q.numel() for q in model.parameters()),
+        "trainable": trained_parameters(job.player.strategy, model, setup),
+    }
     return model, built.tokenizer, setup
 
 
@@ -51,7 +58,7 @@ def training_batches(split, tokenizer, protocol, device):
         data = encode(tokenizer, split.texts, split.labels, protocol.max_seq_len)
         order = np.argsort(data.lengths(), kind="stable")
         for start in range(0, len(order), protocol.batch_size):
-            yield collate(data, order[start:start + protocol.batch_size], device)
+            yield collate(data, order[start : start + protocol.batch_size], device)
 
     return batches
 
@@ -59,11 +66,15 @@ def training_batches(split, tokenizer, protocol, device):
 def random_base_warning(job: Job, model, setup: Setup) -> list[str]:
     """Frozen weights that were never trained carry no knowledge: say so loudly."""
     head = tuple(f"{h}." for h in setup.roles.head)
-    frozen = any(not q.requires_grad and ".modules_to_save." not in n and not n.split("base_model.model.")[-1]
-                 .startswith(head) for n, q in model.named_parameters())
+    frozen = any(
+        not q.requires_grad and ".modules_to_save." not in n and not n.split("base_model.model.")[-1].startswith(head)
+        for n, q in model.named_parameters()
+    )
     if setup.pretrained or not frozen:
         return []
     name = "LoRA" if job.player.strategy.name == "lora" else job.player.strategy.name
-    return [f"{name} over a RANDOMLY INITIALISED base: the frozen weights carry no knowledge, so only what "
-            f"{name} trains can learn. Expect a collapse to the majority class; with LoRA this reproduces the "
-            "published player 2, it is not a fair test of the strategy."]
+    return [
+        f"{name} over a RANDOMLY INITIALISED base: the frozen weights carry no knowledge, so only what "
+        f"{name} trains can learn. Expect a collapse to the majority class; with LoRA this reproduces the "
+        "published player 2, it is not a fair test of the strategy."
+    ]

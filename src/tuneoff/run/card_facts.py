@@ -36,7 +36,7 @@ def _hub_set(spec) -> HubSet:
 
 
 def scored_sets(result: dict, config: dict) -> dict[str, HubSet]:
-    """"test" (the run's own data) and every extra set of the result, with its Hub id where it has one."""
+    """ "test" (the run's own data) and every extra set of the result, with its Hub id where it has one."""
     evals = {e["name"]: e.get("dataset") for e in config.get("eval") or []}
     sets = {"test": _hub_set(_spec((result.get("job") or {}).get("data") or config.get("data")))}
     for name, entry in (result.get("extra_eval") or {}).items():
@@ -47,5 +47,9 @@ def scored_sets(result: dict, config: dict) -> dict[str, HubSet]:
 
 def hub_facts(result: dict, config: dict, license: str | None, collapsed: bool) -> Hub:
     base = base_model_id(result)
-    return Hub(base_model=base, license=license or KNOWN_LICENSES.get(base or "", "unknown"),
-               sets=scored_sets(result, config), collapsed=collapsed)
+    return Hub(
+        base_model=base,
+        license=license or KNOWN_LICENSES.get(base or "", "unknown"),
+        sets=scored_sets(result, config),
+        collapsed=collapsed,
+    )

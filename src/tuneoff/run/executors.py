@@ -246,9 +246,13 @@ class LocalExecutor:
         with interrupts.deferred():
             worker_died(task, cause, final=not again)
         if again:
-            self.console.print(f"[yellow]{esc(job.name)} {job.label}: {esc(cause)}; trying it again "
-                               f"(retry {tries[index]} of {self.max_retries})[/]")
+            self.console.print(
+                f"[yellow]{esc(job.name)} {job.label}: {esc(cause)}; trying it again "
+                f"(retry {tries[index]} of {self.max_retries})[/]"
+            )
         else:
-            self.console.print(f"[red]{esc(job.name)} {job.label} failed: {esc(cause)}, "
-                               f"{self.max_retries} retries spent; the tournament goes on[/]")
+            self.console.print(
+                f"[red]{esc(job.name)} {job.label} failed: {esc(cause)}, "
+                f"{self.max_retries} retries spent; the tournament goes on[/]"
+            )
         return again

@@ -96,9 +96,11 @@ def base_writer(result: dict) -> Callable[[JobFolder, Path], None]:
         return lambda folder, out: _copy_base(folder.checkpoint_of(result).weights, out, result["labels"])
     if getattr(SOURCES.get(model["kind"]), "rebuildable", False):
         return lambda folder, out: _rebuild_base(model, result["labels"], out)
-    raise ValueError(f"--no-merge: {_strategy(result)} was trained on a {model['kind']!r} model, whose weights no "
-                     "adapter can name and tuneoff cannot rebuild (random initialisation); export it merged "
-                     "(without --no-merge)")
+    raise ValueError(
+        f"--no-merge: {_strategy(result)} was trained on a {model['kind']!r} model, whose weights no "
+        "adapter can name and tuneoff cannot rebuild (random initialisation); export it merged "
+        "(without --no-merge)"
+    )
 
 
 def _copy_base(saved: Path, out: Path, labels: list[str]) -> None:
@@ -144,15 +146,19 @@ def writer(result: dict, merge: bool) -> Callable[[JobFolder, dict, Path, Path],
     checkpoint = Checkpoint.of(result)
     if not merge:
         if not checkpoint.has_adapter:
-            raise ValueError(f"--no-merge: {_strategy(result)} has no adapter, its checkpoint is a whole "
-                             "model; export it without --no-merge")
+            raise ValueError(
+                f"--no-merge: {_strategy(result)} has no adapter, its checkpoint is a whole "
+                "model; export it without --no-merge"
+            )
         base_reference(result)  # refused before anything is written
         return write_adapter
     if not checkpoint.merged:
         why = getattr(STRATEGIES.lookup(result["player"]["strategy"]["name"]), "not_merged", None)
-        raise ValueError(f"{_strategy(result)} cannot be exported as a plain transformers model: "
-                         f"{why or 'its checkpoint is a base model plus an adapter'}; --no-merge exports its "
-                         "adapter")
+        raise ValueError(
+            f"{_strategy(result)} cannot be exported as a plain transformers model: "
+            f"{why or 'its checkpoint is a base model plus an adapter'}; --no-merge exports its "
+            "adapter"
+        )
     return write_model
 
 
@@ -204,36 +210,72 @@ def _swap_in(staged: Path, to: Path) -> None:
 
 def _check_collapse(player: str, result: dict, allow: bool) -> None:
     if (why := collapse_reason(result)) and not allow:
-        raise ValueError(f"player {player!r} seed {result['seed']} COLLAPSED: {why}; it learned nothing, so it answers "
-                         "(nearly) always the same; --allow-collapsed exports it anyway, its card saying so")
+        raise ValueError(
+            f"player {player!r} seed {result['seed']} COLLAPSED: {why}; it learned nothing, so it answers "
+            "(nearly) always the same; --allow-collapsed exports it anyway, its card saying so"
+        )
 
 
 def _write_config(run: RunFolder, out: Path) -> list[str]:
     """The run's config beside the model, without this machine's paths; returns what it leaves to the reader."""
     config = run.tournament()["config"]
-    text, notes = portable_toml(config, f"The config of tuneoff tournament {config['tournament']['name']!r}, as its "
-                                "run recorded it; `tuneoff run` reads it.")
+    text, notes = portable_toml(
+        config,
+        f"The config of tuneoff tournament {config['tournament']['name']!r}, as its "
+        "run recorded it; `tuneoff run` reads it.",
+    )
     (out / CONFIG_FILE).write_text(text, encoding="utf-8")
     return notes
 
 
-def _card(run: RunFolder, result: dict, name: str, adapter: bool, written: Written, args: list[str],
-          license: str | None, collapse: str | None, config_notes: list[str]) -> Export:
+def _card(
+    run: RunFolder,
+    result: dict,
+    name: str,
+    adapter: bool,
+    written: Written,
+    args: list[str],
+    license: str | None,
+    collapse: str | None,
+    config_notes: list[str],
+) -> Export:
     hub = hub_facts(result, run.tournament()["config"], license, collapse_reason(result) is not None)
-    return Export(name, adapter, written.base, written.base_subfolder, hub, collapse, CONFIG_FILE,
-                  tuple(config_notes), tuple(args), bottleneck=Checkpoint.of(result).format == Checkpoint.BOTTLENECK)
+    return Export(
+        name,
+        adapter,
+        written.base,
+        written.base_subfolder,
+        hub,
+        collapse,
+        CONFIG_FILE,
+        tuple(config_notes),
+        tuple(args),
+        bottleneck=Checkpoint.of(result).format == Checkpoint.BOTTLENECK,
+    )
 
 
 def _named(err: OSError, staged: Path, given: str) -> OSError:
     """The error with the user's --to in place of the hidden folder it was written in."""
     where = (err.filename and str(err.filename).replace(str(staged), given)) or given
-    return type(err)(err.errno, err.strerror or str(err).replace(str(staged), given), where) \
-        if err.errno is not None else OSError(f"{given}: {str(err).replace(str(staged), given)}")
+    return (
+        type(err)(err.errno, err.strerror or str(err).replace(str(staged), given), where)
+        if err.errno is not None
+        else OSError(f"{given}: {str(err).replace(str(staged), given)}")
+    )
 
 
-def export(run: RunFolder | Path, player: str, to: str | Path, seed: int | None = None, merge: bool = True,
-           force: bool = False, *, allow_collapsed: bool = False, license: str | None = None,
-           repo_id: str | None = None) -> Exported:
+def export(
+    run: RunFolder | Path,
+    player: str,
+    to: str | Path,
+    seed: int | None = None,
+    merge: bool = True,
+    force: bool = False,
+    *,
+    allow_collapsed: bool = False,
+    license: str | None = None,
+    repo_id: str | None = None,
+) -> Exported:
     """Write the player's checkpoint into ``to`` (a new or empty folder; ``force``: replace one) with a model card
     and the run's config. ``repo_id``: the Hub repository the card's snippets load (else the folder's name).
 
@@ -252,8 +294,15 @@ def export(run: RunFolder | Path, player: str, to: str | Path, seed: int | None 
     to.parent.mkdir(parents=True, exist_ok=True)
     staged = _hidden(to, PARTIAL)
     staged.mkdir()  # as any new folder (mkdtemp's would be private to its owner)
-    args = ["--seed", str(result["seed"]), "--to", shown.name, *([] if merge else ["--no-merge"]),
-            *(["--allow-collapsed"] if collapse_reason(result) else []), *(["--license", license] if license else [])]
+    args = [
+        "--seed",
+        str(result["seed"]),
+        "--to",
+        shown.name,
+        *([] if merge else ["--no-merge"]),
+        *(["--allow-collapsed"] if collapse_reason(result) else []),
+        *(["--license", license] if license else []),
+    ]
     try:
         written = write(folder, result, staged, to)
         notes = _write_config(run, staged)

@@ -60,8 +60,18 @@ def run_job(task: Task, result: dict, progress=None, warn=print) -> dict:
 
             trained = cook(model, job, train_set, dev_set, p, device, progress, probe, setup)
         else:
-            trained = train(model, train_set, dev_set, p, device, progress, probe=probe,
-                            strategy=job.player.strategy, setup=setup, log=log)
+            trained = train(
+                model,
+                train_set,
+                dev_set,
+                p,
+                device,
+                progress,
+                probe=probe,
+                strategy=job.player.strategy,
+                setup=setup,
+                log=log,
+            )
         started = time.perf_counter()
         tested = score(model, test_set, p.eval_batch_size, device, autocast_dtype(p), progress, trained.forward)
         test_seconds = time.perf_counter() - started
@@ -70,14 +80,22 @@ def run_job(task: Task, result: dict, progress=None, warn=print) -> dict:
 
     result["parameters"]["trainable"] = trained_parameters(job.player.strategy, model, setup)  # opened while training
     result["step"] = {**trained.step, "static_shapes": p.static_shapes}
-    result["history"] = {"epochs": trained.epochs, "steps": trained.steps, "window_seconds": trained.windows,
-                         "step_stats": {k: v for k, v in trained.step_stats.items() if v}}
+    result["history"] = {
+        "epochs": trained.epochs,
+        "steps": trained.steps,
+        "window_seconds": trained.windows,
+        "step_stats": {k: v for k, v in trained.step_stats.items() if v},
+    }
     result["best_epoch"] = trained.best_epoch
     if trained.report:  # what the strategy records of its own (WiSE-FT: the alpha chosen on dev; a soup's)
         result["strategy_report"] = trained.report
     result["generalization"] = generalization(trained.epochs, trained.best_epoch)
-    result["test"] = {"loss": tested.loss, **metrics(test_set.labels, tested.predictions, len(dataset.labels)),
-                      "predictions": [int(x) for x in tested.predictions], "labels": list(test_set.labels)}
+    result["test"] = {
+        "loss": tested.loss,
+        **metrics(test_set.labels, tested.predictions, len(dataset.labels)),
+        "predictions": [int(x) for x in tested.predictions],
+        "labels": list(test_set.labels),
+    }
     result["timing"] = _timing(trained, test_seconds, len(test_set), task.concurrency, result.get("extra_eval"))
     result["memory"] = {"peak_rss_bytes": memory.peak_rss, "peak_gpu_bytes": memory.peak_gpu()}
     folder.remove_checkpoint()

@@ -34,10 +34,16 @@ def push(folder: Path, repo_id: str, private: bool = False, message: str = "tune
     api = HfApi()
     try:
         repo = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-        commit = api.upload_folder(repo_id=getattr(repo, "repo_id", repo_id), folder_path=str(folder),
-                                   repo_type="model", commit_message=message)
+        commit = api.upload_folder(
+            repo_id=getattr(repo, "repo_id", repo_id),
+            folder_path=str(folder),
+            repo_type="model",
+            commit_message=message,
+        )
     except Exception as err:  # noqa: BLE001 - network, auth, offline mode: one line, the export kept
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise PushError(f"--push-to-hub {repo_id}: the upload failed ({type(err).__name__}: {first}); the export "
-                        f"is in {folder}, push it again with `hf upload {repo_id} {folder}`") from None
+        raise PushError(
+            f"--push-to-hub {repo_id}: the upload failed ({type(err).__name__}: {first}); the export "
+            f"is in {folder}, push it again with `hf upload {repo_id} {folder}`"
+        ) from None
     return getattr(commit, "commit_url", None) or str(repo)

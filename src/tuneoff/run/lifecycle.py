@@ -124,8 +124,10 @@ def recover_dead(run: RunFolder, console: Console) -> None:
         if record and record.status is Status.RUNNING and not process_alive(record.doc.get("process")):
             who = describe(record.doc.get("process"))
             record.interrupt(f"the process that was training it, {who}, ended without recording why (killed?)")
-            console.print(f"[yellow]{esc(folder.player)} {esc(folder.label)}: was left 'running' by {esc(who)}, "
-                          "which is gone; marked interrupted and trained again if selected[/]")
+            console.print(
+                f"[yellow]{esc(folder.player)} {esc(folder.label)}: was left 'running' by {esc(who)}, "
+                "which is gone; marked interrupted and trained again if selected[/]"
+            )
 
 
 # --- playing it ---------------------------------------------------------------------------------
@@ -155,8 +157,10 @@ def track(task: Task, console: Console) -> None:
     except Exception as err:  # noqa: BLE001 - exporting is a copy of the results; the run goes on without it
         names = ", ".join(t.name for t in task.track)
         first = str(err).splitlines()[0] if str(err) else ""
-        console.print(f"[yellow]warning: {esc(task.job.name)} {task.job.label}: not exported to {esc(names)} "
-                      f"({type(err).__name__}: {esc(first)}); `tuneoff track` exports it later[/]")
+        console.print(
+            f"[yellow]warning: {esc(task.job.name)} {task.job.label}: not exported to {esc(names)} "
+            f"({type(err).__name__}: {esc(first)}); `tuneoff track` exports it later[/]"
+        )
 
 
 def _warn(console: Console):
@@ -171,8 +175,10 @@ def play(task: Task, console: Console, live: bool = True) -> dict | None:
 
     job, target, dataset = task.job, task.folder, task.data[0]
     heading = f" · {task.heading}" if task.heading else ""
-    console.rule(f"{esc(job.name)} {job.label}: {esc(job.player.model.kind)} model, {esc(job.player.strategy.name)}"
-                 f"{esc(heading)}")
+    console.rule(
+        f"{esc(job.name)} {job.label}: {esc(job.player.model.kind)} model, {esc(job.player.strategy.name)}"
+        f"{esc(heading)}"
+    )
     # A retrain writes beside the result it replaces, which is swapped out only when this one completes.
     folder = target.attempt() if target.has_result() else target
     kept = "" if folder is target else "; its earlier result is kept"
@@ -193,13 +199,18 @@ def play(task: Task, console: Console, live: bool = True) -> dict | None:
         return None
     except Exception as err:  # noqa: BLE001 - a crash is recorded as a failure, not a user stop
         record.fail(f"{type(err).__name__}: {err}")
-        why = (f": {esc(_one_line(err))}[/]" if isinstance(err, OSError)  # disk full, permissions: not a bug
-               else f":[/]\n{esc(traceback.format_exc())}")
+        why = (
+            f": {esc(_one_line(err))}[/]"
+            if isinstance(err, OSError)  # disk full, permissions: not a bug
+            else f":[/]\n{esc(traceback.format_exc())}"
+        )
         console.print(f"[red]{esc(job.name)} {job.label} failed{kept}{why}")
         return None
     target.adopt(folder)
-    console.print(f"{esc(job.name)} {job.label}: test accuracy {result['test']['accuracy']:.2%}, "
-                  f"trained in {result['timing']['train_seconds']:.0f} s (best epoch {result['best_epoch']})")
+    console.print(
+        f"{esc(job.name)} {job.label}: test accuracy {result['test']['accuracy']:.2%}, "
+        f"trained in {result['timing']['train_seconds']:.0f} s (best epoch {result['best_epoch']})"
+    )
     if reason := collapse_reason(result):
         console.print(f"[bold red]{esc(job.name)} {job.label} COLLAPSED: {esc(reason)}[/]")
     return result

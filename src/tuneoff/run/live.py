@@ -34,8 +34,10 @@ class LiveLogs:
 
     def _dropped(self, tracker, err: Exception) -> None:
         first = str(err).splitlines()[0] if str(err) else ""
-        self.warn(f"{self.what}: not logged live to {tracker.name} ({type(err).__name__}: {first}); "
-                  "its export when the job ends still writes it")
+        self.warn(
+            f"{self.what}: not logged live to {tracker.name} ({type(err).__name__}: {first}); "
+            "its export when the job ends still writes it"
+        )
 
     def log(self, record: dict) -> None:
         for entry in list(self.logs):
@@ -80,7 +82,9 @@ def chosen_trackers(flags: list[str], config, config_file: str | None = None) ->
 
     unknown = [name for name in config.track if name not in TRACKERS.load_plugins()]
     if unknown:
-        raise ConfigError(f"{config_file or 'the config'}: track = {list(config.track)}: unknown tracker "
-                          f"{unknown[0]!r}; choices: {sorted(TRACKERS)}")
+        raise ConfigError(
+            f"{config_file or 'the config'}: track = {list(config.track)}: unknown tracker "
+            f"{unknown[0]!r}; choices: {sorted(TRACKERS)}"
+        )
     names = [*flags, *config.track]
     return trackers(names) if names else ()

@@ -44,13 +44,17 @@ def _choose(run: RunFolder, player: str, seed: int | None) -> tuple[JobFolder, d
     """The player's job folder and result: the given seed, else the completed seed best on dev."""
     results = results_of(run, player)
     if not results:
-        raise FileNotFoundError(f"{run.player_dir(player)}: no results for player {player!r}; "
-                                f"players here: {run.players()}{did_you_mean(player, run.players())}")
+        raise FileNotFoundError(
+            f"{run.player_dir(player)}: no results for player {player!r}; "
+            f"players here: {run.players()}{did_you_mean(player, run.players())}"
+        )
     if seed is not None:
         chosen = {f: r for f, r in results.items() if r["seed"] == seed}
         if not chosen:
-            raise ValueError(f"--seed {seed}: player {player!r} has no result for it; seeds: "
-                             f"{sorted({r['seed'] for r in results.values()})}")
+            raise ValueError(
+                f"--seed {seed}: player {player!r} has no result for it; seeds: "
+                f"{sorted({r['seed'] for r in results.values()})}"
+            )
         return next(iter(chosen.items()))
     done = {f: r for f, r in results.items() if r["status"] == Status.COMPLETED}
     if not done:
@@ -79,11 +83,14 @@ def checkpoint_of(run: RunFolder | Path, player: str, seed: int | None = None) -
     the given seed, else the completed seed best on dev; refused if it has no checkpoint or lost a file of it."""
     folder, result = _choose(as_run(run), player, seed)
     if result["status"] != Status.COMPLETED:
-        raise ValueError(f"player {player!r} seed {result['seed']} is {result['status']}, it has no checkpoint: "
-                         f"{result['error']}")
+        raise ValueError(
+            f"player {player!r} seed {result['seed']} is {result['status']}, it has no checkpoint: {result['error']}"
+        )
     if missing := folder.checkpoint_missing(result):
-        raise FileNotFoundError(f"{folder.path / missing}: player {player!r}'s checkpoint is missing (deleted?); "
-                                "run the tournament again to rebuild it")
+        raise FileNotFoundError(
+            f"{folder.path / missing}: player {player!r}'s checkpoint is missing (deleted?); "
+            "run the tournament again to rebuild it"
+        )
     return folder, result
 
 
@@ -112,7 +119,8 @@ def predict(run: RunFolder | Path, player: str, texts: list[str], seed: int | No
         if not text.strip():
             notes.append("warning: empty text; this label means nothing")
         if len(full) > limit:
-            notes.append(f"text cut from {len(full)} to {limit} tokens (the player's max_seq_len): "
-                         "only its beginning was read")
+            notes.append(
+                f"text cut from {len(full)} to {limit} tokens (the player's max_seq_len): only its beginning was read"
+            )
         out.append(Prediction(text, dict(zip(result["labels"], map(float, row))), notes, result["seed"], collapse))
     return out

@@ -41,8 +41,10 @@ def preflight(todo: list[Job], out: RunFolder, classes: int = 5) -> None:
             continue
         positions = getattr(model.config, "max_position_embeddings", None)
         if positions and job.protocol.max_seq_len > positions:
-            problems.append(f"player {name}: protocol.max_seq_len = {job.protocol.max_seq_len} exceeds the model's "
-                            f"{positions} positions; use at most {positions}")
+            problems.append(
+                f"player {name}: protocol.max_seq_len = {job.protocol.max_seq_len} exceeds the model's "
+                f"{positions} positions; use at most {positions}"
+            )
         problems += [f"player {name}: {p}" for p in job.player.strategy.check(model, job.protocol)]
         try:
             pick_device(job.protocol.device)
@@ -63,11 +65,14 @@ def _teacher_missing(job: Job, teacher: str, out: RunFolder) -> list[str]:
     if result and result["status"] == Status.COMPLETED and current:
         return []
     state = "no completed result" if not result or result["status"] != Status.COMPLETED else "a stale result"
-    return [f"player {job.name} {job.label}: its teacher {teacher!r} has {state} for {folder.label} in {out.path} "
-            f"under this config and is not selected to train; add --only {teacher}"]
+    return [
+        f"player {job.name} {job.label}: its teacher {teacher!r} has {state} for {folder.label} in {out.path} "
+        f"under this config and is not selected to train; add --only {teacher}"
+    ]
 
 
 def _writable(folder: Path) -> bool:
 
     return os.access(folder, os.W_OK | os.X_OK) and all(
-        os.access(p, os.W_OK | os.X_OK) for p in folder.rglob("*") if p.is_dir())
+        os.access(p, os.W_OK | os.X_OK) for p in folder.rglob("*") if p.is_dir()
+    )

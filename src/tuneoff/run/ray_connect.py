@@ -14,8 +14,10 @@ from pathlib import Path
 
 CONNECT_SECONDS = 5.0  # how long the head's port may take to accept a connection
 CHECKED_LIBRARIES = ("tuneoff", "torch", "transformers", "peft")  # a worker trains only with the driver's versions
-AUTH_HINT = ("set RAY_AUTH_MODE=token and the cluster's token in RAY_AUTH_TOKEN (or a file named by "
-             "RAY_AUTH_TOKEN_PATH, or ~/.ray/auth_token), as on its nodes")
+AUTH_HINT = (
+    "set RAY_AUTH_MODE=token and the cluster's token in RAY_AUTH_TOKEN (or a file named by "
+    "RAY_AUTH_TOKEN_PATH, or ~/.ray/auth_token), as on its nodes"
+)
 
 
 class RayConnectError(ValueError):
@@ -27,8 +29,9 @@ def host_port(address: str) -> tuple[str, int]:
     bare = address.split("://", 1)[-1]
     host, _, port = bare.rpartition(":")
     if not host or not port.isdigit():
-        raise RayConnectError(f"--ray-address {address}: expected 'local', 'auto' or HOST:PORT "
-                              "(the head's address, e.g. 10.0.0.1:6379)")
+        raise RayConnectError(
+            f"--ray-address {address}: expected 'local', 'auto' or HOST:PORT (the head's address, e.g. 10.0.0.1:6379)"
+        )
     return host.strip("[]"), int(port)
 
 
@@ -61,14 +64,18 @@ def probe(address: str, timeout: float = CONNECT_SECONDS) -> None:
         socket.create_connection((host, port), timeout=timeout).close()
     except OSError as err:
         why = "no answer" if isinstance(err, TimeoutError) else (err.strerror or type(err).__name__)
-        raise RayConnectError(f"--ray-address {named}: cannot reach {host}:{port} within {timeout:g} s ({why}); "
-                              "start the head there (`ray start --head` prints its address) or check that this "
-                              "machine can reach it, or use --ray-address local for a private instance here") from None
+        raise RayConnectError(
+            f"--ray-address {named}: cannot reach {host}:{port} within {timeout:g} s ({why}); "
+            "start the head there (`ray start --head` prints its address) or check that this "
+            "machine can reach it, or use --ray-address local for a private instance here"
+        ) from None
     if not speaks_grpc(host, port, timeout):
-        raise RayConnectError(f"--ray-address {named}: {host}:{port} accepts connections but does not answer as a "
-                              f"Ray head (no gRPC handshake within {timeout:g} s); is it the head's port (`ray start "
-                              "--head` prints its address, 6379 by default)? or use --ray-address local for a "
-                              "private instance here")
+        raise RayConnectError(
+            f"--ray-address {named}: {host}:{port} accepts connections but does not answer as a "
+            f"Ray head (no gRPC handshake within {timeout:g} s); is it the head's port (`ray start "
+            "--head` prints its address, 6379 by default)? or use --ray-address local for a "
+            "private instance here"
+        )
 
 
 def speaks_grpc(host: str, port: int, timeout: float) -> bool:
@@ -100,11 +107,14 @@ def init(ray, address: str, options: dict, timeout: float = CONNECT_SECONDS) -> 
     try:
         ray.init(address=address, **options)
     except ray.exceptions.AuthenticationError as err:
-        raise RayConnectError(f"--ray-address {address}: the cluster refused this driver "
-                              f"({_first(err.message)}); {AUTH_HINT}") from None
+        raise RayConnectError(
+            f"--ray-address {address}: the cluster refused this driver ({_first(err.message)}); {AUTH_HINT}"
+        ) from None
     except ConnectionError as err:
-        raise RayConnectError(f"--ray-address {address}: {_first(err)}; start a cluster (`ray start --head`), "
-                              "give its HOST:PORT, or use --ray-address local for a private instance here") from None
+        raise RayConnectError(
+            f"--ray-address {address}: {_first(err)}; start a cluster (`ray start --head`), "
+            "give its HOST:PORT, or use --ray-address local for a private instance here"
+        ) from None
 
 
 def _first(err) -> str:
@@ -117,11 +127,16 @@ def missing_resources(nodes: list[dict], cpus: float, gpus: float) -> str | None
     if any(n.get("CPU", 0) >= cpus and n.get("GPU", 0) >= gpus for n in nodes):
         return None
     have = "; ".join(f"{n.get('CPU', 0):g} CPUs, {n.get('GPU', 0):g} GPUs" for n in nodes) or "no live node"
-    short = [f"--{kind}-per-job {want:g}" for kind, want, key in (("cpus", cpus, "CPU"), ("gpus", gpus, "GPU"))
-             if want > max((n.get(key, 0) for n in nodes), default=0)]
+    short = [
+        f"--{kind}-per-job {want:g}"
+        for kind, want, key in (("cpus", cpus, "CPU"), ("gpus", gpus, "GPU"))
+        if want > max((n.get(key, 0) for n in nodes), default=0)
+    ]
     need = " and ".join(short) if short else f"--cpus-per-job {cpus:g} with --gpus-per-job {gpus:g} on one node"
-    return (f"no node of the Ray cluster can ever run a job asking for {need} (its nodes: {have}); ask for less, "
-            "or add a node that has it")
+    return (
+        f"no node of the Ray cluster can ever run a job asking for {need} (its nodes: {have}); ask for less, "
+        "or add a node that has it"
+    )
 
 
 def check_resources(ray, cpus: float, gpus: float) -> None:
@@ -138,11 +153,15 @@ def load_runtime_env(path: str | Path) -> dict:
     except FileNotFoundError:
         raise RayConnectError(f"--ray-runtime-env {path}: no such file") from None
     except json.JSONDecodeError as err:
-        raise RayConnectError(f"--ray-runtime-env {path}: not JSON (line {err.lineno}: {err.msg}); "
-                              "write Ray's runtime_env as a JSON object") from None
+        raise RayConnectError(
+            f"--ray-runtime-env {path}: not JSON (line {err.lineno}: {err.msg}); "
+            "write Ray's runtime_env as a JSON object"
+        ) from None
     if not isinstance(value, dict):
-        raise RayConnectError(f"--ray-runtime-env {path}: expected a JSON object such as "
-                              '{"pip": [...], "env_vars": {...}}, got ' + type(value).__name__)
+        raise RayConnectError(
+            f"--ray-runtime-env {path}: expected a JSON object such as "
+            '{"pip": [...], "env_vars": {...}}, got ' + type(value).__name__
+        )
     return value
 
 
@@ -155,6 +174,9 @@ def library_versions() -> dict[str, str | None]:
 
 def version_mismatch(expected: dict, actual: dict) -> str | None:
     """Which libraries differ from the driver's, in one phrase (None: all the same)."""
-    wrong = [f"{name} {actual.get(name)} (the driver has {want})" for name, want in expected.items()
-             if actual.get(name) != want]
+    wrong = [
+        f"{name} {actual.get(name)} (the driver has {want})"
+        for name, want in expected.items()
+        if actual.get(name) != want
+    ]
     return ", ".join(wrong) or None

@@ -54,8 +54,11 @@ def _remote_body(task: Task, data: tuple, teacher: tuple | None, started=None, e
     quiet_libraries()
     where = node_identity()
     if expected and (wrong := version_mismatch(expected, library_versions())):
-        return {**where, "refused": f"refused to train on {where['node']}: it has {wrong}; install the driver's "
-                                    "versions there, or ship them with --ray-runtime-env"}
+        return {
+            **where,
+            "refused": f"refused to train on {where['node']}: it has {wrong}; install the driver's "
+            "versions there, or ship them with --ray-runtime-env",
+        }
     if started is not None:  # a ray.util.queue.Queue: the driver's view of which job runs where
         _report_start(started, (job_key(task.job), where["node"], where["pid"]))
     with tempfile.TemporaryDirectory() as scratch:
@@ -96,17 +99,28 @@ def node_identity() -> dict:
 
     import ray
 
-    return {"node": ray.util.get_node_ip_address(), "node_id": ray.get_runtime_context().get_node_id(),
-            "pid": os.getpid()}
+    return {
+        "node": ray.util.get_node_ip_address(),
+        "node_id": ray.get_runtime_context().get_node_id(),
+        "pid": os.getpid(),
+    }
 
 
 class RayExecutor:
     """Runs tasks on Ray: ``address`` "local" starts a private instance here, "auto" or "HOST:PORT" joins a
     cluster. ``start()`` connects and checks before the run folder is touched; ``run`` starts if need be."""
 
-    def __init__(self, address: str = "local", num_cpus: float = 1, num_gpus: float = 0.0, max_retries: int = 2,
-                 console: Console | None = None, init_options: dict | None = None, runtime_env: str | None = None,
-                 connect_timeout: float = CONNECT_SECONDS):
+    def __init__(
+        self,
+        address: str = "local",
+        num_cpus: float = 1,
+        num_gpus: float = 0.0,
+        max_retries: int = 2,
+        console: Console | None = None,
+        init_options: dict | None = None,
+        runtime_env: str | None = None,
+        connect_timeout: float = CONNECT_SECONDS,
+    ):
         self.address, self.num_cpus, self.num_gpus, self.max_retries = address, num_cpus, num_gpus, max_retries
         self.console = console or make_console()
         self.init_options = init_options or {}
@@ -122,8 +136,9 @@ class RayExecutor:
         try:
             import ray
         except ImportError:
-            raise RayConnectError("--executor ray needs Ray, which is not installed: "
-                                  "pip install 'tuneoff[ray]'") from None
+            raise RayConnectError(
+                "--executor ray needs Ray, which is not installed: pip install 'tuneoff[ray]'"
+            ) from None
         if not ray.is_initialized():  # (a test or a library user may have started Ray itself)
             self._init(ray)
         check_resources(ray, self.num_cpus, self.num_gpus)
@@ -140,13 +155,15 @@ class RayExecutor:
         except (TypeError, ValueError) as err:
             if not self.runtime_env:
                 raise
-            raise RayConnectError(f"--ray-runtime-env {self.runtime_env}: Ray refused it "
-                                  f"({str(err).strip().splitlines()[0]})") from None
+            raise RayConnectError(
+                f"--ray-runtime-env {self.runtime_env}: Ray refused it ({str(err).strip().splitlines()[0]})"
+            ) from None
 
     def _remote(self):
         self.start()
-        return self.ray, self.ray.remote(num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_retries=self.max_retries,
-                                         retry_exceptions=False)(_remote_body)
+        return self.ray, self.ray.remote(
+            num_cpus=self.num_cpus, num_gpus=self.num_gpus, max_retries=self.max_retries, retry_exceptions=False
+        )(_remote_body)
 
     def run(self, tasks: list[Task]) -> list:
         if not tasks:
@@ -155,9 +172,16 @@ class RayExecutor:
         started = start_queue(ray)
         tasks = [replace(t, threads=max(1, int(self.num_cpus)), concurrency=len(tasks)) for t in tasks]
         teachers = self._teachers(ray, tasks)
-        pending = {remote.options(name=task_name(t.job)).remote(replace(t, data=()), self._data_ref(ray, t.data),
-                                                                teachers[teacher_job(t.job, t.run)], started,
-                                                                self.versions): t for t in tasks}
+        pending = {
+            remote.options(name=task_name(t.job)).remote(
+                replace(t, data=()),
+                self._data_ref(ray, t.data),
+                teachers[teacher_job(t.job, t.run)],
+                started,
+                self.versions,
+            ): t
+            for t in tasks
+        }
         view, out = JobView(tasks), []
         try:
             with make_progress(self.console) as progress:
@@ -179,8 +203,9 @@ class RayExecutor:
                 ray.cancel(ref, force=True)
             with deferred():
                 for task in pending.values():
-                    stopped(task, "stopped with the run (its Ray task was cancelled) before it finished",
-                            unrecorded=True)
+                    stopped(
+                        task, "stopped with the run (its Ray task was cancelled) before it finished", unrecorded=True
+                    )
             raise
         return out
 
@@ -207,8 +232,10 @@ class RayExecutor:
         try:
             payload = ray.get(ref)
         except Exception as err:  # noqa: BLE001 - a worker that died on every retry
-            return self._failed(task, f"Ray task failed after {self.max_retries} retries: {type(err).__name__}: "
-                                      f"{str(err).splitlines()[0]}")
+            return self._failed(
+                task,
+                f"Ray task failed after {self.max_retries} retries: {type(err).__name__}: {str(err).splitlines()[0]}",
+            )
         if "refused" in payload:  # the worker's libraries differ from the driver's: it trained nothing
             return self._failed(task, payload["refused"])
         result = settle(task, payload)
@@ -250,5 +277,7 @@ class JobView:
         states = list(self.state.values())
         nodes = sorted({self.node[k] for k, s in self.state.items() if s is Status.RUNNING})
         where = f" on {', '.join(nodes)}" if nodes else ""
-        return (f"  Ray: {states.count(None)} queued, {states.count(Status.RUNNING)} running{where}, "
-                f"{states.count(Status.COMPLETED)} done, {states.count(Status.FAILED)} failed")
+        return (
+            f"  Ray: {states.count(None)} queued, {states.count(Status.RUNNING)} running{where}, "
+            f"{states.count(Status.COMPLETED)} done, {states.count(Status.FAILED)} failed"
+        )

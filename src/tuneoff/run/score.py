@@ -29,8 +29,12 @@ from tuneoff.store.liveness import now
 from tuneoff.store.runfolder import JobFolder, RunFolder, RunFolderError, seed_label
 from tuneoff.store.status import Status
 
-SST5_TO_SST2 = {"very negative": "negative", "negative": "negative", "positive": "positive",
-                "very positive": "positive"}
+SST5_TO_SST2 = {
+    "very negative": "negative",
+    "negative": "negative",
+    "positive": "positive",
+    "very positive": "positive",
+}
 SCORING = ("max_seq_len", "eval_batch_size", "static_shapes", "precision")  # what scoring reads of a protocol
 
 
@@ -42,8 +46,10 @@ def parse_label_map(text: str) -> dict[str, str]:
         if not sep or not player.strip() or not target.strip():
             raise ValueError(f"--label-map {text!r}: {item.strip()!r} is not PLAYER_LABEL=DATASET_LABEL")
         if table.get(player.strip(), target.strip()) != target.strip():
-            raise ValueError(f"--label-map {text!r}: {player.strip()!r} goes to both {table[player.strip()]!r} and "
-                             f"{target.strip()!r}; a label goes to one class")
+            raise ValueError(
+                f"--label-map {text!r}: {player.strip()!r} goes to both {table[player.strip()]!r} and "
+                f"{target.strip()!r}; a label goes to one class"
+            )
         table[player.strip()] = target.strip()
     if not table:
         raise ValueError(f"--label-map {text!r}: no PLAYER_LABEL=DATASET_LABEL pair")
@@ -59,14 +65,19 @@ def label_table(labels: tuple[str, ...], target, given: dict[str, str] | None) -
     if set(labels) == set(target.labels):
         return {n: n for n in labels}
     example = ",".join(f"{n}={target.labels[0]}" for n in labels[:2])
-    raise ValueError(f"the run's labels {list(labels)} are not {target.name}'s {list(target.labels)}: say where each "
-                     f"goes with --label-map, e.g. --label-map \"{example},...\" (a label left out counts as wrong)")
+    raise ValueError(
+        f"the run's labels {list(labels)} are not {target.name}'s {list(target.labels)}: say where each "
+        f'goes with --label-map, e.g. --label-map "{example},..." (a label left out counts as wrong)'
+    )
 
 
 def _completed(run: RunFolder, console: Console) -> list[tuple[JobFolder, dict]]:
     problems: dict[str, str] = {}
-    done = [(run.job(r["player"]["name"], seed_label(r["seed"], r["data_seed"])), r)
-            for r in run.results(problems) if r["status"] == Status.COMPLETED]
+    done = [
+        (run.job(r["player"]["name"], seed_label(r["seed"], r["data_seed"])), r)
+        for r in run.results(problems)
+        if r["status"] == Status.COMPLETED
+    ]
     for where, why in problems.items():
         console.print(f"[red]{esc(where)}: not scored: {esc(why)}[/]")
     if not done:
@@ -87,8 +98,9 @@ def entry_name(spec) -> str:
     return name if name and re.match(NAME_PATTERN, name) else spec.name
 
 
-def score_run(run: RunFolder, spec, data_dir: str | None, label_map: str | None, console: Console,
-              name: str | None = None) -> list[dict]:
+def score_run(
+    run: RunFolder, spec, data_dir: str | None, label_map: str | None, console: Console, name: str | None = None
+) -> list[dict]:
     """Score every completed job's kept checkpoint on ``spec``'s test split and write it into its result, under
     ``name`` (default :func:`entry_name`), with the data set's options (so that an exported card can name it).
 
@@ -107,8 +119,10 @@ def score_run(run: RunFolder, spec, data_dir: str | None, label_map: str | None,
         raise ValueError(f"--name {name!r}: letters, digits, '_', '.', '-' (a name of the run's extra test sets)")
     target = spec.load(data_dir)
     if target.checksums_ok is False:
-        console.print(f"[yellow]{esc(target.name)}: not the published files; the score records the test split's "
-                      f"fingerprint {target.test.sha256[:16]}…[/]")
+        console.print(
+            f"[yellow]{esc(target.name)}: not the published files; the score records the test split's "
+            f"fingerprint {target.test.sha256[:16]}…[/]"
+        )
     device, rows = pick_device("auto"), []
     with run.lock(), make_progress(console) as progress:
         jobs = _completed(run, console)
@@ -126,14 +140,22 @@ def score_run(run: RunFolder, spec, data_dir: str | None, label_map: str | None,
             else:
                 entry = _score(job, result, Extra(name, target, mapping), device, progress)
                 result.setdefault("extra_eval", {})[name] = {
-                    **entry, "label_map": table, "spec": spec.model_dump(mode="json"), "scored_by": "tuneoff score",
-                    "scored_at": now()}
+                    **entry,
+                    "label_map": table,
+                    "spec": spec.model_dump(mode="json"),
+                    "scored_by": "tuneoff score",
+                    "scored_at": now(),
+                }
                 job.write_result(result)
-                row.update({k: entry[k] for k in ("dataset", "examples", "accuracy", "macro_f1",
-                                                  "unmapped_predictions")}, error=None)
-                console.print(f"{esc(job.player)} {esc(job.label)}: {esc(name)} test accuracy "
-                              f"{entry['accuracy']:.2%} ({entry['unmapped_predictions']} predictions of unmapped "
-                              "labels counted wrong)")
+                row.update(
+                    {k: entry[k] for k in ("dataset", "examples", "accuracy", "macro_f1", "unmapped_predictions")},
+                    error=None,
+                )
+                console.print(
+                    f"{esc(job.player)} {esc(job.label)}: {esc(name)} test accuracy "
+                    f"{entry['accuracy']:.2%} ({entry['unmapped_predictions']} predictions of unmapped "
+                    "labels counted wrong)"
+                )
             rows.append(row)
             progress.advance(overall)
     return rows

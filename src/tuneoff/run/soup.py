@@ -33,8 +33,19 @@ def cook(model, job: Job, train_set, dev_set, p, device, progress=None, probe=No
             torch.cuda.set_rng_state_all(cuda_random)
         if progress is not None:
             progress.console.print(f"  ingredient {len(runs) + 1}/{len(job.ingredients)}: learning rate {rate:g}")
-        runs.append(train(model, train_set, dev_set, p.model_copy(update={"learning_rate": rate}), device, progress,
-                          probe=probe, strategy=strategy, setup=setup))
+        runs.append(
+            train(
+                model,
+                train_set,
+                dev_set,
+                p.model_copy(update={"learning_rate": rate}),
+                device,
+                progress,
+                probe=probe,
+                strategy=strategy,
+                setup=setup,
+            )
+        )
         states.append({k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()})
     accuracies = [r.epochs[r.best_epoch - 1]["dev_accuracy"] for r in runs]
 
@@ -45,11 +56,20 @@ def cook(model, job: Job, train_set, dev_set, p, device, progress=None, probe=No
     soup, report = strategy.combine(states, accuracies, dev_accuracy)
     model.load_state_dict(soup)
     best = max(range(len(runs)), key=lambda i: (accuracies[i], -i))
-    report["ingredients"] = [{"learning_rate": rate, "best_epoch": r.best_epoch, "dev_accuracy": a,
-                              "train_seconds": r.train_seconds}
-                             for rate, r, a in zip(job.ingredients, runs, accuracies)]
+    report["ingredients"] = [
+        {"learning_rate": rate, "best_epoch": r.best_epoch, "dev_accuracy": a, "train_seconds": r.train_seconds}
+        for rate, r, a in zip(job.ingredients, runs, accuracies)
+    ]
     kept = runs[best]
-    return Trained(epochs=kept.epochs, steps=kept.steps, best_epoch=kept.best_epoch,
-                   train_seconds=sum(r.train_seconds for r in runs), train_samples=sum(r.train_samples for r in runs),
-                   kernel_warmup_seconds=sum(r.kernel_warmup_seconds for r in runs), step=kept.step, forward=None,
-                   report=report, windows=[w for r in runs for w in r.windows])
+    return Trained(
+        epochs=kept.epochs,
+        steps=kept.steps,
+        best_epoch=kept.best_epoch,
+        train_seconds=sum(r.train_seconds for r in runs),
+        train_samples=sum(r.train_samples for r in runs),
+        kernel_warmup_seconds=sum(r.kernel_warmup_seconds for r in runs),
+        step=kept.step,
+        forward=None,
+        report=report,
+        windows=[w for r in runs for w in r.windows],
+    )

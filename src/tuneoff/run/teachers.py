@@ -33,8 +33,10 @@ def teacher_context(job: Job, run: RunFolder, train_split, device, batch_size: i
         raise RuntimeError(f"player {job.name!r} learns from no teacher")
     result = folder.result_or_none()
     if not result or result["status"] != Status.COMPLETED or result["job_hash"] != job.identity.get("teacher"):
-        raise RuntimeError(f"teacher {folder.player!r} has no completed result for {folder.label} under the "
-                           "current config; it must train first (the tournament orders teachers before students)")
+        raise RuntimeError(
+            f"teacher {folder.player!r} has no completed result for {folder.label} under the "
+            "current config; it must train first (the tournament orders teachers before students)"
+        )
     key = hashlib.sha256(("\n".join(train_split.texts) + result["job_hash"]).encode()).hexdigest()[:16]
     path = folder.cache(key, CACHE)
     if not path.is_file():

@@ -68,8 +68,10 @@ def run(
     try:
         with out.lock() as lock:
             if lock.took_over:
-                console.print(f"[yellow]took over {esc(out)} from {esc(describe(lock.took_over))}, "
-                              "which ended without letting go of it[/]")
+                console.print(
+                    f"[yellow]took over {esc(out)} from {esc(describe(lock.took_over))}, "
+                    "which ended without letting go of it[/]"
+                )
             return _play_all(config, (dataset, extras), out, only, console, config_file, report, executor, track)
     except (ConfigError, RunFolderError, KeyboardInterrupt):
         # A refused or stopped run leaves no folder behind: remove what it created if that holds nothing but the lock.
@@ -84,29 +86,40 @@ def _todo(jobs: list[Job], only, out: RunFolder, console: Console) -> list[Job]:
     for job in (j for j in jobs if not only or j.name in only):
         skip, why = done_already(out.job(job.name, job.label), job)
         if why:
-            console.print(f"[green]✓[/] {esc(job.name)} {job.label}: {why}" if skip else
-                          f"[yellow]{esc(job.name)} {job.label}: {esc(why)}[/]")
+            console.print(
+                f"[green]✓[/] {esc(job.name)} {job.label}: {why}"
+                if skip
+                else f"[yellow]{esc(job.name)} {job.label}: {esc(why)}[/]"
+            )
         if not skip:
             todo.append(job)
     return todo
 
 
-def _write_tournament(out: RunFolder, config: Config, planned: list[Job], config_file, console: Console,
-                      trials=()) -> None:
+def _write_tournament(
+    out: RunFolder, config: Config, planned: list[Job], config_file, console: Console, trials=()
+) -> None:
     """tournament.json, then every result here recorded for another tournament becomes this one's (a renamed
     config, or --force taking a folder over): judged by identity like any other, never left off the board."""
     out.write_tournament(
-        {"config": config.model_dump(mode="json"),
-         "jobs": [{"player": j.name, "seed": j.seed, "data_seed": j.data_seed, "job_hash": j.job_hash,
-                   "job": j.identity} for j in planned],
-         "trials": [{"player": j.name, "label": j.label, "job_hash": j.job_hash} for j in trials],
-         "config_file": config_file, "written_at": now()},
+        {
+            "config": config.model_dump(mode="json"),
+            "jobs": [
+                {"player": j.name, "seed": j.seed, "data_seed": j.data_seed, "job_hash": j.job_hash, "job": j.identity}
+                for j in planned
+            ],
+            "trials": [{"player": j.name, "label": j.label, "job_hash": j.job_hash} for j in trials],
+            "config_file": config_file,
+            "written_at": now(),
+        },
     )
     if adopted := out.adopt_results(config.tournament.name):
-        console.print(f"[yellow]{len(adopted)} results recorded for another tournament are now "
-                      f"{config.tournament.name!r}'s (the name is not part of a job): {esc(', '.join(adopted[:3]))}"
-                      f"{' …' if len(adopted) > 3 else ''}; each is kept if its job is current, trained again if "
-                      "stale[/]")
+        console.print(
+            f"[yellow]{len(adopted)} results recorded for another tournament are now "
+            f"{config.tournament.name!r}'s (the name is not part of a job): {esc(', '.join(adopted[:3]))}"
+            f"{' …' if len(adopted) > 3 else ''}; each is kept if its job is current, trained again if "
+            "stale[/]"
+        )
 
 
 def _tasks(jobs: list[Job], data, out: RunFolder, track: tuple = (), start: int = 1, total: int = 0) -> list[Task]:
@@ -125,8 +138,9 @@ def waves(config: Config) -> list[list[str]]:
     return [[n for n in depth if depth[n] == d] for d in range(max(depth.values()) + 1)]
 
 
-def _play_all(config: Config, data, out: RunFolder, only, console: Console, config_file, report: bool,
-              executor, track: tuple = ()) -> dict:
+def _play_all(
+    config: Config, data, out: RunFolder, only, console: Console, config_file, report: bool, executor, track: tuple = ()
+) -> dict:
     recover_dead(out, console)
     (dataset, extras), failed = data, 0
     sha = fingerprints(dataset, extras)
@@ -155,8 +169,9 @@ def _play_all(config: Config, data, out: RunFolder, only, console: Console, conf
     return board
 
 
-def _play_tuned(config: Config, sha: dict, data, out: RunFolder, only, console: Console, config_file,
-                executor, track: tuple = ()) -> int:
+def _play_tuned(
+    config: Config, sha: dict, data, out: RunFolder, only, console: Console, config_file, executor, track: tuple = ()
+) -> int:
     """Wave by wave (teachers first): every player's trials on dev, then its final seeds at the rate they chose.
     Returns how many jobs failed."""
     selected = [n for wave in waves(config) for n in wave if not only or n in only]
@@ -171,8 +186,21 @@ def _play_tuned(config: Config, sha: dict, data, out: RunFolder, only, console: 
         teachers = {(j.name, j.seed, j.data_seed): j.job_hash for j in plan(config, sha, chosen)}
         mine = {name: plan_tuning(config, sha, name, teachers) for name in wave}
         trials += [j for jobs in mine.values() for j in jobs]
-        failed += _failures(executor.run(_tasks([j for name in wave if name in selected for j in mine[name]
-                                                 if not trial_done(out.job(j.name, j.label), j, console)], data, out)))
+        failed += _failures(
+            executor.run(
+                _tasks(
+                    [
+                        j
+                        for name in wave
+                        if name in selected
+                        for j in mine[name]
+                        if not trial_done(out.job(j.name, j.label), j, console)
+                    ],
+                    data,
+                    out,
+                )
+            )
+        )
         for name in (n for n in wave if mine[n]):  # a soup trains its sweep in its final jobs
             records = [trial_done(out.job(j.name, j.label), j) for j in mine[name]]
             done = [r for r in records if r]
@@ -183,8 +211,9 @@ def _play_tuned(config: Config, sha: dict, data, out: RunFolder, only, console: 
                     console.print(f"[yellow]warning: {esc(sentence)}[/]")
         planned = plan(config, sha, chosen)
         _write_tournament(out, config, planned, config_file, console, trials)
-        failed += _failures(executor.run(_tasks(_todo([j for j in planned if j.name in wave], only, out, console),
-                                                data, out, track)))
+        failed += _failures(
+            executor.run(_tasks(_todo([j for j in planned if j.name in wave], only, out, console), data, out, track))
+        )
     return failed
 
 
@@ -192,8 +221,10 @@ def sweep_sentence(config: Config, player) -> str:
     """What a player's sweep tries, axis by axis (a knob's value in its strategy table is replaced by the sweep's)."""
     if type(player.strategy).in_job_sweep:
         rates = ingredients(config, player)
-        return (f"{player.name}: each final seed trains {len(rates)} models at learning rates "
-                f"{', '.join(f'{r:g}' for r in rates)} and soups them on dev")
+        return (
+            f"{player.name}: each final seed trains {len(rates)} models at learning rates "
+            f"{', '.join(f'{r:g}' for r in rates)} and soups them on dev"
+        )
     grid = sweep_for(config.tuned(), player)
     axes = "; ".join(f"{a.field} {', '.join(f'{v:g}' for v in a.values)} ({a.source})" for a in grid.axes)
     return f"{player.name}: {len(grid.points)} points per tuning seed x {len(tuning_seeds(config))} seeds: {axes}"
@@ -201,8 +232,9 @@ def sweep_sentence(config: Config, player) -> str:
 
 def chosen_sentence(name: str, sweep: dict) -> str:
     """What a sweep kept, and the mean dev accuracy at each rate (the best over the other axes)."""
-    kept = [f"learning rate {sweep['learning_rate']:g}"] + [f"{sweep[k]['field']} {sweep[k]['value']:g}"
-                                                            for k in ("second_rate", "knob") if sweep.get(k)]
+    kept = [f"learning rate {sweep['learning_rate']:g}"] + [
+        f"{sweep[k]['field']} {sweep[k]['value']:g}" for k in ("second_rate", "knob") if sweep.get(k)
+    ]
     rates = ", ".join(f"{r:g}: {a:.2%}" for r, a in zip(sweep["learning_rates"], sweep["dev_accuracy"]))
     return f"{esc(name)}: {esc(', '.join(kept))} chosen on dev, mean of {len(sweep.get('seeds', []))} seeds ({rates})"
 
@@ -215,9 +247,11 @@ def schedule_warnings(config: Config, players: list[str]) -> list[str]:
     for p in (p for p in config.players if p.name in players and not type(p.strategy).in_job_sweep):
         final = config.protocol_for(p).epochs
         if epochs is not None and epochs != final:
-            out.append(f"{p.name}: tuning trials run {epochs} epochs, its finals {final}: the trials follow another "
-                       "schedule than the finals, so the rate they choose may not be the finals' best; unset "
-                       "tuning.epochs for trials with the finals' epochs and schedule")
+            out.append(
+                f"{p.name}: tuning trials run {epochs} epochs, its finals {final}: the trials follow another "
+                "schedule than the finals, so the rate they choose may not be the finals' best; unset "
+                "tuning.epochs for trials with the finals' epochs and schedule"
+            )
     return out
 
 
@@ -225,8 +259,10 @@ def record_overlaps(out: RunFolder) -> None:
     """Each completed result gets ``timing.overlapping_jobs``: how many jobs of this run folder ran at once on its
     device while it ran, measured from every result's start and end (to the second), not the executor's slots."""
     ended = [(f, r) for f in out.jobs() if (r := f.result_or_none()) and r.get("finished_at") and "environment" in r]
-    spans = [(device_of(r), datetime.fromisoformat(r["started_at"]), datetime.fromisoformat(r["finished_at"]))
-             for _, r in ended]
+    spans = [
+        (device_of(r), datetime.fromisoformat(r["started_at"]), datetime.fromisoformat(r["finished_at"]))
+        for _, r in ended
+    ]
     for (folder, result), count in zip(ended, overlapping_jobs(spans)):
         if result["status"] == Status.COMPLETED and result["timing"].get("overlapping_jobs") != count:
             result["timing"]["overlapping_jobs"] = count
@@ -243,8 +279,10 @@ def export_all(out: RunFolder, track: tuple, console: Console) -> None:
             console.print(f"{tracker.name}: {count} jobs exported")
         except Exception as err:  # noqa: BLE001 - exporting copies the results; the run stands without it
             first = str(err).splitlines()[0] if str(err) else ""
-            console.print(f"[yellow]warning: not exported to {tracker.name} ({type(err).__name__}: {esc(first)}); "
-                          f"`tuneoff track {esc(out)} --to {tracker.name}` tries again[/]")
+            console.print(
+                f"[yellow]warning: not exported to {tracker.name} ({type(err).__name__}: {esc(first)}); "
+                f"`tuneoff track {esc(out)} --to {tracker.name}` tries again[/]"
+            )
 
 
 def _failures(outcomes: list) -> int:
@@ -271,5 +309,8 @@ def fingerprints(dataset, extras) -> dict:
     """What the job identities hash about the data: every split's content, every extra test set's, and the class
     names where the data set does not fix them (``classes``: plan.jobs.identity records them by name)."""
     classes = {"classes": list(dataset.classes)} if dataset.classes is not None else {}
-    return {**dataset.fingerprint, **classes,
-            **{f"eval:{x.name}": f"{x.dataset.test.sha256}:{x.mapping}" for x in extras}}
+    return {
+        **dataset.fingerprint,
+        **classes,
+        **{f"eval:{x.name}": f"{x.dataset.test.sha256}:{x.mapping}" for x in extras},
+    }

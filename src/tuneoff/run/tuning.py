@@ -20,12 +20,25 @@ def run_trial(task: Task, record: dict, progress=None, warn=print) -> dict:
     prepared = prepare(task, record, warn)
     p, device = prepared.protocol, prepared.device
     train_split, dev_split = prepared.splits[:2]
-    train_set, dev_set = (encode(prepared.tokenizer, s.texts, s.labels, p.max_seq_len, p.static_shapes or 0)
-                          for s in (train_split, dev_split))
+    train_set, dev_set = (
+        encode(prepared.tokenizer, s.texts, s.labels, p.max_seq_len, p.static_shapes or 0)
+        for s in (train_split, dev_split)
+    )
     with matmul_precision(p, device):
-        trained = train(prepared.model, train_set, dev_set, p, device, progress, strategy=task.job.player.strategy,
-                        setup=prepared.setup)
-    record.update(history={"epochs": trained.epochs}, best_epoch=trained.best_epoch,
-                  best_dev_accuracy=trained.epochs[trained.best_epoch - 1]["dev_accuracy"],
-                  train_seconds=trained.train_seconds)
+        trained = train(
+            prepared.model,
+            train_set,
+            dev_set,
+            p,
+            device,
+            progress,
+            strategy=task.job.player.strategy,
+            setup=prepared.setup,
+        )
+    record.update(
+        history={"epochs": trained.epochs},
+        best_epoch=trained.best_epoch,
+        best_dev_accuracy=trained.epochs[trained.best_epoch - 1]["dev_accuracy"],
+        train_seconds=trained.train_seconds,
+    )
     return record

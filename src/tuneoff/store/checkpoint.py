@@ -88,8 +88,12 @@ class Checkpoint:
         if adapter:
             out["adapter"] = self._relative(self.adapter)
         trained = self.adapter if adapter else weights
-        return {**out, "format": format, "trained_artifact_bytes": folder_bytes(trained),
-                "bytes": folder_bytes(self.folder)}
+        return {
+            **out,
+            "format": format,
+            "trained_artifact_bytes": folder_bytes(trained),
+            "bytes": folder_bytes(self.folder),
+        }
 
     def _relative(self, path: Path) -> str:
         return path.relative_to(self.job).as_posix()

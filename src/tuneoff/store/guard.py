@@ -32,8 +32,9 @@ def check_output(path: str | Path, option: str) -> None:
     if run is None:
         return
     through = "" if Path(os.path.abspath(Path(path).expanduser())).is_relative_to(run) else " (through a symlink)"
-    raise RunFolderError(f"{option} {path}: inside the run folder {run}{through}; {WHO_WRITES}; "
-                         "choose a path outside it")
+    raise RunFolderError(
+        f"{option} {path}: inside the run folder {run}{through}; {WHO_WRITES}; choose a path outside it"
+    )
 
 
 def check_replaceable(path: str | Path, option: str, given: str | None = None) -> None:
@@ -44,13 +45,15 @@ def check_replaceable(path: str | Path, option: str, given: str | None = None) -
         return
     held = next((p.parent for p in folder.rglob(RunFolder.TOURNAMENT) if p.is_file()), None)  # links not followed
     if held is not None:
-        raise RunFolderError(f"{option} {given or path}: holds the run folder {held}, which --force would delete; "
-                             "choose another folder")
+        raise RunFolderError(
+            f"{option} {given or path}: holds the run folder {held}, which --force would delete; choose another folder"
+        )
 
 
 def check_new_run(path: str | Path) -> None:
     """Refuse a run's --out inside another run folder (its players/ would read the new run as a job)."""
     outer = run_folder_of(Path(path).parent)
     if outer is not None:
-        raise RunFolderError(f"--out {path}: inside the run folder {outer}; a run folder cannot hold another; "
-                             "choose a path outside it")
+        raise RunFolderError(
+            f"--out {path}: inside the run folder {outer}; a run folder cannot hold another; choose a path outside it"
+        )

@@ -128,8 +128,11 @@ class JobFolder:
     def owns(cls, name: str) -> bool:
         """Whether tuneoff wrote a file of this name in a job folder: its record, its checkpoint, a teacher's
         cached predictions (``cache``), a temporary file of an atomic write."""
-        return (name in (cls.RESULT, cls.TRIAL, cls.CHECKPOINT) or bool(re.fullmatch(r"[0-9a-f]{16}-.+", name))
-                or (name.startswith(".") and name.endswith(".tmp")))
+        return (
+            name in (cls.RESULT, cls.TRIAL, cls.CHECKPOINT)
+            or bool(re.fullmatch(r"[0-9a-f]{16}-.+", name))
+            or (name.startswith(".") and name.endswith(".tmp"))
+        )
 
     def foreign_files(self) -> list[str]:
         """The names in this folder that tuneoff did not write (a user's notes)."""

@@ -42,7 +42,8 @@ def describe(record: dict | None) -> str:
     if not record:
         return "an unknown process"
     since = record.get("since") or datetime.fromtimestamp(record.get("process_started", 0), UTC).isoformat(
-        timespec="seconds")
+        timespec="seconds"
+    )
     return f"`{record.get('command', 'tuneoff')}` (pid {record.get('pid')} on host {record.get('host')}, since {since})"
 
 
@@ -51,6 +52,9 @@ def shown(result: dict) -> dict:
     interrupted (the file is left as it is; the next `tuneoff run` records it)."""
     if result["status"] != Status.RUNNING or process_alive(result.get("process")) is not False:
         return result
-    return {**result, "status": Status.INTERRUPTED,
-            "error": f"left 'running' by {describe(result.get('process'))}, which is gone (killed?); "
-                     "rerun the tournament to train it"}
+    return {
+        **result,
+        "status": Status.INTERRUPTED,
+        "error": f"left 'running' by {describe(result.get('process'))}, which is gone (killed?); "
+        "rerun the tournament to train it",
+    }

@@ -36,11 +36,23 @@ class Final:
     def fresh(job, labels: tuple[str, ...]) -> dict:
         """The result as the job starts: what it is (identity, protocol, labels) and who trains it."""
         return {
-            "schema": SCHEMA_VERSION, "status": Status.RUNNING, "error": None, "tournament": job.tournament,
-            "player": job.player.model_dump(mode="json"), "seed": job.seed, "data_seed": job.data_seed,
-            "job": job.identity, "job_hash": job.job_hash, "protocol": job.protocol.model_dump(mode="json"),
-            "overrides": job.overrides, "labels": list(labels), "warnings": [], "process": process_record(),
-            **({"tuning": job.tuning} if job.tuning else {}), "started_at": now(), "finished_at": None,
+            "schema": SCHEMA_VERSION,
+            "status": Status.RUNNING,
+            "error": None,
+            "tournament": job.tournament,
+            "player": job.player.model_dump(mode="json"),
+            "seed": job.seed,
+            "data_seed": job.data_seed,
+            "job": job.identity,
+            "job_hash": job.job_hash,
+            "protocol": job.protocol.model_dump(mode="json"),
+            "overrides": job.overrides,
+            "labels": list(labels),
+            "warnings": [],
+            "process": process_record(),
+            **({"tuning": job.tuning} if job.tuning else {}),
+            "started_at": now(),
+            "finished_at": None,
         }
 
     @staticmethod
@@ -71,11 +83,20 @@ class Trial:
     def fresh(job, labels: tuple[str, ...] = ()) -> dict:
         """The record as the trial starts: its point (rate, and its knob's and second rate's option and value)
         and seed."""
-        return {"schema": TRIAL_SCHEMA, "status": Status.RUNNING, "error": None, "player": job.name,
-                "learning_rate": job.protocol.learning_rate, "seed": job.seed,
-                **{kind: {"field": field, "value": value} for kind, field, value in job.axes}, "job": job.identity,
-                "job_hash": job.job_hash, "protocol": job.protocol.model_dump(mode="json"), "warnings": [],
-                "started_at": now()}
+        return {
+            "schema": TRIAL_SCHEMA,
+            "status": Status.RUNNING,
+            "error": None,
+            "player": job.name,
+            "learning_rate": job.protocol.learning_rate,
+            "seed": job.seed,
+            **{kind: {"field": field, "value": value} for kind, field, value in job.axes},
+            "job": job.identity,
+            "job_hash": job.job_hash,
+            "protocol": job.protocol.model_dump(mode="json"),
+            "warnings": [],
+            "started_at": now(),
+        }
 
     @staticmethod
     def read(folder: JobFolder) -> dict | None:

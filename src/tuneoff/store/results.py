@@ -27,10 +27,15 @@ def check(document: dict, kind: str, where: str) -> None:
 def read_result(path: Path) -> dict:
     """A job's result; a damaged, foreign or other-version file raises ResultsError naming it."""
     data = _read(path, "tuneoff result")
-    if isinstance(data.get("schema"), str) and data["schema"].startswith("tuneoff.result/") and \
-            data["schema"] != SCHEMA_VERSION:
-        raise ResultsError(f"{path}: written by another tuneoff version ({data['schema']}, this one reads "
-                           f"{SCHEMA_VERSION}); `tuneoff run` trains it again")
+    if (
+        isinstance(data.get("schema"), str)
+        and data["schema"].startswith("tuneoff.result/")
+        and data["schema"] != SCHEMA_VERSION
+    ):
+        raise ResultsError(
+            f"{path}: written by another tuneoff version ({data['schema']}, this one reads "
+            f"{SCHEMA_VERSION}); `tuneoff run` trains it again"
+        )
     check(data, "result", str(path))
     return data
 
@@ -62,6 +67,6 @@ def differences(recorded: dict, expected: dict, prefix: str = "") -> list[str]:
         if isinstance(a, dict) and isinstance(b, dict):
             out += differences(a, b, where + ".")
         elif a != b:
-            short = (lambda v: v[:12] + "…" if isinstance(v, str) and len(v) > 16 else v)
+            short = lambda v: v[:12] + "…" if isinstance(v, str) and len(v) > 16 else v
             out.append(f"{where}: {short(a)} in the result, {short(b)} now")
     return out

@@ -66,8 +66,12 @@ class RunFolder:
     BOARD = ("leaderboard.json", "leaderboard.md", "leaderboard.csv")
     REPORT = ("report.html", "report.md")
     FIGURES = "figures"
-    TRACKERS: ClassVar[dict[str, str]] = {"mlflow": "mlflow.db", "mlartifacts": "mlartifacts",
-                                          "tensorboard": "tensorboard", "trackio": "trackio"}
+    TRACKERS: ClassVar[dict[str, str]] = {
+        "mlflow": "mlflow.db",
+        "mlartifacts": "mlartifacts",
+        "tensorboard": "tensorboard",
+        "trackio": "trackio",
+    }
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -90,16 +94,20 @@ class RunFolder:
 
     def jobs(self) -> list[JobFolder]:
         """Every job folder: players/<player>/<label>/ (symlinks are not followed)."""
-        return [JobFolder(p) for p in sorted((self.path / self.PLAYERS).glob("*/*"))
-                if p.is_dir() and not p.is_symlink() and not p.parent.is_symlink()]
+        return [
+            JobFolder(p)
+            for p in sorted((self.path / self.PLAYERS).glob("*/*"))
+            if p.is_dir() and not p.is_symlink() and not p.parent.is_symlink()
+        ]
 
     def player_dir(self, player: str) -> Path:
         return self.path / self.PLAYERS / player
 
     def seeds_of(self, player: str) -> list[JobFolder]:
         """A player's final jobs (seed-*), not its tuning trials (symlinks are not followed)."""
-        return [JobFolder(p) for p in sorted(self.player_dir(player).glob("seed-*"))
-                if p.is_dir() and not p.is_symlink()]
+        return [
+            JobFolder(p) for p in sorted(self.player_dir(player).glob("seed-*")) if p.is_dir() and not p.is_symlink()
+        ]
 
     def players(self) -> list[str]:
         return sorted(p.name for p in (self.path / self.PLAYERS).glob("*") if p.is_dir())
@@ -139,11 +147,15 @@ class RunFolder:
                 continue
             try:
                 result = folder.result()
-                if (result["player"]["name"], seed_label(result["seed"], result["data_seed"])) != \
-                        (folder.player, folder.label):
-                    raise ResultsError(f"{folder.result_path}: records player {result['player']['name']!r} "
-                                       f"{seed_label(result['seed'], result['data_seed'])}, not this folder's "
-                                       "(a copy?); not counted")
+                if (result["player"]["name"], seed_label(result["seed"], result["data_seed"])) != (
+                    folder.player,
+                    folder.label,
+                ):
+                    raise ResultsError(
+                        f"{folder.result_path}: records player {result['player']['name']!r} "
+                        f"{seed_label(result['seed'], result['data_seed'])}, not this folder's "
+                        "(a copy?); not counted"
+                    )
                 out.append(result)
             except ResultsError as err:
                 if problems is None:
@@ -196,13 +208,19 @@ class RunFolder:
             raise RunFolderError(
                 f"{self.path}: holds tournament {held!r} ({where}), not {tournament!r}; use another --out, or "
                 f"--force to let {tournament!r} take the folder over (its results become {tournament!r}'s: those "
-                "of the same jobs are kept, the others are stale or left off the board)")
+                "of the same jobs are kept, the others are stale or left off the board)"
+            )
 
     def foreign(self, results: list[dict]) -> list[str]:
         """Results in this folder written for another tournament than its tournament.json names."""
         held = self.tournament()["config"]["tournament"].get("name")
-        return sorted({f"{r['player']['name']} {seed_label(r['seed'], r['data_seed'])} (tournament "
-                       f"{r['tournament']!r})" for r in results if held is not None and r["tournament"] != held})
+        return sorted(
+            {
+                f"{r['player']['name']} {seed_label(r['seed'], r['data_seed'])} (tournament {r['tournament']!r})"
+                for r in results
+                if held is not None and r["tournament"] != held
+            }
+        )
 
     def adopt_results(self, tournament: str) -> list[str]:
         """Make every result here that records another tournament this one's (``run`` does it once its
@@ -229,8 +247,16 @@ class RunFolder:
         jobs = meta.get("jobs")
         if not isinstance(jobs, list) or not jobs:
             return None  # an older tournament.json that lists no jobs
-        planned = next((j for j in jobs if isinstance(j, dict) and j.get("player") == result["player"]["name"]
-                        and (j.get("seed"), j.get("data_seed")) == (result["seed"], result["data_seed"])), None)
+        planned = next(
+            (
+                j
+                for j in jobs
+                if isinstance(j, dict)
+                and j.get("player") == result["player"]["name"]
+                and (j.get("seed"), j.get("data_seed")) == (result["seed"], result["data_seed"])
+            ),
+            None,
+        )
         if planned is None:
             return "not a job of this run's config (tournament.json)"
         if planned.get("job_hash") != result["job_hash"]:
@@ -250,13 +276,20 @@ class RunFolder:
         try:
             meta = read_json(path)
         except FileError as err:
-            raise RunFolderError(f"{err}; `tuneoff run` with this run's config rewrites it".replace(
-                "not valid JSON", "damaged, not valid JSON")) from None
+            raise RunFolderError(
+                f"{err}; `tuneoff run` with this run's config rewrites it".replace(
+                    "not valid JSON", "damaged, not valid JSON"
+                )
+            ) from None
         config = meta.get("config") if isinstance(meta, dict) else None
         players = config.get("players") if isinstance(config, dict) else None
-        if not (isinstance(meta, dict) and isinstance(config, dict) and isinstance(players, list)
-                and all(isinstance(p, dict) and "name" in p for p in players)
-                and isinstance(config.get("tournament"), dict)):
+        if not (
+            isinstance(meta, dict)
+            and isinstance(config, dict)
+            and isinstance(players, list)
+            and all(isinstance(p, dict) and "name" in p for p in players)
+            and isinstance(config.get("tournament"), dict)
+        ):
             raise RunFolderError(f"{path}: not a tuneoff tournament file (no config with tournament and players)")
         return meta
 
@@ -278,8 +311,9 @@ class RunFolder:
     def only_lock_inside(self) -> bool:
         """True when the folder holds nothing but (empty folders and) the lock and its holder record: what a
         run refused, stopped or killed before it wrote tournament.json leaves."""
-        return all((p.is_dir() and not p.is_symlink()) or p.name in (self.LOCK, self.HOLDER)
-                   for p in self.path.rglob("*"))
+        return all(
+            (p.is_dir() and not p.is_symlink()) or p.name in (self.LOCK, self.HOLDER) for p in self.path.rglob("*")
+        )
 
     # --- who is writing here ----------------------------------------------------------------------
 

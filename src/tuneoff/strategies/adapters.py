@@ -28,12 +28,14 @@ class BottleneckAdapters(Strategy):
 
     placement: ClassVar[str]
     knob: ClassVar[Knob | None] = SIZES
-    not_merged: ClassVar[str | None] = ("bottleneck adapters are nonlinear modules inside every layer: no plain "
-                                        "transformers model holds them")
+    not_merged: ClassVar[str | None] = (
+        "bottleneck adapters are nonlinear modules inside every layer: no plain transformers model holds them"
+    )
     size: int = Field(64, ge=1, le=8192, description="bottleneck width: units between the down- and up-projection")
     activation: Literal["gelu", "relu", "swish"] = Field("gelu", description="the nonlinearity between them")
-    init_scale: float = Field(1e-2, gt=0.0, le=1.0,
-                              description="std of both projections' initial weights (truncated at 2 std)")
+    init_scale: float = Field(
+        1e-2, gt=0.0, le=1.0, description="std of both projections' initial weights (truncated at 2 std)"
+    )
     layer_norms: bool = Field(False, description="train every layer norm too (Houlsby et al. do)")
 
     def check(self, model, protocol=None) -> list[str]:
@@ -69,8 +71,7 @@ class BottleneckAdapters(Strategy):
         plain = {k: v for k, v in model.state_dict().items() if not is_adapter(k)}
         model.save_pretrained(checkpoint.model, state_dict=plain, safe_serialization=True)
         tokenizer.save_pretrained(checkpoint.model)
-        save(model, {"placement": self.placement, "size": self.size, "activation": self.activation},
-             checkpoint.adapter)
+        save(model, {"placement": self.placement, "size": self.size, "activation": self.activation}, checkpoint.adapter)
         return checkpoint.record(checkpoint.model, checkpoint.BOTTLENECK, adapter=True)
 
 

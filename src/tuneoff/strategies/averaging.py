@@ -116,11 +116,16 @@ class Ema(Full):
     # EMA changes which weights are evaluated, not how they train: plain fine-tuning's rate
     # (Devlin et al. 2019, App. A.3: the best of 2e-5..5e-5 on dev).
     default_lr: ClassVar[float] = Full.default_lr
-    knob: ClassVar[Knob | None] = Knob("decay", (0.99, 0.999, 0.9999), "no paper grid: TensorFlow's ExponentialMoving"
-                                       "Average suggests 0.999 and 0.9999; 0.99 for runs of a few hundred steps")
+    knob: ClassVar[Knob | None] = Knob(
+        "decay",
+        (0.99, 0.999, 0.9999),
+        "no paper grid: TensorFlow's ExponentialMoving"
+        "Average suggests 0.999 and 0.9999; 0.99 for runs of a few hundred steps",
+    )
     decay: float = Field(0.999, gt=0.0, lt=1.0, description="weight of the average so far at each step")
-    warmup: bool = Field(True, description="decay min(decay, (1 + n) / (10 + n)) at step n, so short runs forget "
-                                           "their first weights")
+    warmup: bool = Field(
+        True, description="decay min(decay, (1 + n) / (10 + n)) at step n, so short runs forget their first weights"
+    )
 
     def evaluated(self, model, setup: Setup) -> Evaluated:
         return ExponentialAverage(_trained(model), self.decay, self.warmup)
@@ -161,8 +166,11 @@ class SwaSchedule:
             self.before.step()
         elif self.window is None:  # its first step sets the SWA rate (no annealing: the fall came before)
             # one SWA rate per group: SWALR takes a list, though its annotation says float
-            self.window = SWALR(self.optimizer, [b * self.ratio for b in self.base_lrs],  # type: ignore[arg-type]
-                                anneal_epochs=0)
+            self.window = SWALR(
+                self.optimizer,
+                [b * self.ratio for b in self.base_lrs],  # type: ignore[arg-type]
+                anneal_epochs=0,
+            )
         else:
             self.window.step()
 
@@ -185,15 +193,26 @@ class Swa(Full):
     # Izmailov et al. train image models with SGD and give no BERT rate; SWA averages along plain fine-tuning,
     # so it trains at full's (Devlin et al. 2019, App. A.3).
     default_lr: ClassVar[float] = Full.default_lr
-    knob: ClassVar[Knob | None] = Knob("start", (0.25, 0.5, 0.75), "Izmailov et al. 2018, §4: averaging over the last "
-                                       "25 % of the budget (start 0.75); earlier starts average over longer windows")
-    deviation: ClassVar[str] = ("snapshots are taken every `cycle` optimizer steps (default 1), not once per epoch "
-                                "(a 3-epoch fine-tuning run would give one snapshot); AdamW, not SGD")
+    knob: ClassVar[Knob | None] = Knob(
+        "start",
+        (0.25, 0.5, 0.75),
+        "Izmailov et al. 2018, §4: averaging over the last "
+        "25 % of the budget (start 0.75); earlier starts average over longer windows",
+    )
+    deviation: ClassVar[str] = (
+        "snapshots are taken every `cycle` optimizer steps (default 1), not once per epoch "
+        "(a 3-epoch fine-tuning run would give one snapshot); AdamW, not SGD"
+    )
     start: float = Field(0.75, ge=0.0, lt=1.0, description="fraction of the run's steps before the window")
-    swa_lr: float = Field(0.5, gt=0.0, le=1.0, description="the window's rate as a share of the peak rate (the "
-                          "reference's ResNets: 0.05 of 0.1)")
-    window: Literal["constant", "cyclic"] = Field("constant", description="the window's rate: constant, or "
-                                                  "falling from the peak to swa_lr over each cycle")
+    swa_lr: float = Field(
+        0.5,
+        gt=0.0,
+        le=1.0,
+        description="the window's rate as a share of the peak rate (the reference's ResNets: 0.05 of 0.1)",
+    )
+    window: Literal["constant", "cyclic"] = Field(
+        "constant", description="the window's rate: constant, or falling from the peak to swa_lr over each cycle"
+    )
     cycle: int = Field(1, ge=1, le=100000, description="window steps between snapshots (a cyclic rate's period)")
 
     def first(self, total: int) -> int:
@@ -202,8 +221,10 @@ class Swa(Full):
 
     def apply(self, model, setup: Setup):
         if setup.total_steps - self.first(setup.total_steps) < self.cycle:
-            raise ValueError(f"swa: the window of {setup.total_steps - self.first(setup.total_steps)} steps is shorter "
-                             f"than strategy.cycle = {self.cycle}: no snapshot would be taken (lower start or cycle)")
+            raise ValueError(
+                f"swa: the window of {setup.total_steps - self.first(setup.total_steps)} steps is shorter "
+                f"than strategy.cycle = {self.cycle}: no snapshot would be taken (lower start or cycle)"
+            )
         return Full.apply(self, model, setup)
 
     def schedule(self, optimizer, warmup: int, total: int):
@@ -253,10 +274,16 @@ class WiseFt(Probed):
     default_lr: ClassVar[float] = 3e-5
     # No knob is crossed: alpha is chosen on dev after training, at no training cost, from ``alphas`` (the paper
     # tries 0, 0.1, ..., 1: Wortsman et al. 2022, §3); so its sweep gives every trial to the rate.
-    deviation: ClassVar[str] = ("the start point's head is a linear probe on the pretrained features (WiSE-FT's "
-                                "zero-shot head needs a text encoder of the class names); " + PROBE_DEVIATION)
-    alphas: FloatTuple = Field((0.25, 0.5, 0.75, 1.0), min_length=1, max_length=21,
-                               description="mixing weights of the fine-tuned model tried on dev (1: plain LP-FT)")
+    deviation: ClassVar[str] = (
+        "the start point's head is a linear probe on the pretrained features (WiSE-FT's "
+        "zero-shot head needs a text encoder of the class names); " + PROBE_DEVIATION
+    )
+    alphas: FloatTuple = Field(
+        (0.25, 0.5, 0.75, 1.0),
+        min_length=1,
+        max_length=21,
+        description="mixing weights of the fine-tuned model tried on dev (1: plain LP-FT)",
+    )
 
     @field_validator("alphas")
     @classmethod
@@ -288,8 +315,11 @@ class Sam(Full):
     # (Devlin et al. 2019, App. A.3).
     default_lr: ClassVar[float] = Full.default_lr
     passes_per_step: ClassVar[int] = 2
-    knob: ClassVar[Knob | None] = Knob("rho", (0.01, 0.02, 0.05, 0.1, 0.2), "Foret et al. 2021, App. C: rho by grid "
-                                       "search over {0.01, 0.02, 0.05, 0.1, 0.2, 0.5}")
+    knob: ClassVar[Knob | None] = Knob(
+        "rho",
+        (0.01, 0.02, 0.05, 0.1, 0.2),
+        "Foret et al. 2021, App. C: rho by grid search over {0.01, 0.02, 0.05, 0.1, 0.2, 0.5}",
+    )
     rho: float = Field(0.05, gt=0.0, le=10.0, description="radius of the neighbourhood (Foret et al.: 0.05)")
 
     def backward(self, forward_backward, params: list):

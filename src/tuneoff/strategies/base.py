@@ -53,7 +53,7 @@ HOOK_BLOCKERS = {  # why a strategy that overrides the hook cannot have its step
     "before_epoch": "changes what trains between epochs (captured steps would keep the old set)",
     "after_step": "acts on the model between steps, outside the captured step",
     "backward": "computes its gradients in more than one pass, moving the weights between them (only the eager "
-                "step runs that)",
+    "step runs that)",
 }
 
 
@@ -234,9 +234,11 @@ def freeze_all_but(model, roles: Roles, keep) -> None:
 
 def head_is_trained(model, roles: Roles) -> list[str]:
     """Names of head parameters that would stay frozen (must be none: the head is freshly initialised)."""
-    return [n for n, q in model.named_parameters()
-            if any(f"{h}." in f".{n}" for h in roles.head) and not q.requires_grad
-            and "original_module" not in n]
+    return [
+        n
+        for n, q in model.named_parameters()
+        if any(f"{h}." in f".{n}" for h in roles.head) and not q.requires_grad and "original_module" not in n
+    ]
 
 
 @contextmanager

@@ -44,8 +44,7 @@ def fisher_information(model, batches, setup: Setup, clip: float) -> dict:
         count += 1
     model.zero_grad(set_to_none=True)
     model.train(was_training)
-    return {n: fisher[n] / count if n in fisher else torch.zeros_like(q, dtype=torch.float32)
-            for n, q in named.items()}
+    return {n: fisher[n] / count if n in fisher else torch.zeros_like(q, dtype=torch.float32) for n, q in named.items()}
 
 
 def child_masks(fisher: dict, reserve: float) -> dict:
@@ -80,16 +79,25 @@ class ChildTune(Full):
     example: ClassVar[dict] = {"reserve": 0.3}
     # Xu et al. 2021 fine-tune BERT-large at 2e-5 in their GLUE experiments.
     default_lr: ClassVar[float] = 2e-5
-    knob: ClassVar[Knob | None] = Knob("reserve", (0.1, 0.2, 0.3), "Xu et al. 2021, App. A: p_D searched in "
-                                       "{0.1, 0.2, 0.3}")
-    deviation: ClassVar[str] = ("the Fisher pass reads the training set in length-sorted batches of the protocol's "
-                                "size (the batches every strategy is handed), not in a shuffled order")
+    knob: ClassVar[Knob | None] = Knob(
+        "reserve", (0.1, 0.2, 0.3), "Xu et al. 2021, App. A: p_D searched in {0.1, 0.2, 0.3}"
+    )
+    deviation: ClassVar[str] = (
+        "the Fisher pass reads the training set in length-sorted batches of the protocol's "
+        "size (the batches every strategy is handed), not in a shuffled order"
+    )
 
     name: Literal["childtune"] = "childtune"  # type: ignore[assignment]  # a subclass, its own name
-    reserve: float = Field(0.3, gt=0.0, le=1.0, description="p_D: the share of the layers' entries, by Fisher "
-                                                             "information, that train")
-    fisher_clip: float = Field(1.0, ge=0.0, le=1e6, description="each tensor's gradient norm cap in the Fisher pass "
-                               "(the reference uses the trainer's max_grad_norm, 1.0); 0: no cap")
+    reserve: float = Field(
+        0.3, gt=0.0, le=1.0, description="p_D: the share of the layers' entries, by Fisher information, that train"
+    )
+    fisher_clip: float = Field(
+        1.0,
+        ge=0.0,
+        le=1e6,
+        description="each tensor's gradient norm cap in the Fisher pass "
+        "(the reference uses the trainer's max_grad_norm, 1.0); 0: no cap",
+    )
 
     def apply(self, model, setup: Setup):
         if setup.train_batches is None:
@@ -116,12 +124,20 @@ class ChildTuneF(Full):
     example: ClassVar[dict] = {"reserve": 0.3}
     # Xu et al. 2021: the same recipe as Child-Tuning-D (BERT-large at 2e-5 on GLUE).
     default_lr: ClassVar[float] = ChildTune.default_lr
-    knob: ClassVar[Knob | None] = Knob("reserve", (0.1, 0.2, 0.3, 0.4), "p_F over the range Xu et al. 2021 search "
-                                       "for the child network's share (App. A); not checked against their p_F grid")
+    knob: ClassVar[Knob | None] = Knob(
+        "reserve",
+        (0.1, 0.2, 0.3, 0.4),
+        "p_F over the range Xu et al. 2021 search "
+        "for the child network's share (App. A); not checked against their p_F grid",
+    )
 
     name: Literal["childtune_f"] = "childtune_f"  # type: ignore[assignment]  # a subclass, its own name
-    reserve: float = Field(0.3, gt=0.0, le=1.0, description="p_F: the probability that a gradient entry is kept "
-                                                             "each step (the reference's run script: 0.3)")
+    reserve: float = Field(
+        0.3,
+        gt=0.0,
+        le=1.0,
+        description="p_F: the probability that a gradient entry is kept each step (the reference's run script: 0.3)",
+    )
 
     def before_update(self, params: list, setup: Setup) -> None:
         import torch

@@ -30,8 +30,11 @@ from tuneoff.strategies.base import (
 )
 from tuneoff.strategies.promise import LINEAR_ROLES, Added, Trains
 
-HEAD_RATE = SecondRate("head_lr", 1e-3, "a fresh linear head's rate as for head-only probing: tuneoff's head "
-                       "strategy, Adam's default (Kingma & Ba 2015)")
+HEAD_RATE = SecondRate(
+    "head_lr",
+    1e-3,
+    "a fresh linear head's rate as for head-only probing: tuneoff's head strategy, Adam's default (Kingma & Ba 2015)",
+)
 
 
 def adapters(tensors: tuple[str, ...], at: tuple[str, ...], decay: bool | None = None) -> Trains:
@@ -52,8 +55,13 @@ class PeftStrategy(Strategy):
     # adapter, which plain transformers cannot load (``tuneoff export`` names this reason when it refuses).
     not_merged: ClassVar[str | None] = None
     second_rate: ClassVar[SecondRate | None] = HEAD_RATE
-    head_lr: float = Field(HEAD_RATE.centre, gt=0.0, le=1.0, description="learning rate of the freshly initialised "
-                           "head (the adapters or prompt learn at the protocol's rate)")
+    head_lr: float = Field(
+        HEAD_RATE.centre,
+        gt=0.0,
+        le=1.0,
+        description="learning rate of the freshly initialised "
+        "head (the adapters or prompt learn at the protocol's rate)",
+    )
 
     def parameters(self, model, setup: Setup):
         head = Rate(lr=self.head_lr)
@@ -84,8 +92,9 @@ class PeftStrategy(Strategy):
         if not missing:
             return []
         weighted = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if list(m.parameters(recurse=False))})
-        return [f"strategy.target_modules {missing} match no module of this model; its modules with weights: "
-                f"{weighted}"]
+        return [
+            f"strategy.target_modules {missing} match no module of this model; its modules with weights: {weighted}"
+        ]
 
     def save(self, model, tokenizer, checkpoint) -> dict:
         model.save_pretrained(checkpoint.adapter, safe_serialization=True)
@@ -106,8 +115,11 @@ ADAPTER_KEYS = (".modules_to_save.", "lora_", "ia3_l", "vera_", "ln_tuning_layer
 
 def untouched(state: dict) -> dict:
     """The base model's own weights out of a PEFT-wrapped state dict (adapters left out, wrappers undone)."""
-    return {k.replace(".base_layer.", ".").replace(".original_module.", "."): v for k, v in state.items()
-            if not any(marker in k for marker in ADAPTER_KEYS)}
+    return {
+        k.replace(".base_layer.", ".").replace(".original_module.", "."): v
+        for k, v in state.items()
+        if not any(marker in k for marker in ADAPTER_KEYS)
+    }
 
 
 @STRATEGIES.register
@@ -126,25 +138,35 @@ class Lora(PeftStrategy):
     use_rslora: bool = Field(False, description="scale by alpha / sqrt(r) (Kalajdzievski 2023)")
     use_dora: bool = Field(False, description="weight-decomposed LoRA (Liu et al. 2024)")
     init_lora_weights: bool | Literal["gaussian", "pissa", "olora"] = Field(
-        True, description="true (PEFT's default), gaussian, pissa or olora")
+        True, description="true (PEFT's default), gaussian, pissa or olora"
+    )
 
     def targets(self, roles: Roles) -> list[str]:
         return list(self.target_modules) if self.target_modules else super().targets(roles)
 
     def check(self, model, protocol=None) -> list[str]:
         if self.target_modules == ():  # PEFT would train its defaults while the result recorded []
-            return ["strategy.target_modules = [] names no module; leave it out for the attention and feed-forward "
-                    "modules, or name the modules to adapt"]
+            return [
+                "strategy.target_modules = [] names no module; leave it out for the attention and feed-forward "
+                "modules, or name the modules to adapt"
+            ]
         return super().check(model, protocol)
 
     def peft_config(self, roles, setup, model):
         from peft import LoraConfig, TaskType
 
         # PEFT annotates lora_alpha as int but scales by lora_alpha / r: a float alpha works
-        return LoraConfig(task_type=TaskType.SEQ_CLS, r=self.r, lora_alpha=self.alpha,  # type: ignore[arg-type]
-                          lora_dropout=self.dropout,
-                          target_modules=self.targets(roles), modules_to_save=list(roles.head),
-                          use_rslora=self.use_rslora, use_dora=self.use_dora, init_lora_weights=self.init_lora_weights)
+        return LoraConfig(
+            task_type=TaskType.SEQ_CLS,
+            r=self.r,
+            lora_alpha=self.alpha,  # type: ignore[arg-type]
+            lora_dropout=self.dropout,
+            target_modules=self.targets(roles),
+            modules_to_save=list(roles.head),
+            use_rslora=self.use_rslora,
+            use_dora=self.use_dora,
+            init_lora_weights=self.init_lora_weights,
+        )
 
 
 @STRATEGIES.register
@@ -155,8 +177,9 @@ class LoraPlus(Lora):
     capturable: ClassVar[bool] = False
     # Hayou et al. 2024: LoRA's base rate for A, B at ratio x it; so LoRA's 5e-4 (Hu et al. 2021).
     default_lr: ClassVar[float] = 5e-4
-    knob: ClassVar[Knob | None] = Knob("ratio", (4.0, 16.0, 64.0), "Hayou et al. 2024, §5: lambda = 2^4 = 16 "
-                                       "recommended; two powers of 2 either side")
+    knob: ClassVar[Knob | None] = Knob(
+        "ratio", (4.0, 16.0, 64.0), "Hayou et al. 2024, §5: lambda = 2^4 = 16 recommended; two powers of 2 either side"
+    )
     ratio: float = Field(16.0, ge=1.0, le=1024.0, description="learning rate of B over A")
 
     def optimizer(self, model, lr: float, weight_decay: float):
@@ -165,8 +188,9 @@ class LoraPlus(Lora):
 
         # PEFT sets each group's weight decay from loraplus_weight_decay (default 0), overriding weight_decay:
         # without it LoRA+ would train without the protocol's decay, and LoRA against LoRA+ would mix two changes.
-        optimizer = create_loraplus_optimizer(model, torch.optim.AdamW, lr=lr, loraplus_lr_ratio=self.ratio,
-                                              loraplus_weight_decay=weight_decay)
+        optimizer = create_loraplus_optimizer(
+            model, torch.optim.AdamW, lr=lr, loraplus_lr_ratio=self.ratio, loraplus_weight_decay=weight_decay
+        )
         return with_head_rate(optimizer, model, self.head_lr, weight_decay)
 
 
@@ -181,8 +205,9 @@ def with_head_rate(optimizer, model, head_lr: float, weight_decay: float):
     for decays in (True, False):
         params = [q for _, q in head if (q.ndim >= 2) == decays]
         if params:
-            optimizer.add_param_group({"params": params, "lr": head_lr,
-                                       "weight_decay": weight_decay if decays else 0.0})
+            optimizer.add_param_group(
+                {"params": params, "lr": head_lr, "weight_decay": weight_decay if decays else 0.0}
+            )
     return optimizer
 
 
@@ -195,8 +220,11 @@ class AdaLora(PeftStrategy):
     capturable: ClassVar[bool] = False
     # Zhang et al. 2023, DeBERTaV3-base on GLUE: 5e-4..1.2e-3; their SST-2 script uses 8e-4.
     default_lr: ClassVar[float] = 8e-4
-    knob: ClassVar[Knob | None] = Knob("target_r", (2, 4, 8), "Zhang et al. 2023, Table 1: budgets of LoRA's "
-                                       "r = 2, 4 and 8 (init_r stays 1.5x the largest)")
+    knob: ClassVar[Knob | None] = Knob(
+        "target_r",
+        (2, 4, 8),
+        "Zhang et al. 2023, Table 1: budgets of LoRA's r = 2, 4 and 8 (init_r stays 1.5x the largest)",
+    )
     init_r: int = Field(12, ge=1, le=1024, description="starting rank")
     target_r: int = Field(8, ge=1, le=1024, description="average rank after pruning")
     alpha: float = Field(16.0, gt=0)
@@ -206,16 +234,26 @@ class AdaLora(PeftStrategy):
         from peft import AdaLoraConfig, TaskType
 
         total = max(setup.total_steps, 3)
-        return AdaLoraConfig(task_type=TaskType.SEQ_CLS, init_r=self.init_r, target_r=self.target_r,
-                             lora_alpha=self.alpha,  # type: ignore[arg-type]  # a float alpha, as in LoRA's
-                             lora_dropout=self.dropout, target_modules=self.targets(roles),
-                             modules_to_save=list(roles.head), total_step=total,
-                             tinit=total // 10, tfinal=total // 5, deltaT=max(1, total // 20))
+        return AdaLoraConfig(
+            task_type=TaskType.SEQ_CLS,
+            init_r=self.init_r,
+            target_r=self.target_r,
+            lora_alpha=self.alpha,  # type: ignore[arg-type]  # a float alpha, as in LoRA's
+            lora_dropout=self.dropout,
+            target_modules=self.targets(roles),
+            modules_to_save=list(roles.head),
+            total_step=total,
+            tinit=total // 10,
+            tfinal=total // 5,
+            deltaT=max(1, total // 20),
+        )
 
     def check(self, model, protocol=None) -> list[str]:
         if self.target_r > self.init_r:
-            return [f"strategy.target_r = {self.target_r} exceeds strategy.init_r = {self.init_r}: AdaLoRA prunes "
-                    "ranks down from init_r, so target_r must be at most init_r"]
+            return [
+                f"strategy.target_r = {self.target_r} exceeds strategy.init_r = {self.init_r}: AdaLoRA prunes "
+                "ranks down from init_r, so target_r must be at most init_r"
+            ]
         return super().check(model, protocol)
 
     def after_step(self, model, setup: Setup, step: int) -> None:
@@ -233,7 +271,8 @@ class IA3(PeftStrategy):
     # Liu et al. 2022 (T-Few): 3e-3 for the (IA)^3 vectors (Adafactor, T0).
     default_lr: ClassVar[float] = 3e-3
     not_merged: ClassVar[str | None] = (
-        "PEFT's merge fails on RoBERTa's nested head (peft 0.21), so (IA)^3 is never merged")
+        "PEFT's merge fails on RoBERTa's nested head (peft 0.21), so (IA)^3 is never merged"
+    )
 
     def targets(self, roles):
         return [roles.key, roles.value, roles.ffn_out]
@@ -252,9 +291,13 @@ class IA3(PeftStrategy):
     def peft_config(self, roles, setup, model):
         from peft import IA3Config, TaskType
 
-        return IA3Config(task_type=TaskType.SEQ_CLS, target_modules=self.targets(roles),
-                         exclude_modules=self.excluded(roles), feedforward_modules=[roles.ffn_out],
-                         modules_to_save=list(roles.head))
+        return IA3Config(
+            task_type=TaskType.SEQ_CLS,
+            target_modules=self.targets(roles),
+            exclude_modules=self.excluded(roles),
+            feedforward_modules=[roles.ffn_out],
+            modules_to_save=list(roles.head),
+        )
 
 
 @STRATEGIES.register
@@ -268,7 +311,8 @@ class Vera(PeftStrategy):
     # Kopiczko et al. 2024, RoBERTa-base on GLUE: 4e-3..1e-2 for the scaling vectors (4e-3 on SST-2).
     default_lr: ClassVar[float] = 1e-2
     not_merged: ClassVar[str | None] = (
-        "PEFT's merge fails on RoBERTa's nested head (peft 0.21), so VeRA is never merged")
+        "PEFT's merge fails on RoBERTa's nested head (peft 0.21), so VeRA is never merged"
+    )
     r: int = Field(256, ge=1, le=4096, description="rank of the shared random projections")
 
     def targets(self, roles):
@@ -277,8 +321,9 @@ class Vera(PeftStrategy):
     def peft_config(self, roles, setup, model):
         from peft import TaskType, VeraConfig
 
-        return VeraConfig(task_type=TaskType.SEQ_CLS, r=self.r, target_modules=self.targets(roles),
-                          modules_to_save=list(roles.head))
+        return VeraConfig(
+            task_type=TaskType.SEQ_CLS, r=self.r, target_modules=self.targets(roles), modules_to_save=list(roles.head)
+        )
 
 
 @STRATEGIES.register
@@ -298,8 +343,9 @@ class LnTuning(PeftStrategy):
     def peft_config(self, roles, setup, model):
         from peft import LNTuningConfig, TaskType
 
-        return LNTuningConfig(task_type=TaskType.SEQ_CLS, target_modules=roles.norms_of(model),
-                              modules_to_save=list(roles.head))
+        return LNTuningConfig(
+            task_type=TaskType.SEQ_CLS, target_modules=roles.norms_of(model), modules_to_save=list(roles.head)
+        )
 
 
 @STRATEGIES.register
@@ -313,8 +359,11 @@ class Prompt(PeftStrategy):
     # Lester et al. 2021: 0.3 (Adafactor, T5). Centred one grid step below it so that the grid (0.011..0.9)
     # holds 0.3 and stays within the protocol's limit of 1; PEFT's AdamW example on RoBERTa uses 1e-3.
     default_lr: ClassVar[float] = 0.1
-    knob: ClassVar[Knob | None] = Knob("virtual_tokens", (1, 5, 20, 100, 150), "Lester et al. 2021, §3.2, Fig. 3(a): "
-                                       "prompt lengths 1, 5, 20, 100 and 150")
+    knob: ClassVar[Knob | None] = Knob(
+        "virtual_tokens",
+        (1, 5, 20, 100, 150),
+        "Lester et al. 2021, §3.2, Fig. 3(a): prompt lengths 1, 5, 20, 100 and 150",
+    )
     not_merged: ClassVar[str | None] = "its trained virtual tokens are extra inputs, not weights a plain model holds"
     virtual_tokens: int = Field(20, ge=1, le=256, description="learned tokens prepended to every input")
 
@@ -324,19 +373,28 @@ class Prompt(PeftStrategy):
     def check(self, model, protocol=None) -> list[str]:
         problems = super().check(model, protocol)
         positions = getattr(model.config, "max_position_embeddings", None)
-        if protocol is not None and positions and protocol.max_seq_len <= positions < \
-                protocol.max_seq_len + self.virtual_tokens:
-            problems.append(f"strategy.virtual_tokens = {self.virtual_tokens} + protocol.max_seq_len = "
-                            f"{protocol.max_seq_len} exceed the model's {positions} positions (the virtual tokens "
-                            f"come before every input); use at most {positions - protocol.max_seq_len} virtual tokens "
-                            "or a shorter max_seq_len")
+        if (
+            protocol is not None
+            and positions
+            and protocol.max_seq_len <= positions < protocol.max_seq_len + self.virtual_tokens
+        ):
+            problems.append(
+                f"strategy.virtual_tokens = {self.virtual_tokens} + protocol.max_seq_len = "
+                f"{protocol.max_seq_len} exceed the model's {positions} positions (the virtual tokens "
+                f"come before every input); use at most {positions - protocol.max_seq_len} virtual tokens "
+                "or a shorter max_seq_len"
+            )
         return problems
 
     def peft_config(self, roles, setup, model):
         from peft import PromptTuningConfig, TaskType
 
-        return PromptTuningConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=self.virtual_tokens,
-                                  modules_to_save=list(roles.head), **roles.dims(model.config))
+        return PromptTuningConfig(
+            task_type=TaskType.SEQ_CLS,
+            num_virtual_tokens=self.virtual_tokens,
+            modules_to_save=list(roles.head),
+            **roles.dims(model.config),
+        )
 
 
 @STRATEGIES.register
@@ -355,6 +413,10 @@ class PTuning(Prompt):
     def peft_config(self, roles, setup, model):
         from peft import PromptEncoderConfig, TaskType
 
-        return PromptEncoderConfig(task_type=TaskType.SEQ_CLS, num_virtual_tokens=self.virtual_tokens,
-                                   encoder_hidden_size=self.encoder_hidden, modules_to_save=list(roles.head),
-                                   **roles.dims(model.config))
+        return PromptEncoderConfig(
+            task_type=TaskType.SEQ_CLS,
+            num_virtual_tokens=self.virtual_tokens,
+            encoder_hidden_size=self.encoder_hidden,
+            modules_to_save=list(roles.head),
+            **roles.dims(model.config),
+        )

@@ -41,9 +41,12 @@ class L2SP(Full):
     # Li et al. 2018 fine-tune CNNs with SGD; for BERT-sized models L2-SP keeps plain fine-tuning's rate
     # (Devlin et al. 2019: 2e-5..5e-5).
     default_lr: ClassVar[float] = Full.default_lr
-    knob: ClassVar[Knob | None] = Knob("alpha", (0.001, 0.01, 0.1, 1.0),
-                                       "Li et al. 2018 choose α and β by cross-validation on a log scale (α = 0.1, "
-                                       "β = 0.01 in most of their runs); this grid spans 1e-3..1 around it")
+    knob: ClassVar[Knob | None] = Knob(
+        "alpha",
+        (0.001, 0.01, 0.1, 1.0),
+        "Li et al. 2018 choose α and β by cross-validation on a log scale (α = 0.1, "
+        "β = 0.01 in most of their runs); this grid spans 1e-3..1 around it",
+    )
     graph_safe_hooks: ClassVar[tuple[str, ...]] = ("loss",)  # the penalty reads the weights and fixed buffers only
 
     name: Literal["l2sp"] = "l2sp"  # type: ignore[assignment]  # a subclass, its own name
@@ -86,8 +89,9 @@ def symmetric_kl(a, b):
     import torch.nn.functional as F
 
     la, lb = a.log_softmax(-1), b.log_softmax(-1)
-    return (F.kl_div(lb, la, log_target=True, reduction="batchmean")
-            + F.kl_div(la, lb, log_target=True, reduction="batchmean"))
+    return F.kl_div(lb, la, log_target=True, reduction="batchmean") + F.kl_div(
+        la, lb, log_target=True, reduction="batchmean"
+    )
 
 
 @STRATEGIES.register
@@ -104,8 +108,9 @@ class R3F(Full):
     # Aghajanyan et al. 2021 keep each model's standard fine-tuning recipe and add the term; for BERT-sized
     # models that is plain fine-tuning's rate (Devlin et al. 2019: 2e-5..5e-5).
     default_lr: ClassVar[float] = Full.default_lr
-    knob: ClassVar[Knob | None] = Knob("kl_weight", (0.1, 0.5, 1.0, 5.0),
-                                       "Aghajanyan et al. 2021, §4: λ in {0.1, 0.5, 1, 5}, σ = 1e-5, noise U or N")
+    knob: ClassVar[Knob | None] = Knob(
+        "kl_weight", (0.1, 0.5, 1.0, 5.0), "Aghajanyan et al. 2021, §4: λ in {0.1, 0.5, 1, 5}, σ = 1e-5, noise U or N"
+    )
     graph_safe_hooks: ClassVar[tuple[str, ...]] = ("loss",)  # two forwards of the same batch; the noise in-graph
     passes_per_step: ClassVar[int] = 2
 

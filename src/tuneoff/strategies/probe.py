@@ -20,9 +20,11 @@ from pydantic import Field
 from tuneoff.strategies.base import Setup
 from tuneoff.strategies.subsets import Full
 
-PROBE_DEVIATION = ("on DistilBERT, RoBERTa and DeBERTa-v2 the head's fresh first layer sits below the probed linear "
-                   "layer and enters the probe's frozen features at its random initialisation (the papers' heads "
-                   "are one linear layer); the probe's C is an option, not tuned on held-out data")
+PROBE_DEVIATION = (
+    "on DistilBERT, RoBERTa and DeBERTa-v2 the head's fresh first layer sits below the probed linear "
+    "layer and enters the probe's frozen features at its random initialisation (the papers' heads "
+    "are one linear layer); the probe's C is an option, not tuned on held-out data"
+)
 
 
 def final_linear(model, roles):
@@ -96,8 +98,10 @@ def probe_head(model, setup: Setup, c: float, iterations: int, who: str) -> list
         layer.bias.copy_(torch.as_tensor(bias, dtype=layer.bias.dtype))
     if converged:
         return []
-    return [f"{who}: the linear probe's L-BFGS did not converge in {iterations} iterations (raise "
-            "strategy.probe_iterations)"]
+    return [
+        f"{who}: the linear probe's L-BFGS did not converge in {iterations} iterations (raise "
+        "strategy.probe_iterations)"
+    ]
 
 
 class Probed(Full):
@@ -105,8 +109,13 @@ class Probed(Full):
     take). Not registered: ``lpft`` and ``wiseft`` are."""
 
     deviation: ClassVar[str] = PROBE_DEVIATION
-    probe_c: float = Field(1.0, gt=0.0, le=1e6, description="the probe's inverse L2 strength C (scikit-learn's "
-                           "LogisticRegression: C times the summed cross-entropy plus half the squared weights)")
+    probe_c: float = Field(
+        1.0,
+        gt=0.0,
+        le=1e6,
+        description="the probe's inverse L2 strength C (scikit-learn's "
+        "LogisticRegression: C times the summed cross-entropy plus half the squared weights)",
+    )
     probe_iterations: int = Field(1000, ge=1, le=100000, description="L-BFGS iterations at most for the probe")
 
     def apply(self, model, setup: Setup):

@@ -63,5 +63,7 @@ class Trains:
 
     def __post_init__(self):
         if (self.base == "top") != bool(self.top):
-            raise ValueError(f"Trains(base={self.base!r}, top={self.top!r}): base 'top' needs the option naming "
-                             "how many top layers train, and only it")
+            raise ValueError(
+                f"Trains(base={self.base!r}, top={self.top!r}): base 'top' needs the option naming "
+                "how many top layers train, and only it"
+            )

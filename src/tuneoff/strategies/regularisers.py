@@ -30,15 +30,23 @@ class RDrop(Full):
     # Liang et al. 2021 fine-tune BERT/RoBERTa on GLUE at the usual full fine-tuning rates
     # (Devlin et al. 2019 (BERT, App. A.3): 2e-5..5e-5).
     default_lr: ClassVar[float] = 3e-5
-    knob: ClassVar[Knob | None] = Knob("alpha", (0.1, 0.5, 1.0), "Liang et al. 2021, §4.3 (GLUE): alpha among "
-                                       "{0.1, 0.5, 1.0} per task")
+    knob: ClassVar[Knob | None] = Knob(
+        "alpha", (0.1, 0.5, 1.0), "Liang et al. 2021, §4.3 (GLUE): alpha among {0.1, 0.5, 1.0} per task"
+    )
     graph_safe_hooks: ClassVar[tuple[str, ...]] = ("loss",)  # two forwards of the same batch
     passes_per_step: ClassVar[int] = 2  # two forwards, and the backward runs through both
-    alpha: float = Field(0.5, ge=0.0, le=100.0, description="weight of the symmetric KL term (the authors' BERT GLUE "
-                                                            "code: 0.5; the paper searches 0.1, 0.5, 1.0)")
+    alpha: float = Field(
+        0.5,
+        ge=0.0,
+        le=100.0,
+        description="weight of the symmetric KL term (the authors' BERT GLUE "
+        "code: 0.5; the paper searches 0.1, 0.5, 1.0)",
+    )
     kl_reduction: Literal["sum", "mean"] = Field(
-        "sum", description="sum: the KL summed over the batch, as the authors' BERT GLUE code; mean: per sentence, "
-                           "as the paper's eq. 3")
+        "sum",
+        description="sum: the KL summed over the batch, as the authors' BERT GLUE code; mean: per sentence, "
+        "as the paper's eq. 3",
+    )
 
     def loss(self, net, batch: dict, index, setup: Setup):
         import torch.nn.functional as F
@@ -46,8 +54,9 @@ class RDrop(Full):
         a, b = _logits(net, batch), _logits(net, batch)
         ce = F.cross_entropy(a, batch["labels"]) + F.cross_entropy(b, batch["labels"])
         la, lb = a.log_softmax(-1), b.log_softmax(-1)
-        kl = (F.kl_div(la, lb, log_target=True, reduction="sum")
-              + F.kl_div(lb, la, log_target=True, reduction="sum")) / 2
+        kl = (
+            F.kl_div(la, lb, log_target=True, reduction="sum") + F.kl_div(lb, la, log_target=True, reduction="sum")
+        ) / 2
         return ce + self.alpha * (kl if self.kl_reduction == "sum" else kl / a.shape[0])
 
 
@@ -66,8 +75,11 @@ class Distill(Full):
     # 2e-5..5e-5); a randomly initialised student usually wants more (give it its own grid:
     # tuning.players.<name>.learning_rates).
     default_lr: ClassVar[float] = 3e-5
-    knob: ClassVar[Knob | None] = Knob("temperature", (1.0, 2.0, 5.0, 10.0), "Hinton et al. 2015, §4 (speech): "
-                                       "temperatures 1, 2, 5 and 10 tried, the labels' term weighted 0.5")
+    knob: ClassVar[Knob | None] = Knob(
+        "temperature",
+        (1.0, 2.0, 5.0, 10.0),
+        "Hinton et al. 2015, §4 (speech): temperatures 1, 2, 5 and 10 tried, the labels' term weighted 0.5",
+    )
     teacher: str = Field(pattern=NAME_PATTERN, description="the teaching player's name")
     temperature: float = Field(2.0, gt=0.0, le=100.0, description="softens both distributions")
     alpha: float = Field(0.5, ge=0.0, le=1.0, description="weight of the teacher's term; 1 - alpha on the labels")
@@ -82,8 +94,13 @@ class Distill(Full):
         logits = _logits(net, batch)
         teacher = setup.context.teacher_logits[torch.as_tensor(index)].to(logits.device)
         t = self.temperature
-        soft = F.kl_div((logits / t).log_softmax(-1), (teacher / t).log_softmax(-1), log_target=True,
-                        reduction="batchmean") * t * t
+        soft = (
+            F.kl_div(
+                (logits / t).log_softmax(-1), (teacher / t).log_softmax(-1), log_target=True, reduction="batchmean"
+            )
+            * t
+            * t
+        )
         return self.alpha * soft + (1 - self.alpha) * F.cross_entropy(logits, batch["labels"])
 
 
@@ -92,4 +109,3 @@ class TeacherContext:
     """What a distilling student is handed by the runner (it never reads the run folder itself)."""
 
     teacher_logits: object  # training sentences x classes, the teacher's log-probabilities (logits up to a constant)
-

@@ -93,18 +93,25 @@ class Mixout(Full):
     example: ClassVar[dict] = {"p": 0.9}
     # Lee et al. 2020 fine-tune BERT-large with Adam at 2e-5 (following Devlin et al. 2019).
     default_lr: ClassVar[float] = 2e-5
-    knob: ClassVar[Knob | None] = Knob("p", (0.7, 0.8, 0.9), "Lee et al. 2020, §6: mixout(w_pre, p) with p = 0.7, "
-                                       "0.8 and 0.9 on BERT-large")
-    deviation: ClassVar[str] = ("the freshly initialised head's Linear layers are not mixed (they have no "
-                                "pretrained weights to mix towards)")
+    knob: ClassVar[Knob | None] = Knob(
+        "p", (0.7, 0.8, 0.9), "Lee et al. 2020, §6: mixout(w_pre, p) with p = 0.7, 0.8 and 0.9 on BERT-large"
+    )
+    deviation: ClassVar[str] = (
+        "the freshly initialised head's Linear layers are not mixed (they have no pretrained weights to mix towards)"
+    )
 
     name: Literal["mixout"] = "mixout"  # type: ignore[assignment]  # a subclass, its own name
-    p: float = Field(0.9, ge=0.0, lt=1.0,
-                     description="probability that an input neuron's weights take their pretrained values (paper's "
-                                 "best: 0.9)")
+    p: float = Field(
+        0.9,
+        ge=0.0,
+        lt=1.0,
+        description="probability that an input neuron's weights take their pretrained values (paper's best: 0.9)",
+    )
     dropout: Literal["off", "layers", "model"] = Field(
-        "off", description="off: every dropout of the model set to 0 (the recipe); layers: only the transformer "
-                           "layers'; model: as the model has them")
+        "off",
+        description="off: every dropout of the model set to 0 (the recipe); layers: only the transformer "
+        "layers'; model: as the model has them",
+    )
 
     def apply(self, model, setup: Setup):
         import torch
@@ -141,8 +148,9 @@ class NoisyTune(Full):
     # Wu et al. 2022 keep each model's standard fine-tuning recipe and change only the starting point; for BERT
     # that is plain fine-tuning's rate, so NoisyTune shares full's.
     default_lr: ClassVar[float] = Full.default_lr
-    knob: ClassVar[Knob | None] = Knob("intensity", (0.05, 0.1, 0.15, 0.2, 0.25), "Wu et al. 2022, §3.4: lambda "
-                                       "varied around the 0.15 they keep")
+    knob: ClassVar[Knob | None] = Knob(
+        "intensity", (0.05, 0.1, 0.15, 0.2, 0.25), "Wu et al. 2022, §3.4: lambda varied around the 0.15 they keep"
+    )
 
     name: Literal["noisytune"] = "noisytune"  # type: ignore[assignment]  # a subclass, its own name
     intensity: float = Field(0.15, ge=0.0, le=10.0, description="λ: the noise's width in units of each tensor's std")
@@ -170,8 +178,11 @@ class LabelSmoothing(Full):
     graph_safe_hooks: ClassVar[tuple[str, ...]] = ("loss",)  # the loss reads the batch alone
     # Label smoothing changes only the targets: plain fine-tuning's rate (Devlin et al. 2019), shared with full.
     default_lr: ClassVar[float] = Full.default_lr
-    knob: ClassVar[Knob | None] = Knob("smoothing", (0.05, 0.1, 0.2), "Szegedy et al. 2016, §7: epsilon = 0.1; "
-                                       "halved and doubled around it (Müller et al. 2019 vary it likewise)")
+    knob: ClassVar[Knob | None] = Knob(
+        "smoothing",
+        (0.05, 0.1, 0.2),
+        "Szegedy et al. 2016, §7: epsilon = 0.1; halved and doubled around it (Müller et al. 2019 vary it likewise)",
+    )
 
     name: Literal["label_smoothing"] = "label_smoothing"  # type: ignore[assignment]  # a subclass, its own name
     smoothing: float = Field(0.1, ge=0.0, lt=1.0, description="probability mass spread over all classes")

@@ -22,8 +22,11 @@ class Llrd(Strategy):
     trains: ClassVar[Trains] = Trains(depth_decay="decay")
     # Sun et al. 2019 ("How to fine-tune BERT"): 2e-5 at the top layer with per-layer decay; full's middle rate.
     default_lr: ClassVar[float] = 3e-5
-    knob: ClassVar[Knob | None] = Knob("decay", (0.85, 0.9, 0.95), "Sun et al. 2019, §5.3, Table 6: decay factors "
-                                       "0.95, 0.9 and 0.85 against 1.0 (no decay)")
+    knob: ClassVar[Knob | None] = Knob(
+        "decay",
+        (0.85, 0.9, 0.95),
+        "Sun et al. 2019, §5.3, Table 6: decay factors 0.95, 0.9 and 0.85 against 1.0 (no decay)",
+    )
     decay: float = Field(0.9, gt=0.0, le=1.0, description="learning-rate factor per layer, going down")
 
     def apply(self, model, setup: Setup):
@@ -39,10 +42,10 @@ class Llrd(Strategy):
             if name.startswith(embeddings):
                 depth = n + 1
             elif name.startswith(layers):
-                depth = n - int(name[len(layers):].split(".")[0])  # top layer: 1
+                depth = n - int(name[len(layers) :].split(".")[0])  # top layer: 1
             else:
                 depth = 0  # the head, and the pooler
-            out.append((name, q, self.decay ** depth))
+            out.append((name, q, self.decay**depth))
         return out
 
 
@@ -55,8 +58,9 @@ class Reinit(Strategy):
     # Zhang et al. 2021 keep plain fine-tuning's rates for the re-initialised model
     # (Devlin et al. 2019 (BERT, App. A.3): 2e-5..5e-5).
     default_lr: ClassVar[float] = 3e-5
-    knob: ClassVar[Knob | None] = Knob("k", (1, 2, 3, 4, 5, 6), "Zhang et al. 2021, §5: the top L in 1..6 layers "
-                                       "of BERT-large re-initialised")
+    knob: ClassVar[Knob | None] = Knob(
+        "k", (1, 2, 3, 4, 5, 6), "Zhang et al. 2021, §5: the top L in 1..6 layers of BERT-large re-initialised"
+    )
     k: int = Field(1, ge=0, le=128, description="top transformer layers to re-initialise")
 
     def check(self, model, protocol=None) -> list[str]:
@@ -64,7 +68,7 @@ class Reinit(Strategy):
 
     def apply(self, model, setup: Setup):
         layers = setup.roles.layer_list(model)
-        chosen = list(layers)[len(layers) - self.k:] if self.k else []
+        chosen = list(layers)[len(layers) - self.k :] if self.k else []
         pooler = setup.roles.module(model, setup.roles.pooler) if setup.roles.pooler and self.k else None
         for module in chosen + ([pooler] if pooler is not None else []):
             reinitialise(model, module)
@@ -99,11 +103,18 @@ class Unfreeze(Strategy):
     # Howard & Ruder 2018 tuned an LSTM; on a BERT-family encoder every layer ends up fully fine-tuned
     # (Devlin et al. 2019 (BERT, App. A.3): 2e-5..5e-5).
     default_lr: ClassVar[float] = 3e-5
-    deviation: ClassVar[str] = ("groups open on a step schedule, not once per epoch (a 3-epoch run would never open "
-                                "most layers); ULMFiT's discriminative rates and slanted triangular schedule are "
-                                "not part of it (llrd and the protocol's schedule)")
-    every_steps: int | None = Field(None, ge=1, le=10_000_000, description="optimizer steps between opening one "
-                                    "more group; unset: the run's steps over L + 2 (every weight open before the end)")
+    deviation: ClassVar[str] = (
+        "groups open on a step schedule, not once per epoch (a 3-epoch run would never open "
+        "most layers); ULMFiT's discriminative rates and slanted triangular schedule are "
+        "not part of it (llrd and the protocol's schedule)"
+    )
+    every_steps: int | None = Field(
+        None,
+        ge=1,
+        le=10_000_000,
+        description="optimizer steps between opening one "
+        "more group; unset: the run's steps over L + 2 (every weight open before the end)",
+    )
 
     def opening_steps(self, model, setup: Setup) -> list[int]:
         """After which optimizer step (counted over the run) each group below the head opens: the top layer (with
@@ -117,8 +128,10 @@ class Unfreeze(Strategy):
         self._set(model, setup, done=0)
         last = self.opening_steps(model, setup)[-1]
         if last >= setup.total_steps:
-            return model, [f"unfreeze: the embeddings open after step {last}, but the run has {setup.total_steps} "
-                           "steps: some weights never train (lower strategy.every_steps or leave it unset)"]
+            return model, [
+                f"unfreeze: the embeddings open after step {last}, but the run has {setup.total_steps} "
+                "steps: some weights never train (lower strategy.every_steps or leave it unset)"
+            ]
         return model, []
 
     def parameters(self, model, setup: Setup):
@@ -139,5 +152,6 @@ class Unfreeze(Strategy):
         embeddings = setup.roles.embedding_prefixes()
         head = tuple(f"{h}." for h in setup.roles.head)
         for name, q in model.named_parameters():
-            q.requires_grad_(name.startswith(head) or name.startswith(top) or
-                             (opened > n and name.startswith(embeddings)))
+            q.requires_grad_(
+                name.startswith(head) or name.startswith(top) or (opened > n and name.startswith(embeddings))
+            )

@@ -70,15 +70,23 @@ class Soup(Full):
     # A.3: 2e-5..5e-5), the range Wortsman et al. also sweep when they soup fine-tuned BERT text classifiers.
     default_lr: ClassVar[float] = Full.default_lr
     in_job_sweep: ClassVar[bool] = True
-    mode: Literal["greedy", "uniform"] = Field("greedy", description="greedy: add an ingredient, best on dev first, "
-                                               "only if the soup's dev accuracy does not drop; uniform: average all")
+    mode: Literal["greedy", "uniform"] = Field(
+        "greedy",
+        description="greedy: add an ingredient, best on dev first, "
+        "only if the soup's dev accuracy does not drop; uniform: average all",
+    )
 
     def combine(self, states: list[dict], accuracies: list[float], score: Callable[[dict], float]):
         """(the soup to keep, what the result records): both soups scored on dev, the mode's kept."""
         uniform = uniform_soup(states)
         uniform_accuracy = score(uniform)
         greedy, kept, greedy_accuracy, tries = greedy_soup(states, accuracies, score)
-        report = {"mode": self.mode, "uniform_dev_accuracy": uniform_accuracy, "greedy_dev_accuracy": greedy_accuracy,
-                  "greedy_ingredients": kept, "greedy_tries": tries,
-                  "dev_accuracy": greedy_accuracy if self.mode == "greedy" else uniform_accuracy}
+        report = {
+            "mode": self.mode,
+            "uniform_dev_accuracy": uniform_accuracy,
+            "greedy_dev_accuracy": greedy_accuracy,
+            "greedy_ingredients": kept,
+            "greedy_tries": tries,
+            "dev_accuracy": greedy_accuracy if self.mode == "greedy" else uniform_accuracy,
+        }
         return (greedy if self.mode == "greedy" else uniform), report

@@ -83,8 +83,12 @@ class Freeze(Strategy):
     trains: ClassVar[Trains] = Trains(base="top", top="k")
     # Plain fine-tuning of the top layers: full's rate (Devlin et al. 2019: 2e-5..5e-5).
     default_lr: ClassVar[float] = 3e-5
-    knob: ClassVar[Knob | None] = Knob("k", (1, 2, 3), "no paper grid: the top one, two or three layers (Lee et al. "
-                                       "2019, \"What would Elsa do?\", vary how many top layers train)")
+    knob: ClassVar[Knob | None] = Knob(
+        "k",
+        (1, 2, 3),
+        "no paper grid: the top one, two or three layers (Lee et al. "
+        '2019, "What would Elsa do?", vary how many top layers train)',
+    )
     k: int = Field(2, ge=0, le=128, description="how many top transformer layers train")
 
     def check(self, model, protocol=None) -> list[str]:

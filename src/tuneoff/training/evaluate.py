@@ -26,8 +26,9 @@ class Scored:
 
 
 @torch.inference_mode()
-def score(model, data: Encoded, batch_size: int, device: torch.device, autocast_dtype=None, progress=None,
-          forward=None) -> Scored:
+def score(
+    model, data: Encoded, batch_size: int, device: torch.device, autocast_dtype=None, progress=None, forward=None
+) -> Scored:
     """Mean cross-entropy, argmax predictions and softmax probabilities, in data order.
 
     ``forward``: a captured forward pass (tuneoff.steps.CapturedForward) to use instead of the model's."""
@@ -90,8 +91,10 @@ def label_mapping(labels, other, table: dict[str, str], where: str) -> tuple[int
 
     unknown = [k for k in table if k not in labels] + [v for v in table.values() if v not in other.labels]
     if unknown or not table:
-        raise DataError(f"{where}: label_map names {unknown or 'nothing'}; the player's labels: {list(labels)}, "
-                        f"{other.name}'s: {list(other.labels)}")
+        raise DataError(
+            f"{where}: label_map names {unknown or 'nothing'}; the player's labels: {list(labels)}, "
+            f"{other.name}'s: {list(other.labels)}"
+        )
     return tuple(other.labels.index(table[n]) if n in table else -1 for n in labels)
 
 
@@ -109,8 +112,13 @@ def score_extra(model, tokenizer, extra: Extra, p, device: torch.device, progres
     mapped = np.asarray(extra.mapping)[scored.predictions]
     labels = np.asarray(test.labels)
     classes = list(range(len(extra.dataset.labels)))
-    return {"dataset": extra.dataset.name, "examples": len(labels),
-            "accuracy": float(np.mean(mapped == labels)),
-            "macro_f1": float(f1_score(labels, mapped, labels=classes, average="macro", zero_division=0)),
-            "unmapped_predictions": int(np.sum(mapped < 0)), "sha256": test.sha256,
-            "predictions": mapped.tolist(), "labels": labels.tolist()}  # per sentence: the board's paired tests
+    return {
+        "dataset": extra.dataset.name,
+        "examples": len(labels),
+        "accuracy": float(np.mean(mapped == labels)),
+        "macro_f1": float(f1_score(labels, mapped, labels=classes, average="macro", zero_division=0)),
+        "unmapped_predictions": int(np.sum(mapped < 0)),
+        "sha256": test.sha256,
+        "predictions": mapped.tolist(),
+        "labels": labels.tolist(),
+    }  # per sentence: the board's paired tests

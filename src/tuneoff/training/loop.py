@@ -79,8 +79,10 @@ def make_optimizer(model, p: Protocol, params: list | None = None, capturable: b
         lr = rate.lr if rate.lr is not None else p.learning_rate * rate.scale
         decays = rate.decay if rate.decay is not None else not (param.ndim < 2 or "norm" in name.lower())
         by_rate.setdefault((lr, decays), []).append(param)
-    groups: list[dict[str, Any]] = [{"params": qs, "lr": lr, "weight_decay": p.weight_decay if decays else 0.0}
-                                    for (lr, decays), qs in by_rate.items()]
+    groups: list[dict[str, Any]] = [
+        {"params": qs, "lr": lr, "weight_decay": p.weight_decay if decays else 0.0}
+        for (lr, decays), qs in by_rate.items()
+    ]
     # The fused kernel (CPU and CUDA) does the update in one pass; ~20 % of a CPU step is AdamW.
     fused = all(q.device.type in ("cpu", "cuda") for g in groups for q in g["params"])
     if capturable:
@@ -155,9 +157,18 @@ def order_seed(p: Protocol) -> int:
     return p.seed if p.data_seed is None else p.data_seed
 
 
-def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torch.device, progress=None,
-          probe: Encoded | None = None, strategy: Strategy | None = None, setup: Setup | None = None,
-          log=None) -> Trained:
+def train(
+    model,
+    train_set: Encoded,
+    dev_set: Encoded,
+    p: Protocol,
+    device: torch.device,
+    progress=None,
+    probe: Encoded | None = None,
+    strategy: Strategy | None = None,
+    setup: Setup | None = None,
+    log=None,
+) -> Trained:
     """Train for p.epochs, score dev (and the training probe) after each epoch, leave the best-on-dev
     weights in the model. The strategy's hooks choose the parameters, the loss and the schedule, and which
     weights are scored and kept (the trained ones, or e.g. their average; see strategies.base.Evaluated).
@@ -170,8 +181,9 @@ def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torc
     amp = autocast_dtype(p)
     reason = eager_reason(p, device, strategy)  # why not captured, when cuda_graphs asks for it
     captured = bool(p.cuda_graphs) and reason is None
-    optimizer = (strategy.optimizer(model, p.learning_rate, p.weight_decay)
-                 or make_optimizer(model, p, strategy.parameters(model, hooks_setup), capturable=captured))
+    optimizer = strategy.optimizer(model, p.learning_rate, p.weight_decay) or make_optimizer(
+        model, p, strategy.parameters(model, hooks_setup), capturable=captured
+    )
     total = steps_per_epoch(len(train_set), p.batch_size) * p.epochs
     warmup = round(p.warmup_ratio * total)
     scheduler = strategy.schedule(optimizer, warmup, total) or linear_schedule(optimizer, warmup, total)
@@ -183,8 +195,11 @@ def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torc
     # Shares the parameters; compiling happens on the first steps, inside the timed epoch.
     net = torch.compile(model, dynamic=True) if p.compile else model
     hooks = (strategy, setup)
-    step = (CapturedStep(net, model, optimizer, p, hooks, CudaGraphs(device)) if captured
-            else EagerStep(net, model, optimizer, p, hooks, reason))
+    step = (
+        CapturedStep(net, model, optimizer, p, hooks, CudaGraphs(device))
+        if captured
+        else EagerStep(net, model, optimizer, p, hooks, reason)
+    )
     out.forward = CapturedForward(model, CudaGraphs(device), amp) if captured else None  # scoring, captured alike
 
     model.train()  # the eager model: torch.compile's own compiling stays inside the timed epoch
@@ -194,8 +209,9 @@ def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torc
 
     for epoch in range(1, p.epochs + 1):
         strategy.before_epoch(model, hooks_setup, epoch)
-        seconds, epoch_loss = run_epoch(step, evaluated, scheduler, train_set, p, device, epoch, out, progress, pause,
-                                        log)
+        seconds, epoch_loss = run_epoch(
+            step, evaluated, scheduler, train_set, p, device, epoch, out, progress, pause, log
+        )
         with evaluated.swapped_in():
             scores = evaluate_epoch(net, dev_set, probe, p, device, progress, out.forward)
             # ties keep the earlier epoch; an epoch whose evaluated weights are not ready (SWA before its first
@@ -203,14 +219,20 @@ def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torc
             if evaluated.keepable() and scores["dev_accuracy"] > best_accuracy:
                 best_accuracy, out.best_epoch = scores["dev_accuracy"], epoch
                 best_state = [q.detach().clone() for q in owned]
-        record = {"epoch": epoch, "train_loss": epoch_loss, **scores, "train_seconds": seconds,
-                  **_rates_end(scheduler, p.learning_rate),
-                  "step": epoch * steps_per_epoch(len(train_set), p.batch_size)}  # the optimizer step it ended at
+        record = {
+            "epoch": epoch,
+            "train_loss": epoch_loss,
+            **scores,
+            "train_seconds": seconds,
+            **_rates_end(scheduler, p.learning_rate),
+            "step": epoch * steps_per_epoch(len(train_set), p.batch_size),
+        }  # the optimizer step it ended at
         end_epoch(out, record, len(train_set), p.epochs, progress, log)
 
     _restore(owned, best_state)
     out.report = evaluated.after_training(
-        lambda: evaluate_epoch(net, dev_set, None, p, device, None, out.forward)["dev_accuracy"])
+        lambda: evaluate_epoch(net, dev_set, None, p, device, None, out.forward)["dev_accuracy"]
+    )
     out.step = step.record
     return out
 
@@ -218,8 +240,10 @@ def train(model, train_set: Encoded, dev_set: Encoded, p: Protocol, device: torc
 def _rates_end(scheduler, learning_rate: float) -> dict:
     """The rates at the epoch's end: the head's (the protocol's, times the schedule's factor, which is every
     group's), then each group's, largest first."""
-    return {"learning_rate_end": learning_rate * float(scheduler.get_last_lr()[0]) / float(scheduler.base_lrs[0]),
-            "learning_rates_end": sorted((float(r) for r in scheduler.get_last_lr()), reverse=True)}
+    return {
+        "learning_rate_end": learning_rate * float(scheduler.get_last_lr()[0]) / float(scheduler.base_lrs[0]),
+        "learning_rates_end": sorted((float(r) for r in scheduler.get_last_lr()), reverse=True),
+    }
 
 
 def _restore(owned: list, best_state: list | None) -> None:
@@ -241,11 +265,23 @@ def end_epoch(out: Trained, record: dict, samples: int, epochs: int, progress, l
     if progress is not None:
         progress.console.print(
             f"  epoch {record['epoch']}/{epochs}: train loss {record['train_loss']:.4f}, dev loss "
-            f"{record['dev_loss']:.4f}, dev accuracy {record['dev_accuracy']:.2%} ({record['train_seconds']:.0f} s)")
+            f"{record['dev_loss']:.4f}, dev accuracy {record['dev_accuracy']:.2%} ({record['train_seconds']:.0f} s)"
+        )
 
 
-def run_epoch(step: EagerStep, evaluated: Evaluated, scheduler, train_set: Encoded, p: Protocol, device, epoch: int,
-              out: Trained, progress, pause: str | None = None, log=None) -> tuple[float, float]:
+def run_epoch(
+    step: EagerStep,
+    evaluated: Evaluated,
+    scheduler,
+    train_set: Encoded,
+    p: Protocol,
+    device,
+    epoch: int,
+    out: Trained,
+    progress,
+    pause: str | None = None,
+    log=None,
+) -> tuple[float, float]:
     """One pass over the training set; returns (seconds, mean training loss). Appends to ``out.steps``.
     ``pause``: the test-only ``TUNEOFF_TEST_PAUSE_AT`` (see pause_for_a_test)."""
     model, strategy, setup = step.model, step.strategy, step.setup
@@ -301,16 +337,21 @@ def step_stats(step: EagerStep, scheduler, p: Protocol) -> dict:
     return {"learning_rate": rate, "grad_norm": None if step.grad_norm is None else float(step.grad_norm)}
 
 
-def evaluate_epoch(net, dev_set: Encoded, probe: Encoded | None, p: Protocol, device, progress,
-                   forward=None) -> dict:
+def evaluate_epoch(net, dev_set: Encoded, probe: Encoded | None, p: Protocol, device, progress, forward=None) -> dict:
     """Dev loss and accuracy; with a probe, the same on training sentences and the gap between them."""
     amp = autocast_dtype(p)
     started = time.perf_counter()
     dev = score(net, dev_set, p.eval_batch_size, device, amp, progress, forward)
-    record = {"dev_loss": dev.loss, "dev_accuracy": dev.accuracy(dev_set.labels),
-              "dev_seconds": time.perf_counter() - started}
+    record = {
+        "dev_loss": dev.loss,
+        "dev_accuracy": dev.accuracy(dev_set.labels),
+        "dev_seconds": time.perf_counter() - started,
+    }
     if probe is not None:
         seen = score(net, probe, p.eval_batch_size, device, amp, progress, forward)
-        record.update(train_eval_loss=seen.loss, train_eval_accuracy=seen.accuracy(probe.labels),
-                      generalization_gap=seen.accuracy(probe.labels) - record["dev_accuracy"])
+        record.update(
+            train_eval_loss=seen.loss,
+            train_eval_accuracy=seen.accuracy(probe.labels),
+            generalization_gap=seen.accuracy(probe.labels) - record["dev_accuracy"],
+        )
     return record

@@ -82,8 +82,12 @@ class EagerStep:
 
     @property
     def record(self) -> dict:
-        return {"path": self.path, "eager_reason": self.eager_reason, "graphs": 0,
-                "passes_per_step": self.strategy.passes_per_step}
+        return {
+            "path": self.path,
+            "eager_reason": self.eager_reason,
+            "graphs": 0,
+            "passes_per_step": self.strategy.passes_per_step,
+        }
 
 
 class CudaGraphs:
@@ -178,8 +182,12 @@ class CapturedStep(EagerStep):
 
     @property
     def record(self) -> dict:
-        return {"path": self.path, "eager_reason": None, "graphs": len(self.graphs),
-                "passes_per_step": self.strategy.passes_per_step}
+        return {
+            "path": self.path,
+            "eager_reason": None,
+            "graphs": len(self.graphs),
+            "passes_per_step": self.strategy.passes_per_step,
+        }
 
 
 class CapturedForward:
@@ -217,8 +225,9 @@ def updated_parameters(optimizer) -> list:
 
 def snapshot(optimizer) -> tuple:
     weights = [q.detach().clone() for q in updated_parameters(optimizer)]
-    state = {id(q): {k: v.clone() if torch.is_tensor(v) else v for k, v in s.items()}
-             for q, s in optimizer.state.items()}
+    state = {
+        id(q): {k: v.clone() if torch.is_tensor(v) else v for k, v in s.items()} for q, s in optimizer.state.items()
+    }
     return weights, state
 
 

@@ -45,8 +45,10 @@ def _changes(done: list[dict]) -> list[str]:
     rates = ", ".join(sorted({f"{r['protocol']['learning_rate']:g}" for r in done}))
     out.append(f"a learning rate that moves the loss (protocol.learning_rate, now {rates})")
     if any(r["data"].get("test_sample", "all") != "all" for r in done):
-        out.append(f"more test sentences (data.max_eval, now {data.get('max_eval')}: the bar above the majority "
-                   "rate falls as they grow)")
+        out.append(
+            f"more test sentences (data.max_eval, now {data.get('max_eval')}: the bar above the majority "
+            "rate falls as they grow)"
+        )
     if any(r["player"]["model"].get("kind") == "random" for r in done):
         out.append('a pretrained model (e.g. model = { kind = "minilm" }) rather than random weights')
     return out
@@ -63,7 +65,9 @@ def collapse_advice(board: dict, results: list[dict]) -> str | None:
     need = needed_accuracy(n, majority)
     epochs = _span([r["protocol"]["epochs"] for r in done])
     sizes = _span([r["data"]["sizes"]["train"] for r in done])
-    return (f"Why every player collapsed: each trained {_span([_steps(r) for r in done])} optimizer steps ({epochs} "
-            f"epochs over {sizes} training sentences), and on {_span(tests)} test sentences a player must reach "
-            f"{need:.1%} (the majority-class rate {majority:.1%} plus {100 * (need - majority):.1f} points) "
-            f"to count as having learned anything. What to change: {'; '.join(_changes(done))}.")
+    return (
+        f"Why every player collapsed: each trained {_span([_steps(r) for r in done])} optimizer steps ({epochs} "
+        f"epochs over {sizes} training sentences), and on {_span(tests)} test sentences a player must reach "
+        f"{need:.1%} (the majority-class rate {majority:.1%} plus {100 * (need - majority):.1f} points) "
+        f"to count as having learned anything. What to change: {'; '.join(_changes(done))}."
+    )

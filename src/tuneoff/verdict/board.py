@@ -73,9 +73,14 @@ def read_run(run_dir: RunFolder | Path) -> Run:
     for player, label in planned or ((n, label) for n in names for label in _config_labels(config)):
         expected.setdefault(player, []).append(label)
     results = [r for n in names for r in jobs.get(n, [])]
-    board = leaderboard.build(results, rules.get("fastest_bonus", 10.0), rules.get("speed_metric", "train_seconds"),
-                              stale, {n: len(labels) for n, labels in expected.items()},
-                              rules.get("equivalence_margin", 0.0))
+    board = leaderboard.build(
+        results,
+        rules.get("fastest_bonus", 10.0),
+        rules.get("speed_metric", "train_seconds"),
+        stale,
+        {n: len(labels) for n, labels in expected.items()},
+        rules.get("equivalence_margin", 0.0),
+    )
     if advice := collapse_advice(board, results):  # every player collapsed: why, and what to change
         board["notes"].append(advice)
     return Run(run_dir, rules, config, names, jobs, expected, problems, sorted(ignored), stale, board, meta)
@@ -111,8 +116,10 @@ def publish(run_dir: RunFolder | Path, console) -> Run:
     for name in run.ignored:
         console.print(f"[yellow]{esc(name)}: not a job of this tournament's config, left off the leaderboard[/]")
     for s in run.stale:
-        console.print(f"[yellow]{esc(s['player'])} seed {s['seed']}: stale, not ranked ({esc(s['reason'])}); "
-                      "`tuneoff run` trains it again[/]")
+        console.print(
+            f"[yellow]{esc(s['player'])} seed {s['seed']}: stale, not ranked ({esc(s['reason'])}); "
+            "`tuneoff run` trains it again[/]"
+        )
     write(run.board, run.folder)
     console.print(rich_table(run.board))
     return run
@@ -134,16 +141,28 @@ def markdown(board: dict) -> str:
         lines += ["| " + " | ".join(headers) + " |", "|---|" + "---:|" * (len(headers) - 1)]
         lines += ["| " + " | ".join(cells) + " |" for cells in extra] + [""]
         lines += [sentence, ""] if (sentence := extra_sentence(board)) else []
-    lines += ["## The game's score", "", "Apart from the verdict: points = mean test accuracy in % + the speed bonus.",
-              ""] + table.markdown(table.GAME, board, game_rows(board))
+    lines += [
+        "## The game's score",
+        "",
+        "Apart from the verdict: points = mean test accuracy in % + the speed bonus.",
+        "",
+    ] + table.markdown(table.GAME, board, game_rows(board))
     lines += [""] + [f"- {n}" for n in board["notes"]]
-    lines += [f"- {r['player']} {seed_label(r['seed'], r['data_seed'])}: **{ended(r)}** — {r['error']}"
-              for r in board["unranked"]]
-    lines += [f"- {s['player']} {seed_label(s['seed'], s['data_seed'])}: **stale**, not ranked — {s['reason']}"
-              for s in board["stale"]]
-    lines += ["", f"Rules. Accuracy: {rules['accuracy']}. Rank interval: {rules['rank_interval']}. May be best: "
-                  f"{rules['may_be_best']}. Collapse: {rules['collapse']}. Points: {rules['points']}. Speed: "
-                  f"{rules['speed']}. Groups: {rules['groups']}.", ""]
+    lines += [
+        f"- {r['player']} {seed_label(r['seed'], r['data_seed'])}: **{ended(r)}** — {r['error']}"
+        for r in board["unranked"]
+    ]
+    lines += [
+        f"- {s['player']} {seed_label(s['seed'], s['data_seed'])}: **stale**, not ranked — {s['reason']}"
+        for s in board["stale"]
+    ]
+    lines += [
+        "",
+        f"Rules. Accuracy: {rules['accuracy']}. Rank interval: {rules['rank_interval']}. May be best: "
+        f"{rules['may_be_best']}. Collapse: {rules['collapse']}. Points: {rules['points']}. Speed: "
+        f"{rules['speed']}. Groups: {rules['groups']}.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -153,10 +172,12 @@ def detectable_sentence(p: dict) -> str:
     seeds = f"{low}" if low == high else f"{low} to {high}"
     across = "players" if p.get("players", 0) == p.get("of", 0) else f"{p['players']} of the {p['of']} players"
     spread = "" if low == high == 1 else f" ({p['range'][0]:.2f} to {p['range'][1]:.2f} across {across})"
-    return (f"With {p['sentences']:,} test sentences and {seeds} seed(s) per player, a {words(p)['who']} must be "
-            f"{p['detectable_difference']:.2f} points better than the others{spread} for this board's test to "
-            f"separate it from another in {p['power']:.0%} of boards (α = {p['alpha']}, Holm over "
-            f"{p['comparisons']} pairs; {p['simulations']:,} boards simulated from this one's spread).")
+    return (
+        f"With {p['sentences']:,} test sentences and {seeds} seed(s) per player, a {words(p)['who']} must be "
+        f"{p['detectable_difference']:.2f} points better than the others{spread} for this board's test to "
+        f"separate it from another in {p['power']:.0%} of boards (α = {p['alpha']}, Holm over "
+        f"{p['comparisons']} pairs; {p['simulations']:,} boards simulated from this one's spread)."
+    )
 
 
 def rich_table(board: dict):
@@ -170,17 +191,26 @@ def rich_table(board: dict):
         shown.add_row(*(esc(text) for text in table.cells(layout, x)))
     for r in board["unranked"]:
         colour = "red" if r["status"] == Status.FAILED else "yellow"
-        cells = {"player": esc(r["player"]), "strategy": esc(r["strategy"]), "seeds": str(r["seed"]),
-                 "notes": f"[{colour}]{esc(ended(r))}[/]: {esc(r['error'])}"}
+        cells = {
+            "player": esc(r["player"]),
+            "strategy": esc(r["strategy"]),
+            "seeds": str(r["seed"]),
+            "notes": f"[{colour}]{esc(ended(r))}[/]: {esc(r['error'])}",
+        }
         shown.add_row(*(cells.get(key, "-") for key in layout))
     caption = [esc(may_be_best_sentence(board))]
     if board["ranked"]:
-        caption.append(f"majority-class rate {board['ranked'][0]['majority_rate']:.2%}; points = the game's score "
-                       "(accuracy in % + speed bonus), apart from the verdict")
+        caption.append(
+            f"majority-class rate {board['ranked'][0]['majority_rate']:.2%}; points = the game's score "
+            "(accuracy in % + speed bonus), apart from the verdict"
+        )
     caption += [esc(detectable_sentence(board["power"]))] if board["power"] else []
     caption += [esc(sentence)] if (sentence := extra_sentence(board)) else []
-    caption += [f"{esc(r['player'])} COLLAPSED, not ranked: {esc(r['collapse_reason'])}" for r in board["ranked"]
-                if r["collapsed"]]
+    caption += [
+        f"{esc(r['player'])} COLLAPSED, not ranked: {esc(r['collapse_reason'])}"
+        for r in board["ranked"]
+        if r["collapsed"]
+    ]
     caption += [esc(n) for n in board["notes"]]
     caption += [f"{esc(s['player'])} seed {s['seed']}: stale, not ranked" for s in board["stale"]]
     shown.caption = "\n".join(caption) or None

@@ -41,9 +41,18 @@ def pairs_of(names: list[str], summary: Summary, margin: float = 0.0) -> list[di
     out = []
     for (i, j), t, p in zip(index, tests, ps):
         lo, hi = t.ci()
-        out.append({"a": names[i], "b": names[j], "diff": 100 * t.mean, "ci95_unadjusted": [100 * lo, 100 * hi],
-                    "p": float(p), "equivalent": stats.equivalent(t, margin / 100) if margin else None,
-                    "test": _test_name(summary, i, j, t.seeds_measured), "_estimate": t})
+        out.append(
+            {
+                "a": names[i],
+                "b": names[j],
+                "diff": 100 * t.mean,
+                "ci95_unadjusted": [100 * lo, 100 * hi],
+                "p": float(p),
+                "equivalent": stats.equivalent(t, margin / 100) if margin else None,
+                "test": _test_name(summary, i, j, t.seeds_measured),
+                "_estimate": t,
+            }
+        )
     return out
 
 
@@ -83,7 +92,13 @@ def rank(rows: list[dict], pairs: list[dict]) -> list[str]:
         r["may_be_best"] = inside and better[name] == 0
         q = versus.get(name)
         sign = -1 if q is not None and q["a"] == first else 1
-        r.update(diff_vs_best=None if first is None else 0.0 if q is None else sign * q["diff"],
-                 diff_vs_best_ci95=None if first is None else [0.0, 0.0] if q is None else
-                 sorted(sign * x for x in q["ci95"]), p_vs_best=None if q is None else q["p_holm"])
+        r.update(
+            diff_vs_best=None if first is None else 0.0 if q is None else sign * q["diff"],
+            diff_vs_best_ci95=None
+            if first is None
+            else [0.0, 0.0]
+            if q is None
+            else sorted(sign * x for x in q["ci95"]),
+            p_vs_best=None if q is None else q["p_holm"],
+        )
     return [n for n in ranked if better[n] == 0]

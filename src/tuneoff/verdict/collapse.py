@@ -19,16 +19,22 @@ def checkpoint_warning(player: str, result: dict, results: list[dict]) -> str | 
     others = {s: why for s, why in collapsed_seeds(done).items() if s != result["seed"]}
     if mine := collapse_reason(result):
         also = f"; {len(others)} of its {len(done) - 1} other seeds collapsed too" if others else ""
-        return (f"player {player!r} seed {result['seed']} COLLAPSED: {mine}; it learned nothing beyond the "
-                f"commonest class, so its answers mean nothing{also}")
+        return (
+            f"player {player!r} seed {result['seed']} COLLAPSED: {mine}; it learned nothing beyond the "
+            f"commonest class, so its answers mean nothing{also}"
+        )
     if others:
-        return (f"player {player!r} COLLAPSED in {len(others)} of its {len(done)} seeds (seeds "
-                f"{', '.join(map(str, sorted(others)))}); seed {result['seed']}, the one used here, did not")
+        return (
+            f"player {player!r} COLLAPSED in {len(others)} of its {len(done)} seeds (seeds "
+            f"{', '.join(map(str, sorted(others)))}); seed {result['seed']}, the one used here, did not"
+        )
     return None
 
 
 def side_note(where: str, player: str, seeds: dict[int, str], count: int) -> str:
     """compare's line about one side's collapsed seeds."""
     share = "every seed" if len(seeds) == count else f"{len(seeds)} of {count} seeds"
-    return (f"{where} {player} COLLAPSED in {share} ({'; '.join(f'seed {s}: {w}' for s, w in sorted(seeds.items()))}): "
-            "a difference involving it compares a model that learned nothing, not two strategies")
+    return (
+        f"{where} {player} COLLAPSED in {share} ({'; '.join(f'seed {s}: {w}' for s, w in sorted(seeds.items()))}): "
+        "a difference involving it compares a model that learned nothing, not two strategies"
+    )

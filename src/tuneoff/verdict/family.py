@@ -65,8 +65,19 @@ def summarise(matrices: list, planned=None, pooled=None) -> Summary:
     q -= q.mean(axis=-1, keepdims=True)
     cov = np.matmul(q, q.transpose(0, 2, 1)) / (n - 1)
     coin = np.stack([flips(x).mean(axis=-1) for x in m], axis=1)
-    return Summary(np.stack([a.mean(axis=1) for a in per_seed], axis=1), per_seed, seed_var, seed_df.copy(), seeds,
-                   borrowed, cov, coin, pool_var, pool_df, n)
+    return Summary(
+        np.stack([a.mean(axis=1) for a in per_seed], axis=1),
+        per_seed,
+        seed_var,
+        seed_df.copy(),
+        seeds,
+        borrowed,
+        cov,
+        coin,
+        pool_var,
+        pool_df,
+        n,
+    )
 
 
 def _pooled_share(typical: np.ndarray, sentences: np.ndarray) -> np.ndarray:
@@ -97,7 +108,13 @@ def differences(s: Summary, pairs: list[tuple[int, int]]) -> Estimate:
 
 def take(estimate: Estimate, board: int = 0) -> list[Estimate]:
     """One board's estimates as a list of scalar ones (for the board's rows and pairs)."""
-    fields = (estimate.mean, estimate.runs_var, estimate.runs_df, estimate.sentences_var, estimate.sentences_df,
-              0.0 if estimate.share is None else estimate.share)
+    fields = (
+        estimate.mean,
+        estimate.runs_var,
+        estimate.runs_df,
+        estimate.sentences_var,
+        estimate.sentences_df,
+        0.0 if estimate.share is None else estimate.share,
+    )
     parts = [np.broadcast_to(np.asarray(x, float), np.shape(estimate.mean))[board] for x in fields]
     return [Estimate(*(float(p[k]) for p in parts)) for k in range(len(parts[0]))]

@@ -35,8 +35,9 @@ def p_is(p: float, name: str = "p", digits: int = 3, below: bool = False) -> str
     return f"{name} {value}" if value.startswith("<") else f"{name} = {value}"
 
 
-def difference(diff: float, ci: Sequence[float] | None, p: float | None = None, name: str = "p",
-               below: bool = False) -> str:
+def difference(
+    diff: float, ci: Sequence[float] | None, p: float | None = None, name: str = "p", below: bool = False
+) -> str:
     """A difference in points with its 95 % CI, and its p-value when given: "+1.23 [-0.45, +2.91], p = 0.03"."""
     text = f"{diff:+.2f}" + (f" [{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else "")
     return text if p is None else f"{text}, {p_is(p, name, below=below)}"
@@ -84,17 +85,27 @@ def words(board: dict) -> dict[str, str]:
     """The board's own words, for every output: a board about trained models never says "strategy" nor claims
     run-to-run noise; one over seeds speaks of strategies."""
     if trained_models(board):
-        return {"method": "method", "question": "Which trained model is better, and how sure we are",
-                "title": "which trained model is better",
-                "noise": "which sentences happen to be in the test set (some player has a single seed: the verdict "
-                         "is about the models trained here, not about what another seed would give)",
-                "best": "the best trained model", "who": "trained model", "over": "sentences",
-                "by": "this test set"}
-    return {"method": "strategy", "question": "Which strategy is better, and how sure we are",
-            "title": "which strategy is better",
-            "noise": "both run-to-run noise (the seeds) and which sentences happen to be in the test set",
-            "best": "the best strategy", "who": "player", "over": "seeds and sentences",
-            "by": "this test set and these seeds"}
+        return {
+            "method": "method",
+            "question": "Which trained model is better, and how sure we are",
+            "title": "which trained model is better",
+            "noise": "which sentences happen to be in the test set (some player has a single seed: the verdict "
+            "is about the models trained here, not about what another seed would give)",
+            "best": "the best trained model",
+            "who": "trained model",
+            "over": "sentences",
+            "by": "this test set",
+        }
+    return {
+        "method": "strategy",
+        "question": "Which strategy is better, and how sure we are",
+        "title": "which strategy is better",
+        "noise": "both run-to-run noise (the seeds) and which sentences happen to be in the test set",
+        "best": "the best strategy",
+        "who": "player",
+        "over": "seeds and sentences",
+        "by": "this test set and these seeds",
+    }
 
 
 def inseparable(board: dict) -> str:

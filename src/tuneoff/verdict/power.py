@@ -67,8 +67,14 @@ def _tests(rng, s: Summary, keep: np.ndarray, i: int, sims: int) -> stats.Estima
     runs_i, runs_k = var[:, [i]] / seeds[i], var[:, others] / seeds[others]
     df_i, df_k = df[:, [i]], df[:, others]
     runs_df = np.where((df_i > 0) & (df_k > 0), stats.satterthwaite(runs_i, df_i, runs_k, df_k), 0.0)
-    return stats.Estimate(means[:, [i]] - means[:, others], runs_i + runs_k, runs_df,
-                          np.broadcast_to(board.sentences_var, runs_k.shape), s.n - 1.0, board.share)
+    return stats.Estimate(
+        means[:, [i]] - means[:, others],
+        runs_i + runs_k,
+        runs_df,
+        np.broadcast_to(board.sentences_var, runs_k.shape),
+        s.n - 1.0,
+        board.share,
+    )
 
 
 def _points(tests: stats.Estimate, family: int, steps: int) -> np.ndarray:

@@ -65,20 +65,35 @@ def _notes(r: dict) -> list[Note]:
         k, n = len(r["collapsed_seeds"]), len(r["seeds"]) + r.get("seeds_diverged", 0)
         notes.append(Note(("COLLAPSED" if k == n else f"COLLAPSED in {k} of {n} seeds") + ", not ranked", "collapsed"))
     if (sweep := r.get("tuning")) and sweep.get("on_edge"):
-        notes.append(Note(f"tuned rate {sweep['learning_rate']:g} on the grid's {sweep['on_edge']} edge: widen the "
-                          "grid", "edge"))
+        notes.append(
+            Note(f"tuned rate {sweep['learning_rate']:g} on the grid's {sweep['on_edge']} edge: widen the grid", "edge")
+        )
     for kind in AXIS_KEYS:
         if sweep and (axis := sweep.get(kind)) and axis.get("on_edge"):
             notes.append(Note(f"tuned {axis['field']} {axis['value']:g} on its {axis['on_edge']} edge", "edge"))
     if len(r["seeds"]) < r["seeds_planned"]:
-        why = [f"{r[key]} {word}" for key, word in (("seeds_failed", Status.FAILED),
-                                                    ("seeds_unfinished", "not finished"),
-                                                    ("seeds_diverged", "diverged")) if r.get(key)]
-        notes.append(Note(f"{len(r['seeds'])} of {r['seeds_planned']} seeds" + (f" ({', '.join(why)})" if why else ""),
-                          "missing"))
+        why = [
+            f"{r[key]} {word}"
+            for key, word in (
+                ("seeds_failed", Status.FAILED),
+                ("seeds_unfinished", "not finished"),
+                ("seeds_diverged", "diverged"),
+            )
+            if r.get(key)
+        ]
+        notes.append(
+            Note(
+                f"{len(r['seeds'])} of {r['seeds_planned']} seeds" + (f" ({', '.join(why)})" if why else ""), "missing"
+            )
+        )
     if borrowed := r.get("seed_variance_borrowed"):
-        notes.append(Note(f"one seed: seed-to-seed spread borrowed from the others (std {100 * borrowed['std']:.2f} "
-                          f"points, {borrowed['df']:g} df)", "missing"))
+        notes.append(
+            Note(
+                f"one seed: seed-to-seed spread borrowed from the others (std {100 * borrowed['std']:.2f} "
+                f"points, {borrowed['df']:g} df)",
+                "missing",
+            )
+        )
     return notes
 
 
@@ -88,17 +103,24 @@ def row(r: dict) -> Row:
     diff = "best" if first else "–" if none else difference(r["diff_vs_best"], r["diff_vs_best_ci95"])
     a, b = r["rank_interval"] or ("–", "–")
     return Row(
-        rank="–" if r["rank"] is None else str(r["rank"]), rank_interval=f"{a}" if a == b else f"{a}–{b}",
-        player=r["player"], strategy=r["strategy"], hardware=r["hardware"],
+        rank="–" if r["rank"] is None else str(r["rank"]),
+        rank_interval=f"{a}" if a == b else f"{a}–{b}",
+        player=r["player"],
+        strategy=r["strategy"],
+        hardware=r["hardware"],
         accuracy=mean_std(r["test_accuracy"], r["test_accuracy_std"] if len(r["seeds"]) > 1 else None),
-        ci=accuracy_ci(*r["test_accuracy_ci95"]), macro_f1=f"{r['macro_f1']:.3f}",
+        ci=accuracy_ci(*r["test_accuracy_ci95"]),
+        macro_f1=f"{r['macro_f1']:.3f}",
         seeds=f"{len(r['seeds'])}" + (f" of {r['seeds_planned']}" if len(r["seeds"]) < r["seeds_planned"] else ""),
         std=f"{100 * r['test_accuracy_std']:.2f}" if len(r["seeds"]) > 1 else "–",
         binomial_se=f"{100 * r['binomial_se']:.2f}",
-        vs_best=diff if first or none else f"{diff}, {p_is(r['p_vs_best'])}", diff=diff,
+        vs_best=diff if first or none else f"{diff}, {p_is(r['p_vs_best'])}",
+        diff=diff,
         p="–" if none else p_value(r["p_vs_best"]),
-        points=f"{r['points']:.2f}", game_rank=str(r["game_rank"]),
-        bonus=f"⚡ +{r['bonus']:g}" if r["fastest"] else "", train_seconds=seconds(r["train_seconds"]),
+        points=f"{r['points']:.2f}",
+        game_rank=str(r["game_rank"]),
+        bonus=f"⚡ +{r['bonus']:g}" if r["fastest"] else "",
+        train_seconds=seconds(r["train_seconds"]),
         concurrency=", ".join(str(c) for c in r["concurrent_jobs"]),
         parameters=f"{r['trainable_parameters']:,} / {r['total_parameters']:,}",
         trainable_share=percent(r["trainable_parameters"] / r["total_parameters"]),
@@ -111,8 +133,10 @@ def row(r: dict) -> Row:
 def edge_sentence(name: str, sweep: dict) -> str:
     """Why a learning rate kept at its grid's edge matters, and what to do (the run's log and the report)."""
     end = "lowest" if sweep["on_edge"] == "low" else "highest"
-    return (f"{name} kept {sweep['learning_rate']:g}, the {end} rate of its tuning grid: its best rate may lie "
-            f"beyond the grid; widen it (tuning.span, or tuning.players.{name}.learning_rates) and run again")
+    return (
+        f"{name} kept {sweep['learning_rate']:g}, the {end} rate of its tuning grid: its best rate may lie "
+        f"beyond the grid; widen it (tuning.span, or tuning.players.{name}.learning_rates) and run again"
+    )
 
 
 AXIS_KEYS = {"knob": "knob", "second_rate": "second_rates"}  # an axis of the sweep -> a player's own list of it
@@ -124,8 +148,10 @@ def edge_sentences(name: str, sweep: dict) -> list[str]:
     for kind, key in AXIS_KEYS.items():
         if (axis := sweep.get(kind)) and axis.get("on_edge"):
             end = "lowest" if axis["on_edge"] == "low" else "highest"
-            out.append(f"{name} kept {axis['field']} = {axis['value']:g}, the {end} value its sweep tried: its best "
-                       f"may lie beyond; widen it (tuning.players.{name}.{key}) and run again")
+            out.append(
+                f"{name} kept {axis['field']} = {axis['value']:g}, the {end} value its sweep tried: its best "
+                f"may lie beyond; widen it (tuning.players.{name}.{key}) and run again"
+            )
     return out
 
 
@@ -152,12 +178,16 @@ def may_be_best_sentence(board: dict) -> str:
     models = trained_models(board)
     if len(best) == 1:
         if models:
-            return (f"With 95 % confidence, {best[0]} has the best of the trained models here: every other is "
-                    "significantly behind it on this test set.")
+            return (
+                f"With 95 % confidence, {best[0]} has the best of the trained models here: every other is "
+                "significantly behind it on this test set."
+            )
         return f"With 95 % confidence, {best[0]} is the best player here: every other is significantly behind it."
     if models:
-        return (f"With 95 % confidence the best of the trained models here is one of {', '.join(best)}: these "
-                f"{len(best)} {inseparable(board)}.")
+        return (
+            f"With 95 % confidence the best of the trained models here is one of {', '.join(best)}: these "
+            f"{len(best)} {inseparable(board)}."
+        )
     return f"With 95 % confidence the best player is one of {', '.join(best)}: these {len(best)} {inseparable(board)}."
 
 
@@ -185,8 +215,12 @@ def extra_eval_table(ranked: list[dict], own: bool = False) -> tuple[list[str], 
     if not sets:
         return [], []
     headers = ["player"] + (["test accuracy (own data)"] if own else []) + sets
-    body = [[r["player"]] + ([f"{r['test_accuracy']:.2%}"] if own else []) +
-            [extra_cell(r["extra_eval"].get(n)) for n in sets] for r in ranked]
+    body = [
+        [r["player"]]
+        + ([f"{r['test_accuracy']:.2%}"] if own else [])
+        + [extra_cell(r["extra_eval"].get(n)) for n in sets]
+        for r in ranked
+    ]
     return headers, body
 
 
@@ -204,9 +238,13 @@ def extra_sentence(board: dict) -> str:
             parts.append(f"{name}: {note}.")
         elif verdict["players"]:
             best = verdict["may_be_best"]
-            parts.append(f"On {name}, with 95 % confidence the best of the {len(verdict['players'])} players scored "
-                         f"there is {'one of ' if len(best) > 1 else ''}{', '.join(best) or 'none (all collapsed)'}.")
+            parts.append(
+                f"On {name}, with 95 % confidence the best of the {len(verdict['players'])} players scored "
+                f"there is {'one of ' if len(best) > 1 else ''}{', '.join(best) or 'none (all collapsed)'}."
+            )
     if parts:
-        parts.append(f"Every pair on every test set is one Holm family ({len(all_pairs(board))} pairs), so these "
-                     "verdicts and the test set's hold together.")
+        parts.append(
+            f"Every pair on every test set is one Holm family ({len(all_pairs(board))} pairs), so these "
+            "verdicts and the test set's hold together."
+        )
     return " ".join(parts)

@@ -38,28 +38,31 @@ STRATEGIES, MODELS = "strategies", "trained models"
 def rules(about: str) -> dict[str, str]:
     """The rules as the board states them; a board about trained models never speaks of run-to-run noise."""
     models = about == MODELS
-    test = ("every pair is compared on the same test sentences with a t test; some player has a single seed, so "
-            "the verdict is about the trained models here, not about what other seeds would give"
-            if models else "every pair is compared on the same test sentences with a t test that counts run-to-run "
-            "and sentence noise (a player with one seed borrows the others' seed-to-seed spread)")
+    test = (
+        "every pair is compared on the same test sentences with a t test; some player has a single seed, so "
+        "the verdict is about the trained models here, not about what other seeds would give"
+        if models
+        else "every pair is compared on the same test sentences with a t test that counts run-to-run "
+        "and sentence noise (a player with one seed borrows the others' seed-to-seed spread)"
+    )
     return {
         "accuracy": "players are ordered by mean test accuracy over their completed seeds (collapsed players after "
-                    f"the others, unranked); {test}; every pair on every test set is one Holm family, whose pair "
-                    "CIs are simultaneous",
+        f"the others, unranked); {test}; every pair on every test set is one Holm family, whose pair "
+        "CIs are simultaneous",
         "rank_interval": "1 + the number of players significantly better, to the number of ranked players minus the "
-                         "number significantly worse; all intervals hold together with 95 % confidence",
+        "number significantly worse; all intervals hold together with 95 % confidence",
         "may_be_best": f"the players whose rank interval holds 1: with 95 % confidence the best "
-                       f"{'trained model' if models else 'player'} is among them; they cannot be separated, which "
-                       "does not show they are equal",
+        f"{'trained model' if models else 'player'} is among them; they cannot be separated, which "
+        "does not show they are equal",
         "collapse": "a seed collapsed when its accuracy is not significantly above the majority-class rate (one-sided "
-                    f"exact binomial test, alpha {stats.ALPHA}), >= {COLLAPSE_SHARE:.0%} of its predictions fall in "
-                    "one class, or its training loss diverged; any collapsed seed flags the player, which is not "
-                    "ranked and gets no bonus",
+        f"exact binomial test, alpha {stats.ALPHA}), >= {COLLAPSE_SHARE:.0%} of its predictions fall in "
+        "one class, or its training loss diverged; any collapsed seed flags the player, which is not "
+        "ranked and gets no bonus",
         "points": "the game's score, apart from the verdict: mean test accuracy in % + the player's share of the "
-                  "speed bonus",
+        "speed bonus",
         "speed": speed.RULE,
         "groups": "the accuracy verdict spans every player; speed is compared on one device; how many jobs ran at "
-                  "once is recorded and shown, never a group of its own",
+        "once is recorded and shown, never a group of its own",
     }
 
 
@@ -74,8 +77,9 @@ def collapse_reason(result: dict) -> str | None:
     p = stats.above_chance(correct, n, majority)
     if p >= stats.ALPHA:
         where = "below" if test["accuracy"] < majority else "not significantly above"
-        return (f"accuracy {test['accuracy']:.2%} is {where} the majority-class rate {majority:.2%} "
-                f"({p_is(p, digits=2)})")
+        return (
+            f"accuracy {test['accuracy']:.2%} is {where} the majority-class rate {majority:.2%} ({p_is(p, digits=2)})"
+        )
     predicted = test["predicted_distribution"]
     share = max(predicted) / max(1, sum(predicted))
     if share >= COLLAPSE_SHARE:
@@ -97,6 +101,7 @@ def device_of(result: dict) -> tuple:
 def overlapping_jobs(spans: list[tuple]) -> list[int]:
     """For each (device, start, end) span, the most spans on its device running at one instant within it, itself
     included (1: it ran alone). A span runs over [start, end); one that starts and ends together, at its start."""
+
     def running(device, t) -> int:
         return sum(d == device and (s <= t < e or s == e == t) for d, s, e in spans)
 
@@ -124,31 +129,47 @@ def _row(name: str, runs: list[dict], planned: int, ended: list[dict]) -> dict:
     unfinished = sum(Status(u["status"]).unfinished for u in ended)
     gaps = [gap for r in runs if (gap := r["generalization"]["gap_at_best_epoch"]) is not None]
     return {
-        "player": name, "model": first.get("model", {}).get("description") or first["player"]["model"]["kind"],
-        "strategy": first["player"]["strategy"]["name"], "status": Status.COMPLETED,
+        "player": name,
+        "model": first.get("model", {}).get("description") or first["player"]["model"]["kind"],
+        "strategy": first["player"]["strategy"]["name"],
+        "status": Status.COMPLETED,
         "hardware": " + ".join(sorted({hardware_key(r) for r in runs})),
         "threads": sorted({r.get("environment", {}).get("hardware", {}).get("threads") or 0 for r in runs}),
         "concurrent_jobs": sorted({jobs_at_once(r) for r in runs}),
-        "seeds": [r["seed"] for r in runs], "data_seeds": [r["data_seed"] for r in runs],
-        "seeds_planned": max(planned, len(runs) + len(ended)), "seeds_failed": failed,
-        "seeds_unfinished": unfinished, "seeds_diverged": sum(map(diverged, ended)),
+        "seeds": [r["seed"] for r in runs],
+        "data_seeds": [r["data_seed"] for r in runs],
+        "seeds_planned": max(planned, len(runs) + len(ended)),
+        "seeds_failed": failed,
+        "seeds_unfinished": unfinished,
+        "seeds_diverged": sum(map(diverged, ended)),
         "per_seed_test_accuracy": [r["test"]["accuracy"] for r in runs],
-        "test_accuracy": acc["mean"], "test_accuracy_std": acc["std"], "test_accuracy_min": acc["min"],
+        "test_accuracy": acc["mean"],
+        "test_accuracy_std": acc["std"],
+        "test_accuracy_min": acc["min"],
         "test_accuracy_max": acc["max"],
         "binomial_se": (acc["mean"] * (1 - acc["mean"]) / len(first["test"]["labels"])) ** 0.5,
-        "macro_f1": f1["mean"], "macro_f1_std": f1["std"], "macro_f1_min": f1["min"], "macro_f1_max": f1["max"],
+        "macro_f1": f1["mean"],
+        "macro_f1_std": f1["std"],
+        "macro_f1_min": f1["min"],
+        "macro_f1_max": f1["max"],
         "train_seconds": statistics.median(r["timing"]["train_seconds"] for r in runs),
         "samples_per_second": statistics.median(r["timing"]["train_samples_per_second"] for r in runs),
-        "trainable_parameters": first["parameters"]["trainable"], "total_parameters": first["parameters"]["total"],
+        "trainable_parameters": first["parameters"]["trainable"],
+        "total_parameters": first["parameters"]["total"],
         "peak_rss_bytes": max(r["memory"]["peak_rss_bytes"] for r in runs),
         "best_epoch": round(statistics.median(r["best_epoch"] for r in runs)),
         "best_epochs": [r["best_epoch"] for r in runs],
         "lowest_dev_loss_epochs": [r["generalization"]["lowest_dev_loss_epoch"] for r in runs],
         "generalization_gap": sum(gaps) / len(gaps) if gaps else None,
         "majority_rate": first["data"]["test_majority_rate"],
-        "collapsed": bool(collapsed), "collapsed_seeds": sorted(collapsed),
+        "collapsed": bool(collapsed),
+        "collapsed_seeds": sorted(collapsed),
         "collapse_reason": "; ".join(f"seed {s}: {why}" for s, why in sorted(collapsed.items())) or None,
-        "fastest": False, "bonus": 0.0, "points": 100 * acc["mean"], "speed": None, "extra_eval": _extra(runs),
+        "fastest": False,
+        "bonus": 0.0,
+        "points": 100 * acc["mean"],
+        "speed": None,
+        "extra_eval": _extra(runs),
         "tuning": _sweep(first),
     }
 
@@ -159,8 +180,11 @@ def _sweep(result: dict) -> dict | None:
     sweep = result.get("tuning")
     if not sweep:
         return None
-    out = {"learning_rate": sweep["learning_rate"], "learning_rates": sweep["learning_rates"],
-           "on_edge": sweep["on_edge"]}
+    out = {
+        "learning_rate": sweep["learning_rate"],
+        "learning_rates": sweep["learning_rates"],
+        "on_edge": sweep["on_edge"],
+    }
     return {**out, **{k: sweep[k] for k in ("knob", "second_rate") if sweep.get(k)}}
 
 
@@ -203,7 +227,7 @@ def _intervals(rows: list[dict], summary: family.Summary) -> None:
         lo, hi = e.ci()
         r["test_accuracy_ci95"] = [max(0.0, lo), min(1.0, hi)]
         r["seed_variance_measured"] = bool(e.seeds_measured)
-        r["seed_variance"] = ("borrowed" if summary.borrowed[k] else "own" if summary.seeds[k] > 1 else "not measured")
+        r["seed_variance"] = "borrowed" if summary.borrowed[k] else "own" if summary.seeds[k] > 1 else "not measured"
         if summary.borrowed[k]:
             r["seed_variance_borrowed"] = {"std": float(np.sqrt(summary.pool_var[0])), "df": float(e.runs_df)}
 
@@ -215,8 +239,12 @@ def _extra_sets(rows: list[dict], by_player: dict[str, list[dict]]) -> dict[str,
     for name in sorted({n for r in rows for n in r["extra_eval"]}):
         scored = [r for r in rows if "sha256" in r["extra_eval"].get(name, {})]
         if len({r["extra_eval"][name]["sha256"] for r in scored}) > 1:
-            out[name] = {"players": [], "pairwise": [], "may_be_best": [],
-                         "note": "players were scored on different versions of this set: no paired verdict"}
+            out[name] = {
+                "players": [],
+                "pairwise": [],
+                "may_be_best": [],
+                "note": "players were scored on different versions of this set: no paired verdict",
+            }
             continue
         scored = _order(scored, lambda r, name=name: r["extra_eval"][name]["mean"])
         names = [r["player"] for r in scored]
@@ -225,8 +253,11 @@ def _extra_sets(rows: list[dict], by_player: dict[str, list[dict]]) -> dict[str,
         for r, e in zip(scored, family.take(family.accuracies(summary))):
             lo, hi = e.ci()
             r["extra_eval"][name]["ci95"] = [max(0.0, lo), min(1.0, hi)]
-        out[name] = {"players": names, "pairwise": claims.pairs_of(names, summary) if len(names) > 1 else [],
-                     "_rows": scored}
+        out[name] = {
+            "players": names,
+            "pairwise": claims.pairs_of(names, summary) if len(names) > 1 else [],
+            "_rows": scored,
+        }
     return out
 
 
@@ -250,11 +281,20 @@ def _power(rows: list[dict], summary: family.Summary, comparisons: int, about: s
     for k, d in per_player.items():
         rows[k]["detectable_difference"] = d
     values, seeds = list(per_player.values()), [int(summary.seeds[k]) for k in keep]
-    return {"detectable_difference": float(np.median(values)), "range": [min(values), max(values)],
-            "players": len(values), "of": len(keep),
-            "seeds": [min(seeds), max(seeds)], "sentences": summary.n, "comparisons": comparisons,
-            "alpha": stats.ALPHA, "power": stats.POWER, "simulations": power.SIMULATIONS, "about": about,
-            "seed_variance_measured": bool(summary.pool_df > 0)}
+    return {
+        "detectable_difference": float(np.median(values)),
+        "range": [min(values), max(values)],
+        "players": len(values),
+        "of": len(keep),
+        "seeds": [min(seeds), max(seeds)],
+        "sentences": summary.n,
+        "comparisons": comparisons,
+        "alpha": stats.ALPHA,
+        "power": stats.POWER,
+        "simulations": power.SIMULATIONS,
+        "about": about,
+        "seed_variance_measured": bool(summary.pool_df > 0),
+    }
 
 
 # --- the board -----------------------------------------------------------------------------------
@@ -268,14 +308,26 @@ def _game_ranks(rows: list[dict]) -> None:
 
 
 def _unranked(r: dict) -> dict:
-    return {"player": r["player"]["name"], "seed": r["seed"], "data_seed": r["data_seed"],
-            "model": r.get("model", {}).get("description") or r["player"]["model"]["kind"],
-            "strategy": r["player"]["strategy"]["name"], "status": r["status"], "error": r["error"],
-            "diverged": diverged(r)}
+    return {
+        "player": r["player"]["name"],
+        "seed": r["seed"],
+        "data_seed": r["data_seed"],
+        "model": r.get("model", {}).get("description") or r["player"]["model"]["kind"],
+        "strategy": r["player"]["strategy"]["name"],
+        "status": r["status"],
+        "error": r["error"],
+        "diverged": diverged(r),
+    }
 
 
-def build(results: list[dict], bonus: float = 10.0, speed_metric: str = "train_seconds",
-          stale: Sequence[dict] = (), planned: dict[str, int] | None = None, margin: float = 0.0) -> dict:
+def build(
+    results: list[dict],
+    bonus: float = 10.0,
+    speed_metric: str = "train_seconds",
+    stale: Sequence[dict] = (),
+    planned: dict[str, int] | None = None,
+    margin: float = 0.0,
+) -> dict:
     """The board: the accuracy verdict over every player, the game's score beside it, unfinished jobs listed.
 
     ``planned``: seeds the config asks of each player (to count missing ones); ``margin``: the equivalence
@@ -296,9 +348,16 @@ def build(results: list[dict], bonus: float = 10.0, speed_metric: str = "train_s
     _extra_best(sets)
     notes = speed.award(rows, by_player, bonus, speed_metric)
     _game_ranks(rows)
-    return {"schema": "tuneoff.leaderboard/3", "about": about,
-            "rules": {**rules(about), "fastest_bonus": bonus, "speed_metric": speed_metric,
-                      "equivalence_margin": margin},
-            "ranked": rows, "may_be_best": best, "unranked": [_unranked(r) for rs in ended.values() for r in rs],
-            "stale": list(stale), "notes": notes, "pairwise": pairs,
-            "power": _power(rows, summary, comparisons, about) if summary is not None else None, "extra_eval": sets}
+    return {
+        "schema": "tuneoff.leaderboard/3",
+        "about": about,
+        "rules": {**rules(about), "fastest_bonus": bonus, "speed_metric": speed_metric, "equivalence_margin": margin},
+        "ranked": rows,
+        "may_be_best": best,
+        "unranked": [_unranked(r) for rs in ended.values() for r in rs],
+        "stale": list(stale),
+        "notes": notes,
+        "pairwise": pairs,
+        "power": _power(rows, summary, comparisons, about) if summary is not None else None,
+        "extra_eval": sets,
+    }

@@ -35,13 +35,15 @@ SPEED_TIE = 0.05  # a gap the bonus ignores: only a player shown more than 5 % s
 ONE_SEED_TIE = 0.15  # with no spread to test (one seed each): about two jitters of 5 % between two jobs' times
 QUANTILE = 0.25  # of windows' seconds per sample: a job's steady time
 
-RULE = ("one bonus per board, among the non-collapsed players timed on the board's device (the one most players "
-        "ran on; seeds elsewhere are left out); a job's time is its steady training time per sample (the lower "
-        "quartile over windows of steps: contention for part of a run does not move it), times the samples it "
-        "trained with speed_metric train_seconds; the player with the smallest mean log time is the fastest, and "
-        f"every player not shown to be more than {SPEED_TIE:.0%} slower (one-sided Welch t test on log times at "
-        f"{SPEED_ALPHA}; one seed: the spread pooled over the others; one seed each: a gap beyond "
-        f"{ONE_SEED_TIE:.0%}) shares it")
+RULE = (
+    "one bonus per board, among the non-collapsed players timed on the board's device (the one most players "
+    "ran on; seeds elsewhere are left out); a job's time is its steady training time per sample (the lower "
+    "quartile over windows of steps: contention for part of a run does not move it), times the samples it "
+    "trained with speed_metric train_seconds; the player with the smallest mean log time is the fastest, and "
+    f"every player not shown to be more than {SPEED_TIE:.0%} slower (one-sided Welch t test on log times at "
+    f"{SPEED_ALPHA}; one seed: the spread pooled over the others; one seed each: a gap beyond "
+    f"{ONE_SEED_TIE:.0%}) shares it"
+)
 
 
 def hardware_key(result: dict) -> str:
@@ -119,19 +121,27 @@ def award(rows: list[dict], runs: dict[str, list[dict]], bonus: float, metric: s
     sharing = [n for n, late in slower(logs, fastest).items() if not late]
     for r in rows:
         if r["player"] in logs:
-            r["speed"] = {"device": device, "metric": metric, "seeds": len(logs[r["player"]]),
-                          "time": float(np.exp(logs[r["player"]].mean()))}
+            r["speed"] = {
+                "device": device,
+                "metric": metric,
+                "seeds": len(logs[r["player"]]),
+                "time": float(np.exp(logs[r["player"]].mean())),
+            }
         if r["player"] in sharing:
             r.update(fastest=True, bonus=bonus / len(sharing), points=r["points"] + bonus / len(sharing))
     notes = []
     if len(sharing) > 1:
-        notes.append(f"speed bonus shared by {', '.join(sharing)} (+{bonus / len(sharing):g} each): none is "
-                     f"shown more than {SPEED_TIE:.0%} slower than {fastest}, the fastest")
+        notes.append(
+            f"speed bonus shared by {', '.join(sharing)} (+{bonus / len(sharing):g} each): none is "
+            f"shown more than {SPEED_TIE:.0%} slower than {fastest}, the fastest"
+        )
     if away := sorted(set(timed) - set(logs)):
         notes.append(f"speed is compared on {device}; {', '.join(away)} ran no seed there: no share of the bonus")
     elif len({hardware_key(r) for rs in timed.values() for r in rs}) > 1:
         notes.append(f"speed is compared on {device}; seeds that ran on other devices are left out of the times")
     if len({c for r in rows if r["player"] in logs for c in r["concurrent_jobs"]}) > 1:
-        notes.append("these players trained with different numbers of jobs at once; their speeds are shown, but "
-                     "compare them with care")
+        notes.append(
+            "these players trained with different numbers of jobs at once; their speeds are shown, but "
+            "compare them with care"
+        )
     return notes

@@ -27,41 +27,68 @@ class Column:
         return note_text(value) if self.key == "notes" else value
 
 
-COLUMNS = {c.key: c for c in (
-    Column("rank", "rank", "r"),  # by mean accuracy; "–": collapsed, not ranked
-    Column("rank_interval", "rank interval", "r", "interval"),
-    Column("player", "player", "l"),
-    Column("strategy", "{method}", "l"),
-    Column("accuracy", "test accuracy, mean ± std", "r", "test acc"),
-    Column("ci", "95 % CI", "r"),
-    Column("macro_f1", "macro-F1", "r"),
-    Column("seeds", "seeds", "r"),
-    Column("std", "std over seeds, points", "r"),
-    Column("binomial_se", "binomial SE, points", "r"),
-    Column("vs_best", "vs best, points [simultaneous 95 % CI], p (Holm)", "l", "vs best"),
-    Column("diff", "vs best, points [simultaneous 95 % CI]", "l"),
-    Column("p", "p (Holm)", "r"),
-    Column("parameters", "trainable / total parameters", "r"),
-    Column("trainable_share", "trainable", "r"),
-    Column("peak_rss", "peak memory (RSS)", "r"),
-    Column("gap", "generalisation gap", "r"),
-    Column("notes", "notes", "l"),
-    Column("game_rank", "game rank", "r"),
-    Column("points", "points", "r"),
-    Column("bonus", "bonus", "l"),
-    Column("train_seconds", "training time (median)", "r"),
-    Column("concurrency", "jobs at once", "r"),
-    Column("hardware", "device", "l"),
-)}
+COLUMNS = {
+    c.key: c
+    for c in (
+        Column("rank", "rank", "r"),  # by mean accuracy; "–": collapsed, not ranked
+        Column("rank_interval", "rank interval", "r", "interval"),
+        Column("player", "player", "l"),
+        Column("strategy", "{method}", "l"),
+        Column("accuracy", "test accuracy, mean ± std", "r", "test acc"),
+        Column("ci", "95 % CI", "r"),
+        Column("macro_f1", "macro-F1", "r"),
+        Column("seeds", "seeds", "r"),
+        Column("std", "std over seeds, points", "r"),
+        Column("binomial_se", "binomial SE, points", "r"),
+        Column("vs_best", "vs best, points [simultaneous 95 % CI], p (Holm)", "l", "vs best"),
+        Column("diff", "vs best, points [simultaneous 95 % CI]", "l"),
+        Column("p", "p (Holm)", "r"),
+        Column("parameters", "trainable / total parameters", "r"),
+        Column("trainable_share", "trainable", "r"),
+        Column("peak_rss", "peak memory (RSS)", "r"),
+        Column("gap", "generalisation gap", "r"),
+        Column("notes", "notes", "l"),
+        Column("game_rank", "game rank", "r"),
+        Column("points", "points", "r"),
+        Column("bonus", "bonus", "l"),
+        Column("train_seconds", "training time (median)", "r"),
+        Column("concurrency", "jobs at once", "r"),
+        Column("hardware", "device", "l"),
+    )
+}
 
 VERDICT = ("rank", "rank_interval", "player", "strategy", "accuracy", "ci", "seeds", "vs_best")  # every output
 MARKDOWN = (*VERDICT, "notes")  # leaderboard.md (the game's score is a table of its own)
 TERMINAL = (*VERDICT, "points", "bonus", "notes")  # one table: the verdict, and the game's score beside it
-REPORT = (*VERDICT[:4], ("accuracy", "ci", "macro_f1"), *VERDICT[6:], ("parameters", "trainable_share"), "peak_rss",
-          "notes")
+REPORT = (
+    *VERDICT[:4],
+    ("accuracy", "ci", "macro_f1"),
+    *VERDICT[6:],
+    ("parameters", "trainable_share"),
+    "peak_rss",
+    "notes",
+)
 GAME = ("game_rank", "player", "points", "bonus", "train_seconds", "concurrency", "hardware")  # apart from the verdict
-BENCHMARK = ("rank", "rank_interval", "player", "strategy", "accuracy", "ci", "seeds", "std", "binomial_se", "diff",
-             "p", "parameters", "train_seconds", "peak_rss", "points", "bonus", "gap", "notes")  # benchmarks/tables.py
+BENCHMARK = (
+    "rank",
+    "rank_interval",
+    "player",
+    "strategy",
+    "accuracy",
+    "ci",
+    "seeds",
+    "std",
+    "binomial_se",
+    "diff",
+    "p",
+    "parameters",
+    "train_seconds",
+    "peak_rss",
+    "points",
+    "bonus",
+    "gap",
+    "notes",
+)  # benchmarks/tables.py
 
 
 Layout = tuple  # of column keys, and of stacks of them (tuples)
@@ -95,10 +122,14 @@ def cells(layout: Layout, x: Row) -> list[str]:
 
 def markdown(layout: Layout, board: dict, shown: list[Row]) -> list[str]:
     """The layout as a Markdown table (a collapsed player's note in bold)."""
-    lines = ["| " + " | ".join(headers(layout, board)) + " |",
-             "|" + "".join("---:|" if a == "r" else "---|" for a in align(layout))]
+    lines = [
+        "| " + " | ".join(headers(layout, board)) + " |",
+        "|" + "".join("---:|" if a == "r" else "---|" for a in align(layout)),
+    ]
     for x in shown:
-        row = [note_text(x.notes, bold=lambda t: f"**{t}**") if key == "notes" else text
-               for key, text in zip(layout, cells(layout, x))]
+        row = [
+            note_text(x.notes, bold=lambda t: f"**{t}**") if key == "notes" else text
+            for key, text in zip(layout, cells(layout, x))
+        ]
         lines.append("| " + " | ".join(row) + " |")
     return lines

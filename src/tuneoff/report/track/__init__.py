@@ -13,8 +13,17 @@ from tuneoff.report.track.base import TRACKERS, Live, Tracker, TrackerMissing, T
 from tuneoff.report.track.record import JobLog, job_log, job_logs, live_metrics
 from tuneoff.store.runfolder import RunFolder, as_run
 
-__all__ = ["TRACKERS", "JobLog", "Live", "Tracker", "TrackerMissing", "TrackerUnreachable", "export", "live",
-           "trackers"]
+__all__ = [
+    "TRACKERS",
+    "JobLog",
+    "Live",
+    "Tracker",
+    "TrackerMissing",
+    "TrackerUnreachable",
+    "export",
+    "live",
+    "trackers",
+]
 
 
 def export(run_dir: RunFolder, to: tuple[Tracker, ...], only: tuple[str, str] | None = None) -> int:

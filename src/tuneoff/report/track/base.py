@@ -62,8 +62,9 @@ class Tracker(BaseModel):
     def require(self) -> None:
         """Refuse, in one line naming the install command, when the library is not installed."""
         if importlib.util.find_spec(self.module) is None:
-            raise TrackerMissing(f"{self.name}: the package {self.module!r} is not installed; "
-                                 f"pip install 'tuneoff[{self.name}]'")
+            raise TrackerMissing(
+                f"{self.name}: the package {self.module!r} is not installed; pip install 'tuneoff[{self.name}]'"
+            )
 
     def address(self) -> str | None:
         """Where it writes when that is a server (None: a local store)."""
@@ -109,8 +110,10 @@ def probe(name: str, address: str, seconds: float | None = None) -> None:
         return  # it answered
     except (urllib.error.URLError, OSError, ValueError) as err:
         reason = getattr(err, "reason", err)
-        raise TrackerUnreachable(f"{name}: {address} does not answer ({reason or type(err).__name__}; waited at most "
-                                 f"{seconds:g} s); start the server or give another --uri") from None
+        raise TrackerUnreachable(
+            f"{name}: {address} does not answer ({reason or type(err).__name__}; waited at most "
+            f"{seconds:g} s); start the server or give another --uri"
+        ) from None
 
 
 def trackers(names: list[str], uri: str | None = None) -> tuple[Tracker, ...]:

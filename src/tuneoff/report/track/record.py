@@ -93,8 +93,13 @@ def flat(prefix: str, value) -> dict[str, object]:
 
 def params(result: dict) -> dict[str, object]:
     player, data = result["player"], result.get("data") or {}
-    out = {**flat("model", player["model"]), **flat("strategy", player["strategy"]),
-           **flat("protocol", result["protocol"]), "seed": result["seed"], "data_seed": result["data_seed"]}
+    out = {
+        **flat("model", player["model"]),
+        **flat("strategy", player["strategy"]),
+        **flat("protocol", result["protocol"]),
+        "seed": result["seed"],
+        "data_seed": result["data_seed"],
+    }
     out.update(flat("data.options", result["job"].get("data", {})))
     if data:
         out["data.name"] = data.get("name") or data["source"]  # the data set's name, not where it was read from
@@ -111,8 +116,13 @@ def _final(result: dict, row: dict | None) -> dict[str, float]:
         out.update({f"extra/{name}/{k}": float(extra[k]) for k in ("accuracy", "macro_f1")})
     if row is not None:  # the player's, over its seeds, as leaderboard.json has it
         lo, hi = row["test_accuracy_ci95"]
-        out.update({"player/test_accuracy_mean": row["test_accuracy"], "player/test_accuracy_ci95_low": lo,
-                    "player/test_accuracy_ci95_high": hi})
+        out.update(
+            {
+                "player/test_accuracy_mean": row["test_accuracy"],
+                "player/test_accuracy_ci95_low": lo,
+                "player/test_accuracy_ci95_high": hi,
+            }
+        )
         if row["rank"] is not None:  # a collapsed player is not ranked
             out["player/rank"] = float(row["rank"])
     return out
@@ -156,20 +166,38 @@ def job_log(result: dict, row: dict | None = None, stale: bool = False, run: Run
     """One result (any status, a running one too: live logging starts from it) as a tracker sees it."""
     label = seed_label(result["seed"], result["data_seed"])
     collapsed = result["status"] == Status.COMPLETED and collapse_reason(result) is not None
-    tags = {"tuneoff.job": result["job_hash"], "tuneoff.tournament": result["tournament"],
-            "tuneoff.player": result["player"]["name"], "tuneoff.seed": label, "status": result["status"],
-            "collapsed": str(collapsed).lower(), "stale": str(stale).lower(),
-            "tuneoff.attempt": f"{result['job_hash']}@{result.get('started_at')}"}
+    tags = {
+        "tuneoff.job": result["job_hash"],
+        "tuneoff.tournament": result["tournament"],
+        "tuneoff.player": result["player"]["name"],
+        "tuneoff.seed": label,
+        "status": result["status"],
+        "collapsed": str(collapsed).lower(),
+        "stale": str(stale).lower(),
+        "tuneoff.attempt": f"{result['job_hash']}@{result.get('started_at')}",
+    }
     if run is not None:
         tags.update({"tuneoff.run_folder": str(run.path), "tuneoff.run_folder_id": folder_id(run)})
     if result.get("error"):
         tags["error"] = result["error"][:500]
     test = result.get("test")
     figures = {"confusion.png": confusion(result, "job").png} if test else {}
-    return JobLog(result["job_hash"], result["tournament"], result["player"]["name"], label, params(result), tags,
-                  _steps(result), _epochs(result), _final(result, row), figures, seconds(result.get("started_at")),
-                  seconds(result.get("finished_at")), test["confusion_matrix"] if test else None,
-                  tuple(result.get("labels", ())))
+    return JobLog(
+        result["job_hash"],
+        result["tournament"],
+        result["player"]["name"],
+        label,
+        params(result),
+        tags,
+        _steps(result),
+        _epochs(result),
+        _final(result, row),
+        figures,
+        seconds(result.get("started_at")),
+        seconds(result.get("finished_at")),
+        test["confusion_matrix"] if test else None,
+        tuple(result.get("labels", ())),
+    )
 
 
 def job_logs(run_dir: RunFolder, only: tuple[str, str] | None = None) -> tuple[list[JobLog], TournamentLog]:
@@ -179,8 +207,11 @@ def job_logs(run_dir: RunFolder, only: tuple[str, str] | None = None) -> tuple[l
     rows = {r["player"]: r for r in run.board["ranked"]}
     current = [(r, False) for name in run.names for r in run.jobs.get(name, [])]
     stale = [(run.folder.job(s["player"], seed_label(s["seed"], s["data_seed"])).result(), True) for s in run.stale]
-    jobs = [job_log(r, rows.get(r["player"]["name"]), is_stale, run.folder) for r, is_stale in current + stale
-            if only is None or only == (r["player"]["name"], seed_label(r["seed"], r["data_seed"]))]
+    jobs = [
+        job_log(r, rows.get(r["player"]["name"]), is_stale, run.folder)
+        for r, is_stale in current + stale
+        if only is None or only == (r["player"]["name"], seed_label(r["seed"], r["data_seed"]))
+    ]
     return jobs, tournament_log(run, [r for r, _ in current], only is None)
 
 
@@ -189,18 +220,34 @@ def tournament_log(run, results: list[dict], final: bool) -> TournamentLog:
     ended = [s for r in results if (s := seconds(r.get("finished_at"))) is not None]
     board = run.board
     files = tuple(p for p in (*folder.board_paths(), folder.report_paths()[0]) if p.is_file())
-    tags = {"tuneoff.kind": "tournament", "tuneoff.tournament": run.tournament.get("name", ""),
-            "tuneoff.run_folder": str(folder.path), "tuneoff.run_folder_id": folder_id(folder),
-            "may_be_best": ", ".join(board["may_be_best"]) or "none"}
-    return TournamentLog(run.tournament.get("name") or folder.path.name, str(folder.path), folder_id(folder),
-                         seconds(run.meta.get("written_at")), max(ended) if ended else None, files, final, tags)
+    tags = {
+        "tuneoff.kind": "tournament",
+        "tuneoff.tournament": run.tournament.get("name", ""),
+        "tuneoff.run_folder": str(folder.path),
+        "tuneoff.run_folder_id": folder_id(folder),
+        "may_be_best": ", ".join(board["may_be_best"]) or "none",
+    }
+    return TournamentLog(
+        run.tournament.get("name") or folder.path.name,
+        str(folder.path),
+        folder_id(folder),
+        seconds(run.meta.get("written_at")),
+        max(ended) if ended else None,
+        files,
+        final,
+        tags,
+    )
 
 
 def tournament_of(job: JobLog) -> TournamentLog:
     """The tournament a job belongs to, known from the job alone (a live log's parent run)."""
     folder = job.tags.get("tuneoff.run_folder", "")
-    tags = {"tuneoff.kind": "tournament", "tuneoff.tournament": job.tournament, "tuneoff.run_folder": folder,
-            "tuneoff.run_folder_id": job.tags.get("tuneoff.run_folder_id", "")}
+    tags = {
+        "tuneoff.kind": "tournament",
+        "tuneoff.tournament": job.tournament,
+        "tuneoff.run_folder": folder,
+        "tuneoff.run_folder_id": job.tags.get("tuneoff.run_folder_id", ""),
+    }
     return TournamentLog(job.tournament, folder, tags["tuneoff.run_folder_id"], job.started, None, (), False, tags)
 
 
@@ -208,8 +255,13 @@ def live_metrics(record: dict) -> dict[str, float]:
     """The training loop's live record ({"step", "loss", "learning_rate", "grad_norm"}, or an epoch's record with
     "epoch") named as the export names it, so a tracker holds one series whether it was logged live or exported."""
     if "epoch" in record:
-        return {"epoch": float(record["epoch"]), **{
-            f"epoch/{k}": float(v) for k, v in record.items()
-            if k not in SKIPPED_EPOCH_KEYS and isinstance(v, (int, float)) and not isinstance(v, bool)}}
+        return {
+            "epoch": float(record["epoch"]),
+            **{
+                f"epoch/{k}": float(v)
+                for k, v in record.items()
+                if k not in SKIPPED_EPOCH_KEYS and isinstance(v, (int, float)) and not isinstance(v, bool)
+            },
+        }
     names = {"loss": "train/loss", **STEP_STATS}
     return {names[k]: float(v) for k, v in record.items() if k in names and v is not None}

@@ -28,11 +28,18 @@ from tuneoff.store.runfolder import RunFolder
 from tuneoff.store.status import Status
 
 BATCH = 900  # MLflow takes at most 1000 metrics per log_batch call
-STATUS: dict[str, str] = {Status.COMPLETED: "FINISHED", Status.FAILED: "FAILED", Status.INTERRUPTED: "KILLED",
-                          Status.RUNNING: "RUNNING"}
+STATUS: dict[str, str] = {
+    Status.COMPLETED: "FINISHED",
+    Status.FAILED: "FAILED",
+    Status.INTERRUPTED: "KILLED",
+    Status.RUNNING: "RUNNING",
+}
 # MLflow's own retries of a request default to 7, with back-off: minutes of silence before an error.
-BOUNDED = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-           "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
+BOUNDED = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
+}
 FLUSH_SECONDS = 2.0  # live logging writes at most this often
 
 
@@ -97,8 +104,9 @@ class MLflow(Tracker):
             client.delete_run(extra.info.run_id)
         if found:
             return found[0].info.run_id
-        return client.create_run(experiment, start_time=ms(tournament.started), tags=tournament.tags,
-                                 run_name=tournament.name).info.run_id
+        return client.create_run(
+            experiment, start_time=ms(tournament.started), tags=tournament.tags, run_name=tournament.name
+        ).info.run_id
 
     def live(self, run: RunFolder, job) -> Live:
         return MLflowLive(self, run, job)
@@ -110,8 +118,13 @@ def runs_of(client, experiment: str, folder: str) -> dict:
 
     found, token = [], None
     while True:
-        page = client.search_runs([experiment], f"tags.`tuneoff.run_folder_id` = '{folder}'", ViewType.ACTIVE_ONLY,
-                                  max_results=1000, page_token=token)
+        page = client.search_runs(
+            [experiment],
+            f"tags.`tuneoff.run_folder_id` = '{folder}'",
+            ViewType.ACTIVE_ONLY,
+            max_results=1000,
+            page_token=token,
+        )
         found += list(page)
         token = page.token
         if not token:
@@ -119,8 +132,9 @@ def runs_of(client, experiment: str, folder: str) -> dict:
     out: dict = {}
     for r in found:
         tags = r.data.tags
-        key = (None if tags.get("tuneoff.kind") == "tournament"
-               else (tags.get("tuneoff.player"), tags.get("tuneoff.seed")))
+        key = (
+            None if tags.get("tuneoff.kind") == "tournament" else (tags.get("tuneoff.player"), tags.get("tuneoff.seed"))
+        )
         out.setdefault(key, []).append(r)
     return out
 
@@ -135,15 +149,17 @@ def write(client, experiment: str, parent: str, job, runs: list) -> str:
             client.delete_run(old.info.run_id)
     tags = {**job.tags, "mlflow.runName": job.name, "mlflow.parentRunId": parent}
     if keep is None:
-        run_id, have = client.create_run(experiment, start_time=ms(job.started), tags=tags,
-                                         run_name=job.name).info.run_id, {}
+        run_id, have = (
+            client.create_run(experiment, start_time=ms(job.started), tags=tags, run_name=job.name).info.run_id,
+            {},
+        )
     else:
         run_id, have = keep.info.run_id, keep.data.params
         client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items() if keep.data.tags.get(k) != v])
     params = [Param(k, (v if isinstance(v, str) else _text(v))[:6000]) for k, v in job.params.items() if k not in have]
     metrics = new_points(client, run_id, keep, job)
     for i in range(0, max(len(metrics), 1), BATCH):
-        client.log_batch(run_id, metrics=metrics[i:i + BATCH], params=params if i == 0 else [])
+        client.log_batch(run_id, metrics=metrics[i : i + BATCH], params=params if i == 0 else [])
     with tempfile.TemporaryDirectory() as scratch:
         for file, png in job.figures.items():
             (Path(scratch) / file).write_bytes(png)
@@ -167,8 +183,10 @@ def new_points(client, run_id: str, run, job) -> list:
     points = [(k, step, v) for series in (job.steps, job.epochs) for k, values in series.items() for step, v in values]
     points += [(k, 0, v) for k, v in job.final.items()]
     if run is not None:
-        held = {k: {(m.step, m.value) for m in client.get_metric_history(run_id, k)}
-                for k in {k for k, _, _ in points} & set(run.data.metrics)}
+        held = {
+            k: {(m.step, m.value) for m in client.get_metric_history(run_id, k)}
+            for k in {k for k, _, _ in points} & set(run.data.metrics)
+        }
         points = [(k, step, v) for k, step, v in points if (step, v) not in held.get(k, ())]
     return [Metric(k, v, now, step) for k, step, v in points]
 
@@ -203,7 +221,7 @@ class MLflowLive(Live):
     def flush(self) -> None:
         with self.tracker.quiet():
             for i in range(0, len(self.pending), BATCH):
-                self.client.log_batch(self.run_id, metrics=self.pending[i:i + BATCH])
+                self.client.log_batch(self.run_id, metrics=self.pending[i : i + BATCH])
         self.pending, self.flushed = [], time.monotonic()
 
     def close(self, status: str) -> None:

@@ -65,8 +65,12 @@ class Events:
     def scalars(self, step: int, values: dict[str, float]) -> None:
         from tensorboard.compat.proto import summary_pb2
 
-        self.add(step, summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, simple_value=v)
-                                                  for tag, v in values.items()]))
+        self.add(
+            step,
+            summary_pb2.Summary(
+                value=[summary_pb2.Summary.Value(tag=tag, simple_value=v) for tag, v in values.items()]
+            ),
+        )
 
     def flush(self) -> None:
         self.writer.flush()
@@ -123,17 +127,21 @@ def hparams(job) -> list:
 
     kinds = {bool: api_pb2.DATA_TYPE_BOOL, str: api_pb2.DATA_TYPE_STRING}
     experiment = api_pb2.Experiment(
-        hparam_infos=[api_pb2.HParamInfo(name=k, type=kinds.get(type(v), api_pb2.DATA_TYPE_FLOAT64))
-                      for k, v in values.items()],
-        metric_infos=[api_pb2.MetricInfo(name=api_pb2.MetricName(tag=k)) for k in job.final])
+        hparam_infos=[
+            api_pb2.HParamInfo(name=k, type=kinds.get(type(v), api_pb2.DATA_TYPE_FLOAT64)) for k, v in values.items()
+        ],
+        metric_infos=[api_pb2.MetricInfo(name=api_pb2.MetricName(tag=k)) for k in job.final],
+    )
     start = plugin_data_pb2.SessionStartInfo(group_name=job.player, start_time_secs=job.started or 0.0)
     for k, v in values.items():
         start.hparams[k].CopyFrom(value(v))
     status = api_pb2.STATUS_SUCCESS if job.status == Status.COMPLETED else api_pb2.STATUS_FAILURE
     end = plugin_data_pb2.SessionEndInfo(status=status, end_time_secs=job.finished or 0.0)
-    return [record(metadata.EXPERIMENT_TAG, experiment=experiment),
-            record(metadata.SESSION_START_INFO_TAG, session_start_info=start),
-            record(metadata.SESSION_END_INFO_TAG, session_end_info=end)]
+    return [
+        record(metadata.EXPERIMENT_TAG, experiment=experiment),
+        record(metadata.SESSION_START_INFO_TAG, session_start_info=start),
+        record(metadata.SESSION_END_INFO_TAG, session_end_info=end),
+    ]
 
 
 class TensorBoardLive(Live):

@@ -59,8 +59,16 @@ class Trackio(Tracker):
 
         name = self.run_name(job)
         with self.quiet():
-            trackio.init(project=job.tournament, name=name, group=job.player, server_url=self.uri,
-                         config={**job.params, **job.tags}, embed=False, auto_log_gpu=False, auto_log_cpu=False)
+            trackio.init(
+                project=job.tournament,
+                name=name,
+                group=job.player,
+                server_url=self.uri,
+                config={**job.params, **job.tags},
+                embed=False,
+                auto_log_gpu=False,
+                auto_log_cpu=False,
+            )
         return trackio
 
     def _write(self, job) -> None:
