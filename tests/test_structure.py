@@ -321,3 +321,33 @@ def test_the_status_check_would_catch_a_spelled_status():
         'print("completed in 3 s")',
     ):
         assert not spelled_statuses(fine, words), fine
+
+
+MAX_FUNCTION_LINES = 60  # the house's rule: a function reads in one screen
+
+
+def long_functions(source: str, limit: int = MAX_FUNCTION_LINES) -> list[tuple[str, int]]:
+    """Functions (methods and nested ones included) whose body, docstring included, spans more than ``limit``
+    lines, as (name, lines); decorators do not count."""
+    return [
+        (node.name, node.end_lineno - node.lineno + 1)
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno + 1 > limit
+    ]
+
+
+def test_no_function_is_over_sixty_lines():
+    found = {
+        f"{path.relative_to(PACKAGE)}: {name}": lines
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for name, lines in long_functions(path.read_text(encoding="utf-8"))
+    }
+    assert not found, f"functions over {MAX_FUNCTION_LINES} lines (split them): {found}"
+
+
+def test_the_length_check_would_catch_a_long_function():
+    body = "".join(f"x{i} = {i}\n" for i in range(MAX_FUNCTION_LINES))
+    indented = "".join(f"        {line}\n" for line in body.splitlines())
+    assert long_functions(f"class A:\n    def f(self):\n{indented}") == [("f", MAX_FUNCTION_LINES + 1)]
+    assert long_functions("def f():\n" + "".join(f"    {line}\n" for line in body.splitlines())) != []
+    assert long_functions("def f():\n" + "".join(f"    {line}\n" for line in body.splitlines()[1:])) == []

@@ -79,6 +79,16 @@ def run_job(task: Task, result: dict, progress=None, warn=print) -> dict:
             result["extra_eval"] = {x.name: _score_extra(model, tokenizer, x, p, device, progress) for x in extras}
 
     result["parameters"]["trainable"] = trained_parameters(job.player.strategy, model, setup)  # opened while training
+    _record(result, trained, tested, test_set, len(dataset.labels), p)
+    result["timing"] = _timing(trained, test_seconds, len(test_set), task.concurrency, result.get("extra_eval"))
+    result["memory"] = {"peak_rss_bytes": memory.peak_rss, "peak_gpu_bytes": memory.peak_gpu()}
+    folder.remove_checkpoint()
+    result["checkpoint"] = job.player.strategy.save(model, tokenizer, folder.checkpoint)
+    return result
+
+
+def _record(result: dict, trained, tested, test_set, classes: int, p: Protocol) -> None:
+    """What training and the test left to record: the step, the history, the kept epoch, the test's scores."""
     result["step"] = {**trained.step, "static_shapes": p.static_shapes}
     result["history"] = {
         "epochs": trained.epochs,
@@ -92,15 +102,10 @@ def run_job(task: Task, result: dict, progress=None, warn=print) -> dict:
     result["generalization"] = generalization(trained.epochs, trained.best_epoch)
     result["test"] = {
         "loss": tested.loss,
-        **metrics(test_set.labels, tested.predictions, len(dataset.labels)),
+        **metrics(test_set.labels, tested.predictions, classes),
         "predictions": [int(x) for x in tested.predictions],
         "labels": list(test_set.labels),
     }
-    result["timing"] = _timing(trained, test_seconds, len(test_set), task.concurrency, result.get("extra_eval"))
-    result["memory"] = {"peak_rss_bytes": memory.peak_rss, "peak_gpu_bytes": memory.peak_gpu()}
-    folder.remove_checkpoint()
-    result["checkpoint"] = job.player.strategy.save(model, tokenizer, folder.checkpoint)
-    return result
 
 
 def _score_extra(model, tokenizer, extra, p: Protocol, device, progress) -> dict:

@@ -133,32 +133,37 @@ def score_run(
         overall = progress.add_task(f"{name}: scoring jobs", total=len(jobs))
         for job, result in jobs:
             table, mapping = mappings[tuple(result["labels"])]
-            row = {"player": job.player, "job": job.label, "seed": result["seed"], "name": name}
-            if missing := job.checkpoint_missing(result):
-                row["error"] = f"its checkpoint lacks {missing}"
-                console.print(f"[red]{esc(job.player)} {esc(job.label)}: not scored, {esc(row['error'])}[/]")
-            else:
-                entry = _score(job, result, Extra(name, target, mapping), device, progress)
-                result.setdefault("extra_eval", {})[name] = {
-                    **entry,
-                    "label_map": table,
-                    "spec": spec.model_dump(mode="json"),
-                    "scored_by": "tuneoff score",
-                    "scored_at": now(),
-                }
-                job.write_result(result)
-                row.update(
-                    {k: entry[k] for k in ("dataset", "examples", "accuracy", "macro_f1", "unmapped_predictions")},
-                    error=None,
-                )
-                console.print(
-                    f"{esc(job.player)} {esc(job.label)}: {esc(name)} test accuracy "
-                    f"{entry['accuracy']:.2%} ({entry['unmapped_predictions']} predictions of unmapped "
-                    "labels counted wrong)"
-                )
-            rows.append(row)
+            rows.append(_score_job(job, result, Extra(name, target, mapping), table, spec, device, progress, console))
             progress.advance(overall)
     return rows
+
+
+def _score_job(job: JobFolder, result: dict, extra, table: dict, spec, device, progress, console: Console) -> dict:
+    """Score one job's kept weights on ``extra`` and write it into its result; its row (or why it was not)."""
+    name = extra.name
+    row = {"player": job.player, "job": job.label, "seed": result["seed"], "name": name}
+    if missing := job.checkpoint_missing(result):
+        row["error"] = f"its checkpoint lacks {missing}"
+        console.print(f"[red]{esc(job.player)} {esc(job.label)}: not scored, {esc(row['error'])}[/]")
+        return row
+    entry = _score(job, result, extra, device, progress)
+    result.setdefault("extra_eval", {})[name] = {
+        **entry,
+        "label_map": table,
+        "spec": spec.model_dump(mode="json"),
+        "scored_by": "tuneoff score",
+        "scored_at": now(),
+    }
+    job.write_result(result)
+    row.update(
+        {k: entry[k] for k in ("dataset", "examples", "accuracy", "macro_f1", "unmapped_predictions")}, error=None
+    )
+    console.print(
+        f"{esc(job.player)} {esc(job.label)}: {esc(name)} test accuracy "
+        f"{entry['accuracy']:.2%} ({entry['unmapped_predictions']} predictions of unmapped "
+        "labels counted wrong)"
+    )
+    return row
 
 
 def _score(job: JobFolder, result: dict, extra, device, progress) -> dict:

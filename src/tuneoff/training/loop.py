@@ -181,12 +181,7 @@ def train(
     amp = autocast_dtype(p)
     reason = eager_reason(p, device, strategy)  # why not captured, when cuda_graphs asks for it
     captured = bool(p.cuda_graphs) and reason is None
-    optimizer = strategy.optimizer(model, p.learning_rate, p.weight_decay) or make_optimizer(
-        model, p, strategy.parameters(model, hooks_setup), capturable=captured
-    )
-    total = steps_per_epoch(len(train_set), p.batch_size) * p.epochs
-    warmup = round(p.warmup_ratio * total)
-    scheduler = strategy.schedule(optimizer, warmup, total) or linear_schedule(optimizer, warmup, total)
+    optimizer, scheduler = _optimizer_and_schedule(model, len(train_set), p, strategy, hooks_setup, captured)
     owned = updated_parameters(optimizer)
     out, best_accuracy = Trained(), -1.0
     best_state: list[torch.Tensor] | None = None
@@ -194,13 +189,7 @@ def train(
     evaluated = strategy.evaluated(model, hooks_setup)
     # Shares the parameters; compiling happens on the first steps, inside the timed epoch.
     net = torch.compile(model, dynamic=True) if p.compile else model
-    hooks = (strategy, setup)
-    step = (
-        CapturedStep(net, model, optimizer, p, hooks, CudaGraphs(device))
-        if captured
-        else EagerStep(net, model, optimizer, p, hooks, reason)
-    )
-    out.forward = CapturedForward(model, CudaGraphs(device), amp) if captured else None  # scoring, captured alike
+    step, out.forward = _stepper(net, model, optimizer, p, (strategy, setup), device, reason)
 
     model.train()  # the eager model: torch.compile's own compiling stays inside the timed epoch
     first_epoch = train_batches(train_set.lengths(), p.batch_size, p.bucket_batches, order_seed(p) + 1)
@@ -219,14 +208,7 @@ def train(
             if evaluated.keepable() and scores["dev_accuracy"] > best_accuracy:
                 best_accuracy, out.best_epoch = scores["dev_accuracy"], epoch
                 best_state = [q.detach().clone() for q in owned]
-        record = {
-            "epoch": epoch,
-            "train_loss": epoch_loss,
-            **scores,
-            "train_seconds": seconds,
-            **_rates_end(scheduler, p.learning_rate),
-            "step": epoch * steps_per_epoch(len(train_set), p.batch_size),
-        }  # the optimizer step it ended at
+        record = _epoch_record(epoch, epoch_loss, scores, seconds, scheduler, p, len(train_set))
         end_epoch(out, record, len(train_set), p.epochs, progress, log)
 
     _restore(owned, best_state)
@@ -235,6 +217,37 @@ def train(
     )
     out.step = step.record
     return out
+
+
+def _stepper(net, model, optimizer, p: Protocol, hooks, device: torch.device, eager: str | None):
+    """The training step, captured in CUDA graphs unless ``eager`` says why not, and the scoring forward to match
+    (None: the eager model)."""
+    if eager is None and p.cuda_graphs:
+        step = CapturedStep(net, model, optimizer, p, hooks, CudaGraphs(device))
+        return step, CapturedForward(model, CudaGraphs(device), autocast_dtype(p))
+    return EagerStep(net, model, optimizer, p, hooks, eager), None
+
+
+def _optimizer_and_schedule(model, examples: int, p: Protocol, strategy: Strategy, hooks_setup, captured: bool):
+    """The strategy's optimizer and schedule, or the protocol's AdamW and linear warm-up and decay."""
+    optimizer = strategy.optimizer(model, p.learning_rate, p.weight_decay) or make_optimizer(
+        model, p, strategy.parameters(model, hooks_setup), capturable=captured
+    )
+    total = steps_per_epoch(examples, p.batch_size) * p.epochs
+    warmup = round(p.warmup_ratio * total)
+    return optimizer, strategy.schedule(optimizer, warmup, total) or linear_schedule(optimizer, warmup, total)
+
+
+def _epoch_record(epoch: int, loss: float, scores: dict, seconds: float, scheduler, p: Protocol, examples: int):
+    """One epoch's record: its loss, dev (and probe) scores, time, end rates and the optimizer step it ended at."""
+    return {
+        "epoch": epoch,
+        "train_loss": loss,
+        **scores,
+        "train_seconds": seconds,
+        **_rates_end(scheduler, p.learning_rate),
+        "step": epoch * steps_per_epoch(examples, p.batch_size),
+    }
 
 
 def _rates_end(scheduler, learning_rate: float) -> dict:
