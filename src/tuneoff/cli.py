@@ -368,7 +368,20 @@ def parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     _add_run(sub)
+    _add_data_and_boards(sub)
+    _add_track(sub)
+    _add_predict(sub)
+    _add_after_the_tournament(sub)
+    completion = sub.add_parser(
+        "completion", help='print a shell completion script: eval "$(tuneoff completion bash)" (or zsh, tcsh)'
+    )
+    completion.add_argument("shell", choices=["bash", "zsh", "tcsh"], help="the shell to complete in")
+    completion.set_defaults(func=cmd_completion)
+    return ap
 
+
+def _add_data_and_boards(sub) -> None:
+    """tuneoff data, leaderboard and report: what a data set holds, and a run folder's board and report."""
     data = sub.add_parser("data", help="a data set's splits: counts, class distribution, fingerprint")
     data.add_argument("--dataset", default="sst5", help="a registered data set (sst5, sst5-phrases, sst2, ...)")
     data.add_argument("--config", help="use the [data] table of this config instead")
@@ -395,6 +408,9 @@ def parser() -> argparse.ArgumentParser:
     )
     report.set_defaults(func=cmd_report)
 
+
+def _add_track(sub) -> None:
+    """tuneoff track: a run's jobs into experiment trackers."""
     track = sub.add_parser("track", help="export a run's jobs to experiment trackers (MLflow, TensorBoard, Trackio)")
     track.add_argument("run_dir", help=RUN_DIR_HELP)
     track.add_argument(
@@ -417,6 +433,9 @@ def parser() -> argparse.ArgumentParser:
     )
     track.set_defaults(func=cmd_track)
 
+
+def _add_predict(sub) -> None:
+    """tuneoff predict: sentences labelled by a player's checkpoint."""
     predict = sub.add_parser("predict", help="label sentences with a player's best checkpoint")
     predict.add_argument("run_dir", help=RUN_DIR_HELP)
     predict.add_argument("--player", required=True, help="the player whose checkpoint answers")
@@ -427,14 +446,6 @@ def parser() -> argparse.ArgumentParser:
         "texts", nargs="*", metavar="TEXT", help="sentences to label; '-' reads them from stdin, one per line"
     )
     predict.set_defaults(func=cmd_predict)
-
-    _add_after_the_tournament(sub)
-    completion = sub.add_parser(
-        "completion", help='print a shell completion script: eval "$(tuneoff completion bash)" (or zsh, tcsh)'
-    )
-    completion.add_argument("shell", choices=["bash", "zsh", "tcsh"], help="the shell to complete in")
-    completion.set_defaults(func=cmd_completion)
-    return ap
 
 
 def _add_run(sub) -> None:
@@ -465,6 +476,21 @@ def _add_run(sub) -> None:
         help="let this tournament take over a run folder that holds another tournament (its results "
         "become this tournament's: kept where their jobs are this config's, else stale or left off)",
     )
+    _add_executor_flags(run)
+    run.add_argument(
+        "--track",
+        action="append",
+        default=[],
+        metavar="TRACKER",
+        help="log each job live to an experiment tracker and export it as it ends: mlflow, "
+        "tensorboard, trackio (repeat, or a comma list; or track = [...] in the config); "
+        "see tuneoff track",
+    )
+    run.set_defaults(func=cmd_run)
+
+
+def _add_executor_flags(run) -> None:
+    """tuneoff run's flags for where and how its jobs run: local processes or Ray, and retries."""
     run.add_argument(
         "--jobs",
         type=_positive,
@@ -503,20 +529,16 @@ def _add_run(sub) -> None:
         metavar="FILE",
         help="ray: a JSON file holding Ray's runtime_env (pip, env_vars, working_dir, ...) for the workers",
     )
-    run.add_argument(
-        "--track",
-        action="append",
-        default=[],
-        metavar="TRACKER",
-        help="log each job live to an experiment tracker and export it as it ends: mlflow, "
-        "tensorboard, trackio (repeat, or a comma list; or track = [...] in the config); "
-        "see tuneoff track",
-    )
-    run.set_defaults(func=cmd_run)
 
 
 def _add_after_the_tournament(sub) -> None:
     """What a user does with a finished run: compare, score, list, export."""
+    _add_compare_and_score(sub)
+    _add_list_and_export(sub)
+
+
+def _add_compare_and_score(sub) -> None:
+    """tuneoff compare and score: two runs side by side, and a run's checkpoints on another test set."""
     compare = sub.add_parser(
         "compare", help="compare players of two runs on the same test sentences (the board's statistics)"
     )
@@ -562,6 +584,9 @@ def _add_after_the_tournament(sub) -> None:
     score.add_argument("--json", action="store_true", help=JSON_HELP)
     score.set_defaults(func=cmd_score)
 
+
+def _add_list_and_export(sub) -> None:
+    """tuneoff list and export: what a config can name, and a checkpoint as a transformers model folder."""
     listing = sub.add_parser("list", help="what a config can name, with every option's type, default and meaning")
     listing.add_argument("what", choices=["strategies", "datasets", "models", "configs"], help="which registry")
     listing.add_argument("--json", action="store_true", help=JSON_HELP)

@@ -299,14 +299,17 @@ def _verdicts(run: Run) -> list[Block]:
     ranked = run.board["ranked"]
     if not ranked:
         return b + [Block("p", "No completed player yet.")]
-    b.append(
+    return b + _spread(ranked) + _across_data_sets(run, ranked) + _pairwise(run, ranked)
+
+
+def _spread(ranked: list[dict]) -> list[Block]:
+    """Each player's spread over seeds against the test set's binomial floor."""
+    return [
         Block(
             "p",
             "Spread over seeds against the floor set by the test set's size: the binomial standard "
             "error of one accuracy on these test sentences.",
-        )
-    )
-    b.append(
+        ),
         Block(
             "table",
             headers=[
@@ -329,8 +332,13 @@ def _verdicts(run: Run) -> list[Block]:
                 ]
                 for r in ranked
             ],
-        )
-    )
+        ),
+    ]
+
+
+def _across_data_sets(run: Run, ranked: list[dict]) -> list[Block]:
+    """The kept weights' scores on the extra test sets, if any were scored."""
+    b: list[Block] = []
     headers, extra = extra_eval_table(ranked, own=True)
     if extra:
         b.append(
@@ -344,6 +352,12 @@ def _verdicts(run: Run) -> list[Block]:
         b.append(Block("table", headers=headers, align="l" + "r" * (len(headers) - 1), rows=extra))
         if sentence := extra_sentence(run.board):
             b.append(Block("p", sentence))
+    return b
+
+
+def _pairwise(run: Run, ranked: list[dict]) -> list[Block]:
+    """Every pair's paired test, Holm-corrected, as a table and a matrix."""
+    b: list[Block] = []
     pairs = run.board["pairwise"]
     if pairs:
         names = [r["player"] for r in ranked]

@@ -152,41 +152,58 @@ def pareto(rows: list[dict], look: dict[str, Look]) -> Chart:
 
     def paint(fig, axes):
         for ax, (key, label) in zip(axes, views):
-            xs = [r[key] for r in rows]
-            front = pareto_front([(r[key], r["test_accuracy"]) for r in healthy])
-            if front:
-                # The front as a staircase, carried on to the costliest player: everything below it is beaten.
-                fx, fy = [p[0] for p in front] + [max(xs)], [p[1] for p in front] + [front[-1][1]]
-                ax.step(fx, fy, where="post", color="#888888", linewidth=2.5, alpha=0.6, zorder=1, label="Pareto front")
-                ax.scatter(fx[:-1], fy[:-1], s=260, color="#cccccc", zorder=2)
-            for r in rows:
-                lk = look[r["player"]]
-                ax.scatter(
-                    [r[key]],
-                    [r["test_accuracy"]],
-                    s=70,
-                    marker=lk.marker,
-                    zorder=3,
-                    color="white" if r["collapsed"] else lk.color,
-                    edgecolors=lk.color,
-                    linewidths=1.8,
-                    label=r["player"] + (" (collapsed)" if r["collapsed"] else ""),
-                )
-            _majority(ax, majority)
-            if min(xs) > 0 and max(xs) / min(xs) > 20:
-                ax.set_xscale("log")
-            else:
-                ax.set_xlim(left=0, right=max(xs) * 1.15 or 1)
-            top = max([majority] + [r["test_accuracy"] for r in rows])
-            ax.set_ylim(0, min(1.0, top * 1.25 + 0.02))
-            ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-            ax.set_xlabel(label + (", log scale" if ax.get_xscale() == "log" else ""))
-            ax.set_ylabel("test accuracy")
-            ax.set_title(f"accuracy vs {label.split(' (')[0]}")
+            _pareto_panel(ax, rows, healthy, look, key, label, majority)
         handles, labels = axes[0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), frameon=False)
 
     png = _draw((11, 4.4 + 0.25 * (len(rows) // 4)), 2, paint)
+    caption = (
+        "Pareto view: up and to the left is better. Grey halos mark the players no other player beats on "
+        "both accuracy and cost (the Pareto front, joined by the grey staircase); hollow markers are "
+        "collapsed players, left off the front."
+    )
+    return Chart("pareto", png, _pareto_alt(rows, healthy, [key for key, _ in views]), caption)
+
+
+def _pareto_panel(
+    ax, rows: list[dict], healthy: list[dict], look: dict[str, Look], key: str, label: str, majority: float
+):
+    """One panel: every job's accuracy against one cost, the healthy jobs' front as a grey staircase."""
+    xs = [r[key] for r in rows]
+    front = pareto_front([(r[key], r["test_accuracy"]) for r in healthy])
+    if front:
+        # The front as a staircase, carried on to the costliest player: everything below it is beaten.
+        fx, fy = [p[0] for p in front] + [max(xs)], [p[1] for p in front] + [front[-1][1]]
+        ax.step(fx, fy, where="post", color="#888888", linewidth=2.5, alpha=0.6, zorder=1, label="Pareto front")
+        ax.scatter(fx[:-1], fy[:-1], s=260, color="#cccccc", zorder=2)
+    for r in rows:
+        lk = look[r["player"]]
+        ax.scatter(
+            [r[key]],
+            [r["test_accuracy"]],
+            s=70,
+            marker=lk.marker,
+            zorder=3,
+            color="white" if r["collapsed"] else lk.color,
+            edgecolors=lk.color,
+            linewidths=1.8,
+            label=r["player"] + (" (collapsed)" if r["collapsed"] else ""),
+        )
+    _majority(ax, majority)
+    if min(xs) > 0 and max(xs) / min(xs) > 20:
+        ax.set_xscale("log")
+    else:
+        ax.set_xlim(left=0, right=max(xs) * 1.15 or 1)
+    top = max([majority] + [r["test_accuracy"] for r in rows])
+    ax.set_ylim(0, min(1.0, top * 1.25 + 0.02))
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_xlabel(label + (", log scale" if ax.get_xscale() == "log" else ""))
+    ax.set_ylabel("test accuracy")
+    ax.set_title(f"accuracy vs {label.split(' (')[0]}")
+
+
+def _pareto_alt(rows: list[dict], healthy: list[dict], keys: list[str]) -> str:
+    """The Pareto chart's alt text: every job's numbers and who is on each front."""
     fronts = {
         key: [
             r["player"]
@@ -194,9 +211,9 @@ def pareto(rows: list[dict], look: dict[str, Look]) -> Chart:
             if (r[key], r["test_accuracy"]) in pareto_front([(q[key], q["test_accuracy"]) for q in healthy])
         ]
         or ["none"]
-        for key, _ in views
+        for key in keys
     }
-    alt = (
+    return (
         "Scatter plots of test accuracy against training time and against trainable parameters: "
         + "; ".join(
             f"{r['player']} {r['test_accuracy']:.1%} in {r['train_seconds']:.3g} s with "
@@ -206,9 +223,3 @@ def pareto(rows: list[dict], look: dict[str, Look]) -> Chart:
         + f". Pareto front by time: {', '.join(fronts['train_seconds'])}; by parameters: "
         + f"{', '.join(fronts['trainable_parameters'])}."
     )
-    caption = (
-        "Pareto view: up and to the left is better. Grey halos mark the players no other player beats on "
-        "both accuracy and cost (the Pareto front, joined by the grey staircase); hollow markers are "
-        "collapsed players, left off the front."
-    )
-    return Chart("pareto", png, alt, caption)

@@ -53,7 +53,15 @@ def _who(names: list[str]) -> str:
 
 
 def setup_section(run, job_states) -> list[Block]:
-    b = [Block("h2", "Protocol, environment, warnings and failures", anchor=SETUP), Block("h3", "Protocol")]
+    results = [r for n in run.names for r in run.jobs.get(n, [])]
+    b = [Block("h2", "Protocol, environment, warnings and failures", anchor=SETUP)]
+    b += _protocol(run) + _data(run, results) + _environment(results) + _warnings(run, results)
+    return b + _failures(run, job_states, results)
+
+
+def _protocol(run) -> list[Block]:
+    """The shared protocol, the seeds, and what each player overrides."""
+    b = [Block("h3", "Protocol")]
     shared = (run.config or {}).get("protocol")
     if shared:
         b.append(
@@ -73,35 +81,44 @@ def setup_section(run, job_states) -> list[Block]:
             + f". Players may override: {value(rules.get('overridable', []))}.",
         )
     )
-    results = [r for n in run.names for r in run.jobs.get(n, [])]
-    rows = []
-    for n in run.names:
-        mine = run.jobs.get(n, [])
-        player: dict = next((p for p in (run.config or {}).get("players", []) if p["name"] == n), {})
-        overrides = mine[0]["overrides"] if mine else player.get("protocol", {})
-        keys = sorted(
-            {
-                k
-                for r in mine
-                for k, v in r["protocol"].items()
-                if shared and k not in ("seed", "data_seed") and shared.get(k) != v
-            }
-        )
-        rows.append([n, value(overrides), ", ".join(keys) if mine else "(no result)"])
     b.append(
         Block(
-            "table", headers=["player", "overrides", "resolved protocol differs from shared in"], align="lll", rows=rows
+            "table",
+            headers=["player", "overrides", "resolved protocol differs from shared in"],
+            align="lll",
+            rows=[_overrides_row(run, n, shared) for n in run.names],
         )
     )
+    return b
 
-    b.append(Block("h3", "Data"))
+
+def _overrides_row(run, n: str, shared: dict | None) -> list:
+    mine = run.jobs.get(n, [])
+    player: dict = next((p for p in (run.config or {}).get("players", []) if p["name"] == n), {})
+    overrides = mine[0]["overrides"] if mine else player.get("protocol", {})
+    keys = sorted(
+        {
+            k
+            for r in mine
+            for k, v in r["protocol"].items()
+            if shared and k not in ("seed", "data_seed") and shared.get(k) != v
+        }
+    )
+    return [n, value(overrides), ", ".join(keys) if mine else "(no result)"]
+
+
+def _data(run, results: list[dict]) -> list[Block]:
+    b = [Block("h3", "Data")]
     if run.config and "data" in run.config:
         b.append(Block("p", f"Config: {value(run.config['data'])}."))
     for names, d in _groups(results, "data"):
         b.append(Block("p", f"Used by: {_who(names)}"))
         b.append(Block("table", headers=["", "value"], align="ll", rows=_data_rows(d, results[0]["labels"])))
+    return b
 
-    b.append(Block("h3", "Hardware and software"))
+
+def _environment(results: list[dict]) -> list[Block]:
+    b = [Block("h3", "Hardware and software")]
     for names, env in _groups(results, "environment"):
         b.append(Block("p", f"Used by: {_who(names)}"))
         b.append(
@@ -112,8 +129,10 @@ def setup_section(run, job_states) -> list[Block]:
                 rows=[[f"{part}.{k}", value(v)] for part in ("hardware", "software") for k, v in env[part].items()],
             )
         )
+    return b
 
-    b.append(Block("h3", "Warnings"))
+
+def _warnings(run, results: list[dict]) -> list[Block]:
     warnings = [
         [f"{n}:", w] for n in run.names for w in dict.fromkeys(w for r in run.jobs.get(n, []) for w in r["warnings"])
     ]
@@ -130,9 +149,11 @@ def setup_section(run, job_states) -> list[Block]:
     warnings += [
         [f"{n}:", "results of a player or seed not in this tournament's config; left out"] for n in run.ignored
     ]
-    b.append(Block("list", rows=warnings) if warnings else Block("p", "None."))
+    return [Block("h3", "Warnings"), Block("list", rows=warnings) if warnings else Block("p", "None.")]
 
-    b.append(Block("h3", "Failures and missing jobs", anchor="failures-and-missing-jobs"))
+
+def _failures(run, job_states, results: list[dict]) -> list[Block]:
+    b = [Block("h3", "Failures and missing jobs", anchor="failures-and-missing-jobs")]
     bad = [(n, label, s, why) for n in run.names for label, s, why in job_states(run, n) if s != Status.COMPLETED]
     if not bad:
         return b + [Block("p", "None: every job completed.")]
