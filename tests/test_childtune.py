@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from factories import tiny_config
-from test_strategies import LABELS, TEXTS, tokenizer
+from strategy_checks import LABELS, TEXTS, tokenizer
 
 from tuneoff.plan.config import Protocol
 from tuneoff.strategies import STRATEGIES, setup_for

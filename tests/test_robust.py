@@ -10,7 +10,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 import torch.nn.functional as F
-from test_strategies import LABELS, TEXTS, batch, tiny
+from strategy_checks import LABELS, TEXTS, batch
+from test_strategies import tiny
 
 from tuneoff.data import load_sst5
 from tuneoff.plan.config import Protocol
@@ -174,7 +175,7 @@ def test_mixout_with_p_zero_and_the_models_dropout_is_the_plain_model():
     model, tok = tiny("distilbert")
     plain = copy.deepcopy(model)
     model, _ = STRATEGIES["mixout"](p=0.0, dropout="model").apply(model, setup_for(model))
-    data = batch(tok)
+    data = batch()
     model.train()
     plain.train()
     torch.manual_seed(5)
@@ -285,7 +286,7 @@ def test_label_smoothing_loss_is_torchs_smoothed_cross_entropy():
     model.eval()
     with torch.no_grad():
         model.classifier.weight.mul_(300.0)  # confident logits, where smoothing matters
-    data = batch(tok)
+    data = batch()
     logits = model(**inputs(data)).logits
     got = strategy.loss(model, data, torch.arange(len(LABELS)), setup)
     assert torch.allclose(got, F.cross_entropy(logits, data["labels"], label_smoothing=0.2), atol=1e-6)
