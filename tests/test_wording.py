@@ -110,3 +110,15 @@ def test_a_diverged_seed_counts_against_its_player(one_seed):
     assert "training diverged" in c["collapse_reason"] and c["seeds_diverged"] == 1
     assert "COLLAPSED in 1 of 3 seeds, not ranked" in outputs["leaderboard.md"]
     assert "c seed-44: **diverged (counted as a collapsed seed)**" in outputs["leaderboard.md"]
+
+
+@pytest.mark.parametrize(("about", "who"), [("trained models", "trained models"), ("strategies", "players")])
+def test_an_extra_test_sets_verdict_speaks_the_boards_words(about, who):
+    from tuneoff.verdict.rows import extra_sentence
+
+    board = {
+        "about": about,
+        "pairwise": [],
+        "extra_eval": {"sst2": {"players": ["a", "b"], "may_be_best": ["a"], "pairwise": [{"a": "a", "b": "b"}]}},
+    }
+    assert f"On sst2, with 95 % confidence the best of the 2 {who} scored there is a." in extra_sentence(board)

@@ -238,8 +238,9 @@ def extra_sentence(board: dict) -> str:
             parts.append(f"{name}: {note}.")
         elif verdict["players"]:
             best = verdict["may_be_best"]
+            who = "trained models" if trained_models(board) else "players"  # one seed: no claim about strategies
             parts.append(
-                f"On {name}, with 95 % confidence the best of the {len(verdict['players'])} players scored "
+                f"On {name}, with 95 % confidence the best of the {len(verdict['players'])} {who} scored "
                 f"there is {'one of ' if len(best) > 1 else ''}{', '.join(best) or 'none (all collapsed)'}."
             )
     if parts:
