@@ -213,3 +213,19 @@ def test_the_strategies_guide_has_a_row_for_every_registered_strategy_and_each_d
     )
     quiet = [n for n, cls in STRATEGIES.items() if cls.deviation and rows[n][-1] in ("", "–", "-", "none")]
     assert not quiet, f"{quiet} name a deviation on their class but not in docs/guides/strategies.md"
+
+
+def test_the_readmes_before_and_after_table_is_generated_from_both_runs(tmp_path):
+    """The block holds a row per player both runs have; an edited accuracy in either run makes it drift."""
+    from gen import before_after
+
+    text = README.read_text(encoding="utf-8")
+    start, end = before_after.BEFORE_AFTER
+    block = text.split(start, 1)[1].split(end, 1)[0]
+    assert block.count("\n| `") == 13 and "| `lpft` | lpft |" in block
+    shutil.copytree(ROOT / "results", tmp_path / "results")
+    summary = tmp_path / "results" / before_after.BEFORE_AFTER_RUNS[0] / "summary.json"
+    edited = json.loads(summary.read_text(encoding="utf-8"))
+    edited["players"][0]["accuracy"]["per_seed"] = [40.0]
+    summary.write_text(json.dumps(edited), encoding="utf-8")
+    assert results.with_teaser(text, tmp_path / "results") != text

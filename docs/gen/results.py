@@ -19,6 +19,7 @@ import jsonschema
 
 from tuneoff.verdict.format import accuracy, accuracy_ci, difference, mean_std, p_value, seconds
 
+from gen import before_after
 from gen.markdown import code, page, table
 
 TEASER = ("<!-- results-teaser:start -->", "<!-- results-teaser:end -->")
@@ -320,13 +321,23 @@ def teaser(run: dict) -> str:
 
 
 def with_teaser(text: str, root: Path) -> str:
-    """``text`` with the block between the teaser markers replaced by the teaser of TEASER_RUN."""
-    start, end = TEASER
+    """``text`` with the block between the teaser markers replaced by the teaser of TEASER_RUN, and the block
+    between the before-and-after markers by the table of BEFORE_AFTER_RUNS."""
+    found = {r["run"]: r for r in runs(root)}
+    text = _between(text, TEASER, lambda: teaser(found[TEASER_RUN]))
+    before, after = (found[name] for name in before_after.BEFORE_AFTER_RUNS)
+    return _between(
+        text, before_after.BEFORE_AFTER, lambda: before_after.table(before, after, before_after.SST2_SENTENCES)
+    )
+
+
+def _between(text: str, markers: tuple[str, str], block) -> str:
+    """``text`` with what lies between the two markers replaced by ``block()``; unchanged without them."""
+    start, end = markers
     if start not in text or end not in text:
         return text
-    run = next(r for r in runs(root) if r["run"] == TEASER_RUN)
     head, rest = text.split(start, 1)
-    return head + start + "\n" + teaser(run) + end + rest.split(end, 1)[1]
+    return head + start + "\n" + block() + end + rest.split(end, 1)[1]
 
 
 def pages(root: Path) -> dict[str, str]:
